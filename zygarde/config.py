@@ -1,0 +1,77 @@
+"""Resource names (from resources.json, shared with terraform) and runtime settings from env."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+RESOURCES_FILE = Path(__file__).with_name("resources.json")
+
+
+@lru_cache(maxsize=1)
+def resources() -> dict:
+    """The single definition of topics, subscriptions, collections, prefixes and env var names."""
+    return json.loads(RESOURCES_FILE.read_text())
+
+
+def topic(key: str) -> str:
+    return resources()["topics"][key]
+
+
+def collection(key: str) -> str:
+    return resources()["collections"][key]
+
+
+def prefix(key: str) -> str:
+    return resources()["bucket_prefixes"][key]
+
+
+def env_name(key: str) -> str:
+    return resources()["env"][key]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a handler needs to know about where it runs. Built from the environment once, in bootstrap."""
+
+    project: str
+    region: str
+    bucket: str
+    code_version: str = "dev"
+    max_concurrent_batches: int = 4
+    spark_service_account: str | None = None
+    dataproc_endpoint: str | None = None  # e.g. http://127.0.0.1:8086 for the local Dataproc
+    dataproc_runtime_version: str = "2.3"
+    dataproc_subnet: str | None = None
+    batch_ttl: str = "14400s"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+
+        def get(key: str, default: str | None = None) -> str | None:
+            return env.get(env_name(key), default)
+
+        missing = [env_name(k) for k in ("project", "bucket") if not get(k)]
+        if missing:
+            from zygarde.domain.errors import ConfigError
+
+            raise ConfigError(f"missing environment variables: {', '.join(missing)}")
+        return cls(
+            project=get("project"),
+            region=get("region", "us-central1"),
+            bucket=get("bucket"),
+            code_version=get("code_version", "dev"),
+            max_concurrent_batches=int(get("max_concurrent_batches", "4")),
+            spark_service_account=get("spark_service_account"),
+            dataproc_endpoint=get("dataproc_endpoint"),
+            dataproc_runtime_version=get("dataproc_runtime_version", "2.3"),
+            dataproc_subnet=get("dataproc_subnet"),
+            batch_ttl=get("batch_ttl", "14400s"),
+        )
+
+    def code_uri(self, name: str) -> str:
+        """Where deployed Spark code lives: gs://BUCKET/code/VERSION/NAME."""
+        return f"gs://{self.bucket}/{prefix('code')}{self.code_version}/{name}"

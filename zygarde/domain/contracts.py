@@ -1,0 +1,86 @@
+"""The wire contract between the control plane and a Spark trial batch.
+
+A batch receives one TrialRequest as JSON in its `--request` argument and writes one TrialResult
+JSON object to `request.result_uri` as its very last act. Stdlib only: this module is shipped to
+the Spark batch inside the core package zip.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrialRequest:
+    job_id: str
+    trial_id: str
+    attempt: int
+    dataset_uri: str  # gs://... or a local path
+    dataset_format: str  # csv | parquet | json | libsvm
+    target: str  # label column; "label" for libsvm
+    task: str  # binary_classification | multiclass_classification | regression
+    metric: str  # the metric to optimise, e.g. "f1", "areaUnderROC", "rmse"
+    algorithm: str  # a name from zygarde.domain.algorithms
+    params: dict[str, Any]  # Spark ML param name -> value
+    seed: int
+    validation_fraction: float
+    model_uri: str  # where to save the fitted PipelineModel (a gs:// "directory")
+    result_uri: str  # where to write the TrialResult JSON, last
+    dataset_options: dict[str, Any] = field(default_factory=dict)  # reader options (header, sep...)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrialRequest":
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    job_id: str
+    trial_id: str
+    attempt: int
+    status: str  # SUCCEEDED | FAILED
+    metrics: dict[str, float] = field(default_factory=dict)  # validation metrics, all of them
+    model_uri: str | None = None
+    error: str | None = None  # one readable sentence when status == FAILED
+    error_kind: str | None = None  # "data" (not retryable) | "runtime" | None
+    train_rows: int | None = None
+    validation_rows: int | None = None
+    duration_seconds: float | None = None
+    spark_version: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in ("SUCCEEDED", "FAILED"):
+            raise ValueError(f"status must be SUCCEEDED or FAILED, not {self.status!r}")
+        if self.status == "FAILED" and not self.error:
+            raise ValueError("a FAILED result needs an error message")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "TrialResult":
+        data = json.loads(text)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def result_object_name(job_id: str, trial_id: str, attempt: int) -> str:
+    """results/{job}/{trial}/attempt-{n}.json: the object whose finalize event reports a trial."""
+    return f"results/{job_id}/{trial_id}/attempt-{attempt}.json"
+
+
+def parse_result_object_name(name: str) -> tuple[str, str, int] | None:
+    """(job_id, trial_id, attempt) from a result object name, or None if it is not one."""
+    parts = name.split("/")
+    if len(parts) != 4 or parts[0] != "results" or not parts[3].startswith("attempt-") \
+            or not parts[3].endswith(".json"):
+        return None
+    try:
+        attempt = int(parts[3][len("attempt-"):-len(".json")])
+    except ValueError:
+        return None
+    return parts[1], parts[2], attempt
