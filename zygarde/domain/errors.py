@@ -48,3 +48,7 @@ class BatchAlreadyExists(ZygardeError):
 
 class BatchNotFound(ZygardeError):
     """No batch with this id."""
+
+
+class PreconditionFailed(ZygardeError):
+    """An object write's generation precondition did not hold."""

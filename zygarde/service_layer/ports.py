@@ -5,6 +5,10 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from zygarde.domain.model import Job, JobState, Trial, TrialState
 
 # Dataproc batch states, as the API spells them.
 BATCH_TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
@@ -35,6 +39,12 @@ class BatchInfo:
     @property
     def is_terminal(self) -> bool:
         return self.state in BATCH_TERMINAL_STATES
+
+
+@dataclass(frozen=True)
+class SlotHold:
+    trial_id: str
+    claimed_at: str  # ISO 8601
 
 
 class BatchLauncher(abc.ABC):
@@ -69,7 +79,7 @@ class BlobStore(abc.ABC):
     def write_bytes(self, uri: str, data: bytes, content_type: str = "application/octet-stream",
                     if_generation_match: int | None = None) -> int:
         """Returns the new generation. if_generation_match=0 means only if absent (raises
-        PreconditionFailed... mapped to BatchAlreadyExists-like `AlreadyExists`)."""
+        PreconditionFailed)."""
 
     @abc.abstractmethod
     def exists(self, uri: str) -> bool: ...
@@ -85,3 +95,53 @@ class EventPublisher(abc.ABC):
     @abc.abstractmethod
     def publish(self, topic_key: str, data: bytes, **attributes: str) -> str:
         """Returns the message id."""
+
+
+class JobRepository(abc.ABC):
+    """Jobs, their trials and their launch slots. Every update is a read-modify-write on ONE
+    document (a job header or a trial), so no document is hot."""
+
+    @abc.abstractmethod
+    def add_job(self, job: "Job", trials: list["Trial"]) -> bool:
+        """Store a new job with its trials; False (and nothing written) if the job id exists."""
+
+    @abc.abstractmethod
+    def get_job(self, job_id: str) -> "Job | None": ...
+
+    @abc.abstractmethod
+    def update_job(self, job_id: str, change: "Callable[[Job], Job | None]") -> "Job | None":
+        """Apply `change` atomically; it returns the new snapshot or None for no change.
+        Returns what was written, or None."""
+
+    @abc.abstractmethod
+    def list_jobs(self, owner: str | None = None, states: "list[JobState] | None" = None,
+                  limit: int = 100) -> "list[Job]":
+        """Newest first."""
+
+    @abc.abstractmethod
+    def get_trial(self, job_id: str, trial_id: str) -> "Trial | None": ...
+
+    @abc.abstractmethod
+    def list_trials(self, job_id: str, state: "TrialState | None" = None) -> "list[Trial]":
+        """By index."""
+
+    @abc.abstractmethod
+    def update_trial(self, job_id: str, trial_id: str,
+                     change: "Callable[[Trial], Trial | None]") -> "Trial | None":
+        """Apply `change` atomically; it returns the new snapshot or None for no change."""
+
+    @abc.abstractmethod
+    def active_trials(self) -> "list[Trial]":
+        """LAUNCHING or RUNNING trials of every job."""
+
+    @abc.abstractmethod
+    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str) -> bool:
+        """Take job slot `slot` for `trial_id` at time `now`; False if it is held (an atomic create)."""
+
+    @abc.abstractmethod
+    def release_slot(self, job_id: str, slot: int, trial_id: str) -> None:
+        """Free the slot if `trial_id` holds it."""
+
+    @abc.abstractmethod
+    def slot_holders(self, job_id: str) -> dict[int, "SlotHold"]:
+        """slot -> who holds it since when."""

@@ -1,0 +1,46 @@
+"""Unit fixtures: every port faked in memory, a controllable clock."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher
+from zygarde.config import Settings
+from zygarde.service_layer.deps import Deps
+from zygarde.service_layer.handlers import Message
+
+CSV = b"f1,f2,color,y\n1,2,red,0\n3,4,blue,1\n"
+
+
+class Clock:
+    def __init__(self):
+        self.t = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def __call__(self):
+        self.t += timedelta(seconds=1)
+        return self.t
+
+
+@pytest.fixture
+def deps() -> Deps:
+    d = Deps(repo=MemoryJobRepository(), launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(),
+             publisher=MemoryPublisher(), settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
+    d.blobs.write_bytes("gs://bkt/datasets/d.csv", CSV)
+    return d
+
+
+def spec_dict(**over) -> dict:
+    spec = {"job_id": "job-1", "owner": "ana@example.com",
+            "dataset": {"uri": "gs://bkt/datasets/d.csv", "format": "csv", "target": "y"},
+            "task": "binary_classification",
+            "candidates": [{"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.1]}},
+                           {"algorithm": "random_forest_classifier", "params": {"numTrees": [5, 10]}}],
+            "max_parallel": 2}
+    spec.update(over)
+    return spec
+
+
+def job_message(spec: dict | None = None, message_id: str = "m1") -> Message:
+    return Message(json.dumps(spec if spec is not None else spec_dict()).encode(), {}, message_id)

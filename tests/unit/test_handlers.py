@@ -1,0 +1,161 @@
+"""The handlers against in-memory ports: the whole lifecycle, duplicates, bad input."""
+from __future__ import annotations
+
+import json
+
+from tests.unit.conftest import job_message, spec_dict
+from zygarde.domain.contracts import TrialResult
+from zygarde.domain.model import JobState, TrialState
+from zygarde.service_layer import handlers
+from zygarde.service_layer.handlers import Message
+from zygarde.service_layer.scheduling import trial_uris
+
+
+def finish(deps, job_id, trial_id, status="SUCCEEDED", auc=0.9, error_kind=None, deliver_twice=False):
+    trial = deps.repo.get_trial(job_id, trial_id)
+    _, uri = trial_uris(deps.settings, job_id, trial_id, trial.attempt)
+    metrics = {"areaUnderROC": auc, "f1": 0.5} if status == "SUCCEEDED" else {}
+    result = TrialResult(job_id, trial_id, trial.attempt, status, metrics, model_uri="gs://bkt/m" if metrics else None,
+                         error=None if metrics else "boom", error_kind=error_kind)
+    deps.blobs.write_bytes(uri, result.to_json().encode())
+    deps.launcher.finish(trial.batch_id, "SUCCEEDED" if status == "SUCCEEDED" else "FAILED")
+    msg = Message(b"{}", {"bucketId": "bkt", "objectId": uri.removeprefix("gs://bkt/"), "eventType": "OBJECT_FINALIZE"})
+    for _ in range(2 if deliver_twice else 1):
+        handlers.on_trial_result(msg, deps)
+
+
+def test_submit_records_job_and_launches_up_to_max_parallel(deps):
+    assert handlers.submit_job(job_message(), deps) == "job-1"
+    job = deps.repo.get_job("job-1")
+    assert job.state is JobState.RUNNING and job.trial_count == 4
+    states = [t.state for t in deps.repo.list_trials("job-1")]
+    assert states == [TrialState.RUNNING, TrialState.RUNNING, TrialState.WAITING, TrialState.WAITING]
+    assert sorted(deps.launcher.running) == ["zyg-job-1-t0000-a1", "zyg-job-1-t0001-a1"]
+    req = deps.launcher.requests["zyg-job-1-t0000-a1"]
+    assert req.main_python_file_uri == "gs://bkt/code/dev/train_trial.py"
+    assert json.loads(req.args[1])["params"] == {"regParam": 0.0}
+
+
+def test_duplicate_submit_records_and_launches_nothing_more(deps):
+    handlers.submit_job(job_message(), deps)
+    writes, creates = deps.repo.writes, deps.launcher.create_calls
+    handlers.submit_job(job_message(), deps)
+    assert deps.repo.writes == writes
+    assert deps.launcher.create_calls == creates
+    assert len(deps.launcher.batches) == 2
+
+
+def test_results_launch_next_and_finish_with_best(deps):
+    handlers.submit_job(job_message(), deps)
+    finish(deps, "job-1", "t0000", auc=0.80)
+    assert deps.repo.get_trial("job-1", "t0002").state is TrialState.RUNNING
+    finish(deps, "job-1", "t0001", auc=0.95)
+    finish(deps, "job-1", "t0002", auc=0.85)
+    assert deps.repo.get_job("job-1").state is JobState.RUNNING
+    finish(deps, "job-1", "t0003", auc=0.90)
+    job = deps.repo.get_job("job-1")
+    assert job.state is JobState.SUCCEEDED and job.best_trial_id == "t0001" and job.best_objective == 0.95
+    assert len(deps.launcher.batches) == 4
+    assert deps.repo.slot_holders("job-1") == {}
+
+
+def test_result_delivered_twice_changes_nothing(deps):
+    handlers.submit_job(job_message(), deps)
+    finish(deps, "job-1", "t0000", deliver_twice=True)
+    trial = deps.repo.get_trial("job-1", "t0000")
+    assert trial.state is TrialState.SUCCEEDED
+    assert [c.state for c in trial.conditions] == ["LAUNCHING", "RUNNING", "SUCCEEDED"]
+    assert len(deps.launcher.batches) == 3  # one more launched, not two
+
+
+def test_runtime_failure_retries_once_then_fails(deps):
+    handlers.submit_job(job_message(spec_dict(max_parallel=1, max_attempts=2)), deps)
+    finish(deps, "job-1", "t0000", status="FAILED", error_kind="runtime")
+    trial = deps.repo.get_trial("job-1", "t0000")
+    assert trial.state is TrialState.RUNNING and trial.attempt == 2 and trial.batch_id.endswith("-a2")
+    finish(deps, "job-1", "t0000", status="FAILED", error_kind="runtime")
+    trial = deps.repo.get_trial("job-1", "t0000")
+    assert trial.state is TrialState.FAILED and trial.error == "boom"
+
+
+def test_data_failure_is_not_retried(deps):
+    handlers.submit_job(job_message(spec_dict(max_parallel=1)), deps)
+    finish(deps, "job-1", "t0000", status="FAILED", error_kind="data")
+    assert deps.repo.get_trial("job-1", "t0000").state is TrialState.FAILED
+
+
+def test_all_failed_fails_the_job_with_reason(deps):
+    spec = spec_dict(candidates=[{"algorithm": "logistic_regression"}])
+    handlers.submit_job(job_message(spec), deps)
+    finish(deps, "job-1", "t0000", status="FAILED", error_kind="data")
+    job = deps.repo.get_job("job-1")
+    assert job.state is JobState.FAILED and "boom" in job.error
+
+
+def test_bad_inputs_are_rejected_with_reason_and_launch_nothing(deps):
+    cases = {
+        "not json": (b"{oops", "not valid JSON"),
+        "algo": (spec_dict(job_id="bad-algo", candidates=[{"algorithm": "deep_magic"}]), "unknown algorithm"),
+        "param": (spec_dict(job_id="bad-param", candidates=[{"algorithm": "logistic_regression",
+                                                             "params": {"numTrees": [3]}}]), "no hyperparameter"),
+        "target": (spec_dict(job_id="bad-target", dataset={"uri": "gs://bkt/datasets/d.csv", "format": "csv",
+                                                           "target": "price"}), "target column 'price'"),
+        "missing": (spec_dict(job_id="bad-data", dataset={"uri": "gs://bkt/datasets/nope.csv", "format": "csv",
+                                                          "target": "y"}), "does not exist"),
+    }
+    for i, (raw, expected) in enumerate(cases.values()):
+        data = raw if isinstance(raw, bytes) else json.dumps(raw).encode()
+        job_id = handlers.submit_job(Message(data, {}, f"msg-{i}"), deps)
+        job = deps.repo.get_job(job_id)
+        assert job.state is JobState.REJECTED, raw
+        assert expected in job.error, job.error
+    assert deps.launcher.create_calls == 0
+
+
+def test_job_file_dropped_in_bucket_is_submitted(deps):
+    deps.blobs.write_bytes("gs://bkt/jobs/mine.json", json.dumps(spec_dict(job_id=None)).encode())
+    msg = Message(b"{}", {"bucketId": "bkt", "objectId": "jobs/mine.json", "objectGeneration": "7",
+                          "eventType": "OBJECT_FINALIZE"}, "n1")
+    job_id = handlers.submit_job(msg, deps)
+    assert job_id.startswith("j") and deps.repo.get_job(job_id).state is JobState.RUNNING
+    assert handlers.submit_job(msg, deps) == job_id  # the same notification twice: one job
+
+
+def test_reconciler_fails_dead_batch_then_retry_and_recovers_lost_result(deps):
+    handlers.submit_job(job_message(spec_dict(max_parallel=2, max_attempts=1)), deps)
+    # t0000's batch dies with no result
+    deps.launcher.finish("zyg-job-1-t0000-a1", "FAILED", "executor lost")
+    # t0001 wrote its result but the notification was lost
+    trial = deps.repo.get_trial("job-1", "t0001")
+    _, uri = trial_uris(deps.settings, "job-1", "t0001", 1)
+    deps.blobs.write_bytes(uri, TrialResult("job-1", "t0001", 1, "SUCCEEDED", {"areaUnderROC": 0.7}).to_json().encode())
+    deps.launcher.finish(trial.batch_id, "SUCCEEDED")
+    report = handlers.on_cluster_idle(deps)
+    assert report["dead_batches"] == 1 and report["recovered_results"] == 1
+    dead = deps.repo.get_trial("job-1", "t0000")
+    assert dead.state is TrialState.FAILED and "executor lost" in dead.error
+    assert deps.repo.get_trial("job-1", "t0001").state is TrialState.SUCCEEDED
+    assert [t.state for t in deps.repo.list_trials("job-1")][2:] == [TrialState.RUNNING, TrialState.RUNNING]
+    again = handlers.on_cluster_idle(deps)  # replay: nothing more happens
+    assert again == {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0}
+
+
+def test_reconciler_cancels_batches_of_finished_jobs(deps):
+    handlers.submit_job(job_message(), deps)
+    deps.repo.update_job("job-1", lambda j: j.transition(JobState.CANCELLED, "UserCancelled", "stop", "2026-01-02"))
+    report = handlers.on_cluster_idle(deps)
+    assert report["cancelled_batches"] == 2 and deps.launcher.running == []
+    assert {t.state for t in deps.repo.list_trials("job-1")} == {TrialState.CANCELLED, TrialState.WAITING}
+
+
+def test_transient_launch_error_leaves_trial_launching_and_redelivery_resumes(deps):
+    from zygarde.domain.errors import TransientError
+    import pytest
+
+    deps.launcher.fail_next_create = TransientError("quota")
+    with pytest.raises(TransientError):
+        handlers.submit_job(job_message(), deps)
+    assert deps.repo.get_trial("job-1", "t0000").state is TrialState.LAUNCHING
+    handlers.submit_job(job_message(), deps)  # Pub/Sub redelivers
+    assert [t.state for t in deps.repo.list_trials("job-1")][:2] == [TrialState.RUNNING, TrialState.RUNNING]
+    assert len(deps.launcher.batches) == 2

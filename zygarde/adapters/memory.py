@@ -1,0 +1,163 @@
+"""In-memory fakes of every port, for unit tests and the scheduling simulation."""
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from typing import Callable
+
+from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, NotFound, PreconditionFailed
+from zygarde.domain.model import Job, JobState, Trial, TrialState
+from zygarde.service_layer.ports import (BatchInfo, BatchLauncher, BatchRequest, BlobStore,
+                                         EventPublisher, JobRepository, SlotHold)
+
+
+class MemoryJobRepository(JobRepository):
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.jobs: dict[str, Job] = {}
+        self.trials: dict[str, dict[str, Trial]] = defaultdict(dict)
+        self.slots: dict[str, dict[int, SlotHold]] = defaultdict(dict)
+        self.writes = 0  # how many documents were written, for idempotency tests
+
+    def add_job(self, job: Job, trials: list[Trial]) -> bool:
+        with self._lock:
+            if job.job_id in self.jobs:
+                return False
+            for t in trials:
+                self.trials[job.job_id][t.trial_id] = t
+            self.jobs[job.job_id] = job
+            self.writes += 1 + len(trials)
+            return True
+
+    def get_job(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id)
+
+    def update_job(self, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
+        with self._lock:
+            current = self.jobs.get(job_id)
+            if current is None:
+                raise NotFound(f"job {job_id} not found")
+            new = change(current)
+            if new is not None:
+                self.jobs[job_id] = new
+                self.writes += 1
+            return new
+
+    def list_jobs(self, owner=None, states=None, limit=100) -> list[Job]:
+        jobs = [j for j in self.jobs.values()
+                if (owner is None or j.owner == owner) and (states is None or j.state in states)]
+        return sorted(jobs, key=lambda j: j.created_at, reverse=True)[:limit]
+
+    def get_trial(self, job_id: str, trial_id: str) -> Trial | None:
+        return self.trials.get(job_id, {}).get(trial_id)
+
+    def list_trials(self, job_id: str, state: TrialState | None = None) -> list[Trial]:
+        trials = [t for t in self.trials.get(job_id, {}).values() if state is None or t.state is state]
+        return sorted(trials, key=lambda t: t.index)
+
+    def update_trial(self, job_id: str, trial_id: str, change: Callable[[Trial], Trial | None]) -> Trial | None:
+        with self._lock:
+            current = self.get_trial(job_id, trial_id)
+            if current is None:
+                raise NotFound(f"trial {job_id}/{trial_id} not found")
+            new = change(current)
+            if new is not None:
+                self.trials[job_id][trial_id] = new
+                self.writes += 1
+            return new
+
+    def active_trials(self) -> list[Trial]:
+        return [t for trials in list(self.trials.values()) for t in list(trials.values()) if t.state.is_active()]
+
+    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str) -> bool:
+        with self._lock:
+            if slot in self.slots[job_id]:
+                return False
+            self.slots[job_id][slot] = SlotHold(trial_id, now)
+            return True
+
+    def release_slot(self, job_id: str, slot: int, trial_id: str) -> None:
+        with self._lock:
+            hold = self.slots[job_id].get(slot)
+            if hold is not None and hold.trial_id == trial_id:
+                del self.slots[job_id][slot]
+
+    def slot_holders(self, job_id: str) -> dict[int, SlotHold]:
+        return dict(self.slots.get(job_id, {}))
+
+
+class MemoryBatchLauncher(BatchLauncher):
+    """Records batches; tests move them through states with finish()."""
+
+    def __init__(self) -> None:
+        self.batches: dict[str, BatchInfo] = {}
+        self.requests: dict[str, BatchRequest] = {}
+        self.create_calls = 0
+        self.fail_next_create: Exception | None = None
+
+    def create(self, request: BatchRequest) -> None:
+        self.create_calls += 1
+        if self.fail_next_create is not None:
+            exc, self.fail_next_create = self.fail_next_create, None
+            raise exc
+        if request.batch_id in self.batches:
+            raise BatchAlreadyExists(request.batch_id)
+        self.requests[request.batch_id] = request
+        self.batches[request.batch_id] = BatchInfo(request.batch_id, "RUNNING", labels=dict(request.labels))
+
+    def get(self, batch_id: str) -> BatchInfo:
+        if batch_id not in self.batches:
+            raise BatchNotFound(batch_id)
+        return self.batches[batch_id]
+
+    def list(self, labels=None) -> list[BatchInfo]:
+        labels = labels or {}
+        return [b for b in self.batches.values() if all(b.labels.get(k) == v for k, v in labels.items())]
+
+    def cancel(self, batch_id: str) -> None:
+        b = self.batches.get(batch_id)
+        if b is not None and not b.is_terminal:
+            self.finish(batch_id, "CANCELLED", "cancelled")
+
+    def finish(self, batch_id: str, state: str, message: str = "") -> None:
+        b = self.batches[batch_id]
+        self.batches[batch_id] = BatchInfo(batch_id, state, message, b.labels, b.create_time)
+
+    @property
+    def running(self) -> list[str]:
+        return [b.batch_id for b in self.batches.values() if not b.is_terminal]
+
+
+class MemoryBlobStore(BlobStore):
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, int]] = {}
+        self._generation = 0
+
+    def read_bytes(self, uri: str, max_bytes: int | None = None) -> bytes:
+        if uri not in self.objects:
+            raise NotFound(f"{uri} does not exist")
+        data = self.objects[uri][0]
+        return data if max_bytes is None else data[:max_bytes]
+
+    def write_bytes(self, uri, data, content_type="application/octet-stream", if_generation_match=None) -> int:
+        current = self.objects.get(uri, (b"", 0))[1]
+        if if_generation_match is not None and if_generation_match != current:
+            raise PreconditionFailed(f"{uri}: generation is {current}, not {if_generation_match}")
+        self._generation += 1
+        self.objects[uri] = (bytes(data), self._generation)
+        return self._generation
+
+    def exists(self, uri: str) -> bool:
+        return uri in self.objects
+
+    def list(self, uri_prefix: str) -> list[str]:
+        return sorted(u for u in self.objects if u.startswith(uri_prefix))
+
+
+class MemoryPublisher(EventPublisher):
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bytes, dict[str, str]]] = []
+
+    def publish(self, topic_key: str, data: bytes, **attributes: str) -> str:
+        self.messages.append((topic_key, data, attributes))
+        return str(len(self.messages))

@@ -1,0 +1,153 @@
+"""Jobs and trials: states, allowed transitions, immutable snapshots that record conditions."""
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from zygarde.domain.errors import InvalidTransition
+
+
+class TrialState(str, enum.Enum):
+    WAITING = "WAITING"  # expanded, not launched
+    LAUNCHING = "LAUNCHING"  # slot claimed, batch being created
+    RUNNING = "RUNNING"  # batch created
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    def is_finished(self) -> bool:
+        return self in (TrialState.SUCCEEDED, TrialState.FAILED, TrialState.CANCELLED)
+
+    def is_active(self) -> bool:
+        return self in (TrialState.LAUNCHING, TrialState.RUNNING)
+
+
+class JobState(str, enum.Enum):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+    BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"
+
+    def is_finished(self) -> bool:
+        return self is not JobState.RUNNING
+
+
+_T = TrialState
+TRIAL_TRANSITIONS: dict[TrialState, frozenset[TrialState]] = {
+    _T.WAITING: frozenset({_T.LAUNCHING, _T.CANCELLED}),
+    # LAUNCHING -> WAITING: the launch was refused for a transient reason; -> SUCCEEDED/FAILED: the
+    # result arrived before RUNNING was recorded.
+    _T.LAUNCHING: frozenset({_T.RUNNING, _T.WAITING, _T.SUCCEEDED, _T.FAILED, _T.CANCELLED}),
+    _T.RUNNING: frozenset({_T.SUCCEEDED, _T.FAILED, _T.CANCELLED, _T.WAITING}),  # WAITING: retry
+    _T.SUCCEEDED: frozenset(),
+    _T.FAILED: frozenset(),
+    _T.CANCELLED: frozenset(),
+}
+JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.RUNNING: frozenset(set(JobState) - {JobState.RUNNING}),
+    **{s: frozenset() for s in JobState if s is not JobState.RUNNING},
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One recorded state change (Katib style)."""
+
+    state: str
+    reason: str  # CamelCase word, e.g. BatchCreated
+    message: str
+    time: str  # ISO 8601 UTC
+
+    def to_dict(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """An immutable snapshot of one candidate (algorithm + params) of a job."""
+
+    job_id: str
+    trial_id: str
+    index: int
+    algorithm: str
+    params: dict[str, Any]
+    state: TrialState = TrialState.WAITING
+    attempt: int = 0  # launches so far
+    batch_id: str | None = None
+    slot: int | None = None  # the job slot held while LAUNCHING/RUNNING
+    metrics: dict[str, float] = field(default_factory=dict)
+    objective: float | None = None  # the job metric's value on validation
+    model_uri: str | None = None
+    error: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    conditions: tuple[Condition, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.state is TrialState.SUCCEEDED and self.objective is None:
+            raise ValueError(f"trial {self.trial_id}: SUCCEEDED needs an objective value")
+        if self.state is TrialState.FAILED and not self.error:
+            raise ValueError(f"trial {self.trial_id}: FAILED needs an error")
+        if self.state.is_active() and (self.slot is None or self.attempt < 1):
+            raise ValueError(f"trial {self.trial_id}: {self.state.value} needs a slot and an attempt")
+
+    def transition(self, new: TrialState, reason: str, message: str, now: str, **changes: Any) -> "Trial":
+        """The trial in state `new` with a condition recorded. Raises InvalidTransition."""
+        if new not in TRIAL_TRANSITIONS[self.state]:
+            raise InvalidTransition(f"trial {self.job_id}/{self.trial_id}: {self.state.value} -> {new.value}")
+        extra: dict[str, Any] = {}
+        if new.is_finished():
+            extra["finished_at"] = now
+        if new is TrialState.RUNNING:
+            extra["started_at"] = now
+        cond = Condition(new.value, reason, message, now)
+        return dataclasses.replace(self, state=new, conditions=self.conditions + (cond,), **extra, **changes)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        from datetime import datetime
+
+        if not (self.started_at and self.finished_at):
+            return None
+        return (datetime.fromisoformat(self.finished_at) - datetime.fromisoformat(self.started_at)).total_seconds()
+
+
+@dataclass(frozen=True)
+class Job:
+    """An immutable snapshot of a training job's header (its trials live apart, to avoid a hot document)."""
+
+    job_id: str
+    owner: str
+    state: JobState
+    spec: dict[str, Any]  # the validated spec (or, for REJECTED, whatever could be read)
+    created_at: str
+    trial_count: int = 0
+    best_trial_id: str | None = None
+    best_objective: float | None = None
+    error: str | None = None
+    finished_at: str | None = None
+    conditions: tuple[Condition, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.state in (JobState.REJECTED, JobState.FAILED) and not self.error:
+            raise ValueError(f"job {self.job_id}: {self.state.value} needs an error")
+
+    def transition(self, new: JobState, reason: str, message: str, now: str, **changes: Any) -> "Job":
+        if new not in JOB_TRANSITIONS[self.state]:
+            raise InvalidTransition(f"job {self.job_id}: {self.state.value} -> {new.value}")
+        cond = Condition(new.value, reason, message, now)
+        return dataclasses.replace(self, state=new, finished_at=now, conditions=self.conditions + (cond,), **changes)
+
+
+def best_trial(trials: list[Trial], direction: str) -> Trial | None:
+    """The succeeded trial with the best objective (ties: lowest index)."""
+    done = [t for t in trials if t.state is TrialState.SUCCEEDED and t.objective is not None]
+    if not done:
+        return None
+    sign = -1.0 if direction == "maximize" else 1.0
+    return min(done, key=lambda t: (sign * t.objective, t.index))

@@ -1,0 +1,144 @@
+"""The job spec: what a user submits. Validated with pydantic; every error names its field."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from zygarde.domain import algorithms
+from zygarde.domain.errors import SpecError
+
+JOB_ID_PATTERN = r"^[a-z][a-z0-9-]{2,39}$"
+ParamValue = bool | int | float | str
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    """Where the data is and how to read it."""
+
+    uri: str = Field(description="gs://bucket/path of the dataset object")
+    format: Literal["csv", "parquet", "json", "libsvm"] = Field(description="json means JSON lines")
+    target: str = Field("label", min_length=1, description="the label column (libsvm: always 'label')")
+    options: dict[str, ParamValue] = Field(default_factory=dict,
+                                           description="Spark reader options, e.g. {\"sep\": \";\"} for CSV")
+
+    @field_validator("uri")
+    @classmethod
+    def _gs_uri(cls, v: str) -> str:
+        if not re.match(r"^gs://[a-z0-9][a-z0-9._-]{1,220}/.+", v):
+            raise ValueError("must be a gs://bucket/object URI")
+        return v
+
+    @model_validator(mode="after")
+    def _libsvm_label(self) -> "DatasetSpec":
+        if self.format == "libsvm" and self.target != "label":
+            raise ValueError("a libsvm dataset's target is always 'label'")
+        return self
+
+
+class CandidateSpec(_Strict):
+    """One algorithm and the values to try for each of its hyperparameters."""
+
+    algorithm: str = Field(description="a learner name, e.g. logistic_regression")
+    params: dict[str, list[ParamValue]] = Field(
+        default_factory=dict, description="Spark ML param name -> list of values to try")
+
+    @field_validator("params")
+    @classmethod
+    def _non_empty(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        empty = [k for k, values in v.items() if not values]
+        if empty:
+            raise ValueError(f"no values to try for {', '.join(empty)}")
+        return v
+
+
+class SearchSpec(_Strict):
+    strategy: Literal["grid"] = "grid"
+
+
+class JobSpec(_Strict):
+    """A training job: data, task, candidates, search and limits."""
+
+    job_id: str | None = Field(None, pattern=JOB_ID_PATTERN,
+                               description="optional id; lowercase letters, digits and '-', 3-40 chars")
+    owner: str = Field(min_length=1, max_length=128, description="who submits (e-mail or user name)")
+    name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,62}$",
+                             description="model name for the registry (default: the job id)")
+    dataset: DatasetSpec
+    task: Literal["binary_classification", "multiclass_classification", "regression"]
+    metric: str | None = Field(None, description="metric to optimise (default per task)")
+    candidates: list[CandidateSpec] = Field(min_length=1)
+    search: SearchSpec = Field(default_factory=SearchSpec)
+    max_parallel: int = Field(2, ge=1, le=64, description="trials of this job running at once")
+    max_attempts: int = Field(2, ge=1, le=5, description="launches per trial when a batch dies")
+    seed: int = Field(42, ge=0, le=2**31 - 1)
+    validation_fraction: float = Field(0.2, ge=0.05, le=0.5)
+
+    @model_validator(mode="after")
+    def _check_against_catalog(self) -> "JobSpec":
+        problems: list[tuple[str, str]] = []
+        if self.metric is not None and self.metric not in algorithms.METRICS[self.task]:
+            problems.append(("metric", f"{self.metric!r} is not a {self.task} metric "
+                                       f"(one of: {', '.join(algorithms.METRICS[self.task])})"))
+        for i, cand in enumerate(self.candidates):
+            algo = algorithms.get(cand.algorithm)
+            if algo is None:
+                problems.append((f"candidates[{i}].algorithm", f"unknown algorithm {cand.algorithm!r} "
+                                 f"(for {self.task}: {', '.join(algorithms.for_task(self.task))})"))
+                continue
+            if self.task not in algo.tasks:
+                problems.append((f"candidates[{i}].algorithm", f"{cand.algorithm} cannot do {self.task} "
+                                 f"(for {self.task}: {', '.join(algorithms.for_task(self.task))})"))
+            for key, values in cand.params.items():
+                for j, value in enumerate(values):
+                    for _, reason in algo.problems({key: value}):
+                        problems.append((f"candidates[{i}].params.{key}[{j}]", reason))
+        if problems:
+            raise SpecError(problems)
+        return self
+
+    @property
+    def objective(self) -> str:
+        return self.metric or algorithms.DEFAULT_METRIC[self.task]
+
+    @property
+    def direction(self) -> str:
+        return algorithms.METRICS[self.task][self.objective]
+
+
+def parse_job_spec(raw: bytes | str | dict) -> JobSpec:
+    """A JobSpec from JSON text or a dict; raises SpecError naming each bad field."""
+    if isinstance(raw, (bytes, str)):
+        try:
+            raw = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SpecError([("", f"the job is not valid JSON ({exc})")]) from None
+    if not isinstance(raw, dict):
+        raise SpecError([("", "the job must be a JSON object")])
+    try:
+        return JobSpec.model_validate(raw)
+    except SpecError:
+        raise
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            ctx_error = (err.get("ctx") or {}).get("error")
+            if isinstance(ctx_error, SpecError):
+                problems.extend(ctx_error.problems)
+                continue
+            path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"])
+            problems.append((path.replace(".[", "["), err["msg"].removeprefix("Value error, ")))
+        raise SpecError(problems) from None
+
+
+def json_schema() -> dict:
+    """The published JSON Schema of the job spec (schemas/job_spec.schema.json)."""
+    schema = JobSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Zygarde job spec"
+    return schema

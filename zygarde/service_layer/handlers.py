@@ -1,0 +1,210 @@
+"""One handler per event: job submitted, trial result written, reconciler tick."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+
+from zygarde.config import prefix
+from zygarde.domain.contracts import TrialResult, parse_result_object_name
+from zygarde.domain.errors import BatchNotFound, DatasetError, MessageError, NotFound, SpecError
+from zygarde.domain.model import Condition, Job, JobState, TrialState
+from zygarde.domain.search import expand
+from zygarde.domain.spec import JOB_ID_PATTERN, JobSpec, parse_job_spec
+from zygarde.service_layer import datasets
+from zygarde.service_layer.deps import Deps, log
+from zygarde.service_layer.scheduling import cancel_trial, fill_slots, maybe_finish_job, trial_ended, trial_uris
+
+RETRYABLE_ERROR_KINDS = frozenset({"runtime"})
+
+
+@dataclass(frozen=True)
+class Message:
+    """A decoded Pub/Sub message."""
+
+    data: bytes
+    attributes: dict[str, str] = field(default_factory=dict)
+    message_id: str = ""
+
+    @property
+    def is_object_notification(self) -> bool:
+        return "objectId" in self.attributes and "bucketId" in self.attributes
+
+
+def derived_job_id(source: str) -> str:
+    return "j" + hashlib.sha256(source.encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------- submit_job
+def submit_job(msg: Message, deps: Deps) -> str | None:
+    """Validate a job, record it with its trials, launch the first ones. Returns the job id."""
+    if msg.is_object_notification:  # a job file dropped under jobs/
+        name = msg.attributes["objectId"]
+        if msg.attributes.get("eventType", "OBJECT_FINALIZE") != "OBJECT_FINALIZE" or \
+                not name.startswith(prefix("job_files")) or not name.endswith(".json"):
+            return None
+        uri = f"gs://{msg.attributes['bucketId']}/{name}"
+        fallback_id = derived_job_id(f"{uri}#{msg.attributes.get('objectGeneration', '')}")
+        try:
+            raw = deps.blobs.read_bytes(uri)
+        except NotFound:
+            log.warning("job file vanished uri=%s", uri)
+            return None
+    else:
+        raw, fallback_id = msg.data, derived_job_id(f"msg:{msg.message_id}")
+
+    try:
+        spec = parse_job_spec(raw)
+    except SpecError as exc:
+        return _reject(deps, _claimed_job_id(raw) or fallback_id, raw, str(exc))
+    job_id = spec.job_id or fallback_id
+    spec_dict = spec.model_dump(mode="json")
+
+    existing = deps.repo.get_job(job_id)
+    if existing is not None:
+        if existing.spec != spec_dict:
+            log.warning("job id already used by another job; message ignored job_id=%s", job_id)
+            return job_id
+        fill_slots(job_id, deps)  # a redelivery: finish what the first delivery started
+        maybe_finish_job(job_id, deps)
+        return job_id
+
+    try:
+        datasets.check(spec, deps.blobs)
+    except DatasetError as exc:
+        return _reject(deps, job_id, raw, str(exc), owner=spec.owner)
+
+    now = deps.now()
+    trials = expand(spec, job_id, now)
+    job = Job(job_id=job_id, owner=spec.owner, state=JobState.RUNNING, spec=spec_dict, created_at=now,
+              trial_count=len(trials),
+              conditions=(Condition("RUNNING", "Accepted", f"{len(trials)} trials to run", now),))
+    if deps.repo.add_job(job, trials):
+        log.info("job accepted job_id=%s owner=%s trials=%d", job_id, spec.owner, len(trials))
+    fill_slots(job_id, deps)
+    return job_id
+
+
+def _claimed_job_id(raw: bytes | str) -> str | None:
+    try:
+        value = json.loads(raw).get("job_id")
+    except Exception:  # noqa: BLE001 - anything unreadable simply has no id
+        return None
+    return value if isinstance(value, str) and re.match(JOB_ID_PATTERN, value) else None
+
+
+def _reject(deps: Deps, job_id: str, raw: bytes | str, reason: str, owner: str | None = None) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    if owner is None:
+        try:
+            owner = str(json.loads(text).get("owner") or "unknown")[:128]
+        except Exception:  # noqa: BLE001
+            owner = "unknown"
+    now = deps.now()
+    job = Job(job_id=job_id, owner=owner, state=JobState.REJECTED, spec={"raw": text[:20_000]}, created_at=now,
+              error=reason, finished_at=now, conditions=(Condition("REJECTED", "InvalidJob", reason, now),))
+    if deps.repo.add_job(job, []):
+        log.warning("job rejected job_id=%s reason=%r", job_id, reason)
+    return job_id
+
+
+# ---------------------------------------------------------------- on_trial_result
+def on_trial_result(msg: Message, deps: Deps) -> None:
+    """A result object was written: record it, launch the next trial, maybe finish the job."""
+    name = msg.attributes.get("objectId", "")
+    if msg.attributes.get("eventType", "OBJECT_FINALIZE") != "OBJECT_FINALIZE":
+        return
+    ids = parse_result_object_name(name)
+    if ids is None:
+        return  # not a result object (a folder marker, say)
+    job_id, trial_id, attempt = ids
+    record_result(deps, job_id, trial_id, attempt, f"gs://{msg.attributes['bucketId']}/{name}")
+
+
+def record_result(deps: Deps, job_id: str, trial_id: str, attempt: int, uri: str) -> None:
+    trial = deps.repo.get_trial(job_id, trial_id)
+    if trial is None:
+        log.warning("result for an unknown trial job_id=%s trial_id=%s", job_id, trial_id)
+        return
+    if trial.attempt == attempt and trial.state.is_active():
+        try:
+            result = TrialResult.from_json(deps.blobs.read_bytes(uri))
+        except (ValueError, TypeError) as exc:
+            raise MessageError(f"unreadable result {uri}: {exc}") from None
+        _apply_result(deps, trial, result)
+    else:
+        log.info("result replayed or stale job_id=%s trial_id=%s attempt=%d state=%s",
+                 job_id, trial_id, attempt, trial.state.value)
+        if trial.slot is not None and not trial.state.is_active():
+            deps.repo.release_slot(job_id, trial.slot, trial_id)
+    fill_slots(job_id, deps)
+    maybe_finish_job(job_id, deps)
+
+
+def _apply_result(deps: Deps, trial, result: TrialResult) -> None:
+    job = deps.repo.get_job(trial.job_id)
+    objective_name = JobSpec.model_validate(job.spec).objective if job and job.state is not JobState.REJECTED else None
+    metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
+    if result.status == "SUCCEEDED" and objective_name in metrics:
+        value = metrics[objective_name]
+        trial_ended(deps, trial, True, "TrainingSucceeded", f"{objective_name}={value:.6g}", False,
+                    metrics=metrics, objective=value, model_uri=result.model_uri)
+    elif result.status == "SUCCEEDED":
+        trial_ended(deps, trial, False, "MetricMissing", f"the result has no {objective_name}", False)
+    else:
+        reason = "DataError" if result.error_kind == "data" else "TrainingFailed"
+        trial_ended(deps, trial, False, reason, result.error or "failed", result.error_kind in RETRYABLE_ERROR_KINDS)
+
+
+# ---------------------------------------------------------------- on_cluster_idle
+def on_cluster_idle(deps: Deps) -> dict[str, int]:
+    """Reconcile Firestore with Dataproc: trials whose batch ended unreported, lost launches,
+    batches of finished jobs. Returns counts of what it did."""
+    report = {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0}
+    jobs: dict[str, Job | None] = {}
+    for trial in deps.repo.active_trials():
+        job = jobs.setdefault(trial.job_id, deps.repo.get_job(trial.job_id))
+        if trial.state is TrialState.LAUNCHING or trial.batch_id is None:
+            continue  # fill_slots below resumes it
+        try:
+            info = deps.launcher.get(trial.batch_id)
+        except BatchNotFound:
+            info = None
+        if job is None or job.state.is_finished():
+            if info is not None and not info.is_terminal:
+                deps.launcher.cancel(trial.batch_id)
+                report["cancelled_batches"] += 1
+            cancel_trial(deps, trial, "JobFinished", f"job {trial.job_id} had already finished")
+            continue
+        if info is not None and not info.is_terminal:
+            continue
+        _, result_uri = trial_uris(deps.settings, trial.job_id, trial.trial_id, trial.attempt)
+        if deps.blobs.exists(result_uri):
+            record_result(deps, trial.job_id, trial.trial_id, trial.attempt, result_uri)
+            report["recovered_results"] += 1
+        else:
+            state = info.state if info else "MISSING"
+            detail = f": {info.state_message}" if info and info.state_message else ""
+            trial_ended(deps, trial, False, "BatchDied", f"batch {trial.batch_id} ended {state} without a result{detail}",
+                        True)
+            report["dead_batches"] += 1
+    for job in deps.repo.list_jobs(states=[JobState.RUNNING], limit=1000):
+        report["launched"] += len(fill_slots(job.job_id, deps))
+        maybe_finish_job(job.job_id, deps)
+    report["cancelled_batches"] += _cancel_orphan_batches(deps, jobs)
+    log.info("reconciled %s", " ".join(f"{k}={v}" for k, v in report.items()))
+    return report
+
+
+def _cancel_orphan_batches(deps: Deps, jobs: dict[str, Job | None]) -> int:
+    cancelled = 0
+    for info in deps.launcher.list({"zygarde": "trial"}):
+        job_id = info.labels.get("zygarde-job")
+        if info.is_terminal or not job_id:
+            continue
+        job = jobs.setdefault(job_id, deps.repo.get_job(job_id))
+        if job is None or job.state.is_finished():
+            deps.launcher.cancel(info.batch_id)
+            cancelled += 1
+    return cancelled
