@@ -1,0 +1,42 @@
+"""The one place that builds real clients and wires them into handler dependencies."""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from zygarde.config import Settings
+from zygarde.service_layer.deps import Deps
+
+
+def build_deps(settings: Settings | None = None) -> Deps:
+    """Real adapters for the environment (emulators when their *_EMULATOR_HOST vars are set)."""
+    from google.cloud import firestore, pubsub_v1, storage
+
+    from zygarde.adapters.dataproc import DataprocBatchLauncher
+    from zygarde.adapters.firestore import FirestoreJobRepository
+    from zygarde.adapters.gcs import GcsBlobStore
+    from zygarde.adapters.pubsub import PubSubPublisher
+
+    settings = settings or Settings.from_env()
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        from google.auth.credentials import AnonymousCredentials
+
+        gcs = storage.Client(project=settings.project, credentials=AnonymousCredentials())
+    else:
+        gcs = storage.Client(project=settings.project)
+    return Deps(
+        repo=FirestoreJobRepository(firestore.Client(project=settings.project)),
+        launcher=DataprocBatchLauncher(
+            project=settings.project, region=settings.region, endpoint=settings.dataproc_endpoint,
+            runtime_version=settings.dataproc_runtime_version, service_account=settings.spark_service_account,
+            subnet=settings.dataproc_subnet, ttl=settings.batch_ttl),
+        blobs=GcsBlobStore(gcs),
+        publisher=PubSubPublisher(pubsub_v1.PublisherClient(), settings.project),
+        settings=settings,
+    )
+
+
+@lru_cache(maxsize=1)
+def deps() -> Deps:
+    """Built on first use (never at import), then reused across invocations of a function instance."""
+    return build_deps()

@@ -1,0 +1,172 @@
+"""`zygarde`: submit jobs, follow them, read their results; `zygarde local ...` runs the local cloud."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from zygarde.domain.errors import SpecError, ZygardeError
+from zygarde.domain.spec import parse_job_spec
+
+console = Console()
+DEFAULT_STATE_DIR = Path(os.environ.get("ZYGARDE_STATE_DIR", ".zygarde"))
+
+
+def _use_local_cloud_env(state_dir: Path = DEFAULT_STATE_DIR) -> None:
+    """When a local cloud is running from this folder, talk to it (explicit env vars win)."""
+    try:
+        from zygarde.local.cloud import LocalCloud
+
+        cloud = LocalCloud.load(state_dir)
+    except Exception:  # noqa: BLE001 - no local cloud: use the environment as it is
+        return
+    for key, value in cloud.env().items():
+        os.environ.setdefault(key, value)
+
+
+def _deps():
+    from zygarde.bootstrap import build_deps
+
+    _use_local_cloud_env()
+    return build_deps()
+
+
+@click.group()
+def main() -> None:
+    """Zygarde: train tabular ML models on demand."""
+
+
+@main.command()
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--wait/--no-wait", default=False, help="Follow the job until it ends.")
+def submit(spec_file: Path, wait: bool) -> None:
+    """Validate SPEC_FILE and publish it to the jobs topic."""
+    raw = spec_file.read_bytes()
+    try:
+        spec = parse_job_spec(raw)
+    except SpecError as exc:
+        console.print(f"[red]invalid job spec {spec_file}:[/red]")
+        for path, reason in exc.problems:
+            console.print(f"  - {path or '(document)'}: {reason}")
+        sys.exit(2)
+    deps = _deps()
+    message_id = deps.publisher.publish("jobs", raw)
+    job_id = spec.job_id
+    if job_id is None:
+        from zygarde.service_layer.handlers import derived_job_id
+
+        job_id = derived_job_id(f"msg:{message_id}")
+    console.print(f"submitted job [bold]{job_id}[/bold] (message {message_id})")
+    if wait:
+        sys.exit(follow(deps, job_id))
+
+
+@main.command()
+@click.argument("job_id", required=False)
+@click.option("--owner", help="Only this owner's jobs.")
+def status(job_id: str | None, owner: str | None) -> None:
+    """One job's state and leaderboard, or the recent jobs."""
+    from zygarde.service_layer.queries import job_view, recent_jobs
+
+    deps = _deps()
+    if job_id is None:
+        table = Table("job", "owner", "state", "trials", "best", "created")
+        for job in recent_jobs(deps.repo, owner=owner):
+            best = f"{job.best_trial_id} {job.best_objective:.4f}" if job.best_objective is not None else ""
+            table.add_row(job.job_id, job.owner, job.state.value, str(job.trial_count), best, job.created_at[:19])
+        console.print(table)
+        return
+    view = job_view(deps.repo, job_id)
+    if view is None:
+        console.print(f"[red]no job {job_id}[/red]")
+        sys.exit(1)
+    print_job(view)
+
+
+@main.command()
+@click.argument("job_id")
+def watch(job_id: str) -> None:
+    """Follow a job with a live progress line, then print its leaderboard."""
+    sys.exit(follow(_deps(), job_id))
+
+
+def follow(deps, job_id: str, timeout: float = 3600, poll: float = 2.0) -> int:
+    """Show progress until the job ends; exit code 0 when it SUCCEEDED."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from zygarde.service_layer.queries import job_view
+
+    deadline = time.monotonic() + timeout
+    with Progress(TextColumn("[bold]{task.fields[job]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("job", total=None, job=job_id, detail="waiting for the job to be recorded")
+        view = None
+        while time.monotonic() < deadline:
+            view = job_view(deps.repo, job_id)
+            if view is not None:
+                c = view.counts
+                detail = (f"{view.job.state.value}: running {c['RUNNING'] + c['LAUNCHING']}, waiting {c['WAITING']}, "
+                          f"ok {c['SUCCEEDED']}, failed {c['FAILED']}")
+                progress.update(task, total=max(len(view.trials), 1), completed=view.finished_trials, detail=detail)
+                if view.job.state.is_finished():
+                    break
+            time.sleep(poll)
+    if view is None:
+        console.print(f"[red]job {job_id} was never recorded (is the submit_job function running?)[/red]")
+        return 1
+    print_job(view)
+    return 0 if view.job.state.value == "SUCCEEDED" else 1
+
+
+def print_job(view) -> None:
+    job = view.job
+    colour = {"SUCCEEDED": "green", "RUNNING": "yellow"}.get(job.state.value, "red")
+    console.print(f"job [bold]{job.job_id}[/bold] owner {job.owner}: [{colour}]{job.state.value}[/{colour}]")
+    if job.error:
+        console.print(f"  reason: {job.error}")
+    if not view.trials:
+        return
+    table = Table("#", "trial", "algorithm", "params", "state", view.metric or "metric", "duration (s)", "attempt",
+                  title=f"leaderboard ({view.metric}, {view.direction})")
+    for row in view.leaderboard():
+        table.add_row(str(row.rank or "-"), row.trial_id, row.algorithm, json.dumps(row.params, sort_keys=True),
+                      row.state, f"{row.objective:.4f}" if row.objective is not None else "",
+                      f"{row.duration_seconds:.1f}" if row.duration_seconds is not None else "", str(row.attempt))
+    console.print(table)
+    for row in view.leaderboard():
+        if row.state == "FAILED":
+            console.print(f"  {row.trial_id} failed: {row.reason}")
+    if view.best is not None:
+        console.print(f"best model: [bold]{view.best.model_uri}[/bold] "
+                      f"({view.best.algorithm}, {view.metric}={view.best.objective:.4f})")
+
+
+@main.command()
+@click.option("--state-dir", type=click.Path(path_type=Path), default=DEFAULT_STATE_DIR)
+@click.option("--keep-running/--stop", default=True, help="Leave the local cloud up afterwards.")
+def demo(state_dir: Path, keep_running: bool) -> None:
+    """Start the local cloud, upload a sample dataset, run a 4-trial job and print its leaderboard."""
+    from zygarde.local.demo import run_demo
+
+    try:
+        sys.exit(run_demo(state_dir, keep_running=keep_running, console=console))
+    except ZygardeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        sys.exit(1)
+
+
+def _mount_local() -> None:
+    try:
+        from zygarde.local.cli import local
+    except ImportError:  # the local cloud is not part of a function deployment
+        return
+    main.add_command(local)
+
+
+_mount_local()

@@ -1,0 +1,44 @@
+"""Turning a Pub/Sub CloudEvent into a handler call, and errors into ack or retry."""
+from __future__ import annotations
+
+import base64
+import functools
+import logging
+from typing import Any, Callable
+
+from zygarde.domain.errors import PermanentError, TransientError
+from zygarde.service_layer.handlers import Message
+
+log = logging.getLogger("zygarde")
+
+
+def decode_pubsub(data: dict[str, Any] | None) -> Message:
+    """The message inside a Pub/Sub CloudEvent's data ({"message": {...}, "subscription": ...})."""
+    message = (data or {}).get("message") or {}
+    payload = message.get("data") or ""
+    try:
+        raw = base64.b64decode(payload, validate=False) if payload else b""
+    except (ValueError, TypeError):
+        raw = b""
+    return Message(raw, dict(message.get("attributes") or {}),
+                   str(message.get("messageId") or message.get("message_id") or ""))
+
+
+def acknowledge_permanent_errors(handler: Callable[[Message], Any]) -> Callable[[Message], Any]:
+    """Permanent errors are logged and swallowed (the message is acknowledged: redelivery would fail
+    the same way); transient and unknown errors propagate so Pub/Sub redelivers."""
+
+    @functools.wraps(handler)
+    def wrapper(msg: Message) -> Any:
+        try:
+            return handler(msg)
+        except PermanentError as exc:
+            log.error("permanent error, message acknowledged handler=%s message_id=%s error=%r",
+                      handler.__name__, msg.message_id, str(exc))
+            return None
+        except TransientError as exc:
+            log.warning("transient error, message will be redelivered handler=%s message_id=%s error=%r",
+                        handler.__name__, msg.message_id, str(exc))
+            raise
+
+    return wrapper

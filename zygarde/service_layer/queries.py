@@ -1,0 +1,72 @@
+"""Read-side views of jobs for the CLI and the web app (no state changes here)."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from zygarde.domain.model import Job, JobState, Trial, TrialState
+from zygarde.service_layer.ports import JobRepository
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    rank: int | None
+    trial_id: str
+    algorithm: str
+    params: dict
+    state: str
+    objective: float | None
+    duration_seconds: float | None
+    attempt: int
+    model_uri: str | None
+    reason: str  # the last condition's message
+
+
+@dataclass(frozen=True)
+class JobView:
+    job: Job
+    trials: list[Trial]
+    metric: str | None
+    direction: str | None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        c = Counter(t.state.value for t in self.trials)
+        return {s.value: c.get(s.value, 0) for s in TrialState}
+
+    @property
+    def finished_trials(self) -> int:
+        return sum(1 for t in self.trials if t.state.is_finished())
+
+    @property
+    def best(self) -> Trial | None:
+        return next((t for t in self.trials if t.trial_id == self.job.best_trial_id), None)
+
+    def leaderboard(self) -> list[LeaderboardRow]:
+        """Succeeded trials best first, then the others by index."""
+        sign = -1.0 if self.direction == "maximize" else 1.0
+        done = sorted((t for t in self.trials if t.state is TrialState.SUCCEEDED and t.objective is not None),
+                      key=lambda t: (sign * t.objective, t.index))
+        rest = [t for t in self.trials if t not in done]
+        rows = []
+        for rank, t in enumerate(done + rest, start=1):
+            rows.append(LeaderboardRow(rank if t in done else None, t.trial_id, t.algorithm, dict(t.params),
+                                       t.state.value, t.objective, t.duration_seconds, t.attempt, t.model_uri,
+                                       t.conditions[-1].message if t.conditions else ""))
+        return rows
+
+
+def job_view(repo: JobRepository, job_id: str) -> JobView | None:
+    job = repo.get_job(job_id)
+    if job is None:
+        return None
+    if job.state is JobState.REJECTED:
+        return JobView(job, [], None, None)
+    from zygarde.domain.spec import JobSpec
+
+    spec = JobSpec.model_validate(job.spec)
+    return JobView(job, repo.list_trials(job_id), spec.objective, spec.direction)
+
+
+def recent_jobs(repo: JobRepository, owner: str | None = None, limit: int = 50) -> list[Job]:
+    return repo.list_jobs(owner=owner, limit=limit)
