@@ -1,0 +1,48 @@
+"""`zygarde demo`: the main job, end to end, on the local cloud."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+DEMO_SPEC = Path(__file__).resolve().parents[2] / "examples" / "breast_cancer_job.json"
+
+
+def demo_spec(bucket: str, job_id: str) -> dict:
+    spec = json.loads(DEMO_SPEC.read_text())
+    spec["job_id"] = job_id
+    spec["dataset"]["uri"] = f"gs://{bucket}/datasets/breast_cancer.csv"
+    return spec
+
+
+def run_demo(state_dir: Path, keep_running: bool = True, console: Console | None = None) -> int:
+    from zygarde.bootstrap import build_deps
+    from zygarde.cli import follow
+    from zygarde.local.cloud import LocalCloud
+    from zygarde.local.sample_data import breast_cancer_csv
+
+    console = console or Console()
+    cloud = LocalCloud.load(state_dir) if (state_dir / "state.json").exists() else LocalCloud(state_dir)
+    console.print("starting the local cloud (emulators, fake GCS, local Dataproc, functions)...")
+    cloud.up()
+    try:
+        os.environ.update(cloud.env())
+        deps = build_deps()
+        bucket = deps.settings.bucket
+        data_uri = f"gs://{bucket}/datasets/breast_cancer.csv"
+        deps.blobs.write_bytes(data_uri, breast_cancer_csv(), content_type="text/csv")
+        console.print(f"uploaded the sample dataset to {data_uri}")
+        job_id = f"demo-{int(time.time())}"
+        spec = demo_spec(bucket, job_id)
+        deps.publisher.publish("jobs", json.dumps(spec).encode())
+        console.print(f"published job [bold]{job_id}[/bold]: "
+                      + ", ".join(c["algorithm"] for c in spec["candidates"]))
+        return follow(deps, job_id, timeout=1800)
+    finally:
+        if not keep_running:
+            cloud.down()
+        else:
+            console.print(f"the local cloud keeps running; stop it with: zygarde local down --state-dir {state_dir}")
