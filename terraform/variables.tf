@@ -1,0 +1,143 @@
+# Inputs. Only project_id is required; everything else has a working default.
+# Resource names that the code uses (topics, subscriptions, collections, prefixes, env var names)
+# are NOT variables: they come from zygarde/resources.json (see locals.tf).
+
+variable "project_id" {
+  description = "The Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region for the functions, Dataproc batches, the bucket, Cloud Run and Scheduler."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every name terraform chooses (bucket, service accounts, functions, network)."
+  type        = string
+  default     = "zygarde"
+
+  validation {
+    # Service account ids are 6-30 characters: the longest suffix used is "-functions" (10).
+    condition     = can(regex("^[a-z][a-z0-9-]{1,18}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix: 3-20 characters of lowercase letters, digits and '-', starting with a letter."
+  }
+}
+
+variable "bucket_name" {
+  description = "Name of the Zygarde bucket. Empty: \"<name_prefix>-<project_id>\"."
+  type        = string
+  default     = ""
+}
+
+variable "bucket_force_destroy" {
+  description = "Let `terraform destroy` delete the bucket even if it still holds objects."
+  type        = bool
+  default     = false
+}
+
+variable "scratch_retention_days" {
+  description = "Age in days after which scratch objects (job files, trial result files) are deleted."
+  type        = number
+  default     = 7
+}
+
+variable "upload_cors_origins" {
+  description = "Origins allowed to PUT to the bucket with a signed upload URL (the web app's)."
+  type        = list(string)
+  default     = ["*"]
+}
+
+variable "firestore_location" {
+  description = "Firestore location (e.g. nam5, eur3 or a region). Empty: the region."
+  type        = string
+  default     = ""
+}
+
+variable "firestore_deletion_policy" {
+  description = "ABANDON keeps the Firestore database on destroy; DELETE deletes it with all job history."
+  type        = string
+  default     = "ABANDON"
+
+  validation {
+    condition     = contains(["ABANDON", "DELETE"], var.firestore_deletion_policy)
+    error_message = "firestore_deletion_policy must be ABANDON or DELETE."
+  }
+}
+
+variable "code_version" {
+  description = "Version of the Spark code under gs://BUCKET/code/VERSION/ (Cloud Build passes $SHORT_SHA)."
+  type        = string
+  default     = "dev"
+}
+
+variable "max_concurrent_batches" {
+  description = "Capacity cap: Dataproc batches Zygarde runs at once across all jobs. Keep it under your Dataproc quota (docs/deploy.md)."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.max_concurrent_batches >= 1 && var.max_concurrent_batches <= 200
+    error_message = "max_concurrent_batches must be between 1 and 200."
+  }
+}
+
+variable "dataproc_runtime_version" {
+  description = "Dataproc Serverless runtime version for the trial batches."
+  type        = string
+  default     = "2.3"
+}
+
+variable "batch_ttl" {
+  description = "Dataproc batch ttl: a batch still running after this is terminated, so none outlives its job (seconds, e.g. \"14400s\")."
+  type        = string
+  default     = "14400s"
+
+  validation {
+    # Dataproc accepts 10 minutes to 14 days.
+    condition     = can(regex("^[0-9]+s$", var.batch_ttl)) && tonumber(trimsuffix(var.batch_ttl, "s")) >= 600 && tonumber(trimsuffix(var.batch_ttl, "s")) <= 1209600
+    error_message = "batch_ttl must look like \"14400s\" and lie between 600s and 1209600s."
+  }
+}
+
+variable "dataproc_subnet_cidr" {
+  description = "IP range of the subnet the Dataproc batches run in (Private Google Access on)."
+  type        = string
+  default     = "10.128.64.0/20"
+}
+
+variable "function_max_instances" {
+  description = "Upper bound on instances of each Cloud Function."
+  type        = number
+  default     = 10
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of one message before Pub/Sub moves it to the dead-letter topic (5-100)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100."
+  }
+}
+
+variable "reconcile_schedule" {
+  description = "Cron schedule of the reconciler tick published to the cluster-idle topic."
+  type        = string
+  default     = "*/2 * * * *"
+}
+
+variable "web_image" {
+  description = "Container image of the web app (built from web/). Empty: no web app is deployed."
+  type        = string
+  default     = ""
+}
+
+variable "web_users" {
+  description = "IAM members allowed through IAP to the web app, e.g. [\"group:ml-team@example.com\"]."
+  type        = list(string)
+  default     = []
+}
