@@ -146,6 +146,14 @@ def test_killed_driver_makes_the_batch_fail(env):
     assert info.state == "FAILED" and "SIGKILL" in info.state_message
 
 
+def test_batch_past_its_ttl_is_stopped(env):
+    launcher = DataprocBatchLauncher("test-project", "us-central1", endpoint=env["launcher"].endpoint, ttl="6s")
+    batch_id = ids("ttl")
+    launcher.create(BatchRequest(batch_id, str(env["root"] / "sleeps.py")))
+    info = wait_state(launcher, batch_id, {"FAILED", "SUCCEEDED"}, timeout=60)
+    assert info.state == "FAILED" and "TTL of 6s" in info.state_message
+
+
 def test_missing_main_file_fails_the_batch(env):
     launcher, batch_id = env["launcher"], ids("nofile")
     launcher.create(BatchRequest(batch_id, f"gs://{BUCKET}/code/absent.py"))

@@ -7,8 +7,9 @@ from google.api_core import exceptions as gexc
 from zygarde.adapters.dataproc import DataprocBatchLauncher, _mapped_errors, parse_duration
 from zygarde.domain.errors import (BatchAlreadyExists, BatchNotFound, ConfigError, PermanentError,
                                    TransientError)
-from zygarde.local.batch_runner import BatchRecord, failure_message
+from zygarde.local.batch_runner import BatchRecord
 from zygarde.local.dataproc_server import ApiError, _matches, parse_filter
+from zygarde.local.spark_submit import failure_message
 
 
 def record(**labels) -> BatchRecord:

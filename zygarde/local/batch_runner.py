@@ -12,26 +12,17 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from zygarde.local.spark_gcs import gcs_connector_jar, spark_conf_for_emulator
+from zygarde.local.spark_submit import build_command, default_spark_submit, failure_message
 
 log = logging.getLogger("zygarde.local.batch_runner")
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
-_LOG4J_LINE = re.compile(r"^\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} (INFO|WARN|DEBUG)\b")
 _CANCEL_GRACE_SECONDS = 5.0
-# Defaults for local runs; the batch's runtimeConfig.properties override them.
-_LOCAL_DEFAULTS = {
-    "spark.ui.enabled": "false",
-    "spark.driver.host": "127.0.0.1",
-    "spark.driver.bindAddress": "127.0.0.1",
-    "spark.sql.shuffle.partitions": "4",
-}
 
 
 def now_rfc3339() -> str:
@@ -74,27 +65,6 @@ def _ttl_seconds(ttl: str | None) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def failure_message(log_path: Path, exit_code: int, max_lines: int = 15) -> str:
-    """A readable reason from the exit code and the end of the driver log (log4j chatter removed)."""
-    if exit_code < 0:
-        name = signal.Signals(-exit_code).name if -exit_code in signal.valid_signals() else str(-exit_code)
-        head = f"Driver process was killed by signal {name} (exit code {exit_code})"
-    else:
-        head = f"Job failed with exit code {exit_code}"
-    try:
-        lines = log_path.read_text(errors="replace").splitlines()
-    except OSError:
-        lines = []
-    useful = [ln for ln in lines if ln.strip() and not _LOG4J_LINE.match(ln)
-              and not ln.startswith(("\tat ", "WARNING: Using incubator modules"))]
-    tail = useful[-max_lines:]
-    errors = [ln for ln in tail if re.match(r"^[\w.]+(Error|Exception)\b.*", ln)]
-    if errors:
-        head = f"Job failed with message [{errors[-1].strip()[:300]}] (exit code {exit_code})"
-    text = head + (". Driver output:\n" + "\n".join(tail) if tail else "")
-    return text[-4000:]
-
-
 class LocalBatchRunner:
     """Owns every batch record and process. Thread-safe."""
 
@@ -105,7 +75,7 @@ class LocalBatchRunner:
         self.batches_dir.mkdir(parents=True, exist_ok=True)
         self.max_concurrent = max(1, int(max_concurrent))
         self.master = master
-        self.spark_submit = spark_submit or _default_spark_submit()
+        self.spark_submit = spark_submit or default_spark_submit()
         self._lock = threading.RLock()
         self._records: dict[str, BatchRecord] = {}
         self._queue: list[str] = []
@@ -195,7 +165,8 @@ class LocalBatchRunner:
                 if record.cancel_requested:
                     return
                 self._transition(record, "RUNNING", "Batch is staging and starting the driver.")
-            cmd, env = self._command(record, bdir)
+            cmd, env = build_command(record.spec, batch_id, record.project, bdir / "work",
+                                     self.master, self.spark_submit)
             with self._lock:
                 if record.cancel_requested:
                     self._transition(record, "CANCELLED", "Batch was cancelled.")
@@ -206,7 +177,7 @@ class LocalBatchRunner:
                 self._procs[batch_id] = proc
                 (bdir / "pid").write_text(str(proc.pid))
                 log.info("batch started batch_id=%s pid=%s", batch_id, proc.pid)
-            code = self._wait(record, proc)
+            code, ttl_message = self._wait(record, proc)
             _kill_group(proc.pid, signal.SIGKILL)  # reap the Python driver and any stray children
             with self._lock:
                 self._procs.pop(batch_id, None)
@@ -218,8 +189,8 @@ class LocalBatchRunner:
                     self._transition(record, "FAILED", "Local Dataproc server shut down.")
                 elif code == 0:
                     self._transition(record, "SUCCEEDED", "Batch completed successfully.")
-                elif record.state_message.startswith("TTL"):
-                    self._transition(record, "FAILED", record.state_message)
+                elif ttl_message:
+                    self._transition(record, "FAILED", ttl_message)
                 else:
                     self._transition(record, "FAILED", failure_message(bdir / "driver.log", code))
         except Exception as exc:  # staging or launch problem: the batch fails, the server lives
@@ -233,53 +204,15 @@ class LocalBatchRunner:
                 self._active -= 1
                 self._dispatch()
 
-    def _wait(self, record: BatchRecord, proc: subprocess.Popen) -> int:
-        ttl = _ttl_seconds(record.spec.get("environmentConfig", {}).get("executionConfig", {}).get("ttl"))
+    def _wait(self, record: BatchRecord, proc: subprocess.Popen) -> tuple[int, str]:
+        """Exit code, and a message when the batch's executionConfig.ttl ran out and it was stopped."""
+        ttl = _ttl_seconds(((record.spec.get("environmentConfig") or {}).get("executionConfig") or {}).get("ttl"))
         try:
-            return proc.wait(timeout=ttl)
+            return proc.wait(timeout=ttl), ""
         except subprocess.TimeoutExpired:
-            with self._lock:
-                record.state_message = f"TTL of {ttl:.0f}s exceeded; the batch was terminated."
+            log.warning("batch ttl exceeded batch_id=%s ttl=%s", record.batch_id, ttl)
             _terminate_group(proc, _CANCEL_GRACE_SECONDS)
-            return proc.wait()
-
-    def _command(self, record: BatchRecord, bdir: Path) -> tuple[list[str], dict[str, str]]:
-        """Stage the files and build the spark-submit command line and environment."""
-        from zygarde.local.staging import stage  # google-cloud-storage only when needed
-
-        work = bdir / "work"
-        work.mkdir(parents=True, exist_ok=True)
-        pyspark = record.spec.get("pysparkBatch") or {}
-        main = stage(pyspark["mainPythonFileUri"], work)
-        py_files = [stage(u, work) for u in pyspark.get("pythonFileUris", [])]
-        jars = [stage(u, work) for u in pyspark.get("jarFileUris", [])]
-        files = [stage(u, work) for u in pyspark.get("fileUris", [])]
-
-        conf = dict(_LOCAL_DEFAULTS)
-        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
-        if emulator:
-            conf.update(spark_conf_for_emulator(emulator, record.project))
-        conf.update((record.spec.get("runtimeConfig") or {}).get("properties") or {})
-        conf["spark.app.name"] = record.batch_id
-        extra_jars = [j for j in conf.pop("spark.jars", "").split(",") if j]
-        if emulator and gcs_connector_jar() not in extra_jars:
-            extra_jars.append(gcs_connector_jar())
-        cmd = [self.spark_submit, "--master", self.master]
-        for key, value in sorted(conf.items()):
-            cmd += ["--conf", f"{key}={value}"]
-        if jars or extra_jars:
-            cmd += ["--jars", ",".join(extra_jars + jars)]
-        if py_files:
-            cmd += ["--py-files", ",".join(py_files)]
-        if files:
-            cmd += ["--files", ",".join(files)]
-        cmd += [main, *[str(a) for a in pyspark.get("args", [])]]
-
-        env = dict(os.environ)
-        env.update(PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable,
-                   SPARK_LOCAL_IP="127.0.0.1", ZYGARDE_BATCH_ID=record.batch_id)
-        (bdir / "command.json").write_text(json.dumps(cmd, indent=1))
-        return cmd, env
+            return proc.wait(), f"The batch ran longer than its TTL of {ttl:.0f}s and was terminated."
 
     def _transition(self, record: BatchRecord, state: str, message: str) -> None:
         """Move to `state` (terminal states are final) and persist."""
@@ -314,12 +247,6 @@ class LocalBatchRunner:
                     _kill_group(int(pid_file.read_text().strip() or 0), signal.SIGKILL)
                     pid_file.unlink(missing_ok=True)
                 self._transition(record, "FAILED", "Local Dataproc server restarted while the batch was in flight.")
-
-
-def _default_spark_submit() -> str:
-    import pyspark
-
-    return str(Path(pyspark.__file__).parent / "bin" / "spark-submit")
 
 
 def _kill_group(pgid: int, sig: int) -> None:
