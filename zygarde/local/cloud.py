@@ -1,0 +1,302 @@
+"""The local cloud: Pub/Sub + Firestore emulators, fake-gcs-server, the local Dataproc endpoint and
+one functions-framework process per Cloud Function, wired together as on GCP.
+
+    cloud = LocalCloud(Path(".zygarde/local"), LocalPorts())
+    cloud.up()                          # idempotent, dependency order
+    os.environ.update(cloud.env())      # clients now reach the local cloud
+    LocalCloud.load(Path(".zygarde/local")).env()   # later, from another process
+    cloud.down()
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import random
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zygarde.config import env_name, prefix, resources, topic
+from zygarde.local import bootstrap
+from zygarde.local.processes import (LocalCloudError, ManagedProcess, ProcessSpec, fake_gcs_binary,
+                                     find_java, firestore_emulator_jar, http_ready, port_is_free,
+                                     pubsub_emulator_jar)
+from zygarde.packaging import REPO_ROOT, build_code_bundle, bundle_version
+
+log = logging.getLogger(__name__)
+
+EMULATORS = ("pubsub", "firestore", "storage")
+STATE_FILE = "state.json"
+_GCS_EVENTS = {"OBJECT_FINALIZE": "finalize", "OBJECT_DELETE": "delete", "OBJECT_METADATA_UPDATE": "metadataUpdate"}
+
+
+def function_keys() -> list[str]:
+    return list(resources()["functions"])
+
+
+def function_component(key: str) -> str:
+    return f"function-{key}"
+
+
+def all_components() -> tuple[str, ...]:
+    """Every component, in start order."""
+    return (*EMULATORS, "dataproc", *(function_component(k) for k in function_keys()))
+
+
+def _default_function_ports() -> dict[str, int]:
+    return {key: 8701 + i for i, key in enumerate(function_keys())}
+
+
+@dataclass(frozen=True)
+class LocalPorts:
+    """Where each component listens. Defaults avoid 8080; functions get 8701, 8702, ..."""
+
+    pubsub: int = 8085
+    dataproc: int = 8086
+    firestore: int = 8681
+    storage: int = 4443
+    functions: dict[str, int] = field(default_factory=_default_function_ports)
+
+    def port_of(self, component: str) -> int:
+        if component.startswith("function-"):
+            return self.functions[component.removeprefix("function-")]
+        return getattr(self, component)
+
+    def with_overrides(self, text: str) -> "LocalPorts":
+        """Apply "pubsub=9085,firestore=9681,functions=9701,submit_job=9801" (functions = first function port)."""
+        values = dataclasses.asdict(self)
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            key, sep, raw = item.partition("=")
+            if not sep or not raw.strip().isdigit():
+                raise LocalCloudError(f"bad port setting {item!r}: expected NAME=PORT")
+            key, port = key.strip(), int(raw)
+            if key == "functions":
+                values["functions"] = {k: port + i for i, k in enumerate(function_keys())}
+            elif key in values["functions"]:
+                values["functions"][key] = port
+            elif key in values:
+                values[key] = port
+            else:
+                raise LocalCloudError(f"unknown port name {key!r}: use pubsub, firestore, storage, dataproc, "
+                                      f"functions or one of {', '.join(function_keys())}")
+        return LocalPorts(**values)
+
+    @classmethod
+    def free(cls, low: int | None = None, high: int | None = None, host: str = "127.0.0.1") -> "LocalPorts":
+        """Ports that are free right now in [low, high] (default: $ZYGARDE_TEST_PORT_RANGE, else
+        18200-18299), scanning from a random start: for tests."""
+        if low is None or high is None:
+            env_low, _, env_high = os.environ.get("ZYGARDE_TEST_PORT_RANGE", "18200-18299").partition("-")
+            low, high = int(env_low), int(env_high)
+        span = list(range(low, high + 1))
+        start = random.randrange(len(span))
+        candidates = (p for p in span[start:] + span[:start] if port_is_free(p, host))
+        try:
+            pubsub, firestore, storage, dataproc = (next(candidates) for _ in range(4))
+            functions = {key: next(candidates) for key in function_keys()}
+        except StopIteration:
+            raise LocalCloudError(f"not enough free ports in {low}-{high}") from None
+        return cls(pubsub=pubsub, dataproc=dataproc, firestore=firestore, storage=storage, functions=functions)
+
+
+class LocalCloud:
+    """Starts, stops and describes one local cloud whose state lives in state_dir."""
+
+    def __init__(self, state_dir: Path, ports: LocalPorts | None = None, project: str = "zygarde-local",
+                 bucket: str = "zygarde-local", max_concurrent_batches: int = 2,
+                 functions_source: Path = Path("functions/main.py"), region: str = "us-central1",
+                 host: str = "127.0.0.1", code_version: str | None = None,
+                 components: Iterable[str] | None = None):
+        self.state_dir = Path(state_dir).resolve()
+        self.ports = ports or LocalPorts()
+        self.project, self.bucket, self.region, self.host = project, bucket, region, host
+        self.max_concurrent_batches = int(max_concurrent_batches)
+        self.functions_source = _resolve_source(Path(functions_source))
+        self.code_version = code_version
+        self.components = tuple(components) if components is not None else all_components()
+
+    # --- state ------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"project": self.project, "bucket": self.bucket, "region": self.region, "host": self.host,
+                "ports": dataclasses.asdict(self.ports), "max_concurrent_batches": self.max_concurrent_batches,
+                "functions_source": str(self.functions_source), "code_version": self.code_version,
+                "components": list(self.components)}
+
+    def save(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / STATE_FILE).write_text(json.dumps(self.to_dict(), indent=1))
+
+    @classmethod
+    def load(cls, state_dir: Path) -> "LocalCloud":
+        """The cloud recorded in state_dir (starts nothing)."""
+        path = Path(state_dir) / STATE_FILE
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise LocalCloudError(f"no local cloud recorded in {state_dir}: run `zygarde local up` first") from None
+        except ValueError as err:
+            raise LocalCloudError(f"unreadable state file {path}: {err}") from None
+        ports = LocalPorts(**data.pop("ports"))
+        return cls(state_dir, ports=ports, functions_source=Path(data.pop("functions_source")), **data)
+
+    # --- what clients need ----------------------------------------------------------------------------
+    def url(self, component: str) -> str:
+        return f"http://{self.host}:{self.ports.port_of(component)}"
+
+    def env(self) -> dict[str, str]:
+        """Every env var a client (SDK, gcloud, zygarde) needs to reach this local cloud."""
+        h, p = self.host, self.ports
+        env = {
+            "PUBSUB_EMULATOR_HOST": f"{h}:{p.pubsub}",
+            "FIRESTORE_EMULATOR_HOST": f"{h}:{p.firestore}",
+            "STORAGE_EMULATOR_HOST": f"http://{h}:{p.storage}",
+            "GOOGLE_CLOUD_PROJECT": self.project,
+            "CLOUDSDK_CORE_PROJECT": self.project,
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": f"http://{h}:{p.pubsub}/",
+            "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
+            "CLOUDSDK_CONFIG": str(self.state_dir / "gcloud"),
+            env_name("project"): self.project,
+            env_name("bucket"): self.bucket,
+            env_name("region"): self.region,
+            env_name("max_concurrent_batches"): str(self.max_concurrent_batches),
+        }
+        if self.code_version:
+            env[env_name("code_version")] = self.code_version
+        if "dataproc" in self.components:
+            env[env_name("dataproc_endpoint")] = self.url("dataproc")
+        return env
+
+    # --- components ---------------------------------------------------------------------------------
+    def spec(self, component: str) -> ProcessSpec:
+        """How to run a component: its probe plus command line, env and working folder."""
+        h, port = self.host, self.ports.port_of(component)
+        env: dict[str, str] = {}
+        if component == "pubsub":
+            argv = (find_java(), "-jar", str(pubsub_emulator_jar()), f"--host={h}", f"--port={port}")
+        elif component == "firestore":
+            argv = (find_java(), "-cp", str(firestore_emulator_jar()),
+                    "com.google.cloud.datastore.emulator.firestore.CloudFirestore", "start",
+                    f"--host={h}", f"--port={port}", "--database-mode=firestore-native")
+        elif component == "storage":
+            argv = self._storage_argv(port)
+            env = {"PUBSUB_EMULATOR_HOST": f"{h}:{self.ports.pubsub}"}  # where notifications go
+        else:
+            env = {**{k: v for k, v in self.env().items() if not k.startswith("CLOUDSDK_")},
+                   "PYTHONPATH": str(REPO_ROOT)}
+            if component == "dataproc":
+                argv = (sys.executable, "-m", "zygarde.local.dataproc_server", "--host", h, "--port", str(port),
+                        "--state-dir", str(self.state_dir / "dataproc"),
+                        "--max-concurrent", str(self.max_concurrent_batches))
+            else:
+                entry_point = resources()["functions"][component.removeprefix("function-")]["entry_point"]
+                env["XDG_RUNTIME_DIR"] = str(self.state_dir / "run" / component)  # gunicorn's control socket
+                argv = (sys.executable, "-m", "functions_framework", "--target", entry_point,
+                        "--source", str(self.functions_source), "--signature-type", "cloudevent",
+                        "--host", h, "--port", str(port))
+        return dataclasses.replace(self.probe(component), argv=tuple(argv), env=env, cwd=str(REPO_ROOT))
+
+    def _storage_argv(self, port: int) -> list[str]:
+        """fake-gcs-server, publishing the bucket notifications of resources.json to the Pub/Sub emulator
+        (for objects of our bucket only)."""
+        notes = resources()["bucket_notifications"]
+        if len(notes) > 1:
+            raise LocalCloudError("fake-gcs-server can publish one bucket notification; resources.json has several")
+        argv = [str(fake_gcs_binary()), "-scheme", "http", "-backend", "memory", "-host", self.host,
+                "-port", str(port), "-public-host", f"{self.host}:{port}"]
+        for note in notes:
+            argv += ["-event.pubsub-project-id", self.project, "-event.pubsub-topic", topic(note["topic"]),
+                     "-event.object-prefix", prefix(note["prefix_key"]), "-event.bucket", self.bucket,
+                     "-event.list", _GCS_EVENTS[note["event"]]]
+        return argv
+
+    def process(self, component: str) -> ManagedProcess:
+        return ManagedProcess(self.spec(component), self.state_dir)
+
+    def _ensure(self, components: list[str]) -> None:
+        """Start those not running (restart those started differently), then wait for all."""
+        procs = [self.process(c) for c in components]
+        for proc in procs:
+            if proc.is_running() and proc.matches_spec():
+                log.info("already running component=%s pid=%s", proc.spec.name, proc.pid)
+                continue
+            proc.stop()  # a leftover started with other settings
+            if "XDG_RUNTIME_DIR" in proc.spec.env:
+                Path(proc.spec.env["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True)
+            proc.start()
+        for proc in procs:
+            proc.wait_ready()
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+    def up(self) -> dict:
+        """Start what is missing, in dependency order, and create the resources. Returns status()."""
+        wanted = [c for c in all_components() if c in self.components]
+        if not self.functions_source.is_file() and any(c.startswith("function-") for c in wanted):
+            raise LocalCloudError(f"functions source not found: {self.functions_source}")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "gcloud").mkdir(exist_ok=True)
+        self.save()
+        self._ensure([c for c in wanted if c in ("pubsub", "firestore")])
+        pubsub_host, storage_url = f"{self.host}:{self.ports.pubsub}", self.url("storage")
+        bootstrap.create_topics(pubsub_host, self.project)  # before fake-gcs publishes to them
+        self._ensure([c for c in wanted if c == "storage"])
+        bootstrap.create_bucket(storage_url, self.project, self.bucket)
+        runners = [c for c in wanted if c not in EMULATORS]
+        if runners:
+            bundle = build_code_bundle(self.state_dir / "code")
+            self.code_version = self.code_version or bundle_version(bundle)
+            self.save()
+            bootstrap.upload_code(storage_url, self.bucket, bundle, self.code_version)
+            function_urls = {k: self.url(function_component(k)) for k in function_keys()
+                             if function_component(k) in wanted}
+            bootstrap.create_push_subscriptions(pubsub_host, self.project, function_urls)
+            self._ensure(runners)
+        log.info("local cloud up state_dir=%s project=%s", self.state_dir, self.project)
+        return self.status()
+
+    def start_emulators_only(self) -> dict:
+        """Pub/Sub + Firestore + fake-gcs (with topics and bucket): what integration tests need."""
+        self.components = EMULATORS
+        return self.up()
+
+    def down(self) -> list[str]:
+        """Stop every process recorded in the state folder, last started first. Returns the stopped names."""
+        order = list(all_components())
+        recorded = sorted((p.stem for p in (self.state_dir / "pids").glob("*.json")),
+                          key=lambda name: order.index(name) if name in order else -1, reverse=True)
+        stopped = [name for name in recorded if self._stop_recorded(name)]
+        log.info("local cloud down state_dir=%s stopped=%s", self.state_dir, ",".join(stopped) or "-")
+        return stopped
+
+    def _stop_recorded(self, name: str) -> bool:
+        return ManagedProcess(ProcessSpec(name, (), 0, self.host), self.state_dir).stop()
+
+    def probe(self, component: str) -> ProcessSpec:
+        """The readiness probe of a component, without looking up tools."""
+        port = self.ports.port_of(component)
+        if component == "storage":
+            return ProcessSpec(component, (), port, self.host, ready_path="/_internal/healthcheck", ready_text=None)
+        if component.startswith("function-"):
+            return ProcessSpec(component, (), port, self.host, ready_text=None)
+        return ProcessSpec(component, (), port, self.host)
+
+    def status(self) -> dict[str, dict]:
+        """{component: {pid, port, running, ready, log}} for every component of this cloud."""
+        out = {}
+        for component in self.components:
+            probe = self.probe(component)
+            proc = ManagedProcess(probe, self.state_dir)
+            pid = proc.pid
+            ready = pid is not None and http_ready(probe.host, probe.port, probe.ready_path, probe.ready_text, 1.0)
+            out[component] = {"pid": pid, "port": probe.port, "running": pid is not None, "ready": ready,
+                              "log": str(proc.log_path)}
+        return out
+
+
+def _resolve_source(path: Path) -> Path:
+    """A relative functions source is looked up in the current folder, then in the repository."""
+    if path.is_absolute() or path.exists():
+        return path.resolve()
+    return (REPO_ROOT / path).resolve()
