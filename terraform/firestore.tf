@@ -20,7 +20,11 @@ resource "google_firestore_database" "main" {
 #       index of one field, so none is declared.
 # 3. jobs where owner == X order by created_at desc   (a user's jobs, newest first)
 # 4. jobs where state in [...] order by created_at     (running jobs, oldest first)
+# 5. jobs where owner == X and state in [...]          (a user's running jobs: list_jobs(owner, states))
 #    -> composite indexes on the jobs collection.
+#
+# The index operations are chained with depends_on: Firestore answers concurrent index changes on
+# one database with 409 contention errors.
 
 resource "google_firestore_field" "trials_state" {
   database   = google_firestore_database.main.name
@@ -52,6 +56,8 @@ resource "google_firestore_index" "jobs_by_owner" {
     field_path = "created_at"
     order      = "DESCENDING"
   }
+
+  depends_on = [google_firestore_field.trials_state]
 }
 
 resource "google_firestore_index" "jobs_by_state" {
@@ -67,4 +73,23 @@ resource "google_firestore_index" "jobs_by_state" {
     field_path = "created_at"
     order      = "ASCENDING"
   }
+
+  depends_on = [google_firestore_index.jobs_by_owner]
+}
+
+resource "google_firestore_index" "jobs_by_owner_and_state" {
+  database    = google_firestore_database.main.name
+  collection  = local.r.collections.jobs
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "owner"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+
+  depends_on = [google_firestore_index.jobs_by_state]
 }
