@@ -1,10 +1,10 @@
 """The local cloud: Pub/Sub + Firestore emulators, fake-gcs-server, the local Dataproc endpoint and
 one functions-framework process per Cloud Function, wired together as on GCP.
 
-    cloud = LocalCloud(Path(".zygarde/local"), LocalPorts())
+    cloud = LocalCloud(Path(".zygarde"), LocalPorts())
     cloud.up()                          # idempotent, dependency order
     os.environ.update(cloud.env())      # clients now reach the local cloud
-    LocalCloud.load(Path(".zygarde/local")).env()   # later, from another process
+    LocalCloud.load(Path(".zygarde")).env()   # later, from another process
     cloud.down()
 """
 from __future__ import annotations
@@ -109,13 +109,16 @@ class LocalCloud:
                  bucket: str = "zygarde-local", max_concurrent_batches: int = 2,
                  functions_source: Path = Path("functions/main.py"), region: str = "us-central1",
                  host: str = "127.0.0.1", code_version: str | None = None,
-                 components: Iterable[str] | None = None):
+                 components: Iterable[str] | None = None, pin_code_version: bool | None = None):
+        """code_version: a fixed version to upload the bundle under; without it each up() names the
+        version after the bundle's hash (so changed code is uploaded anew and the functions restart)."""
         self.state_dir = Path(state_dir).resolve()
         self.ports = ports or LocalPorts()
         self.project, self.bucket, self.region, self.host = project, bucket, region, host
         self.max_concurrent_batches = int(max_concurrent_batches)
         self.functions_source = _resolve_source(Path(functions_source))
         self.code_version = code_version
+        self.pin_code_version = bool(code_version) if pin_code_version is None else pin_code_version
         self.components = tuple(components) if components is not None else all_components()
 
     # --- state ------------------------------------------------------------------------------------
@@ -123,7 +126,7 @@ class LocalCloud:
         return {"project": self.project, "bucket": self.bucket, "region": self.region, "host": self.host,
                 "ports": dataclasses.asdict(self.ports), "max_concurrent_batches": self.max_concurrent_batches,
                 "functions_source": str(self.functions_source), "code_version": self.code_version,
-                "components": list(self.components)}
+                "pin_code_version": self.pin_code_version, "components": list(self.components)}
 
     def save(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -212,12 +215,9 @@ class LocalCloud:
                      "-event.list", _GCS_EVENTS[note["event"]]]
         return argv
 
-    def process(self, component: str) -> ManagedProcess:
-        return ManagedProcess(self.spec(component), self.state_dir)
-
     def _ensure(self, components: list[str]) -> None:
         """Start those not running (restart those started differently), then wait for all."""
-        procs = [self.process(c) for c in components]
+        procs = [ManagedProcess(self.spec(c), self.state_dir) for c in components]
         for proc in procs:
             if proc.is_running() and proc.matches_spec():
                 log.info("already running component=%s pid=%s", proc.spec.name, proc.pid)
@@ -246,7 +246,8 @@ class LocalCloud:
         runners = [c for c in wanted if c not in EMULATORS]
         if runners:
             bundle = build_code_bundle(self.state_dir / "code")
-            self.code_version = self.code_version or bundle_version(bundle)
+            if not (self.pin_code_version and self.code_version):
+                self.code_version = bundle_version(bundle)
             self.save()
             bootstrap.upload_code(storage_url, self.bucket, bundle, self.code_version)
             function_urls = {k: self.url(function_component(k)) for k in function_keys()
@@ -266,12 +267,10 @@ class LocalCloud:
         order = list(all_components())
         recorded = sorted((p.stem for p in (self.state_dir / "pids").glob("*.json")),
                           key=lambda name: order.index(name) if name in order else -1, reverse=True)
-        stopped = [name for name in recorded if self._stop_recorded(name)]
+        stopped = [name for name in recorded
+                   if ManagedProcess(ProcessSpec(name, (), 0, self.host), self.state_dir).stop()]
         log.info("local cloud down state_dir=%s stopped=%s", self.state_dir, ",".join(stopped) or "-")
         return stopped
-
-    def _stop_recorded(self, name: str) -> bool:
-        return ManagedProcess(ProcessSpec(name, (), 0, self.host), self.state_dir).stop()
 
     def probe(self, component: str) -> ProcessSpec:
         """The readiness probe of a component, without looking up tools."""

@@ -1,0 +1,61 @@
+"""LocalPorts, LocalCloud's recorded state and env, and the `zygarde local` CLI without starting anything."""
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from zygarde.config import env_name, resources
+from zygarde.local.cli import local
+from zygarde.local.cloud import EMULATORS, LocalCloud, LocalPorts, all_components
+from zygarde.local.processes import LocalCloudError, port_is_free
+
+
+def test_port_overrides_and_defaults():
+    ports = LocalPorts().with_overrides("pubsub=9085, functions=9701,on_cluster_idle=9999")
+    keys = list(resources()["functions"])
+    assert (ports.pubsub, ports.firestore, ports.storage, ports.dataproc) == (9085, 8681, 4443, 8086)
+    assert ports.functions[keys[0]] == 9701 and ports.functions["on_cluster_idle"] == 9999
+    assert ports.port_of("function-" + keys[0]) == 9701
+    with pytest.raises(LocalCloudError, match="unknown port name 'pubsbu'"):
+        LocalPorts().with_overrides("pubsbu=1")
+    with pytest.raises(LocalCloudError, match="expected NAME=PORT"):
+        LocalPorts().with_overrides("pubsub")
+
+
+def test_free_ports_are_distinct_free_and_in_range():
+    ports = LocalPorts.free(18200, 18299)
+    values = [ports.pubsub, ports.firestore, ports.storage, ports.dataproc, *ports.functions.values()]
+    assert len(set(values)) == len(values) and all(18200 <= p <= 18299 and port_is_free(p) for p in values)
+
+
+def test_env_names_come_from_resources_and_state_round_trips(tmp_path):
+    cloud = LocalCloud(tmp_path, LocalPorts(pubsub=1, firestore=2, storage=3, dataproc=4), project="p",
+                       bucket="b", code_version="v1")
+    cloud.save()
+    env = LocalCloud.load(tmp_path).env()
+    assert env == cloud.env()
+    assert env["PUBSUB_EMULATOR_HOST"] == "127.0.0.1:1" and env["FIRESTORE_EMULATOR_HOST"] == "127.0.0.1:2"
+    assert env["STORAGE_EMULATOR_HOST"] == "http://127.0.0.1:3"
+    assert env["CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB"] == "http://127.0.0.1:1/"
+    assert env["CLOUDSDK_CONFIG"] == str(tmp_path.resolve() / "gcloud")
+    assert env[env_name("dataproc_endpoint")] == "http://127.0.0.1:4"
+    assert (env[env_name("project")], env[env_name("bucket")], env[env_name("code_version")]) == ("p", "b", "v1")
+    emulators_only = LocalCloud(tmp_path, components=EMULATORS).env()
+    assert env_name("dataproc_endpoint") not in emulators_only and env_name("code_version") not in emulators_only
+
+
+def test_cli_env_status_and_clear_errors(tmp_path):
+    runner = CliRunner()
+    missing = runner.invoke(local, ["status", "--state-dir", str(tmp_path / "none")])
+    assert missing.exit_code == 1 and "run `zygarde local up` first" in missing.output
+    assert "Traceback" not in missing.output
+    LocalCloud(tmp_path, project="p").save()
+    out = runner.invoke(local, ["env", "--state-dir", str(tmp_path)])
+    assert out.exit_code == 0 and "export GOOGLE_CLOUD_PROJECT=p" in out.output
+    status = runner.invoke(local, ["status", "--state-dir", str(tmp_path)])
+    assert status.exit_code == 0 and all(c in status.output for c in ("pubsub", "firestore", "dataproc"))
+    down = runner.invoke(local, ["down", "--state-dir", str(tmp_path)])
+    assert down.exit_code == 0 and "nothing was running" in down.output
+    bad = runner.invoke(local, ["up", "--state-dir", str(tmp_path), "--ports", "nope=1"])
+    assert bad.exit_code == 1 and "unknown port name" in bad.output
+    assert len(all_components()) == 4 + len(resources()["functions"])
