@@ -1,0 +1,77 @@
+"""FirestoreJobRepository against the Firestore emulator, and the handlers on it (memory launcher)."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.unit.conftest import CSV, Clock, spec_dict
+from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryPublisher
+from zygarde.config import Settings
+from zygarde.domain.model import Job, JobState, Trial, TrialState
+from zygarde.service_layer import handlers
+from zygarde.service_layer.deps import Deps
+from zygarde.service_layer.handlers import Message
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def repo(emulators):
+    from google.cloud import firestore
+
+    from zygarde.adapters.firestore import FirestoreJobRepository
+
+    # a fresh project per test: emulator data never leaks between tests
+    return FirestoreJobRepository(firestore.Client(project=f"test-{uuid.uuid4().hex[:8]}"))
+
+
+def test_add_get_update_and_list(repo):
+    job = Job("job-a", "ana", JobState.RUNNING, {"x": 1}, "2026-01-01T00:00:00")
+    trials = [Trial("job-a", f"t{i:04d}", i, "logistic_regression", {"regParam": 0.1 * i}) for i in range(3)]
+    assert repo.add_job(job, trials) is True
+    assert repo.add_job(job, trials) is False
+    assert repo.get_job("job-a") == job
+    assert [t.trial_id for t in repo.list_trials("job-a")] == ["t0000", "t0001", "t0002"]
+    assert repo.get_trial("job-a", "t0001").params == {"regParam": 0.1}
+    moved = repo.update_trial("job-a", "t0001", lambda t: t.transition(
+        TrialState.LAUNCHING, "SlotClaimed", "slot 0", "2026-01-01T00:00:01", slot=0, attempt=1))
+    assert repo.get_trial("job-a", "t0001") == moved
+    assert repo.update_trial("job-a", "t0001", lambda t: None) is None
+    assert [t.trial_id for t in repo.active_trials()] == ["t0001"]
+    assert [t.trial_id for t in repo.list_trials("job-a", TrialState.WAITING)] == ["t0000", "t0002"]
+    assert [j.job_id for j in repo.list_jobs(owner="ana", states=[JobState.RUNNING])] == ["job-a"]
+    assert repo.list_jobs(owner="bob") == []
+
+
+def test_slots_are_exclusive_and_released_only_by_their_holder(repo):
+    assert repo.claim_slot("job-b", 0, "t0000", "now") is True
+    assert repo.claim_slot("job-b", 0, "t0001", "now") is False
+    repo.release_slot("job-b", 0, "t0001")  # not the holder: no effect
+    assert repo.slot_holders("job-b")[0].trial_id == "t0000"
+    repo.release_slot("job-b", 0, "t0000")
+    assert repo.slot_holders("job-b") == {}
+
+
+def test_handlers_on_firestore_deliver_everything_twice(repo):
+    deps = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
+                settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
+    deps.blobs.write_bytes("gs://bkt/datasets/d.csv", CSV)
+    msg = Message(json.dumps(spec_dict()).encode(), {}, "m1")
+    handlers.submit_job(msg, deps)
+    handlers.submit_job(msg, deps)
+    assert len(deps.launcher.batches) == 2
+    from tests.unit.test_handlers import finish
+
+    for trial_id in ("t0000", "t0001", "t0002", "t0003"):
+        finish(deps, "job-1", trial_id, auc=0.5 + int(trial_id[-1]) / 10, deliver_twice=True)
+    job = repo.get_job("job-1")
+    assert job.state is JobState.SUCCEEDED and job.best_trial_id == "t0003"
+    assert len(deps.launcher.batches) == 4
+    assert all(len(t.conditions) == 3 for t in repo.list_trials("job-1"))
+    bad = Message(b'{"job_id": "bad-one", "owner": "x"}', {}, "m2")
+    handlers.submit_job(bad, deps)
+    handlers.submit_job(bad, deps)
+    rejected = repo.get_job("bad-one")
+    assert rejected.state is JobState.REJECTED and "dataset" in rejected.error and len(rejected.conditions) == 1
