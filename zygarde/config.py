@@ -5,15 +5,14 @@ import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-
-RESOURCES_FILE = Path(__file__).with_name("resources.json")
+from importlib import resources as _package_files
 
 
 @lru_cache(maxsize=1)
 def resources() -> dict:
-    """The single definition of topics, subscriptions, collections, prefixes and env var names."""
-    return json.loads(RESOURCES_FILE.read_text())
+    """The single definition of topics, subscriptions, collections, prefixes and env var names
+    (read as package data, so it also works from the zip shipped to Spark)."""
+    return json.loads(_package_files.files("zygarde").joinpath("resources.json").read_text())
 
 
 def topic(key: str) -> str:
