@@ -91,6 +91,16 @@ def status(job_id: str | None, owner: str | None) -> None:
 
 @main.command()
 @click.argument("job_id")
+def cancel(job_id: str) -> None:
+    """Cancel a job: its batches stop, its waiting trials never launch."""
+    deps = _deps()
+    message_id = deps.publisher.publish("jobs", json.dumps({"job_id": job_id}).encode(), action="cancel",
+                                        requested_by=os.environ.get("USER", "cli"))
+    console.print(f"cancel requested for job [bold]{job_id}[/bold] (message {message_id})")
+
+
+@main.command()
+@click.argument("job_id")
 def watch(job_id: str) -> None:
     """Follow a job with a live progress line, then print its leaderboard."""
     sys.exit(follow(_deps(), job_id))

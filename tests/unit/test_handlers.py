@@ -159,3 +159,29 @@ def test_transient_launch_error_leaves_trial_launching_and_redelivery_resumes(de
     handlers.submit_job(job_message(), deps)  # Pub/Sub redelivers
     assert [t.state for t in deps.repo.list_trials("job-1")][:2] == [TrialState.RUNNING, TrialState.RUNNING]
     assert len(deps.launcher.batches) == 2
+
+
+def test_cancel_stops_batches_and_waiting_trials_and_replays_change_nothing(deps):
+    handlers.submit_job(job_message(), deps)
+    cancel = Message(b'{"job_id": "job-1"}', {"action": "cancel"}, "c1")
+    assert handlers.submit_job(cancel, deps) == "job-1"
+    writes = deps.repo.writes
+    handlers.submit_job(cancel, deps)
+    assert deps.repo.writes == writes
+    assert deps.repo.get_job("job-1").state is JobState.CANCELLED
+    assert {t.state for t in deps.repo.list_trials("job-1")} == {TrialState.CANCELLED}
+    assert deps.launcher.running == [] and len(deps.launcher.batches) == 2
+    finish(deps, "job-1", "t0000")  # a late result changes nothing
+    assert deps.repo.get_trial("job-1", "t0000").state is TrialState.CANCELLED
+    assert handlers.on_cluster_idle(deps)["launched"] == 0
+
+
+def test_cancel_of_unknown_job_is_a_clear_permanent_error(deps):
+    import pytest
+
+    from zygarde.domain.errors import MessageError
+
+    with pytest.raises(MessageError, match="no such job"):
+        handlers.submit_job(Message(b'{"job_id": "nope"}', {"action": "cancel"}, "c2"), deps)
+    with pytest.raises(MessageError, match="needs data"):
+        handlers.submit_job(Message(b'nope', {"action": "cancel"}, "c3"), deps)

@@ -38,7 +38,10 @@ def derived_job_id(source: str) -> str:
 
 # ---------------------------------------------------------------- submit_job
 def submit_job(msg: Message, deps: Deps) -> str | None:
-    """Validate a job, record it with its trials, launch the first ones. Returns the job id."""
+    """Validate a job, record it with its trials, launch the first ones. Returns the job id.
+    A message with attribute action=cancel and data {"job_id": ...} cancels a job instead."""
+    if msg.attributes.get("action") == "cancel":
+        return cancel_job(msg, deps)
     if msg.is_object_notification:  # a job file dropped under jobs/
         name = msg.attributes["objectId"]
         if msg.attributes.get("eventType", "OBJECT_FINALIZE") != "OBJECT_FINALIZE" or \
@@ -106,6 +109,31 @@ def _reject(deps: Deps, job_id: str, raw: bytes | str, reason: str, owner: str |
               error=reason, finished_at=now, conditions=(Condition("REJECTED", "InvalidJob", reason, now),))
     if deps.repo.add_job(job, []):
         log.warning("job rejected job_id=%s reason=%r", job_id, reason)
+    return job_id
+
+
+def cancel_job(msg: Message, deps: Deps) -> str:
+    """Cancel a job: it ends CANCELLED, its batches are cancelled, waiting trials never launch."""
+    try:
+        job_id = json.loads(msg.data)["job_id"]
+    except (ValueError, KeyError, TypeError):
+        raise MessageError('a cancel message needs data {"job_id": "..."}') from None
+    if deps.repo.get_job(job_id) is None:
+        raise MessageError(f"cannot cancel job {job_id}: no such job")
+    now = deps.now()
+    who = msg.attributes.get("requested_by", "a user")
+    deps.repo.update_job(job_id, lambda j: j.transition(JobState.CANCELLED, "Cancelled", f"cancelled by {who}", now)
+                         if not j.state.is_finished() else None)
+    for trial in deps.repo.list_trials(job_id):
+        if trial.state is TrialState.WAITING:
+            deps.repo.update_trial(job_id, trial.trial_id, lambda t: t.transition(
+                TrialState.CANCELLED, "JobCancelled", "the job was cancelled", now)
+                if t.state is TrialState.WAITING else None)
+        elif trial.state.is_active():
+            if trial.batch_id:
+                deps.launcher.cancel(trial.batch_id)
+            cancel_trial(deps, trial, "JobCancelled", "the job was cancelled; its batch was cancelled")
+    log.info("job cancelled job_id=%s", job_id)
     return job_id
 
 
