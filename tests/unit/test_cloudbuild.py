@@ -118,7 +118,7 @@ def named_paths(build) -> set[str]:
                 start = words.index(next(w for w in words if w in ("pytest", "check"))) + 1
                 found |= {w for j, w in enumerate(words[start:], start)
                           if not w.startswith("-") and "=" not in w and words[j - 1] not in VALUE_FLAGS}
-    return {p.rstrip("/") for p in found if not p.split("/")[0] in BUILD_OUTPUTS}
+    return {p.rstrip("/") for p in found if p.split("/")[0] not in BUILD_OUTPUTS}
 
 
 def test_every_file_the_steps_name_exists(build):
