@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import Callable
 
 from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, NotFound, PreconditionFailed
-from zygarde.domain.model import Job, JobState, Trial, TrialState
+from zygarde.domain.model import Job, Trial, TrialState
 from zygarde.service_layer.ports import (BatchInfo, BatchLauncher, BatchRequest, BlobStore,
                                          EventPublisher, JobRepository, SlotHold)
 

@@ -1,0 +1,107 @@
+"""The whole local cloud: a job published with gcloud trains through functions, Dataproc (local) and
+Spark, the leaderboard is right, the best model loads back and predicts; bad jobs are rejected."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from zygarde.config import topic
+from zygarde.domain.model import JobState, TrialState
+from zygarde.local.demo import demo_spec
+from zygarde.local.sample_data import breast_cancer_csv
+from zygarde.service_layer.queries import job_view
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_finished(deps, job_id: str, timeout: float = 900):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = job_view(deps.repo, job_id)
+        if view is not None and view.job.state.is_finished():
+            return view
+        time.sleep(2)
+    raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job_view(deps.repo, job_id)}")
+
+
+def gcloud_publish(env: dict, project: str, message: str) -> None:
+    subprocess.run(["gcloud", "pubsub", "topics", "publish", topic("jobs"), f"--project={project}",
+                    f"--message={message}"], env={**os.environ, **env}, check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def deps(local_cloud):
+    os.environ.update(local_cloud.env())
+    from zygarde.bootstrap import build_deps
+
+    d = build_deps()
+    d.blobs.write_bytes(f"gs://{d.settings.bucket}/datasets/breast_cancer.csv", breast_cancer_csv(), "text/csv")
+    return d
+
+
+def test_bad_jobs_are_rejected_with_reasons(deps, local_cloud):
+    spec = demo_spec(deps.settings.bucket, "e2e-no-target")
+    spec["dataset"]["target"] = "price"
+    gcloud_publish(local_cloud.env(), deps.settings.project, json.dumps(spec))
+    gcloud_publish(local_cloud.env(), deps.settings.project, "this is not json")
+    view = wait_finished(deps, "e2e-no-target", timeout=120)
+    assert view.job.state is JobState.REJECTED and "target column 'price'" in view.job.error
+    out = subprocess.run([sys.executable, "-m", "zygarde.cli", "status"], env={**os.environ, **local_cloud.env(), "COLUMNS": "200"},
+                         capture_output=True, text=True, timeout=120)
+    assert "e2e-no-target" in out.stdout and "REJECTED" in out.stdout
+    assert deps.launcher.list({"zygarde-job": "e2e-no-target"}) == []
+
+
+def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
+    spec = demo_spec(deps.settings.bucket, "e2e-train")
+    spec["candidates"] = [{"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.05]}},
+                          {"algorithm": "random_forest_classifier", "params": {"numTrees": [10], "maxDepth": [4]}}]
+    gcloud_publish(local_cloud.env(), deps.settings.project, json.dumps(spec))
+    deps.publisher.publish("jobs", json.dumps(spec).encode())  # the same job twice: trained once
+    view = wait_finished(deps, "e2e-train")
+    assert view.job.state is JobState.SUCCEEDED, view.job
+    assert [t.state for t in view.trials] == [TrialState.SUCCEEDED] * 3
+    assert all(t.attempt == 1 for t in view.trials)
+    batches = deps.launcher.list({"zygarde-job": "e2e-train"})
+    assert sorted(b.batch_id for b in batches) == [f"zyg-e2e-train-t000{i}-a1" for i in range(3)]
+    rows = view.leaderboard()
+    assert rows[0].rank == 1 and rows[0].trial_id == view.job.best_trial_id
+    assert rows[0].objective == max(t.objective for t in view.trials) > 0.9
+    assert all(set(t.metrics) >= {"areaUnderROC", "f1", "accuracy"} for t in view.trials)
+    assert [c.state for c in view.trials[0].conditions] == ["LAUNCHING", "RUNNING", "SUCCEEDED"]
+
+    out = subprocess.run([sys.executable, "-m", "zygarde.cli", "status", "e2e-train"],
+                         env={**os.environ, **local_cloud.env(), "COLUMNS": "200"}, capture_output=True, text=True, timeout=120)
+    assert "leaderboard" in out.stdout and "best model" in out.stdout, out.stdout + out.stderr
+
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator
+    from pyspark.sql import SparkSession
+
+    from zygarde.local.spark_gcs import spark_conf_for_emulator
+
+    builder = SparkSession.builder.master("local[1]").appName("e2e-check").config("spark.ui.enabled", "false")
+    for k, v in spark_conf_for_emulator(os.environ["STORAGE_EMULATOR_HOST"]).items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
+    try:
+        best = view.best
+        model = PipelineModel.load(best.model_uri)
+        data = spark.read.option("header", True).option("inferSchema", True).csv(spec["dataset"]["uri"])
+        scored = model.transform(data)
+        assert scored.count() == data.count() == 569
+        from pyspark.sql import functions as F
+
+        # the pipeline indexes string labels alphabetically: benign 0, malignant 1
+        scored = scored.withColumn("y", F.when(F.col("diagnosis") == "malignant", 1.0).otherwise(0.0))
+        auc = BinaryClassificationEvaluator(labelCol="y").evaluate(scored)
+        assert auc > 0.95, auc
+        if "predicted_label" in scored.columns:
+            assert {r[0] for r in scored.select("predicted_label").distinct().collect()} <= {"benign", "malignant"}
+    finally:
+        spark.stop()
