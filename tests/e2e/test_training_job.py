@@ -105,3 +105,30 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
             assert {r[0] for r in scored.select("predicted_label").distinct().collect()} <= {"benign", "malignant"}
     finally:
         spark.stop()
+
+
+def test_batch_killed_mid_run_is_retried_by_the_reconciler(deps, local_cloud):
+    """kill -9 of a running batch: the reconciler tick finds it dead without a result and retries it."""
+    import signal
+
+    spec = demo_spec(deps.settings.bucket, "e2e-killed")
+    spec["candidates"] = [{"algorithm": "logistic_regression", "params": {"regParam": [0.01]}}]
+    deps.publisher.publish("jobs", json.dumps(spec).encode())
+    batch_dir = local_cloud.state_dir / "dataproc" / "batches" / "zyg-e2e-killed-t0000-a1"
+    deadline = time.monotonic() + 300
+    while not (batch_dir / "pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    os.kill(int((batch_dir / "pid").read_text()), signal.SIGKILL)
+    while deps.launcher.get("zyg-e2e-killed-t0000-a1").state != "FAILED" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    while deps.repo.get_trial("e2e-killed", "t0000").state is not TrialState.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.5)
+    deps.publisher.publish("cluster_idle", b'{"reason": "tick"}')
+    view = wait_finished(deps, "e2e-killed")
+    trial = view.trials[0]
+    assert view.job.state is JobState.SUCCEEDED
+    assert trial.attempt == 2 and trial.batch_id == "zyg-e2e-killed-t0000-a2"
+    reasons = [c.reason for c in trial.conditions]
+    assert "Retrying" in reasons and reasons[-1] == "TrainingSucceeded"
+    died = next(c for c in trial.conditions if c.reason == "Retrying")
+    assert "without a result" in died.message and "FAILED" in died.message
