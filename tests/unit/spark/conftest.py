@@ -1,0 +1,122 @@
+"""One local[2] SparkSession for every Spark test, small datasets written once, and a helper that
+runs the batch entry point in-process. The JVM is stopped (by PID) at the end of the session."""
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn import datasets as skdata
+
+from zygarde.domain.contracts import TrialRequest, TrialResult
+
+# This helper's port range is 18300-18399; Spark falls back to the next ports when one is busy.
+_SPARK_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.driver.port": "18310",
+    "spark.blockManager.port": "18340",
+    "spark.port.maxRetries": "20",
+    "spark.sql.adaptive.enabled": "false",
+}
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master("local[2]").appName("zygarde-spark-tests")
+    for key, value in _SPARK_CONF.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    java = SparkContext._gateway.proc  # spark-submit execs into the JVM: this is the Java PID
+    yield session
+    session.stop()
+    SparkContext._gateway.shutdown()
+    SparkContext._gateway = SparkContext._jvm = None
+    java.terminate()
+    try:
+        java.wait(timeout=30)
+    except Exception:  # noqa: BLE001
+        java.kill()
+        java.wait(timeout=10)
+
+
+def _frame(loader, target_name: str):
+    bunch = loader(as_frame=True)
+    frame = bunch.frame.copy()
+    frame.columns = [c.replace(" ", "_").replace("(", "").replace(")", "") for c in frame.columns]
+    return frame.rename(columns={"target": target_name})
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """breast cancer (binary, string labels, a categorical column, missing values), diabetes
+    (regression), iris (multiclass; csv, parquet, json lines) and a libsvm file."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    cancer = _frame(skdata.load_breast_cancer, "diagnosis")
+    cancer["diagnosis"] = np.where(cancer["diagnosis"] == 1, "benign", "malignant")
+    cancer.insert(0, "size_band", np.where(cancer["mean_radius"] > 15, "large",
+                                           np.where(cancer["mean_radius"] > 12, "medium", "small")))
+    cancer.loc[rng.choice(len(cancer), 40, replace=False), "mean_texture"] = np.nan
+    cancer.loc[rng.choice(len(cancer), 20, replace=False), "size_band"] = None
+    cancer.to_csv(root / "cancer.csv", index=False)
+    cancer[["size_band", *[c for c in cancer.columns if c.startswith("mean_")][:8], "diagnosis"]] \
+        .to_csv(root / "cancer_small.csv", index=False)
+    _frame(skdata.load_diabetes, "progression").to_csv(root / "diabetes.csv", index=False)
+    iris = _frame(skdata.load_iris, "species")
+    iris["species"] = iris["species"].map({0: "setosa", 1: "versicolor", 2: "virginica"})
+    iris.to_csv(root / "iris.csv", index=False)
+    iris.to_parquet(root / "iris.parquet", index=False)
+    iris.to_json(root / "iris.jsonl", orient="records", lines=True)
+    x, y = skdata.load_breast_cancer(return_X_y=True)
+    skdata.dump_svmlight_file(x, y, str(root / "cancer.libsvm"), zero_based=False)
+    return root
+
+
+DATASETS = {  # name -> (file, format, target, task)
+    "cancer": ("cancer.csv", "csv", "diagnosis", "binary_classification"),
+    "cancer_small": ("cancer_small.csv", "csv", "diagnosis", "binary_classification"),
+    "diabetes": ("diabetes.csv", "csv", "progression", "regression"),
+    "iris": ("iris.csv", "csv", "species", "multiclass_classification"),
+    "iris_parquet": ("iris.parquet", "parquet", "species", "multiclass_classification"),
+    "iris_json": ("iris.jsonl", "json", "species", "multiclass_classification"),
+    "iris_clusters": ("iris.csv", "csv", "species", "clustering"),
+    "cancer_libsvm": ("cancer.libsvm", "libsvm", "label", "binary_classification"),
+}
+
+
+@pytest.fixture
+def trial(spark, data_dir, tmp_path):
+    """trial(dataset, algorithm, **overrides) -> (exit code, TrialResult, TrialRequest): runs the
+    batch entry point in-process against the shared session."""
+    from spark_jobs.train_trial import main
+
+    def run(dataset: str, algorithm: str, params: dict | None = None, **overrides):
+        file, fmt, target, task = DATASETS[dataset]
+        trial_id = "t" + uuid.uuid4().hex[:6]
+        fields = dict(job_id="job-test", trial_id=trial_id, attempt=1, dataset_uri=str(data_dir / file),
+                      dataset_format=fmt, target=target, task=task, metric="", algorithm=algorithm,
+                      params=params or {}, seed=11, validation_fraction=0.25,
+                      model_uri=str(tmp_path / "models" / trial_id),
+                      result_uri=str(tmp_path / "results" / f"{trial_id}.json"))
+        fields.update(overrides)
+        request = TrialRequest(**fields)
+        code = main(["--request", request.to_json()], spark=spark)
+        result = TrialResult.from_json(Path(request.result_uri).read_text())
+        json.loads(Path(request.result_uri).read_text(), parse_constant=_reject)  # strict JSON
+        return code, result, request
+
+    return run
+
+
+def _reject(name: str):
+    raise AssertionError(f"non-standard JSON constant {name} in a result")

@@ -1,0 +1,107 @@
+"""The walking-skeleton trial: spark_jobs/train_trial.py run in-process on local files."""
+from __future__ import annotations
+
+from pyspark.ml import PipelineModel
+
+from zygarde.domain.algorithms import METRICS, RESOURCE_METRICS
+from zygarde.spark.dataset import LABEL, read_dataset, split, with_label
+from zygarde.spark.trial import describe_failure
+
+BINARY_METRICS = set(METRICS["binary_classification"])
+
+
+def test_logistic_regression_trains_scores_saves_and_reloads(spark, trial):
+    code, result, request = trial("cancer", "logistic_regression", {"maxIter": 50, "regParam": 0.01})
+
+    assert code == 0 and result.status == "SUCCEEDED", result.error
+    assert BINARY_METRICS <= set(result.metrics)
+    assert result.metrics["areaUnderROC"] > 0.95
+    assert result.metrics["accuracy"] > 0.9 and result.metrics["mcc"] > 0.8
+    assert result.train_rows + result.validation_rows == 569
+    assert 100 < result.validation_rows < 190
+    assert set(RESOURCE_METRICS) <= set(result.metrics)
+    assert result.metrics["model_bytes"] > 1000 and result.metrics["predict_ms_per_1k"] > 0
+    assert result.spark_version == spark.version and result.duration_seconds > 0
+
+    model = PipelineModel.load(request.model_uri)
+    raw = read_dataset(spark, request.dataset_uri, "csv")
+    features = raw.drop("diagnosis")
+    fresh = [row.asDict() for row in features.limit(5).collect()]
+    fresh[0]["size_band"] = "gigantic"  # a category never seen in training
+    fresh[1]["mean_area"] = None  # a missing number
+    scored = model.transform(spark.createDataFrame(fresh, schema=features.schema)).select("prediction", "probability",
+                                                                 "predicted_label").collect()
+    assert len(scored) == 5
+    assert {row.predicted_label for row in scored} <= {"benign", "malignant"}
+    assert all(row.prediction in (0.0, 1.0) for row in scored)
+
+
+def test_random_forest_classifier(trial):
+    code, result, _ = trial("cancer", "random_forest_classifier", {"numTrees": 10, "maxDepth": 4})
+    assert code == 0, result.error
+    assert result.metrics["areaUnderROC"] > 0.95
+    assert BINARY_METRICS <= set(result.metrics)
+
+
+def test_linear_regression(trial):
+    code, result, _ = trial("diabetes", "linear_regression", {"maxIter": 20})
+    assert code == 0, result.error
+    assert set(METRICS["regression"]) <= set(result.metrics)
+    assert result.metrics["r2"] > 0.3
+    assert 30 < result.metrics["rmse"] < 80 and 0 < result.metrics["mape"] < 1
+
+
+def test_missing_target_column_is_a_readable_data_failure(trial):
+    code, result, request = trial("cancer", "logistic_regression", target="outcome")
+    assert code == 1
+    assert result.status == "FAILED" and result.error_kind == "data"
+    assert "target column 'outcome' is not in the dataset" in result.error
+    assert "\n" not in result.error and "Traceback" not in result.error
+    assert result.metrics == {} and result.model_uri is None
+
+
+def test_missing_dataset_is_a_data_failure(trial, tmp_path):
+    code, result, _ = trial("cancer", "logistic_regression", dataset_uri=str(tmp_path / "nope.csv"))
+    assert code == 1 and result.error_kind == "data"
+    assert "nope.csv" in result.error and "\n" not in result.error
+
+
+def test_invalid_hyperparameter_fails_before_reading_data(trial, tmp_path):
+    code, result, _ = trial("cancer", "random_forest_classifier", {"numTrees": 0},
+                            dataset_uri=str(tmp_path / "never-read.csv"))
+    assert code == 1 and result.error_kind == "data"
+    assert "numTrees" in result.error and ">= 1" in result.error
+
+
+def test_unreadable_request_exits_2():
+    from spark_jobs.train_trial import main
+    assert main(["--request", "{not json"], spark=object()) == 2
+
+
+def test_split_is_deterministic_and_stratified(spark, data_dir):
+    raw = read_dataset(spark, str(data_dir / "cancer.csv"), "csv")
+    labelled, labels = with_label(raw, "diagnosis", "binary_classification")
+    assert labels == ["benign", "malignant"]  # alphabetical: the second class is the positive one
+
+    def validation_ids(seed):
+        _, validation = split(labelled, 0.25, seed, n_classes=2)
+        return sorted(validation.select("mean_radius", "mean_area").collect())
+
+    assert validation_ids(5) == validation_ids(5)
+    assert validation_ids(5) != validation_ids(6)
+    train, validation = split(labelled, 0.25, 5, n_classes=2)
+    share = {k: v for k, v in validation.groupBy(LABEL).count().collect()}
+    total = {k: v for k, v in labelled.groupBy(LABEL).count().collect()}
+    for cls in (0.0, 1.0):
+        assert abs(share[cls] / total[cls] - 0.25) < 0.08
+
+
+def test_describe_failure_keeps_one_sentence():
+    text = ("An error occurred while calling o1.fit.\n: org.apache.spark.SparkException: Job aborted due to "
+            "stage failure: Task 0 in stage 3.0 failed 1 times, most recent failure: Lost task 0.0 in stage "
+            "3.0 (TID 3) (127.0.0.1 executor driver): java.lang.OutOfMemoryError: Java heap space\n\tat x.y")
+    kind, message = describe_failure(RuntimeError(text))
+    assert kind == "runtime"
+    assert message.startswith("An error occurred") and "\n" not in message
+    kind, message = describe_failure(RuntimeError(text.replace("An error occurred while calling o1.fit.\n: ", "")))
+    assert message == "Java heap space"

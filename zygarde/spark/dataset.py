@@ -1,0 +1,108 @@
+"""Reading a trial's dataset, deriving its label column and splitting it for validation."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pyspark.ml.feature import StringIndexer
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from zygarde.domain.algorithms import BINARY, CLASSIFICATION, CLUSTERING, REGRESSION
+from zygarde.domain.errors import DatasetError
+from zygarde.spark.hadoop_fs import qualify
+
+log = logging.getLogger(__name__)
+
+LABEL = "zy__label"  # the indexed / numeric label every learner is trained on
+FORMATS = ("csv", "parquet", "json", "libsvm")
+_READ_DEFAULTS = {"csv": {"header": "true", "inferSchema": "true"}}
+MAX_CLASSES = 1000
+_STRATIFY_MAX_CLASSES = 50
+
+
+def quote(name: str) -> str:
+    """A column name as a SQL identifier (dots, spaces and backticks are safe)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def column(name: str):
+    return F.col(quote(name))
+
+
+def _option(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def read_dataset(spark: SparkSession, uri: str, fmt: str, options: dict[str, Any] | None = None) -> DataFrame:
+    """The dataset as a DataFrame. csv: header and inferSchema on unless options say otherwise;
+    json: JSON lines; libsvm: label + features columns."""
+    fmt = (fmt or "").lower()
+    if fmt not in FORMATS:
+        raise DatasetError(f"unsupported dataset format {fmt!r} (use one of: {', '.join(FORMATS)})")
+    opts = {**_READ_DEFAULTS.get(fmt, {}), **{k: _option(v) for k, v in (options or {}).items()}}
+    df = spark.read.format(fmt).options(**opts).load(qualify(uri))
+    if not df.columns:
+        raise DatasetError(f"the dataset at {uri} has no columns")
+    return df
+
+
+def describe_columns(df: DataFrame, limit: int = 20) -> str:
+    names = df.columns
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def with_label(df: DataFrame, target: str, task: str) -> tuple[DataFrame, list[str] | None]:
+    """Adds LABEL (class index for classification, double for regression) and drops rows without a
+    target. Returns the frame and, for classification, the class names in index order."""
+    if task == CLUSTERING:
+        return df, None
+    if target not in df.columns:
+        raise DatasetError(f"target column {target!r} is not in the dataset (columns: {describe_columns(df)})")
+    dtype = df.schema[target].dataType
+    present = column(target).isNotNull()
+    if isinstance(dtype, (T.DoubleType, T.FloatType)):
+        present = present & ~F.isnan(column(target))
+    df = df.filter(present)
+    if task in CLASSIFICATION:
+        if not isinstance(dtype, (T.StringType, T.NumericType, T.BooleanType)):
+            raise DatasetError(f"target column {target!r} has type {dtype.simpleString()}; "
+                               "classification needs string, numeric or boolean labels")
+        df = df.withColumn("zy__target", column(target).cast("string"))  # any name, any type
+        indexer = StringIndexer(inputCol="zy__target", outputCol=LABEL, stringOrderType="alphabetAsc",
+                                handleInvalid="error").fit(df)
+        labels = list(indexer.labelsArray[0])
+        if task == BINARY and len(labels) != 2:
+            raise DatasetError(f"binary_classification needs exactly 2 distinct values in target {target!r}, "
+                               f"found {len(labels)}" + (f" ({', '.join(labels[:5])})" if labels else ""))
+        if len(labels) < 2:
+            raise DatasetError(f"target {target!r} has fewer than 2 distinct values; nothing to classify")
+        if len(labels) > MAX_CLASSES:
+            raise DatasetError(f"target {target!r} has {len(labels)} distinct values (more than {MAX_CLASSES}); "
+                               "is it a regression target?")
+        return indexer.transform(df).drop("zy__target"), labels
+    if task == REGRESSION:
+        if not isinstance(dtype, (T.NumericType, T.BooleanType)):
+            raise DatasetError(f"regression needs a numeric target; column {target!r} has type "
+                               f"{dtype.simpleString()}")
+        return df.withColumn(LABEL, column(target).cast("double")), None
+    raise DatasetError(f"unknown task {task!r}")
+
+
+def split(df: DataFrame, validation_fraction: float, seed: int,
+          n_classes: int | None = None) -> tuple[DataFrame, DataFrame]:
+    """Deterministic (train, validation) split. Classification with few classes is stratified:
+    each class is split on its own with the same seed."""
+    if not 0.0 < validation_fraction < 1.0:
+        raise DatasetError(f"validation_fraction must be between 0 and 1, got {validation_fraction}")
+    weights = [1.0 - validation_fraction, validation_fraction]
+    if n_classes is None or n_classes > _STRATIFY_MAX_CLASSES:
+        train, validation = df.randomSplit(weights, seed)
+        return train, validation
+    parts = [df.filter(F.col(LABEL) == float(i)).randomSplit(weights, seed) for i in range(n_classes)]
+    train, validation = parts[0]
+    for t, v in parts[1:]:
+        train, validation = train.unionByName(t), validation.unionByName(v)
+    return train, validation

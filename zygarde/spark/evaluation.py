@@ -1,0 +1,86 @@
+"""Validation metrics: every metric of the task (see METRICS in the algorithm catalog)."""
+from __future__ import annotations
+
+import logging
+import math
+
+from pyspark.ml.evaluation import (BinaryClassificationEvaluator, ClusteringEvaluator,
+                                   MulticlassClassificationEvaluator, RegressionEvaluator)
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from zygarde.domain.algorithms import BINARY, CLUSTERING, MULTICLASS, REGRESSION
+
+log = logging.getLogger(__name__)
+
+_MULTICLASS = ("accuracy", "f1", "weightedPrecision", "weightedRecall")
+
+
+def finite(metrics: dict[str, float | None]) -> dict[str, float]:
+    """Only real numbers: NaN, infinities and missing values never reach JSON."""
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+def mcc(counts: dict[tuple[float, float], int], positive: float = 1.0) -> float:
+    """Matthews correlation from (label, prediction) -> count; 0.0 when undefined (as scikit-learn)."""
+    tp = sum(n for (y, p), n in counts.items() if y == positive and p == positive)
+    tn = sum(n for (y, p), n in counts.items() if y != positive and p != positive)
+    fp = sum(n for (y, p), n in counts.items() if y != positive and p == positive)
+    fn = sum(n for (y, p), n in counts.items() if y == positive and p != positive)
+    denominator = math.sqrt(float(tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return (tp * tn - fp * fn) / denominator if denominator else 0.0
+
+
+def _confusion(predictions: DataFrame, label_col: str) -> dict[tuple[float, float], int]:
+    rows = predictions.groupBy(label_col, "prediction").count().collect()
+    return {(float(r[0]), float(r[1])): int(r[2]) for r in rows}
+
+
+def classification_metrics(predictions: DataFrame, label_col: str, binary: bool) -> dict[str, float]:
+    out: dict[str, float] = {}
+    cols = set(predictions.columns)
+    if binary and "rawPrediction" in cols:
+        for name in ("areaUnderROC", "areaUnderPR"):
+            out[name] = BinaryClassificationEvaluator(labelCol=label_col, rawPredictionCol="rawPrediction",
+                                                      metricName=name).evaluate(predictions)
+    names = _MULTICLASS + (("logLoss",) if "probability" in cols else ())
+    for name in names:
+        out[name] = MulticlassClassificationEvaluator(labelCol=label_col, predictionCol="prediction",
+                                                      probabilityCol="probability",
+                                                      metricName=name).evaluate(predictions)
+    if binary:
+        out["mcc"] = mcc(_confusion(predictions, label_col))
+    return out
+
+
+def regression_metrics(predictions: DataFrame, label_col: str) -> dict[str, float]:
+    out = {name: RegressionEvaluator(labelCol=label_col, predictionCol="prediction", metricName=name)
+           .evaluate(predictions) for name in ("rmse", "mae", "r2")}
+    y = F.col(label_col)
+    # MAPE over rows with a non-zero target (it is undefined at zero).
+    out["mape"] = predictions.filter(y != 0).agg(F.avg(F.abs((y - F.col("prediction")) / y))).first()[0]
+    return out
+
+
+def clustering_metrics(predictions: DataFrame, features_col: str, distance: str = "euclidean") -> dict[str, float]:
+    if predictions.select("prediction").distinct().limit(2).count() < 2:
+        log.info("silhouette undefined: every validation row fell in one cluster")
+        return {}
+    measure = "cosine" if distance == "cosine" else "squaredEuclidean"
+    return {"silhouette": ClusteringEvaluator(featuresCol=features_col, predictionCol="prediction",
+                                              distanceMeasure=measure).evaluate(predictions)}
+
+
+def evaluate(task: str, predictions: DataFrame, *, label_col: str, features_col: str,
+             distance: str = "euclidean") -> dict[str, float]:
+    """All metrics of `task` on scored validation rows, finite values only."""
+    if task in (BINARY, MULTICLASS):
+        metrics = classification_metrics(predictions, label_col, binary=task == BINARY)
+    elif task == REGRESSION:
+        metrics = regression_metrics(predictions, label_col)
+    elif task == CLUSTERING:
+        metrics = clustering_metrics(predictions, features_col, distance)
+    else:
+        raise ValueError(f"unknown task {task!r}")
+    return finite(metrics)

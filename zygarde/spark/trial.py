@@ -1,0 +1,210 @@
+"""One trial end to end: read, split, preprocess, fit, score, save the model, then report.
+
+`run_trial` never raises: any failure becomes a FAILED TrialResult with one readable sentence.
+`execute` also writes that result to request.result_uri, as the very last act of the batch.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass, field
+
+from pyspark.ml import PipelineModel
+from pyspark.ml.feature import IndexToString
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from zygarde.domain import algorithms
+from zygarde.domain.algorithms import CLUSTERING, Algorithm
+from zygarde.domain.contracts import TrialRequest, TrialResult
+from zygarde.domain.errors import DatasetError, PermanentError, SpecError
+from zygarde.spark import hadoop_fs
+from zygarde.spark.dataset import LABEL, read_dataset, split, with_label
+from zygarde.spark.estimators import build_estimator, resolve_params
+from zygarde.spark.evaluation import evaluate, finite
+from zygarde.spark.features import FEATURES, fit_preprocessing, plan_features, profile
+from zygarde.spark.resources import ResourceMeter
+
+log = logging.getLogger(__name__)
+
+LATENCY_ROWS = 10_000
+PREDICTED_LABEL = "predicted_label"  # the class name, next to Spark's numeric "prediction"
+_DATA_CONDITIONS = ("USER_RAISED_EXCEPTION", "MALFORMED", "PATH_NOT_FOUND", "UNRESOLVED_COLUMN",
+                    "NumberFormatException", "FileNotFoundException", "CAST_INVALID_INPUT")
+
+
+@dataclass
+class _Outcome:
+    metrics: dict[str, float] = field(default_factory=dict)
+    train_rows: int | None = None
+    validation_rows: int | None = None
+
+
+def _context(request: TrialRequest) -> str:
+    return f"job_id={request.job_id} trial_id={request.trial_id} attempt={request.attempt}"
+
+
+def _algorithm_for(request: TrialRequest) -> Algorithm:
+    algorithm = algorithms.get(request.algorithm)
+    if algorithm is None:
+        raise SpecError([("algorithm", f"unknown algorithm {request.algorithm!r}")])
+    if request.task not in algorithm.tasks:
+        raise SpecError([("algorithm", f"{request.algorithm} cannot do {request.task} "
+                                       f"(it does: {', '.join(sorted(algorithm.tasks))})")])
+    return algorithm
+
+
+class _Phases:
+    """Logs how long each phase of a trial takes (key=value, with the trial's ids)."""
+
+    def __init__(self, context: str):
+        self.context, self.t = context, time.monotonic()
+
+    def done(self, phase: str, **extra) -> float:
+        now = time.monotonic()
+        seconds, self.t = now - self.t, now
+        details = "".join(f" {k}={v}" for k, v in extra.items())
+        log.info("phase done %s phase=%s seconds=%.2f%s", self.context, phase, seconds, details)
+        return seconds
+
+
+def _load_and_split(spark: SparkSession, request: TrialRequest, cached: list[DataFrame], outcome: _Outcome):
+    raw = read_dataset(spark, request.dataset_uri, request.dataset_format, request.dataset_options)
+    labelled, labels = with_label(raw, request.target, request.task)
+    base = labelled.cache()
+    cached.append(base)
+    train, validation = split(base, request.validation_fraction, request.seed, len(labels) if labels else None)
+    train, validation = train.cache(), validation.cache()
+    cached += [train, validation]
+    outcome.train_rows, outcome.validation_rows = train.count(), validation.count()
+    base.unpersist()
+    if outcome.train_rows < 2 or outcome.validation_rows < 1:
+        raise DatasetError(f"the dataset is too small to train and validate: {outcome.train_rows} training "
+                           f"and {outcome.validation_rows} validation rows")
+    return raw, train, validation, labels
+
+
+def _train_and_score(spark: SparkSession, request: TrialRequest, cached: list[DataFrame]) -> _Outcome:
+    algorithm = _algorithm_for(request)
+    resolve_params(algorithm, request.params)  # fail fast, before touching data
+    outcome, phases = _Outcome(), _Phases(_context(request))
+    raw, train, validation, labels = _load_and_split(spark, request, cached, outcome)
+    phases.done("load", train_rows=outcome.train_rows, validation_rows=outcome.validation_rows)
+
+    plan = plan_features(raw, {request.target} if request.target in raw.columns else set())
+    prepared = fit_preprocessing(train, plan, profile(train, plan), algorithm)
+    supervised = request.task != CLUSTERING
+    estimator = build_estimator(algorithm, request.params, request.seed, features_col=FEATURES,
+                                label_col=LABEL if supervised else None, n_features=prepared.n_features,
+                                n_classes=len(labels) if labels else None,
+                                max_categories=0 if algorithm.one_hot else prepared.max_categories)
+    prepped = prepared.model.transform(train).select(*([FEATURES, LABEL] if supervised else [FEATURES])).cache()
+    cached.append(prepped)
+    preprocess_seconds = phases.done("preprocess", features=prepared.n_features)
+    fitted = estimator.fit(prepped)
+    outcome.metrics["train_seconds"] = preprocess_seconds + phases.done("fit")
+    stages = [*prepared.model.stages, fitted]
+    if labels:
+        stages.append(IndexToString(inputCol="prediction", outputCol=PREDICTED_LABEL, labels=labels))
+    model = PipelineModel(stages)
+
+    predictions = model.transform(validation).cache()
+    cached.append(predictions)
+    distance = resolve_params(algorithm, request.params).get("distanceMeasure", "euclidean")
+    outcome.metrics.update(evaluate(request.task, predictions, label_col=LABEL, features_col=FEATURES,
+                                    distance=distance))
+    phases.done("evaluate")
+    _require_objective(request, outcome.metrics)
+    outcome.metrics["predict_ms_per_1k"] = _predict_ms_per_1k(spark, model, validation, outcome.validation_rows)
+    phases.done("latency")
+    model.write().overwrite().save(hadoop_fs.qualify(request.model_uri))
+    outcome.metrics["model_bytes"] = float(hadoop_fs.total_bytes(spark, request.model_uri))
+    phases.done("save")
+    return outcome
+
+
+def _require_objective(request: TrialRequest, metrics: dict[str, float]) -> None:
+    """A model whose optimised metric is undefined (NaN, one cluster) cannot be ranked: fail it."""
+    objective = request.metric or algorithms.DEFAULT_METRIC.get(request.task)
+    if objective in algorithms.METRICS.get(request.task, {}) and objective not in metrics:
+        why = ("every validation row fell in one cluster" if request.task == CLUSTERING
+               else "the learner may have diverged; try other hyperparameters")
+        raise DatasetError(f"the model's validation {objective} is not a finite number ({why})")
+
+
+def _predict_ms_per_1k(spark: SparkSession, model: PipelineModel, validation: DataFrame, rows: int) -> float:
+    """Batch scoring time per 1,000 rows: validation rows repeated up to ~LATENCY_ROWS so that
+    Spark's fixed per-job cost does not dominate, scored and aggregated (so nothing is pruned)."""
+    repeats = max(1, min(100, math.ceil(LATENCY_ROWS / rows)))
+    sample = validation.crossJoin(spark.range(repeats).withColumnRenamed("id", "zy__repeat"))
+    t0 = time.monotonic()
+    model.transform(sample).agg(F.sum("prediction")).collect()
+    return (time.monotonic() - t0) * 1000.0 * 1000.0 / (rows * repeats)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = (str(exc) or type(exc).__name__).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    cause = re.search(r"most recent failure: Lost task .*?\): (.*)$", line)
+    if cause:
+        line = cause.group(1)
+    line = re.sub(r"^(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error): ", "", line)
+    line = re.sub(r"\s*SQLSTATE: \w+\.?\s*$", "", line)
+    return line[:500] or type(exc).__name__
+
+
+def describe_failure(exc: BaseException) -> tuple[str, str]:
+    """(error_kind, one readable sentence). "data" means retrying cannot help."""
+    message = _first_line(exc)
+    if isinstance(exc, PermanentError):
+        return "data", message
+    name = type(exc).__name__
+    if name in ("AnalysisException", "ParseException", "IllegalArgumentException", "NumberFormatException"):
+        return "data", message
+    if any(marker in str(exc)[:2000] for marker in _DATA_CONDITIONS):
+        return "data", message
+    return "runtime", message
+
+
+def run_trial(spark: SparkSession, request: TrialRequest) -> TrialResult:
+    """Trains and scores one trial. Never raises."""
+    started = time.monotonic()
+    meter = ResourceMeter(spark)
+    cached: list[DataFrame] = []
+    common = dict(job_id=request.job_id, trial_id=request.trial_id, attempt=request.attempt,
+                  spark_version=spark.version)
+    log.info("trial started %s algorithm=%s task=%s", _context(request), request.algorithm, request.task)
+    try:
+        outcome = _train_and_score(spark, request, cached)
+        metrics = finite({**outcome.metrics, **meter.usage()})
+        result = TrialResult(status="SUCCEEDED", metrics=metrics, model_uri=request.model_uri,
+                             train_rows=outcome.train_rows, validation_rows=outcome.validation_rows,
+                             duration_seconds=time.monotonic() - started, **common)
+        log.info("trial succeeded %s %s=%s", _context(request), request.metric, metrics.get(request.metric))
+    except Exception as exc:  # noqa: BLE001 - every failure must become a result
+        kind, message = describe_failure(exc)
+        log.error("trial failed %s error_kind=%s error=%s", _context(request), kind, message, exc_info=True)
+        result = TrialResult(status="FAILED", error=message, error_kind=kind,
+                             duration_seconds=time.monotonic() - started, **common)
+    finally:
+        for df in cached:
+            try:
+                df.unpersist()
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+    return result
+
+
+def write_result(spark: SparkSession, result: TrialResult, uri: str) -> None:
+    hadoop_fs.write_bytes(spark, uri, result.to_json().encode("utf-8"))
+    log.info("result written job_id=%s trial_id=%s status=%s uri=%s", result.job_id, result.trial_id,
+             result.status, uri)
+
+
+def execute(spark: SparkSession, request: TrialRequest) -> TrialResult:
+    """run_trial, then write the result to request.result_uri (last). Raises only if that write fails."""
+    result = run_trial(spark, request)
+    write_result(spark, result, request.result_uri)
+    return result
