@@ -4,16 +4,14 @@ from __future__ import annotations
 import logging
 import math
 
-from pyspark.ml.evaluation import (BinaryClassificationEvaluator, ClusteringEvaluator,
-                                   MulticlassClassificationEvaluator, RegressionEvaluator)
+from pyspark.ml.evaluation import BinaryClassificationEvaluator, ClusteringEvaluator, RegressionEvaluator
+from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from zygarde.domain.algorithms import BINARY, CLUSTERING, MULTICLASS, REGRESSION
 
 log = logging.getLogger(__name__)
-
-_MULTICLASS = ("accuracy", "f1", "weightedPrecision", "weightedRecall")
 
 
 def finite(metrics: dict[str, float | None]) -> dict[str, float]:
@@ -37,20 +35,49 @@ def _confusion(predictions: DataFrame, label_col: str) -> dict[tuple[float, floa
     return {(float(r[0]), float(r[1])): int(r[2]) for r in rows}
 
 
+def confusion_metrics(counts: dict[tuple[float, float], int]) -> dict[str, float]:
+    """accuracy, f1, weightedPrecision, weightedRecall exactly as Spark's MulticlassMetrics defines
+    them (weights: each actual class's share; precision of a never-predicted class is 0)."""
+    total = sum(counts.values())
+    if not total:
+        return {}
+    actual: dict[float, int] = {}
+    predicted: dict[float, int] = {}
+    for (y, p), n in counts.items():
+        actual[y] = actual.get(y, 0) + n
+        predicted[p] = predicted.get(p, 0) + n
+    out = {"accuracy": sum(n for (y, p), n in counts.items() if y == p) / total,
+           "f1": 0.0, "weightedPrecision": 0.0, "weightedRecall": 0.0}
+    for label, n_actual in actual.items():
+        tp, weight = counts.get((label, label), 0), n_actual / total
+        precision = tp / predicted[label] if predicted.get(label) else 0.0
+        recall = tp / n_actual
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out["weightedPrecision"] += precision * weight
+        out["weightedRecall"] += recall * weight
+        out["f1"] += f1 * weight
+    return out
+
+
+def log_loss(predictions: DataFrame, label_col: str, eps: float = 1e-15) -> float | None:
+    """Mean negative log probability of the true class (Spark's definition, probabilities >= eps)."""
+    p_true = vector_to_array(F.col("probability"))[F.col(label_col).cast("int")]
+    return predictions.agg(F.avg(-F.log(F.greatest(F.lit(eps), p_true)))).first()[0]
+
+
 def classification_metrics(predictions: DataFrame, label_col: str, binary: bool) -> dict[str, float]:
+    """One pass for the confusion counts, one for log loss, two sorted passes for the binary areas."""
     out: dict[str, float] = {}
-    cols = set(predictions.columns)
-    if binary and "rawPrediction" in cols:
+    if binary and "rawPrediction" in predictions.columns:
         for name in ("areaUnderROC", "areaUnderPR"):
             out[name] = BinaryClassificationEvaluator(labelCol=label_col, rawPredictionCol="rawPrediction",
                                                       metricName=name).evaluate(predictions)
-    names = _MULTICLASS + (("logLoss",) if "probability" in cols else ())
-    for name in names:
-        out[name] = MulticlassClassificationEvaluator(labelCol=label_col, predictionCol="prediction",
-                                                      probabilityCol="probability",
-                                                      metricName=name).evaluate(predictions)
+    counts = _confusion(predictions, label_col)
+    out.update(confusion_metrics(counts))
+    if "probability" in predictions.columns:
+        out["logLoss"] = log_loss(predictions, label_col)
     if binary:
-        out["mcc"] = mcc(_confusion(predictions, label_col))
+        out["mcc"] = mcc(counts)
     return out
 
 

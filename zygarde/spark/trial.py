@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from dataclasses import dataclass, field
 
@@ -19,11 +18,12 @@ from pyspark.sql import functions as F
 from zygarde.domain import algorithms
 from zygarde.domain.algorithms import CLUSTERING, Algorithm
 from zygarde.domain.contracts import TrialRequest, TrialResult
-from zygarde.domain.errors import DatasetError, PermanentError, SpecError
+from zygarde.domain.errors import DatasetError, SpecError
 from zygarde.spark import hadoop_fs
 from zygarde.spark.dataset import LABEL, read_dataset, split, with_label
 from zygarde.spark.estimators import build_estimator, resolve_params
 from zygarde.spark.evaluation import evaluate, finite
+from zygarde.spark.failures import describe_failure
 from zygarde.spark.features import FEATURES, fit_preprocessing, plan_features, profile
 from zygarde.spark.resources import ResourceMeter
 
@@ -31,8 +31,6 @@ log = logging.getLogger(__name__)
 
 LATENCY_ROWS = 10_000
 PREDICTED_LABEL = "predicted_label"  # the class name, next to Spark's numeric "prediction"
-_DATA_CONDITIONS = ("USER_RAISED_EXCEPTION", "MALFORMED", "PATH_NOT_FOUND", "UNRESOLVED_COLUMN",
-                    "NumberFormatException", "FileNotFoundException", "CAST_INVALID_INPUT")
 
 
 @dataclass
@@ -105,6 +103,7 @@ def _train_and_score(spark: SparkSession, request: TrialRequest, cached: list[Da
     preprocess_seconds = phases.done("preprocess", features=prepared.n_features)
     fitted = estimator.fit(prepped)
     outcome.metrics["train_seconds"] = preprocess_seconds + phases.done("fit")
+    prepped.unpersist(), train.unpersist()  # only validation rows are needed from here on
     stages = [*prepared.model.stages, fitted]
     if labels:
         stages.append(IndexToString(inputCol="prediction", outputCol=PREDICTED_LABEL, labels=labels))
@@ -142,30 +141,6 @@ def _predict_ms_per_1k(spark: SparkSession, model: PipelineModel, validation: Da
     t0 = time.monotonic()
     model.transform(sample).agg(F.sum("prediction")).collect()
     return (time.monotonic() - t0) * 1000.0 * 1000.0 / (rows * repeats)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = (str(exc) or type(exc).__name__).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
-    cause = re.search(r"most recent failure: Lost task .*?\): (.*)$", line)
-    if cause:
-        line = cause.group(1)
-    line = re.sub(r"^(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error): ", "", line)
-    line = re.sub(r"\s*SQLSTATE: \w+\.?\s*$", "", line)
-    return line[:500] or type(exc).__name__
-
-
-def describe_failure(exc: BaseException) -> tuple[str, str]:
-    """(error_kind, one readable sentence). "data" means retrying cannot help."""
-    message = _first_line(exc)
-    if isinstance(exc, PermanentError):
-        return "data", message
-    name = type(exc).__name__
-    if name in ("AnalysisException", "ParseException", "IllegalArgumentException", "NumberFormatException"):
-        return "data", message
-    if any(marker in str(exc)[:2000] for marker in _DATA_CONDITIONS):
-        return "data", message
-    return "runtime", message
 
 
 def run_trial(spark: SparkSession, request: TrialRequest) -> TrialResult:

@@ -5,7 +5,7 @@ from pyspark.ml import PipelineModel
 
 from zygarde.domain.algorithms import METRICS, RESOURCE_METRICS
 from zygarde.spark.dataset import LABEL, read_dataset, split, with_label
-from zygarde.spark.trial import describe_failure
+from zygarde.spark.failures import describe_failure
 
 BINARY_METRICS = set(METRICS["binary_classification"])
 
@@ -100,8 +100,13 @@ def test_describe_failure_keeps_one_sentence():
     text = ("An error occurred while calling o1.fit.\n: org.apache.spark.SparkException: Job aborted due to "
             "stage failure: Task 0 in stage 3.0 failed 1 times, most recent failure: Lost task 0.0 in stage "
             "3.0 (TID 3) (127.0.0.1 executor driver): java.lang.OutOfMemoryError: Java heap space\n\tat x.y")
-    kind, message = describe_failure(RuntimeError(text))
-    assert kind == "runtime"
-    assert message.startswith("An error occurred") and "\n" not in message
-    kind, message = describe_failure(RuntimeError(text.replace("An error occurred while calling o1.fit.\n: ", "")))
-    assert message == "Java heap space"
+    assert describe_failure(RuntimeError(text)) == ("runtime", "Java heap space")
+    assert describe_failure(RuntimeError("[USER_RAISED_EXCEPTION] Labels MUST be in {0, 1}, but got 2.0 "
+                                         "SQLSTATE: P0001")) == ("data", "Labels MUST be in {0, 1}, but got 2.0")
+
+
+def test_learner_requirement_from_the_jvm_is_a_readable_data_failure(trial):
+    code, result, _ = trial("iris", "logistic_regression", {"family": "binomial", "maxIter": 2})
+    assert code == 1 and result.error_kind == "data"
+    assert "Binomial family only supports 1 or 2 outcome classes" in result.error
+    assert "calling o" not in result.error and "\n" not in result.error and len(result.error) > 10
