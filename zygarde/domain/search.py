@@ -1,33 +1,227 @@
-"""Search strategies: turn a spec's candidates into trials."""
+"""Search strategies: turn a spec's candidates into trials.
+
+- grid: every combination of every candidate's values, in spec order (capped by max_trials);
+- random: max_trials points drawn with a RNG seeded by the spec's seed, all created up front;
+- bayesian: nothing up front; `ask` proposes one trial at a time from the trials so far, through
+  Optuna's TPE sampler and its ask interface. The study is rebuilt in memory from the stored trials
+  on every call, so the functions that call it stay stateless.
+
+Every function is pure and deterministic given the spec (and, for `ask`, the trials so far).
+"""
 from __future__ import annotations
 
-import itertools
+import math
+import random
+import warnings
+from collections import Counter
+from typing import Any
 
-from zygarde.domain import algorithms
-from zygarde.domain.model import Trial
-from zygarde.domain.spec import JobSpec
+from zygarde.domain import algorithms, search_space
+from zygarde.domain.model import Trial, TrialState
+from zygarde.domain.spec import CandidateSpec, JobSpec
+
+Point = tuple[str, dict[str, Any]]  # (algorithm, coerced params)
+_TRIES = 50  # draws/asks before accepting a repeat or a combination the learner's rules refuse
 
 
 def trial_id(index: int) -> str:
     return f"t{index:04d}"
 
 
-def grid(spec: JobSpec, job_id: str, now: str) -> list[Trial]:
-    """Every combination of every candidate's values, in spec order, indexed from 0."""
-    trials: list[Trial] = []
-    for cand in spec.candidates:
-        algo = algorithms.get(cand.algorithm)
-        keys = sorted(cand.params)
-        for values in itertools.product(*(cand.params[k] for k in keys)):
-            params = {k: algo.params[k].coerce(v) for k, v in zip(keys, values)}
-            idx = len(trials)
-            trials.append(Trial(job_id=job_id, trial_id=trial_id(idx), index=idx, algorithm=cand.algorithm,
-                                params=params, created_at=now))
-    return trials
+def is_adaptive(spec: JobSpec) -> bool:
+    """True when trials come one at a time from `ask` rather than all from `initial_trials`."""
+    return spec.search.strategy == "bayesian"
+
+
+def planned_trial_count(spec: JobSpec) -> int:
+    """How many trials the job runs in all: the grid's size, or max_trials (fewer when the space has
+    fewer distinct points)."""
+    if not is_adaptive(spec):
+        return len(_points(spec))
+    finite = search_space.finite_points(spec.candidates, algorithms.ALGORITHMS)
+    return spec.search.max_trials if finite is None else min(spec.search.max_trials, len(finite))
+
+
+def initial_trials(spec: JobSpec, job_id: str, now: str) -> list[Trial]:
+    """The trials created with the job: all of them for grid and random, none for bayesian."""
+    if is_adaptive(spec):
+        return []
+    return [_trial(job_id, i, algo, params, now) for i, (algo, params) in enumerate(_points(spec))]
 
 
 def expand(spec: JobSpec, job_id: str, now: str) -> list[Trial]:
-    """The trials of a job, by its search strategy."""
+    """The trials created with the job (kept for callers of the grid-only version)."""
+    return initial_trials(spec, job_id, now)
+
+
+def grid(spec: JobSpec, job_id: str, now: str) -> list[Trial]:
+    """Every combination of every candidate's values, in spec order, indexed from 0."""
+    points = _grid_points(spec.candidates)
+    return [_trial(job_id, i, algo, params, now) for i, (algo, params) in enumerate(points)]
+
+
+def ask(spec: JobSpec, job_id: str, trials: list[Trial], now: str) -> Trial | None:
+    """The next trial of a Bayesian search given every trial so far (any state), or None when the
+    search is not adaptive or has all its trials. Its index is len(trials): two calls with the same
+    history return the same trial, so storing it by id lets exactly one caller own it."""
+    if not is_adaptive(spec) or len(trials) >= planned_trial_count(spec):
+        return None
+    algo, params = _tpe_point(spec, trials)
+    return _trial(job_id, len(trials), algo, params, now)
+
+
+# --- grid and random ------------------------------------------------------------------------------
+
+def _points(spec: JobSpec) -> list[Point]:
     if spec.search.strategy == "grid":
-        return grid(spec, job_id, now)
-    raise ValueError(f"unknown search strategy {spec.search.strategy}")  # the spec forbids it
+        points = _grid_points(spec.candidates)
+        return points[:spec.search.max_trials] if spec.search.max_trials else points
+    if spec.search.strategy == "random":
+        return _random_points(spec)
+    raise ValueError(f"{spec.search.strategy} search has no fixed list of trials")
+
+
+def _grid_points(candidates: list[CandidateSpec]) -> list[Point]:
+    """Combinations the learner's cross-parameter rules refuse (e.g. a GLM family with a link it
+    does not support) are left out: they could only fail."""
+    return [(c.algorithm, params) for c in candidates
+            for params in search_space.combinations(algorithms.ALGORITHMS[c.algorithm], c.params)]
+
+
+def _random_points(spec: JobSpec) -> list[Point]:
+    """max_trials distinct points: a candidate uniformly, then each param from its values or
+    distribution. A finite space with no more points than that is run whole, shuffled."""
+    rng = random.Random(spec.seed)
+    wanted = spec.search.max_trials
+    finite = search_space.finite_points(spec.candidates, algorithms.ALGORITHMS)
+    if finite is not None and len(finite) <= wanted:
+        rng.shuffle(finite)
+        return finite
+    points: list[Point] = []
+    seen: set[str] = set()
+    while len(points) < wanted:
+        point = _novel_draw(spec.candidates, rng, seen, finite)
+        seen.add(search_space.point_key(*point))
+        points.append(point)
+    return points
+
+
+def _novel_draw(candidates: list[CandidateSpec], rng: random.Random, seen: set[str],
+                finite: list[Point] | None) -> Point:
+    point: Point | None = None
+    for _ in range(_TRIES):
+        cand = rng.choice(candidates)
+        algo = algorithms.ALGORITHMS[cand.algorithm]
+        params = {k: search_space.draw(hp, algo.params[k], rng) for k, hp in sorted(cand.params.items())}
+        point = (cand.algorithm, params)
+        if not algo.problems(params) and search_space.point_key(*point) not in seen:
+            return point
+    return _first_unseen(finite, seen, rng) or point
+
+
+def _first_unseen(finite: list[Point] | None, seen: set[str], rng: random.Random) -> Point | None:
+    """An unseen point of a finite space, picked at random; None when there is none."""
+    if finite is None:
+        return None
+    unseen = [p for p in finite if search_space.point_key(*p) not in seen]
+    return rng.choice(unseen) if unseen else None
+
+
+def _trial(job_id: str, index: int, algorithm: str, params: dict[str, Any], now: str) -> Trial:
+    return Trial(job_id=job_id, trial_id=trial_id(index), index=index, algorithm=algorithm,
+                 params=params, created_at=now)
+
+
+# --- bayesian (Optuna TPE, imported lazily) -------------------------------------------------------
+
+def _labels(candidates: list[CandidateSpec]) -> list[str]:
+    """One name per candidate in the study: the algorithm, numbered when it appears twice."""
+    counts, seen, labels = Counter(c.algorithm for c in candidates), Counter(), []
+    for c in candidates:
+        seen[c.algorithm] += 1
+        labels.append(c.algorithm if counts[c.algorithm] == 1 else f"{c.algorithm}#{seen[c.algorithm]}")
+    return labels
+
+
+def _tpe_point(spec: JobSpec, trials: list[Trial]) -> Point:
+    """Ask a study rebuilt from `trials` for a point the learner accepts and no trial has tried yet."""
+    import optuna
+
+    study = _study(spec, trials)
+    labels = _labels(spec.candidates)
+    seen = {search_space.point_key(t.algorithm, t.params) for t in trials}
+    point: Point | None = None
+    for _ in range(_TRIES):
+        asked = study.ask()
+        label = asked.suggest_categorical("algorithm", labels)
+        cand = spec.candidates[labels.index(label)]
+        algo = algorithms.ALGORITHMS[cand.algorithm]
+        params = {k: algo.params[k].coerce(_suggest(asked, f"{label}.{k}", hp))
+                  for k, hp in sorted(cand.params.items())}
+        point = (cand.algorithm, params)
+        if not algo.problems(params) and search_space.point_key(*point) not in seen:
+            return point
+        study.tell(asked, state=optuna.trial.TrialState.FAIL)  # not a candidate: ask again
+    finite = search_space.finite_points(spec.candidates, algorithms.ALGORITHMS)
+    return _first_unseen(finite, seen, random.Random(spec.seed + len(trials))) or point
+
+
+def _study(spec: JobSpec, trials: list[Trial]):
+    """An in-memory study holding the trials so far: finished with an objective -> COMPLETE,
+    failed or cancelled -> FAIL, not finished -> RUNNING (TPE's constant liar steers away from them)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group=True
+        sampler = optuna.samplers.TPESampler(
+            seed=(spec.seed + len(trials)) % 2**32, n_startup_trials=spec.search.n_startup_trials,
+            multivariate=True, group=True, constant_liar=True)
+    study = optuna.create_study(direction=spec.direction, sampler=sampler)
+    labels = _labels(spec.candidates)
+    for t in sorted(trials, key=lambda t: t.index):
+        known = _known_params(spec.candidates, labels, t)
+        if known is None:  # not in this space (cannot happen for trials this module made)
+            continue
+        params, distributions = known
+        if t.state is TrialState.SUCCEEDED and t.objective is not None and math.isfinite(t.objective):
+            frozen = optuna.trial.create_trial(params=params, distributions=distributions, value=t.objective)
+        elif t.state.is_finished():
+            frozen = optuna.trial.create_trial(params=params, distributions=distributions,
+                                               state=optuna.trial.TrialState.FAIL)
+        else:
+            frozen = optuna.trial.create_trial(params=params, distributions=distributions,
+                                               state=optuna.trial.TrialState.RUNNING)
+        study.add_trial(frozen)
+    return study
+
+
+def _known_params(candidates: list[CandidateSpec], labels: list[str], trial: Trial):
+    """(params, distributions) of a stored trial in the study's names, from the first candidate of
+    its algorithm whose space holds it; None if none does."""
+    from optuna.distributions import CategoricalDistribution
+
+    for cand, label in zip(candidates, labels):
+        if cand.algorithm != trial.algorithm or set(cand.params) != set(trial.params):
+            continue
+        algo = algorithms.ALGORITHMS[cand.algorithm]
+        params: dict[str, Any] = {"algorithm": label}
+        distributions = {"algorithm": CategoricalDistribution(labels)}
+        for key, hp in cand.params.items():
+            ok, value = search_space.optuna_value(hp, algo.params[key], trial.params[key])
+            if not ok:
+                break
+            params[f"{label}.{key}"] = value
+            distributions[f"{label}.{key}"] = search_space.optuna_distribution(hp)
+        else:
+            return params, distributions
+    return None
+
+
+def _suggest(asked, name: str, hp: Any) -> Any:
+    dist = search_space.optuna_distribution(hp)
+    if isinstance(hp, search_space.Range):
+        if hp.type == "int":
+            return asked.suggest_int(name, dist.low, dist.high, log=dist.log)
+        return asked.suggest_float(name, dist.low, dist.high, log=dist.log)
+    return asked.suggest_categorical(name, list(dist.choices))

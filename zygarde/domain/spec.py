@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from zygarde.domain import algorithms
+from zygarde.domain import algorithms, search_space
+from zygarde.domain.search_space import Choices, Hyperparameter, Range
 from zygarde.domain.errors import SpecError
 
 JOB_ID_PATTERN = r"^[a-z][a-z0-9-]{2,39}$"
@@ -42,23 +43,40 @@ class DatasetSpec(_Strict):
 
 
 class CandidateSpec(_Strict):
-    """One algorithm and the values to try for each of its hyperparameters."""
+    """One algorithm and the values (or distributions) to try for each of its hyperparameters."""
 
     algorithm: str = Field(description="a learner name, e.g. logistic_regression")
-    params: dict[str, list[ParamValue]] = Field(
-        default_factory=dict, description="Spark ML param name -> list of values to try")
+    params: dict[str, Hyperparameter] = Field(
+        default_factory=dict,
+        description="Spark ML param name -> a list of values to try, or (random and bayesian search) a "
+                    "distribution {\"type\": \"int\"|\"float\", \"low\", \"high\", \"log\"} or "
+                    "{\"type\": \"categorical\", \"choices\": [...]}")
 
     @field_validator("params")
     @classmethod
-    def _non_empty(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        empty = [k for k, values in v.items() if not values]
+    def _non_empty(cls, v: dict[str, Any]) -> dict[str, Any]:
+        empty = [k for k, values in v.items() if isinstance(values, list) and not values]
         if empty:
             raise ValueError(f"no values to try for {', '.join(empty)}")
         return v
 
 
 class SearchSpec(_Strict):
-    strategy: Literal["grid"] = "grid"
+    """How candidates become trials: every combination (grid), seeded random draws, or Bayesian
+    optimisation (Optuna's TPE, a new trial asked whenever a slot frees)."""
+
+    strategy: Literal["grid", "random", "bayesian"] = "grid"
+    max_trials: int | None = Field(None, ge=1, le=search_space.MAX_FINITE_POINTS,
+                                   description="trials to run (required for random and bayesian; "
+                                               "for grid, a cap on the combinations run in order)")
+    n_startup_trials: int = Field(10, ge=0, le=search_space.MAX_FINITE_POINTS,
+                                  description="bayesian: random trials before TPE takes over")
+
+    @model_validator(mode="after")
+    def _budget(self) -> "SearchSpec":
+        if self.strategy != "grid" and self.max_trials is None:
+            raise ValueError(f"{self.strategy} search needs max_trials (1 to {search_space.MAX_FINITE_POINTS})")
+        return self
 
 
 class JobSpec(_Strict):
@@ -94,10 +112,18 @@ class JobSpec(_Strict):
             if self.task not in algo.tasks:
                 problems.append((f"candidates[{i}].algorithm", f"{cand.algorithm} cannot do {self.task} "
                                  f"(for {self.task}: {', '.join(algorithms.for_task(self.task))})"))
-            for key, values in cand.params.items():
-                for j, value in enumerate(values):
-                    for _, reason in algo.problems({key: value}):
-                        problems.append((f"candidates[{i}].params.{key}[{j}]", reason))
+            for key, hp in cand.params.items():
+                where = f"candidates[{i}].params.{key}"
+                if self.search.strategy == "grid" and isinstance(hp, (Range, Choices)):
+                    problems.append((where, "grid search needs a list of values; distributions are for "
+                                            "search.strategy random or bayesian"))
+                    continue
+                problems.extend((where + suffix, reason) for suffix, reason in search_space.problems(algo, key, hp))
+        if not problems and self.search.strategy == "grid" and self.search.max_trials is None:
+            count = search_space.space_size(self.candidates)
+            if count > search_space.MAX_FINITE_POINTS:
+                problems.append(("search.max_trials", f"the grid has {count:.0f} combinations, more than "
+                                 f"{search_space.MAX_FINITE_POINTS}: set max_trials or use random search"))
         if problems:
             raise SpecError(problems)
         return self
