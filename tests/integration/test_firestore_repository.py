@@ -52,6 +52,14 @@ def test_slots_are_exclusive_and_released_only_by_their_holder(repo):
     assert repo.slot_holders("job-b")[0].trial_id == "t0000"
     repo.release_slot("job-b", 0, "t0000")
     assert repo.slot_holders("job-b") == {}
+    assert repo.claim_capacity(3, "job-b", "t0000", "now") is True
+    assert repo.claim_capacity(3, "job-c", "t0000", "now") is False
+    repo.release_capacity(3, "job-c", "t0000")  # not the holder
+    assert repo.capacity_holders()[3].job_id == "job-b"
+    repo.release_capacity(3, "job-b", "t0000")
+    assert repo.capacity_holders() == {}
+    trial = Trial("job-b", "t0009", 9, "logistic_regression", {})
+    assert repo.add_trial(trial) is True and repo.add_trial(trial) is False
 
 
 def test_handlers_on_firestore_deliver_everything_twice(repo):

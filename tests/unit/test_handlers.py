@@ -8,7 +8,7 @@ from zygarde.domain.contracts import TrialResult
 from zygarde.domain.model import JobState, TrialState
 from zygarde.service_layer import handlers
 from zygarde.service_layer.handlers import Message
-from zygarde.service_layer.scheduling import trial_uris
+from zygarde.service_layer.launching import trial_uris
 
 
 def finish(deps, job_id, trial_id, status="SUCCEEDED", auc=0.9, error_kind=None, deliver_twice=False):

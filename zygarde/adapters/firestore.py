@@ -114,6 +114,14 @@ class FirestoreJobRepository(JobRepository):
                             f"trial {job_id}/{trial_id}")
 
     @_transient
+    def add_trial(self, trial: Trial) -> bool:
+        try:
+            self._trials(trial.job_id).document(trial.trial_id).create(trial_to_dict(trial))
+        except gexc.AlreadyExists:
+            return False
+        return True
+
+    @_transient
     def active_trials(self) -> list[Trial]:
         query = self._db.collection_group(collection("trials")).where(
             filter=FieldFilter("state", "in", [TrialState.LAUNCHING.value, TrialState.RUNNING.value]))
@@ -129,12 +137,15 @@ class FirestoreJobRepository(JobRepository):
 
     @_transient
     def release_slot(self, job_id: str, slot: int, trial_id: str) -> None:
-        ref = self._slots(job_id).document(str(slot))
+        self._delete_if_held(self._slots(job_id).document(str(slot)), {"trial_id": trial_id})
+
+    def _delete_if_held(self, ref, holder: dict[str, str]) -> None:
+        """Delete a slot document only if `holder` still holds it (one-document transaction)."""
 
         @firestore.transactional
         def run(tx):
             snap = ref.get(transaction=tx)
-            if snap.exists and snap.get("trial_id") == trial_id:
+            if snap.exists and all(snap.get(k) == v for k, v in holder.items()):
                 tx.delete(ref)
 
         run(self._db.transaction())
@@ -142,3 +153,23 @@ class FirestoreJobRepository(JobRepository):
     @_transient
     def slot_holders(self, job_id: str) -> dict[int, SlotHold]:
         return {int(s.id): SlotHold(s.get("trial_id"), s.get("claimed_at")) for s in self._slots(job_id).stream()}
+
+    def _capacity(self):
+        return self._db.collection(collection("capacity"))
+
+    @_transient
+    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str) -> bool:
+        try:
+            self._capacity().document(str(slot)).create({"job_id": job_id, "trial_id": trial_id, "claimed_at": now})
+        except gexc.AlreadyExists:
+            return False
+        return True
+
+    @_transient
+    def release_capacity(self, slot: int, job_id: str, trial_id: str) -> None:
+        self._delete_if_held(self._capacity().document(str(slot)), {"job_id": job_id, "trial_id": trial_id})
+
+    @_transient
+    def capacity_holders(self) -> dict[int, SlotHold]:
+        return {int(s.id): SlotHold(s.get("trial_id"), s.get("claimed_at"), s.get("job_id"))
+                for s in self._capacity().stream()}

@@ -17,6 +17,8 @@ class MemoryJobRepository(JobRepository):
         self.jobs: dict[str, Job] = {}
         self.trials: dict[str, dict[str, Trial]] = defaultdict(dict)
         self.slots: dict[str, dict[int, SlotHold]] = defaultdict(dict)
+        self.capacity: dict[int, SlotHold] = {}
+        self._active: dict[tuple[str, str], Trial] = {}  # index of LAUNCHING/RUNNING trials
         self.writes = 0  # how many documents were written, for idempotency tests
 
     def add_job(self, job: Job, trials: list[Trial]) -> bool:
@@ -24,7 +26,7 @@ class MemoryJobRepository(JobRepository):
             if job.job_id in self.jobs:
                 return False
             for t in trials:
-                self.trials[job.job_id][t.trial_id] = t
+                self._put(t)
             self.jobs[job.job_id] = job
             self.writes += 1 + len(trials)
             return True
@@ -62,12 +64,29 @@ class MemoryJobRepository(JobRepository):
                 raise NotFound(f"trial {job_id}/{trial_id} not found")
             new = change(current)
             if new is not None:
-                self.trials[job_id][trial_id] = new
+                self._put(new)
                 self.writes += 1
             return new
 
+    def _put(self, trial: Trial) -> None:
+        self.trials[trial.job_id][trial.trial_id] = trial
+        key = (trial.job_id, trial.trial_id)
+        if trial.state.is_active():
+            self._active[key] = trial
+        else:
+            self._active.pop(key, None)
+
+    def add_trial(self, trial: Trial) -> bool:
+        with self._lock:
+            if trial.trial_id in self.trials.get(trial.job_id, {}):
+                return False
+            self._put(trial)
+            self.writes += 1
+            return True
+
     def active_trials(self) -> list[Trial]:
-        return [t for trials in list(self.trials.values()) for t in list(trials.values()) if t.state.is_active()]
+        with self._lock:
+            return list(self._active.values())
 
     def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str) -> bool:
         with self._lock:
@@ -84,6 +103,24 @@ class MemoryJobRepository(JobRepository):
 
     def slot_holders(self, job_id: str) -> dict[int, SlotHold]:
         return dict(self.slots.get(job_id, {}))
+
+
+    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str) -> bool:
+        with self._lock:
+            if slot in self.capacity:
+                return False
+            self.capacity[slot] = SlotHold(trial_id, now, job_id)
+            return True
+
+    def release_capacity(self, slot: int, job_id: str, trial_id: str) -> None:
+        with self._lock:
+            hold = self.capacity.get(slot)
+            if hold is not None and (hold.job_id, hold.trial_id) == (job_id, trial_id):
+                del self.capacity[slot]
+
+    def capacity_holders(self) -> dict[int, SlotHold]:
+        with self._lock:
+            return dict(self.capacity)
 
 
 class MemoryBatchLauncher(BatchLauncher):

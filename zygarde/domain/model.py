@@ -79,6 +79,7 @@ class Trial:
     attempt: int = 0  # launches so far
     batch_id: str | None = None
     slot: int | None = None  # the job slot held while LAUNCHING/RUNNING
+    capacity_slot: int | None = None  # the global capacity slot held while LAUNCHING/RUNNING
     metrics: dict[str, float] = field(default_factory=dict)
     objective: float | None = None  # the job metric's value on validation
     model_uri: str | None = None

@@ -79,6 +79,14 @@ class SearchSpec(_Strict):
         return self
 
 
+class BudgetSpec(_Strict):
+    """Limits after which a job stops launching and ends BUDGET_EXHAUSTED with its best trial so far."""
+
+    deadline_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60, description="wall-clock limit from submission")
+    max_core_hours: float | None = Field(None, gt=0, description="cost limit: trial batch hours x cores_per_trial")
+    cores_per_trial: int = Field(12, ge=1, le=2000, description="cores a trial batch uses (Dataproc default: 12)")
+
+
 class JobSpec(_Strict):
     """A training job: data, task, candidates, search and limits."""
 
@@ -92,6 +100,7 @@ class JobSpec(_Strict):
     metric: str | None = Field(None, description="metric to optimise (default per task)")
     candidates: list[CandidateSpec] = Field(min_length=1)
     search: SearchSpec = Field(default_factory=SearchSpec)
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
     max_parallel: int = Field(2, ge=1, le=64, description="trials of this job running at once")
     max_attempts: int = Field(2, ge=1, le=5, description="launches per trial when a batch dies")
     seed: int = Field(42, ge=0, le=2**31 - 1)

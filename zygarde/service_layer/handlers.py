@@ -11,10 +11,11 @@ from zygarde.domain.contracts import TrialResult, parse_result_object_name
 from zygarde.domain.errors import BatchNotFound, DatasetError, MessageError, NotFound, SpecError
 from zygarde.domain.model import Condition, Job, JobState, TrialState
 from zygarde.domain.search import expand
-from zygarde.domain.spec import JOB_ID_PATTERN, JobSpec, parse_job_spec
+from zygarde.domain.spec import JOB_ID_PATTERN, parse_job_spec
 from zygarde.service_layer import datasets
 from zygarde.service_layer.deps import Deps, log
-from zygarde.service_layer.scheduling import cancel_trial, fill_slots, maybe_finish_job, trial_ended, trial_uris
+from zygarde.service_layer.launching import release_slots, trial_uris
+from zygarde.service_layer.scheduling import cancel_trial, dispatch, job_spec, maybe_finish_job, stop_job, trial_ended
 
 RETRYABLE_ERROR_KINDS = frozenset({"runtime"})
 
@@ -69,7 +70,7 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
         if existing.spec != spec_dict:
             log.warning("job id already used by another job; message ignored job_id=%s", job_id)
             return job_id
-        fill_slots(job_id, deps)  # a redelivery: finish what the first delivery started
+        dispatch(deps)  # a redelivery: finish what the first delivery started
         maybe_finish_job(job_id, deps)
         return job_id
 
@@ -85,7 +86,7 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
               conditions=(Condition("RUNNING", "Accepted", f"{len(trials)} trials to run", now),))
     if deps.repo.add_job(job, trials):
         log.info("job accepted job_id=%s owner=%s trials=%d", job_id, spec.owner, len(trials))
-    fill_slots(job_id, deps)
+    dispatch(deps)
     return job_id
 
 
@@ -120,19 +121,9 @@ def cancel_job(msg: Message, deps: Deps) -> str:
         raise MessageError('a cancel message needs data {"job_id": "..."}') from None
     if deps.repo.get_job(job_id) is None:
         raise MessageError(f"cannot cancel job {job_id}: no such job")
-    now = deps.now()
     who = msg.attributes.get("requested_by", "a user")
-    deps.repo.update_job(job_id, lambda j: j.transition(JobState.CANCELLED, "Cancelled", f"cancelled by {who}", now)
-                         if not j.state.is_finished() else None)
-    for trial in deps.repo.list_trials(job_id):
-        if trial.state is TrialState.WAITING:
-            deps.repo.update_trial(job_id, trial.trial_id, lambda t: t.transition(
-                TrialState.CANCELLED, "JobCancelled", "the job was cancelled", now)
-                if t.state is TrialState.WAITING else None)
-        elif trial.state.is_active():
-            if trial.batch_id:
-                deps.launcher.cancel(trial.batch_id)
-            cancel_trial(deps, trial, "JobCancelled", "the job was cancelled; its batch was cancelled")
+    stop_job(deps, job_id, JobState.CANCELLED, "Cancelled", f"cancelled by {who}")
+    dispatch(deps)  # its capacity goes to other jobs
     log.info("job cancelled job_id=%s", job_id)
     return job_id
 
@@ -164,15 +155,15 @@ def record_result(deps: Deps, job_id: str, trial_id: str, attempt: int, uri: str
     else:
         log.info("result replayed or stale job_id=%s trial_id=%s attempt=%d state=%s",
                  job_id, trial_id, attempt, trial.state.value)
-        if trial.slot is not None and not trial.state.is_active():
-            deps.repo.release_slot(job_id, trial.slot, trial_id)
-    fill_slots(job_id, deps)
+        if not trial.state.is_active():
+            release_slots(deps, trial)
     maybe_finish_job(job_id, deps)
+    dispatch(deps)
 
 
 def _apply_result(deps: Deps, trial, result: TrialResult) -> None:
     job = deps.repo.get_job(trial.job_id)
-    objective_name = JobSpec.model_validate(job.spec).objective if job and job.state is not JobState.REJECTED else None
+    objective_name = job_spec(job).objective if job and job.state is not JobState.REJECTED else None
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
     if result.status == "SUCCEEDED" and objective_name in metrics:
         value = metrics[objective_name]
@@ -194,7 +185,7 @@ def on_cluster_idle(deps: Deps) -> dict[str, int]:
     for trial in deps.repo.active_trials():
         job = jobs.setdefault(trial.job_id, deps.repo.get_job(trial.job_id))
         if trial.state is TrialState.LAUNCHING or trial.batch_id is None:
-            continue  # fill_slots below resumes it
+            continue  # dispatch below resumes it
         try:
             info = deps.launcher.get(trial.batch_id)
         except BatchNotFound:
@@ -217,9 +208,9 @@ def on_cluster_idle(deps: Deps) -> dict[str, int]:
             trial_ended(deps, trial, False, "BatchDied", f"batch {trial.batch_id} ended {state} without a result{detail}",
                         True)
             report["dead_batches"] += 1
-    for job in deps.repo.list_jobs(states=[JobState.RUNNING], limit=1000):
-        report["launched"] += len(fill_slots(job.job_id, deps))
-        maybe_finish_job(job.job_id, deps)
+    for job in deps.repo.list_jobs(states=[JobState.RUNNING], limit=100_000):
+        maybe_finish_job(job.job_id, deps)  # deadlines and budgets
+    report["launched"] = len(dispatch(deps))
     report["cancelled_batches"] += _cancel_orphan_batches(deps, jobs)
     log.info("reconciled %s", " ".join(f"{k}={v}" for k, v in report.items()))
     return report

@@ -45,6 +45,7 @@ class BatchInfo:
 class SlotHold:
     trial_id: str
     claimed_at: str  # ISO 8601
+    job_id: str = ""  # set for global capacity slots
 
 
 class BatchLauncher(abc.ABC):
@@ -131,6 +132,10 @@ class JobRepository(abc.ABC):
         """Apply `change` atomically; it returns the new snapshot or None for no change."""
 
     @abc.abstractmethod
+    def add_trial(self, trial: "Trial") -> bool:
+        """Store a new trial of an existing job (adaptive search); False if its id is taken."""
+
+    @abc.abstractmethod
     def active_trials(self) -> "list[Trial]":
         """LAUNCHING or RUNNING trials of every job."""
 
@@ -145,3 +150,15 @@ class JobRepository(abc.ABC):
     @abc.abstractmethod
     def slot_holders(self, job_id: str) -> dict[int, "SlotHold"]:
         """slot -> who holds it since when."""
+
+    @abc.abstractmethod
+    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str) -> bool:
+        """Take global capacity slot `slot` (of ZYGARDE_MAX_CONCURRENT_BATCHES); False if held."""
+
+    @abc.abstractmethod
+    def release_capacity(self, slot: int, job_id: str, trial_id: str) -> None:
+        """Free the capacity slot if this trial holds it."""
+
+    @abc.abstractmethod
+    def capacity_holders(self) -> dict[int, SlotHold]:
+        """slot -> holder, for every held global capacity slot."""

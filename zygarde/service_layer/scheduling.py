@@ -1,161 +1,185 @@
-"""Launching trials into a job's slots, and finishing jobs. Safe under duplicate and concurrent calls:
-a slot is an atomically created document and a trial moves WAITING -> LAUNCHING in one transaction,
-so a trial is never launched twice and a job never runs more than max_parallel trials."""
+"""Who runs next, and when a job ends.
+
+dispatch() fills free capacity across all running jobs: a freed slot goes to the owner with the
+fewest running trials, then to the oldest job (first come, first served). Job ends are decided
+from the trials alone: all finished (SUCCEEDED / FAILED), a budget spent (BUDGET_EXHAUSTED) or a
+cancellation (CANCELLED); each always records the best trial so far.
+"""
 from __future__ import annotations
 
-import re
+import json
+from collections import Counter
+from datetime import datetime
 
-from zygarde.config import Settings, prefix
-from zygarde.domain.contracts import TrialRequest, result_object_name
-from zygarde.domain.errors import BatchAlreadyExists, PermanentError
-from zygarde.domain.model import JobState, Trial, TrialState, best_trial
+from zygarde.domain import search
+from zygarde.domain.model import Job, JobState, Trial, TrialState, best_trial
 from zygarde.domain.spec import JobSpec
 from zygarde.service_layer.deps import Deps, log
-from zygarde.service_layer.ports import BatchRequest
+from zygarde.service_layer.launching import claim_and_launch, end_attempt, launch
+
+RUNNING = [JobState.RUNNING]
 
 
-def batch_id_for(job_id: str, trial_id: str, attempt: int) -> str:
-    """Derived from job, trial and attempt, so a duplicate launch is refused by the API."""
-    return f"zyg-{job_id}-{trial_id}-a{attempt}"
+_SPECS: dict[str, JobSpec] = {}
+_BY_IDENTITY: dict[int, tuple[dict, JobSpec]] = {}  # holds the dict, so its id is not reused
 
 
-def _label(value: str) -> str:
-    return re.sub(r"[^a-z0-9_-]", "-", value.lower())[:63]
+def job_spec(job: Job) -> JobSpec:
+    """The job's validated spec, parsed once per process per distinct spec (validation is the
+    costliest step of a dispatch)."""
+    hit = _BY_IDENTITY.get(id(job.spec))
+    if hit is not None and hit[0] is job.spec:
+        return hit[1]
+    key = json.dumps(job.spec, sort_keys=True)
+    spec = _SPECS.get(key)
+    if spec is None:
+        if len(_SPECS) > 10_000:
+            _SPECS.clear()
+            _BY_IDENTITY.clear()
+        spec = _SPECS[key] = JobSpec.model_validate(job.spec)
+    if len(_BY_IDENTITY) < 10_000:
+        _BY_IDENTITY[id(job.spec)] = (job.spec, spec)
+    return spec
 
 
-def trial_uris(settings: Settings, job_id: str, trial_id: str, attempt: int) -> tuple[str, str]:
-    """(model_uri, result_uri) of one attempt."""
-    base = f"gs://{settings.bucket}/"
-    model = f"{base}{prefix('artifacts')}{job_id}/{trial_id}/attempt-{attempt}/model"
-    return model, base + result_object_name(job_id, trial_id, attempt)
-
-
-def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -> BatchRequest:
-    model_uri, result_uri = trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)
-    request = TrialRequest(
-        job_id=trial.job_id, trial_id=trial.trial_id, attempt=trial.attempt,
-        dataset_uri=spec.dataset.uri, dataset_format=spec.dataset.format, target=spec.dataset.target,
-        dataset_options=dict(spec.dataset.options), task=spec.task, metric=spec.objective,
-        algorithm=trial.algorithm, params=dict(trial.params), seed=spec.seed,
-        validation_fraction=spec.validation_fraction, model_uri=model_uri, result_uri=result_uri)
-    return BatchRequest(
-        batch_id=trial.batch_id,
-        main_python_file_uri=settings.code_uri("train_trial.py"),
-        args=("--request", request.to_json()),
-        python_file_uris=(settings.code_uri("zygarde.zip"),),
-        labels={"zygarde": "trial", "zygarde-job": _label(trial.job_id), "zygarde-trial": _label(trial.trial_id),
-                "zygarde-owner": _label(owner)})
-
-
-def launch(trial: Trial, spec: JobSpec, owner: str, deps: Deps) -> Trial | None:
-    """Create the batch of a LAUNCHING trial and record it RUNNING. Idempotent: a batch that already
-    exists counts as created. Transient errors propagate (the trial stays LAUNCHING and is resumed)."""
-    ctx = f"job_id={trial.job_id} trial_id={trial.trial_id} attempt={trial.attempt}"
-    try:
-        deps.launcher.create(batch_request(trial, spec, owner, deps.settings))
-        reason, message = "BatchCreated", f"batch {trial.batch_id} created"
-    except BatchAlreadyExists:
-        reason, message = "BatchExisted", f"batch {trial.batch_id} already existed"
-    except PermanentError as exc:
-        log.error("launch refused %s error=%r", ctx, str(exc))
-        failed = _finish_trial(deps, trial, TrialState.FAILED, "LaunchRefused", str(exc), error=str(exc))
-        return failed
-    log.info("trial launched %s batch_id=%s reason=%s", ctx, trial.batch_id, reason)
-    now = deps.now()
-    return deps.repo.update_trial(trial.job_id, trial.trial_id, lambda t: t.transition(
-        TrialState.RUNNING, reason, message, now)
-        if t.state is TrialState.LAUNCHING and t.attempt == trial.attempt else None)
-
-
-def _finish_trial(deps: Deps, trial: Trial, state: TrialState, reason: str, message: str, **changes) -> Trial | None:
-    now = deps.now()
-    updated = deps.repo.update_trial(trial.job_id, trial.trial_id, lambda t: t.transition(
-        state, reason, message, now, **changes)
-        if t.state.is_active() and t.attempt == trial.attempt else None)
-    if trial.slot is not None:
-        deps.repo.release_slot(trial.job_id, trial.slot, trial.trial_id)
-    return updated
-
-
-def fill_slots(job_id: str, deps: Deps) -> list[str]:
-    """Resume LAUNCHING trials, then launch WAITING trials into free slots. Returns launched ids."""
-    job = deps.repo.get_job(job_id)
-    if job is None or job.state.is_finished():
-        return []
-    spec = JobSpec.model_validate(job.spec)
-    trials = deps.repo.list_trials(job_id)
+def dispatch(deps: Deps) -> list[str]:
+    """Resume interrupted launches, then launch waiting trials into free capacity, fairly.
+    Returns the ids (job/trial) launched. Safe to run concurrently and repeatedly."""
+    jobs = {j.job_id: j for j in deps.repo.list_jobs(states=RUNNING, limit=100_000)}
+    active = deps.repo.active_trials()
     launched = []
-    for t in trials:
-        if t.state is TrialState.LAUNCHING and launch(t, spec, job.owner, deps) is not None:
-            launched.append(t.trial_id)
-    waiting = [t for t in trials if t.state is TrialState.WAITING]
-    holders = deps.repo.slot_holders(job_id)
-    for slot in range(spec.max_parallel):
-        if slot in holders:
+    for t in active:
+        if t.state is TrialState.LAUNCHING and t.job_id in jobs and launch(t, job_spec(jobs[t.job_id]),
+                                                                            jobs[t.job_id].owner, deps):
+            launched.append(f"{t.job_id}/{t.trial_id}")
+    holders = deps.repo.capacity_holders()
+    free_capacity = [s for s in range(deps.settings.max_concurrent_batches) if s not in holders]
+    by_user = Counter(jobs[t.job_id].owner for t in active if t.job_id in jobs)
+    by_job = Counter(t.job_id for t in active)
+    specs = {job_id: job_spec(job) for job_id, job in jobs.items()}
+    candidates = [j for j in jobs.values() if by_job[j.job_id] < specs[j.job_id].max_parallel]
+    waiting: dict[str, list[Trial]] = {}
+    held: dict[str, set[int]] = {}
+    while free_capacity and candidates:
+        job = min(candidates, key=lambda j: (by_user[j.owner], j.created_at, j.job_id))
+        spec = specs[job.job_id]
+        if job.job_id not in waiting:
+            waiting[job.job_id] = deps.repo.list_trials(job.job_id, TrialState.WAITING)
+            held[job.job_id] = set(deps.repo.slot_holders(job.job_id))
+        if not waiting[job.job_id]:
+            asked = _ask(deps, job, spec)
+            waiting[job.job_id] = [asked] if asked else []
+        trial = claim_and_launch(deps, job, spec, waiting[job.job_id], free_capacity, held[job.job_id])
+        if trial is None:
+            candidates.remove(job)
             continue
-        while waiting:
-            trial = waiting.pop(0)
-            if not deps.repo.claim_slot(job_id, slot, trial.trial_id, deps.now()):
-                break  # another handler took this slot: try the next one
-            claimed = _claim_trial(deps, trial, slot)
-            if claimed is None:  # another handler launched this trial
-                deps.repo.release_slot(job_id, slot, trial.trial_id)
-                continue
-            launch(claimed, spec, job.owner, deps)
-            launched.append(claimed.trial_id)
-            break
+        launched.append(f"{job.job_id}/{trial.trial_id}")
+        by_user[job.owner] += 1
+        by_job[job.job_id] += 1
+        if by_job[job.job_id] >= spec.max_parallel:
+            candidates.remove(job)
     return launched
 
 
-def _claim_trial(deps: Deps, trial: Trial, slot: int) -> Trial | None:
-    now = deps.now()
-
-    def change(t: Trial) -> Trial | None:
-        if t.state is not TrialState.WAITING:
-            return None
-        attempt = t.attempt + 1
-        return t.transition(TrialState.LAUNCHING, "SlotClaimed", f"slot {slot}, attempt {attempt}", now,
-                            slot=slot, attempt=attempt, batch_id=batch_id_for(t.job_id, t.trial_id, attempt))
-
-    return deps.repo.update_trial(trial.job_id, trial.trial_id, change)
+def _ask(deps: Deps, job: Job, spec: JobSpec) -> Trial | None:
+    """Adaptive search: a new trial from the strategy, stored so that exactly one handler owns it."""
+    if not search.is_adaptive(spec) or _budget_problem(deps, job, spec, None):
+        return None
+    trials = deps.repo.list_trials(job.job_id)
+    trial = search.ask(spec, job.job_id, trials, deps.now())
+    if trial is None or not deps.repo.add_trial(trial):
+        return None
+    log.info("trial asked job_id=%s trial_id=%s algorithm=%s", job.job_id, trial.trial_id, trial.algorithm)
+    return trial
 
 
 def trial_ended(deps: Deps, trial: Trial, ok: bool, reason: str, message: str, retryable: bool,
                 **changes) -> Trial | None:
     """Record the end of an attempt: SUCCEEDED, FAILED, or back to WAITING for a retry."""
     if ok:
-        return _finish_trial(deps, trial, TrialState.SUCCEEDED, reason, message, **changes)
+        return end_attempt(deps, trial, TrialState.SUCCEEDED, reason, message, **changes)
     job = deps.repo.get_job(trial.job_id)
-    max_attempts = JobSpec.model_validate(job.spec).max_attempts if job else 1
-    if retryable and trial.attempt < max_attempts and job and not job.state.is_finished():
-        return _finish_trial(deps, trial, TrialState.WAITING, "Retrying", f"{message}; retrying")
-    return _finish_trial(deps, trial, TrialState.FAILED, reason, message, error=message, **changes)
+    if retryable and job and not job.state.is_finished() and trial.attempt < job_spec(job).max_attempts:
+        return end_attempt(deps, trial, TrialState.WAITING, "Retrying", f"{message}; retrying")
+    return end_attempt(deps, trial, TrialState.FAILED, reason, message, error=message, **changes)
 
 
 def cancel_trial(deps: Deps, trial: Trial, reason: str, message: str) -> Trial | None:
-    """Stop an active trial whose job has ended (its batch is cancelled by the caller)."""
-    return _finish_trial(deps, trial, TrialState.CANCELLED, reason, message)
+    """End an active trial whose job has ended, cancelling its batch."""
+    if trial.batch_id:
+        deps.launcher.cancel(trial.batch_id)
+    return end_attempt(deps, trial, TrialState.CANCELLED, reason, message)
+
+
+def stop_job(deps: Deps, job_id: str, state: JobState, reason: str, message: str) -> None:
+    """End a running job early (cancelled or out of budget): record it with the best trial so far,
+    cancel its batches and its waiting trials. Idempotent."""
+    job = deps.repo.get_job(job_id)
+    if job is None:
+        return
+    trials = deps.repo.list_trials(job_id)
+    if not job.state.is_finished():
+        _end_job(deps, job, trials, state, reason, message)
+    now = deps.now()
+    for trial in trials:
+        if trial.state is TrialState.WAITING:
+            deps.repo.update_trial(job_id, trial.trial_id, lambda t: t.transition(
+                TrialState.CANCELLED, reason, message, now) if t.state is TrialState.WAITING else None)
+        elif trial.state.is_active():
+            cancel_trial(deps, trial, reason, message)
+
+
+def _end_job(deps: Deps, job: Job, trials: list[Trial], state: JobState, reason: str, message: str) -> None:
+    best = best_trial(trials, job_spec(job).direction)
+    now = deps.now()
+    extra = {"best_trial_id": best.trial_id, "best_objective": best.objective} if best else {}
+    if state is JobState.FAILED:
+        extra["error"] = message
+    deps.repo.update_job(job.job_id, lambda j: j.transition(state, reason, message, now, **extra)
+                         if j.state is JobState.RUNNING else None)
+    log.info("job finished job_id=%s state=%s %s", job.job_id, state.value, message)
+
+
+def _budget_problem(deps: Deps, job: Job, spec: JobSpec, trials: list[Trial] | None) -> str | None:
+    budget = spec.budget
+    now = deps.clock()
+    if budget.deadline_minutes is not None:
+        elapsed = (now - datetime.fromisoformat(job.created_at)).total_seconds() / 60
+        if elapsed >= budget.deadline_minutes:
+            return f"deadline of {budget.deadline_minutes:g} minutes reached"
+    if budget.max_core_hours is not None:
+        trials = deps.repo.list_trials(job.job_id) if trials is None else trials
+        core_hours = budget.cores_per_trial * sum(_seconds_used(t, now) for t in trials) / 3600
+        if core_hours >= budget.max_core_hours:
+            return f"{core_hours:.3g} of {budget.max_core_hours:g} core-hours used"
+    return None
+
+
+def _seconds_used(trial: Trial, now: datetime) -> float:
+    if not trial.started_at:
+        return 0.0
+    end = datetime.fromisoformat(trial.finished_at) if trial.finished_at else now
+    return max(0.0, (end - datetime.fromisoformat(trial.started_at)).total_seconds())
 
 
 def maybe_finish_job(job_id: str, deps: Deps) -> None:
-    """When every trial has finished, end the job with its best trial."""
+    """End the job when its budget is spent or every planned trial has finished."""
     job = deps.repo.get_job(job_id)
     if job is None or job.state.is_finished():
         return
+    spec = job_spec(job)
     trials = deps.repo.list_trials(job_id)
-    if not trials or not all(t.state.is_finished() for t in trials):
+    problem = _budget_problem(deps, job, spec, trials)
+    if problem is not None:
+        stop_job(deps, job_id, JobState.BUDGET_EXHAUSTED, "BudgetExhausted", problem)
         return
-    spec = JobSpec.model_validate(job.spec)
+    if not all(t.state.is_finished() for t in trials) or len(trials) < search.planned_trial_count(spec):
+        return
     best = best_trial(trials, spec.direction)
-    now = deps.now()
     if best is not None:
-        msg = f"best trial {best.trial_id} ({best.algorithm}) {spec.objective}={best.objective:.6g}"
-        deps.repo.update_job(job_id, lambda j: j.transition(
-            JobState.SUCCEEDED, "AllTrialsFinished", msg, now, best_trial_id=best.trial_id,
-            best_objective=best.objective) if j.state is JobState.RUNNING else None)
+        _end_job(deps, job, trials, JobState.SUCCEEDED, "AllTrialsFinished",
+                 f"best trial {best.trial_id} ({best.algorithm}) {spec.objective}={best.objective:.6g}")
     else:
         first = next((t.error for t in trials if t.error), "no trial succeeded")
-        msg = f"all {len(trials)} trials failed; first error: {first}"
-        deps.repo.update_job(job_id, lambda j: j.transition(
-            JobState.FAILED, "AllTrialsFailed", msg, now, error=msg) if j.state is JobState.RUNNING else None)
-    log.info("job finished job_id=%s %s", job_id, msg)
+        _end_job(deps, job, trials, JobState.FAILED, "AllTrialsFailed",
+                 f"all {len(trials)} trials failed; first error: {first}")

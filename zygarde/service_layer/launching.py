@@ -1,0 +1,133 @@
+"""Claiming and launching one trial: capacity slot, job slot, trial state, Dataproc batch.
+
+Every running trial holds one global capacity document (zygarde_capacity/{n}, n < the cap) and one
+job slot document (zygarde_jobs/{job}/slots/{n}, n < max_parallel), each claimed by an atomic
+create, and moves WAITING -> LAUNCHING in a transaction on its own document. So concurrent
+handlers never exceed either limit and never launch one trial twice, with no hot document.
+"""
+from __future__ import annotations
+
+import random
+import re
+
+from zygarde.config import Settings, prefix
+from zygarde.domain.contracts import TrialRequest, result_object_name
+from zygarde.domain.errors import BatchAlreadyExists, PermanentError
+from zygarde.domain.model import Job, Trial, TrialState
+from zygarde.domain.spec import JobSpec
+from zygarde.service_layer.deps import Deps, log
+from zygarde.service_layer.ports import BatchRequest
+
+
+def batch_id_for(job_id: str, trial_id: str, attempt: int) -> str:
+    """Derived from job, trial and attempt, so a duplicate launch is refused by the API."""
+    return f"zyg-{job_id}-{trial_id}-a{attempt}"
+
+
+def _label(value: str) -> str:
+    return re.sub(r"[^a-z0-9_-]", "-", value.lower())[:63]
+
+
+def trial_uris(settings: Settings, job_id: str, trial_id: str, attempt: int) -> tuple[str, str]:
+    """(model_uri, result_uri) of one attempt."""
+    base = f"gs://{settings.bucket}/"
+    model = f"{base}{prefix('artifacts')}{job_id}/{trial_id}/attempt-{attempt}/model"
+    return model, base + result_object_name(job_id, trial_id, attempt)
+
+
+def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -> BatchRequest:
+    model_uri, result_uri = trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)
+    request = TrialRequest(
+        job_id=trial.job_id, trial_id=trial.trial_id, attempt=trial.attempt,
+        dataset_uri=spec.dataset.uri, dataset_format=spec.dataset.format, target=spec.dataset.target,
+        dataset_options=dict(spec.dataset.options), task=spec.task, metric=spec.objective,
+        algorithm=trial.algorithm, params=dict(trial.params), seed=spec.seed,
+        validation_fraction=spec.validation_fraction, model_uri=model_uri, result_uri=result_uri)
+    return BatchRequest(
+        batch_id=trial.batch_id,
+        main_python_file_uri=settings.code_uri("train_trial.py"),
+        args=("--request", request.to_json()),
+        python_file_uris=(settings.code_uri("zygarde.zip"),),
+        labels={"zygarde": "trial", "zygarde-job": _label(trial.job_id), "zygarde-trial": _label(trial.trial_id),
+                "zygarde-owner": _label(owner)})
+
+
+def release_slots(deps: Deps, trial: Trial) -> None:
+    """Free the job slot and capacity slot this trial held (no-op for slots it does not hold)."""
+    if trial.slot is not None:
+        deps.repo.release_slot(trial.job_id, trial.slot, trial.trial_id)
+    if trial.capacity_slot is not None:
+        deps.repo.release_capacity(trial.capacity_slot, trial.job_id, trial.trial_id)
+
+
+def end_attempt(deps: Deps, trial: Trial, state: TrialState, reason: str, message: str, **changes) -> Trial | None:
+    """Move an active attempt to `state` (finished, or WAITING for a retry) and free its slots."""
+    now = deps.now()
+    updated = deps.repo.update_trial(trial.job_id, trial.trial_id, lambda t: t.transition(
+        state, reason, message, now, **changes)
+        if t.state.is_active() and t.attempt == trial.attempt else None)
+    release_slots(deps, trial)
+    return updated
+
+
+def launch(trial: Trial, spec: JobSpec, owner: str, deps: Deps) -> Trial | None:
+    """Create the batch of a LAUNCHING trial and record it RUNNING. Idempotent: a batch that already
+    exists counts as created. Transient errors propagate (the trial stays LAUNCHING and is resumed)."""
+    ctx = f"job_id={trial.job_id} trial_id={trial.trial_id} attempt={trial.attempt}"
+    try:
+        deps.launcher.create(batch_request(trial, spec, owner, deps.settings))
+        reason, message = "BatchCreated", f"batch {trial.batch_id} created"
+    except BatchAlreadyExists:
+        reason, message = "BatchExisted", f"batch {trial.batch_id} already existed"
+    except PermanentError as exc:
+        log.error("launch refused %s error=%r", ctx, str(exc))
+        return end_attempt(deps, trial, TrialState.FAILED, "LaunchRefused", str(exc), error=str(exc))
+    log.info("trial launched %s batch_id=%s reason=%s", ctx, trial.batch_id, reason)
+    now = deps.now()
+    return deps.repo.update_trial(trial.job_id, trial.trial_id, lambda t: t.transition(
+        TrialState.RUNNING, reason, message, now)
+        if t.state is TrialState.LAUNCHING and t.attempt == trial.attempt else None)
+
+
+def claim_and_launch(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], free_capacity: list[int],
+                     job_slots_held: set[int]) -> Trial | None:
+    """Launch the first waiting trial that this handler manages to claim, or None (nothing claimable).
+    `free_capacity` and `job_slots_held` are updated in place."""
+    free_job_slots = [s for s in range(spec.max_parallel) if s not in job_slots_held]
+    while waiting and free_capacity and free_job_slots:
+        trial = waiting[0]
+        cap_slot = free_capacity.pop(random.randrange(len(free_capacity)))
+        if not deps.repo.claim_capacity(cap_slot, job.job_id, trial.trial_id, deps.now()):
+            continue  # another handler took it: try another capacity slot
+        job_slot = free_job_slots.pop(0)
+        if not deps.repo.claim_slot(job.job_id, job_slot, trial.trial_id, deps.now()):
+            job_slots_held.add(job_slot)
+            deps.repo.release_capacity(cap_slot, job.job_id, trial.trial_id)
+            free_capacity.append(cap_slot)
+            continue
+        claimed = _claim_trial(deps, trial, job_slot, cap_slot)
+        waiting.pop(0)
+        if claimed is None:  # another handler launched this trial
+            deps.repo.release_slot(job.job_id, job_slot, trial.trial_id)
+            deps.repo.release_capacity(cap_slot, job.job_id, trial.trial_id)
+            free_capacity.append(cap_slot)
+            free_job_slots.insert(0, job_slot)
+            continue
+        job_slots_held.add(job_slot)
+        launch(claimed, spec, job.owner, deps)
+        return claimed
+    return None
+
+
+def _claim_trial(deps: Deps, trial: Trial, slot: int, capacity_slot: int) -> Trial | None:
+    now = deps.now()
+
+    def change(t: Trial) -> Trial | None:
+        if t.state is not TrialState.WAITING:
+            return None
+        attempt = t.attempt + 1
+        return t.transition(TrialState.LAUNCHING, "SlotClaimed", f"slot {slot}, capacity {capacity_slot}, "
+                            f"attempt {attempt}", now, slot=slot, capacity_slot=capacity_slot, attempt=attempt,
+                            batch_id=batch_id_for(t.job_id, t.trial_id, attempt))
+
+    return deps.repo.update_trial(trial.job_id, trial.trial_id, change)
