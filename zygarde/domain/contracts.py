@@ -28,6 +28,9 @@ class TrialRequest:
     model_uri: str  # where to save the fitted PipelineModel (a gs:// "directory")
     result_uri: str  # where to write the TrialResult JSON, last
     dataset_options: dict[str, Any] = field(default_factory=dict)  # reader options (header, sep...)
+    # Set once the job's data is prepared: the trial reads these Parquet parts, never the raw file.
+    train_uri: str | None = None
+    validation_uri: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -35,6 +38,102 @@ class TrialRequest:
     @classmethod
     def from_json(cls, text: str) -> "TrialRequest":
         return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class PrepareRequest:
+    """spark_jobs/prepare_data.py --request: validate the raw dataset once per job, write its data
+    report and the train / validation / test parts as Parquet under output_prefix."""
+
+    job_id: str
+    attempt: int
+    dataset_uri: str
+    dataset_format: str
+    target: str
+    task: str
+    seed: int
+    validation_fraction: float
+    test_fraction: float
+    output_prefix: str  # gs://.../artifacts/{job}/data/ ; parts at {prefix}train, validation, test
+    result_uri: str  # a PrepareResult JSON, written last
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    include_columns: list[str] | None = None
+    exclude_columns: list[str] = field(default_factory=list)
+    row_filter: str | None = None  # a Spark SQL condition
+    expectations: dict[str, dict[str, Any]] = field(default_factory=dict)  # column -> {type, min, max, allowed}
+    min_rows: int = 20
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "PrepareRequest":
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    job_id: str
+    attempt: int
+    status: str  # SUCCEEDED | FAILED
+    report: dict[str, Any] = field(default_factory=dict)  # schema, row count, per-column stats, warnings
+    parts: dict[str, str] = field(default_factory=dict)  # train / validation / test -> Parquet URI
+    rows: dict[str, int] = field(default_factory=dict)  # train / validation / test -> row count
+    fingerprint: dict[str, Any] = field(default_factory=dict)  # uri, size, crc32c/md5, generation of the input
+    error: str | None = None  # the report's reasons when the data cannot serve
+    error_kind: str | None = None  # "data" | "runtime"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "PrepareResult":
+        data = json.loads(text)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class FinalizeRequest:
+    """spark_jobs/finalize_model.py --request: score the winning model once on the test split and
+    write the model package (the PipelineModel copied under package_uri + manifest.json)."""
+
+    job_id: str
+    attempt: int
+    model_uri: str  # the winning trial's saved PipelineModel
+    test_uri: str  # the test part (Parquet) written by the preparation
+    task: str
+    target: str
+    metric: str
+    package_uri: str  # gs://.../models/{name}/{job_id}/ : model/ and manifest.json go under it
+    result_uri: str  # a FinalizeResult JSON, written last
+    manifest: dict[str, Any] = field(default_factory=dict)  # what the control plane knows: spec, params, ...
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "FinalizeRequest":
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class FinalizeResult:
+    job_id: str
+    attempt: int
+    status: str  # SUCCEEDED | FAILED
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    package_uri: str | None = None
+    manifest_uri: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "FinalizeResult":
+        data = json.loads(text)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
