@@ -19,8 +19,11 @@ log = logging.getLogger(__name__)
 def _stage_cpu_nanos(spark: SparkSession) -> dict[tuple[int, int], int]:
     sc = spark.sparkContext
     store = sc._jsc.sc().statusStore()
-    stages = store.stageList(None, False, False, sc._gateway.new_array(sc._jvm.double, 0),
-                             sc._jvm.java.util.ArrayList())
+    try:  # Spark 3.4+: (statuses, details, withSummaries, quantiles, taskStatus)
+        stages = store.stageList(None, False, False, sc._gateway.new_array(sc._jvm.double, 0),
+                                 sc._jvm.java.util.ArrayList())
+    except Exception:  # noqa: BLE001 - older Spark: stageList(statuses)
+        stages = store.stageList(None)
     out = {}
     for i in range(stages.size()):
         stage = stages.apply(i)

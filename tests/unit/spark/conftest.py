@@ -120,3 +120,19 @@ def trial(spark, data_dir, tmp_path):
 
 def _reject(name: str):
     raise AssertionError(f"non-standard JSON constant {name} in a result")
+
+
+def score_unseen(spark, request: TrialRequest, changes: dict[int, dict]) -> list:
+    """Reloads the trial's saved model and scores five dataset rows without the target, after
+    applying `changes` (row index -> {column: new value}): unseen categories, nulls, extremes."""
+    from pyspark.ml import PipelineModel
+
+    from zygarde.spark.dataset import read_dataset
+
+    model = PipelineModel.load(request.model_uri)
+    raw = read_dataset(spark, request.dataset_uri, request.dataset_format)
+    features = raw.drop(request.target) if request.target in raw.columns else raw
+    rows = [row.asDict() for row in features.limit(5).collect()]
+    for index, values in changes.items():
+        rows[index].update(values)
+    return model.transform(spark.createDataFrame(rows, schema=features.schema)).collect()

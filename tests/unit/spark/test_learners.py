@@ -9,6 +9,8 @@ import pytest
 from zygarde.domain import algorithms
 from zygarde.domain.algorithms import METRICS
 
+from .conftest import score_unseen
+
 # algorithm -> (dataset, params, primary metric, threshold it must beat)
 CASES = {
     "linear_svc": ("cancer_small", {"maxIter": 20, "regParam": 0.01}, "areaUnderROC", 0.9),
@@ -26,7 +28,7 @@ CASES = {
     "fm_regressor": ("diabetes", {"maxIter": 100, "factorSize": 2, "stepSize": 5.0}, "r2", 0.1),
     "isotonic_regression": ("diabetes", {"featureIndex": 2}, "r2", 0.1),  # bmi
     "kmeans": ("iris_clusters", {"k": 3, "maxIter": 10}, "silhouette", 0.3),
-    "bisecting_kmeans": ("iris_clusters", {"k": 3, "maxIter": 10}, "silhouette", 0.3),
+    "bisecting_kmeans": ("iris_clusters", {"k": 3, "maxIter": 5}, "silhouette", 0.3),
     "gaussian_mixture": ("iris_clusters", {"k": 3, "maxIter": 20}, "silhouette", 0.2),
 }
 COVERED_ELSEWHERE = {"random_forest_classifier", "linear_regression"}  # test_train_trial.py
@@ -45,6 +47,16 @@ def test_learner_trains_and_scores(trial, name):
     assert expected <= set(result.metrics)
     assert result.metrics[metric] > floor, result.metrics
     assert result.metrics["model_bytes"] > 0 and result.metrics["train_seconds"] > 0
+
+
+def test_naive_bayes_scores_values_outside_the_training_range(spark, trial):
+    """Min-max scaling is clipped to the training range, so NB never sees a negative feature."""
+    code, result, request = trial("iris", "naive_bayes", {"modelType": "multinomial"})
+    assert code == 0, result.error
+    scored = score_unseen(spark, request, {0: {"sepal_length_cm": -100.0}, 1: {"petal_width_cm": 1e6},
+                                           2: {"petal_length_cm": None}})
+    assert {row.predicted_label for row in scored} <= {"setosa", "versicolor", "virginica"}
+    assert all(0.0 <= value <= 1.0 for row in scored for value in row.zy__features.toArray())
 
 
 def _samples(spec):

@@ -1,11 +1,11 @@
 """The walking-skeleton trial: spark_jobs/train_trial.py run in-process on local files."""
 from __future__ import annotations
 
-from pyspark.ml import PipelineModel
-
 from zygarde.domain.algorithms import METRICS, RESOURCE_METRICS
 from zygarde.spark.dataset import LABEL, read_dataset, split, with_label
 from zygarde.spark.failures import describe_failure
+
+from .conftest import score_unseen
 
 BINARY_METRICS = set(METRICS["binary_classification"])
 
@@ -23,24 +23,20 @@ def test_logistic_regression_trains_scores_saves_and_reloads(spark, trial):
     assert result.metrics["model_bytes"] > 1000 and result.metrics["predict_ms_per_1k"] > 0
     assert result.spark_version == spark.version and result.duration_seconds > 0
 
-    model = PipelineModel.load(request.model_uri)
-    raw = read_dataset(spark, request.dataset_uri, "csv")
-    features = raw.drop("diagnosis")
-    fresh = [row.asDict() for row in features.limit(5).collect()]
-    fresh[0]["size_band"] = "gigantic"  # a category never seen in training
-    fresh[1]["mean_area"] = None  # a missing number
-    scored = model.transform(spark.createDataFrame(fresh, schema=features.schema)).select("prediction", "probability",
-                                                                 "predicted_label").collect()
+    scored = score_unseen(spark, request, {0: {"size_band": "gigantic"}, 1: {"mean_area": None}})
     assert len(scored) == 5
     assert {row.predicted_label for row in scored} <= {"benign", "malignant"}
-    assert all(row.prediction in (0.0, 1.0) for row in scored)
+    assert all(row.prediction in (0.0, 1.0) and len(row.probability) == 2 for row in scored)
 
 
-def test_random_forest_classifier(trial):
-    code, result, _ = trial("cancer", "random_forest_classifier", {"numTrees": 10, "maxDepth": 4})
+def test_random_forest_classifier_with_indexed_categories(spark, trial):
+    code, result, request = trial("cancer", "random_forest_classifier", {"numTrees": 10, "maxDepth": 4})
     assert code == 0, result.error
     assert result.metrics["areaUnderROC"] > 0.95
     assert BINARY_METRICS <= set(result.metrics)
+    scored = score_unseen(spark, request, {0: {"size_band": "gigantic"}, 1: {"size_band": None,
+                                                                             "mean_texture": None}})
+    assert {row.predicted_label for row in scored} <= {"benign", "malignant"}
 
 
 def test_linear_regression(trial):

@@ -1,0 +1,109 @@
+"""The real entry point as a script, against gs:// on fake-gcs-server: it reads the dataset, saves
+the model and writes the result through the GCS connector, in its own process and SparkSession like
+a Dataproc batch. (Failed trials' results and exit codes are tested in-process in test_train_trial.)"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from zygarde.domain.contracts import TrialRequest, TrialResult
+
+ROOT = Path(__file__).resolve().parents[3]
+GCS_PORT = 18350  # this helper's range is 18300-18399
+BUCKET = "zy-spark-test"
+
+
+def _http(method: str, url: str, data: bytes | None = None) -> bytes:
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/octet-stream"} if data else {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read()
+
+
+@pytest.fixture(scope="module")
+def gcs(data_dir):
+    from zygarde.local.processes import fake_gcs_binary
+
+    host = f"127.0.0.1:{GCS_PORT}"
+    proc = subprocess.Popen([str(fake_gcs_binary()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
+                             "-port", str(GCS_PORT), "-public-host", host],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://{host}"
+        for _ in range(100):
+            try:
+                _http("GET", f"{base}/storage/v1/b")
+                break
+            except OSError:
+                time.sleep(0.1)
+        _http("POST", f"{base}/storage/v1/b?project=test", json.dumps({"name": BUCKET}).encode())
+        csv = (data_dir / "cancer_small.csv").read_bytes()
+        _http("POST", f"{base}/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name=datasets/cancer.csv", csv)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _read(base: str, name: str) -> bytes:
+    return _http("GET", f"{base}/storage/v1/b/{BUCKET}/o/{urllib.parse.quote(name, safe='')}?alt=media")
+
+
+def _names(base: str, prefix: str) -> list[str]:
+    listing = json.loads(_http("GET", f"{base}/storage/v1/b/{BUCKET}/o?prefix={urllib.parse.quote(prefix)}"))
+    return [item["name"] for item in listing.get("items", [])]
+
+
+def _run_batch(base: str, request: TrialRequest) -> int:
+    from zygarde.local.spark_gcs import spark_conf_for_emulator
+
+    conf = {**spark_conf_for_emulator(base), "spark.ui.enabled": "false", "spark.driver.host": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1", "spark.driver.port": "18370",
+            "spark.blockManager.port": "18385", "spark.port.maxRetries": "10",
+            "spark.sql.shuffle.partitions": "2"}
+    jars = conf.pop("spark.jars")
+    args = ["--master", "local[2]", "--jars", jars] + [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_SUBMIT_ARGS": " ".join(args + ["pyspark-shell"])}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "spark_jobs" / "train_trial.py"), "--request",
+                             request.to_json()], env=env, cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _, stderr = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the script and its JVM
+        proc.wait()
+        raise
+    if os.environ.get("ZY_DEBUG"):
+        print(stderr)
+    return proc.returncode
+
+
+def _request(trial_id: str, **overrides) -> TrialRequest:
+    fields = dict(job_id="job-gcs", trial_id=trial_id, attempt=1,
+                  dataset_uri=f"gs://{BUCKET}/datasets/cancer.csv", dataset_format="csv", target="diagnosis",
+                  task="binary_classification", metric="areaUnderROC", algorithm="logistic_regression",
+                  params={"maxIter": 20}, seed=3, validation_fraction=0.25,
+                  model_uri=f"gs://{BUCKET}/artifacts/job-gcs/{trial_id}/model",
+                  result_uri=f"gs://{BUCKET}/results/job-gcs/{trial_id}/attempt-1.json")
+    fields.update(overrides)
+    return TrialRequest(**fields)
+
+
+def test_batch_script_reads_and_writes_gs(gcs):
+    code = _run_batch(gcs, _request("t0000"))
+    result = TrialResult.from_json(_read(gcs, "results/job-gcs/t0000/attempt-1.json"))
+    assert code == 0 and result.status == "SUCCEEDED", result.error
+    assert result.metrics["areaUnderROC"] > 0.9
+    model_files = _names(gcs, "artifacts/job-gcs/t0000/model/")
+    assert "artifacts/job-gcs/t0000/model/metadata/_SUCCESS" in model_files
+    assert any("_LogisticRegression_" in name and name.endswith(".parquet") for name in model_files)
+    assert result.metrics["model_bytes"] > 1000
