@@ -30,6 +30,7 @@ from zygarde.spark.resources import ResourceMeter
 log = logging.getLogger(__name__)
 
 LATENCY_ROWS = 10_000
+_PART = "zy__part"  # 0 train / 1 validation, when the job's data comes prepared
 PREDICTED_LABEL = "predicted_label"  # the class name, next to Spark's numeric "prediction"
 
 
@@ -69,11 +70,22 @@ class _Phases:
 
 
 def _load_and_split(spark: SparkSession, request: TrialRequest, cached: list[DataFrame], outcome: _Outcome):
-    raw = read_dataset(spark, request.dataset_uri, request.dataset_format, request.dataset_options)
-    labelled, labels = with_label(raw, request.target, request.task)
+    """(raw columns, train, validation, class names): from the job's prepared Parquet parts when the
+    request names them, else from the raw dataset split here by seed."""
+    prepared = bool(request.train_uri and request.validation_uri)
+    if prepared:
+        raw = read_dataset(spark, request.train_uri, "parquet")
+        both = raw.withColumn(_PART, F.lit(0)).unionByName(
+            read_dataset(spark, request.validation_uri, "parquet").withColumn(_PART, F.lit(1)))
+    else:
+        raw = both = read_dataset(spark, request.dataset_uri, request.dataset_format, request.dataset_options)
+    labelled, labels = with_label(both, request.target, request.task)  # classes of both parts
     base = labelled.cache()
     cached.append(base)
-    train, validation = split(base, request.validation_fraction, request.seed, len(labels) if labels else None)
+    if prepared:
+        train, validation = base.filter(F.col(_PART) == 0), base.filter(F.col(_PART) == 1)
+    else:
+        train, validation = split(base, request.validation_fraction, request.seed, len(labels) if labels else None)
     train, validation = train.cache(), validation.cache()
     cached += [train, validation]
     outcome.train_rows, outcome.validation_rows = train.count(), validation.count()

@@ -77,6 +77,9 @@ def data_dir(tmp_path_factory) -> Path:
     iris.to_csv(root / "iris.csv", index=False)
     iris.to_parquet(root / "iris.parquet", index=False)
     iris.to_json(root / "iris.jsonl", orient="records", lines=True)
+    shuffled = iris.sample(frac=1.0, random_state=0)  # "prepared" parts, as the job's preparation writes them
+    shuffled.iloc[:110].to_parquet(root / "iris_train.parquet", index=False)
+    shuffled.iloc[110:].to_parquet(root / "iris_validation.parquet", index=False)
     x, y = skdata.load_breast_cancer(return_X_y=True)
     skdata.dump_svmlight_file(x, y, str(root / "cancer.libsvm"), zero_based=False)
     return root

@@ -47,6 +47,16 @@ def test_linear_regression(trial):
     assert 30 < result.metrics["rmse"] < 80 and 0 < result.metrics["mape"] < 1
 
 
+def test_prepared_parts_are_used_instead_of_the_raw_dataset(trial, data_dir, tmp_path):
+    code, result, _ = trial("iris", "decision_tree_classifier", {"maxDepth": 3},
+                            dataset_uri=str(tmp_path / "raw-never-read.csv"),
+                            train_uri=str(data_dir / "iris_train.parquet"),
+                            validation_uri=str(data_dir / "iris_validation.parquet"))
+    assert code == 0, result.error
+    assert (result.train_rows, result.validation_rows) == (110, 40)
+    assert result.metrics["f1"] > 0.8
+
+
 def test_missing_target_column_is_a_readable_data_failure(trial):
     code, result, request = trial("cancer", "logistic_regression", target="outcome")
     assert code == 1
