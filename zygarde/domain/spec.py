@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from zygarde.domain import algorithms, search_space
+from zygarde.domain import algorithms, default_space, search_space, v1_request
 from zygarde.domain.search_space import Choices, Hyperparameter, Range
 from zygarde.domain.errors import SpecError
 
@@ -96,15 +96,24 @@ class JobSpec(_Strict):
     name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,62}$",
                              description="model name for the registry (default: the job id)")
     dataset: DatasetSpec
-    task: Literal["binary_classification", "multiclass_classification", "regression"]
+    task: Literal["binary_classification", "multiclass_classification", "regression", "clustering"] = Field(
+        description="clustering needs no target")
     metric: str | None = Field(None, description="metric to optimise (default per task)")
-    candidates: list[CandidateSpec] = Field(min_length=1)
+    candidates: list[CandidateSpec] = Field(
+        default_factory=list, min_length=1,
+        description="learners to try; when left out, the task's default space (and, with no search, "
+                    f"random search of {default_space.DEFAULT_MAX_TRIALS} trials) is filled in")
     search: SearchSpec = Field(default_factory=SearchSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     max_parallel: int = Field(2, ge=1, le=64, description="trials of this job running at once")
     max_attempts: int = Field(2, ge=1, le=5, description="launches per trial when a batch dies")
     seed: int = Field(42, ge=0, le=2**31 - 1)
     validation_fraction: float = Field(0.2, ge=0.05, le=0.5)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_space(cls, data: Any) -> Any:
+        return default_space.fill_defaults(data)
 
     @model_validator(mode="after")
     def _check_against_catalog(self) -> "JobSpec":
@@ -147,7 +156,8 @@ class JobSpec(_Strict):
 
 
 def parse_job_spec(raw: bytes | str | dict) -> JobSpec:
-    """A JobSpec from JSON text or a dict; raises SpecError naming each bad field."""
+    """A JobSpec from JSON text or a dict, native or in the v1 request format (translated first);
+    raises SpecError naming each bad field (of the v1 request, for a v1 one)."""
     if isinstance(raw, (bytes, str)):
         try:
             raw = json.loads(raw)
@@ -155,6 +165,16 @@ def parse_job_spec(raw: bytes | str | dict) -> JobSpec:
             raise SpecError([("", f"the job is not valid JSON ({exc})")]) from None
     if not isinstance(raw, dict):
         raise SpecError([("", "the job must be a JSON object")])
+    if v1_request.is_v1(raw):
+        native = v1_request.to_native(raw)
+        try:
+            return _validate(native)
+        except SpecError as exc:
+            raise v1_request.in_v1_terms(exc, raw) from None
+    return _validate(raw)
+
+
+def _validate(raw: dict) -> JobSpec:
     try:
         return JobSpec.model_validate(raw)
     except SpecError:

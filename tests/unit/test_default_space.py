@@ -1,0 +1,103 @@
+"""Default search spaces: a spec naming only dataset, target and task validates, stores its
+explicit candidates and search, and its trials come out of grid, random and Bayesian search."""
+from __future__ import annotations
+
+import pytest
+
+from zygarde.domain import algorithms, default_space, search
+from zygarde.domain.errors import SpecError
+from zygarde.domain.spec import CandidateSpec, parse_job_spec
+
+NOW = "2026-01-01T00:00:00+00:00"
+TARGETS = {"binary_classification": "y", "multiclass_classification": "species", "regression": "price",
+           "clustering": "label"}
+
+
+def minimal(task: str, **over) -> dict:
+    return {"owner": "ana@example.com", "dataset": {"uri": "gs://bkt/d.csv", "format": "csv", "target": TARGETS[task]},
+            "task": task, **over}
+
+
+def test_every_task_has_a_space():
+    assert set(default_space.TASKS) == set(algorithms.TASKS)
+
+
+@pytest.mark.parametrize("task", algorithms.TASKS)
+def test_minimal_spec_gets_the_default_space_and_random_search(task):
+    spec = parse_job_spec(minimal(task))
+    stored = spec.model_dump(mode="json")
+    assert spec.candidates == [CandidateSpec.model_validate(c) for c in default_space.default_candidates(task)]
+    assert stored["search"]["strategy"] == "random"
+    assert stored["search"]["max_trials"] == default_space.DEFAULT_MAX_TRIALS
+    assert parse_job_spec(stored) == spec  # the stored spec is explicit: it reads back the same
+    for cand in spec.candidates:
+        assert task in algorithms.ALGORITHMS[cand.algorithm].tasks
+    trials = search.initial_trials(spec, "job-1", NOW)
+    assert 1 <= len(trials) <= default_space.DEFAULT_MAX_TRIALS
+    assert len(trials) == search.planned_trial_count(spec)
+    for t in trials:
+        assert algorithms.ALGORITHMS[t.algorithm].problems(t.params) == []
+
+
+@pytest.mark.parametrize("task", algorithms.TASKS)
+def test_grid_search_gets_lists_only(task):
+    spec = parse_job_spec(minimal(task, search={"strategy": "grid"}))
+    assert spec.search.strategy == "grid"
+    assert all(isinstance(hp, list) for c in spec.candidates for hp in c.params.values())
+    trials = search.initial_trials(spec, "job-1", NOW)
+    assert 2 <= len(trials) <= 16
+    assert len({search.search_space.point_key(t.algorithm, t.params) for t in trials}) == len(trials)
+
+
+def test_binary_default_space_details():
+    cands = {c["algorithm"]: c["params"] for c in default_space.default_candidates("binary_classification")}
+    assert cands["logistic_regression"] == {
+        "regParam": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}, "elasticNetParam": [0.0, 0.5]}
+    assert cands["random_forest_classifier"] == {"numTrees": [50, 100], "maxDepth": [5, 10]}
+    assert cands["gbt_classifier"] == {"maxDepth": [3, 5]}
+    spec = parse_job_spec(minimal("binary_classification"))
+    trials = search.initial_trials(spec, "job-1", NOW)
+    assert len(trials) == 12 and {t.algorithm for t in trials} == set(cands)
+    assert trials == search.initial_trials(spec, "job-1", NOW)  # seeded
+    lr = [t.params["regParam"] for t in trials if t.algorithm == "logistic_regression"]
+    assert all(1e-4 <= r <= 1.0 for r in lr)
+
+
+def test_clustering_default_is_kmeans_over_k_2_to_8():
+    spec = parse_job_spec(minimal("clustering"))
+    trials = search.initial_trials(spec, "job-1", NOW)
+    assert sorted(t.params["k"] for t in trials) == list(range(2, 9))  # the whole finite space
+    assert spec.objective == "silhouette"
+    grid = parse_job_spec(minimal("clustering", search={"strategy": "grid"}))
+    assert [t.params["k"] for t in search.initial_trials(grid, "j", NOW)] == list(range(2, 9))
+
+
+def test_bayesian_search_asks_from_the_default_space():
+    spec = parse_job_spec(minimal("regression", search={"strategy": "bayesian", "max_trials": 5,
+                                                        "n_startup_trials": 2}))
+    assert search.initial_trials(spec, "j", NOW) == []
+    trial = search.ask(spec, "j", [], NOW)
+    assert trial.algorithm in {c["algorithm"] for c in default_space.default_candidates("regression")}
+
+
+def test_given_candidates_and_search_are_kept():
+    spec = parse_job_spec(minimal("regression", candidates=[{"algorithm": "linear_regression"}]))
+    assert [c.algorithm for c in spec.candidates] == ["linear_regression"] and spec.search.strategy == "grid"
+    with pytest.raises(SpecError) as info:  # an explicit empty list is still an error
+        parse_job_spec(minimal("regression", candidates=[]))
+    assert "at least 1" in dict(info.value.problems)["candidates"]
+
+
+def test_bad_task_or_search_still_reported():
+    with pytest.raises(SpecError) as info:
+        parse_job_spec(minimal("regression") | {"task": "ranking"})
+    assert set(dict(info.value.problems)) == {"task"}
+    with pytest.raises(SpecError) as info:
+        parse_job_spec(minimal("regression", search={"strategy": "random"}))
+    assert "max_trials" in " ".join(dict(info.value.problems).values())
+
+
+def test_defaults_are_fresh_copies():
+    first = default_space.default_candidates("regression")
+    first[0]["params"]["elasticNetParam"].append(1.0)
+    assert default_space.default_candidates("regression")[0]["params"]["elasticNetParam"] == [0.0, 0.5]
