@@ -140,6 +140,13 @@ def print_job(view) -> None:
     console.print(f"job [bold]{job.job_id}[/bold] owner {job.owner}: [{colour}]{job.state.value}[/{colour}]")
     if job.error:
         console.print(f"  reason: {job.error}")
+    if view.prepare is not None:
+        rows = view.prepare.outputs.get("rows") or {}
+        stage = view.prepare.conditions[-1].message if view.prepare.conditions else view.prepare.state.value
+        console.print(f"  data: {', '.join(f'{k} {v} rows' for k, v in sorted(rows.items())) or stage}")
+        for warning in view.data_report.get("warnings", [])[:10]:
+            text = warning.get("message", warning) if isinstance(warning, dict) else warning
+            console.print(f"  [yellow]data warning:[/yellow] {text}")
     if not view.trials:
         return
     table = Table("#", "trial", "algorithm", "params", "state", view.metric or "metric", "duration (s)", "attempt",
@@ -154,7 +161,13 @@ def print_job(view) -> None:
             console.print(f"  {row.trial_id} failed: {row.reason}")
     if view.best is not None:
         console.print(f"best model: [bold]{view.best.model_uri}[/bold] "
-                      f"({view.best.algorithm}, {view.metric}={view.best.objective:.4f})")
+                      f"({view.best.algorithm}, {view.metric}={view.best.objective:.4f} on validation)")
+    if job.model_version is not None:
+        test = job.test_metrics.get(view.metric)
+        package = view.finalize.outputs.get("package_uri") if view.finalize else None
+        console.print(f"registered: [bold]{job.model_name} v{job.model_version}[/bold]"
+                      + (f", {view.metric}={test:.4f} on the held-out test split" if test is not None else "")
+                      + (f", package {package}" if package else ""))
 
 
 @main.command()

@@ -69,15 +69,20 @@ def test_handlers_on_firestore_deliver_everything_twice(repo):
     msg = Message(json.dumps(spec_dict()).encode(), {}, "m1")
     handlers.submit_job(msg, deps)
     handlers.submit_job(msg, deps)
-    assert len(deps.launcher.batches) == 2
-    from tests.unit.test_handlers import finish
+    assert list(deps.launcher.batches) == ["zyg-job-1-prepare-a1"]
+    from tests.unit.test_handlers import finish, finish_stage, train_batches
 
+    finish_stage(deps, "job-1", "prepare", times=2)
+    assert len(train_batches(deps)) == 2
     for trial_id in ("t0000", "t0001", "t0002", "t0003"):
         finish(deps, "job-1", trial_id, auc=0.5 + int(trial_id[-1]) / 10, deliver_twice=True)
     job = repo.get_job("job-1")
-    assert job.state is JobState.SUCCEEDED and job.best_trial_id == "t0003"
-    assert len(deps.launcher.batches) == 4
+    assert job.state is JobState.SUCCEEDED and job.best_trial_id == "t0003" and job.model_version == 1
+    assert len(train_batches(deps)) == 4 and len(deps.launcher.batches) == 6
     assert all(len(t.conditions) == 3 for t in repo.list_trials("job-1"))
+    assert [v["job_id"] for v in repo.model_versions("job-1")] == ["job-1"]
+    assert repo.register_model_version("job-1", "job-1", {}) == 1  # a repeat gets the same version
+    assert repo.register_model_version("job-1", "job-9", {"x": 1}) == 2
     bad = Message(b'{"job_id": "bad-one", "owner": "x"}', {}, "m2")
     handlers.submit_job(bad, deps)
     handlers.submit_job(bad, deps)

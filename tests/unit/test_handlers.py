@@ -4,49 +4,91 @@ from __future__ import annotations
 import json
 
 from tests.unit.conftest import job_message, spec_dict
-from zygarde.domain.contracts import TrialResult
-from zygarde.domain.model import JobState, TrialState
+from zygarde.domain.contracts import FinalizeResult, PrepareResult, TrialResult
+from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, JobState, TrialState
 from zygarde.service_layer import handlers
 from zygarde.service_layer.handlers import Message
 from zygarde.service_layer.launching import trial_uris
 
 
-def finish(deps, job_id, trial_id, status="SUCCEEDED", auc=0.9, error_kind=None, deliver_twice=False):
-    trial = deps.repo.get_trial(job_id, trial_id)
-    _, uri = trial_uris(deps.settings, job_id, trial_id, trial.attempt)
-    metrics = {"areaUnderROC": auc, "f1": 0.5} if status == "SUCCEEDED" else {}
-    result = TrialResult(job_id, trial_id, trial.attempt, status, metrics, model_uri="gs://bkt/m" if metrics else None,
-                         error=None if metrics else "boom", error_kind=error_kind)
+def deliver(deps, trial, result, ok: bool, times: int = 1) -> None:
+    """Write a batch's result object, end its batch, deliver the notification `times` times."""
+    _, uri = trial_uris(deps.settings, trial.job_id, trial.trial_id, trial.attempt)
     deps.blobs.write_bytes(uri, result.to_json().encode())
-    deps.launcher.finish(trial.batch_id, "SUCCEEDED" if status == "SUCCEEDED" else "FAILED")
+    deps.launcher.finish(trial.batch_id, "SUCCEEDED" if ok else "FAILED")
     msg = Message(b"{}", {"bucketId": "bkt", "objectId": uri.removeprefix("gs://bkt/"), "eventType": "OBJECT_FINALIZE"})
-    for _ in range(2 if deliver_twice else 1):
+    for _ in range(times):
         handlers.on_trial_result(msg, deps)
 
 
+def finish_stage(deps, job_id, kind, ok=True, error="the target has one class", times=1):
+    trial = deps.repo.get_trial(job_id, kind)
+    if kind == PREPARE:
+        result = PrepareResult(job_id, trial.attempt, "SUCCEEDED" if ok else "FAILED",
+                               report={"row_count": 100, "warnings": []}, rows={"train": 65, "validation": 20, "test": 15},
+                               parts={"train": "gs://bkt/p/train"}, error=None if ok else error,
+                               error_kind=None if ok else "data")
+    else:
+        result = FinalizeResult(job_id, trial.attempt, "SUCCEEDED" if ok else "FAILED",
+                                test_metrics={"areaUnderROC": 0.91} if ok else {}, package_uri="gs://bkt/models/x/",
+                                manifest_uri="gs://bkt/models/x/manifest.json", error=None if ok else error,
+                                error_kind=None if ok else "runtime")
+    deliver(deps, trial, result, ok, times)
+
+
+def submit(msg, deps):
+    """Submit a job and complete its data preparation."""
+    job_id = handlers.submit_job(msg, deps)
+    prep = deps.repo.get_trial(job_id, PREPARE) if job_id else None
+    if prep is not None and prep.state is TrialState.RUNNING:
+        finish_stage(deps, job_id, PREPARE)
+    return job_id
+
+
+def finish(deps, job_id, trial_id, status="SUCCEEDED", auc=0.9, error_kind=None, deliver_twice=False):
+    """Complete a training trial (and the job's finalisation when that starts)."""
+    trial = deps.repo.get_trial(job_id, trial_id)
+    metrics = {"areaUnderROC": auc, "f1": 0.5} if status == "SUCCEEDED" else {}
+    result = TrialResult(job_id, trial_id, trial.attempt, status, metrics, model_uri="gs://bkt/m" if metrics else None,
+                         error=None if metrics else "boom", error_kind=error_kind)
+    deliver(deps, trial, result, status == "SUCCEEDED", 2 if deliver_twice else 1)
+    fin = deps.repo.get_trial(job_id, FINALIZE)
+    if fin is not None and fin.state is TrialState.RUNNING:
+        finish_stage(deps, job_id, FINALIZE)
+
+
+def train_trials(deps, job_id):
+    return [t for t in deps.repo.list_trials(job_id) if t.kind == TRAIN]
+
+
+def train_batches(deps):
+    return [b for b in deps.launcher.batches.values() if b.labels.get("zygarde-kind") == TRAIN]
+
+
 def test_submit_records_job_and_launches_up_to_max_parallel(deps):
-    assert handlers.submit_job(job_message(), deps) == "job-1"
+    assert submit(job_message(), deps) == "job-1"
     job = deps.repo.get_job("job-1")
     assert job.state is JobState.RUNNING and job.trial_count == 4
-    states = [t.state for t in deps.repo.list_trials("job-1")]
+    states = [t.state for t in train_trials(deps, "job-1")]
     assert states == [TrialState.RUNNING, TrialState.RUNNING, TrialState.WAITING, TrialState.WAITING]
     assert sorted(deps.launcher.running) == ["zyg-job-1-t0000-a1", "zyg-job-1-t0001-a1"]
+    assert deps.launcher.requests["zyg-job-1-prepare-a1"].main_python_file_uri.endswith("/prepare_data.py")
     req = deps.launcher.requests["zyg-job-1-t0000-a1"]
     assert req.main_python_file_uri == "gs://bkt/code/dev/train_trial.py"
     assert json.loads(req.args[1])["params"] == {"regParam": 0.0}
 
 
 def test_duplicate_submit_records_and_launches_nothing_more(deps):
-    handlers.submit_job(job_message(), deps)
+    submit(job_message(), deps)
     writes, creates = deps.repo.writes, deps.launcher.create_calls
-    handlers.submit_job(job_message(), deps)
+    submit(job_message(), deps)
     assert deps.repo.writes == writes
     assert deps.launcher.create_calls == creates
-    assert len(deps.launcher.batches) == 2
+    assert len(train_batches(deps)) == 2
 
 
 def test_results_launch_next_and_finish_with_best(deps):
-    handlers.submit_job(job_message(), deps)
+    submit(job_message(), deps)
     finish(deps, "job-1", "t0000", auc=0.80)
     assert deps.repo.get_trial("job-1", "t0002").state is TrialState.RUNNING
     finish(deps, "job-1", "t0001", auc=0.95)
@@ -55,21 +97,21 @@ def test_results_launch_next_and_finish_with_best(deps):
     finish(deps, "job-1", "t0003", auc=0.90)
     job = deps.repo.get_job("job-1")
     assert job.state is JobState.SUCCEEDED and job.best_trial_id == "t0001" and job.best_objective == 0.95
-    assert len(deps.launcher.batches) == 4
+    assert len(train_batches(deps)) == 4
     assert deps.repo.slot_holders("job-1") == {}
 
 
 def test_result_delivered_twice_changes_nothing(deps):
-    handlers.submit_job(job_message(), deps)
+    submit(job_message(), deps)
     finish(deps, "job-1", "t0000", deliver_twice=True)
     trial = deps.repo.get_trial("job-1", "t0000")
     assert trial.state is TrialState.SUCCEEDED
     assert [c.state for c in trial.conditions] == ["LAUNCHING", "RUNNING", "SUCCEEDED"]
-    assert len(deps.launcher.batches) == 3  # one more launched, not two
+    assert len(train_batches(deps)) == 3  # one more launched, not two
 
 
 def test_runtime_failure_retries_once_then_fails(deps):
-    handlers.submit_job(job_message(spec_dict(max_parallel=1, max_attempts=2)), deps)
+    submit(job_message(spec_dict(max_parallel=1, max_attempts=2)), deps)
     finish(deps, "job-1", "t0000", status="FAILED", error_kind="runtime")
     trial = deps.repo.get_trial("job-1", "t0000")
     assert trial.state is TrialState.RUNNING and trial.attempt == 2 and trial.batch_id.endswith("-a2")
@@ -79,14 +121,14 @@ def test_runtime_failure_retries_once_then_fails(deps):
 
 
 def test_data_failure_is_not_retried(deps):
-    handlers.submit_job(job_message(spec_dict(max_parallel=1)), deps)
+    submit(job_message(spec_dict(max_parallel=1)), deps)
     finish(deps, "job-1", "t0000", status="FAILED", error_kind="data")
     assert deps.repo.get_trial("job-1", "t0000").state is TrialState.FAILED
 
 
 def test_all_failed_fails_the_job_with_reason(deps):
     spec = spec_dict(candidates=[{"algorithm": "logistic_regression"}])
-    handlers.submit_job(job_message(spec), deps)
+    submit(job_message(spec), deps)
     finish(deps, "job-1", "t0000", status="FAILED", error_kind="data")
     job = deps.repo.get_job("job-1")
     assert job.state is JobState.FAILED and "boom" in job.error
@@ -122,7 +164,7 @@ def test_job_file_dropped_in_bucket_is_submitted(deps):
 
 
 def test_reconciler_fails_dead_batch_then_retry_and_recovers_lost_result(deps):
-    handlers.submit_job(job_message(spec_dict(max_parallel=2, max_attempts=1)), deps)
+    submit(job_message(spec_dict(max_parallel=2, max_attempts=1)), deps)
     # t0000's batch dies with no result
     deps.launcher.finish("zyg-job-1-t0000-a1", "FAILED", "executor lost")
     # t0001 wrote its result but the notification was lost
@@ -135,17 +177,17 @@ def test_reconciler_fails_dead_batch_then_retry_and_recovers_lost_result(deps):
     dead = deps.repo.get_trial("job-1", "t0000")
     assert dead.state is TrialState.FAILED and "executor lost" in dead.error
     assert deps.repo.get_trial("job-1", "t0001").state is TrialState.SUCCEEDED
-    assert [t.state for t in deps.repo.list_trials("job-1")][2:] == [TrialState.RUNNING, TrialState.RUNNING]
+    assert [t.state for t in train_trials(deps, "job-1")][2:] == [TrialState.RUNNING, TrialState.RUNNING]
     again = handlers.on_cluster_idle(deps)  # replay: nothing more happens
     assert again == {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0}
 
 
 def test_reconciler_cancels_batches_of_finished_jobs(deps):
-    handlers.submit_job(job_message(), deps)
+    submit(job_message(), deps)
     deps.repo.update_job("job-1", lambda j: j.transition(JobState.CANCELLED, "UserCancelled", "stop", "2026-01-02"))
     report = handlers.on_cluster_idle(deps)
     assert report["cancelled_batches"] == 2 and deps.launcher.running == []
-    assert {t.state for t in deps.repo.list_trials("job-1")} == {TrialState.CANCELLED, TrialState.WAITING}
+    assert {t.state for t in train_trials(deps, "job-1")} == {TrialState.CANCELLED, TrialState.WAITING}
 
 
 def test_transient_launch_error_leaves_trial_launching_and_redelivery_resumes(deps):
@@ -155,22 +197,24 @@ def test_transient_launch_error_leaves_trial_launching_and_redelivery_resumes(de
     deps.launcher.fail_next_create = TransientError("quota")
     with pytest.raises(TransientError):
         handlers.submit_job(job_message(), deps)
-    assert deps.repo.get_trial("job-1", "t0000").state is TrialState.LAUNCHING
+    assert deps.repo.get_trial("job-1", PREPARE).state is TrialState.LAUNCHING
     handlers.submit_job(job_message(), deps)  # Pub/Sub redelivers
-    assert [t.state for t in deps.repo.list_trials("job-1")][:2] == [TrialState.RUNNING, TrialState.RUNNING]
-    assert len(deps.launcher.batches) == 2
+    assert deps.repo.get_trial("job-1", PREPARE).state is TrialState.RUNNING
+    assert len(deps.launcher.batches) == 1
+    finish_stage(deps, "job-1", PREPARE)
+    assert [t.state for t in train_trials(deps, "job-1")][:2] == [TrialState.RUNNING, TrialState.RUNNING]
 
 
 def test_cancel_stops_batches_and_waiting_trials_and_replays_change_nothing(deps):
-    handlers.submit_job(job_message(), deps)
+    submit(job_message(), deps)
     cancel = Message(b'{"job_id": "job-1"}', {"action": "cancel"}, "c1")
     assert handlers.submit_job(cancel, deps) == "job-1"
     writes = deps.repo.writes
     handlers.submit_job(cancel, deps)
     assert deps.repo.writes == writes
     assert deps.repo.get_job("job-1").state is JobState.CANCELLED
-    assert {t.state for t in deps.repo.list_trials("job-1")} == {TrialState.CANCELLED}
-    assert deps.launcher.running == [] and len(deps.launcher.batches) == 2
+    assert {t.state for t in train_trials(deps, "job-1")} == {TrialState.CANCELLED}
+    assert deps.launcher.running == [] and len(train_batches(deps)) == 2
     finish(deps, "job-1", "t0000")  # a late result changes nothing
     assert deps.repo.get_trial("job-1", "t0000").state is TrialState.CANCELLED
     assert handlers.on_cluster_idle(deps)["launched"] == 0
@@ -185,3 +229,43 @@ def test_cancel_of_unknown_job_is_a_clear_permanent_error(deps):
         handlers.submit_job(Message(b'{"job_id": "nope"}', {"action": "cancel"}, "c2"), deps)
     with pytest.raises(MessageError, match="needs data"):
         handlers.submit_job(Message(b'nope', {"action": "cancel"}, "c3"), deps)
+
+
+def test_data_that_cannot_serve_fails_the_job_before_any_trial(deps):
+    handlers.submit_job(job_message(), deps)
+    finish_stage(deps, "job-1", PREPARE, ok=False, error="the target 'y' has 1 class; 2 are needed", times=2)
+    job = deps.repo.get_job("job-1")
+    assert job.state is JobState.FAILED and "1 class" in job.error and job.conditions[-1].reason == "DataRejected"
+    assert train_batches(deps) == [] and {t.state for t in train_trials(deps, "job-1")} == {TrialState.CANCELLED}
+
+
+def test_winner_is_finalised_once_and_registered_as_the_next_version(deps):
+    for job_id in ("job-1", "job-2"):
+        submit(job_message(spec_dict(job_id=job_id, name="cancer", candidates=[
+            {"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.1]}}]), job_id), deps)
+        finish(deps, job_id, "t0000", auc=0.7)
+        trial = deps.repo.get_trial(job_id, "t0001")
+        deliver(deps, trial, TrialResult(job_id, "t0001", 1, "SUCCEEDED", {"areaUnderROC": 0.8}, model_uri="gs://bkt/w"),
+                True)
+        fin = deps.repo.get_trial(job_id, FINALIZE)
+        assert fin.state is TrialState.RUNNING and fin.params["model_uri"] == "gs://bkt/w"
+        request = json.loads(deps.launcher.requests[fin.batch_id].args[1])
+        assert request["test_uri"].endswith(f"/artifacts/{job_id}/data/test")
+        assert request["manifest"]["trial_id"] == "t0001" and request["manifest"]["params"] == {"regParam": 0.1}
+        finish_stage(deps, job_id, FINALIZE, times=2)
+    first, second = deps.repo.get_job("job-1"), deps.repo.get_job("job-2")
+    assert (first.state, first.model_name, first.model_version) == (JobState.SUCCEEDED, "cancer", 1)
+    assert second.model_version == 2 and second.test_metrics == {"areaUnderROC": 0.91}
+    assert "registered as cancer v2" in second.conditions[-1].message
+    versions = deps.repo.model_versions("cancer")
+    assert [(v["version"], v["job_id"], v["trial_id"]) for v in versions] == [(1, "job-1", "t0001"), (2, "job-2", "t0001")]
+
+
+def test_a_failed_finalisation_fails_the_job_but_keeps_the_best_trial(deps):
+    submit(job_message(spec_dict(candidates=[{"algorithm": "logistic_regression"}])), deps)
+    trial = deps.repo.get_trial("job-1", "t0000")
+    deliver(deps, trial, TrialResult("job-1", "t0000", 1, "SUCCEEDED", {"areaUnderROC": 0.8}, model_uri="gs://m"), True)
+    for _ in range(2):  # runtime errors are retried once
+        finish_stage(deps, "job-1", FINALIZE, ok=False, error="disk full")
+    job = deps.repo.get_job("job-1")
+    assert job.state is JobState.FAILED and "disk full" in job.error and job.best_trial_id == "t0000"

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from tests.unit.conftest import job_message, spec_dict
-from tests.unit.test_handlers import finish
+from tests.unit.test_handlers import finish, submit, train_batches, train_trials
 from zygarde.domain.model import JobState, TrialState
 from zygarde.service_layer import handlers
 
@@ -31,17 +31,17 @@ def running(deps, job_id=None):
 
 def test_global_cap_holds_across_jobs(deps):
     with_cap(deps, 3)
-    handlers.submit_job(job("job-a", "ana"), deps)
-    handlers.submit_job(job("job-b", "bob"), deps)
+    submit(job("job-a", "ana"), deps)
+    submit(job("job-b", "bob"), deps)
     assert len(running(deps)) == 3 and len(deps.launcher.running) == 3
     assert len(deps.repo.capacity_holders()) == 3
 
 
 def test_a_freed_slot_goes_to_the_user_with_fewest_running(deps):
     with_cap(deps, 3)
-    handlers.submit_job(job("job-a", "ana"), deps)
-    handlers.submit_job(job("job-a2", "ana"), deps)
-    handlers.submit_job(job("job-b", "bob"), deps)
+    submit(job("job-a", "ana"), deps)
+    submit(job("job-a2", "ana"), deps)
+    submit(job("job-b", "bob"), deps)
     assert len(running(deps, "job-a")) == 3 and running(deps, "job-b") == []
     finish(deps, "job-a", running(deps, "job-a")[0].trial_id)
     assert len(running(deps, "job-b")) == 1  # bob had 0 running, ana 2
@@ -55,20 +55,20 @@ def test_a_freed_slot_goes_to_the_user_with_fewest_running(deps):
 
 def test_fifo_between_equal_users(deps):
     with_cap(deps, 2)
-    handlers.submit_job(job("job-a", "ana", max_parallel=1), deps)
-    handlers.submit_job(job("job-b", "bob", max_parallel=1), deps)
-    handlers.submit_job(job("job-c", "cyd", max_parallel=1), deps)
+    submit(job("job-a", "ana", max_parallel=1), deps)
+    submit(job("job-b", "bob", max_parallel=1), deps)
+    submit(job("job-c", "cyd", max_parallel=1), deps)
     assert {t.job_id for t in running(deps)} == {"job-a", "job-b"}
     finish(deps, "job-a", running(deps, "job-a")[0].trial_id)
     # ana and cyd both have 0 running: first come, first served -> ana's older job
     assert {t.job_id for t in running(deps)} == {"job-a", "job-b"}
-    handlers.submit_job(job("job-d", "bob", max_parallel=1), deps)
+    submit(job("job-d", "bob", max_parallel=1), deps)
     finish(deps, "job-a", running(deps, "job-a")[0].trial_id)
     assert {t.job_id for t in running(deps)} == {"job-a", "job-b"}  # bob (1 running) never jumps ahead
 
 
 def test_deadline_ends_the_job_budget_exhausted_with_best_so_far(deps):
-    handlers.submit_job(job("job-d", "ana", n=4, max_parallel=2, budget={"deadline_minutes": 30}), deps)
+    submit(job("job-d", "ana", n=4, max_parallel=2, budget={"deadline_minutes": 30}), deps)
     finish(deps, "job-d", "t0000", auc=0.8)
     deps.clock.t += timedelta(minutes=31)
     handlers.on_cluster_idle(deps)
@@ -76,18 +76,18 @@ def test_deadline_ends_the_job_budget_exhausted_with_best_so_far(deps):
     assert j.state is JobState.BUDGET_EXHAUSTED and "deadline" in j.conditions[-1].message
     assert j.best_trial_id == "t0000" and j.best_objective == 0.8
     assert deps.launcher.running == []
-    assert {t.state for t in deps.repo.list_trials("job-d")} == {TrialState.SUCCEEDED, TrialState.CANCELLED}
+    assert {t.state for t in train_trials(deps, "job-d")} == {TrialState.SUCCEEDED, TrialState.CANCELLED}
     assert deps.repo.capacity_holders() == {} and deps.repo.slot_holders("job-d") == {}
 
 
 def test_core_hour_budget_stops_launching(deps):
     # 12 cores x 1 h = 12 core-hours per trial-hour; budget 6 core-hours = 30 trial-minutes
-    handlers.submit_job(job("job-e", "ana", n=4, max_parallel=1, budget={"max_core_hours": 6}), deps)
+    submit(job("job-e", "ana", n=4, max_parallel=1, budget={"max_core_hours": 6}), deps)
     deps.clock.t += timedelta(minutes=31)
     finish(deps, "job-e", "t0000", auc=0.7)
     j = deps.repo.get_job("job-e")
     assert j.state is JobState.BUDGET_EXHAUSTED and "core-hours" in j.conditions[-1].message
-    assert j.best_trial_id == "t0000" and len(deps.launcher.batches) == 1
+    assert j.best_trial_id == "t0000" and len(train_batches(deps)) == 1
 
 
 def test_many_concurrent_completions_keep_the_cap_and_run_every_trial_once(deps):
@@ -105,7 +105,7 @@ def test_many_concurrent_completions_keep_the_cap_and_run_every_trial_once(deps)
     deps.launcher.create = create
     jobs = [(f"job-{u}-{k}", f"user{u}") for u in range(4) for k in range(2)]
     for job_id, owner in jobs:
-        handlers.submit_job(job(job_id, owner, n=5, max_parallel=3), deps)
+        submit(job(job_id, owner, n=5, max_parallel=3), deps)
     rng = random.Random(3)
     with ThreadPoolExecutor(max_workers=6) as pool:
         for _ in range(200):
@@ -116,8 +116,9 @@ def test_many_concurrent_completions_keep_the_cap_and_run_every_trial_once(deps)
             list(pool.map(lambda t: finish(deps, t.job_id, t.trial_id, auc=rng.random(), deliver_twice=True), batch))
     assert peak["value"] <= cap
     assert all(deps.repo.get_job(j).state is JobState.SUCCEEDED for j, _ in jobs)
-    assert len(deps.launcher.batches) == 40 == deps.launcher.create_calls  # each trial exactly once
-    assert all(t.attempt == 1 for j, _ in jobs for t in deps.repo.list_trials(j))
+    assert len(train_batches(deps)) == 40  # each trial exactly once
+    assert len(deps.launcher.batches) == 40 + 2 * len(jobs) == deps.launcher.create_calls  # + prepare, finalize
+    assert all(t.attempt == 1 for j, _ in jobs for t in train_trials(deps, j))
 
 
 def test_bayesian_job_asks_for_a_trial_whenever_a_slot_frees(deps):
@@ -127,12 +128,12 @@ def test_bayesian_job_asks_for_a_trial_whenever_a_slot_frees(deps):
                                   "params": {"regParam": {"type": "float", "low": 0.0001, "high": 1.0, "log": True}}},
                                  {"algorithm": "random_forest_classifier",
                                   "params": {"numTrees": {"type": "int", "low": 5, "high": 50}}}])
-    handlers.submit_job(job_message(spec, "tpe"), deps)
+    submit(job_message(spec, "tpe"), deps)
     assert [t.trial_id for t in running(deps, "job-tpe")] == ["t0000", "t0001"]
     for step in range(6):
         current = sorted(running(deps, "job-tpe"), key=lambda t: t.index)
         finish(deps, "job-tpe", current[0].trial_id, auc=0.5 + step / 20, deliver_twice=True)
-    trials = deps.repo.list_trials("job-tpe")
+    trials = train_trials(deps, "job-tpe")
     assert len(trials) == 6 and all(t.state is TrialState.SUCCEEDED for t in trials)
     assert deps.repo.get_job("job-tpe").state is JobState.SUCCEEDED
     assert len({json.dumps(t.params, sort_keys=True) + t.algorithm for t in trials}) == 6

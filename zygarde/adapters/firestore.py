@@ -173,3 +173,31 @@ class FirestoreJobRepository(JobRepository):
     def capacity_holders(self) -> dict[int, SlotHold]:
         return {int(s.id): SlotHold(s.get("trial_id"), s.get("claimed_at"), s.get("job_id"))
                 for s in self._capacity().stream()}
+
+    def _model(self, name: str):
+        return self._db.collection(collection("models")).document(name)
+
+    @_transient
+    def register_model_version(self, name: str, job_id: str, record: dict) -> int:
+        model = self._model(name)
+
+        @firestore.transactional
+        def run(tx):
+            snap = model.get(transaction=tx)
+            data = snap.to_dict() if snap.exists else {"name": name, "next_version": 1, "jobs": {}}
+            if job_id in data["jobs"]:
+                return data["jobs"][job_id]
+            number = data["next_version"]
+            tx.set(model.collection(collection("model_versions")).document(str(number)),
+                   {**record, "job_id": job_id, "version": number})
+            tx.set(model, {**data, "next_version": number + 1, "jobs": {**data["jobs"], job_id: number},
+                           "latest_version": number})
+            return number
+
+        return run(self._db.transaction())
+
+    @_transient
+    def model_versions(self, name: str) -> list[dict]:
+        docs = self._model(name).collection(collection("model_versions")).stream()
+        return sorted((d.to_dict() for d in docs), key=lambda v: v["version"])
+

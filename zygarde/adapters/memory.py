@@ -18,6 +18,7 @@ class MemoryJobRepository(JobRepository):
         self.trials: dict[str, dict[str, Trial]] = defaultdict(dict)
         self.slots: dict[str, dict[int, SlotHold]] = defaultdict(dict)
         self.capacity: dict[int, SlotHold] = {}
+        self.models: dict[str, dict[int, dict]] = defaultdict(dict)
         self._active: dict[tuple[str, str], Trial] = {}  # index of LAUNCHING/RUNNING trials
         self.writes = 0  # how many documents were written, for idempotency tests
 
@@ -121,6 +122,21 @@ class MemoryJobRepository(JobRepository):
     def capacity_holders(self) -> dict[int, SlotHold]:
         with self._lock:
             return dict(self.capacity)
+
+
+    def register_model_version(self, name: str, job_id: str, record: dict) -> int:
+        with self._lock:
+            versions = self.models[name]
+            for number, existing in versions.items():
+                if existing["job_id"] == job_id:
+                    return number
+            number = len(versions) + 1
+            versions[number] = {**record, "job_id": job_id, "version": number}
+            self.writes += 1
+            return number
+
+    def model_versions(self, name: str) -> list[dict]:
+        return [self.models[name][n] for n in sorted(self.models.get(name, {}))]
 
 
 class MemoryBatchLauncher(BatchLauncher):

@@ -66,9 +66,13 @@ class Condition:
         return dataclasses.asdict(self)
 
 
+TRAIN, PREPARE, FINALIZE = "train", "prepare", "finalize"  # trial kinds: a job's stages run as trials too
+
+
 @dataclass(frozen=True)
 class Trial:
-    """An immutable snapshot of one candidate (algorithm + params) of a job."""
+    """An immutable snapshot of one batch-backed unit of work of a job: a candidate (kind "train":
+    algorithm + params), or the job's data preparation or winner finalisation stage."""
 
     job_id: str
     trial_id: str
@@ -88,9 +92,13 @@ class Trial:
     started_at: str | None = None
     finished_at: str | None = None
     conditions: tuple[Condition, ...] = ()
+    kind: str = TRAIN
+    outputs: dict[str, Any] = field(default_factory=dict)  # stage results: data report, parts, package...
 
     def __post_init__(self) -> None:
-        if self.state is TrialState.SUCCEEDED and self.objective is None:
+        if self.kind not in (TRAIN, PREPARE, FINALIZE):
+            raise ValueError(f"trial {self.trial_id}: unknown kind {self.kind!r}")
+        if self.state is TrialState.SUCCEEDED and self.kind == TRAIN and self.objective is None:
             raise ValueError(f"trial {self.trial_id}: SUCCEEDED needs an objective value")
         if self.state is TrialState.FAILED and not self.error:
             raise ValueError(f"trial {self.trial_id}: FAILED needs an error")
@@ -133,6 +141,9 @@ class Job:
     error: str | None = None
     finished_at: str | None = None
     conditions: tuple[Condition, ...] = ()
+    model_version: int | None = None  # the registry version of the winner, once registered
+    model_name: str | None = None
+    test_metrics: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.state in (JobState.REJECTED, JobState.FAILED) and not self.error:
@@ -146,8 +157,8 @@ class Job:
 
 
 def best_trial(trials: list[Trial], direction: str) -> Trial | None:
-    """The succeeded trial with the best objective (ties: lowest index)."""
-    done = [t for t in trials if t.state is TrialState.SUCCEEDED and t.objective is not None]
+    """The succeeded training trial with the best objective (ties: lowest index)."""
+    done = [t for t in trials if t.kind == TRAIN and t.state is TrialState.SUCCEEDED and t.objective is not None]
     if not done:
         return None
     sign = -1.0 if direction == "maximize" else 1.0

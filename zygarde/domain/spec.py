@@ -79,6 +79,18 @@ class SearchSpec(_Strict):
         return self
 
 
+class DataSpec(_Strict):
+    """How the job's data is prepared once, before any trial."""
+
+    test_fraction: float = Field(0.15, ge=0.05, le=0.4, description="held out, scored once on the winner")
+    include_columns: list[str] | None = Field(None, description="keep only these columns (and the target)")
+    exclude_columns: list[str] = Field(default_factory=list, description="drop these columns")
+    row_filter: str | None = Field(None, max_length=2000, description="a Spark SQL condition rows must meet")
+    expectations: dict[str, dict[str, ParamValue | list[ParamValue]]] = Field(
+        default_factory=dict, description="column -> {type, min, max, allowed}: checked by the preparation")
+    min_rows: int = Field(20, ge=2, description="fewer rows than this fail the job")
+
+
 class BudgetSpec(_Strict):
     """Limits after which a job stops launching and ends BUDGET_EXHAUSTED with its best trial so far."""
 
@@ -105,6 +117,7 @@ class JobSpec(_Strict):
                     f"random search of {default_space.DEFAULT_MAX_TRIALS} trials) is filled in")
     search: SearchSpec = Field(default_factory=SearchSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    data: DataSpec = Field(default_factory=DataSpec)
     max_parallel: int = Field(2, ge=1, le=64, description="trials of this job running at once")
     max_attempts: int = Field(2, ge=1, le=5, description="launches per trial when a batch dies")
     seed: int = Field(42, ge=0, le=2**31 - 1)

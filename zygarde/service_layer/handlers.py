@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass, field
 
 from zygarde.config import prefix
-from zygarde.domain.contracts import TrialResult, parse_result_object_name
+from zygarde.domain.contracts import FinalizeResult, PrepareResult, TrialResult, parse_result_object_name
 from zygarde.domain.errors import BatchNotFound, DatasetError, MessageError, NotFound, SpecError
-from zygarde.domain.model import Condition, Job, JobState, TrialState
-from zygarde.domain.search import expand
+from zygarde.domain.model import FINALIZE, PREPARE, Condition, Job, JobState, Trial, TrialState
+from zygarde.domain.search import initial_trials, planned_trial_count
 from zygarde.domain.spec import JOB_ID_PATTERN, parse_job_spec
 from zygarde.service_layer import datasets
 from zygarde.service_layer.deps import Deps, log
@@ -80,10 +80,12 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
         return _reject(deps, job_id, raw, str(exc), owner=spec.owner)
 
     now = deps.now()
-    trials = expand(spec, job_id, now)
+    trials = [Trial(job_id=job_id, trial_id=PREPARE, index=-2, algorithm=PREPARE, params={}, kind=PREPARE,
+                    created_at=now)] + initial_trials(spec, job_id, now)
     job = Job(job_id=job_id, owner=spec.owner, state=JobState.RUNNING, spec=spec_dict, created_at=now,
-              trial_count=len(trials),
-              conditions=(Condition("RUNNING", "Accepted", f"{len(trials)} trials to run", now),))
+              trial_count=planned_trial_count(spec),
+              conditions=(Condition("RUNNING", "Accepted", f"{planned_trial_count(spec)} trials to run after "
+                                                          "the data is prepared", now),))
     if deps.repo.add_job(job, trials):
         log.info("job accepted job_id=%s owner=%s trials=%d", job_id, spec.owner, len(trials))
     dispatch(deps)
@@ -147,11 +149,7 @@ def record_result(deps: Deps, job_id: str, trial_id: str, attempt: int, uri: str
         log.warning("result for an unknown trial job_id=%s trial_id=%s", job_id, trial_id)
         return
     if trial.attempt == attempt and trial.state.is_active():
-        try:
-            result = TrialResult.from_json(deps.blobs.read_bytes(uri))
-        except (ValueError, TypeError) as exc:
-            raise MessageError(f"unreadable result {uri}: {exc}") from None
-        _apply_result(deps, trial, result)
+        _apply_result(deps, trial, deps.blobs.read_bytes(uri), uri)
     else:
         log.info("result replayed or stale job_id=%s trial_id=%s attempt=%d state=%s",
                  job_id, trial_id, attempt, trial.state.value)
@@ -161,19 +159,33 @@ def record_result(deps: Deps, job_id: str, trial_id: str, attempt: int, uri: str
     dispatch(deps)
 
 
-def _apply_result(deps: Deps, trial, result: TrialResult) -> None:
-    job = deps.repo.get_job(trial.job_id)
-    objective_name = job_spec(job).objective if job and job.state is not JobState.REJECTED else None
-    metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
-    if result.status == "SUCCEEDED" and objective_name in metrics:
-        value = metrics[objective_name]
-        trial_ended(deps, trial, True, "TrainingSucceeded", f"{objective_name}={value:.6g}", False,
-                    metrics=metrics, objective=value, model_uri=result.model_uri)
-    elif result.status == "SUCCEEDED":
-        trial_ended(deps, trial, False, "MetricMissing", f"the result has no {objective_name}", False)
-    else:
-        reason = "DataError" if result.error_kind == "data" else "TrainingFailed"
+def _apply_result(deps: Deps, trial: Trial, raw: bytes, uri: str) -> None:
+    parse = {PREPARE: PrepareResult, FINALIZE: FinalizeResult}.get(trial.kind, TrialResult)
+    try:
+        result = parse.from_json(raw)
+    except (ValueError, TypeError) as exc:
+        raise MessageError(f"unreadable result {uri}: {exc}") from None
+    if result.status != "SUCCEEDED":
+        reason = "DataError" if result.error_kind == "data" else "BatchFailed"
         trial_ended(deps, trial, False, reason, result.error or "failed", result.error_kind in RETRYABLE_ERROR_KINDS)
+    elif isinstance(result, PrepareResult):
+        rows = ", ".join(f"{k} {v}" for k, v in sorted(result.rows.items()))
+        trial_ended(deps, trial, True, "DataPrepared", f"data prepared: {rows}", False,
+                    outputs={"report": result.report, "parts": result.parts, "rows": result.rows,
+                             "fingerprint": result.fingerprint})
+    elif isinstance(result, FinalizeResult):
+        trial_ended(deps, trial, True, "ModelPackaged", f"packaged at {result.package_uri}", False,
+                    outputs={"test_metrics": result.test_metrics, "package_uri": result.package_uri,
+                             "manifest_uri": result.manifest_uri})
+    else:
+        job = deps.repo.get_job(trial.job_id)
+        objective = job_spec(job).objective
+        metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
+        if objective in metrics:
+            trial_ended(deps, trial, True, "TrainingSucceeded", f"{objective}={metrics[objective]:.6g}", False,
+                        metrics=metrics, objective=metrics[objective], model_uri=result.model_uri)
+        else:
+            trial_ended(deps, trial, False, "MetricMissing", f"the result has no {objective}", False)
 
 
 # ---------------------------------------------------------------- on_cluster_idle

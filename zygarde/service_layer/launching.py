@@ -11,9 +11,9 @@ import random
 import re
 
 from zygarde.config import Settings, prefix
-from zygarde.domain.contracts import TrialRequest, result_object_name
+from zygarde.domain.contracts import FinalizeRequest, PrepareRequest, TrialRequest, result_object_name
 from zygarde.domain.errors import BatchAlreadyExists, PermanentError
-from zygarde.domain.model import Job, Trial, TrialState
+from zygarde.domain.model import FINALIZE, PREPARE, Job, Trial, TrialState
 from zygarde.domain.spec import JobSpec
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.ports import BatchRequest
@@ -35,21 +35,47 @@ def trial_uris(settings: Settings, job_id: str, trial_id: str, attempt: int) -> 
     return model, base + result_object_name(job_id, trial_id, attempt)
 
 
+def data_prefix(settings: Settings, job_id: str) -> str:
+    """Where the job's prepared data lives: report.json and the train / validation / test parts."""
+    return f"gs://{settings.bucket}/{prefix('artifacts')}{job_id}/data/"
+
+
+def package_uri(settings: Settings, model_name: str, job_id: str) -> str:
+    return f"gs://{settings.bucket}/{prefix('models')}{model_name}/{job_id}/"
+
+
 def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -> BatchRequest:
     model_uri, result_uri = trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)
-    request = TrialRequest(
-        job_id=trial.job_id, trial_id=trial.trial_id, attempt=trial.attempt,
-        dataset_uri=spec.dataset.uri, dataset_format=spec.dataset.format, target=spec.dataset.target,
-        dataset_options=dict(spec.dataset.options), task=spec.task, metric=spec.objective,
-        algorithm=trial.algorithm, params=dict(trial.params), seed=spec.seed,
-        validation_fraction=spec.validation_fraction, model_uri=model_uri, result_uri=result_uri)
+    data = data_prefix(settings, trial.job_id)
+    if trial.kind == PREPARE:
+        main, request = "prepare_data.py", PrepareRequest(
+            job_id=trial.job_id, attempt=trial.attempt, dataset_uri=spec.dataset.uri,
+            dataset_format=spec.dataset.format, target=spec.dataset.target, task=spec.task, seed=spec.seed,
+            validation_fraction=spec.validation_fraction, test_fraction=spec.data.test_fraction,
+            output_prefix=data, result_uri=result_uri, dataset_options=dict(spec.dataset.options),
+            include_columns=spec.data.include_columns, exclude_columns=list(spec.data.exclude_columns),
+            row_filter=spec.data.row_filter, expectations=dict(spec.data.expectations), min_rows=spec.data.min_rows)
+    elif trial.kind == FINALIZE:
+        main, request = "finalize_model.py", FinalizeRequest(
+            job_id=trial.job_id, attempt=trial.attempt, model_uri=trial.params["model_uri"],
+            test_uri=data + "test", task=spec.task, target=spec.dataset.target, metric=spec.objective,
+            package_uri=package_uri(settings, spec.name or trial.job_id, trial.job_id), result_uri=result_uri,
+            manifest=dict(trial.params["manifest"]))
+    else:
+        main, request = "train_trial.py", TrialRequest(
+            job_id=trial.job_id, trial_id=trial.trial_id, attempt=trial.attempt,
+            dataset_uri=spec.dataset.uri, dataset_format=spec.dataset.format, target=spec.dataset.target,
+            dataset_options=dict(spec.dataset.options), task=spec.task, metric=spec.objective,
+            algorithm=trial.algorithm, params=dict(trial.params), seed=spec.seed,
+            validation_fraction=spec.validation_fraction, model_uri=model_uri, result_uri=result_uri,
+            train_uri=data + "train", validation_uri=data + "validation")
     return BatchRequest(
         batch_id=trial.batch_id,
-        main_python_file_uri=settings.code_uri("train_trial.py"),
+        main_python_file_uri=settings.code_uri(main),
         args=("--request", request.to_json()),
         python_file_uris=(settings.code_uri("zygarde.zip"),),
         labels={"zygarde": "trial", "zygarde-job": _label(trial.job_id), "zygarde-trial": _label(trial.trial_id),
-                "zygarde-owner": _label(owner)})
+                "zygarde-owner": _label(owner), "zygarde-kind": trial.kind})
 
 
 def release_slots(deps: Deps, trial: Trial) -> None:

@@ -162,3 +162,13 @@ class JobRepository(abc.ABC):
     @abc.abstractmethod
     def capacity_holders(self) -> dict[int, SlotHold]:
         """slot -> holder, for every held global capacity slot."""
+
+    @abc.abstractmethod
+    def register_model_version(self, name: str, job_id: str, record: dict) -> int:
+        """Register the model package of `job_id` as the next version of model `name` and return its
+        number; a job registers at most once (a repeat returns the version it got)."""
+
+    @abc.abstractmethod
+    def model_versions(self, name: str) -> list[dict]:
+        """Every version of model `name`, oldest first, each with its "version" number."""
+

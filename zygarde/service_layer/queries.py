@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from zygarde.domain.model import Job, JobState, Trial, TrialState
+from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, Job, JobState, Trial, TrialState
 from zygarde.service_layer.ports import JobRepository
 
 
@@ -25,9 +25,15 @@ class LeaderboardRow:
 @dataclass(frozen=True)
 class JobView:
     job: Job
-    trials: list[Trial]
+    trials: list[Trial]  # training trials
     metric: str | None
     direction: str | None
+    prepare: Trial | None = None
+    finalize: Trial | None = None
+
+    @property
+    def data_report(self) -> dict:
+        return dict(self.prepare.outputs.get("report") or {}) if self.prepare else {}
 
     @property
     def counts(self) -> dict[str, int]:
@@ -62,10 +68,13 @@ def job_view(repo: JobRepository, job_id: str) -> JobView | None:
         return None
     if job.state is JobState.REJECTED:
         return JobView(job, [], None, None)
-    from zygarde.domain.spec import JobSpec
+    from zygarde.service_layer.scheduling import job_spec
 
-    spec = JobSpec.model_validate(job.spec)
-    return JobView(job, repo.list_trials(job_id), spec.objective, spec.direction)
+    spec = job_spec(job)
+    trials = repo.list_trials(job_id)
+    stages = {t.kind: t for t in trials if t.kind != TRAIN}
+    return JobView(job, [t for t in trials if t.kind == TRAIN], spec.objective, spec.direction,
+                   stages.get(PREPARE), stages.get(FINALIZE))
 
 
 def recent_jobs(repo: JobRepository, owner: str | None = None, limit: int = 50) -> list[Job]:

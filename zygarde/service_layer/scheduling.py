@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import datetime
 
 from zygarde.domain import search
-from zygarde.domain.model import Job, JobState, Trial, TrialState, best_trial
+from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, Job, JobState, Trial, TrialState, best_trial
 from zygarde.domain.spec import JobSpec
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.launching import claim_and_launch, end_attempt, launch
@@ -63,12 +63,10 @@ def dispatch(deps: Deps) -> list[str]:
     while free_capacity and candidates:
         job = min(candidates, key=lambda j: (by_user[j.owner], j.created_at, j.job_id))
         spec = specs[job.job_id]
-        if job.job_id not in waiting:
-            waiting[job.job_id] = deps.repo.list_trials(job.job_id, TrialState.WAITING)
+        if not waiting.get(job.job_id):  # first look, or all taken: look again (adaptive search asks)
+            waiting[job.job_id] = _eligible(deps, job, spec)
+        if job.job_id not in held:
             held[job.job_id] = set(deps.repo.slot_holders(job.job_id))
-        if not waiting[job.job_id]:
-            asked = _ask(deps, job, spec)
-            waiting[job.job_id] = [asked] if asked else []
         trial = claim_and_launch(deps, job, spec, waiting[job.job_id], free_capacity, held[job.job_id])
         if trial is None:
             candidates.remove(job)
@@ -81,12 +79,28 @@ def dispatch(deps: Deps) -> list[str]:
     return launched
 
 
-def _ask(deps: Deps, job: Job, spec: JobSpec) -> Trial | None:
-    """Adaptive search: a new trial from the strategy, stored so that exactly one handler owns it."""
-    if not search.is_adaptive(spec) or _budget_problem(deps, job, spec, None):
-        return None
+def _eligible(deps: Deps, job: Job, spec: JobSpec) -> list[Trial]:
+    """The waiting trials of a job that may launch now: its data preparation first, then its
+    training trials (asking the search for one when none waits), then its finalisation."""
     trials = deps.repo.list_trials(job.job_id)
-    trial = search.ask(spec, job.job_id, trials, deps.now())
+    stages = {t.kind: t for t in trials if t.kind != TRAIN}
+    for kind in (PREPARE, FINALIZE):
+        stage = stages.get(kind)
+        if stage is not None and (kind == FINALIZE or stage.state is not TrialState.SUCCEEDED):
+            return [stage] if stage.state is TrialState.WAITING else []
+    train = [t for t in trials if t.kind == TRAIN]
+    ready = [t for t in train if t.state is TrialState.WAITING]
+    if not ready:
+        asked = _ask(deps, job, spec, train)
+        ready = [asked] if asked else []
+    return ready
+
+
+def _ask(deps: Deps, job: Job, spec: JobSpec, train: list[Trial]) -> Trial | None:
+    """Adaptive search: a new trial from the strategy, stored so that exactly one handler owns it."""
+    if not search.is_adaptive(spec) or _budget_problem(deps, job, spec, train):
+        return None
+    trial = search.ask(spec, job.job_id, train, deps.now())
     if trial is None or not deps.repo.add_trial(trial):
         return None
     log.info("trial asked job_id=%s trial_id=%s algorithm=%s", job.job_id, trial.trial_id, trial.algorithm)
@@ -129,10 +143,12 @@ def stop_job(deps: Deps, job_id: str, state: JobState, reason: str, message: str
             cancel_trial(deps, trial, reason, message)
 
 
-def _end_job(deps: Deps, job: Job, trials: list[Trial], state: JobState, reason: str, message: str) -> None:
+def _end_job(deps: Deps, job: Job, trials: list[Trial], state: JobState, reason: str, message: str,
+             **extra) -> None:
     best = best_trial(trials, job_spec(job).direction)
     now = deps.now()
-    extra = {"best_trial_id": best.trial_id, "best_objective": best.objective} if best else {}
+    if best:
+        extra.update(best_trial_id=best.trial_id, best_objective=best.objective)
     if state is JobState.FAILED:
         extra["error"] = message
     deps.repo.update_job(job.job_id, lambda j: j.transition(state, reason, message, now, **extra)
@@ -163,23 +179,57 @@ def _seconds_used(trial: Trial, now: datetime) -> float:
 
 
 def maybe_finish_job(job_id: str, deps: Deps) -> None:
-    """End the job when its budget is spent or every planned trial has finished."""
+    """Advance the job: end it when its data is rejected or its budget is spent; when every
+    planned training trial has finished, queue the winner's finalisation; when that is done,
+    register the model version and end the job."""
     job = deps.repo.get_job(job_id)
     if job is None or job.state.is_finished():
         return
     spec = job_spec(job)
     trials = deps.repo.list_trials(job_id)
+    stages = {t.kind: t for t in trials if t.kind != TRAIN}
+    prepare, finalize = stages.get(PREPARE), stages.get(FINALIZE)
+    if prepare is not None and prepare.state.is_finished() and prepare.state is not TrialState.SUCCEEDED:
+        stop_job(deps, job_id, JobState.FAILED, "DataRejected", f"the data cannot serve: {prepare.error}")
+        return
     problem = _budget_problem(deps, job, spec, trials)
     if problem is not None:
         stop_job(deps, job_id, JobState.BUDGET_EXHAUSTED, "BudgetExhausted", problem)
         return
-    if not all(t.state.is_finished() for t in trials) or len(trials) < search.planned_trial_count(spec):
+    train = [t for t in trials if t.kind == TRAIN]
+    if not all(t.state.is_finished() for t in train) or len(train) < search.planned_trial_count(spec):
         return
-    best = best_trial(trials, spec.direction)
-    if best is not None:
-        _end_job(deps, job, trials, JobState.SUCCEEDED, "AllTrialsFinished",
-                 f"best trial {best.trial_id} ({best.algorithm}) {spec.objective}={best.objective:.6g}")
-    else:
-        first = next((t.error for t in trials if t.error), "no trial succeeded")
+    best = best_trial(train, spec.direction)
+    if best is None:
+        first = next((t.error for t in train if t.error), "no trial succeeded")
         _end_job(deps, job, trials, JobState.FAILED, "AllTrialsFailed",
-                 f"all {len(trials)} trials failed; first error: {first}")
+                 f"all {len(train)} trials failed; first error: {first}")
+        return
+    if finalize is None:
+        deps.repo.add_trial(_finalize_trial(deps, job, spec, best, prepare))
+        return
+    if not finalize.state.is_finished():
+        return
+    if finalize.state is not TrialState.SUCCEEDED:
+        _end_job(deps, job, trials, JobState.FAILED, "FinalizationFailed",
+                 f"the winner {best.trial_id} could not be packaged: {finalize.error}")
+        return
+    name = spec.name or job_id
+    version = deps.repo.register_model_version(name, job_id, {
+        **finalize.outputs, "algorithm": best.algorithm, "params": best.params, "trial_id": best.trial_id,
+        "validation_metrics": best.metrics, "registered_at": deps.now()})
+    test_metrics = dict(finalize.outputs.get("test_metrics") or {})
+    score = test_metrics.get(spec.objective)
+    _end_job(deps, job, trials, JobState.SUCCEEDED, "ModelRegistered",
+             f"best trial {best.trial_id} ({best.algorithm}) {spec.objective}={best.objective:.6g} on validation"
+             + (f", {score:.6g} on test" if score is not None else "") + f"; registered as {name} v{version}",
+             model_name=name, model_version=version, test_metrics=test_metrics)
+
+
+def _finalize_trial(deps: Deps, job: Job, spec: JobSpec, best: Trial, prepare: Trial | None) -> Trial:
+    manifest = {"job_id": job.job_id, "owner": job.owner, "trial_id": best.trial_id, "algorithm": best.algorithm,
+                "params": best.params, "validation_metrics": best.metrics, "seed": spec.seed, "spec": job.spec,
+                "dataset_fingerprint": (prepare.outputs.get("fingerprint") if prepare else None) or {},
+                "code_version": deps.settings.code_version, "metric": spec.objective}
+    return Trial(job_id=job.job_id, trial_id=FINALIZE, index=-1, algorithm=best.algorithm, kind=FINALIZE,
+                 params={"model_uri": best.model_uri, "manifest": manifest}, created_at=deps.now())
