@@ -123,6 +123,10 @@ def follow(deps, job_id: str, timeout: float = 3600, poll: float = 2.0) -> int:
                 c = view.counts
                 detail = (f"{view.job.state.value}: running {c['RUNNING'] + c['LAUNCHING']}, waiting {c['WAITING']}, "
                           f"ok {c['SUCCEEDED']}, failed {c['FAILED']}")
+                if view.prepare is not None and not view.prepare.state.is_finished():
+                    detail = "preparing the data (report, checks, train/validation/test split)"
+                elif view.finalize is not None and not view.finalize.state.is_finished():
+                    detail = "scoring the winner on the test split and packaging it"
                 progress.update(task, total=max(len(view.trials), 1), completed=view.finished_trials, detail=detail)
                 if view.job.state.is_finished():
                     break

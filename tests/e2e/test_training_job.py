@@ -68,7 +68,16 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
     assert [t.state for t in view.trials] == [TrialState.SUCCEEDED] * 3
     assert all(t.attempt == 1 for t in view.trials)
     batches = deps.launcher.list({"zygarde-job": "e2e-train"})
-    assert sorted(b.batch_id for b in batches) == [f"zyg-e2e-train-t000{i}-a1" for i in range(3)]
+    assert sorted(b.batch_id for b in batches) == sorted(
+        [f"zyg-e2e-train-t000{i}-a1" for i in range(3)] + ["zyg-e2e-train-prepare-a1", "zyg-e2e-train-finalize-a1"])
+    assert all(b.state == "SUCCEEDED" for b in batches)
+    assert view.prepare.outputs["rows"]["test"] > 0 and view.data_report
+    assert view.job.model_name == "e2e-train" and view.job.model_version == 1
+    assert view.job.test_metrics["areaUnderROC"] > 0.9
+    package = view.finalize.outputs["package_uri"]
+    manifest = json.loads(deps.blobs.read_bytes(view.finalize.outputs["manifest_uri"]))
+    assert manifest["job_id"] == "e2e-train" and manifest["trial_id"] == view.job.best_trial_id
+    assert deps.repo.model_versions("e2e-train")[0]["package_uri"] == package
     rows = view.leaderboard()
     assert rows[0].rank == 1 and rows[0].trial_id == view.job.best_trial_id
     assert rows[0].objective == max(t.objective for t in view.trials) > 0.9
@@ -77,7 +86,7 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
 
     out = subprocess.run([sys.executable, "-m", "zygarde.cli", "status", "e2e-train"],
                          env={**os.environ, **local_cloud.env(), "COLUMNS": "200"}, capture_output=True, text=True, timeout=120)
-    assert "leaderboard" in out.stdout and "best model" in out.stdout, out.stdout + out.stderr
+    assert "leaderboard" in out.stdout and "registered: e2e-train v1" in out.stdout, out.stdout + out.stderr
 
     from pyspark.ml import PipelineModel
     from pyspark.ml.evaluation import BinaryClassificationEvaluator
@@ -91,7 +100,7 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
     spark = builder.getOrCreate()
     try:
         best = view.best
-        model = PipelineModel.load(best.model_uri)
+        model = PipelineModel.load(package + "model")  # the registered package's copy
         data = spark.read.option("header", True).option("inferSchema", True).csv(spec["dataset"]["uri"])
         scored = model.transform(data)
         assert scored.count() == data.count() == 569
@@ -132,3 +141,23 @@ def test_batch_killed_mid_run_is_retried_by_the_reconciler(deps, local_cloud):
     assert "Retrying" in reasons and reasons[-1] == "TrainingSucceeded"
     died = next(c for c in trial.conditions if c.reason == "Retrying")
     assert "without a result" in died.message and "FAILED" in died.message
+
+
+def test_a_v1_request_runs(deps, local_cloud):
+    """The original Zygarde request format, on the LIBSVM sample that pyspark ships."""
+    import pyspark
+
+    sample = os.path.join(os.path.dirname(pyspark.__file__), "data", "mllib", "sample_libsvm_data.txt")
+    uri = f"gs://{deps.settings.bucket}/datasets/sample_libsvm_data.txt"
+    with open(sample, "rb") as f:
+        deps.blobs.write_bytes(uri, f.read())
+    request = {"job_id": "e2e-v1", "domain": "binomial-classification", "dataset": {"path": uri, "format": "libsvm"},
+               "methods": [{"algorithm": "binomial-logistic-regression",
+                            "hyperparameters": [{"param": "regParam", "values": [0.0, 0.1]}]}],
+               "parameterSearch": "grid", "computationalResources": {"maxTotalInstances": 2},
+               "emailAddress": "someone@example.com"}
+    gcloud_publish(local_cloud.env(), deps.settings.project, json.dumps(request))
+    view = wait_finished(deps, "e2e-v1")
+    assert view.job.state is JobState.SUCCEEDED, view.job
+    assert view.metric == "mcc" and view.job.owner == "someone@example.com"
+    assert len(view.trials) == 2 and view.job.model_version == 1
