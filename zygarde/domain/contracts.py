@@ -11,8 +11,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+class _JsonMessage:
+    """JSON round trip for the contract dataclasses; unknown keys from a newer sender are ignored."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes):
+        data = json.loads(text)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
 @dataclass(frozen=True)
-class TrialRequest:
+class TrialRequest(_JsonMessage):
     job_id: str
     trial_id: str
     attempt: int
@@ -32,16 +44,10 @@ class TrialRequest:
     train_uri: str | None = None
     validation_uri: str | None = None
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "TrialRequest":
-        return cls(**json.loads(text))
 
 
 @dataclass(frozen=True)
-class PrepareRequest:
+class PrepareRequest(_JsonMessage):
     """spark_jobs/prepare_data.py --request: validate the raw dataset once per job, write its data
     report and the train / validation / test parts as Parquet under output_prefix."""
 
@@ -63,16 +69,10 @@ class PrepareRequest:
     expectations: dict[str, dict[str, Any]] = field(default_factory=dict)  # column -> {type, min, max, allowed}
     min_rows: int = 20
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "PrepareRequest":
-        return cls(**json.loads(text))
 
 
 @dataclass(frozen=True)
-class PrepareResult:
+class PrepareResult(_JsonMessage):
     job_id: str
     attempt: int
     status: str  # SUCCEEDED | FAILED
@@ -83,17 +83,10 @@ class PrepareResult:
     error: str | None = None  # the report's reasons when the data cannot serve
     error_kind: str | None = None  # "data" | "runtime"
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> "PrepareResult":
-        data = json.loads(text)
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
-class FinalizeRequest:
+class FinalizeRequest(_JsonMessage):
     """spark_jobs/finalize_model.py --request: score the winning model once on the test split and
     write the model package (the PipelineModel copied under package_uri + manifest.json)."""
 
@@ -108,16 +101,10 @@ class FinalizeRequest:
     result_uri: str  # a FinalizeResult JSON, written last
     manifest: dict[str, Any] = field(default_factory=dict)  # what the control plane knows: spec, params, ...
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "FinalizeRequest":
-        return cls(**json.loads(text))
 
 
 @dataclass(frozen=True)
-class FinalizeResult:
+class FinalizeResult(_JsonMessage):
     job_id: str
     attempt: int
     status: str  # SUCCEEDED | FAILED
@@ -127,17 +114,10 @@ class FinalizeResult:
     error: str | None = None
     error_kind: str | None = None
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> "FinalizeResult":
-        data = json.loads(text)
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
-class TrialResult:
+class TrialResult(_JsonMessage):
     job_id: str
     trial_id: str
     attempt: int
@@ -157,14 +137,6 @@ class TrialResult:
         if self.status == "FAILED" and not self.error:
             raise ValueError("a FAILED result needs an error message")
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> "TrialResult":
-        data = json.loads(text)
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def result_object_name(job_id: str, trial_id: str, attempt: int) -> str:
