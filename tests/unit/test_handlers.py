@@ -179,7 +179,8 @@ def test_reconciler_fails_dead_batch_then_retry_and_recovers_lost_result(deps):
     assert deps.repo.get_trial("job-1", "t0001").state is TrialState.SUCCEEDED
     assert [t.state for t in train_trials(deps, "job-1")][2:] == [TrialState.RUNNING, TrialState.RUNNING]
     again = handlers.on_cluster_idle(deps)  # replay: nothing more happens
-    assert again == {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0}
+    assert again == {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0,
+                     "released_slots": 0}
 
 
 def test_reconciler_cancels_batches_of_finished_jobs(deps):
@@ -269,3 +270,18 @@ def test_a_failed_finalisation_fails_the_job_but_keeps_the_best_trial(deps):
         finish_stage(deps, "job-1", FINALIZE, ok=False, error="disk full")
     job = deps.repo.get_job("job-1")
     assert job.state is JobState.FAILED and "disk full" in job.error and job.best_trial_id == "t0000"
+
+
+def test_reconciler_frees_slots_left_by_a_crash_between_claim_and_trial_update(deps):
+    from datetime import timedelta
+
+    submit(job_message(spec_dict(max_parallel=1)), deps)
+    running_trial = train_trials(deps, "job-1")[0]
+    # a crashed handler claimed capacity slot 5 and job slot 3 for t0001, then died
+    deps.repo.claim_capacity(5, "job-1", "t0001", deps.now())
+    deps.repo.claim_slot("job-1", 3, "t0001", deps.now())
+    assert handlers.on_cluster_idle(deps)["released_slots"] == 0  # within the grace period
+    deps.clock.t += timedelta(minutes=5)
+    assert handlers.on_cluster_idle(deps)["released_slots"] == 2
+    assert set(deps.repo.capacity_holders()) == {running_trial.capacity_slot}
+    assert set(deps.repo.slot_holders("job-1")) == {running_trial.slot}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import datetime
 from dataclasses import dataclass, field
 
 from zygarde.config import prefix
@@ -192,7 +193,7 @@ def _apply_result(deps: Deps, trial: Trial, raw: bytes, uri: str) -> None:
 def on_cluster_idle(deps: Deps) -> dict[str, int]:
     """Reconcile Firestore with Dataproc: trials whose batch ended unreported, lost launches,
     batches of finished jobs. Returns counts of what it did."""
-    report = {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0}
+    report = {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0, "released_slots": 0}
     jobs: dict[str, Job | None] = {}
     for trial in deps.repo.active_trials():
         job = jobs.setdefault(trial.job_id, deps.repo.get_job(trial.job_id))
@@ -220,12 +221,40 @@ def on_cluster_idle(deps: Deps) -> dict[str, int]:
             trial_ended(deps, trial, False, "BatchDied", f"batch {trial.batch_id} ended {state} without a result{detail}",
                         True)
             report["dead_batches"] += 1
+    report["released_slots"] = _release_orphan_slots(deps)
     for job in deps.repo.list_jobs(states=[JobState.RUNNING], limit=100_000):
         maybe_finish_job(job.job_id, deps)  # deadlines and budgets
     report["launched"] = len(dispatch(deps))
     report["cancelled_batches"] += _cancel_orphan_batches(deps, jobs)
     log.info("reconciled %s", " ".join(f"{k}={v}" for k, v in report.items()))
     return report
+
+
+ORPHAN_SLOT_GRACE_SECONDS = 120
+
+
+def _release_orphan_slots(deps: Deps) -> int:
+    """Free slots whose holder is not running with them: left by a handler that crashed between
+    claiming a slot and moving its trial (after a grace period, so in-flight claims are left alone)."""
+    now = deps.clock()
+
+    def stale(hold, job_id: str, slot: int, field: str) -> bool:
+        if (now - datetime.fromisoformat(hold.claimed_at)).total_seconds() < ORPHAN_SLOT_GRACE_SECONDS:
+            return False
+        trial = deps.repo.get_trial(job_id, hold.trial_id)
+        return trial is None or not trial.state.is_active() or getattr(trial, field) != slot
+
+    released = 0
+    for slot, hold in deps.repo.capacity_holders().items():
+        if stale(hold, hold.job_id, slot, "capacity_slot"):
+            deps.repo.release_capacity(slot, hold.job_id, hold.trial_id)
+            released += 1
+    for job in deps.repo.list_jobs(states=[JobState.RUNNING], limit=100_000):
+        for slot, hold in deps.repo.slot_holders(job.job_id).items():
+            if stale(hold, job.job_id, slot, "slot"):
+                deps.repo.release_slot(job.job_id, slot, hold.trial_id)
+                released += 1
+    return released
 
 
 def _cancel_orphan_batches(deps: Deps, jobs: dict[str, Job | None]) -> int:
