@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher  # noqa: E402
 from zygarde.config import Settings  # noqa: E402
-from zygarde.domain.contracts import TrialResult, parse_result_object_name  # noqa: E402
+from zygarde.domain.contracts import TrialResult  # noqa: E402
 from zygarde.domain.model import JobState, TrialState  # noqa: E402
 from zygarde.service_layer import handlers  # noqa: E402
 from zygarde.service_layer.deps import Deps  # noqa: E402

@@ -99,7 +99,6 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
         builder = builder.config(k, v)
     spark = builder.getOrCreate()
     try:
-        best = view.best
         model = PipelineModel.load(package + "model")  # the registered package's copy
         data = spark.read.option("header", True).option("inferSchema", True).csv(spec["dataset"]["uri"])
         scored = model.transform(data)

@@ -4,19 +4,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import datetime
 from dataclasses import dataclass, field
 
 from zygarde.config import prefix
 from zygarde.domain.contracts import FinalizeResult, PrepareResult, TrialResult, parse_result_object_name
-from zygarde.domain.errors import BatchNotFound, DatasetError, MessageError, NotFound, SpecError
-from zygarde.domain.model import FINALIZE, PREPARE, Condition, Job, JobState, Trial, TrialState
+from zygarde.domain.errors import DatasetError, MessageError, NotFound, SpecError
+from zygarde.domain.model import FINALIZE, PREPARE, Condition, Job, JobState, Trial
 from zygarde.domain.search import initial_trials, planned_trial_count
 from zygarde.domain.spec import JOB_ID_PATTERN, parse_job_spec
 from zygarde.service_layer import datasets
 from zygarde.service_layer.deps import Deps, log
-from zygarde.service_layer.launching import release_slots, trial_uris
-from zygarde.service_layer.scheduling import cancel_trial, dispatch, job_spec, maybe_finish_job, stop_job, trial_ended
+from zygarde.service_layer.launching import release_slots
+from zygarde.service_layer.scheduling import dispatch, job_spec, maybe_finish_job, stop_job, trial_ended
 
 RETRYABLE_ERROR_KINDS = frozenset({"runtime"})
 
@@ -189,82 +188,9 @@ def _apply_result(deps: Deps, trial: Trial, raw: bytes, uri: str) -> None:
             trial_ended(deps, trial, False, "MetricMissing", f"the result has no {objective}", False)
 
 
-# ---------------------------------------------------------------- on_cluster_idle
 def on_cluster_idle(deps: Deps) -> dict[str, int]:
-    """Reconcile Firestore with Dataproc: trials whose batch ended unreported, lost launches,
-    batches of finished jobs. Returns counts of what it did."""
-    report = {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0, "released_slots": 0}
-    jobs: dict[str, Job | None] = {}
-    for trial in deps.repo.active_trials():
-        job = jobs.setdefault(trial.job_id, deps.repo.get_job(trial.job_id))
-        if trial.state is TrialState.LAUNCHING or trial.batch_id is None:
-            continue  # dispatch below resumes it
-        try:
-            info = deps.launcher.get(trial.batch_id)
-        except BatchNotFound:
-            info = None
-        if job is None or job.state.is_finished():
-            if info is not None and not info.is_terminal:
-                deps.launcher.cancel(trial.batch_id)
-                report["cancelled_batches"] += 1
-            cancel_trial(deps, trial, "JobFinished", f"job {trial.job_id} had already finished")
-            continue
-        if info is not None and not info.is_terminal:
-            continue
-        _, result_uri = trial_uris(deps.settings, trial.job_id, trial.trial_id, trial.attempt)
-        if deps.blobs.exists(result_uri):
-            record_result(deps, trial.job_id, trial.trial_id, trial.attempt, result_uri)
-            report["recovered_results"] += 1
-        else:
-            state = info.state if info else "MISSING"
-            detail = f": {info.state_message}" if info and info.state_message else ""
-            trial_ended(deps, trial, False, "BatchDied", f"batch {trial.batch_id} ended {state} without a result{detail}",
-                        True)
-            report["dead_batches"] += 1
-    report["released_slots"] = _release_orphan_slots(deps)
-    for job in deps.repo.list_jobs(states=[JobState.RUNNING], limit=100_000):
-        maybe_finish_job(job.job_id, deps)  # deadlines and budgets
-    report["launched"] = len(dispatch(deps))
-    report["cancelled_batches"] += _cancel_orphan_batches(deps, jobs)
-    log.info("reconciled %s", " ".join(f"{k}={v}" for k, v in report.items()))
-    return report
+    """The reconciler tick (see reconcile.py)."""
+    from zygarde.service_layer.reconcile import reconcile
 
+    return reconcile(deps)
 
-ORPHAN_SLOT_GRACE_SECONDS = 120
-
-
-def _release_orphan_slots(deps: Deps) -> int:
-    """Free slots whose holder is not running with them: left by a handler that crashed between
-    claiming a slot and moving its trial (after a grace period, so in-flight claims are left alone)."""
-    now = deps.clock()
-
-    def stale(hold, job_id: str, slot: int, field: str) -> bool:
-        if (now - datetime.fromisoformat(hold.claimed_at)).total_seconds() < ORPHAN_SLOT_GRACE_SECONDS:
-            return False
-        trial = deps.repo.get_trial(job_id, hold.trial_id)
-        return trial is None or not trial.state.is_active() or getattr(trial, field) != slot
-
-    released = 0
-    for slot, hold in deps.repo.capacity_holders().items():
-        if stale(hold, hold.job_id, slot, "capacity_slot"):
-            deps.repo.release_capacity(slot, hold.job_id, hold.trial_id)
-            released += 1
-    for job in deps.repo.list_jobs(states=[JobState.RUNNING], limit=100_000):
-        for slot, hold in deps.repo.slot_holders(job.job_id).items():
-            if stale(hold, job.job_id, slot, "slot"):
-                deps.repo.release_slot(job.job_id, slot, hold.trial_id)
-                released += 1
-    return released
-
-
-def _cancel_orphan_batches(deps: Deps, jobs: dict[str, Job | None]) -> int:
-    cancelled = 0
-    for info in deps.launcher.list({"zygarde": "trial"}):
-        job_id = info.labels.get("zygarde-job")
-        if info.is_terminal or not job_id:
-            continue
-        job = jobs.setdefault(job_id, deps.repo.get_job(job_id))
-        if job is None or job.state.is_finished():
-            deps.launcher.cancel(info.batch_id)
-            cancelled += 1
-    return cancelled
