@@ -88,3 +88,46 @@ def test_handlers_on_firestore_deliver_everything_twice(repo):
     handlers.submit_job(bad, deps)
     rejected = repo.get_job("bad-one")
     assert rejected.state is JobState.REJECTED and "dataset" in rejected.error and len(rejected.conditions) == 1
+
+
+def test_concurrent_completions_on_firestore_keep_the_cap_and_launch_each_trial_once(repo):
+    """Several users' jobs, completions delivered concurrently (and twice) against the emulator."""
+    import dataclasses
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.unit.test_handlers import finish, finish_stage, train_batches
+
+    settings = Settings(project="p", region="r", bucket="bkt", max_concurrent_batches=3)
+    deps = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
+                settings=settings, clock=Clock())
+    deps.blobs.write_bytes("gs://bkt/datasets/d.csv", CSV)
+    jobs = [("job-a", "ana"), ("job-b", "bob"), ("job-c", "cyd")]
+    for job_id, owner in jobs:
+        spec = spec_dict(job_id=job_id, owner=owner, max_parallel=2, candidates=[
+            {"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.1, 0.2]}}])
+        handlers.submit_job(Message(json.dumps(spec).encode(), {}, job_id), deps)
+    peak = 0
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for _ in range(40):
+            running = [t for t in repo.active_trials() if t.state is TrialState.RUNNING]
+            peak = max(peak, len(deps.launcher.running))
+            if not running:
+                break
+
+            def complete(t):
+                if t.kind == "prepare":
+                    finish_stage(deps, t.job_id, "prepare", times=2)
+                elif t.kind == "train":
+                    finish(deps, t.job_id, t.trial_id, auc=0.5 + t.index / 10, deliver_twice=True)
+                else:
+                    finish_stage(deps, t.job_id, "finalize", times=2)
+
+            list(pool.map(complete, running))
+    assert peak <= 3
+    assert all(repo.get_job(j).state is JobState.SUCCEEDED for j, _ in jobs)
+    # 3 jobs x (prepare + 3 trials + finalize), each batch once; a concurrent handler resuming a launch
+    # in flight may call create again, and the API refuses the duplicate id
+    assert len(train_batches(deps)) == 9 and len(deps.launcher.batches) == 15 <= deps.launcher.create_calls
+    assert all(t.attempt == 1 for j, _ in jobs for t in repo.list_trials(j))
+    assert repo.capacity_holders() == {}
+    assert dataclasses.asdict(repo.get_job("job-a"))["best_trial_id"] == "t0002"

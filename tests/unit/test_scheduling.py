@@ -117,7 +117,8 @@ def test_many_concurrent_completions_keep_the_cap_and_run_every_trial_once(deps)
     assert peak["value"] <= cap
     assert all(deps.repo.get_job(j).state is JobState.SUCCEEDED for j, _ in jobs)
     assert len(train_batches(deps)) == 40  # each trial exactly once
-    assert len(deps.launcher.batches) == 40 + 2 * len(jobs) == deps.launcher.create_calls  # + prepare, finalize
+    assert len(deps.launcher.batches) == 40 + 2 * len(jobs) <= deps.launcher.create_calls  # + prepare, finalize
+    # (a handler resuming another's in-flight launch may call create again: the API refuses the duplicate)
     assert all(t.attempt == 1 for j, _ in jobs for t in train_trials(deps, j))
 
 
