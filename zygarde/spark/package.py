@@ -1,0 +1,142 @@
+"""Finalising the winner of a job: scored once on the test part (never used for choosing), then
+packaged as a model version: the fitted PipelineModel copied to {package_uri}model and a manifest
+at {package_uri}manifest.json.
+
+`run_finalize` never raises (any failure is a FAILED FinalizeResult with one readable sentence);
+`execute` also writes the result to request.result_uri, as the very last act of the batch.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import platform
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from zygarde.domain.algorithms import CLUSTERING
+from zygarde.domain.contracts import FinalizeRequest, FinalizeResult
+from zygarde.domain.errors import DatasetError
+from zygarde.spark import hadoop_fs
+from zygarde.spark.dataset import LABEL, read_dataset
+from zygarde.spark.evaluation import evaluate
+from zygarde.spark.failures import describe_failure
+from zygarde.spark.features import FEATURES
+from zygarde.spark.predict import MANIFEST, label_as_model, load_model, model_labels
+
+log = logging.getLogger(__name__)
+
+MODEL_DIR = "model"
+
+
+def _context(request: FinalizeRequest) -> str:
+    return f"job_id={request.job_id} stage=finalize attempt={request.attempt}"
+
+
+def _under(prefix: str, name: str) -> str:
+    return prefix.rstrip("/") + "/" + name
+
+
+def copy_tree(spark: SparkSession, source: str, destination: str) -> None:
+    """Copies a file or directory (e.g. a saved model) with Hadoop's FileUtil, replacing the
+    destination: across file systems, gs:// included."""
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    src = jvm.org.apache.hadoop.fs.Path(hadoop_fs.qualify(source))
+    dst = jvm.org.apache.hadoop.fs.Path(hadoop_fs.qualify(destination))
+    src_fs, dst_fs = src.getFileSystem(conf), dst.getFileSystem(conf)
+    if not src_fs.exists(src):
+        raise DatasetError(f"no model at {source}")
+    if dst_fs.exists(dst):  # a retried attempt: FileUtil would copy *into* the existing directory
+        dst_fs.delete(dst, True)
+    if not jvm.org.apache.hadoop.fs.FileUtil.copy(src_fs, src, dst_fs, dst, False, True, conf):
+        raise OSError(f"could not copy {source} to {destination}")
+
+
+def versions(spark: SparkSession) -> dict[str, str | None]:
+    """Spark, Python, Java, Scala and Python package versions of this batch."""
+    jvm = spark.sparkContext._jvm
+    out: dict[str, str | None] = {"spark_version": spark.version, "python_version": platform.python_version()}
+    try:
+        out["java_version"] = str(jvm.java.lang.System.getProperty("java.version"))
+        out["scala_version"] = str(jvm.scala.util.Properties.versionNumberString())
+    except Exception:  # noqa: BLE001 - informational only
+        pass
+    packages = {}
+    for name in ("pyspark", "numpy", "pandas", "pyarrow"):
+        try:
+            packages[name] = __import__(name).__version__
+        except Exception:  # noqa: BLE001 - not installed in this runtime
+            continue
+    out["packages"] = packages
+    return out
+
+
+def _input_schema(test: DataFrame, target: str) -> list[dict[str, Any]]:
+    return [{"name": f.name, "type": f.dataType.simpleString(), "nullable": f.nullable}
+            for f in test.schema.fields if f.name != target and not f.name.startswith("zy__")]
+
+
+def _score_test(spark: SparkSession, request: FinalizeRequest, cached: list[DataFrame]):
+    """(model, test frame, test metrics, test rows, class names)."""
+    model = load_model(request.model_uri)
+    labels = model_labels(model)
+    test = read_dataset(spark, request.test_uri, "parquet")
+    labelled = test if request.task == CLUSTERING else label_as_model(test, request.target, request.task, labels)
+    scored = model.transform(labelled).cache()
+    cached.append(scored)
+    rows = scored.count()
+    if rows == 0:
+        raise DatasetError(f"the test part at {request.test_uri} has no rows the model can be scored on")
+    clusterer = next((s for s in reversed(model.stages) if s.hasParam("distanceMeasure")), None)
+    distance = clusterer.getOrDefault("distanceMeasure") if clusterer is not None else "euclidean"
+    metrics = evaluate(request.task, scored, label_col=LABEL, features_col=FEATURES, distance=distance)
+    return model, test, metrics, rows, labels
+
+
+def _finalize(spark: SparkSession, request: FinalizeRequest, cached: list[DataFrame]) -> FinalizeResult:
+    _, test, metrics, rows, labels = _score_test(spark, request, cached)
+    log.info("test scored %s rows=%d %s=%s", _context(request), rows, request.metric, metrics.get(request.metric))
+    model_copy = _under(request.package_uri, MODEL_DIR)
+    copy_tree(spark, request.model_uri, model_copy)
+    manifest = {**request.manifest,
+                "input_schema": _input_schema(test, request.target), "target": request.target,
+                "task": request.task, "metric": request.metric or request.manifest.get("metric"),
+                "labels": labels, "test_metrics": metrics, "test_rows": rows, "test_uri": request.test_uri,
+                "model_uri": model_copy, "source_model_uri": request.model_uri,
+                **versions(spark),
+                "created_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")}
+    manifest_uri = _under(request.package_uri, MANIFEST)
+    hadoop_fs.write_bytes(spark, manifest_uri, json.dumps(manifest, sort_keys=True, indent=1, default=str).encode())
+    log.info("package written %s package_uri=%s", _context(request), request.package_uri)
+    return FinalizeResult(job_id=request.job_id, attempt=request.attempt, status="SUCCEEDED", test_metrics=metrics,
+                          package_uri=request.package_uri, manifest_uri=manifest_uri)
+
+
+def run_finalize(spark: SparkSession, request: FinalizeRequest) -> FinalizeResult:
+    """Scores the winner on the test part and writes its package. Never raises."""
+    cached: list[DataFrame] = []
+    log.info("finalisation started %s model_uri=%s", _context(request), request.model_uri)
+    try:
+        return _finalize(spark, request, cached)
+    except Exception as exc:  # noqa: BLE001 - every failure must become a result
+        kind, message = describe_failure(exc)
+        log.error("finalisation failed %s error_kind=%s error=%s", _context(request), kind, message, exc_info=True)
+        return FinalizeResult(job_id=request.job_id, attempt=request.attempt, status="FAILED", error=message,
+                              error_kind=kind)
+    finally:
+        for df in cached:
+            df.unpersist()
+
+
+def write_result(spark: SparkSession, result: FinalizeResult, uri: str) -> None:
+    hadoop_fs.write_bytes(spark, uri, result.to_json().encode("utf-8"))
+    log.info("result written job_id=%s stage=finalize status=%s uri=%s", result.job_id, result.status, uri)
+
+
+def execute(spark: SparkSession, request: FinalizeRequest) -> FinalizeResult:
+    """run_finalize, then write the result to request.result_uri (last). Raises only if that write fails."""
+    result = run_finalize(spark, request)
+    write_result(spark, result, request.result_uri)
+    return result
