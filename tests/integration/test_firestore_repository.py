@@ -58,8 +58,10 @@ def test_slots_are_exclusive_and_released_only_by_their_holder(repo):
     assert repo.capacity_holders()[3].job_id == "job-b"
     repo.release_capacity(3, "job-b", "t0000")
     assert repo.capacity_holders() == {}
-    trial = Trial("job-b", "t0009", 9, "logistic_regression", {})
+    trial = Trial("job-b", "prepare", -2, "prepare", {}, kind="prepare",
+                  outputs={"report": {"columns": {"c": {"top": [["red", 3], ["blue", 1]]}}}})
     assert repo.add_trial(trial) is True and repo.add_trial(trial) is False
+    assert repo.get_trial("job-b", "prepare") == trial  # arrays of arrays survive
 
 
 def test_handlers_on_firestore_deliver_everything_twice(repo):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 from zygarde.domain.model import Condition, Job, JobState, Trial, TrialState
@@ -15,6 +16,8 @@ def trial_to_dict(trial: Trial) -> dict[str, Any]:
     data = dataclasses.asdict(trial)
     data["state"] = trial.state.value
     data["conditions"] = [c.to_dict() for c in trial.conditions]
+    # stage outputs (data reports, ...) hold arrays of arrays, which Firestore cannot store: keep JSON text
+    data["outputs"] = json.dumps(trial.outputs, sort_keys=True)
     return data
 
 
@@ -25,6 +28,8 @@ def trial_from_dict(data: dict[str, Any]) -> Trial:
     values["conditions"] = _conditions(values.get("conditions"))
     values["params"] = dict(values.get("params") or {})
     values["metrics"] = dict(values.get("metrics") or {})
+    outputs = values.get("outputs") or {}
+    values["outputs"] = json.loads(outputs) if isinstance(outputs, str) else dict(outputs)
     return Trial(**values)
 
 
