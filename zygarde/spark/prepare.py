@@ -162,6 +162,14 @@ def _failed(request: PrepareRequest, report: dict, fingerprint_: dict, problems:
                          error_kind="data")
 
 
+def _check_unchanged(spark: SparkSession, uri: str, pinned: dict[str, Any]) -> None:
+    """The parts must hold exactly the pinned input: fail (retryably) if it changed while being read."""
+    keys = ("files", "size", "modification_time", "checksum", "generation")
+    now = fingerprint(spark, uri)
+    if any(now.get(k) != pinned.get(k) for k in keys):
+        raise RuntimeError(f"the input at {uri} changed while it was being prepared; a new attempt pins it again")
+
+
 def _prepare(spark: SparkSession, request: PrepareRequest, cached: list[DataFrame]) -> PrepareResult:
     _validate_fractions(request)
     pinned = fingerprint(spark, request.dataset_uri)
@@ -188,6 +196,7 @@ def _prepare(spark: SparkSession, request: PrepareRequest, cached: list[DataFram
         _write_report(spark, request, report)
         return _failed(request, report, pinned, report["problems"])
     parts, rows = split_and_write(spark, base, request, report, int(pinned.get("size") or 0))
+    _check_unchanged(spark, request.dataset_uri, pinned)
     report["split"] = {"seed": request.seed, "validation_fraction": request.validation_fraction,
                        "test_fraction": request.test_fraction, "rows": rows,
                        "stratified": request.task in CLASSIFICATION}

@@ -179,6 +179,27 @@ def test_split_is_deterministic_stratified_and_complete(spark, prepare):
     assert result.report["split"]["stratified"] is True
 
 
+def test_large_strata_are_split_by_hash_thresholds(spark, data_dir, monkeypatch):
+    from pyspark.sql import functions as F
+
+    from zygarde.spark import prepare as module
+    from zygarde.spark.dataset import read_dataset
+
+    monkeypatch.setattr(module, "SPLIT_EXACT_MAX", 300)  # the 357 benign rows go by thresholds, 212 malignant by rank
+    frame = read_dataset(spark, str(data_dir / "cancer_small.csv"), "csv")
+
+    def split(seed):
+        parts = module.assign_parts(frame, seed=seed, validation_fraction=0.2, test_fraction=0.2,
+                                    strata={"benign": 357, "malignant": 212}, stratum=F.col("diagnosis"))
+        return {(r["diagnosis"], r["zy__part"]): r["count"] for r in parts.groupBy("diagnosis", "zy__part").count().collect()}
+
+    counts = split(3)
+    assert counts == split(3) and counts != split(4)
+    assert [counts[("malignant", p)] for p in ("train", "validation", "test")] == list(part_sizes(212, 0.2, 0.2))
+    assert sum(counts[("benign", p)] for p in ("train", "validation", "test")) == 357
+    assert abs(counts[("benign", "train")] / 357 - 0.6) < 0.08
+
+
 def test_part_sizes_keep_every_part_fed_when_a_class_allows():
     assert part_sizes(1, 0.2, 0.15) == (1, 0, 0)
     assert part_sizes(2, 0.2, 0.15) == (1, 1, 0)
@@ -254,6 +275,25 @@ def test_missing_dataset_and_unreadable_request(prepare, tmp_path):
     code, result, _ = prepare(tmp_path / "nope.csv")
     assert code == 1 and result.error_kind == "data" and "nope.csv" in result.error
     assert main(["--request", "{not json"], spark=object()) == 2
+
+
+def test_an_input_changed_during_preparation_fails_retryably(prepare, data_dir, tmp_path, monkeypatch):
+    from zygarde.spark import prepare as module
+
+    data = tmp_path / "moving.csv"
+    data.write_bytes((data_dir / "cancer_small.csv").read_bytes())
+    original = module.split_and_write
+
+    def then_append(*args, **kwargs):
+        out = original(*args, **kwargs)
+        with data.open("a") as f:
+            f.write("small,10,10,60,300,0.1,0.1,0.1,0.05,benign\n")
+        return out
+
+    monkeypatch.setattr(module, "split_and_write", then_append)
+    code, result, _ = prepare(data)
+    assert code == 1 and result.status == "FAILED" and result.error_kind == "runtime"
+    assert "changed while it was being prepared" in result.error
 
 
 # ---- gs:// on fake-gcs-server ----
