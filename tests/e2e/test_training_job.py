@@ -70,7 +70,11 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
     batches = deps.launcher.list({"zygarde-job": "e2e-train"})
     assert sorted(b.batch_id for b in batches) == sorted(
         [f"zyg-e2e-train-t000{i}-a1" for i in range(3)] + ["zyg-e2e-train-prepare-a1", "zyg-e2e-train-finalize-a1"])
-    assert all(b.state == "SUCCEEDED" for b in batches)
+    deadline = time.monotonic() + 120  # a batch exits a moment after writing its result
+    while not all(b.state == "SUCCEEDED" for b in batches) and time.monotonic() < deadline:
+        time.sleep(1)
+        batches = deps.launcher.list({"zygarde-job": "e2e-train"})
+    assert all(b.state == "SUCCEEDED" for b in batches), batches
     assert view.prepare.outputs["rows"]["test"] > 0 and view.data_report
     assert view.job.model_name == "e2e-train" and view.job.model_version == 1
     assert view.job.test_metrics["areaUnderROC"] > 0.9
