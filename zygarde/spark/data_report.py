@@ -21,6 +21,7 @@ from pyspark.sql import types as T
 from zygarde.domain.algorithms import BINARY, CLASSIFICATION, CLUSTERING, REGRESSION
 from zygarde.spark.dataset import MAX_CLASSES, column, describe_columns
 from zygarde.spark.expectations import plan as expectations_plan
+from zygarde.spark.features import RESERVED
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,20 @@ def column_warnings(columns: dict[str, dict], row_count: int, target: str | None
 
 
 _ID_TYPES = ("string", "tinyint", "smallint", "int", "bigint")
+
+
+def schema_findings(df: DataFrame, target: str | None) -> tuple[list[str], list[dict]]:
+    """Columns every trial would trip on (model output names) or leave out (unsupported types)."""
+    problems, warnings = [], []
+    for f in df.schema.fields:
+        if f.name == target:
+            continue
+        if f.name in RESERVED:
+            problems.append(f"column {f.name!r} clashes with a model output column; rename or exclude it")
+        elif kind_of(f.dataType) not in ("numeric", "boolean", "string") and not isinstance(f.dataType, VectorUDT):
+            warnings.append(warning(f.name, "unused_type", f"column {f.name!r} has type "
+                                                           f"{f.dataType.simpleString()}, which the models do not use"))
+    return problems, warnings
 
 
 def class_problems(target: str, task: str, balance: dict[str, int], n_distinct: int) -> list[str]:
@@ -237,7 +252,9 @@ def build_report(df: DataFrame, *, target: str, task: str, validation_fraction: 
         problems.append(f"target column {target!r} is not in the dataset (columns: {describe_columns(df)})")
     checks = expectations_plan(df, expectations)
     rows, columns, stats = _column_stats(df, checks.aggregations)
-    warnings = column_warnings(columns, rows, target if has_target else None)
+    schema_problems, warnings = schema_findings(df, target if has_target else None)
+    problems += schema_problems
+    warnings += column_warnings(columns, rows, target if has_target else None)
 
     tops = _top_values(df, [f.name for f in df.schema.fields if kind_of(f.dataType) in ("string", "boolean")
                             and (columns[f.name]["distinct"] or 0) <= TOP_MAX_DISTINCT])

@@ -200,6 +200,17 @@ def test_large_strata_are_split_by_hash_thresholds(spark, data_dir, monkeypatch)
     assert abs(counts[("benign", "train")] / 357 - 0.6) < 0.08
 
 
+def test_columns_that_clash_with_model_outputs_or_go_unused(spark):
+    import datetime as dt
+
+    from zygarde.spark.data_report import schema_findings
+
+    df = spark.createDataFrame([(1.0, dt.date(2026, 1, 1), "a")], "prediction double, day date, y string")
+    problems, warnings = schema_findings(df, "y")
+    assert problems == ["column 'prediction' clashes with a model output column; rename or exclude it"]
+    assert [(w["column"], w["kind"]) for w in warnings] == [("day", "unused_type")]
+
+
 def test_part_sizes_keep_every_part_fed_when_a_class_allows():
     assert part_sizes(1, 0.2, 0.15) == (1, 0, 0)
     assert part_sizes(2, 0.2, 0.15) == (1, 1, 0)
