@@ -255,6 +255,8 @@ def test_winner_is_finalised_once_and_registered_as_the_next_version(deps):
         assert request["manifest"]["trial_id"] == "t0001" and request["manifest"]["params"] == {"regParam": 0.1}
         finish_stage(deps, job_id, FINALIZE, times=2)
     first, second = deps.repo.get_job("job-1"), deps.repo.get_job("job-2")
+    ticks = [json.loads(m[1]) for m in deps.publisher.messages if m[0] == "cluster_idle"]
+    assert ticks == [{"reason": "job-finished", "job_id": "job-1"}, {"reason": "job-finished", "job_id": "job-2"}]
     assert (first.state, first.model_name, first.model_version) == (JobState.SUCCEEDED, "cancer", 1)
     assert second.model_version == 2 and second.test_metrics == {"areaUnderROC": 0.91}
     assert "registered as cancer v2" in second.conditions[-1].message

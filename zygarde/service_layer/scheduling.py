@@ -151,9 +151,14 @@ def _end_job(deps: Deps, job: Job, trials: list[Trial], state: JobState, reason:
         extra.update(best_trial_id=best.trial_id, best_objective=best.objective)
     if state is JobState.FAILED:
         extra["error"] = message
-    deps.repo.update_job(job.job_id, lambda j: j.transition(state, reason, message, now, **extra)
-                         if j.state is JobState.RUNNING else None)
+    ended = deps.repo.update_job(job.job_id, lambda j: j.transition(state, reason, message, now, **extra)
+                                 if j.state is JobState.RUNNING else None)
+    if ended is None:
+        return  # another handler ended it
     log.info("job finished job_id=%s state=%s %s", job.job_id, state.value, message)
+    # let the reconciler make sure no batch of this job outlives it
+    deps.publisher.publish("cluster_idle", json.dumps({"reason": "job-finished", "job_id": job.job_id}).encode(),
+                           reason="job-finished", job_id=job.job_id)
 
 
 def _budget_problem(deps: Deps, job: Job, spec: JobSpec, trials: list[Trial] | None) -> str | None:
