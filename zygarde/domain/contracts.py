@@ -43,6 +43,7 @@ class TrialRequest(_JsonMessage):
     # Set once the job's data is prepared: the trial reads these Parquet parts, never the raw file.
     train_uri: str | None = None
     validation_uri: str | None = None
+    k_folds: int = 0  # >= 2: k-fold cross-validation on the train part; the objective is the CV mean
 
 
 

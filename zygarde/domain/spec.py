@@ -89,6 +89,14 @@ class DataSpec(_Strict):
     expectations: dict[str, dict[str, ParamValue | list[ParamValue]]] = Field(
         default_factory=dict, description="column -> {type, min, max, allowed}: checked by the preparation")
     min_rows: int = Field(20, ge=2, description="fewer rows than this fail the job")
+    k_folds: int = Field(0, description="k-fold cross-validation on the train part (0: off; 2-10)")
+
+    @field_validator("k_folds")
+    @classmethod
+    def _k_folds(cls, v: int) -> int:
+        if v != 0 and not 2 <= v <= 10:
+            raise ValueError("must be 0 (off) or between 2 and 10")
+        return v
 
 
 class BudgetSpec(_Strict):

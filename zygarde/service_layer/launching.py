@@ -68,7 +68,7 @@ def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -
             dataset_options=dict(spec.dataset.options), task=spec.task, metric=spec.objective,
             algorithm=trial.algorithm, params=dict(trial.params), seed=spec.seed,
             validation_fraction=spec.validation_fraction, model_uri=model_uri, result_uri=result_uri,
-            train_uri=data + "train", validation_uri=data + "validation")
+            train_uri=data + "train", validation_uri=data + "validation", k_folds=spec.data.k_folds)
     return BatchRequest(
         batch_id=trial.batch_id,
         main_python_file_uri=settings.code_uri(main),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 LATENCY_ROWS = 10_000
 _PART = "zy__part"  # 0 train / 1 validation, when the job's data comes prepared
+_FOLD = "zy__fold"  # 0..k-1: the cross-validation fold of a train row
 PREDICTED_LABEL = "predicted_label"  # the class name, next to Spark's numeric "prediction"
 
 
@@ -96,13 +98,11 @@ def _load_and_split(spark: SparkSession, request: TrialRequest, cached: list[Dat
     return raw, train, validation, labels
 
 
-def _train_and_score(spark: SparkSession, request: TrialRequest, cached: list[DataFrame]) -> _Outcome:
-    algorithm = _algorithm_for(request)
-    resolve_params(algorithm, request.params)  # fail fast, before touching data
-    outcome, phases = _Outcome(), _Phases(_context(request))
-    raw, train, validation, labels = _load_and_split(spark, request, cached, outcome)
-    phases.done("load", train_rows=outcome.train_rows, validation_rows=outcome.validation_rows)
-
+def _fit_pipeline(request: TrialRequest, algorithm: Algorithm, raw: DataFrame, train: DataFrame,
+                  labels: list[str] | None, cached: list[DataFrame],
+                  phases: "_Phases | None" = None) -> tuple[PipelineModel, float]:
+    """(preprocessing + learner fitted on `train`, seconds it took)."""
+    started = time.monotonic()
     plan = plan_features(raw, {request.target} if request.target in raw.columns else set())
     prepared = fit_preprocessing(train, plan, profile(train, plan), algorithm)
     supervised = request.task != CLUSTERING
@@ -112,14 +112,62 @@ def _train_and_score(spark: SparkSession, request: TrialRequest, cached: list[Da
                                 max_categories=0 if algorithm.one_hot else prepared.max_categories)
     prepped = prepared.model.transform(train).select(*([FEATURES, LABEL] if supervised else [FEATURES])).cache()
     cached.append(prepped)
-    preprocess_seconds = phases.done("preprocess", features=prepared.n_features)
+    if phases:
+        phases.done("preprocess", features=prepared.n_features)
     fitted = estimator.fit(prepped)
-    outcome.metrics["train_seconds"] = preprocess_seconds + phases.done("fit")
-    prepped.unpersist(), train.unpersist()  # only validation rows are needed from here on
+    if phases:
+        phases.done("fit")
+    prepped.unpersist()
     stages = [*prepared.model.stages, fitted]
     if labels:
         stages.append(IndexToString(inputCol="prediction", outputCol=PREDICTED_LABEL, labels=labels))
-    model = PipelineModel(stages)
+    return PipelineModel(stages), time.monotonic() - started
+
+
+def _cross_validate(request: TrialRequest, algorithm: Algorithm, raw: DataFrame, train: DataFrame,
+                    labels: list[str] | None, cached: list[DataFrame]) -> dict[str, float]:
+    """k-fold CV on the train part: each row's fold is pmod(xxhash64(seed, all columns), k); fit on
+    the other folds, score on this one. cv_<objective>_mean / _std (population) and cv_<name> means."""
+    k, objective = request.k_folds, request.metric or algorithms.DEFAULT_METRIC.get(request.task)
+    folded = train.withColumn(_FOLD, F.pmod(F.xxhash64(F.lit(request.seed), *train.columns), F.lit(k))).cache()
+    cached.append(folded)
+    sizes = {int(r[0]): int(r[1]) for r in folded.groupBy(_FOLD).count().collect()}
+    if len(sizes) < k or sum(sizes.values()) - max(sizes.values()) < 2:  # an empty fold, or too few to fit
+        raise DatasetError(f"the training part is too small for {k}-fold cross-validation "
+                           f"({sum(sizes.values())} rows)")
+    distance = resolve_params(algorithm, request.params).get("distanceMeasure", "euclidean")
+    per_fold: list[dict[str, float]] = []
+    for i in range(k):
+        fit_part = folded.filter(F.col(_FOLD) != i).drop(_FOLD)
+        model, _ = _fit_pipeline(request, algorithm, raw, fit_part, labels, cached)
+        scored = model.transform(folded.filter(F.col(_FOLD) == i).drop(_FOLD))
+        metrics = evaluate(request.task, scored, label_col=LABEL, features_col=FEATURES, distance=distance)
+        _require_objective(request, metrics, where=f"cross-validation fold {i + 1} of {k}")
+        per_fold.append(metrics)
+        log.info("cv fold done %s fold=%d rows=%d %s=%s", _context(request), i, sizes[i], objective,
+                 metrics.get(objective))
+    folded.unpersist()
+    names = set.intersection(*(set(m) for m in per_fold))
+    out = {f"cv_{name}": statistics.fmean(m[name] for m in per_fold) for name in names if name != objective}
+    if objective in names:
+        values = [m[objective] for m in per_fold]
+        out[f"cv_{objective}_mean"], out[f"cv_{objective}_std"] = statistics.fmean(values), statistics.pstdev(values)
+    return out
+
+
+def _train_and_score(spark: SparkSession, request: TrialRequest, cached: list[DataFrame]) -> _Outcome:
+    algorithm = _algorithm_for(request)
+    resolve_params(algorithm, request.params)  # fail fast, before touching data
+    outcome, phases = _Outcome(), _Phases(_context(request))
+    raw, train, validation, labels = _load_and_split(spark, request, cached, outcome)
+    phases.done("load", train_rows=outcome.train_rows, validation_rows=outcome.validation_rows)
+
+    cv: dict[str, float] = {}
+    if request.k_folds >= 2:
+        cv = _cross_validate(request, algorithm, raw, train, labels, cached)
+        phases.done("cross_validate", k_folds=request.k_folds)
+    model, outcome.metrics["train_seconds"] = _fit_pipeline(request, algorithm, raw, train, labels, cached, phases)
+    train.unpersist()  # only validation rows are needed from here on
 
     predictions = model.transform(validation).cache()
     cached.append(predictions)
@@ -128,6 +176,8 @@ def _train_and_score(spark: SparkSession, request: TrialRequest, cached: list[Da
                                     distance=distance))
     phases.done("evaluate")
     _require_objective(request, outcome.metrics)
+    if cv:
+        _use_cv_objective(request, outcome.metrics, cv)
     outcome.metrics["predict_ms_per_1k"] = _predict_ms_per_1k(spark, model, validation, outcome.validation_rows)
     phases.done("latency")
     model.write().overwrite().save(hadoop_fs.qualify(request.model_uri))
@@ -136,13 +186,22 @@ def _train_and_score(spark: SparkSession, request: TrialRequest, cached: list[Da
     return outcome
 
 
-def _require_objective(request: TrialRequest, metrics: dict[str, float]) -> None:
+def _use_cv_objective(request: TrialRequest, metrics: dict[str, float], cv: dict[str, float]) -> None:
+    """The objective becomes its CV mean; its validation-part value is kept as validation_<metric>."""
+    objective = request.metric or algorithms.DEFAULT_METRIC.get(request.task)
+    metrics.update(cv)
+    if f"cv_{objective}_mean" in cv:
+        metrics[f"validation_{objective}"] = metrics.get(objective)
+        metrics[objective] = cv[f"cv_{objective}_mean"]
+
+
+def _require_objective(request: TrialRequest, metrics: dict[str, float], where: str = "validation") -> None:
     """A model whose optimised metric is undefined (NaN, one cluster) cannot be ranked: fail it."""
     objective = request.metric or algorithms.DEFAULT_METRIC.get(request.task)
     if objective in algorithms.METRICS.get(request.task, {}) and objective not in metrics:
         why = ("every validation row fell in one cluster" if request.task == CLUSTERING
                else "the learner may have diverged; try other hyperparameters")
-        raise DatasetError(f"the model's validation {objective} is not a finite number ({why})")
+        raise DatasetError(f"the model's {where} {objective} is not a finite number ({why})")
 
 
 def _predict_ms_per_1k(spark: SparkSession, model: PipelineModel, validation: DataFrame, rows: int) -> float:
