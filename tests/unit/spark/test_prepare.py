@@ -339,11 +339,28 @@ def gcs(tmp_path_factory):
 
 
 def test_libsvm_input_on_gcs_is_pinned_by_generation_and_crc32c(spark, prepare, gcs, data_dir):
+    from zygarde.local.spark_gcs import hadoop_conf_for_emulator
+
     jvm = spark.sparkContext._jvm
+    hconf = spark.sparkContext._jsc.hadoopConfiguration()
+    # A session started by another test file may point gs:// at its own fake-gcs-server: point this
+    # file's bucket (a fresh FileSystem instance) at ours, and restore the settings afterwards.
+    ours = {k: v for k, v in hadoop_conf_for_emulator(gcs, "test-project").items() if k.startswith("fs.gs.")}
+    saved = {k: hconf.get(k) for k in ours}
+    for k, v in ours.items():
+        hconf.set(k, v)
     try:
-        jvm.org.apache.hadoop.fs.Path(f"gs://{BUCKET}/").getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    except Exception:  # noqa: BLE001
-        pytest.skip("the running Spark session has no GCS connector (run this file on its own)")
+        try:
+            jvm.org.apache.hadoop.fs.Path(f"gs://{BUCKET}/").getFileSystem(hconf)
+        except Exception:  # noqa: BLE001
+            pytest.skip("the running Spark session has no GCS connector (run this file on its own)")
+        _pinned_libsvm_on_gcs(spark, prepare, gcs, data_dir)
+    finally:
+        for k, v in saved.items():
+            hconf.unset(k) if v is None else hconf.set(k, v)
+
+
+def _pinned_libsvm_on_gcs(spark, prepare, gcs, data_dir):
     content = (data_dir / "cancer.libsvm").read_bytes()
     name = "datasets/cancer.libsvm"
     meta = json.loads(_http("POST", f"{gcs}/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name={name}", content))
