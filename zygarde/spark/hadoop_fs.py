@@ -50,3 +50,15 @@ def total_bytes(spark: SparkSession, uri: str) -> int:
     """Sum of the sizes of every file under `uri` (a file or a directory)."""
     path, fs = _path_and_fs(spark, uri)
     return int(fs.getContentSummary(path).getLength())
+
+
+def run_then_report(spark: SparkSession, run, request, stage: str):
+    """Run a batch's work (`run(spark, request)` returns a result and never raises), then write the
+    result JSON to request.result_uri as the batch's last act. Raises only if that write fails."""
+    import logging
+
+    result = run(spark, request)
+    write_bytes(spark, request.result_uri, result.to_json().encode("utf-8"))
+    logging.getLogger("zygarde.spark").info("result written job_id=%s stage=%s status=%s uri=%s", result.job_id,
+                                            stage, result.status, request.result_uri)
+    return result

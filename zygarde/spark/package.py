@@ -130,13 +130,6 @@ def run_finalize(spark: SparkSession, request: FinalizeRequest) -> FinalizeResul
             df.unpersist()
 
 
-def write_result(spark: SparkSession, result: FinalizeResult, uri: str) -> None:
-    hadoop_fs.write_bytes(spark, uri, result.to_json().encode("utf-8"))
-    log.info("result written job_id=%s stage=finalize status=%s uri=%s", result.job_id, result.status, uri)
-
-
 def execute(spark: SparkSession, request: FinalizeRequest) -> FinalizeResult:
     """run_finalize, then write the result to request.result_uri (last). Raises only if that write fails."""
-    result = run_finalize(spark, request)
-    write_result(spark, result, request.result_uri)
-    return result
+    return hadoop_fs.run_then_report(spark, run_finalize, request, "finalize")

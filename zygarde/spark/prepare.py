@@ -226,13 +226,6 @@ def run_prepare(spark: SparkSession, request: PrepareRequest) -> PrepareResult:
     return result
 
 
-def write_result(spark: SparkSession, result: PrepareResult, uri: str) -> None:
-    hadoop_fs.write_bytes(spark, uri, result.to_json().encode("utf-8"))
-    log.info("result written job_id=%s stage=prepare status=%s uri=%s", result.job_id, result.status, uri)
-
-
 def execute(spark: SparkSession, request: PrepareRequest) -> PrepareResult:
     """run_prepare, then write the result to request.result_uri (last). Raises only if that write fails."""
-    result = run_prepare(spark, request)
-    write_result(spark, result, request.result_uri)
-    return result
+    return hadoop_fs.run_then_report(spark, run_prepare, request, "prepare")

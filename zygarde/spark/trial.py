@@ -243,14 +243,6 @@ def run_trial(spark: SparkSession, request: TrialRequest) -> TrialResult:
     return result
 
 
-def write_result(spark: SparkSession, result: TrialResult, uri: str) -> None:
-    hadoop_fs.write_bytes(spark, uri, result.to_json().encode("utf-8"))
-    log.info("result written job_id=%s trial_id=%s status=%s uri=%s", result.job_id, result.trial_id,
-             result.status, uri)
-
-
 def execute(spark: SparkSession, request: TrialRequest) -> TrialResult:
     """run_trial, then write the result to request.result_uri (last). Raises only if that write fails."""
-    result = run_trial(spark, request)
-    write_result(spark, result, request.result_uri)
-    return result
+    return hadoop_fs.run_then_report(spark, run_trial, request, "train")
