@@ -8,13 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.unit.spark.fake_gcs import http as _http
+from tests.unit.spark.fake_gcs import running_fake_gcs
 from zygarde.domain.contracts import TrialRequest, TrialResult
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -22,36 +23,12 @@ GCS_PORT = 18350  # this helper's range is 18300-18399
 BUCKET = "zy-spark-test"
 
 
-def _http(method: str, url: str, data: bytes | None = None) -> bytes:
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/octet-stream"} if data else {})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.read()
-
-
 @pytest.fixture(scope="module")
 def gcs(data_dir):
-    from zygarde.local.processes import fake_gcs_binary
-
-    host = f"127.0.0.1:{GCS_PORT}"
-    proc = subprocess.Popen([str(fake_gcs_binary()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
-                             "-port", str(GCS_PORT), "-public-host", host],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = f"http://{host}"
-        for _ in range(100):
-            try:
-                _http("GET", f"{base}/storage/v1/b")
-                break
-            except OSError:
-                time.sleep(0.1)
-        _http("POST", f"{base}/storage/v1/b?project=test", json.dumps({"name": BUCKET}).encode())
+    with running_fake_gcs(GCS_PORT, BUCKET) as base:
         csv = (data_dir / "cancer_small.csv").read_bytes()
         _http("POST", f"{base}/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name=datasets/cancer.csv", csv)
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _read(base: str, name: str) -> bytes:

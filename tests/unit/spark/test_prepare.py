@@ -7,7 +7,6 @@ import base64
 import hashlib
 import json
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -17,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.unit.spark.fake_gcs import http as _http
+from tests.unit.spark.fake_gcs import running_fake_gcs
 from zygarde.domain.contracts import PrepareRequest, PrepareResult
 from zygarde.spark.data_report import part_sizes
 
@@ -309,33 +310,10 @@ def test_an_input_changed_during_preparation_fails_retryably(prepare, data_dir, 
 
 # ---- gs:// on fake-gcs-server ----
 
-def _http(method: str, url: str, data: bytes | None = None) -> bytes:
-    request = urllib.request.Request(url, data=data, method=method)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.read()
-
-
 @pytest.fixture(scope="module")
-def gcs(tmp_path_factory):
-    from zygarde.local.processes import fake_gcs_binary
-
-    host = f"127.0.0.1:{GCS_PORT}"
-    proc = subprocess.Popen([str(fake_gcs_binary()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
-                             "-port", str(GCS_PORT), "-public-host", host, "-log-level", "warn"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://{host}"
-    try:
-        for _ in range(100):
-            try:
-                _http("GET", f"{base}/storage/v1/b")
-                break
-            except OSError:
-                time.sleep(0.1)
-        _http("POST", f"{base}/storage/v1/b?project=test", json.dumps({"name": BUCKET}).encode())
+def gcs():
+    with running_fake_gcs(GCS_PORT, BUCKET) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_libsvm_input_on_gcs_is_pinned_by_generation_and_crc32c(spark, prepare, gcs, data_dir):
