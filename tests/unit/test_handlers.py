@@ -11,11 +11,12 @@ from zygarde.service_layer.handlers import Message
 from zygarde.service_layer.launching import trial_uris
 
 
-def deliver(deps, trial, result, ok: bool, times: int = 1) -> None:
+def deliver(deps, trial, result, ok: bool, times: int = 1, end_batch: bool = True) -> None:
     """Write a batch's result object, end its batch, deliver the notification `times` times."""
     _, uri = trial_uris(deps.settings, trial.job_id, trial.trial_id, trial.attempt)
     deps.blobs.write_bytes(uri, result.to_json().encode())
-    deps.launcher.finish(trial.batch_id, "SUCCEEDED" if ok else "FAILED")
+    if end_batch:
+        deps.launcher.finish(trial.batch_id, "SUCCEEDED" if ok else "FAILED")
     msg = Message(b"{}", {"bucketId": "bkt", "objectId": uri.removeprefix("gs://bkt/"), "eventType": "OBJECT_FINALIZE"})
     for _ in range(times):
         handlers.on_trial_result(msg, deps)
@@ -287,3 +288,23 @@ def test_reconciler_frees_slots_left_by_a_crash_between_claim_and_trial_update(d
     assert handlers.on_cluster_idle(deps)["released_slots"] == 2
     assert set(deps.repo.capacity_holders()) == {running_trial.capacity_slot}
     assert set(deps.repo.slot_holders("job-1")) == {running_trial.slot}
+
+
+def test_reconciler_lets_a_batch_that_just_reported_exit_before_cancelling_it(deps):
+    """The finalize batch writes its result last; the job ends on that result while the batch is
+    still shutting down. The job-finished tick must not cancel it; a later tick cancels a batch that hangs."""
+    from datetime import timedelta
+
+    submit(job_message(spec_dict(candidates=[{"algorithm": "logistic_regression"}])), deps)
+    trial = deps.repo.get_trial("job-1", "t0000")
+    deliver(deps, trial, TrialResult("job-1", "t0000", 1, "SUCCEEDED", {"areaUnderROC": 0.8}, model_uri="gs://m"), True)
+    fin = deps.repo.get_trial("job-1", FINALIZE)
+    result = FinalizeResult("job-1", 1, "SUCCEEDED", test_metrics={"areaUnderROC": 0.9}, package_uri="gs://bkt/p/")
+    deliver(deps, fin, result, True, end_batch=False)
+    job = deps.repo.get_job("job-1")
+    assert job.state is JobState.SUCCEEDED and fin.batch_id in deps.launcher.running
+    assert handlers.on_cluster_idle(deps)["cancelled_batches"] == 0
+    assert fin.batch_id in deps.launcher.running
+    deps.clock.t += timedelta(minutes=5)
+    assert handlers.on_cluster_idle(deps)["cancelled_batches"] == 1
+    assert deps.launcher.running == []

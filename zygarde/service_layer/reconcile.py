@@ -2,7 +2,7 @@
 nothing is lost when a batch dies or an event goes missing."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from zygarde.domain.errors import BatchNotFound
 from zygarde.domain.model import Job, JobState, TrialState
@@ -54,13 +54,20 @@ def reconcile(deps: Deps) -> dict[str, int]:
 ORPHAN_SLOT_GRACE_SECONDS = 120
 
 
+def _age_seconds(now: datetime, iso: str) -> float:
+    then = datetime.fromisoformat(iso)
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    return (now - then).total_seconds()
+
+
 def _release_orphan_slots(deps: Deps) -> int:
     """Free slots whose holder is not running with them: left by a handler that crashed between
     claiming a slot and moving its trial (after a grace period, so in-flight claims are left alone)."""
     now = deps.clock()
 
     def stale(hold, job_id: str, slot: int, field: str) -> bool:
-        if (now - datetime.fromisoformat(hold.claimed_at)).total_seconds() < ORPHAN_SLOT_GRACE_SECONDS:
+        if _age_seconds(now, hold.claimed_at) < ORPHAN_SLOT_GRACE_SECONDS:
             return False
         trial = deps.repo.get_trial(job_id, hold.trial_id)
         return trial is None or not trial.state.is_active() or getattr(trial, field) != slot
@@ -78,14 +85,23 @@ def _release_orphan_slots(deps: Deps) -> int:
     return released
 
 
+ORPHAN_BATCH_GRACE_SECONDS = 120
+
+
 def _cancel_orphan_batches(deps: Deps, jobs: dict[str, Job | None]) -> int:
+    """Cancel batches still running for a job that has ended. A batch writes its result last and
+    then exits, so a job that has just ended (on that very result) gets a grace period first."""
     cancelled = 0
+    now = deps.clock()
     for info in deps.launcher.list({"zygarde": "trial"}):
         job_id = info.labels.get("zygarde-job")
         if info.is_terminal or not job_id:
             continue
         job = jobs.setdefault(job_id, deps.repo.get_job(job_id))
-        if job is None or job.state.is_finished():
-            deps.launcher.cancel(info.batch_id)
-            cancelled += 1
+        if job is not None and not job.state.is_finished():
+            continue
+        if job is not None and job.finished_at and _age_seconds(now, job.finished_at) < ORPHAN_BATCH_GRACE_SECONDS:
+            continue
+        deps.launcher.cancel(info.batch_id)
+        cancelled += 1
     return cancelled
