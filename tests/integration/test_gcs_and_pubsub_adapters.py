@@ -34,6 +34,17 @@ def test_blob_store_round_trip_ranges_preconditions_and_listing(blobs, namespace
     assert blobs.list(f"gs://{namespace.bucket}/datasets/") == [uri, f"gs://{namespace.bucket}/datasets/b.csv"]
 
 
+def test_blob_store_reads_the_tail_of_an_object(blobs, namespace):
+    uri = f"gs://{namespace.bucket}/datasets/t.parquet"
+    with pytest.raises(NotFound):
+        blobs.read_tail(uri, 8)
+    blobs.write_bytes(uri, bytes(range(200)))
+    assert blobs.read_tail(uri, 8) == bytes(range(192, 200))
+    assert blobs.read_tail(uri, 1000) == bytes(range(200))  # longer than the object: all of it
+    blobs.write_bytes(uri, b"")
+    assert blobs.read_tail(uri, 8) == b""
+
+
 def test_publisher_publishes_to_the_named_topic(namespace):
     from google.cloud import pubsub_v1
 

@@ -37,6 +37,18 @@ class GcsBlobStore(BlobStore):
         except _TRANSIENT as exc:
             raise TransientError(f"gcs read {uri}: {exc}") from exc
 
+    def read_tail(self, uri: str, n: int) -> bytes:
+        if n <= 0:
+            return b""
+        try:
+            return self._blob(uri).download_as_bytes(start=-n)  # a suffix range: Range: bytes=-n
+        except gexc.NotFound:
+            raise NotFound(f"{uri} does not exist") from None
+        except gexc.RequestRangeNotSatisfiable:
+            return b""
+        except _TRANSIENT as exc:
+            raise TransientError(f"gcs read {uri}: {exc}") from exc
+
     def write_bytes(self, uri: str, data: bytes, content_type: str = "application/octet-stream",
                     if_generation_match: int | None = None) -> int:
         blob = self._blob(uri)

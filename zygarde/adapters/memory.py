@@ -192,6 +192,11 @@ class MemoryBlobStore(BlobStore):
         data = self.objects[uri][0]
         return data if max_bytes is None else data[:max_bytes]
 
+    def read_tail(self, uri: str, n: int) -> bytes:
+        if uri not in self.objects:
+            raise NotFound(f"{uri} does not exist")
+        return self.objects[uri][0][-n:] if n > 0 else b""
+
     def write_bytes(self, uri, data, content_type="application/octet-stream", if_generation_match=None) -> int:
         current = self.objects.get(uri, (b"", 0))[1]
         if if_generation_match is not None and if_generation_match != current:

@@ -22,7 +22,8 @@ class _Strict(BaseModel):
 class DatasetSpec(_Strict):
     """Where the data is and how to read it."""
 
-    uri: str = Field(description="gs://bucket/path of the dataset object")
+    uri: str = Field(description="gs://bucket/path of the dataset: one object, a folder of part files (as Spark "
+                               "writes them, hive partitions included) or a glob such as gs://b/d/*.csv")
     format: Literal["csv", "parquet", "json", "libsvm"] = Field(description="json means JSON lines")
     target: str = Field("label", min_length=1, description="the label column (libsvm: always 'label')")
     options: dict[str, ParamValue] = Field(default_factory=dict,

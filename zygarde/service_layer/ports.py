@@ -77,6 +77,10 @@ class BlobStore(abc.ABC):
         """Raises NotFound."""
 
     @abc.abstractmethod
+    def read_tail(self, uri: str, n: int) -> bytes:
+        """The last n bytes (all of a shorter object). Raises NotFound."""
+
+    @abc.abstractmethod
     def write_bytes(self, uri: str, data: bytes, content_type: str = "application/octet-stream",
                     if_generation_match: int | None = None) -> int:
         """Returns the new generation. if_generation_match=0 means only if absent (raises
