@@ -12,11 +12,16 @@ import pytest
 
 from zygarde.config import topic
 from zygarde.domain.model import JobState, TrialState
-from zygarde.local.demo import demo_spec
+from zygarde.local import demo
 from zygarde.local.sample_data import breast_cancer_csv
 from zygarde.service_layer.queries import job_view
 
 pytestmark = pytest.mark.e2e
+
+
+def demo_spec(bucket: str, job_id: str) -> dict:
+    """The demo job, registered under its own job id so that tests do not share a model's versions."""
+    return {**demo.demo_spec(bucket, job_id), "name": job_id}
 
 
 def wait_finished(deps, job_id: str, timeout: float = 900):
