@@ -26,22 +26,14 @@ class GcsBlobStore(BlobStore):
         return self._client.bucket(bucket).blob(name)
 
     def read_bytes(self, uri: str, max_bytes: int | None = None) -> bytes:
-        try:
-            if max_bytes is None:
-                return self._blob(uri).download_as_bytes()
-            return self._blob(uri).download_as_bytes(start=0, end=max_bytes - 1)
-        except gexc.NotFound:
-            raise NotFound(f"{uri} does not exist") from None
-        except gexc.RequestRangeNotSatisfiable:
-            return b""
-        except _TRANSIENT as exc:
-            raise TransientError(f"gcs read {uri}: {exc}") from exc
+        return self._download(uri) if max_bytes is None else self._download(uri, start=0, end=max_bytes - 1)
 
     def read_tail(self, uri: str, n: int) -> bytes:
-        if n <= 0:
-            return b""
+        return self._download(uri, start=-n) if n > 0 else b""  # a suffix range: Range: bytes=-n
+
+    def _download(self, uri: str, **byte_range: int) -> bytes:
         try:
-            return self._blob(uri).download_as_bytes(start=-n)  # a suffix range: Range: bytes=-n
+            return self._blob(uri).download_as_bytes(**byte_range)
         except gexc.NotFound:
             raise NotFound(f"{uri} does not exist") from None
         except gexc.RequestRangeNotSatisfiable:
