@@ -40,7 +40,11 @@ def test_add_get_update_and_list(repo):
     assert repo.get_trial("job-a", "t0001") == moved
     assert repo.update_trial("job-a", "t0001", lambda t: None) is None
     assert [t.trial_id for t in repo.active_trials()] == ["t0001"]
-    assert [t.trial_id for t in repo.list_trials("job-a", TrialState.WAITING)] == ["t0000", "t0002"]
+    assert [t.trial_id for t in repo.list_trials("job-a", [TrialState.WAITING])] == ["t0000", "t0002"]
+    assert [t.trial_id for t in repo.list_trials("job-a", [TrialState.WAITING, TrialState.LAUNCHING])] == [
+        "t0000", "t0001", "t0002"]
+    assert len(repo.list_trials("job-a", [TrialState.WAITING], limit=1)) == 1
+    assert repo.list_trials("job-a", [TrialState.FAILED]) == []
     assert [j.job_id for j in repo.list_jobs(owner="ana", states=[JobState.RUNNING])] == ["job-a"]
     assert repo.list_jobs(owner="bob") == []
 

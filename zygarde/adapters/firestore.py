@@ -6,6 +6,7 @@ document, so concurrent handlers of different trials never contend.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Callable
 
 from google.api_core import exceptions as gexc
@@ -102,10 +103,13 @@ class FirestoreJobRepository(JobRepository):
         return trial_from_dict(snap.to_dict()) if snap.exists else None
 
     @_transient
-    def list_trials(self, job_id: str, state: TrialState | None = None) -> list[Trial]:
+    def list_trials(self, job_id: str, states: Sequence[TrialState] | None = None,
+                    limit: int | None = None) -> list[Trial]:
         query = self._trials(job_id)
-        if state is not None:
-            query = query.where(filter=FieldFilter("state", "==", state.value))
+        if states is not None:
+            query = query.where(filter=FieldFilter("state", "in", [s.value for s in states]))
+        if limit is not None:
+            query = query.limit(limit)
         return sorted((trial_from_dict(s.to_dict()) for s in query.stream()), key=lambda t: t.index)
 
     @_transient

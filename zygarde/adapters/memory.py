@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Callable
 
 from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, NotFound, PreconditionFailed
@@ -54,9 +55,10 @@ class MemoryJobRepository(JobRepository):
     def get_trial(self, job_id: str, trial_id: str) -> Trial | None:
         return self.trials.get(job_id, {}).get(trial_id)
 
-    def list_trials(self, job_id: str, state: TrialState | None = None) -> list[Trial]:
-        trials = [t for t in self.trials.get(job_id, {}).values() if state is None or t.state is state]
-        return sorted(trials, key=lambda t: t.index)
+    def list_trials(self, job_id: str, states: Sequence[TrialState] | None = None,
+                    limit: int | None = None) -> list[Trial]:
+        trials = [t for t in self.trials.get(job_id, {}).values() if states is None or t.state in states]
+        return sorted(trials[:limit] if limit is not None else trials, key=lambda t: t.index)
 
     def update_trial(self, job_id: str, trial_id: str, change: Callable[[Trial], Trial | None]) -> Trial | None:
         with self._lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable
+from typing import Sequence, TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from zygarde.domain.model import Job, JobState, Trial, TrialState
@@ -127,8 +127,9 @@ class JobRepository(abc.ABC):
     def get_trial(self, job_id: str, trial_id: str) -> "Trial | None": ...
 
     @abc.abstractmethod
-    def list_trials(self, job_id: str, state: "TrialState | None" = None) -> "list[Trial]":
-        """By index."""
+    def list_trials(self, job_id: str, states: "Sequence[TrialState] | None" = None,
+                    limit: int | None = None) -> "list[Trial]":
+        """The job's trials (those in `states`, at most `limit` of them: any ones), by index."""
 
     @abc.abstractmethod
     def update_trial(self, job_id: str, trial_id: str,

@@ -18,6 +18,7 @@ from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.launching import claim_and_launch, end_attempt, launch
 
 RUNNING = [JobState.RUNNING]
+UNFINISHED = [TrialState.WAITING, TrialState.LAUNCHING, TrialState.RUNNING]
 
 
 _SPECS: dict[str, JobSpec] = {}
@@ -45,15 +46,17 @@ def job_spec(job: Job) -> JobSpec:
 def dispatch(deps: Deps) -> list[str]:
     """Resume interrupted launches, then launch waiting trials into free capacity, fairly.
     Returns the ids (job/trial) launched. Safe to run concurrently and repeatedly."""
-    jobs = {j.job_id: j for j in deps.repo.list_jobs(states=RUNNING, limit=100_000)}
     active = deps.repo.active_trials()
     launched = []
-    for t in active:
-        if t.state is TrialState.LAUNCHING and t.job_id in jobs and launch(t, job_spec(jobs[t.job_id]),
-                                                                            jobs[t.job_id].owner, deps):
-            launched.append(f"{t.job_id}/{t.trial_id}")
+    resuming = [t for t in active if t.state is TrialState.LAUNCHING]
     holders = deps.repo.capacity_holders()
     free_capacity = [s for s in range(deps.settings.max_concurrent_batches) if s not in holders]
+    if not free_capacity and not resuming:
+        return launched  # saturated: nothing to read further
+    jobs = {j.job_id: j for j in deps.repo.list_jobs(states=RUNNING, limit=100_000)}
+    for t in resuming:
+        if t.job_id in jobs and launch(t, job_spec(jobs[t.job_id]), jobs[t.job_id].owner, deps):
+            launched.append(f"{t.job_id}/{t.trial_id}")
     by_user = Counter(jobs[t.job_id].owner for t in active if t.job_id in jobs)
     by_job = Counter(t.job_id for t in active)
     specs = {job_id: job_spec(job) for job_id, job in jobs.items()}
@@ -81,16 +84,17 @@ def dispatch(deps: Deps) -> list[str]:
 
 def _eligible(deps: Deps, job: Job, spec: JobSpec) -> list[Trial]:
     """The waiting trials of a job that may launch now: its data preparation first, then its
-    training trials (asking the search for one when none waits), then its finalisation."""
-    trials = deps.repo.list_trials(job.job_id)
-    stages = {t.kind: t for t in trials if t.kind != TRAIN}
+    training trials (asking the search for one when none waits), then its finalisation.
+    Reads the two stage documents and the waiting trials, not the whole job."""
     for kind in (PREPARE, FINALIZE):
-        stage = stages.get(kind)
+        stage = deps.repo.get_trial(job.job_id, kind)
         if stage is not None and (kind == FINALIZE or stage.state is not TrialState.SUCCEEDED):
             return [stage] if stage.state is TrialState.WAITING else []
-    train = [t for t in trials if t.kind == TRAIN]
-    ready = [t for t in train if t.state is TrialState.WAITING]
-    if not ready:
+    # a dispatch launches at most max_parallel of a job's trials: no need to read more
+    ready = [t for t in deps.repo.list_trials(job.job_id, [TrialState.WAITING], limit=spec.max_parallel + 2)
+             if t.kind == TRAIN]
+    if not ready and search.is_adaptive(spec):
+        train = [t for t in deps.repo.list_trials(job.job_id) if t.kind == TRAIN]
         asked = _ask(deps, job, spec, train)
         ready = [asked] if asked else []
     return ready
@@ -191,16 +195,18 @@ def maybe_finish_job(job_id: str, deps: Deps) -> None:
     if job is None or job.state.is_finished():
         return
     spec = job_spec(job)
-    trials = deps.repo.list_trials(job_id)
-    stages = {t.kind: t for t in trials if t.kind != TRAIN}
-    prepare, finalize = stages.get(PREPARE), stages.get(FINALIZE)
+    prepare = deps.repo.get_trial(job_id, PREPARE)
     if prepare is not None and prepare.state.is_finished() and prepare.state is not TrialState.SUCCEEDED:
         stop_job(deps, job_id, JobState.FAILED, "DataRejected", f"the data cannot serve: {prepare.error}")
         return
-    problem = _budget_problem(deps, job, spec, trials)
+    problem = _budget_problem(deps, job, spec, None)
     if problem is not None:
         stop_job(deps, job_id, JobState.BUDGET_EXHAUSTED, "BudgetExhausted", problem)
         return
+    if deps.repo.list_trials(job_id, UNFINISHED, limit=1):
+        return  # the common case, decided without reading the job's trials
+    trials = deps.repo.list_trials(job_id)
+    finalize = next((t for t in trials if t.kind == FINALIZE), None)
     train = [t for t in trials if t.kind == TRAIN]
     if not all(t.state.is_finished() for t in train) or len(train) < search.planned_trial_count(spec):
         return
