@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher  # noqa: E402
+from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher  # noqa: E402,I001
 from zygarde.config import Settings  # noqa: E402
 from zygarde.domain.contracts import TrialResult  # noqa: E402
 from zygarde.domain.model import JobState, TrialState  # noqa: E402
@@ -55,11 +55,34 @@ class SimLauncher(MemoryBatchLauncher):
         super().cancel(batch_id)
 
 
+class CountingRepository(MemoryJobRepository):
+    """Counts what a Firestore repository would bill: calls, and documents read (gets and query results)."""
+
+    READS = ("get_job", "list_jobs", "get_trial", "list_trials", "active_trials", "slot_holders",
+             "capacity_holders", "model_versions")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.docs_read = 0
+
+    def __getattribute__(self, name):
+        attr = super().__getattribute__(name)
+        if name in CountingRepository.READS:
+            def counted(*args, **kwargs):
+                self.calls += 1
+                out = attr(*args, **kwargs)
+                self.docs_read += len(out) if isinstance(out, (list, dict)) else 1
+                return out
+            return counted
+        return attr
+
+
 def run(users: int, trials_per_user: int, cap: int, max_parallel: int, seed: int, p_die: float,
         p_drop: float, p_dup: float) -> dict:
     rng = random.Random(seed)
     clock, events = VirtualClock(), []
-    deps = Deps(MemoryJobRepository(), SimLauncher(clock, rng, events), MemoryBlobStore(), MemoryPublisher(),
+    deps = Deps(CountingRepository(), SimLauncher(clock, rng, events), MemoryBlobStore(), MemoryPublisher(),
                 Settings(project="sim", region="r", bucket="bkt", max_concurrent_batches=cap), clock)
     deps.blobs.write_bytes("gs://bkt/datasets/d.csv", b"x,y\n1,0\n")
     for u in range(users):  # users arrive over the first 10 virtual minutes
@@ -126,6 +149,8 @@ def report(deps, busy, users, trials_per_user, cap, wall, n_events, last_end) ->
         "fairness_jain_slot_time": round(jain, 4),
         "slot_utilisation": round(sum(shares) / (cap * makespan), 4) if makespan else 0.0,
         "virtual_hours": round(makespan / 3600, 2),
+        "repository_reads_per_event": round(deps.repo.calls / n_events, 1),
+        "documents_read_per_event": round(deps.repo.docs_read / n_events, 1),
         "wall_seconds": round(wall, 2),
     }
 
