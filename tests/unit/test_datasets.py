@@ -11,7 +11,7 @@ import pytest
 
 from tests.unit.conftest import spec_dict
 from zygarde.adapters.memory import MemoryBlobStore
-from zygarde.domain.errors import DatasetError
+from zygarde.domain.errors import AccessDenied, DatasetError, NotFound
 from zygarde.domain.spec import parse_job_spec
 from zygarde.service_layer import datasets
 
@@ -135,3 +135,24 @@ def test_json_and_libsvm_first_lines_are_checked(blobs):
     blobs.write_bytes("gs://bkt/d.svm", b"a,y\n1,0\n")
     with pytest.raises(DatasetError, match="not LIBSVM"):
         datasets.check(spec("gs://bkt/d.svm", "libsvm", target="label"), blobs)
+
+
+class DeniedBlobStore(MemoryBlobStore):
+    """What GcsBlobStore raises for a bucket Zygarde's service account may not read."""
+
+    def exists(self, uri):
+        raise AccessDenied(f"access to {uri} is denied (exists): 403 Forbidden")
+
+
+def test_a_dataset_zygarde_may_not_read_is_a_dataset_error_that_says_so():
+    with pytest.raises(DatasetError, match=r"may not read dataset gs://other/d.csv: .*403 .*grant"):
+        datasets.check(spec("gs://other/d.csv"), DeniedBlobStore())
+
+
+def test_a_missing_bucket_is_a_dataset_error(blobs):
+    class NoBucket(MemoryBlobStore):
+        def list(self, uri_prefix):
+            raise NotFound("gs://nobucket/ does not exist")
+
+    with pytest.raises(DatasetError, match="dataset gs://nobucket/d does not exist"):
+        datasets.check(spec("gs://nobucket/d"), NoBucket())

@@ -1,13 +1,32 @@
 """BlobStore on Cloud Storage (fake-gcs-server locally, through STORAGE_EMULATOR_HOST)."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from google.api_core import exceptions as gexc
 from google.cloud import storage
 
-from zygarde.domain.errors import NotFound, PreconditionFailed, TransientError
+from zygarde.domain.errors import AccessDenied, NotFound, PermanentError, PreconditionFailed, TransientError
 from zygarde.service_layer.ports import BlobStore
 
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.InternalServerError, gexc.TooManyRequests, gexc.GatewayTimeout)
+
+
+@contextlib.contextmanager
+def _translated(what: str, uri: str) -> Iterator[None]:
+    """Cloud Storage errors as Zygarde's: missing, forbidden and bad requests are permanent (so a
+    message naming a bucket Zygarde may not read is recorded, not redelivered forever)."""
+    try:
+        yield
+    except gexc.NotFound:
+        raise NotFound(f"{uri} does not exist") from None
+    except (gexc.Forbidden, gexc.Unauthorized) as exc:
+        raise AccessDenied(f"access to {uri} is denied ({what}): {exc.message}") from None
+    except _TRANSIENT as exc:
+        raise TransientError(f"gcs {what} {uri}: {exc}") from exc
+    except gexc.BadRequest as exc:
+        raise PermanentError(f"gcs {what} {uri}: {exc.message}") from None
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -33,31 +52,26 @@ class GcsBlobStore(BlobStore):
 
     def _download(self, uri: str, **byte_range: int) -> bytes:
         try:
-            return self._blob(uri).download_as_bytes(**byte_range)
-        except gexc.NotFound:
-            raise NotFound(f"{uri} does not exist") from None
-        except gexc.RequestRangeNotSatisfiable:
+            with _translated("read", uri):
+                return self._blob(uri).download_as_bytes(**byte_range)
+        except gexc.RequestRangeNotSatisfiable:  # a range of an empty object
             return b""
-        except _TRANSIENT as exc:
-            raise TransientError(f"gcs read {uri}: {exc}") from exc
 
     def write_bytes(self, uri: str, data: bytes, content_type: str = "application/octet-stream",
                     if_generation_match: int | None = None) -> int:
         blob = self._blob(uri)
         try:
-            blob.upload_from_string(data, content_type=content_type, if_generation_match=if_generation_match)
+            with _translated("write", uri):
+                blob.upload_from_string(data, content_type=content_type, if_generation_match=if_generation_match)
         except gexc.PreconditionFailed:
             raise PreconditionFailed(f"{uri}: generation precondition {if_generation_match} failed") from None
-        except _TRANSIENT as exc:
-            raise TransientError(f"gcs write {uri}: {exc}") from exc
         return blob.generation or 0
 
     def exists(self, uri: str) -> bool:
-        try:
+        with _translated("exists", uri):
             return self._blob(uri).exists()
-        except _TRANSIENT as exc:
-            raise TransientError(f"gcs exists {uri}: {exc}") from exc
 
     def list(self, uri_prefix: str) -> list[str]:
         bucket, name = split_uri(uri_prefix) if uri_prefix.count("/") > 2 else (uri_prefix[5:].rstrip("/"), "")
-        return [f"gs://{bucket}/{b.name}" for b in self._client.list_blobs(bucket, prefix=name)]
+        with _translated("list", uri_prefix):
+            return [f"gs://{bucket}/{b.name}" for b in self._client.list_blobs(bucket, prefix=name)]

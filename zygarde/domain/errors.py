@@ -38,6 +38,10 @@ class NotFound(PermanentError):
     """A job, trial or object that should exist does not."""
 
 
+class AccessDenied(PermanentError):
+    """Zygarde's service account may not read or write an object or bucket (e.g. a user's dataset)."""
+
+
 class MessageError(PermanentError):
     """A Pub/Sub message or bucket notification that cannot be decoded."""
 

@@ -10,7 +10,7 @@ import json
 import struct
 import zlib
 
-from zygarde.domain.errors import DatasetError, NotFound
+from zygarde.domain.errors import AccessDenied, DatasetError, NotFound
 from zygarde.domain.spec import JobSpec
 from zygarde.service_layer.ports import BlobStore
 
@@ -23,13 +23,21 @@ SAMPLED_OBJECTS = 5  # empty part files are skipped, up to this many
 
 def check(spec: JobSpec, blobs: BlobStore) -> None:
     """Raises DatasetError with a readable reason."""
+    uri = spec.dataset.uri
+    try:
+        _check(spec, blobs)
+    except AccessDenied as exc:
+        raise DatasetError(f"Zygarde may not read dataset {uri}: {exc} (grant its service accounts "
+                           "read access to the bucket)") from None
+    except NotFound:  # a missing bucket, or an object deleted while it was being read
+        raise DatasetError(f"dataset {uri} does not exist") from None
+
+
+def _check(spec: JobSpec, blobs: BlobStore) -> None:
     ds = spec.dataset
     objects = _data_objects(ds.uri, blobs)
     for uri in objects[:SAMPLED_OBJECTS]:
-        try:
-            columns = _columns(ds.format, uri, blobs, ds.options)
-        except NotFound:
-            raise DatasetError(f"dataset {ds.uri}: {uri} vanished while it was being read") from None
+        columns = _columns(ds.format, uri, blobs, ds.options)
         if columns is _EMPTY:
             continue
         if columns is not None:
