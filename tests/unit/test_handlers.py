@@ -164,6 +164,22 @@ def test_job_file_dropped_in_bucket_is_submitted(deps):
     assert handlers.submit_job(msg, deps) == job_id  # the same notification twice: one job
 
 
+def test_a_job_file_zygarde_may_not_read_is_recorded_rejected_once(deps):
+    from zygarde.domain.errors import AccessDenied
+
+    def denied(uri, max_bytes=None):
+        raise AccessDenied(f"access to {uri} is denied (read): 403")
+
+    deps.blobs.read_bytes = denied
+    msg = Message(b"{}", {"bucketId": "bkt", "objectId": "jobs/locked.json", "objectGeneration": "3",
+                          "eventType": "OBJECT_FINALIZE"}, "n1")
+    job_id = handlers.submit_job(msg, deps)
+    assert handlers.submit_job(msg, deps) == job_id  # redelivered: the same record
+    job = deps.repo.get_job(job_id)
+    assert job.state is JobState.REJECTED and "jobs/locked.json cannot be read" in job.error and "403" in job.error
+    assert deps.launcher.create_calls == 0
+
+
 def test_reconciler_fails_dead_batch_then_retry_and_recovers_lost_result(deps):
     submit(job_message(spec_dict(max_parallel=2, max_attempts=1)), deps)
     # t0000's batch dies with no result

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from zygarde.config import prefix
 from zygarde.domain.contracts import FinalizeResult, PrepareResult, TrialResult, parse_result_object_name
-from zygarde.domain.errors import DatasetError, MessageError, NotFound, SpecError
+from zygarde.domain.errors import AccessDenied, DatasetError, MessageError, NotFound, SpecError
 from zygarde.domain.model import FINALIZE, PREPARE, Condition, Job, JobState, Trial
 from zygarde.domain.search import initial_trials, planned_trial_count
 from zygarde.domain.spec import JOB_ID_PATTERN, parse_job_spec
@@ -55,6 +55,8 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
         except NotFound:
             log.warning("job file vanished uri=%s", uri)
             return None
+        except AccessDenied as exc:
+            return _reject(deps, fallback_id, "", f"the job file {uri} cannot be read: {exc}")
     else:
         raw, fallback_id = msg.data, derived_job_id(f"msg:{msg.message_id}")
 
