@@ -5,6 +5,7 @@ import json
 
 from tests.unit.conftest import job_message, spec_dict
 from zygarde.domain.contracts import FinalizeResult, PrepareResult, TrialResult
+from zygarde.domain.errors import AccessDenied
 from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, JobState, TrialState
 from zygarde.service_layer import handlers
 from zygarde.service_layer.handlers import Message
@@ -180,6 +181,41 @@ def test_a_job_file_zygarde_may_not_read_is_recorded_rejected_once(deps):
     assert deps.launcher.create_calls == 0
 
 
+def test_an_unreadable_result_fails_the_attempt_and_is_retried_then_fails(deps):
+    submit(job_message(spec_dict(max_attempts=2)), deps)
+    for attempt, garbage in ((1, b"[1, 2]"), (2, b'{"job_id": "job-1"')):
+        trial = deps.repo.get_trial("job-1", "t0000")
+        assert trial.attempt == attempt and trial.state is TrialState.RUNNING
+        _, uri = trial_uris(deps.settings, "job-1", "t0000", attempt)
+        deps.blobs.write_bytes(uri, garbage)
+        deps.launcher.finish(trial.batch_id, "SUCCEEDED")
+        msg = Message(b"{}", {"bucketId": "bkt", "objectId": uri.removeprefix("gs://bkt/")})
+        for _ in range(2):  # delivered twice: one retry, not two
+            handlers.on_trial_result(msg, deps)
+    trial = deps.repo.get_trial("job-1", "t0000")
+    assert trial.state is TrialState.FAILED and "cannot be read" in trial.error
+    assert [c.reason for c in trial.conditions].count("Retrying") == 1
+
+
+def test_one_broken_trial_does_not_stop_the_reconciler_for_the_others(deps):
+    submit(job_message(spec_dict(max_parallel=2, max_attempts=1)), deps)
+    first, second = train_trials(deps, "job-1")[:2]
+    deps.launcher.finish(first.batch_id, "FAILED", "executor lost")
+    deps.launcher.finish(second.batch_id, "FAILED", "executor lost")
+    real_exists = deps.blobs.exists
+
+    def exists(uri):  # the first trial's result cannot be looked at
+        if "/t0000/" in uri:
+            raise AccessDenied(f"access to {uri} is denied (exists): 403")
+        return real_exists(uri)
+
+    deps.blobs.exists = exists
+    report = handlers.on_cluster_idle(deps)
+    assert report["dead_batches"] == 1 and report["launched"] >= 1
+    assert deps.repo.get_trial("job-1", second.trial_id).state is TrialState.FAILED
+    assert deps.repo.get_trial("job-1", first.trial_id).state is TrialState.RUNNING  # left for a later tick
+
+
 def test_reconciler_fails_dead_batch_then_retry_and_recovers_lost_result(deps):
     submit(job_message(spec_dict(max_parallel=2, max_attempts=1)), deps)
     # t0000's batch dies with no result
@@ -209,8 +245,9 @@ def test_reconciler_cancels_batches_of_finished_jobs(deps):
 
 
 def test_transient_launch_error_leaves_trial_launching_and_redelivery_resumes(deps):
-    from zygarde.domain.errors import TransientError
     import pytest
+
+    from zygarde.domain.errors import TransientError
 
     deps.launcher.fail_next_create = TransientError("quota")
     with pytest.raises(TransientError):

@@ -165,8 +165,11 @@ def _apply_result(deps: Deps, trial: Trial, raw: bytes, uri: str) -> None:
     parse = {PREPARE: PrepareResult, FINALIZE: FinalizeResult}.get(trial.kind, TrialResult)
     try:
         result = parse.from_json(raw)
-    except (ValueError, TypeError) as exc:
-        raise MessageError(f"unreadable result {uri}: {exc}") from None
+        if not isinstance(getattr(result, "metrics", {}), dict):
+            raise TypeError("metrics is not an object")
+    except (ValueError, TypeError, AttributeError) as exc:  # the batch wrote something else: retry it
+        trial_ended(deps, trial, False, "ResultUnreadable", f"the result {uri} cannot be read: {exc}", True)
+        return
     if result.status != "SUCCEEDED":
         reason = "DataError" if result.error_kind == "data" else "BatchFailed"
         trial_ended(deps, trial, False, reason, result.error or "failed", result.error_kind in RETRYABLE_ERROR_KINDS)

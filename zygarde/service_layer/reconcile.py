@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from zygarde.domain.errors import BatchNotFound
-from zygarde.domain.model import Job, JobState, TrialState
+from zygarde.domain.errors import BatchNotFound, PermanentError
+from zygarde.domain.model import Job, JobState, Trial, TrialState
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.handlers import record_result
 from zygarde.service_layer.launching import trial_uris
@@ -17,38 +17,50 @@ def reconcile(deps: Deps) -> dict[str, int]:
     report = {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0, "released_slots": 0}
     jobs: dict[str, Job | None] = {}
     for trial in deps.repo.active_trials():
-        job = jobs.setdefault(trial.job_id, deps.repo.get_job(trial.job_id))
-        if trial.state is TrialState.LAUNCHING or trial.batch_id is None:
-            continue  # dispatch below resumes it
         try:
-            info = deps.launcher.get(trial.batch_id)
-        except BatchNotFound:
-            info = None
-        if job is None or job.state.is_finished():
-            if info is not None and not info.is_terminal:
-                deps.launcher.cancel(trial.batch_id)
-                report["cancelled_batches"] += 1
-            cancel_trial(deps, trial, "JobFinished", f"job {trial.job_id} had already finished")
-            continue
-        if info is not None and not info.is_terminal:
-            continue
-        _, result_uri = trial_uris(deps.settings, trial.job_id, trial.trial_id, trial.attempt)
-        if deps.blobs.exists(result_uri):
-            record_result(deps, trial.job_id, trial.trial_id, trial.attempt, result_uri)
-            report["recovered_results"] += 1
-        else:
-            state = info.state if info else "MISSING"
-            detail = f": {info.state_message}" if info and info.state_message else ""
-            trial_ended(deps, trial, False, "BatchDied", f"batch {trial.batch_id} ended {state} without a result{detail}",
-                        True)
-            report["dead_batches"] += 1
+            _reconcile_trial(deps, trial, jobs, report)
+        except PermanentError as exc:  # one broken trial must not stop the tick for all others
+            log.error("reconcile failed for a trial job_id=%s trial_id=%s error=%r", trial.job_id, trial.trial_id,
+                      str(exc))
     report["released_slots"] = _release_orphan_slots(deps)
     for job in deps.repo.list_jobs(states=[JobState.RUNNING], limit=100_000):
-        maybe_finish_job(job.job_id, deps)  # deadlines and budgets
+        try:
+            maybe_finish_job(job.job_id, deps)  # deadlines and budgets
+        except PermanentError as exc:
+            log.error("reconcile failed for a job job_id=%s error=%r", job.job_id, str(exc))
     report["launched"] = len(dispatch(deps))
     report["cancelled_batches"] += _cancel_orphan_batches(deps, jobs)
     log.info("reconciled %s", " ".join(f"{k}={v}" for k, v in report.items()))
     return report
+
+
+def _reconcile_trial(deps: Deps, trial: Trial, jobs: dict[str, Job | None], report: dict[str, int]) -> None:
+    """One active trial: cancel it if its job has ended; record its result, or its batch's death."""
+    job = jobs.setdefault(trial.job_id, deps.repo.get_job(trial.job_id))
+    if trial.state is TrialState.LAUNCHING or trial.batch_id is None:
+        return  # dispatch below resumes it
+    try:
+        info = deps.launcher.get(trial.batch_id)
+    except BatchNotFound:
+        info = None
+    if job is None or job.state.is_finished():
+        if info is not None and not info.is_terminal:
+            deps.launcher.cancel(trial.batch_id)
+            report["cancelled_batches"] += 1
+        cancel_trial(deps, trial, "JobFinished", f"job {trial.job_id} had already finished")
+        return
+    if info is not None and not info.is_terminal:
+        return
+    _, result_uri = trial_uris(deps.settings, trial.job_id, trial.trial_id, trial.attempt)
+    if deps.blobs.exists(result_uri):
+        record_result(deps, trial.job_id, trial.trial_id, trial.attempt, result_uri)
+        report["recovered_results"] += 1
+    else:
+        state = info.state if info else "MISSING"
+        detail = f": {info.state_message}" if info and info.state_message else ""
+        trial_ended(deps, trial, False, "BatchDied", f"batch {trial.batch_id} ended {state} without a result{detail}",
+                    True)
+        report["dead_batches"] += 1
 
 
 ORPHAN_SLOT_GRACE_SECONDS = 120
