@@ -56,6 +56,11 @@ def submit(spec_file: Path, wait: bool) -> None:
             console.print(f"  - {path or '(document)'}: {reason}")
         sys.exit(2)
     deps = _deps()
+    existing = deps.repo.get_job(spec.job_id) if spec.job_id else None
+    if existing is not None and existing.spec != spec.model_dump(mode="json"):
+        console.print(f"[red]job id {spec.job_id} is already used by another job (submitted "
+                      f"{existing.created_at[:19]}): choose another job_id, or leave it out[/red]")
+        sys.exit(2)
     message_id = deps.publisher.publish("jobs", raw)
     job_id = spec.job_id
     if job_id is None:

@@ -181,6 +181,16 @@ def test_a_job_file_zygarde_may_not_read_is_recorded_rejected_once(deps):
     assert deps.launcher.create_calls == 0
 
 
+def test_a_job_id_taken_by_another_job_is_rejected_under_its_own_record(deps):
+    submit(job_message(), deps)
+    other = spec_dict(max_parallel=1)
+    dup_ids = {handlers.submit_job(job_message(other, f"m{i}"), deps) for i in (2, 3)}  # twice: one record
+    assert len(dup_ids) == 1 and (dup_id := dup_ids.pop()).startswith("job-1-dup-")
+    dup = deps.repo.get_job(dup_id)
+    assert dup.state is JobState.REJECTED and "job id job-1 is already used by another job" in dup.error
+    assert deps.repo.get_job("job-1").state is JobState.RUNNING and deps.repo.get_job("job-1").spec["max_parallel"] == 2
+
+
 def test_an_unreadable_result_fails_the_attempt_and_is_retried_then_fails(deps):
     submit(job_message(spec_dict(max_attempts=2)), deps)
     for attempt, garbage in ((1, b"[1, 2]"), (2, b'{"job_id": "job-1"')):

@@ -69,9 +69,11 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
 
     existing = deps.repo.get_job(job_id)
     if existing is not None:
-        if existing.spec != spec_dict:
-            log.warning("job id already used by another job; message ignored job_id=%s", job_id)
-            return job_id
+        if existing.spec != spec_dict:  # recorded under an id of its own, so the user sees why
+            digest = hashlib.sha256(json.dumps(spec_dict, sort_keys=True).encode()).hexdigest()[:8]
+            return _reject(deps, f"{job_id[:27]}-dup-{digest}", raw,
+                           f"job id {job_id} is already used by another job (submitted {existing.created_at}): "
+                           "choose another job_id, or leave it out to get a fresh one", owner=spec.owner)
         dispatch(deps)  # a redelivery: finish what the first delivery started
         maybe_finish_job(job_id, deps)
         return job_id
