@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from zygarde.domain import algorithms, default_space, search_space, v1_request
 from zygarde.domain.search_space import Choices, Hyperparameter, Range
 from zygarde.domain.errors import SpecError
+from zygarde.domain.row_filter import problem as row_filter_problem
 
 JOB_ID_PATTERN = r"^[a-z][a-z0-9-]{2,39}$"
 ParamValue = bool | int | float | str
@@ -86,11 +87,20 @@ class DataSpec(_Strict):
     test_fraction: float = Field(0.15, ge=0.05, le=0.4, description="held out, scored once on the winner")
     include_columns: list[str] | None = Field(None, description="keep only these columns (and the target)")
     exclude_columns: list[str] = Field(default_factory=list, description="drop these columns")
-    row_filter: str | None = Field(None, max_length=2000, description="a Spark SQL condition rows must meet")
+    row_filter: str | None = Field(None, max_length=2000, description="a Spark SQL condition on the dataset's "
+                                   "columns that rows must meet (no subqueries, no reflection)")
     expectations: dict[str, dict[str, ParamValue | list[ParamValue]]] = Field(
         default_factory=dict, description="column -> {type, min, max, allowed}: checked by the preparation")
     min_rows: int = Field(20, ge=2, description="fewer rows than this fail the job")
     k_folds: int = Field(0, description="k-fold cross-validation on the train part (0: off; 2-10)")
+
+    @field_validator("row_filter")
+    @classmethod
+    def _safe_row_filter(cls, v: str | None) -> str | None:
+        reason = row_filter_problem(v) if v else None
+        if reason:
+            raise ValueError(reason)
+        return v
 
     @field_validator("k_folds")
     @classmethod
