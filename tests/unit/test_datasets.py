@@ -156,3 +156,12 @@ def test_a_missing_bucket_is_a_dataset_error(blobs):
 
     with pytest.raises(DatasetError, match="dataset gs://nobucket/d does not exist"):
         datasets.check(spec("gs://nobucket/d"), NoBucket())
+
+
+def test_in_zygarde_s_bucket_only_the_datasets_prefix_holds_datasets(blobs):
+    blobs.write_bytes("gs://bkt/artifacts/someone-else/data/train/part-0.csv", b"a,y\n1,0\n")
+    blobs.write_bytes("gs://bkt/datasets/mine.csv", b"a,y\n1,0\n")
+    with pytest.raises(DatasetError, match=r"datasets in Zygarde's bucket live under gs://bkt/datasets/"):
+        datasets.check(spec("gs://bkt/artifacts/someone-else/data/train"), blobs, "bkt")
+    datasets.check(spec("gs://bkt/datasets/mine.csv"), blobs, "bkt")
+    datasets.check(spec("gs://bkt/artifacts/someone-else/data/train"), blobs, "other-bucket")

@@ -10,6 +10,7 @@ import json
 import struct
 import zlib
 
+from zygarde.config import prefix
 from zygarde.domain.errors import AccessDenied, DatasetError, NotFound
 from zygarde.domain.spec import JobSpec
 from zygarde.service_layer.ports import BlobStore
@@ -21,9 +22,13 @@ GLOB_CHARS = "*?[{"
 SAMPLED_OBJECTS = 5  # empty part files are skipped, up to this many
 
 
-def check(spec: JobSpec, blobs: BlobStore) -> None:
-    """Raises DatasetError with a readable reason."""
+def check(spec: JobSpec, blobs: BlobStore, zygarde_bucket: str | None = None) -> None:
+    """Raises DatasetError with a readable reason. In Zygarde's own bucket, only objects under
+    datasets/ are datasets: the rest (other jobs' data and models, results, code) is not for reading."""
     uri = spec.dataset.uri
+    allowed = f"gs://{zygarde_bucket}/{prefix('datasets')}"
+    if zygarde_bucket and uri.startswith(f"gs://{zygarde_bucket}/") and not uri.startswith(allowed):
+        raise DatasetError(f"dataset {uri}: datasets in Zygarde's bucket live under {allowed}")
     try:
         _check(spec, blobs)
     except AccessDenied as exc:

@@ -79,7 +79,7 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
         return job_id
 
     try:
-        datasets.check(spec, deps.blobs)
+        datasets.check(spec, deps.blobs, deps.settings.bucket)
     except DatasetError as exc:
         return _reject(deps, job_id, raw, str(exc), owner=spec.owner)
 
