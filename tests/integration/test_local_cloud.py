@@ -203,3 +203,25 @@ def test_startup_failures_are_clear(tmp_path):
     with pytest.raises(LocalCloudError, match="(?s)broken exited during startup.*boom-at-startup"):
         proc.wait_ready(timeout=10)
     assert not proc.is_running()
+
+
+def test_the_local_scheduler_publishes_the_reconciler_tick(emulators, namespace, tmp_path):
+    """What Cloud Scheduler does on GCP (terraform/scheduler.tf): the tick, with the same payload."""
+    import dataclasses
+
+    subscription = namespace.subscribe("cluster_idle")
+    ports = dataclasses.replace(emulators.cloud.ports, scheduler=LocalPorts.free().scheduler)
+    local = LocalCloud(tmp_path, ports, project=namespace.project, tick_seconds=1, components=("scheduler",))
+    proc = ManagedProcess(local.spec("scheduler"), local.state_dir)
+    proc.start()
+    try:
+        proc.wait_ready()
+        ticks = namespace.pull(subscription, expected=2, timeout=30)
+        assert len(ticks) >= 2
+        assert all(json.loads(t["data"]) == {"reason": "tick", "source": "local-scheduler"} for t in ticks)
+        assert ticks[0]["attributes"] == {"source": "local-scheduler"}
+        assert int(get(f"{local.url('scheduler')}/ticks")) >= 2
+    finally:
+        pid = proc.pid
+        proc.stop()
+    assert not pid_alive(pid)

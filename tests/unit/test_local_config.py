@@ -24,14 +24,16 @@ def test_port_overrides_and_defaults():
 
 def test_free_ports_are_distinct_free_and_in_range():
     ports = LocalPorts.free(18200, 18299)
-    values = [ports.pubsub, ports.firestore, ports.storage, ports.dataproc, *ports.functions.values()]
+    values = [ports.pubsub, ports.firestore, ports.storage, ports.dataproc, ports.scheduler, *ports.functions.values()]
     assert len(set(values)) == len(values) and all(18200 <= p <= 18299 and port_is_free(p) for p in values)
 
 
 def test_env_names_come_from_resources_and_state_round_trips(tmp_path):
     cloud = LocalCloud(tmp_path, LocalPorts(pubsub=1, firestore=2, storage=3, dataproc=4), project="p",
-                       bucket="b", code_version="v1")
+                       bucket="b", code_version="v1", tick_seconds=7)
     cloud.save()
+    assert LocalCloud.load(tmp_path).tick_seconds == 7
+    assert LocalCloud.load(tmp_path).spec("scheduler").argv[-4:] == ("--project", "p", "--every", "7")
     env = LocalCloud.load(tmp_path).env()
     assert env == cloud.env()
     assert env["PUBSUB_EMULATOR_HOST"] == "127.0.0.1:1" and env["FIRESTORE_EMULATOR_HOST"] == "127.0.0.1:2"
@@ -58,4 +60,4 @@ def test_cli_env_status_and_clear_errors(tmp_path):
     assert down.exit_code == 0 and "nothing was running" in down.output
     bad = runner.invoke(local, ["up", "--state-dir", str(tmp_path), "--ports", "nope=1"])
     assert bad.exit_code == 1 and "unknown port name" in bad.output
-    assert len(all_components()) == 4 + len(resources()["functions"])
+    assert len(all_components()) == 5 + len(resources()["functions"]) and all_components()[-1] == "scheduler"

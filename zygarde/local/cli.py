@@ -42,18 +42,20 @@ def local() -> None:
 @local.command()
 @state_dir_option
 @click.option("--ports", default="", metavar="NAME=PORT,...",
-              help="Override ports: pubsub, firestore, storage, dataproc, functions (first function port) "
-                   "or a function key. Defaults: pubsub=8085 dataproc=8086 firestore=8681 storage=4443 "
-                   "functions=8701.")
+              help="Override ports: pubsub, firestore, storage, dataproc, scheduler, functions (first function "
+                   "port) or a function key. Defaults: pubsub=8085 dataproc=8086 scheduler=8087 firestore=8681 "
+                   "storage=4443 functions=8701.")
 @click.option("--project", default=None, help="Project id the emulators use (default zygarde-local).")
 @click.option("--bucket", default=None, help="Bucket name (default zygarde-local).")
 @click.option("--max-concurrent-batches", type=int, default=None, help="Batches the local Dataproc runs at once.")
 @click.option("--functions-source", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Source file of the Cloud Functions (default functions/main.py).")
+@click.option("--tick-seconds", type=click.FloatRange(min=1), default=None,
+              help="How often the local scheduler publishes the reconciler's tick (default 120, as deployed).")
 @click.option("--emulators-only", is_flag=True, help="Only Pub/Sub, Firestore and fake GCS.")
 @click.option("-v", "--verbose", is_flag=True, help="Log each step.")
 def up(state_dir: Path, ports: str, project: str | None, bucket: str | None, max_concurrent_batches: int | None,
-       functions_source: Path | None, emulators_only: bool, verbose: bool) -> None:
+       functions_source: Path | None, tick_seconds: float | None, emulators_only: bool, verbose: bool) -> None:
     """Start everything that is not running yet (idempotent) and create topics, subscriptions, bucket, code."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
@@ -67,6 +69,8 @@ def up(state_dir: Path, ports: str, project: str | None, bucket: str | None, max
             cloud.max_concurrent_batches = max_concurrent_batches
         if functions_source is not None:
             cloud.functions_source = functions_source.resolve()
+        if tick_seconds is not None:
+            cloud.tick_seconds = tick_seconds
         with console.status("starting the local cloud..."):
             status = cloud.up()
     except ZygardeError as err:

@@ -43,7 +43,7 @@ def function_component(key: str) -> str:
 
 def all_components() -> tuple[str, ...]:
     """Every component, in start order."""
-    return (*EMULATORS, "dataproc", *(function_component(k) for k in function_keys()))
+    return (*EMULATORS, "dataproc", *(function_component(k) for k in function_keys()), "scheduler")
 
 
 def _default_function_ports() -> dict[str, int]:
@@ -58,6 +58,7 @@ class LocalPorts:
     dataproc: int = 8086
     firestore: int = 8681
     storage: int = 4443
+    scheduler: int = 8087
     functions: dict[str, int] = field(default_factory=_default_function_ports)
 
     def port_of(self, component: str) -> int:
@@ -81,7 +82,7 @@ class LocalPorts:
                 values[key] = port
             else:
                 raise LocalCloudError(f"unknown port name {key!r}: use pubsub, firestore, storage, dataproc, "
-                                      f"functions or one of {', '.join(function_keys())}")
+                                      f"scheduler, functions or one of {', '.join(function_keys())}")
         return LocalPorts(**values)
 
     @classmethod
@@ -95,11 +96,12 @@ class LocalPorts:
         start = random.randrange(len(span))
         candidates = (p for p in span[start:] + span[:start] if port_is_free(p, host))
         try:
-            pubsub, firestore, storage, dataproc = (next(candidates) for _ in range(4))
+            pubsub, firestore, storage, dataproc, scheduler = (next(candidates) for _ in range(5))
             functions = {key: next(candidates) for key in function_keys()}
         except StopIteration:
             raise LocalCloudError(f"not enough free ports in {low}-{high}") from None
-        return cls(pubsub=pubsub, dataproc=dataproc, firestore=firestore, storage=storage, functions=functions)
+        return cls(pubsub=pubsub, dataproc=dataproc, firestore=firestore, storage=storage, scheduler=scheduler,
+                   functions=functions)
 
 
 class LocalCloud:
@@ -109,9 +111,11 @@ class LocalCloud:
                  bucket: str = "zygarde-local", max_concurrent_batches: int = 2,
                  functions_source: Path = Path("functions/main.py"), region: str = "us-central1",
                  host: str = "127.0.0.1", code_version: str | None = None,
-                 components: Iterable[str] | None = None, pin_code_version: bool | None = None):
+                 components: Iterable[str] | None = None, pin_code_version: bool | None = None,
+                 tick_seconds: float = 120.0):
         """code_version: a fixed version to upload the bundle under; without it each up() names the
-        version after the bundle's hash (so changed code is uploaded anew and the functions restart)."""
+        version after the bundle's hash (so changed code is uploaded anew and the functions restart).
+        tick_seconds: how often the local scheduler publishes the reconciler's tick (terraform: 2 min)."""
         self.state_dir = Path(state_dir).resolve()
         self.ports = ports or LocalPorts()
         self.project, self.bucket, self.region, self.host = project, bucket, region, host
@@ -120,13 +124,15 @@ class LocalCloud:
         self.code_version = code_version
         self.pin_code_version = bool(code_version) if pin_code_version is None else pin_code_version
         self.components = tuple(components) if components is not None else all_components()
+        self.tick_seconds = float(tick_seconds)
 
     # --- state ------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"project": self.project, "bucket": self.bucket, "region": self.region, "host": self.host,
                 "ports": dataclasses.asdict(self.ports), "max_concurrent_batches": self.max_concurrent_batches,
                 "functions_source": str(self.functions_source), "code_version": self.code_version,
-                "pin_code_version": self.pin_code_version, "components": list(self.components)}
+                "pin_code_version": self.pin_code_version, "components": list(self.components),
+                "tick_seconds": self.tick_seconds}
 
     def save(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -189,7 +195,11 @@ class LocalCloud:
         else:
             env = {**{k: v for k, v in self.env().items() if not k.startswith("CLOUDSDK_")},
                    "PYTHONPATH": str(REPO_ROOT)}
-            if component == "dataproc":
+            if component == "scheduler":
+                argv = (sys.executable, "-m", "zygarde.local.scheduler", "--host", h, "--port", str(port),
+                        "--pubsub", f"{h}:{self.ports.pubsub}", "--project", self.project,
+                        "--every", f"{self.tick_seconds:g}")
+            elif component == "dataproc":
                 argv = (sys.executable, "-m", "zygarde.local.dataproc_server", "--host", h, "--port", str(port),
                         "--state-dir", str(self.state_dir / "dataproc"),
                         "--max-concurrent", str(self.max_concurrent_batches))
