@@ -78,6 +78,12 @@ def test_submit_records_job_and_launches_up_to_max_parallel(deps):
     req = deps.launcher.requests["zyg-job-1-t0000-a1"]
     assert req.main_python_file_uri == "gs://bkt/code/dev/train_trial.py"
     assert json.loads(req.args[1])["params"] == {"regParam": 0.0}
+    assert job.conditions[0].message == "4 trials to run after the data is prepared"
+
+
+def test_k_fold_cost_is_stated_when_the_job_is_accepted(deps):
+    handlers.submit_job(job_message(spec_dict(data={"k_folds": 3})), deps)
+    assert "with 3-fold cross-validation each trial fits 4 models" in deps.repo.get_job("job-1").conditions[0].message
 
 
 def test_duplicate_submit_records_and_launches_nothing_more(deps):

@@ -86,10 +86,11 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
     now = deps.now()
     trials = [Trial(job_id=job_id, trial_id=PREPARE, index=-2, algorithm=PREPARE, params={}, kind=PREPARE,
                     created_at=now)] + initial_trials(spec, job_id, now)
+    accepted = f"{planned_trial_count(spec)} trials to run after the data is prepared"
+    if spec.data.k_folds:
+        accepted += f"; with {spec.data.k_folds}-fold cross-validation each trial fits {spec.data.k_folds + 1} models"
     job = Job(job_id=job_id, owner=spec.owner, state=JobState.RUNNING, spec=spec_dict, created_at=now,
-              trial_count=planned_trial_count(spec),
-              conditions=(Condition("RUNNING", "Accepted", f"{planned_trial_count(spec)} trials to run after "
-                                                          "the data is prepared", now),))
+              trial_count=planned_trial_count(spec), conditions=(Condition("RUNNING", "Accepted", accepted, now),))
     if deps.repo.add_job(job, trials):
         log.info("job accepted job_id=%s owner=%s trials=%d", job_id, spec.owner, len(trials))
     dispatch(deps)
