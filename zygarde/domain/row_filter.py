@@ -1,7 +1,7 @@
 """What a job's row_filter (a Spark SQL condition) may contain.
 
 The condition runs inside the job's own batch, under the Spark service account, which can read the
-whole Zygarde bucket. A subquery (`x IN (SELECT ... FROM parquet.`gs://...`)`) or Java reflection
+whole Zygarde bucket. A subquery (`x IN (SELECT * FROM parquet.`gs://...`)`) or Java reflection
 (`reflect`, `java_method`) would let one user's job read other users' data or run code, so they are
 refused by name here, before anything is launched; the preparation batch checks the parsed
 expression again.
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 
-FORBIDDEN_WORDS = ("select", "from", "reflect", "try_reflect", "java_method")
+# A subquery needs SELECT or TABLE (`x IN (TABLE parquet.`gs://...`)`); FROM alone is harmless
+# (`extract(YEAR FROM d)`, `trim(BOTH ' ' FROM c)`).
+FORBIDDEN_WORDS = ("select", "table", "reflect", "try_reflect", "java_method")
 _STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.DOTALL)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
