@@ -12,8 +12,11 @@ from zygarde.domain.errors import PermanentError
 _DATA_PYTHON = ("AnalysisException", "ParseException", "IllegalArgumentException", "NumberFormatException")
 _DATA_JAVA = ("java.lang.IllegalArgumentException", "java.lang.NumberFormatException",
               "java.io.FileNotFoundException", "org.apache.spark.sql.AnalysisException")
+# InvalidInputException: a Hadoop input path that does not exist, as Spark 3.5 reports a missing
+# model (PipelineModel.load reads its metadata with sc.textFile; 4.x reads it as a DataFrame and
+# raises PATH_NOT_FOUND). Its innermost cause is a plain java.io.IOException, hence a marker.
 _DATA_MARKERS = ("USER_RAISED_EXCEPTION", "MALFORMED", "PATH_NOT_FOUND", "UNRESOLVED_COLUMN",
-                 "NumberFormatException", "FileNotFoundException", "CAST_INVALID_INPUT")
+                 "NumberFormatException", "FileNotFoundException", "CAST_INVALID_INPUT", "InvalidInputException")
 _GENERIC = ("An error occurred while calling", "Job aborted due to stage failure")
 MAX_CHARS = 500
 
