@@ -23,6 +23,7 @@ from zygarde.domain.errors import DatasetError
 from zygarde.spark import hadoop_fs
 from zygarde.spark.data_report import build_report, part_sizes, target_key
 from zygarde.spark.dataset import column, describe_columns, read_dataset
+from zygarde.spark.conditions import condition_problem
 from zygarde.spark.failures import describe_failure
 from zygarde.spark.pinning import fingerprint
 
@@ -64,7 +65,11 @@ def select(df: DataFrame, request: PrepareRequest) -> tuple[DataFrame, list[str]
     df = df.select(*[column(c) for c in keep])
     if request.row_filter:
         try:
-            df = df.filter(F.expr(request.row_filter))
+            refused = condition_problem(df.sparkSession, request.row_filter)
+            if refused:
+                problems.append(f"row_filter {request.row_filter!r} {refused}")
+            else:
+                df = df.filter(F.expr(request.row_filter))
         except Exception as exc:  # noqa: BLE001 - a parse or analysis error: the user's condition
             _, reason = describe_failure(exc)
             problems.append(f"row_filter {request.row_filter!r} is not a valid condition on this dataset: {reason}")

@@ -262,6 +262,7 @@ CANNOT_SERVE = [
     (dict(expectations={"mean_radius": {"max": 20}}), "rows of column 'mean_radius' are above the expected "
                                                       "maximum 20 (highest 28.11)"),
     (dict(row_filter="mean_radius >>> 3"), "row_filter 'mean_radius >>> 3' is not a valid condition"),
+    (dict(row_filter="mean_radius IN (SELECT 1)"), "row_filter 'mean_radius IN (SELECT 1)' may not use select"),
     (dict(exclude_columns=["diagnosis", "nope"]), "exclude_columns names columns that are not in the dataset: nope"),
 ]
 
