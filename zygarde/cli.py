@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from zygarde.domain.errors import SpecError, ZygardeError
 from zygarde.domain.spec import parse_job_spec
+from zygarde.terminal import make_console
 
-console = Console()
+console = make_console()
 DEFAULT_STATE_DIR = Path(os.environ.get("ZYGARDE_STATE_DIR", ".zygarde"))
 
 

@@ -7,14 +7,14 @@ import shlex
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from zygarde.domain.errors import ZygardeError
 from zygarde.local.cloud import EMULATORS, LocalCloud, all_components
+from zygarde.terminal import make_console
 
 DEFAULT_STATE_DIR = Path(os.environ.get("ZYGARDE_STATE_DIR", ".zygarde"))
-console = Console()
+console = make_console()
 
 state_dir_option = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
                                 default=DEFAULT_STATE_DIR, show_default=True,

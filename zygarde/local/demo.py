@@ -8,6 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from zygarde.terminal import make_console
+
 DEMO_SPEC = Path(__file__).resolve().parents[2] / "examples" / "breast_cancer_job.json"
 
 
@@ -24,7 +26,7 @@ def run_demo(state_dir: Path, keep_running: bool = True, console: Console | None
     from zygarde.local.cloud import LocalCloud
     from zygarde.local.sample_data import breast_cancer_csv
 
-    console = console or Console()
+    console = console or make_console()
     cloud = LocalCloud.load(state_dir) if (state_dir / "state.json").exists() else LocalCloud(state_dir)
     console.print("starting the local cloud (emulators, fake GCS, local Dataproc, functions)...")
     cloud.up()
