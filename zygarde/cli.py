@@ -95,6 +95,25 @@ def status(job_id: str | None, owner: str | None) -> None:
 
 
 @main.command()
+@click.argument("name")
+def models(name: str) -> None:
+    """The registered versions of model NAME: winner, validation and test scores, package."""
+    from zygarde.service_layer.queries import model_versions
+
+    rows = model_versions(_deps().repo, name)
+    if not rows:
+        console.print(f"[red]no model {name} is registered[/red]")
+        sys.exit(1)
+    table = Table("version", "job", "trial", "algorithm", "params", "validation", "test", "package", "registered",
+                  title=f"model {name} ({rows[-1].metric})")
+    for r in rows:
+        table.add_row(str(r.version), r.job_id, r.trial_id, r.algorithm, json.dumps(r.params, sort_keys=True),
+                      f"{r.validation:.4f}" if r.validation is not None else "",
+                      f"{r.test:.4f}" if r.test is not None else "", r.package_uri or "", (r.registered_at or "")[:19])
+    console.print(table)
+
+
+@main.command()
 @click.argument("job_id")
 def cancel(job_id: str) -> None:
     """Cancel a job: its batches stop, its waiting trials never launch."""

@@ -79,3 +79,31 @@ def job_view(repo: JobRepository, job_id: str) -> JobView | None:
 
 def recent_jobs(repo: JobRepository, owner: str | None = None, limit: int = 50) -> list[Job]:
     return repo.list_jobs(owner=owner, limit=limit)
+
+
+@dataclass(frozen=True)
+class ModelVersionRow:
+    version: int
+    job_id: str
+    trial_id: str
+    algorithm: str
+    params: dict
+    metric: str | None
+    validation: float | None  # the metric on the validation split (what chose the winner)
+    test: float | None  # the metric on the held-out test split, scored once
+    package_uri: str | None
+    registered_at: str | None
+
+
+def model_versions(repo: JobRepository, name: str) -> list[ModelVersionRow]:
+    """The registered versions of a model, oldest first."""
+    rows = []
+    for record in repo.model_versions(name):
+        validation, test = record.get("validation_metrics") or {}, record.get("test_metrics") or {}
+        metric = record.get("metric") or next(iter(test or validation), None)
+        rows.append(ModelVersionRow(
+            version=int(record["version"]), job_id=record.get("job_id", ""), trial_id=record.get("trial_id", ""),
+            algorithm=record.get("algorithm", ""), params=dict(record.get("params") or {}), metric=metric,
+            validation=validation.get(metric), test=test.get(metric), package_uri=record.get("package_uri"),
+            registered_at=record.get("registered_at")))
+    return rows

@@ -228,7 +228,7 @@ def maybe_finish_job(job_id: str, deps: Deps) -> None:
     name = spec.name or job_id
     version = deps.repo.register_model_version(name, job_id, {
         **finalize.outputs, "algorithm": best.algorithm, "params": best.params, "trial_id": best.trial_id,
-        "validation_metrics": best.metrics, "registered_at": deps.now()})
+        "metric": spec.objective, "validation_metrics": best.metrics, "registered_at": deps.now()})
     test_metrics = dict(finalize.outputs.get("test_metrics") or {})
     score = test_metrics.get(spec.objective)
     _end_job(deps, job, trials, JobState.SUCCEEDED, "ModelRegistered",

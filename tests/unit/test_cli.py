@@ -1,4 +1,4 @@
-"""`zygarde submit` against in-memory ports: it validates and checks the job id before publishing."""
+"""The `zygarde` command line against in-memory ports: submit checks before publishing, models lists versions."""
 from __future__ import annotations
 
 import json
@@ -37,3 +37,28 @@ def test_submit_names_each_problem_of_an_invalid_spec(deps, monkeypatch, tmp_pat
     assert result.exit_code == 2
     assert "task" in result.output and "max_parallel" in result.output
     assert not deps.publisher.messages
+
+
+def test_models_lists_the_registered_versions_with_their_scores(deps, monkeypatch):
+    from tests.unit.test_handlers import deliver, finish_stage
+    from zygarde.domain.contracts import TrialResult
+    from zygarde.domain.model import FINALIZE
+
+    monkeypatch.setattr(cli, "_deps", lambda: deps)
+    for job_id, auc in (("job-1", 0.8), ("job-2", 0.85)):
+        handlers.submit_job(job_message(spec_dict(job_id=job_id, name="cancer", candidates=[
+            {"algorithm": "logistic_regression"}]), job_id), deps)
+        finish_stage(deps, job_id, "prepare")
+        trial = deps.repo.get_trial(job_id, "t0000")
+        deliver(deps, trial, TrialResult(job_id, "t0000", 1, "SUCCEEDED", {"areaUnderROC": auc}, model_uri="gs://m"),
+                True)
+        assert deps.repo.get_trial(job_id, FINALIZE) is not None
+        finish_stage(deps, job_id, FINALIZE)
+    out = CliRunner().invoke(cli.main, ["models", "cancer"])
+    assert out.exit_code == 0, out.output
+    lines = [ln for ln in out.output.splitlines() if "job-" in ln]
+    assert "model cancer (areaUnderROC)" in out.output
+    assert [ln.split("│")[1].strip() for ln in lines] == ["1", "2"]
+    assert "0.8000" in lines[0] and "0.9100" in lines[0] and "0.8500" in lines[1]
+    missing = CliRunner().invoke(cli.main, ["models", "nope"])
+    assert missing.exit_code == 1 and "no model nope is registered" in missing.output
