@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sklearn import datasets as skdata
 
+from tests.unit.spark.session import local_session
 from zygarde.domain.contracts import TrialRequest, TrialResult
 
 # This helper's port range is 18300-18399; Spark falls back to the next ports when one is busy.
@@ -28,25 +29,8 @@ _SPARK_CONF = {
 
 @pytest.fixture(scope="session")
 def spark():
-    from pyspark import SparkContext
-    from pyspark.sql import SparkSession
-
-    builder = SparkSession.builder.master("local[2]").appName("zygarde-spark-tests")
-    for key, value in _SPARK_CONF.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    java = SparkContext._gateway.proc  # spark-submit execs into the JVM: this is the Java PID
-    yield session
-    session.stop()
-    SparkContext._gateway.shutdown()
-    SparkContext._gateway = SparkContext._jvm = None
-    java.terminate()
-    try:
-        java.wait(timeout=30)
-    except Exception:  # noqa: BLE001
-        java.kill()
-        java.wait(timeout=10)
+    with local_session("zygarde-spark-tests", _SPARK_CONF) as session:
+        yield session
 
 
 def _frame(loader, target_name: str):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import subprocess
 import urllib.parse
 import urllib.request
 import uuid
@@ -18,6 +17,7 @@ import pytest
 
 from tests.unit.spark.fake_gcs import http as _http
 from tests.unit.spark.fake_gcs import running_fake_gcs
+from tests.unit.spark.session import local_session
 from zygarde.domain.contracts import PrepareRequest, PrepareResult
 from zygarde.spark.data_report import part_sizes
 
@@ -44,24 +44,8 @@ def spark():
             "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
             "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
             "spark.sql.adaptive.enabled": "false"}
-    builder = SparkSession.builder.master("local[2]").appName("zygarde-prepare-tests")
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    java = SparkContext._gateway.proc  # spark-submit execs into the JVM: this is the Java PID
-    try:
+    with local_session("zygarde-prepare-tests", conf) as session:
         yield session
-    finally:
-        session.stop()
-        SparkContext._gateway.shutdown()
-        SparkContext._gateway = SparkContext._jvm = None
-        java.terminate()
-        try:
-            java.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            java.kill()
-            java.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
