@@ -9,7 +9,6 @@ why), 2 for an unreadable request (nowhere to report) and 3 when the result coul
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -20,35 +19,14 @@ log = logging.getLogger("zygarde.spark.prepare_data")
 def main(argv: list[str] | None = None, spark=None) -> int:
     """Prepares one job's data. `spark`: an existing session (tests); by default one is created and stopped."""
     from zygarde.domain.contracts import PrepareRequest
+    from zygarde.spark.entry import run_stage
     from zygarde.spark.prepare import execute
 
-    parser = argparse.ArgumentParser(prog="prepare_data.py", description="Prepare a Zygarde job's data.")
-    parser.add_argument("--request", required=True, help="the PrepareRequest as JSON")
-    args = parser.parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        request = PrepareRequest.from_json(args.request)
-    except (ValueError, TypeError) as exc:
-        log.error("unreadable --request, no result can be written: %s", exc)
-        return 2
-    own_session = spark is None
-    if own_session:
-        from pyspark.sql import SparkSession
-
-        spark = SparkSession.builder.appName(f"zygarde-{request.job_id}-prepare").getOrCreate()
-    try:
-        result = execute(spark, request)
-    except Exception as exc:  # noqa: BLE001 - the result write failed: the batch must fail loudly
-        log.error("could not write the preparation result job_id=%s uri=%s: %s", request.job_id,
-                  request.result_uri, str(exc).splitlines()[0] if str(exc) else exc)
-        return 3
-    finally:
-        if own_session:
-            spark.stop()
-    log.info("preparation done job_id=%s status=%s rows=%s", result.job_id, result.status,
-             json.dumps(result.rows, sort_keys=True))
-    return 0 if result.status == "SUCCEEDED" else 1
+    return run_stage(argv, spark, prog="prepare_data.py", description="Prepare a Zygarde job's data.",
+                     request_type=PrepareRequest,
+                     execute=execute, app_name=lambda r: f"zygarde-{r.job_id}-prepare",
+                     ids=lambda r: f"job_id={r.job_id}",
+                     done=lambda res: f"rows={json.dumps(res.rows, sort_keys=True)}", log=log)
 
 
 if __name__ == "__main__":
