@@ -132,51 +132,64 @@ class FirestoreJobRepository(JobRepository):
         return [trial_from_dict(s.to_dict()) for s in query.stream()]
 
     @_transient
-    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str) -> bool:
+    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str, attempt: int = 0,
+                   batch_id: str = "") -> bool:
+        return self._create(self._slots(job_id).document(str(slot)), {
+            "trial_id": trial_id, "claimed_at": now, "attempt": attempt, "batch_id": batch_id})
+
+    @_transient
+    def release_slot(self, job_id: str, slot: int, trial_id: str, attempt: int = 0) -> None:
+        self._delete_if_held(self._slots(job_id).document(str(slot)), {"trial_id": trial_id, "attempt": attempt})
+
+    @staticmethod
+    def _create(ref, data: dict) -> bool:
         try:
-            self._slots(job_id).document(str(slot)).create({"trial_id": trial_id, "claimed_at": now})
+            ref.create(data)
         except gexc.AlreadyExists:
             return False
         return True
 
-    @_transient
-    def release_slot(self, job_id: str, slot: int, trial_id: str) -> None:
-        self._delete_if_held(self._slots(job_id).document(str(slot)), {"trial_id": trial_id})
-
-    def _delete_if_held(self, ref, holder: dict[str, str]) -> None:
-        """Delete a slot document only if `holder` still holds it (one-document transaction)."""
+    def _delete_if_held(self, ref, holder: dict) -> None:
+        """Delete a slot document only if `holder` (trial and attempt) still holds it, in a
+        one-document transaction. A document written before attempts were recorded matches any attempt."""
 
         @firestore.transactional
         def run(tx):
             snap = ref.get(transaction=tx)
-            if snap.exists and all(snap.get(k) == v for k, v in holder.items()):
+            data = snap.to_dict() if snap.exists else None
+            if data is not None and all(data.get(k, v) == v if k == "attempt" else data.get(k) == v
+                                        for k, v in holder.items()):
                 tx.delete(ref)
 
         run(self._db.transaction())
 
+    @staticmethod
+    def _hold(snap) -> SlotHold:
+        data = snap.to_dict()
+        return SlotHold(data.get("trial_id"), data.get("claimed_at"), data.get("job_id", ""),
+                        int(data.get("attempt", 0)), data.get("batch_id", ""))
+
     @_transient
     def slot_holders(self, job_id: str) -> dict[int, SlotHold]:
-        return {int(s.id): SlotHold(s.get("trial_id"), s.get("claimed_at")) for s in self._slots(job_id).stream()}
+        return {int(s.id): self._hold(s) for s in self._slots(job_id).stream()}
 
     def _capacity(self):
         return self._db.collection(collection("capacity"))
 
     @_transient
-    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str) -> bool:
-        try:
-            self._capacity().document(str(slot)).create({"job_id": job_id, "trial_id": trial_id, "claimed_at": now})
-        except gexc.AlreadyExists:
-            return False
-        return True
+    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str, attempt: int = 0,
+                       batch_id: str = "") -> bool:
+        return self._create(self._capacity().document(str(slot)), {
+            "job_id": job_id, "trial_id": trial_id, "claimed_at": now, "attempt": attempt, "batch_id": batch_id})
 
     @_transient
-    def release_capacity(self, slot: int, job_id: str, trial_id: str) -> None:
-        self._delete_if_held(self._capacity().document(str(slot)), {"job_id": job_id, "trial_id": trial_id})
+    def release_capacity(self, slot: int, job_id: str, trial_id: str, attempt: int = 0) -> None:
+        self._delete_if_held(self._capacity().document(str(slot)),
+                             {"job_id": job_id, "trial_id": trial_id, "attempt": attempt})
 
     @_transient
     def capacity_holders(self) -> dict[int, SlotHold]:
-        return {int(s.id): SlotHold(s.get("trial_id"), s.get("claimed_at"), s.get("job_id"))
-                for s in self._capacity().stream()}
+        return {int(s.id): self._hold(s) for s in self._capacity().stream()}
 
     def _model(self, name: str):
         return self._db.collection(collection("models")).document(name)

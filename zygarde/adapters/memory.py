@@ -91,34 +91,36 @@ class MemoryJobRepository(JobRepository):
         with self._lock:
             return list(self._active.values())
 
-    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str) -> bool:
+    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str, attempt: int = 0,
+                   batch_id: str = "") -> bool:
         with self._lock:
             if slot in self.slots[job_id]:
                 return False
-            self.slots[job_id][slot] = SlotHold(trial_id, now)
+            self.slots[job_id][slot] = SlotHold(trial_id, now, attempt=attempt, batch_id=batch_id)
             return True
 
-    def release_slot(self, job_id: str, slot: int, trial_id: str) -> None:
+    def release_slot(self, job_id: str, slot: int, trial_id: str, attempt: int = 0) -> None:
         with self._lock:
             hold = self.slots[job_id].get(slot)
-            if hold is not None and hold.trial_id == trial_id:
+            if hold is not None and (hold.trial_id, hold.attempt) == (trial_id, attempt):
                 del self.slots[job_id][slot]
 
     def slot_holders(self, job_id: str) -> dict[int, SlotHold]:
         return dict(self.slots.get(job_id, {}))
 
 
-    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str) -> bool:
+    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str, attempt: int = 0,
+                       batch_id: str = "") -> bool:
         with self._lock:
             if slot in self.capacity:
                 return False
-            self.capacity[slot] = SlotHold(trial_id, now, job_id)
+            self.capacity[slot] = SlotHold(trial_id, now, job_id, attempt, batch_id)
             return True
 
-    def release_capacity(self, slot: int, job_id: str, trial_id: str) -> None:
+    def release_capacity(self, slot: int, job_id: str, trial_id: str, attempt: int = 0) -> None:
         with self._lock:
             hold = self.capacity.get(slot)
-            if hold is not None and (hold.job_id, hold.trial_id) == (job_id, trial_id):
+            if hold is not None and (hold.job_id, hold.trial_id, hold.attempt) == (job_id, trial_id, attempt):
                 del self.capacity[slot]
 
     def capacity_holders(self) -> dict[int, SlotHold]:

@@ -74,25 +74,27 @@ def _age_seconds(now: datetime, iso: str) -> float:
 
 
 def _release_orphan_slots(deps: Deps) -> int:
-    """Free slots whose holder is not running with them: left by a handler that crashed between
-    claiming a slot and moving its trial (after a grace period, so in-flight claims are left alone)."""
+    """Free slots whose holding attempt is not running with them: left by a handler that crashed
+    between claiming a slot and moving its trial (after a grace period, so in-flight claims are left
+    alone). A slot is released as its holder (trial and attempt), so a racing claim is never freed."""
     now = deps.clock()
 
     def stale(hold, job_id: str, slot: int, field: str) -> bool:
         if _age_seconds(now, hold.claimed_at) < ORPHAN_SLOT_GRACE_SECONDS:
             return False
         trial = deps.repo.get_trial(job_id, hold.trial_id)
-        return trial is None or not trial.state.is_active() or getattr(trial, field) != slot
+        return trial is None or not trial.state.is_active() or getattr(trial, field) != slot \
+            or (hold.attempt > 0 and trial.attempt != hold.attempt)
 
     released = 0
     for slot, hold in deps.repo.capacity_holders().items():
         if stale(hold, hold.job_id, slot, "capacity_slot"):
-            deps.repo.release_capacity(slot, hold.job_id, hold.trial_id)
+            deps.repo.release_capacity(slot, hold.job_id, hold.trial_id, hold.attempt)
             released += 1
     for job in deps.repo.list_jobs(states=[JobState.RUNNING], limit=100_000):
         for slot, hold in deps.repo.slot_holders(job.job_id).items():
             if stale(hold, job.job_id, slot, "slot"):
-                deps.repo.release_slot(job.job_id, slot, hold.trial_id)
+                deps.repo.release_slot(job.job_id, slot, hold.trial_id, hold.attempt)
                 released += 1
     return released
 
