@@ -11,7 +11,8 @@ import random
 import re
 
 from zygarde.config import Settings, prefix
-from zygarde.domain.contracts import FinalizeRequest, PrepareRequest, TrialRequest, result_object_name
+from zygarde.domain.contracts import (DATA_PARTS, MANIFEST_NAME, FinalizeRequest, PrepareRequest, TrialRequest,
+                                      result_object_name)
 from zygarde.domain.errors import BatchAlreadyExists, PermanentError
 from zygarde.domain.model import FINALIZE, PREPARE, Job, Trial, TrialState
 from zygarde.domain.spec import JobSpec
@@ -42,6 +43,19 @@ def data_prefix(settings: Settings, job_id: str) -> str:
 
 def package_uri(settings: Settings, model_name: str, job_id: str) -> str:
     return f"gs://{settings.bucket}/{prefix('models')}{model_name}/{job_id}/"
+
+
+def result_locations(settings: Settings, trial: Trial, spec: JobSpec) -> dict[str, str]:
+    """Every location a result of this attempt may name, derived here and never taken from the
+    result: model_uri (training), parts.{train,validation,test} (preparation), package_uri and
+    manifest_uri (finalisation)."""
+    if trial.kind == PREPARE:
+        data = data_prefix(settings, trial.job_id)
+        return {f"parts.{part}": data + part for part in DATA_PARTS}
+    if trial.kind == FINALIZE:
+        package = package_uri(settings, spec.name or trial.job_id, trial.job_id)
+        return {"package_uri": package, "manifest_uri": package + MANIFEST_NAME}
+    return {"model_uri": trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)[0]}
 
 
 def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -> BatchRequest:
