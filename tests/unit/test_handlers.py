@@ -255,7 +255,7 @@ def test_reconciler_fails_dead_batch_then_retry_and_recovers_lost_result(deps):
     assert [t.state for t in train_trials(deps, "job-1")][2:] == [TrialState.RUNNING, TrialState.RUNNING]
     again = handlers.on_cluster_idle(deps)  # replay: nothing more happens
     assert again == {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0,
-                     "released_slots": 0}
+                     "released_slots": 0, "orphan_trials": 0}
 
 
 def test_reconciler_cancels_batches_of_finished_jobs(deps):

@@ -112,7 +112,18 @@ class JobRepository(abc.ABC):
 
     @abc.abstractmethod
     def add_job(self, job: "Job", trials: list["Trial"]) -> bool:
-        """Store a new job with its trials; False (and nothing written) if the job id exists."""
+        """Store a new job with its trials, all or nothing; False (and nothing written) if the job id
+        exists. Raises RecordRejected (nothing written) for a value the store cannot hold."""
+
+    @abc.abstractmethod
+    def orphan_jobs(self, created_before: str) -> list[str]:
+        """Ids of jobs that have trials but no job document (a job write that failed after its
+        trials), whose preparation trial was created before `created_before`."""
+
+    @abc.abstractmethod
+    def delete_orphan(self, job_id: str, created_before: str) -> int:
+        """Delete the trials of a job that still has no job document and whose preparation trial
+        is still older than `created_before` (checked atomically with each delete). Returns how many."""
 
     @abc.abstractmethod
     def get_job(self, job_id: str) -> "Job | None": ...
