@@ -140,7 +140,9 @@ def test_result_object_names_must_be_exact():
     assert parse_result_object_name("results/job-1/t0000/attempt-3.json") == ("job-1", "t0000", 3)
     for name in ("results///attempt-1.json", "results/job-1/t0000/attempt-01.json",
                  "results/job-1/t0000/attempt-+1.json", "results/job-1/t0000/attempt-0.json",
-                 "results/job-1//attempt-1.json", "results/job-1/t0000/attempt-1.json.tmp"):
+                 "results/job-1//attempt-1.json", "results/job-1/t0000/attempt-1.json.tmp",
+                 "results/../t0000/attempt-1.json", "results/__x__/t0000/attempt-1.json",
+                 "results/job 1/t0000/attempt-1.json"):
         assert parse_result_object_name(name) is None, name
 
 
