@@ -1,8 +1,9 @@
 """JobRepository on Firestore (native mode).
 
 Layout: zygarde_jobs/{job} holds the job header; zygarde_jobs/{job}/trials/{trial} one document per
-trial; zygarde_jobs/{job}/slots/{n} exists while slot n is held. Each update is a transaction on one
-document, so concurrent handlers of different trials never contend.
+trial; zygarde_jobs/{job}/slots/{n} exists while slot n is held (by one attempt: trial, attempt and
+batch id, as zygarde_capacity/{n}). Each update is a transaction on one document, so concurrent handlers
+of different trials never contend; a job and its trials are written in one batch.
 """
 from __future__ import annotations
 
