@@ -88,7 +88,9 @@ class FirestoreJobRepository(JobRepository):
             filter=FieldFilter("kind", "==", PREPARE)).where(
             filter=FieldFilter("state", "==", TrialState.WAITING.value))
         stale = {s.get("job_id") for s in query.stream() if (s.to_dict().get("created_at") or "") < created_before}
-        return sorted(job_id for job_id in stale if not self._job_ref(job_id).get().exists)
+        if not stale:
+            return []
+        return sorted(s.id for s in self._db.get_all([self._job_ref(job_id) for job_id in stale]) if not s.exists)
 
     @_transient
     def delete_orphan(self, job_id: str, created_before: str) -> int:
