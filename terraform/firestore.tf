@@ -22,6 +22,9 @@ resource "google_firestore_database" "main" {
 # 4. jobs where state in [...] order by created_at     (running jobs, oldest first)
 # 5. jobs where owner == X and state in [...]          (a user's running jobs: list_jobs(owner, states))
 #    -> composite indexes on the jobs collection.
+# 6. collection group "trials" where kind == "prepare" and state == "WAITING"   (the reconciler's
+#    sweep of trials left without their job)
+#    -> a composite index with COLLECTION_GROUP scope.
 #
 # The index operations are chained with depends_on: Firestore answers concurrent index changes on
 # one database with 409 contention errors.
@@ -92,4 +95,21 @@ resource "google_firestore_index" "jobs_by_owner_and_state" {
   }
 
   depends_on = [google_firestore_index.jobs_by_state]
+}
+
+resource "google_firestore_index" "trials_by_kind_and_state" {
+  database    = google_firestore_database.main.name
+  collection  = local.r.collections.trials
+  query_scope = "COLLECTION_GROUP"
+
+  fields {
+    field_path = "kind"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+
+  depends_on = [google_firestore_index.jobs_by_owner_and_state]
 }

@@ -50,7 +50,7 @@ def test_models_lists_the_registered_versions_with_their_scores(deps, monkeypatc
             {"algorithm": "logistic_regression"}]), job_id), deps)
         finish_stage(deps, job_id, "prepare")
         trial = deps.repo.get_trial(job_id, "t0000")
-        deliver(deps, trial, TrialResult(job_id, "t0000", 1, "SUCCEEDED", {"areaUnderROC": auc}, model_uri="gs://m"),
+        deliver(deps, trial, TrialResult(job_id, "t0000", 1, "SUCCEEDED", {"areaUnderROC": auc}),
                 True)
         assert deps.repo.get_trial(job_id, FINALIZE) is not None
         finish_stage(deps, job_id, FINALIZE)

@@ -9,7 +9,7 @@ from zygarde.domain.errors import AccessDenied
 from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, JobState, TrialState
 from zygarde.service_layer import handlers
 from zygarde.service_layer.handlers import Message
-from zygarde.service_layer.launching import trial_uris
+from zygarde.service_layer.launching import data_prefix, package_uri, trial_uris
 
 
 def deliver(deps, trial, result, ok: bool, times: int = 1, end_batch: bool = True) -> None:
@@ -23,17 +23,23 @@ def deliver(deps, trial, result, ok: bool, times: int = 1, end_batch: bool = Tru
         handlers.on_trial_result(msg, deps)
 
 
+def model_of(deps, trial) -> str:
+    """Where the control plane expects this attempt's model (a result naming another is refused)."""
+    return trial_uris(deps.settings, trial.job_id, trial.trial_id, trial.attempt)[0]
+
+
 def finish_stage(deps, job_id, kind, ok=True, error="the target has one class", times=1):
     trial = deps.repo.get_trial(job_id, kind)
     if kind == PREPARE:
         result = PrepareResult(job_id, trial.attempt, "SUCCEEDED" if ok else "FAILED",
                                report={"row_count": 100, "warnings": []}, rows={"train": 65, "validation": 20, "test": 15},
-                               parts={"train": "gs://bkt/p/train"}, error=None if ok else error,
+                               parts={"train": data_prefix(deps.settings, job_id) + "train"}, error=None if ok else error,
                                error_kind=None if ok else "data")
     else:
+        package = package_uri(deps.settings, deps.repo.get_job(job_id).spec.get("name") or job_id, job_id)
         result = FinalizeResult(job_id, trial.attempt, "SUCCEEDED" if ok else "FAILED",
-                                test_metrics={"areaUnderROC": 0.91} if ok else {}, package_uri="gs://bkt/models/x/",
-                                manifest_uri="gs://bkt/models/x/manifest.json", error=None if ok else error,
+                                test_metrics={"areaUnderROC": 0.91} if ok else {}, package_uri=package,
+                                manifest_uri=package + "manifest.json", error=None if ok else error,
                                 error_kind=None if ok else "runtime")
     deliver(deps, trial, result, ok, times)
 
@@ -51,7 +57,7 @@ def finish(deps, job_id, trial_id, status="SUCCEEDED", auc=0.9, error_kind=None,
     """Complete a training trial (and the job's finalisation when that starts)."""
     trial = deps.repo.get_trial(job_id, trial_id)
     metrics = {"areaUnderROC": auc, "f1": 0.5} if status == "SUCCEEDED" else {}
-    result = TrialResult(job_id, trial_id, trial.attempt, status, metrics, model_uri="gs://bkt/m" if metrics else None,
+    result = TrialResult(job_id, trial_id, trial.attempt, status, metrics, model_uri=model_of(deps, trial) if metrics else None,
                          error=None if metrics else "boom", error_kind=error_kind)
     deliver(deps, trial, result, status == "SUCCEEDED", 2 if deliver_twice else 1)
     fin = deps.repo.get_trial(job_id, FINALIZE)
@@ -249,7 +255,7 @@ def test_reconciler_fails_dead_batch_then_retry_and_recovers_lost_result(deps):
     assert [t.state for t in train_trials(deps, "job-1")][2:] == [TrialState.RUNNING, TrialState.RUNNING]
     again = handlers.on_cluster_idle(deps)  # replay: nothing more happens
     assert again == {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0,
-                     "released_slots": 0}
+                     "released_slots": 0, "orphan_trials": 0}
 
 
 def test_reconciler_cancels_batches_of_finished_jobs(deps):
@@ -316,10 +322,10 @@ def test_winner_is_finalised_once_and_registered_as_the_next_version(deps):
             {"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.1]}}]), job_id), deps)
         finish(deps, job_id, "t0000", auc=0.7)
         trial = deps.repo.get_trial(job_id, "t0001")
-        deliver(deps, trial, TrialResult(job_id, "t0001", 1, "SUCCEEDED", {"areaUnderROC": 0.8}, model_uri="gs://bkt/w"),
-                True)
+        deliver(deps, trial, TrialResult(job_id, "t0001", 1, "SUCCEEDED", {"areaUnderROC": 0.8},
+                                         model_uri=model_of(deps, trial)), True)
         fin = deps.repo.get_trial(job_id, FINALIZE)
-        assert fin.state is TrialState.RUNNING and fin.params["model_uri"] == "gs://bkt/w"
+        assert fin.state is TrialState.RUNNING and fin.params["model_uri"] == model_of(deps, trial)
         request = json.loads(deps.launcher.requests[fin.batch_id].args[1])
         assert request["test_uri"].endswith(f"/artifacts/{job_id}/data/test")
         assert request["manifest"]["trial_id"] == "t0001" and request["manifest"]["params"] == {"regParam": 0.1}
@@ -337,7 +343,8 @@ def test_winner_is_finalised_once_and_registered_as_the_next_version(deps):
 def test_a_failed_finalisation_fails_the_job_but_keeps_the_best_trial(deps):
     submit(job_message(spec_dict(candidates=[{"algorithm": "logistic_regression"}])), deps)
     trial = deps.repo.get_trial("job-1", "t0000")
-    deliver(deps, trial, TrialResult("job-1", "t0000", 1, "SUCCEEDED", {"areaUnderROC": 0.8}, model_uri="gs://m"), True)
+    deliver(deps, trial, TrialResult("job-1", "t0000", 1, "SUCCEEDED", {"areaUnderROC": 0.8},
+                                     model_uri=model_of(deps, trial)), True)
     for _ in range(2):  # runtime errors are retried once
         finish_stage(deps, "job-1", FINALIZE, ok=False, error="disk full")
     job = deps.repo.get_job("job-1")
@@ -366,9 +373,11 @@ def test_reconciler_lets_a_batch_that_just_reported_exit_before_cancelling_it(de
 
     submit(job_message(spec_dict(candidates=[{"algorithm": "logistic_regression"}])), deps)
     trial = deps.repo.get_trial("job-1", "t0000")
-    deliver(deps, trial, TrialResult("job-1", "t0000", 1, "SUCCEEDED", {"areaUnderROC": 0.8}, model_uri="gs://m"), True)
+    deliver(deps, trial, TrialResult("job-1", "t0000", 1, "SUCCEEDED", {"areaUnderROC": 0.8},
+                                     model_uri=model_of(deps, trial)), True)
     fin = deps.repo.get_trial("job-1", FINALIZE)
-    result = FinalizeResult("job-1", 1, "SUCCEEDED", test_metrics={"areaUnderROC": 0.9}, package_uri="gs://bkt/p/")
+    result = FinalizeResult("job-1", 1, "SUCCEEDED", test_metrics={"areaUnderROC": 0.9},
+                            package_uri=package_uri(deps.settings, "job-1", "job-1"))
     deliver(deps, fin, result, True, end_batch=False)
     job = deps.repo.get_job("job-1")
     assert job.state is JobState.SUCCEEDED and fin.batch_id in deps.launcher.running

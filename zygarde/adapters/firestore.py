@@ -1,8 +1,9 @@
 """JobRepository on Firestore (native mode).
 
 Layout: zygarde_jobs/{job} holds the job header; zygarde_jobs/{job}/trials/{trial} one document per
-trial; zygarde_jobs/{job}/slots/{n} exists while slot n is held. Each update is a transaction on one
-document, so concurrent handlers of different trials never contend.
+trial; zygarde_jobs/{job}/slots/{n} exists while slot n is held (by one attempt: trial, attempt and
+batch id, as zygarde_capacity/{n}). Each update is a transaction on one document, so concurrent handlers
+of different trials never contend; a job and its trials are written in one batch.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from zygarde.adapters.records import job_from_dict, job_to_dict, trial_from_dict, trial_to_dict
 from zygarde.config import collection
-from zygarde.domain.errors import NotFound, TransientError
-from zygarde.domain.model import Job, JobState, Trial, TrialState
+from zygarde.domain.errors import NotFound, RecordRejected, TransientError
+from zygarde.domain.model import PREPARE, Job, JobState, Trial, TrialState
 from zygarde.service_layer.ports import JobRepository, SlotHold
 
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError, gexc.TooManyRequests,
@@ -25,11 +26,18 @@ _BATCH_LIMIT = 400
 
 
 def _transient(func):
+    """Retryable Firestore errors become TransientError, so Pub/Sub redelivers quietly. That includes
+    contention: a transaction aborted max_attempts times, which the library raises as a plain
+    ValueError("Failed to commit transaction in 5 attempts.") from the last Aborted."""
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except _TRANSIENT as exc:
             raise TransientError(f"firestore: {exc}") from exc
+        except ValueError as exc:
+            if isinstance(exc.__cause__, gexc.Aborted) or str(exc).startswith("Failed to commit transaction"):
+                raise TransientError(f"firestore contention: {exc}") from exc
+            raise
     wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
     return wrapper
 
@@ -50,20 +58,63 @@ class FirestoreJobRepository(JobRepository):
 
     @_transient
     def add_job(self, job: Job, trials: list[Trial]) -> bool:
+        """One batched write, the job's create first: all or nothing, and refused whole if the job
+        exists. A value Firestore cannot hold is refused (RecordRejected) before anything is written.
+        A job of more than _BATCH_LIMIT trials is written in chunks, trials first and the job with
+        the last chunk: a failure in between leaves trials that a redelivery completes (the trial
+        documents are deterministic) or that the reconciler sweeps (orphan_jobs)."""
         if self._job_ref(job.job_id).get().exists:
             return False
-        # Trials first, the header last: the header's existence marks a complete job, and a
-        # redelivery after a crash rewrites the same (deterministic) trial documents.
-        for start in range(0, len(trials), _BATCH_LIMIT):
-            batch = self._db.batch()
-            for t in trials[start:start + _BATCH_LIMIT]:
-                batch.set(self._trials(job.job_id).document(t.trial_id), trial_to_dict(t))
-            batch.commit()
         try:
-            self._job_ref(job.job_id).create(job_to_dict(job))
+            docs = [(self._trials(job.job_id).document(t.trial_id), trial_to_dict(t)) for t in trials]
+            chunks = [docs[i:i + _BATCH_LIMIT] for i in range(0, len(docs), _BATCH_LIMIT)] or [[]]
+            batches = [self._db.batch() for _ in chunks]
+            batches[-1].create(self._job_ref(job.job_id), job_to_dict(job))  # staged (encoded) first
+            for batch, chunk in zip(batches, chunks):
+                for ref, doc in chunk:
+                    batch.set(ref, doc)
+        except (ValueError, TypeError, OverflowError) as exc:  # encoding, before any write
+            raise RecordRejected(f"job {job.job_id} cannot be stored: {exc}") from exc
+        try:
+            for batch in batches:
+                batch.commit()
         except gexc.AlreadyExists:
             return False
         return True
+
+    @_transient
+    def orphan_jobs(self, created_before: str) -> list[str]:
+        query = self._db.collection_group(collection("trials")).where(
+            filter=FieldFilter("kind", "==", PREPARE)).where(
+            filter=FieldFilter("state", "==", TrialState.WAITING.value))
+        stale = {s.get("job_id") for s in query.stream() if (s.to_dict().get("created_at") or "") < created_before}
+        if not stale:
+            return []
+        return sorted(s.id for s in self._db.get_all([self._job_ref(job_id) for job_id in stale]) if not s.exists)
+
+    @_transient
+    def delete_orphan(self, job_id: str, created_before: str) -> int:
+        job_ref, prepare_ref = self._job_ref(job_id), self._trials(job_id).document(PREPARE)
+        refs = [r for r in self._trials(job_id).list_documents() if r.id != PREPARE] + [prepare_ref]
+
+        @firestore.transactional
+        def run(tx, chunk) -> bool:
+            """Delete a chunk only while the job is still missing and its preparation still old."""
+            prepare = prepare_ref.get(transaction=tx)
+            if job_ref.get(transaction=tx).exists or not prepare.exists or \
+                    (prepare.to_dict().get("created_at") or "") >= created_before:
+                return False
+            for ref in chunk:
+                tx.delete(ref)
+            return True
+
+        deleted = 0
+        for start in range(0, len(refs), _BATCH_LIMIT):
+            chunk = refs[start:start + _BATCH_LIMIT]
+            if not run(self._db.transaction(), chunk):
+                break
+            deleted += len(chunk)
+        return deleted
 
     @_transient
     def get_job(self, job_id: str) -> Job | None:
@@ -132,51 +183,64 @@ class FirestoreJobRepository(JobRepository):
         return [trial_from_dict(s.to_dict()) for s in query.stream()]
 
     @_transient
-    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str) -> bool:
+    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str, attempt: int = 0,
+                   batch_id: str = "") -> bool:
+        return self._create(self._slots(job_id).document(str(slot)), {
+            "trial_id": trial_id, "claimed_at": now, "attempt": attempt, "batch_id": batch_id})
+
+    @_transient
+    def release_slot(self, job_id: str, slot: int, trial_id: str, attempt: int = 0) -> None:
+        self._delete_if_held(self._slots(job_id).document(str(slot)), {"trial_id": trial_id, "attempt": attempt})
+
+    @staticmethod
+    def _create(ref, data: dict) -> bool:
         try:
-            self._slots(job_id).document(str(slot)).create({"trial_id": trial_id, "claimed_at": now})
+            ref.create(data)
         except gexc.AlreadyExists:
             return False
         return True
 
-    @_transient
-    def release_slot(self, job_id: str, slot: int, trial_id: str) -> None:
-        self._delete_if_held(self._slots(job_id).document(str(slot)), {"trial_id": trial_id})
-
-    def _delete_if_held(self, ref, holder: dict[str, str]) -> None:
-        """Delete a slot document only if `holder` still holds it (one-document transaction)."""
+    def _delete_if_held(self, ref, holder: dict) -> None:
+        """Delete a slot document only if `holder` (trial and attempt) still holds it, in a
+        one-document transaction. A document written before attempts were recorded matches any attempt."""
 
         @firestore.transactional
         def run(tx):
             snap = ref.get(transaction=tx)
-            if snap.exists and all(snap.get(k) == v for k, v in holder.items()):
+            data = snap.to_dict() if snap.exists else None
+            if data is not None and all(data.get(k, v) == v if k == "attempt" else data.get(k) == v
+                                        for k, v in holder.items()):
                 tx.delete(ref)
 
         run(self._db.transaction())
 
+    @staticmethod
+    def _hold(snap) -> SlotHold:
+        data = snap.to_dict()
+        return SlotHold(data.get("trial_id"), data.get("claimed_at"), data.get("job_id", ""),
+                        int(data.get("attempt", 0)), data.get("batch_id", ""))
+
     @_transient
     def slot_holders(self, job_id: str) -> dict[int, SlotHold]:
-        return {int(s.id): SlotHold(s.get("trial_id"), s.get("claimed_at")) for s in self._slots(job_id).stream()}
+        return {int(s.id): self._hold(s) for s in self._slots(job_id).stream()}
 
     def _capacity(self):
         return self._db.collection(collection("capacity"))
 
     @_transient
-    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str) -> bool:
-        try:
-            self._capacity().document(str(slot)).create({"job_id": job_id, "trial_id": trial_id, "claimed_at": now})
-        except gexc.AlreadyExists:
-            return False
-        return True
+    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str, attempt: int = 0,
+                       batch_id: str = "") -> bool:
+        return self._create(self._capacity().document(str(slot)), {
+            "job_id": job_id, "trial_id": trial_id, "claimed_at": now, "attempt": attempt, "batch_id": batch_id})
 
     @_transient
-    def release_capacity(self, slot: int, job_id: str, trial_id: str) -> None:
-        self._delete_if_held(self._capacity().document(str(slot)), {"job_id": job_id, "trial_id": trial_id})
+    def release_capacity(self, slot: int, job_id: str, trial_id: str, attempt: int = 0) -> None:
+        self._delete_if_held(self._capacity().document(str(slot)),
+                             {"job_id": job_id, "trial_id": trial_id, "attempt": attempt})
 
     @_transient
     def capacity_holders(self) -> dict[int, SlotHold]:
-        return {int(s.id): SlotHold(s.get("trial_id"), s.get("claimed_at"), s.get("job_id"))
-                for s in self._capacity().stream()}
+        return {int(s.id): self._hold(s) for s in self._capacity().stream()}
 
     def _model(self, name: str):
         return self._db.collection(collection("models")).document(name)

@@ -1,13 +1,14 @@
 """In-memory fakes of every port, for unit tests and the scheduling simulation."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Callable
 
-from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, NotFound, PreconditionFailed
-from zygarde.domain.model import Job, Trial, TrialState
+from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, NotFound, PreconditionFailed, RecordRejected
+from zygarde.domain.model import PREPARE, Job, Trial, TrialState
 from zygarde.service_layer.ports import (BatchInfo, BatchLauncher, BatchRequest, BlobStore,
                                          EventPublisher, JobRepository, SlotHold)
 
@@ -24,6 +25,9 @@ class MemoryJobRepository(JobRepository):
         self.writes = 0  # how many documents were written, for idempotency tests
 
     def add_job(self, job: Job, trials: list[Trial]) -> bool:
+        """All or nothing, like the Firestore batch: a value Firestore cannot hold is refused first."""
+        for record in (job, *trials):
+            _check_storable(dataclasses.asdict(record), f"{job.job_id}/{getattr(record, 'trial_id', '')}")
         with self._lock:
             if job.job_id in self.jobs:
                 return False
@@ -32,6 +36,21 @@ class MemoryJobRepository(JobRepository):
             self.jobs[job.job_id] = job
             self.writes += 1 + len(trials)
             return True
+
+    def orphan_jobs(self, created_before: str) -> list[str]:
+        with self._lock:
+            return sorted(job_id for job_id, trials in self.trials.items() if job_id not in self.jobs and trials
+                          and _old_waiting_prepare(trials.get(PREPARE), created_before))
+
+    def delete_orphan(self, job_id: str, created_before: str) -> int:
+        with self._lock:
+            trials = self.trials.get(job_id, {})
+            if job_id in self.jobs or not _old_waiting_prepare(trials.get(PREPARE), created_before):
+                return 0
+            for trial_id in list(trials):
+                self._active.pop((job_id, trial_id), None)
+            self.writes += len(trials)
+            return len(self.trials.pop(job_id, {}))
 
     def get_job(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)
@@ -91,34 +110,36 @@ class MemoryJobRepository(JobRepository):
         with self._lock:
             return list(self._active.values())
 
-    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str) -> bool:
+    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str, attempt: int = 0,
+                   batch_id: str = "") -> bool:
         with self._lock:
             if slot in self.slots[job_id]:
                 return False
-            self.slots[job_id][slot] = SlotHold(trial_id, now)
+            self.slots[job_id][slot] = SlotHold(trial_id, now, attempt=attempt, batch_id=batch_id)
             return True
 
-    def release_slot(self, job_id: str, slot: int, trial_id: str) -> None:
+    def release_slot(self, job_id: str, slot: int, trial_id: str, attempt: int = 0) -> None:
         with self._lock:
             hold = self.slots[job_id].get(slot)
-            if hold is not None and hold.trial_id == trial_id:
+            if hold is not None and (hold.trial_id, hold.attempt) == (trial_id, attempt):
                 del self.slots[job_id][slot]
 
     def slot_holders(self, job_id: str) -> dict[int, SlotHold]:
         return dict(self.slots.get(job_id, {}))
 
 
-    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str) -> bool:
+    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str, attempt: int = 0,
+                       batch_id: str = "") -> bool:
         with self._lock:
             if slot in self.capacity:
                 return False
-            self.capacity[slot] = SlotHold(trial_id, now, job_id)
+            self.capacity[slot] = SlotHold(trial_id, now, job_id, attempt, batch_id)
             return True
 
-    def release_capacity(self, slot: int, job_id: str, trial_id: str) -> None:
+    def release_capacity(self, slot: int, job_id: str, trial_id: str, attempt: int = 0) -> None:
         with self._lock:
             hold = self.capacity.get(slot)
-            if hold is not None and (hold.job_id, hold.trial_id) == (job_id, trial_id):
+            if hold is not None and (hold.job_id, hold.trial_id, hold.attempt) == (job_id, trial_id, attempt):
                 del self.capacity[slot]
 
     def capacity_holders(self) -> dict[int, SlotHold]:
@@ -139,6 +160,25 @@ class MemoryJobRepository(JobRepository):
 
     def model_versions(self, name: str) -> list[dict]:
         return [self.models[name][n] for n in sorted(self.models.get(name, {}))]
+
+
+def _old_waiting_prepare(prepare: Trial | None, created_before: str) -> bool:
+    return prepare is not None and prepare.state is TrialState.WAITING and (prepare.created_at or "") < created_before
+
+
+_INT64 = (-2 ** 63, 2 ** 63 - 1)
+
+
+def _check_storable(value, where: str) -> None:
+    """Raise RecordRejected for what Firestore cannot store: integers beyond 64 bits."""
+    if isinstance(value, dict):
+        for v in value.values():
+            _check_storable(v, where)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _check_storable(v, where)
+    elif isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
+        raise RecordRejected(f"{where}: the integer {value} does not fit in 64 bits")
 
 
 class MemoryBatchLauncher(BatchLauncher):

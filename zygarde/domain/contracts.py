@@ -7,6 +7,7 @@ the Spark batch inside the core package zip.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -140,19 +141,27 @@ class TrialResult(_JsonMessage):
 
 
 
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # a job or trial id (a valid Firestore document id)
+DATA_PARTS = ("train", "validation", "test")  # the prepared parts, {output_prefix}{part}
+MANIFEST_NAME = "manifest.json"  # a model package's manifest, {package_uri}manifest.json
+
+
 def result_object_name(job_id: str, trial_id: str, attempt: int) -> str:
     """results/{job}/{trial}/attempt-{n}.json: the object whose finalize event reports a trial."""
     return f"results/{job_id}/{trial_id}/attempt-{attempt}.json"
 
 
 def parse_result_object_name(name: str) -> tuple[str, str, int] | None:
-    """(job_id, trial_id, attempt) from a result object name, or None if it is not one."""
+    """(job_id, trial_id, attempt) from a result object name, or None if it is not exactly the name
+    result_object_name gives, with ids of letters, digits, _ and - ("..", attempt 0, "attempt-01" are not)."""
     parts = name.split("/")
-    if len(parts) != 4 or parts[0] != "results" or not parts[3].startswith("attempt-") \
-            or not parts[3].endswith(".json"):
+    if len(parts) != 4 or parts[0] != "results" or not _ID.fullmatch(parts[1]) or not _ID.fullmatch(parts[2]) \
+            or not parts[3].startswith("attempt-") or not parts[3].endswith(".json"):
         return None
     try:
         attempt = int(parts[3][len("attempt-"):-len(".json")])
     except ValueError:
+        return None
+    if attempt < 1 or result_object_name(parts[1], parts[2], attempt) != name:
         return None
     return parts[1], parts[2], attempt

@@ -42,6 +42,10 @@ class AccessDenied(PermanentError):
     """Zygarde's service account may not read or write an object or bucket (e.g. a user's dataset)."""
 
 
+class RecordRejected(PermanentError):
+    """The store refuses a record (a value it cannot hold, such as an integer beyond 64 bits)."""
+
+
 class MessageError(PermanentError):
     """A Pub/Sub message or bucket notification that cannot be decoded."""
 

@@ -11,7 +11,8 @@ import random
 import re
 
 from zygarde.config import Settings, prefix
-from zygarde.domain.contracts import FinalizeRequest, PrepareRequest, TrialRequest, result_object_name
+from zygarde.domain.contracts import (DATA_PARTS, MANIFEST_NAME, FinalizeRequest, PrepareRequest, TrialRequest,
+                                      result_object_name)
 from zygarde.domain.errors import BatchAlreadyExists, PermanentError
 from zygarde.domain.model import FINALIZE, PREPARE, Job, Trial, TrialState
 from zygarde.domain.spec import JobSpec
@@ -42,6 +43,19 @@ def data_prefix(settings: Settings, job_id: str) -> str:
 
 def package_uri(settings: Settings, model_name: str, job_id: str) -> str:
     return f"gs://{settings.bucket}/{prefix('models')}{model_name}/{job_id}/"
+
+
+def result_locations(settings: Settings, trial: Trial, spec: JobSpec) -> dict[str, str]:
+    """Every location a result of this attempt may name, derived here and never taken from the
+    result: model_uri (training), parts.{train,validation,test} (preparation), package_uri and
+    manifest_uri (finalisation)."""
+    if trial.kind == PREPARE:
+        data = data_prefix(settings, trial.job_id)
+        return {f"parts.{part}": data + part for part in DATA_PARTS}
+    if trial.kind == FINALIZE:
+        package = package_uri(settings, spec.name or trial.job_id, trial.job_id)
+        return {"package_uri": package, "manifest_uri": package + MANIFEST_NAME}
+    return {"model_uri": trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)[0]}
 
 
 def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -> BatchRequest:
@@ -79,11 +93,12 @@ def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -
 
 
 def release_slots(deps: Deps, trial: Trial) -> None:
-    """Free the job slot and capacity slot this trial held (no-op for slots it does not hold)."""
+    """Free the job slot and capacity slot this attempt of the trial held. Slots are released per
+    attempt: a stale snapshot of attempt 1 never frees what attempt 2 holds."""
     if trial.slot is not None:
-        deps.repo.release_slot(trial.job_id, trial.slot, trial.trial_id)
+        deps.repo.release_slot(trial.job_id, trial.slot, trial.trial_id, trial.attempt)
     if trial.capacity_slot is not None:
-        deps.repo.release_capacity(trial.capacity_slot, trial.job_id, trial.trial_id)
+        deps.repo.release_capacity(trial.capacity_slot, trial.job_id, trial.trial_id, trial.attempt)
 
 
 def end_attempt(deps: Deps, trial: Trial, state: TrialState, reason: str, message: str, **changes) -> Trial | None:
@@ -122,20 +137,22 @@ def claim_and_launch(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], 
     free_job_slots = [s for s in range(spec.max_parallel) if s not in job_slots_held]
     while waiting and free_capacity and free_job_slots:
         trial = waiting[0]
+        attempt = trial.attempt + 1  # the slots are claimed for this attempt only
+        holder = (trial.trial_id, deps.now(), attempt, batch_id_for(job.job_id, trial.trial_id, attempt))
         cap_slot = free_capacity.pop(random.randrange(len(free_capacity)))
-        if not deps.repo.claim_capacity(cap_slot, job.job_id, trial.trial_id, deps.now()):
+        if not deps.repo.claim_capacity(cap_slot, job.job_id, *holder):
             continue  # another handler took it: try another capacity slot
         job_slot = free_job_slots.pop(0)
-        if not deps.repo.claim_slot(job.job_id, job_slot, trial.trial_id, deps.now()):
+        if not deps.repo.claim_slot(job.job_id, job_slot, *holder):
             job_slots_held.add(job_slot)
-            deps.repo.release_capacity(cap_slot, job.job_id, trial.trial_id)
+            deps.repo.release_capacity(cap_slot, job.job_id, trial.trial_id, attempt)
             free_capacity.append(cap_slot)
             continue
-        claimed = _claim_trial(deps, trial, job_slot, cap_slot)
+        claimed = _claim_trial(deps, trial, job_slot, cap_slot, attempt)
         waiting.pop(0)
-        if claimed is None:  # another handler launched this trial
-            deps.repo.release_slot(job.job_id, job_slot, trial.trial_id)
-            deps.repo.release_capacity(cap_slot, job.job_id, trial.trial_id)
+        if claimed is None:  # another handler launched this trial (or this attempt)
+            deps.repo.release_slot(job.job_id, job_slot, trial.trial_id, attempt)
+            deps.repo.release_capacity(cap_slot, job.job_id, trial.trial_id, attempt)
             free_capacity.append(cap_slot)
             free_job_slots.insert(0, job_slot)
             continue
@@ -145,13 +162,14 @@ def claim_and_launch(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], 
     return None
 
 
-def _claim_trial(deps: Deps, trial: Trial, slot: int, capacity_slot: int) -> Trial | None:
+def _claim_trial(deps: Deps, trial: Trial, slot: int, capacity_slot: int, attempt: int) -> Trial | None:
+    """WAITING -> LAUNCHING as `attempt`, the attempt the slots were claimed for; None if the trial
+    is not waiting for that attempt any more."""
     now = deps.now()
 
     def change(t: Trial) -> Trial | None:
-        if t.state is not TrialState.WAITING:
+        if t.state is not TrialState.WAITING or t.attempt + 1 != attempt:
             return None
-        attempt = t.attempt + 1
         return t.transition(TrialState.LAUNCHING, "SlotClaimed", f"slot {slot}, capacity {capacity_slot}, "
                             f"attempt {attempt}", now, slot=slot, capacity_slot=capacity_slot, attempt=attempt,
                             batch_id=batch_id_for(t.job_id, t.trial_id, attempt))

@@ -43,9 +43,13 @@ class BatchInfo:
 
 @dataclass(frozen=True)
 class SlotHold:
+    """Who holds a slot: one attempt of one trial (attempt 0: a claim that named no attempt)."""
+
     trial_id: str
     claimed_at: str  # ISO 8601
     job_id: str = ""  # set for global capacity slots
+    attempt: int = 0
+    batch_id: str = ""
 
 
 class BatchLauncher(abc.ABC):
@@ -108,7 +112,18 @@ class JobRepository(abc.ABC):
 
     @abc.abstractmethod
     def add_job(self, job: "Job", trials: list["Trial"]) -> bool:
-        """Store a new job with its trials; False (and nothing written) if the job id exists."""
+        """Store a new job with its trials, all or nothing; False (and nothing written) if the job id
+        exists. Raises RecordRejected (nothing written) for a value the store cannot hold."""
+
+    @abc.abstractmethod
+    def orphan_jobs(self, created_before: str) -> list[str]:
+        """Ids of jobs that have trials but no job document (a job write that failed after its
+        trials), whose preparation trial was created before `created_before`."""
+
+    @abc.abstractmethod
+    def delete_orphan(self, job_id: str, created_before: str) -> int:
+        """Delete the trials of a job that still has no job document and whose preparation trial
+        is still older than `created_before` (checked atomically with each delete). Returns how many."""
 
     @abc.abstractmethod
     def get_job(self, job_id: str) -> "Job | None": ...
@@ -145,24 +160,28 @@ class JobRepository(abc.ABC):
         """LAUNCHING or RUNNING trials of every job."""
 
     @abc.abstractmethod
-    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str) -> bool:
-        """Take job slot `slot` for `trial_id` at time `now`; False if it is held (an atomic create)."""
+    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str, attempt: int = 0,
+                   batch_id: str = "") -> bool:
+        """Take job slot `slot` for attempt `attempt` of `trial_id` (running batch `batch_id`) at time
+        `now`; False if it is held (an atomic create)."""
 
     @abc.abstractmethod
-    def release_slot(self, job_id: str, slot: int, trial_id: str) -> None:
-        """Free the slot if `trial_id` holds it."""
+    def release_slot(self, job_id: str, slot: int, trial_id: str, attempt: int = 0) -> None:
+        """Free the slot if this attempt of `trial_id` holds it (atomically: never another attempt's)."""
 
     @abc.abstractmethod
     def slot_holders(self, job_id: str) -> dict[int, "SlotHold"]:
         """slot -> who holds it since when."""
 
     @abc.abstractmethod
-    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str) -> bool:
-        """Take global capacity slot `slot` (of ZYGARDE_MAX_CONCURRENT_BATCHES); False if held."""
+    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str, attempt: int = 0,
+                       batch_id: str = "") -> bool:
+        """Take global capacity slot `slot` (of ZYGARDE_MAX_CONCURRENT_BATCHES) for one attempt;
+        False if held."""
 
     @abc.abstractmethod
-    def release_capacity(self, slot: int, job_id: str, trial_id: str) -> None:
-        """Free the capacity slot if this trial holds it."""
+    def release_capacity(self, slot: int, job_id: str, trial_id: str, attempt: int = 0) -> None:
+        """Free the capacity slot if this attempt of this trial holds it."""
 
     @abc.abstractmethod
     def capacity_holders(self) -> dict[int, SlotHold]:

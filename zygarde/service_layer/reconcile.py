@@ -2,7 +2,7 @@
 nothing is lost when a batch dies or an event goes missing."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from zygarde.domain.errors import BatchNotFound, PermanentError
 from zygarde.domain.model import Job, JobState, Trial, TrialState
@@ -14,7 +14,8 @@ from zygarde.service_layer.scheduling import cancel_trial, dispatch, maybe_finis
 def reconcile(deps: Deps) -> dict[str, int]:
     """Reconcile Firestore with Dataproc: trials whose batch ended unreported, lost launches,
     batches of finished jobs. Returns counts of what it did."""
-    report = {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0, "released_slots": 0}
+    report = {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0, "released_slots": 0,
+              "orphan_trials": 0}
     jobs: dict[str, Job | None] = {}
     for trial in deps.repo.active_trials():
         try:
@@ -23,6 +24,7 @@ def reconcile(deps: Deps) -> dict[str, int]:
             log.error("reconcile failed for a trial job_id=%s trial_id=%s error=%r", trial.job_id, trial.trial_id,
                       str(exc))
     report["released_slots"] = _release_orphan_slots(deps)
+    report["orphan_trials"] = _sweep_orphan_trials(deps)
     for job in deps.repo.list_jobs(states=[JobState.RUNNING], limit=100_000):
         try:
             maybe_finish_job(job.job_id, deps)  # deadlines and budgets
@@ -74,27 +76,45 @@ def _age_seconds(now: datetime, iso: str) -> float:
 
 
 def _release_orphan_slots(deps: Deps) -> int:
-    """Free slots whose holder is not running with them: left by a handler that crashed between
-    claiming a slot and moving its trial (after a grace period, so in-flight claims are left alone)."""
+    """Free slots whose holding attempt is not running with them: left by a handler that crashed
+    between claiming a slot and moving its trial (after a grace period, so in-flight claims are left
+    alone). A slot is released as its holder (trial and attempt), so a racing claim is never freed."""
     now = deps.clock()
 
     def stale(hold, job_id: str, slot: int, field: str) -> bool:
         if _age_seconds(now, hold.claimed_at) < ORPHAN_SLOT_GRACE_SECONDS:
             return False
         trial = deps.repo.get_trial(job_id, hold.trial_id)
-        return trial is None or not trial.state.is_active() or getattr(trial, field) != slot
+        return trial is None or not trial.state.is_active() or getattr(trial, field) != slot \
+            or (hold.attempt > 0 and trial.attempt != hold.attempt)
 
     released = 0
     for slot, hold in deps.repo.capacity_holders().items():
         if stale(hold, hold.job_id, slot, "capacity_slot"):
-            deps.repo.release_capacity(slot, hold.job_id, hold.trial_id)
+            deps.repo.release_capacity(slot, hold.job_id, hold.trial_id, hold.attempt)
             released += 1
     for job in deps.repo.list_jobs(states=[JobState.RUNNING], limit=100_000):
         for slot, hold in deps.repo.slot_holders(job.job_id).items():
             if stale(hold, job.job_id, slot, "slot"):
-                deps.repo.release_slot(job.job_id, slot, hold.trial_id)
+                deps.repo.release_slot(job.job_id, slot, hold.trial_id, hold.attempt)
                 released += 1
     return released
+
+
+ORPHAN_TRIAL_GRACE_SECONDS = 600
+
+
+def _sweep_orphan_trials(deps: Deps) -> int:
+    """Delete trials that have no job document (a job write that failed after its trials were
+    written), once they are older than a grace period, so a submission in flight is left alone."""
+    before = (deps.clock() - timedelta(seconds=ORPHAN_TRIAL_GRACE_SECONDS)).isoformat()
+    swept = 0
+    for job_id in deps.repo.orphan_jobs(before):
+        deleted = deps.repo.delete_orphan(job_id, before)
+        if deleted:
+            log.warning("orphan trials swept job_id=%s trials=%d (no job document)", job_id, deleted)
+        swept += deleted
+    return swept
 
 
 ORPHAN_BATCH_GRACE_SECONDS = 120
