@@ -152,3 +152,17 @@ def test_random_text_is_refused_cleanly_or_parses_to_a_tree_that_round_trips(tex
         return
     assert tree == check(tree)
     assert parse(to_text(tree)) == tree
+
+
+def test_a_filter_nested_past_what_json_can_read_is_a_clear_error():
+    import json
+
+    deep = '{"op": "not", "args": [' * 5000 + '{"col": "a"}' + "]}" * 5000
+    with pytest.raises(SpecError) as caught:
+        parse_job_spec(json.dumps(spec_dict())[:-1] + ', "data": {"row_filter": ' + deep + "}}")
+    assert caught.value.problems == [("", "the job is nested too deeply to read")]
+    nested = {"col": "a"}
+    for _ in range(40):
+        nested = {"op": "not", "args": [nested]}
+    with pytest.raises(SpecError, match="nested too deeply"):
+        parse_job_spec(_spec(nested))

@@ -201,6 +201,8 @@ def parse_job_spec(raw: bytes | str | dict) -> JobSpec:
             raw = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise SpecError([("", f"the job is not valid JSON ({exc})")]) from None
+        except RecursionError:
+            raise SpecError([("", "the job is nested too deeply to read")]) from None
     if not isinstance(raw, dict):
         raise SpecError([("", "the job must be a JSON object")])
     if v1_request.is_v1(raw):
