@@ -166,3 +166,11 @@ def test_a_filter_nested_past_what_json_can_read_is_a_clear_error():
         nested = {"op": "not", "args": [nested]}
     with pytest.raises(SpecError, match="nested too deeply"):
         parse_job_spec(_spec(nested))
+
+
+def test_integer_arguments_must_fit_a_java_int():
+    assert parse("substring(s, 1, 2147483647) = 'a'")
+    with pytest.raises(RowFilterError, match="argument 2 of round must be an integer literal"):
+        parse("round(x, 2147483648) > 1")
+    with pytest.raises(RowFilterError, match="argument 3 of substring must be an integer literal"):
+        parse("substring(s, 1, n) = 'a'")

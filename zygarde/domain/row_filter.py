@@ -46,6 +46,7 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
 }
 # (function, argument index) -> what that argument must be: an integer literal
 INTEGER_ARGS = {("round", 1), ("substring", 1), ("substring", 2)}
+MAX_INT_ARG = 2 ** 31 - 1  # a Java int
 
 
 class RowFilterError(ValueError):
@@ -149,8 +150,9 @@ class _Checker:
             raise _fail(path, f"unknown function {fn!r} (functions: {_names(FUNCTIONS)})")
         args = self.children(_args(node, name, FUNCTIONS[name], path), path, depth)
         for i, a in enumerate(args):
-            if (name, i) in INTEGER_ARGS and not (type(a.get("lit")) is int):
-                raise _fail(f"{path}args[{i}]", f"argument {i + 1} of {name} must be an integer literal")
+            if (name, i) in INTEGER_ARGS and not (type(a.get("lit")) is int and abs(a["lit"]) <= MAX_INT_ARG):
+                raise _fail(f"{path}args[{i}]", f"argument {i + 1} of {name} must be an integer literal "
+                                                f"(at most {MAX_INT_ARG} in size)")
         return {"fn": name, "args": args}
 
 

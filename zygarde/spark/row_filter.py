@@ -81,8 +81,9 @@ def apply(df: DataFrame, tree: Any) -> tuple[DataFrame, str | None]:
                     f"selection): {', '.join(unknown)} (columns: {describe_columns(df)})")
     try:
         return df.filter(condition), None
-    except AnalysisException as exc:
-        kind = (exc.getCondition() or "").split(".")[-1].replace("_", " ").lower() or "invalid expression"
+    except Exception as exc:  # noqa: BLE001 - analysis errors mostly; Spark's own text is never shown
+        condition_name = exc.getCondition() if isinstance(exc, AnalysisException) else None
+        kind = (condition_name or "").split(".")[-1].replace("_", " ").lower() or type(exc).__name__
         used = {f.name: f.dataType.simpleString() for f in df.schema.fields}
         types = ", ".join(f"{c} {used[c]}" for c in row_filter.columns(checked))
         return df, (f"row_filter {text} does not fit this dataset's column types ({kind}; "
