@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None, spark=None) -> int:
         from pyspark.sql import SparkSession
 
         spark = SparkSession.builder.appName("zygarde-predict").getOrCreate()
+    from zygarde.spark.entry import lock_down
+
+    lock_down(spark)
     try:
         summary = score(spark, args.model_uri, args.input, args.format, options, args.output)
     except Exception as exc:  # noqa: BLE001 - report one sentence, never a stack trace

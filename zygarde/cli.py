@@ -113,14 +113,39 @@ def models(name: str) -> None:
     console.print(table)
 
 
+def _local_user() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None
+
+
 @main.command()
 @click.argument("job_id")
-def cancel(job_id: str) -> None:
-    """Cancel a job: its batches stop, its waiting trials never launch."""
+@click.option("--owner", help="Who asks: must be the job's owner (default: $ZYGARDE_OWNER, else your user name).")
+def cancel(job_id: str, owner: str | None) -> None:
+    """Cancel a job: its batches stop, its waiting trials never launch. Only the job's owner may."""
+    owner = owner or os.environ.get("ZYGARDE_OWNER") or _local_user()
+    if not owner:
+        console.print("[red]who is asking? give --owner (or set ZYGARDE_OWNER)[/red]")
+        sys.exit(2)
     deps = _deps()
-    message_id = deps.publisher.publish("jobs", json.dumps({"job_id": job_id}).encode(), action="cancel",
-                                        requested_by=os.environ.get("USER", "cli"))
-    console.print(f"cancel requested for job [bold]{job_id}[/bold] (message {message_id})")
+    job = deps.repo.get_job(job_id)
+    if job is None:
+        console.print(f"[red]no such job {job_id}[/red]")
+        sys.exit(1)
+    if job.owner != owner:
+        console.print(f"[red]job {job_id} is owned by {job.owner}, not {owner}: only its owner can cancel it "
+                      "(--owner names who asks)[/red]")
+        sys.exit(1)
+    if job.state.is_finished():
+        console.print(f"job {job_id} has already ended ({job.state.value}): nothing to cancel")
+        return
+    message_id = deps.publisher.publish("jobs", json.dumps({"job_id": job_id, "requested_by": owner}).encode(),
+                                        action="cancel", requested_by=owner)
+    console.print(f"cancel requested for job [bold]{job_id}[/bold] by {owner} (message {message_id})")
 
 
 @main.command()

@@ -284,7 +284,7 @@ def test_transient_launch_error_leaves_trial_launching_and_redelivery_resumes(de
 
 def test_cancel_stops_batches_and_waiting_trials_and_replays_change_nothing(deps):
     submit(job_message(), deps)
-    cancel = Message(b'{"job_id": "job-1"}', {"action": "cancel"}, "c1")
+    cancel = Message(b'{"job_id": "job-1"}', {"action": "cancel", "requested_by": "ana@example.com"}, "c1")
     assert handlers.submit_job(cancel, deps) == "job-1"
     writes = deps.repo.writes
     handlers.submit_job(cancel, deps)

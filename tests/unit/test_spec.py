@@ -87,19 +87,21 @@ def test_published_schema_is_current_and_validates_the_example():
 @pytest.mark.parametrize("condition", [
     "age > 30 AND city = 'from the north; select'",  # words inside string literals are data
     "income IS NOT NULL OR `selected items` > 2",
-    "lower(name) LIKE \"%reflective%\"",
-    "extract(YEAR FROM signup) > 2020 AND trim(BOTH ' ' FROM city) = 'Oslo'",
+    "lower(name) LIKE '%reflective%'",
+    "year(signup) > 2020 AND trim(city) = 'Oslo'",
 ])
 def test_row_filters_on_the_dataset_s_own_columns_are_accepted(condition):
-    assert parse_job_spec(spec_dict(data={"row_filter": condition})).data.row_filter == condition
+    from zygarde.domain.row_filter_text import parse
+
+    assert parse_job_spec(spec_dict(data={"row_filter": condition})).data.row_filter == parse(condition)
 
 
 @pytest.mark.parametrize("condition, word", [
-    ("id IN (SELECT id FROM parquet.`gs://bkt/artifacts/other-job/data/train`)", "select"),
-    ("id IN (TABLE parquet.`gs://bkt/artifacts/other-job/data/train`)", "table"),
-    ("reflect('java.lang.Runtime', 'getRuntime') IS NOT NULL", "reflect"),
-    ("java_method('java.lang.System', 'exit', 0) = 0", "java_method"),
-    ("x > 1; DROP TABLE t", "one condition"),
+    ("id IN (SELECT id FROM parquet.`gs://bkt/artifacts/other-job/data/train`)", "unexpected 'SELECT'"),
+    ("id IN (TABLE parquet.`gs://bkt/artifacts/other-job/data/train`)", "unexpected 'TABLE'"),
+    ("reflect('java.lang.Runtime', 'getRuntime') IS NOT NULL", "unknown function 'reflect'"),
+    ("java_method('java.lang.System', 'exit', 0) = 0", "unknown function 'java_method'"),
+    ("x > 1; DROP TABLE t", "unexpected character ';'"),
 ])
 def test_row_filters_that_could_read_other_data_or_run_code_are_refused(condition, word):
     found = problems(spec_dict(data={"row_filter": condition}))

@@ -67,7 +67,7 @@ class PrepareRequest(_JsonMessage):
     dataset_options: dict[str, Any] = field(default_factory=dict)
     include_columns: list[str] | None = None
     exclude_columns: list[str] = field(default_factory=list)
-    row_filter: str | None = None  # a Spark SQL condition
+    row_filter: dict[str, Any] | None = None  # a filter tree (zygarde.domain.row_filter), compiled in the batch
     expectations: dict[str, dict[str, Any]] = field(default_factory=dict)  # column -> {type, min, max, allowed}
     min_rows: int = 20
 

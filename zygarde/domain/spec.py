@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from zygarde.domain import algorithms, default_space, search_space, v1_request
+from zygarde.domain import algorithms, default_space, row_filter_text, search_space, v1_request
 from zygarde.domain.search_space import Choices, Hyperparameter, Range
 from zygarde.domain.errors import SpecError
-from zygarde.domain.row_filter import problem as row_filter_problem
+from zygarde.domain.row_filter import RowFilterError, check as check_row_filter
 
 JOB_ID_PATTERN = r"^[a-z][a-z0-9-]{2,39}$"
 ParamValue = bool | int | float | str
@@ -87,20 +87,26 @@ class DataSpec(_Strict):
     test_fraction: float = Field(0.15, ge=0.05, le=0.4, description="held out, scored once on the winner")
     include_columns: list[str] | None = Field(None, description="keep only these columns (and the target)")
     exclude_columns: list[str] = Field(default_factory=list, description="drop these columns")
-    row_filter: str | None = Field(None, max_length=2000, description="a Spark SQL condition on the dataset's "
-                                   "columns that rows must meet (no subqueries, no reflection)")
+    row_filter: str | dict[str, Any] | None = Field(
+        None, description="the condition rows must meet, on the dataset's own columns: text such as "
+                          "\"age >= 18 and country in ('FR', 'DE')\" or its tree {\"op\": \">=\", \"args\": "
+                          "[{\"col\": \"age\"}, {\"lit\": 18}]} (see docs/row_filters.md); stored as the tree")
     expectations: dict[str, dict[str, ParamValue | list[ParamValue]]] = Field(
         default_factory=dict, description="column -> {type, min, max, allowed}: checked by the preparation")
     min_rows: int = Field(20, ge=2, description="fewer rows than this fail the job")
     k_folds: int = Field(0, description="k-fold cross-validation on the train part (0: off; 2-10)")
 
-    @field_validator("row_filter")
+    @field_validator("row_filter", mode="before")
     @classmethod
-    def _safe_row_filter(cls, v: str | None) -> str | None:
-        reason = row_filter_problem(v) if v else None
-        if reason:
-            raise ValueError(reason)
-        return v
+    def _row_filter_tree(cls, v: Any) -> dict | None:
+        if v is None:
+            return None
+        if not isinstance(v, (str, dict)):
+            raise ValueError("must be a condition as text or as a filter tree (an object)")
+        try:
+            return row_filter_text.parse(v) if isinstance(v, str) else check_row_filter(v)
+        except RowFilterError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("k_folds")
     @classmethod
@@ -195,6 +201,8 @@ def parse_job_spec(raw: bytes | str | dict) -> JobSpec:
             raw = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise SpecError([("", f"the job is not valid JSON ({exc})")]) from None
+        except RecursionError:
+            raise SpecError([("", "the job is nested too deeply to read")]) from None
     if not isinstance(raw, dict):
         raise SpecError([("", "the job must be a JSON object")])
     if v1_request.is_v1(raw):

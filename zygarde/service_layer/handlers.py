@@ -40,7 +40,8 @@ def derived_job_id(source: str) -> str:
 # ---------------------------------------------------------------- submit_job
 def submit_job(msg: Message, deps: Deps) -> str | None:
     """Validate a job, record it with its trials, launch the first ones. Returns the job id.
-    A message with attribute action=cancel and data {"job_id": ...} cancels a job instead."""
+    A message with attribute action=cancel and data {"job_id": ..., "requested_by": OWNER} cancels a job
+    instead (cancel_job)."""
     if msg.attributes.get("action") == "cancel":
         return cancel_job(msg, deps)
     if msg.is_object_notification:  # a job file dropped under jobs/
@@ -120,18 +121,36 @@ def _reject(deps: Deps, job_id: str, raw: bytes | str, reason: str, owner: str |
     return job_id
 
 
-def cancel_job(msg: Message, deps: Deps) -> str:
-    """Cancel a job: it ends CANCELLED, its batches are cancelled, waiting trials never launch."""
+def cancel_job(msg: Message, deps: Deps) -> str | None:
+    """Cancel a job: it ends CANCELLED, its batches are cancelled, waiting trials never launch.
+
+    The topic carries no verified identity, so a cancel must name its requester (`requested_by`, an
+    attribute or a data field) and that must be the job's owner as recorded; any other cancel is
+    refused: logged, acknowledged, the job unchanged. A cancel of a job that ended otherwise changes
+    nothing; a repeated one completes what the first started."""
     try:
-        job_id = json.loads(msg.data)["job_id"]
+        data = json.loads(msg.data)
+        job_id = data["job_id"]
     except (ValueError, KeyError, TypeError):
-        raise MessageError('a cancel message needs data {"job_id": "..."}') from None
-    if deps.repo.get_job(job_id) is None:
+        job_id = None
+    if not isinstance(job_id, str) or not job_id:
+        raise MessageError('a cancel message needs data {"job_id": "...", "requested_by": "..."}')
+    given = [v for v in (msg.attributes.get("requested_by"), data.get("requested_by")) if v is not None]
+    job = deps.repo.get_job(job_id)
+    if job is None:
         raise MessageError(f"cannot cancel job {job_id}: no such job")
-    who = msg.attributes.get("requested_by", "a user")
-    stop_job(deps, job_id, JobState.CANCELLED, "Cancelled", f"cancelled by {who}")
+    if not given or any(v != job.owner for v in given):
+        why = "it names no requester (requested_by)" if not given else "the requester is not the job's owner"
+        log.warning("cancel refused job_id=%s message_id=%s requested_by=%s: %s", job_id, msg.message_id,
+                    json.dumps(given)[:300], why)
+        return None
+    if job.state.is_finished() and job.state is not JobState.CANCELLED:
+        log.info("cancel ignored job_id=%s message_id=%s: the job already ended %s", job_id, msg.message_id,
+                 job.state.value)
+        return job_id
+    stop_job(deps, job_id, JobState.CANCELLED, "Cancelled", f"cancelled by its owner {job.owner}")
     dispatch(deps)  # its capacity goes to other jobs
-    log.info("job cancelled job_id=%s", job_id)
+    log.info("job cancelled job_id=%s message_id=%s", job_id, msg.message_id)
     return job_id
 
 

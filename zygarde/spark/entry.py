@@ -9,6 +9,17 @@ import logging
 from typing import Any, Callable
 
 
+# Spark SQL would expand ${env:...}, ${system:...} and ${spark:...} in SQL text: off in every batch,
+# local or on Dataproc, whoever launched it (no user text is parsed as SQL anyway).
+SESSION_CONF = {"spark.sql.variable.substitute": "false"}
+
+
+def lock_down(spark) -> None:
+    """Sets SESSION_CONF on the batch's session."""
+    for key, value in SESSION_CONF.items():
+        spark.conf.set(key, value)
+
+
 def run_stage(argv: list[str] | None, spark, *, prog: str, description: str, request_type: type,
               execute: Callable[[Any, Any], Any], app_name: Callable[[Any], str],
               ids: Callable[[Any], str], done: Callable[[Any], str], log: logging.Logger) -> int:
@@ -28,6 +39,7 @@ def run_stage(argv: list[str] | None, spark, *, prog: str, description: str, req
         from pyspark.sql import SparkSession
 
         spark = SparkSession.builder.appName(app_name(request)).getOrCreate()
+    lock_down(spark)
     try:
         result = execute(spark, request)
     except Exception as exc:  # noqa: BLE001 - the result write failed: the batch must fail loudly

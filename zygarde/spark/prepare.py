@@ -20,10 +20,9 @@ from pyspark.sql import types as T
 from zygarde.domain.algorithms import CLASSIFICATION, CLUSTERING
 from zygarde.domain.contracts import PrepareRequest, PrepareResult
 from zygarde.domain.errors import DatasetError
-from zygarde.spark import hadoop_fs
+from zygarde.spark import hadoop_fs, row_filter
 from zygarde.spark.data_report import build_report, part_sizes, target_key
 from zygarde.spark.dataset import column, describe_columns, read_dataset
-from zygarde.spark.conditions import condition_problem
 from zygarde.spark.failures import describe_failure
 from zygarde.spark.pinning import fingerprint
 
@@ -63,16 +62,9 @@ def select(df: DataFrame, request: PrepareRequest) -> tuple[DataFrame, list[str]
     if problems:
         return df, problems
     df = df.select(*[column(c) for c in keep])
-    if request.row_filter:
-        try:
-            refused = condition_problem(df.sparkSession, request.row_filter)
-            if refused:
-                problems.append(f"row_filter {request.row_filter!r} {refused}")
-            else:
-                df = df.filter(F.expr(request.row_filter))
-        except Exception as exc:  # noqa: BLE001 - a parse or analysis error: the user's condition
-            _, reason = describe_failure(exc)
-            problems.append(f"row_filter {request.row_filter!r} is not a valid condition on this dataset: {reason}")
+    if request.row_filter is not None:
+        df, refused = row_filter.apply(df, request.row_filter)
+        problems += [refused] if refused else []
     return df, problems
 
 

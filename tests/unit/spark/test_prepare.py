@@ -19,6 +19,7 @@ from tests.unit.spark.fake_gcs import http as _http
 from tests.unit.spark.fake_gcs import running_fake_gcs
 from tests.unit.spark.session import local_session
 from zygarde.domain.contracts import PrepareRequest, PrepareResult
+from zygarde.domain.row_filter_text import parse
 from zygarde.spark.data_report import part_sizes
 
 # This helper's port range is 18500-18599.
@@ -207,7 +208,7 @@ def test_part_sizes_keep_every_part_fed_when_a_class_allows():
 
 def test_column_selection_row_filter_and_expectations(spark, prepare, data_dir):
     code, result, _ = prepare("cancer.csv", include_columns=["size_band", "mean_radius", "mean_texture"],
-                              exclude_columns=["mean_texture"], row_filter="mean_radius > 12",
+                              exclude_columns=["mean_texture"], row_filter=parse("mean_radius > 12"),
                               expectations={"mean_radius": {"type": "numeric", "min": 12, "max": 30},
                                             "size_band": {"allowed": ["small", "medium", "large"]},
                                             "diagnosis": {"type": "string", "allowed": ["benign"],
@@ -238,15 +239,16 @@ def test_regression_split_and_a_leaking_numeric_feature(spark, prepare, data_dir
 
 CANNOT_SERVE = [
     (dict(target="outcome"), "target column 'outcome' is not in the dataset"),
-    (dict(row_filter="diagnosis = 'benign'"), "target 'diagnosis' has 1 distinct value ('benign'); "
+    (dict(row_filter=parse("diagnosis = 'benign'")), "target 'diagnosis' has 1 distinct value ('benign'); "
                                               "classification needs at least 2 classes"),
     (dict(task="regression"), "regression needs a numeric target; column 'diagnosis' has type string"),
-    (dict(row_filter="mean_radius > 24"), "rows with a target value (after the column selection and row "
+    (dict(row_filter=parse("mean_radius > 24")), "rows with a target value (after the column selection and row "
                                           "filter); at least 20 are needed"),
     (dict(expectations={"mean_radius": {"max": 20}}), "rows of column 'mean_radius' are above the expected "
                                                       "maximum 20 (highest 28.11)"),
-    (dict(row_filter="mean_radius >>> 3"), "row_filter 'mean_radius >>> 3' is not a valid condition"),
-    (dict(row_filter="mean_radius IN (SELECT 1)"), "row_filter 'mean_radius IN (SELECT 1)' may not use select"),
+    (dict(row_filter={"op": ">>>", "args": [{"col": "mean_radius"}, {"lit": 3}]}),
+     "row_filter is refused: unknown operator '>>>'"),
+    (dict(row_filter="mean_radius IN (SELECT 1)"), "row_filter is refused: expected an object"),
     (dict(exclude_columns=["diagnosis", "nope"]), "exclude_columns names columns that are not in the dataset: nope"),
 ]
 
