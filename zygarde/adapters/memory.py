@@ -207,7 +207,7 @@ class MemoryBatchLauncher(BatchLauncher):
 
     def list(self, labels=None) -> list[BatchInfo]:
         labels = labels or {}
-        return [b for b in self.batches.values() if all(b.labels.get(k) == v for k, v in labels.items())]
+        return [b for b in list(self.batches.values()) if all(b.labels.get(k) == v for k, v in labels.items())]
 
     def cancel(self, batch_id: str) -> None:
         b = self.batches.get(batch_id)
@@ -220,7 +220,7 @@ class MemoryBatchLauncher(BatchLauncher):
 
     @property
     def running(self) -> list[str]:
-        return [b.batch_id for b in self.batches.values() if not b.is_terminal]
+        return [b.batch_id for b in list(self.batches.values()) if not b.is_terminal]
 
 
 class MemoryBlobStore(BlobStore):
