@@ -1,30 +1,36 @@
 """The job spec: what a user submits. Validated with pydantic; every error names its field."""
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from zygarde.domain import algorithms, default_space, search_space, v1_request
+from zygarde.domain import algorithms, default_space, raw_doc, search_space, v1_request
 from zygarde.domain.search_space import Choices, Hyperparameter, Range
 from zygarde.domain.errors import SpecError
 from zygarde.domain.row_filter import problem as row_filter_problem
 
 JOB_ID_PATTERN = r"^[a-z][a-z0-9-]{2,39}$"
+# The owner names the dataset folder gs://BUCKET/datasets/{owner}/: one safe path segment.
+OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
+GS_URI_PATTERN = r"^gs://[a-z0-9][a-z0-9._-]{1,220}/.+"
+CSV_CHAR_OPTIONS = ("sep", "delimiter", "quote", "escape", "comment")
 ParamValue = bool | int | float | str
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: "5", "0.2" and true are not numbers, as in the published JSON Schema
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DatasetSpec(_Strict):
     """Where the data is and how to read it."""
 
     uri: str = Field(description="gs://bucket/path of the dataset: one object, a folder of part files (as Spark "
-                               "writes them, hive partitions included) or a glob such as gs://b/d/*.csv")
+                               "writes them, hive partitions included) or a glob such as gs://b/d/*.csv; "
+                               "in Zygarde's bucket, under datasets/{owner}/",
+                     json_schema_extra={"pattern": GS_URI_PATTERN})
     format: Literal["csv", "parquet", "json", "libsvm"] = Field(description="json means JSON lines")
     target: str = Field("label", min_length=1, description="the label column (libsvm: always 'label')")
     options: dict[str, ParamValue] = Field(default_factory=dict,
@@ -33,7 +39,7 @@ class DatasetSpec(_Strict):
     @field_validator("uri")
     @classmethod
     def _gs_uri(cls, v: str) -> str:
-        if not re.match(r"^gs://[a-z0-9][a-z0-9._-]{1,220}/.+", v):
+        if not re.match(GS_URI_PATTERN, v):
             raise ValueError("must be a gs://bucket/object URI")
         return v
 
@@ -41,6 +47,12 @@ class DatasetSpec(_Strict):
     def _libsvm_label(self) -> "DatasetSpec":
         if self.format == "libsvm" and self.target != "label":
             raise ValueError("a libsvm dataset's target is always 'label'")
+        if self.format == "csv":
+            bad = [k for k in CSV_CHAR_OPTIONS if k in self.options
+                   and not (isinstance(self.options[k], str) and len(self.options[k]) == 1)]
+            if bad:
+                raise SpecError([(f"dataset.options.{k}", f"must be a 1-character string, got "
+                                  f"{raw_doc.shorten(repr(self.options[k]), 40)}") for k in bad])
         return self
 
 
@@ -123,7 +135,9 @@ class JobSpec(_Strict):
 
     job_id: str | None = Field(None, pattern=JOB_ID_PATTERN,
                                description="optional id; lowercase letters, digits and '-', 3-40 chars")
-    owner: str = Field(min_length=1, max_length=128, description="who submits (e-mail or user name)")
+    owner: str = Field(min_length=1, max_length=128, json_schema_extra={"pattern": OWNER_PATTERN},
+                       description="who submits (e-mail or user name): letters, digits and . _ @ + -, "
+                                   "starting with a letter or digit; datasets live under datasets/{owner}/")
     name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,62}$",
                              description="model name for the registry (default: the job id)")
     dataset: DatasetSpec
@@ -141,6 +155,14 @@ class JobSpec(_Strict):
     max_attempts: int = Field(2, ge=1, le=5, description="launches per trial when a batch dies")
     seed: int = Field(42, ge=0, le=2**31 - 1)
     validation_fraction: float = Field(0.2, ge=0.05, le=0.5)
+
+    @field_validator("owner")
+    @classmethod
+    def _owner_segment(cls, v: str) -> str:
+        if not re.match(OWNER_PATTERN, v) or v.endswith("\n"):
+            raise ValueError("must be an e-mail address or user name: letters, digits and . _ @ + -, starting "
+                             "with a letter or digit (it names the folder datasets/{owner}/)")
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -192,11 +214,13 @@ def parse_job_spec(raw: bytes | str | dict) -> JobSpec:
     raises SpecError naming each bad field (of the v1 request, for a v1 one)."""
     if isinstance(raw, (bytes, str)):
         try:
-            raw = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SpecError([("", f"the job is not valid JSON ({exc})")]) from None
+            raw = raw_doc.load(raw)
+        except raw_doc.RawDocError as exc:
+            raise SpecError([(exc.path, exc.reason)]) from None
     if not isinstance(raw, dict):
         raise SpecError([("", "the job must be a JSON object")])
+    if problems := raw_doc.problems(raw):
+        raise SpecError(problems)
     if v1_request.is_v1(raw):
         native = v1_request.to_native(raw)
         try:
