@@ -15,7 +15,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from zygarde.adapters.records import job_from_dict, job_to_dict, trial_from_dict, trial_to_dict
 from zygarde.config import collection
-from zygarde.domain.errors import NotFound, TransientError
+from zygarde.domain.errors import NotFound, TransientError, Unstorable
 from zygarde.domain.model import Job, JobState, Trial, TrialState
 from zygarde.service_layer.ports import JobRepository, SlotHold
 
@@ -48,8 +48,14 @@ class FirestoreJobRepository(JobRepository):
     def _slots(self, job_id: str):
         return self._job_ref(job_id).collection(collection("job_slots"))
 
-    @_transient
     def add_job(self, job: Job, trials: list[Trial]) -> bool:
+        try:
+            return self._add_job(job, trials)
+        except (gexc.InvalidArgument, gexc.FailedPrecondition, ValueError, TypeError, UnicodeEncodeError) as exc:
+            raise Unstorable(f"Firestore refuses the job document ({type(exc).__name__})") from exc
+
+    @_transient
+    def _add_job(self, job: Job, trials: list[Trial]) -> bool:
         if self._job_ref(job.job_id).get().exists:
             return False
         # Trials first, the header last: the header's existence marks a complete job, and a

@@ -34,6 +34,10 @@ class InvalidTransition(PermanentError):
     """A state change that the transition table does not allow."""
 
 
+class Unstorable(PermanentError):
+    """The store refuses a document as it is (too large, a value it cannot encode)."""
+
+
 class NotFound(PermanentError):
     """A job, trial or object that should exist does not."""
 

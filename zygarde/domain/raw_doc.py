@@ -93,6 +93,8 @@ def problems(doc: Any) -> list[tuple[str, str]]:
                 where = f"{path}.{key}" if path else str(key)
                 if (reason := _text_problem(key)) is not None:
                     out.append((path or "(document)", f"a field name {reason}"))
+                elif key.startswith("__") and key.endswith("__"):
+                    out.append((where, "field names of the form __name__ are reserved"))
                 else:
                     stack.append((where, item))
         elif isinstance(value, list):
