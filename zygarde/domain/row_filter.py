@@ -22,6 +22,8 @@ def problem(condition: str) -> str | None:
     code = _STRING_LITERAL.sub("''", condition)
     if ";" in code:
         return "must be one condition (no ';')"
+    if "${" in condition:  # Spark SQL substitutes ${env:...} and ${system:...} before parsing
+        return "may not use ${...}: variable substitution would read the batch's environment"
     words = {w.lower() for w in _WORD.findall(code)}
     found = [w for w in FORBIDDEN_WORDS if w in words]
     if found:

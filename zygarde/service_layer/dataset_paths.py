@@ -36,8 +36,13 @@ def dataset_object_problem(name: str) -> str | None:
 def uri_problem(uri: str, owner: str, zygarde_bucket: str | None) -> str | None:
     """Why a job of `owner` may not read dataset `uri`, or None."""
     bucket, _, name = uri.removeprefix("gs://").partition("/")
-    if (reason := dataset_object_problem(name)) is not None:
-        return f"dataset {uri} {reason}"
+    try:
+        names = expand_braces(name) if "{" in name or "}" in name else [name]
+    except ValueError as exc:
+        return f"dataset {uri}: its glob {exc}"
+    for each in names:
+        if (reason := dataset_object_problem(each)) is not None:
+            return f"dataset {uri} {reason}"
     if zygarde_bucket and bucket == zygarde_bucket:
         home = f"gs://{zygarde_bucket}/{prefix('datasets')}{owner}/"
         if not uri.startswith(home):

@@ -49,9 +49,6 @@ def check(spec: JobSpec, blobs: BlobStore, zygarde_bucket: str | None = None) ->
 def _check(spec: JobSpec, blobs: BlobStore) -> None:
     ds = spec.dataset
     objects = _data_objects(ds.uri, blobs)
-    for uri in objects:
-        if (reason := dataset_object_problem(uri.removeprefix("gs://").partition("/")[2])) is not None:
-            raise DatasetError(f"dataset {ds.uri} takes in the object {shorten(uri, 200)}, which {reason}")
     for uri in objects[:SAMPLED_OBJECTS]:
         columns = _columns(ds.format, uri, blobs, ds.options)
         if columns is _EMPTY:
@@ -82,16 +79,25 @@ def _data_objects(uri: str, blobs: BlobStore) -> list[str]:
                     matches.add(pattern)
                 continue
             base = pattern[:min(pattern.index(c) for c in GLOB_CHARS if c in pattern)]
-            matches.update(u for u in blobs.list(base) if fnmatch.fnmatchcase(u, pattern) and _is_data(u, base))
+            found = _safe(uri, [u for u in blobs.list(base) if fnmatch.fnmatchcase(u, pattern)])
+            matches.update(u for u in found if _is_data(u, base))
         if not matches:
             raise DatasetError(f"dataset {uri} matches no objects")
         return sorted(matches)
     if blobs.exists(uri):
         return [uri]
-    parts = [u for u in blobs.list(uri.rstrip("/") + "/") if _is_data(u, uri)]
+    parts = [u for u in _safe(uri, blobs.list(uri.rstrip("/") + "/")) if _is_data(u, uri)]
     if not parts:
         raise DatasetError(f"dataset {uri} does not exist")
     return parts
+
+
+def _safe(dataset_uri: str, objects: list[str]) -> list[str]:
+    """`objects`, or a DatasetError when one has a name Spark would resolve to another path."""
+    for uri in objects:
+        if (reason := dataset_object_problem(uri.removeprefix("gs://").partition("/")[2])) is not None:
+            raise DatasetError(f"dataset {dataset_uri} takes in the object {shorten(uri, 200)}, which {reason}")
+    return objects
 
 
 def _is_data(uri: str, base: str) -> bool:

@@ -77,6 +77,8 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
 
     existing = deps.repo.get_job(job_id)
     if existing is not None:
+        if existing.state is JobState.REJECTED and existing.spec == {"raw": _stored_raw(raw)}:
+            return job_id  # a redelivery of a job rejected for its dataset
         if existing.spec != spec_dict:  # recorded under an id of its own, so the user sees why
             digest = hashlib.sha256(json.dumps(spec_dict, sort_keys=True).encode()).hexdigest()[:8]
             return _reject(deps, f"{job_id[:27]}-dup-{digest}", raw,
@@ -126,14 +128,19 @@ def _claimed_owner(raw: bytes | str) -> str:
     return value if isinstance(value, str) and re.fullmatch(OWNER_PATTERN.rstrip("$"), value) else "unknown"
 
 
+def _stored_raw(raw: bytes | str) -> str:
+    """A rejected job's raw text as stored: valid UTF-8, size-capped."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return safe_text(text, raw_doc.STORED_RAW_CHARS)
+
+
 def _reject(deps: Deps, job_id: str, raw: bytes | str, reason: str, owner: str | None = None) -> str:
     """Record a REJECTED job with its reason and its raw text, both made safe to store."""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     owner = owner or _claimed_owner(raw)
     reason = safe_text(reason, raw_doc.STORED_REASON_CHARS)
     now = deps.now()
     job = Job(job_id=job_id, owner=owner, state=JobState.REJECTED,
-              spec={"raw": safe_text(text, raw_doc.STORED_RAW_CHARS)}, created_at=now, error=reason,
+              spec={"raw": _stored_raw(raw)}, created_at=now, error=reason,
               finished_at=now, conditions=(Condition("REJECTED", "InvalidJob", reason, now),))
     try:
         added = deps.repo.add_job(job, [])
