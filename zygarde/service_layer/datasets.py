@@ -158,9 +158,9 @@ def _first_line(uri: str, blobs: BlobStore) -> str | None:
             line = text[:end] if end >= 0 else text
             return _decode(uri, line.rstrip(b"\r"), complete=True) or None
         if size >= MAX_HEADER_BYTES or len(data) >= MAX_HEADER_BYTES:
-            raise DatasetError(f"{uri}: its first line is longer than {MAX_HEADER_BYTES // 2**20} MiB, "
+            raise DatasetError(f"{uri}: its first line is longer than {MAX_HEADER_BYTES / 2**20:g} MiB, "
                                "the most Zygarde reads of a header at submission")
-        size *= 4
+        size = min(size * 4, MAX_HEADER_BYTES)
 
 
 def _gunzip(uri: str, raw: bytes) -> bytes:
