@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zygarde.domain import algorithms, default_space, raw_doc, search_space, v1_request
 from zygarde.domain.search_space import Choices, Hyperparameter, Range
@@ -17,6 +17,14 @@ OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
 GS_URI_PATTERN = r"^gs://[a-z0-9][a-z0-9._-]{1,220}/.+"
 CSV_CHAR_OPTIONS = ("sep", "delimiter", "quote", "escape", "comment")
 ParamValue = bool | int | float | str
+
+
+def _integral(v: Any) -> Any:
+    """3.0 is the integer 3 (as JSON Schema's "integer" says); "3", true and 3.5 are not."""
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+Integer = Annotated[int, BeforeValidator(_integral)]
 
 
 class _Strict(BaseModel):
@@ -32,7 +40,7 @@ class DatasetSpec(_Strict):
                                "in Zygarde's bucket, under datasets/{owner}/",
                      json_schema_extra={"pattern": GS_URI_PATTERN})
     format: Literal["csv", "parquet", "json", "libsvm"] = Field(description="json means JSON lines")
-    target: str = Field("label", min_length=1, description="the label column (libsvm: always 'label')")
+    target: str = Field("label", min_length=1, max_length=1024, description="the label column (libsvm: always 'label')")
     options: dict[str, ParamValue] = Field(default_factory=dict,
                                            description="Spark reader options, e.g. {\"sep\": \";\"} for CSV")
 
@@ -80,10 +88,10 @@ class SearchSpec(_Strict):
     optimisation (Optuna's TPE, a new trial asked whenever a slot frees)."""
 
     strategy: Literal["grid", "random", "bayesian"] = "grid"
-    max_trials: int | None = Field(None, ge=1, le=search_space.MAX_FINITE_POINTS,
-                                   description="trials to run (required for random and bayesian; "
+    max_trials: Annotated[int, Field(ge=1, le=search_space.MAX_FINITE_POINTS), BeforeValidator(_integral)] | None = Field(
+        None, description="trials to run (required for random and bayesian; "
                                                "for grid, a cap on the combinations run in order)")
-    n_startup_trials: int = Field(10, ge=0, le=search_space.MAX_FINITE_POINTS,
+    n_startup_trials: Integer = Field(10, ge=0, le=search_space.MAX_FINITE_POINTS,
                                   description="bayesian: random trials before TPE takes over")
 
     @model_validator(mode="after")
@@ -103,8 +111,8 @@ class DataSpec(_Strict):
                                    "columns that rows must meet (no subqueries, no reflection)")
     expectations: dict[str, dict[str, ParamValue | list[ParamValue]]] = Field(
         default_factory=dict, description="column -> {type, min, max, allowed}: checked by the preparation")
-    min_rows: int = Field(20, ge=2, description="fewer rows than this fail the job")
-    k_folds: int = Field(0, description="k-fold cross-validation on the train part (0: off; 2-10)")
+    min_rows: Integer = Field(20, ge=2, le=10**12, description="fewer rows than this fail the job")
+    k_folds: Integer = Field(0, description="k-fold cross-validation on the train part (0: off; 2-10)")
 
     @field_validator("row_filter")
     @classmethod
@@ -127,7 +135,7 @@ class BudgetSpec(_Strict):
 
     deadline_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60, description="wall-clock limit from submission")
     max_core_hours: float | None = Field(None, gt=0, description="cost limit: trial batch hours x cores_per_trial")
-    cores_per_trial: int = Field(12, ge=1, le=2000, description="cores a trial batch uses (Dataproc default: 12)")
+    cores_per_trial: Integer = Field(12, ge=1, le=2000, description="cores a trial batch uses (Dataproc default: 12)")
 
 
 class JobSpec(_Strict):
@@ -151,9 +159,9 @@ class JobSpec(_Strict):
     search: SearchSpec = Field(default_factory=SearchSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     data: DataSpec = Field(default_factory=DataSpec)
-    max_parallel: int = Field(2, ge=1, le=64, description="trials of this job running at once")
-    max_attempts: int = Field(2, ge=1, le=5, description="launches per trial when a batch dies")
-    seed: int = Field(42, ge=0, le=2**31 - 1)
+    max_parallel: Integer = Field(2, ge=1, le=64, description="trials of this job running at once")
+    max_attempts: Integer = Field(2, ge=1, le=5, description="launches per trial when a batch dies")
+    seed: Integer = Field(42, ge=0, le=2**31 - 1)
     validation_fraction: float = Field(0.2, ge=0.05, le=0.5)
 
     @field_validator("owner")
