@@ -84,8 +84,8 @@ def run(users: int, trials_per_user: int, cap: int, max_parallel: int, seed: int
     clock, events = VirtualClock(), []
     deps = Deps(CountingRepository(), SimLauncher(clock, rng, events), MemoryBlobStore(), MemoryPublisher(),
                 Settings(project="sim", region="r", bucket="bkt", max_concurrent_batches=cap), clock)
-    deps.blobs.write_bytes("gs://bkt/datasets/d.csv", b"x,y\n1,0\n")
     for u in range(users):  # users arrive over the first 10 virtual minutes
+        deps.blobs.write_bytes(f"gs://bkt/datasets/user{u:03d}/d.csv", b"x,y\n1,0\n")  # the owner's folder
         heapq.heappush(events, (START + timedelta(seconds=rng.uniform(0, 600)), f"user{u:03d}", "submit"))
     heapq.heappush(events, (START + timedelta(minutes=5), "tick", "tick"))
     busy = defaultdict(float)  # owner -> slot-seconds
@@ -96,7 +96,7 @@ def run(users: int, trials_per_user: int, cap: int, max_parallel: int, seed: int
         clock.now, n_events = when, n_events + 1
         if kind == "submit":
             spec = {"job_id": f"job-{key}", "owner": key,
-                    "dataset": {"uri": "gs://bkt/datasets/d.csv", "format": "csv", "target": "y"},
+                    "dataset": {"uri": f"gs://bkt/datasets/{key}/d.csv", "format": "csv", "target": "y"},
                     "task": "binary_classification", "max_parallel": max_parallel, "max_attempts": 3,
                     "candidates": [{"algorithm": "logistic_regression",
                                     "params": {"regParam": [i / 1000 for i in range(trials_per_user)]}}]}

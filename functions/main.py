@@ -9,19 +9,31 @@ from zygarde.service_layer.edge import acknowledge_permanent_errors, decode_pubs
 configure_logging()
 
 
+def submit_job_message(msg):
+    return handlers.submit_job(msg, bootstrap.deps())
+
+
+def trial_result_message(msg):
+    return handlers.on_trial_result(msg, bootstrap.deps())
+
+
+def cluster_idle_message(msg):
+    return handlers.on_cluster_idle(bootstrap.deps())
+
+
 @functions_framework.cloud_event
 def submit_job(cloud_event):
     """zygarde-jobs: a job spec, or a job file's OBJECT_FINALIZE notification."""
-    acknowledge_permanent_errors(lambda m: handlers.submit_job(m, bootstrap.deps()))(decode_pubsub(cloud_event.data))
+    acknowledge_permanent_errors(submit_job_message)(decode_pubsub(cloud_event.data))
 
 
 @functions_framework.cloud_event
 def on_trial_result(cloud_event):
     """zygarde-trial-results: a result object was written under results/."""
-    acknowledge_permanent_errors(lambda m: handlers.on_trial_result(m, bootstrap.deps()))(decode_pubsub(cloud_event.data))
+    acknowledge_permanent_errors(trial_result_message)(decode_pubsub(cloud_event.data))
 
 
 @functions_framework.cloud_event
 def on_cluster_idle(cloud_event):
     """zygarde-cluster-idle: the reconciler's tick."""
-    acknowledge_permanent_errors(lambda m: handlers.on_cluster_idle(bootstrap.deps()))(decode_pubsub(cloud_event.data))
+    acknowledge_permanent_errors(cluster_idle_message)(decode_pubsub(cloud_event.data))

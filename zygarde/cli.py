@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from zygarde.domain.errors import SpecError, ZygardeError
-from zygarde.domain.spec import parse_job_spec
+from zygarde.domain.errors import DatasetError, SpecError, ZygardeError
+from zygarde.domain.raw_doc import safe_text
 from zygarde.terminal import make_console
 
 console = make_console()
@@ -46,22 +46,35 @@ def main() -> None:
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--wait/--no-wait", default=False, help="Follow the job until it ends.")
 def submit(spec_file: Path, wait: bool) -> None:
-    """Validate SPEC_FILE and publish it to the jobs topic."""
+    """Validate SPEC_FILE (spec and dataset, as the submit function does) and publish it to the jobs topic."""
+    from zygarde.service_layer import submission
+
     raw = spec_file.read_bytes()
     try:
-        spec = parse_job_spec(raw)
+        spec = submission.parse(raw)
     except SpecError as exc:
-        console.print(f"[red]invalid job spec {spec_file}:[/red]")
+        console.print(f"[red]invalid job spec {spec_file}:[/red]", highlight=False)
         for path, reason in exc.problems:
-            console.print(f"  - {path or '(document)'}: {reason}")
+            console.print(f"  - {path or '(document)'}: {safe_text(reason, 500)}", markup=False, highlight=False)
         sys.exit(2)
     deps = _deps()
-    existing = deps.repo.get_job(spec.job_id) if spec.job_id else None
-    if existing is not None and existing.spec != spec.model_dump(mode="json"):
-        console.print(f"[red]job id {spec.job_id} is already used by another job (submitted "
-                      f"{existing.created_at[:19]}): choose another job_id, or leave it out[/red]")
+    try:
+        existing = deps.repo.get_job(spec.job_id) if spec.job_id else None
+        if existing is not None and existing.spec != spec.model_dump(mode="json"):
+            console.print(f"[red]job id {spec.job_id} is already used by another job (submitted "
+                          f"{existing.created_at[:19]}): choose another job_id, or leave it out[/red]")
+            sys.exit(2)
+        if existing is None:
+            submission.check_dataset(spec, deps.blobs, deps.settings.bucket)
+        message_id = deps.publisher.publish("jobs", raw)
+    except DatasetError as exc:
+        console.print(f"[red]job {spec_file} would be rejected:[/red] ", end="", highlight=False)
+        console.print(safe_text(str(exc), 1000), markup=False, highlight=False)
         sys.exit(2)
-    message_id = deps.publisher.publish("jobs", raw)
+    except ZygardeError as exc:
+        console.print(f"[red]cannot submit {spec_file}:[/red] ", end="", highlight=False)
+        console.print(safe_text(str(exc), 1000), markup=False, highlight=False)
+        sys.exit(1)
     job_id = spec.job_id
     if job_id is None:
         from zygarde.service_layer.handlers import derived_job_id

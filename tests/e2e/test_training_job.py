@@ -45,7 +45,7 @@ def deps(local_cloud):
     from zygarde.bootstrap import build_deps
 
     d = build_deps()
-    d.blobs.write_bytes(f"gs://{d.settings.bucket}/datasets/breast_cancer.csv", breast_cancer_csv(), "text/csv")
+    d.blobs.write_bytes(demo.demo_data_uri(d.settings.bucket, "demo@zygarde.dev"), breast_cancer_csv(), "text/csv")
     return d
 
 
@@ -161,7 +161,7 @@ def test_a_v1_request_runs(deps, local_cloud):
     import pyspark
 
     sample = os.path.join(os.path.dirname(pyspark.__file__), "data", "mllib", "sample_libsvm_data.txt")
-    uri = f"gs://{deps.settings.bucket}/datasets/sample_libsvm_data.txt"
+    uri = f"gs://{deps.settings.bucket}/datasets/someone@example.com/sample_libsvm_data.txt"
     with open(sample, "rb") as f:
         deps.blobs.write_bytes(uri, f.read())
     request = {"job_id": "e2e-v1", "domain": "binomial-classification", "dataset": {"path": uri, "format": "libsvm"},

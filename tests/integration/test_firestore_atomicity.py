@@ -12,7 +12,7 @@ from tests.unit.conftest import CSV, Clock, job_message, spec_dict
 from tests.unit.test_orphans import big_int_job, orphan
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryPublisher
 from zygarde.config import Settings
-from zygarde.domain.errors import RecordRejected, TransientError
+from zygarde.domain.errors import Unstorable, TransientError
 from zygarde.domain.model import Job, JobState, Trial, TrialState
 from zygarde.service_layer import handlers
 from zygarde.service_layer.deps import Deps
@@ -40,12 +40,12 @@ def deps(repo) -> Deps:
 
 def test_a_job_firestore_cannot_hold_leaves_no_trials(repo):
     job, trials = big_int_job()
-    with pytest.raises(RecordRejected):
+    with pytest.raises(Unstorable):
         repo.add_job(job, trials)
     assert repo.get_job("job-big") is None and repo.list_trials("job-big") == []
     job, _ = big_int_job()
     bad_trial = Trial("job-big", "t0000", 0, "random_forest_classifier", {"numTrees": 2 ** 64})
-    with pytest.raises(RecordRejected):
+    with pytest.raises(Unstorable):
         repo.add_job(Job("job-big", "ana", JobState.RUNNING, {}, job.created_at), [bad_trial])
     assert repo.get_job("job-big") is None and repo.list_trials("job-big") == []
 

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.unit.conftest import CSV, Clock, spec_dict
+from tests.unit.conftest import CSV, DATA_URI, Clock, spec_dict
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryPublisher
 from zygarde.config import Settings
 from zygarde.domain.model import Job, JobState, Trial, TrialState
@@ -71,7 +71,7 @@ def test_slots_are_exclusive_and_released_only_by_their_holder(repo):
 def test_handlers_on_firestore_deliver_everything_twice(repo):
     deps = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
                 settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
-    deps.blobs.write_bytes("gs://bkt/datasets/d.csv", CSV)
+    deps.blobs.write_bytes(DATA_URI, CSV)
     msg = Message(json.dumps(spec_dict()).encode(), {}, "m1")
     handlers.submit_job(msg, deps)
     handlers.submit_job(msg, deps)
@@ -106,11 +106,13 @@ def test_concurrent_completions_on_firestore_keep_the_cap_and_launch_each_trial_
     settings = Settings(project="p", region="r", bucket="bkt", max_concurrent_batches=3)
     deps = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
                 settings=settings, clock=Clock())
-    deps.blobs.write_bytes("gs://bkt/datasets/d.csv", CSV)
     jobs = [("job-a", "ana"), ("job-b", "bob"), ("job-c", "cyd")]
     for job_id, owner in jobs:
+        data_uri = f"gs://bkt/datasets/{owner}/d.csv"  # each owner's own folder
+        deps.blobs.write_bytes(data_uri, CSV)
         spec = spec_dict(job_id=job_id, owner=owner, max_parallel=2, candidates=[
-            {"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.1, 0.2]}}])
+            {"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.1, 0.2]}}],
+            dataset={"uri": data_uri, "format": "csv", "target": "y"})
         handlers.submit_job(Message(json.dumps(spec).encode(), {}, job_id), deps)
     peak = 0
     with ThreadPoolExecutor(max_workers=3) as pool:

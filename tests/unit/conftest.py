@@ -12,6 +12,8 @@ from zygarde.service_layer.deps import Deps
 from zygarde.service_layer.handlers import Message
 
 CSV = b"f1,f2,color,y\n1,2,red,0\n3,4,blue,1\n"
+OWNER = "ana@example.com"
+DATA_URI = f"gs://bkt/datasets/{OWNER}/d.csv"  # datasets live in their owner's folder
 
 
 class Clock:
@@ -27,13 +29,13 @@ class Clock:
 def deps() -> Deps:
     d = Deps(repo=MemoryJobRepository(), launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(),
              publisher=MemoryPublisher(), settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
-    d.blobs.write_bytes("gs://bkt/datasets/d.csv", CSV)
+    d.blobs.write_bytes(DATA_URI, CSV)
     return d
 
 
 def spec_dict(**over) -> dict:
     spec = {"job_id": "job-1", "owner": "ana@example.com",
-            "dataset": {"uri": "gs://bkt/datasets/d.csv", "format": "csv", "target": "y"},
+            "dataset": {"uri": DATA_URI, "format": "csv", "target": "y"},
             "task": "binary_classification",
             "candidates": [{"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.1]}},
                            {"algorithm": "random_forest_classifier", "params": {"numTrees": [5, 10]}}],

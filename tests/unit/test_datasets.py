@@ -158,10 +158,13 @@ def test_a_missing_bucket_is_a_dataset_error(blobs):
         datasets.check(spec("gs://nobucket/d"), NoBucket())
 
 
-def test_in_zygarde_s_bucket_only_the_datasets_prefix_holds_datasets(blobs):
+def test_in_zygarde_s_bucket_only_the_owner_s_datasets_folder_holds_datasets(blobs):
     blobs.write_bytes("gs://bkt/artifacts/someone-else/data/train/part-0.csv", b"a,y\n1,0\n")
-    blobs.write_bytes("gs://bkt/datasets/mine.csv", b"a,y\n1,0\n")
-    with pytest.raises(DatasetError, match=r"datasets in Zygarde's bucket live under gs://bkt/datasets/"):
+    blobs.write_bytes("gs://bkt/datasets/ana@example.com/mine.csv", b"a,y\n1,0\n")
+    blobs.write_bytes("gs://bkt/datasets/bob/his.csv", b"a,y\n1,0\n")
+    with pytest.raises(DatasetError, match=r"datasets in Zygarde's bucket live under gs://bkt/datasets/ana@example.com/"):
         datasets.check(spec("gs://bkt/artifacts/someone-else/data/train"), blobs, "bkt")
-    datasets.check(spec("gs://bkt/datasets/mine.csv"), blobs, "bkt")
+    with pytest.raises(DatasetError, match=r"live under gs://bkt/datasets/ana@example.com/ \(the owner's folder\)"):
+        datasets.check(spec("gs://bkt/datasets/bob/his.csv"), blobs, "bkt")
+    datasets.check(spec("gs://bkt/datasets/ana@example.com/mine.csv"), blobs, "bkt")
     datasets.check(spec("gs://bkt/artifacts/someone-else/data/train"), blobs, "other-bucket")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from tests.unit.conftest import job_message, spec_dict
+from tests.unit.conftest import DATA_URI, job_message, spec_dict
 from zygarde.domain.contracts import FinalizeResult, PrepareResult, TrialResult
 from zygarde.domain.errors import AccessDenied
 from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, JobState, TrialState
@@ -154,9 +154,9 @@ def test_bad_inputs_are_rejected_with_reason_and_launch_nothing(deps):
         "algo": (spec_dict(job_id="bad-algo", candidates=[{"algorithm": "deep_magic"}]), "unknown algorithm"),
         "param": (spec_dict(job_id="bad-param", candidates=[{"algorithm": "logistic_regression",
                                                              "params": {"numTrees": [3]}}]), "no hyperparameter"),
-        "target": (spec_dict(job_id="bad-target", dataset={"uri": "gs://bkt/datasets/d.csv", "format": "csv",
+        "target": (spec_dict(job_id="bad-target", dataset={"uri": DATA_URI, "format": "csv",
                                                            "target": "price"}), "target column 'price'"),
-        "missing": (spec_dict(job_id="bad-data", dataset={"uri": "gs://bkt/datasets/nope.csv", "format": "csv",
+        "missing": (spec_dict(job_id="bad-data", dataset={"uri": DATA_URI.replace("d.csv", "nope.csv"), "format": "csv",
                                                           "target": "y"}), "does not exist"),
     }
     for i, (raw, expected) in enumerate(cases.values()):

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.unit.conftest import job_message, spec_dict
-from zygarde.domain.errors import RecordRejected
+from zygarde.domain.errors import Unstorable
 from zygarde.domain.model import PREPARE, Job, JobState, Trial
 from zygarde.service_layer import handlers
 
@@ -28,12 +28,12 @@ def orphan(repo, job_id: str, created_at: str) -> None:
 
 def test_a_job_the_store_cannot_hold_leaves_nothing(deps):
     job, trials = big_int_job()
-    with pytest.raises(RecordRejected, match="64 bits"):
+    with pytest.raises(Unstorable, match="64 bits"):
         deps.repo.add_job(job, trials)
     assert deps.repo.get_job("job-big") is None and deps.repo.list_trials("job-big") == []
     job, trials = big_int_job()
     trials[1] = Trial("job-big", "t0000", 0, "random_forest_classifier", {"numTrees": [2 ** 64]})
-    with pytest.raises(RecordRejected):
+    with pytest.raises(Unstorable):
         deps.repo.add_job(Job("job-big", "ana", JobState.RUNNING, {}, "2026-01-01T00:00:00+00:00"), trials)
     assert deps.repo.get_job("job-big") is None and deps.repo.list_trials("job-big") == []
 

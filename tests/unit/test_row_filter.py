@@ -160,7 +160,7 @@ def test_a_filter_nested_past_what_json_can_read_is_a_clear_error():
     deep = '{"op": "not", "args": [' * 5000 + '{"col": "a"}' + "]}" * 5000
     with pytest.raises(SpecError) as caught:
         parse_job_spec(json.dumps(spec_dict())[:-1] + ', "data": {"row_filter": ' + deep + "}}")
-    assert caught.value.problems == [("", "the job is nested too deeply to read")]
+    assert caught.value.problems == [("", "the job nests objects or lists more than 32 levels deep")]
     nested = {"col": "a"}
     for _ in range(40):
         nested = {"op": "not", "args": [nested]}

@@ -8,7 +8,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from tests.unit.conftest import job_message, spec_dict
+import pytest
+
+from tests.unit.conftest import CSV, job_message, spec_dict
 from tests.unit.test_handlers import finish, submit, train_batches, train_trials
 from zygarde.domain.model import JobState, TrialState
 from zygarde.service_layer import handlers
@@ -19,8 +21,16 @@ def with_cap(deps, cap):
     return deps
 
 
+@pytest.fixture(autouse=True)
+def owners_datasets(deps):
+    """Each owner's dataset, in their own folder datasets/{owner}/."""
+    for owner in ("ana", "bob", "cyd", *(f"user{u}" for u in range(4))):
+        deps.blobs.write_bytes(f"gs://bkt/datasets/{owner}/d.csv", CSV)
+
+
 def job(job_id, owner, n=6, max_parallel=5, **over):
     cands = [{"algorithm": "logistic_regression", "params": {"regParam": [i / 100 for i in range(n)]}}]
+    over.setdefault("dataset", {"uri": f"gs://bkt/datasets/{owner}/d.csv", "format": "csv", "target": "y"})
     return job_message(spec_dict(job_id=job_id, owner=owner, candidates=cands, max_parallel=max_parallel, **over),
                        message_id=job_id)
 

@@ -33,7 +33,7 @@ def test_the_reference_example_translates_exactly_and_validates():
     native, notes = v1_request.to_native_with_notes(EXAMPLE)
     assert native == {
         "owner": "someone@example.com",
-        "dataset": {"uri": "gs://zygarde-local/datasets/sample_libsvm_data.txt", "format": "libsvm",
+        "dataset": {"uri": "gs://zygarde-local/datasets/someone@example.com/sample_libsvm_data.txt", "format": "libsvm",
                     "target": "label"},
         "task": "binary_classification",
         "metric": "mcc",

@@ -16,7 +16,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from zygarde.adapters.records import job_from_dict, job_to_dict, trial_from_dict, trial_to_dict
 from zygarde.config import collection
-from zygarde.domain.errors import NotFound, RecordRejected, TransientError
+from zygarde.domain.errors import NotFound, TransientError, Unstorable
 from zygarde.domain.model import PREPARE, Job, JobState, Trial, TrialState
 from zygarde.service_layer.ports import JobRepository, SlotHold
 
@@ -56,13 +56,21 @@ class FirestoreJobRepository(JobRepository):
     def _slots(self, job_id: str):
         return self._job_ref(job_id).collection(collection("job_slots"))
 
-    @_transient
     def add_job(self, job: Job, trials: list[Trial]) -> bool:
         """One batched write, the job's create first: all or nothing, and refused whole if the job
-        exists. A value Firestore cannot hold is refused (RecordRejected) before anything is written.
+        exists. A value Firestore cannot hold is refused (Unstorable) before anything is written.
         A job of more than _BATCH_LIMIT trials is written in chunks, trials first and the job with
         the last chunk: a failure in between leaves trials that a redelivery completes (the trial
         documents are deterministic) or that the reconciler sweeps (orphan_jobs)."""
+        try:
+            return self._add_job(job, trials)
+        except Unstorable:
+            raise
+        except (gexc.InvalidArgument, gexc.FailedPrecondition, ValueError, TypeError, UnicodeEncodeError) as exc:
+            raise Unstorable(f"Firestore refuses the job document ({type(exc).__name__})") from exc
+
+    @_transient
+    def _add_job(self, job: Job, trials: list[Trial]) -> bool:
         if self._job_ref(job.job_id).get().exists:
             return False
         try:
@@ -74,7 +82,7 @@ class FirestoreJobRepository(JobRepository):
                 for ref, doc in chunk:
                     batch.set(ref, doc)
         except (ValueError, TypeError, OverflowError) as exc:  # encoding, before any write
-            raise RecordRejected(f"job {job.job_id} cannot be stored: {exc}") from exc
+            raise Unstorable(f"job {job.job_id} cannot be stored: {exc}") from exc
         try:
             for batch in batches:
                 batch.commit()

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Callable
 
-from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, NotFound, PreconditionFailed, RecordRejected
+from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, NotFound, PreconditionFailed, Unstorable
 from zygarde.domain.model import PREPARE, Job, Trial, TrialState
 from zygarde.service_layer.ports import (BatchInfo, BatchLauncher, BatchRequest, BlobStore,
                                          EventPublisher, JobRepository, SlotHold)
@@ -170,7 +170,7 @@ _INT64 = (-2 ** 63, 2 ** 63 - 1)
 
 
 def _check_storable(value, where: str) -> None:
-    """Raise RecordRejected for what Firestore cannot store: integers beyond 64 bits."""
+    """Raise Unstorable for what Firestore cannot store: integers beyond 64 bits."""
     if isinstance(value, dict):
         for v in value.values():
             _check_storable(v, where)
@@ -178,7 +178,7 @@ def _check_storable(value, where: str) -> None:
         for v in value:
             _check_storable(v, where)
     elif isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
-        raise RecordRejected(f"{where}: the integer {value} does not fit in 64 bits")
+        raise Unstorable(f"{where}: the integer {value} does not fit in 64 bits")
 
 
 class MemoryBatchLauncher(BatchLauncher):

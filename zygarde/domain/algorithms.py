@@ -7,6 +7,7 @@ for classification, regression and clustering is here; hyperparameter names are 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -62,6 +63,8 @@ class ParamSpec:
         elif self.type == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return f"expected a number, got {value!r}"
+            if not math.isfinite(value):
+                return f"expected a finite number, got {value!r}"
         if self.choices is not None and value not in self.choices:
             return f"expected one of {', '.join(map(str, self.choices))}, got {value!r}"
         return self._range_problem(value)

@@ -61,12 +61,14 @@ def fill_defaults(doc: Any) -> Any:
     """A raw job document with the default candidates (and, when it has no search either, the
     default random search) filled in. Anything else (not a dict, candidates given, unknown task)
     is returned unchanged for validation to judge."""
-    if not isinstance(doc, dict) or doc.get("candidates") is not None or doc.get("task") not in _SPACES:
+    if not isinstance(doc, dict) or doc.get("candidates") is not None or not isinstance(doc.get("task"), str) \
+            or doc["task"] not in _SPACES:
         return doc
     filled = dict(doc)
     if filled.get("search") is None:
         filled["search"] = dict(DEFAULT_SEARCH)
     search = filled["search"]
     strategy = search.get("strategy", "grid") if isinstance(search, dict) else getattr(search, "strategy", "grid")
+    strategy = strategy if isinstance(strategy, str) else "grid"  # a wrong type is validation's to report
     filled["candidates"] = default_candidates(filled["task"], strategy)
     return filled

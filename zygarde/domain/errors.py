@@ -34,16 +34,17 @@ class InvalidTransition(PermanentError):
     """A state change that the transition table does not allow."""
 
 
+class Unstorable(PermanentError):
+    """The store refuses a record as it is (too large, a value it cannot hold such as an integer beyond
+    64 bits); nothing of it was written."""
+
+
 class NotFound(PermanentError):
     """A job, trial or object that should exist does not."""
 
 
 class AccessDenied(PermanentError):
     """Zygarde's service account may not read or write an object or bucket (e.g. a user's dataset)."""
-
-
-class RecordRejected(PermanentError):
-    """The store refuses a record (a value it cannot hold, such as an integer beyond 64 bits)."""
 
 
 class MessageError(PermanentError):

@@ -26,7 +26,7 @@ MAX_FINITE_POINTS = 10_000  # spaces up to this size are enumerated (grid, exhau
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Range(_Strict):
@@ -39,6 +39,8 @@ class Range(_Strict):
 
     @model_validator(mode="after")
     def _bounds(self) -> "Range":
+        if not all(math.isfinite(x) for x in (self.low, self.high, self.high - self.low)):
+            raise ValueError("low and high must be finite numbers less than about 1.8e308 apart")
         if self.type == "int" and not (float(self.low).is_integer() and float(self.high).is_integer()):
             raise ValueError("an int range needs integer low and high")
         if not self.low < self.high:

@@ -1,39 +1,53 @@
 """The job spec: what a user submits. Validated with pydantic; every error names its field."""
 from __future__ import annotations
 
-import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from zygarde.domain import algorithms, default_space, row_filter_text, search_space, v1_request
+from zygarde.domain import algorithms, default_space, raw_doc, row_filter_text, search_space, v1_request
 from zygarde.domain.search_space import Choices, Hyperparameter, Range
 from zygarde.domain.errors import SpecError
 from zygarde.domain.row_filter import RowFilterError, check as check_row_filter
 
 JOB_ID_PATTERN = r"^[a-z][a-z0-9-]{2,39}$"
+# The owner names the dataset folder gs://BUCKET/datasets/{owner}/: one safe path segment.
+OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
+GS_URI_PATTERN = r"^gs://[a-z0-9][a-z0-9._-]{1,220}/.+"
+CSV_CHAR_OPTIONS = ("sep", "delimiter", "quote", "escape", "comment")
 ParamValue = bool | int | float | str
 
 
+def _integral(v: Any) -> Any:
+    """3.0 is the integer 3 (as JSON Schema's "integer" says); "3", true and 3.5 are not."""
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+Integer = Annotated[int, BeforeValidator(_integral)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: "5", "0.2" and true are not numbers, as in the published JSON Schema
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DatasetSpec(_Strict):
     """Where the data is and how to read it."""
 
     uri: str = Field(description="gs://bucket/path of the dataset: one object, a folder of part files (as Spark "
-                               "writes them, hive partitions included) or a glob such as gs://b/d/*.csv")
+                               "writes them, hive partitions included) or a glob such as gs://b/d/*.csv; "
+                               "in Zygarde's bucket, under datasets/{owner}/",
+                     json_schema_extra={"pattern": GS_URI_PATTERN})
     format: Literal["csv", "parquet", "json", "libsvm"] = Field(description="json means JSON lines")
-    target: str = Field("label", min_length=1, description="the label column (libsvm: always 'label')")
+    target: str = Field("label", min_length=1, max_length=1024, description="the label column (libsvm: always 'label')")
     options: dict[str, ParamValue] = Field(default_factory=dict,
                                            description="Spark reader options, e.g. {\"sep\": \";\"} for CSV")
 
     @field_validator("uri")
     @classmethod
     def _gs_uri(cls, v: str) -> str:
-        if not re.match(r"^gs://[a-z0-9][a-z0-9._-]{1,220}/.+", v):
+        if not re.match(GS_URI_PATTERN, v):
             raise ValueError("must be a gs://bucket/object URI")
         return v
 
@@ -41,6 +55,12 @@ class DatasetSpec(_Strict):
     def _libsvm_label(self) -> "DatasetSpec":
         if self.format == "libsvm" and self.target != "label":
             raise ValueError("a libsvm dataset's target is always 'label'")
+        if self.format == "csv":
+            bad = [k for k in CSV_CHAR_OPTIONS if k in self.options
+                   and not (isinstance(self.options[k], str) and len(self.options[k]) == 1)]
+            if bad:
+                raise SpecError([(f"dataset.options.{k}", f"must be a 1-character string, got "
+                                  f"{raw_doc.shorten(repr(self.options[k]), 40)}") for k in bad])
         return self
 
 
@@ -68,10 +88,10 @@ class SearchSpec(_Strict):
     optimisation (Optuna's TPE, a new trial asked whenever a slot frees)."""
 
     strategy: Literal["grid", "random", "bayesian"] = "grid"
-    max_trials: int | None = Field(None, ge=1, le=search_space.MAX_FINITE_POINTS,
-                                   description="trials to run (required for random and bayesian; "
+    max_trials: Annotated[int, Field(ge=1, le=search_space.MAX_FINITE_POINTS), BeforeValidator(_integral)] | None = Field(
+        None, description="trials to run (required for random and bayesian; "
                                                "for grid, a cap on the combinations run in order)")
-    n_startup_trials: int = Field(10, ge=0, le=search_space.MAX_FINITE_POINTS,
+    n_startup_trials: Integer = Field(10, ge=0, le=search_space.MAX_FINITE_POINTS,
                                   description="bayesian: random trials before TPE takes over")
 
     @model_validator(mode="after")
@@ -93,8 +113,8 @@ class DataSpec(_Strict):
                           "[{\"col\": \"age\"}, {\"lit\": 18}]} (see docs/row_filters.md); stored as the tree")
     expectations: dict[str, dict[str, ParamValue | list[ParamValue]]] = Field(
         default_factory=dict, description="column -> {type, min, max, allowed}: checked by the preparation")
-    min_rows: int = Field(20, ge=2, description="fewer rows than this fail the job")
-    k_folds: int = Field(0, description="k-fold cross-validation on the train part (0: off; 2-10)")
+    min_rows: Integer = Field(20, ge=2, le=10**12, description="fewer rows than this fail the job")
+    k_folds: Integer = Field(0, description="k-fold cross-validation on the train part (0: off; 2-10)")
 
     @field_validator("row_filter", mode="before")
     @classmethod
@@ -121,7 +141,7 @@ class BudgetSpec(_Strict):
 
     deadline_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60, description="wall-clock limit from submission")
     max_core_hours: float | None = Field(None, gt=0, description="cost limit: trial batch hours x cores_per_trial")
-    cores_per_trial: int = Field(12, ge=1, le=2000, description="cores a trial batch uses (Dataproc default: 12)")
+    cores_per_trial: Integer = Field(12, ge=1, le=2000, description="cores a trial batch uses (Dataproc default: 12)")
 
 
 class JobSpec(_Strict):
@@ -129,7 +149,9 @@ class JobSpec(_Strict):
 
     job_id: str | None = Field(None, pattern=JOB_ID_PATTERN,
                                description="optional id; lowercase letters, digits and '-', 3-40 chars")
-    owner: str = Field(min_length=1, max_length=128, description="who submits (e-mail or user name)")
+    owner: str = Field(min_length=1, max_length=128, json_schema_extra={"pattern": OWNER_PATTERN},
+                       description="who submits (e-mail or user name): letters, digits and . _ @ + -, "
+                                   "starting with a letter or digit; datasets live under datasets/{owner}/")
     name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,62}$",
                              description="model name for the registry (default: the job id)")
     dataset: DatasetSpec
@@ -143,10 +165,18 @@ class JobSpec(_Strict):
     search: SearchSpec = Field(default_factory=SearchSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     data: DataSpec = Field(default_factory=DataSpec)
-    max_parallel: int = Field(2, ge=1, le=64, description="trials of this job running at once")
-    max_attempts: int = Field(2, ge=1, le=5, description="launches per trial when a batch dies")
-    seed: int = Field(42, ge=0, le=2**31 - 1)
+    max_parallel: Integer = Field(2, ge=1, le=64, description="trials of this job running at once")
+    max_attempts: Integer = Field(2, ge=1, le=5, description="launches per trial when a batch dies")
+    seed: Integer = Field(42, ge=0, le=2**31 - 1)
     validation_fraction: float = Field(0.2, ge=0.05, le=0.5)
+
+    @field_validator("owner")
+    @classmethod
+    def _owner_segment(cls, v: str) -> str:
+        if not re.match(OWNER_PATTERN, v) or v.endswith("\n"):
+            raise ValueError("must be an e-mail address or user name: letters, digits and . _ @ + -, starting "
+                             "with a letter or digit (it names the folder datasets/{owner}/)")
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -198,13 +228,13 @@ def parse_job_spec(raw: bytes | str | dict) -> JobSpec:
     raises SpecError naming each bad field (of the v1 request, for a v1 one)."""
     if isinstance(raw, (bytes, str)):
         try:
-            raw = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SpecError([("", f"the job is not valid JSON ({exc})")]) from None
-        except RecursionError:
-            raise SpecError([("", "the job is nested too deeply to read")]) from None
+            raw = raw_doc.load(raw)
+        except raw_doc.RawDocError as exc:
+            raise SpecError([(exc.path, exc.reason)]) from None
     if not isinstance(raw, dict):
         raise SpecError([("", "the job must be a JSON object")])
+    if problems := raw_doc.problems(raw):
+        raise SpecError(problems)
     if v1_request.is_v1(raw):
         native = v1_request.to_native(raw)
         try:

@@ -126,6 +126,9 @@ def _owner(doc: dict, problems: list) -> str | None:
 
 def _task(doc: dict, problems: list) -> tuple[str | None, str | None]:
     domain = doc.get("domain")
+    if not isinstance(domain, (str, type(None))):
+        problems.append(("domain", f"must be a string, one of {', '.join(DOMAINS)}"))
+        return None, None
     if domain in DOMAINS:
         return DOMAINS[domain], domain
     if domain in UNSUPPORTED_DOMAINS:
@@ -172,7 +175,7 @@ def _candidates(doc: dict, task: str | None, domain: str | None, problems: list)
         problems += [(f"{where}.{k}", "not a field of a v1 method (fields: algorithm, hyperparameters)")
                      for k in method if k not in ("algorithm", "hyperparameters")]
         name = method.get("algorithm")
-        if name not in algorithms.V1_NAMES:
+        if not isinstance(name, str) or name not in algorithms.V1_NAMES:
             problems.append((f"{where}.algorithm", f"unknown v1 algorithm {name!r} "
                                                    f"(known: {', '.join(algorithms.V1_NAMES)})"))
             continue
@@ -221,7 +224,7 @@ def _hyperparameters(items: Any, where: str, problems: list) -> dict[str, list]:
 
 def _strategy(doc: dict, problems: list) -> str | None:
     search = doc.get("parameterSearch", "grid")
-    if search not in SEARCHES:
+    if not isinstance(search, str) or search not in SEARCHES:
         problems.append(("parameterSearch", f"unknown v1 search {search!r} (known: {', '.join(SEARCHES)})"))
         return None
     return SEARCHES[search]
@@ -240,7 +243,11 @@ def _resources(doc: dict, problems: list, notes: list[str]) -> int | None:
         problems.append(("computationalResources.maxTotalInstances",
                          f"expected an integer from 1 to {MAX_INSTANCES}, got {instances!r}"))
         instances = None
-    for j, group in enumerate(res.get("instances") or []):
+    groups = res.get("instances") or []
+    if not isinstance(groups, list):
+        problems.append(("computationalResources.instances", "expected a list"))
+        groups = []
+    for j, group in enumerate(groups):
         hardware = group.get("additionalHardware") if isinstance(group, dict) else None
         if hardware:
             notes.append(f"computationalResources.instances[{j}].additionalHardware {hardware} ignored: "

@@ -16,8 +16,13 @@ DEMO_SPEC = Path(__file__).resolve().parents[2] / "examples" / "breast_cancer_jo
 def demo_spec(bucket: str, job_id: str) -> dict:
     spec = json.loads(DEMO_SPEC.read_text())
     spec["job_id"] = job_id
-    spec["dataset"]["uri"] = f"gs://{bucket}/datasets/breast_cancer.csv"
+    spec["dataset"]["uri"] = demo_data_uri(bucket, spec["owner"])
     return spec
+
+
+def demo_data_uri(bucket: str, owner: str) -> str:
+    """Where the demo's dataset goes: the owner's folder datasets/{owner}/."""
+    return f"gs://{bucket}/datasets/{owner}/breast_cancer.csv"
 
 
 def run_demo(state_dir: Path, keep_running: bool = True, console: Console | None = None) -> int:
@@ -34,11 +39,11 @@ def run_demo(state_dir: Path, keep_running: bool = True, console: Console | None
         os.environ.update(cloud.env())
         deps = build_deps()
         bucket = deps.settings.bucket
-        data_uri = f"gs://{bucket}/datasets/breast_cancer.csv"
-        deps.blobs.write_bytes(data_uri, breast_cancer_csv(), content_type="text/csv")
-        console.print(f"uploaded the sample dataset to {data_uri}")
         job_id = f"demo-{int(time.time())}"
         spec = demo_spec(bucket, job_id)
+        data_uri = spec["dataset"]["uri"]
+        deps.blobs.write_bytes(data_uri, breast_cancer_csv(), content_type="text/csv")
+        console.print(f"uploaded the sample dataset to {data_uri}")
         deps.publisher.publish("jobs", json.dumps(spec).encode())
         console.print(f"published job [bold]{job_id}[/bold]: "
                       + ", ".join(c["algorithm"] for c in spec["candidates"]))

@@ -1,6 +1,8 @@
-"""Cheap checks of a job's dataset at submission: it exists, it is in the format the spec says, and
-it has the target column. The dataset is one object, a folder of part files (as Spark writes
-them, hive partitions included) or a glob; one data object of it is sampled."""
+"""Cheap checks of a job's dataset at submission: it exists, where the job may read it, in the
+format the spec says, with the target column and at most MAX_COLUMNS columns. The dataset is one
+object, a folder of part files (as Spark writes them, hive partitions included) or a glob (brace
+alternatives too); one data object of it is sampled, reading its header line (up to
+MAX_HEADER_BYTES) or its Parquet footer, never the data."""
 from __future__ import annotations
 
 import csv
@@ -10,13 +12,19 @@ import json
 import struct
 import zlib
 
-from zygarde.config import prefix
 from zygarde.domain.errors import AccessDenied, DatasetError, NotFound
+from zygarde.domain.raw_doc import shorten
 from zygarde.domain.spec import JobSpec
+from zygarde.service_layer.dataset_paths import dataset_object_problem, expand_braces, uri_problem
 from zygarde.service_layer.ports import BlobStore
 
+__all__ = ["check", "dataset_object_problem"]
+
 HEAD_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 8 * 1024 * 1024  # a header line may be this long (10,000+ wide columns fit)
+MAX_COLUMNS = 20_000  # wider datasets are refused at submission
 PARQUET_MAGIC = b"PAR1"
+GZIP_MAGIC = b"\x1f\x8b"
 MAX_PARQUET_FOOTER = 16 * 1024 * 1024
 GLOB_CHARS = "*?[{"
 SAMPLED_OBJECTS = 5  # empty part files are skipped, up to this many
@@ -24,11 +32,11 @@ SAMPLED_OBJECTS = 5  # empty part files are skipped, up to this many
 
 def check(spec: JobSpec, blobs: BlobStore, zygarde_bucket: str | None = None) -> None:
     """Raises DatasetError with a readable reason. In Zygarde's own bucket, only objects under
-    datasets/ are datasets: the rest (other jobs' data and models, results, code) is not for reading."""
+    datasets/{owner}/ are the owner's datasets: the rest (other users' datasets, jobs' data and
+    models, results, code) is not for reading."""
     uri = spec.dataset.uri
-    allowed = f"gs://{zygarde_bucket}/{prefix('datasets')}"
-    if zygarde_bucket and uri.startswith(f"gs://{zygarde_bucket}/") and not uri.startswith(allowed):
-        raise DatasetError(f"dataset {uri}: datasets in Zygarde's bucket live under {allowed}")
+    if (reason := uri_problem(uri, spec.owner, zygarde_bucket)) is not None:
+        raise DatasetError(reason)
     try:
         _check(spec, blobs)
     except AccessDenied as exc:
@@ -47,9 +55,12 @@ def _check(spec: JobSpec, blobs: BlobStore) -> None:
             continue
         if columns is not None:
             columns = columns + _partition_columns(ds.uri, uri)
+            if len(columns) > MAX_COLUMNS:
+                raise DatasetError(f"{uri} has {len(columns):,} columns, more than the {MAX_COLUMNS:,} "
+                                   "Zygarde trains on: select fewer columns before submitting")
         if columns is not None and spec.task != "clustering" and ds.target not in columns:
-            shown = ", ".join(columns[:30]) + (" ..." if len(columns) > 30 else "")
-            raise DatasetError(f"target column {ds.target!r} is not in {ds.uri} (columns: {shown})")
+            shown = ", ".join(shorten(c, 60) for c in columns[:30]) + (" ..." if len(columns) > 30 else "")
+            raise DatasetError(f"target column {shorten(ds.target, 100)!r} is not in {ds.uri} (columns: {shown})")
         return
     raise DatasetError(f"dataset {ds.uri} is empty")
 
@@ -57,19 +68,36 @@ def _check(spec: JobSpec, blobs: BlobStore) -> None:
 def _data_objects(uri: str, blobs: BlobStore) -> list[str]:
     """The data objects a dataset URI names: itself, the files under it, or those its glob matches."""
     if any(c in uri for c in GLOB_CHARS):
-        if "{" in uri:
-            return []  # Hadoop brace globs: left to Spark
-        prefix = uri[:min(uri.index(c) for c in GLOB_CHARS if c in uri)]
-        matches = [u for u in blobs.list(prefix) if fnmatch.fnmatchcase(u, uri) and _is_data(u, prefix)]
+        try:
+            patterns = expand_braces(uri)
+        except ValueError as exc:
+            raise DatasetError(f"dataset {uri}: its glob {exc}") from None
+        matches: set[str] = set()
+        for pattern in patterns:
+            if not any(c in pattern for c in GLOB_CHARS):
+                if blobs.exists(pattern):
+                    matches.add(pattern)
+                continue
+            base = pattern[:min(pattern.index(c) for c in GLOB_CHARS if c in pattern)]
+            found = _safe(uri, [u for u in blobs.list(base) if fnmatch.fnmatchcase(u, pattern)])
+            matches.update(u for u in found if _is_data(u, base))
         if not matches:
             raise DatasetError(f"dataset {uri} matches no objects")
-        return matches
+        return sorted(matches)
     if blobs.exists(uri):
         return [uri]
-    parts = [u for u in blobs.list(uri.rstrip("/") + "/") if _is_data(u, uri)]
+    parts = [u for u in _safe(uri, blobs.list(uri.rstrip("/") + "/")) if _is_data(u, uri)]
     if not parts:
         raise DatasetError(f"dataset {uri} does not exist")
     return parts
+
+
+def _safe(dataset_uri: str, objects: list[str]) -> list[str]:
+    """`objects`, or a DatasetError when one has a name Spark would resolve to another path."""
+    for uri in objects:
+        if (reason := dataset_object_problem(uri.removeprefix("gs://").partition("/")[2])) is not None:
+            raise DatasetError(f"dataset {dataset_uri} takes in the object {shorten(uri, 200)}, which {reason}")
+    return objects
 
 
 def _is_data(uri: str, base: str) -> bool:
@@ -91,21 +119,23 @@ def _columns(fmt: str, uri: str, blobs: BlobStore, options: dict) -> list[str] |
     """The object's column names (None: not knowable before Spark reads it), or _EMPTY."""
     if fmt == "parquet":
         return _parquet_columns(uri, blobs)
-    head = _head_text(uri, blobs)
-    if not head.strip():
+    line = _first_line(uri, blobs)
+    if line is None:
         return _EMPTY
     if fmt == "csv":
         if str(options.get("header", True)).lower() == "false":
             return None  # Spark names them _c0, _c1 ...: checked in the batch
         sep = str(options.get("sep", options.get("delimiter", ",")))
         quote = str(options.get("quote", '"'))
-        first = next(csv.reader(io.StringIO(head), delimiter=sep, quotechar=quote), [])
+        try:
+            first = next(csv.reader(io.StringIO(line), delimiter=sep, quotechar=quote), [])
+        except (csv.Error, TypeError) as exc:
+            raise DatasetError(f"{uri}: its CSV header line cannot be read ({exc})") from None
         return [c.strip() for c in first]
-    line = next((ln for ln in head.splitlines() if ln.strip()), "")
     if fmt == "json":
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError:
+        except (RecursionError, ValueError):
             raise DatasetError(f"{uri}: the first line is not a JSON object (JSON lines expected)") from None
         return list(obj) if isinstance(obj, dict) else None
     if fmt == "libsvm":
@@ -113,14 +143,57 @@ def _columns(fmt: str, uri: str, blobs: BlobStore, options: dict) -> list[str] |
     return None
 
 
-def _head_text(uri: str, blobs: BlobStore) -> str:
-    head = blobs.read_bytes(uri, max_bytes=HEAD_BYTES)
-    if uri.endswith(".gz") and head:
-        try:
-            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, HEAD_BYTES)
-        except zlib.error:
-            raise DatasetError(f"{uri} ends in .gz but is not gzip data") from None
-    return head.decode("utf-8", "replace")
+def _first_line(uri: str, blobs: BlobStore) -> str | None:
+    """The first non-blank line of a text object (gzip-decompressed for .gz), without a UTF-8 BOM;
+    None for an object with no text. Reads more of the object until the line ends."""
+    size = HEAD_BYTES
+    while True:
+        raw = blobs.read_bytes(uri, max_bytes=size)
+        whole = len(raw) < size
+        data = _gunzip(uri, raw) if uri.endswith(".gz") else raw
+        _refuse_binary(uri, data)
+        text = data.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+        end = text.find(b"\n")
+        if end >= 0 or whole:
+            line = text[:end] if end >= 0 else text
+            return _decode(uri, line.rstrip(b"\r"), complete=True) or None
+        if size >= MAX_HEADER_BYTES or len(data) >= MAX_HEADER_BYTES:
+            raise DatasetError(f"{uri}: its first line is longer than {MAX_HEADER_BYTES / 2**20:g} MiB, "
+                               "the most Zygarde reads of a header at submission")
+        size = min(size * 4, MAX_HEADER_BYTES)
+
+
+def _gunzip(uri: str, raw: bytes) -> bytes:
+    if not raw:
+        return raw
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, MAX_HEADER_BYTES)
+    except zlib.error:
+        raise DatasetError(f"{uri} ends in .gz but is not gzip data") from None
+
+
+def _refuse_binary(uri: str, data: bytes) -> None:
+    """A sentence naming what a binary object is, in place of its bytes."""
+    head = data[:4096]
+    if head.startswith(PARQUET_MAGIC):
+        raise DatasetError(f"{uri} is a Parquet file, not text: set the dataset's format to parquet")
+    if head.startswith(GZIP_MAGIC):
+        raise DatasetError(f"{uri} is gzip-compressed but its name does not end in .gz, so Spark would not "
+                           "decompress it: rename it to end in .gz")
+    if head.startswith((b"PK\x03\x04", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")):
+        raise DatasetError(f"{uri} is a compressed archive, not text: Spark reads only gzip-compressed (.gz) text")
+    if b"\x00" in head:
+        raise DatasetError(f"{uri} holds binary data, not text in the dataset's format")
+
+
+def _decode(uri: str, line: bytes, complete: bool) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if not complete and exc.start >= len(line) - 3:  # a character cut by the read
+            return line[:exc.start].decode("utf-8")
+        raise DatasetError(f"{uri} is not UTF-8 text (byte 0x{line[exc.start]:02x} at offset {exc.start} of "
+                           "its first line): save it as UTF-8") from None
 
 
 def _check_libsvm_line(uri: str, line: str) -> None:

@@ -1,6 +1,7 @@
 """One handler per event: job submitted, trial result written, reconciler tick."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -8,11 +9,14 @@ from dataclasses import dataclass, field
 
 from zygarde.config import prefix
 from zygarde.domain.contracts import FinalizeResult, PrepareResult, TrialResult, parse_result_object_name
-from zygarde.domain.errors import AccessDenied, BatchNotFound, DatasetError, MessageError, NotFound, SpecError
+from zygarde.domain import raw_doc
+from zygarde.domain.errors import (BatchNotFound, DatasetError, MessageError, NotFound, PermanentError,
+                                   SpecError, Unstorable)
 from zygarde.domain.model import FINALIZE, PREPARE, Condition, Job, JobState, Trial
 from zygarde.domain.search import initial_trials, planned_trial_count
-from zygarde.domain.spec import JOB_ID_PATTERN, parse_job_spec
-from zygarde.service_layer import datasets
+from zygarde.domain.raw_doc import safe_text
+from zygarde.domain.spec import JOB_ID_PATTERN, OWNER_PATTERN
+from zygarde.service_layer import submission
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.launching import release_slots, result_locations
 from zygarde.service_layer.scheduling import dispatch, job_spec, maybe_finish_job, stop_job, trial_ended
@@ -41,28 +45,33 @@ def derived_job_id(source: str) -> str:
 def submit_job(msg: Message, deps: Deps) -> str | None:
     """Validate a job, record it with its trials, launch the first ones. Returns the job id.
     A message with attribute action=cancel and data {"job_id": ..., "requested_by": OWNER} cancels a job
-    instead (cancel_job)."""
+    instead (cancel_job). Whatever the bytes, a bad job is recorded REJECTED with a reason; only
+    transient errors raise."""
     if msg.attributes.get("action") == "cancel":
         return cancel_job(msg, deps)
     if msg.is_object_notification:  # a job file dropped under jobs/
-        name = msg.attributes["objectId"]
+        bucket, name = msg.attributes["bucketId"], msg.attributes["objectId"]
+        if bucket != deps.settings.bucket:
+            log.warning("job file notification from another bucket ignored bucket=%s message_id=%s",
+                        safe_text(bucket, 80), msg.message_id)
+            return None
         if msg.attributes.get("eventType", "OBJECT_FINALIZE") != "OBJECT_FINALIZE" or \
                 not name.startswith(prefix("job_files")) or not name.endswith(".json"):
             return None
-        uri = f"gs://{msg.attributes['bucketId']}/{name}"
+        uri = f"gs://{bucket}/{name}"
         fallback_id = derived_job_id(f"{uri}#{msg.attributes.get('objectGeneration', '')}")
         try:
             raw = deps.blobs.read_bytes(uri)
         except NotFound:
-            log.warning("job file vanished uri=%s", uri)
+            log.warning("job file vanished uri=%s", safe_text(uri, 300))
             return None
-        except AccessDenied as exc:
+        except PermanentError as exc:
             return _reject(deps, fallback_id, "", f"the job file {uri} cannot be read: {exc}")
     else:
         raw, fallback_id = msg.data, derived_job_id(f"msg:{msg.message_id}")
 
     try:
-        spec = parse_job_spec(raw)
+        spec = submission.parse(raw)
     except SpecError as exc:
         return _reject(deps, _claimed_job_id(raw) or fallback_id, raw, str(exc))
     job_id = spec.job_id or fallback_id
@@ -70,6 +79,8 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
 
     existing = deps.repo.get_job(job_id)
     if existing is not None:
+        if existing.state is JobState.REJECTED and existing.spec == {"raw": _stored_raw(raw)}:
+            return job_id  # a redelivery of a job rejected for its dataset
         if existing.spec != spec_dict:  # recorded under an id of its own, so the user sees why
             digest = hashlib.sha256(json.dumps(spec_dict, sort_keys=True).encode()).hexdigest()[:8]
             return _reject(deps, f"{job_id[:27]}-dup-{digest}", raw,
@@ -80,7 +91,7 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
         return job_id
 
     try:
-        datasets.check(spec, deps.blobs, deps.settings.bucket)
+        submission.check_dataset(spec, deps.blobs, deps.settings.bucket)
     except DatasetError as exc:
         return _reject(deps, job_id, raw, str(exc), owner=spec.owner)
 
@@ -92,7 +103,11 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
         accepted += f"; with {spec.data.k_folds}-fold cross-validation each trial fits {spec.data.k_folds + 1} models"
     job = Job(job_id=job_id, owner=spec.owner, state=JobState.RUNNING, spec=spec_dict, created_at=now,
               trial_count=planned_trial_count(spec), conditions=(Condition("RUNNING", "Accepted", accepted, now),))
-    if deps.repo.add_job(job, trials):
+    try:
+        added = deps.repo.add_job(job, trials)
+    except Unstorable as exc:
+        return _reject(deps, job_id, raw, f"the job cannot be stored as written: {exc}", owner=spec.owner)
+    if added:
         log.info("job accepted job_id=%s owner=%s trials=%d", job_id, spec.owner, len(trials))
     dispatch(deps)
     return job_id
@@ -100,24 +115,42 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
 
 def _claimed_job_id(raw: bytes | str) -> str | None:
     try:
-        value = json.loads(raw).get("job_id")
+        value = raw_doc.load(raw).get("job_id")
     except Exception:  # noqa: BLE001 - anything unreadable simply has no id
         return None
-    return value if isinstance(value, str) and re.match(JOB_ID_PATTERN, value) else None
+    return value if isinstance(value, str) and re.fullmatch(JOB_ID_PATTERN.rstrip("$"), value) else None
+
+
+def _claimed_owner(raw: bytes | str) -> str:
+    try:
+        doc = raw_doc.load(raw)
+        value = doc.get("owner", doc.get("emailAddress"))
+    except Exception:  # noqa: BLE001 - anything unreadable has no owner
+        return "unknown"
+    return value if isinstance(value, str) and re.fullmatch(OWNER_PATTERN.rstrip("$"), value) else "unknown"
+
+
+def _stored_raw(raw: bytes | str) -> str:
+    """A rejected job's raw text as stored: valid UTF-8, size-capped."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return safe_text(text, raw_doc.STORED_RAW_CHARS)
 
 
 def _reject(deps: Deps, job_id: str, raw: bytes | str, reason: str, owner: str | None = None) -> str:
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    if owner is None:
-        try:
-            owner = str(json.loads(text).get("owner") or "unknown")[:128]
-        except Exception:  # noqa: BLE001
-            owner = "unknown"
+    """Record a REJECTED job with its reason and its raw text, both made safe to store."""
+    owner = owner or _claimed_owner(raw)
+    reason = safe_text(reason, raw_doc.STORED_REASON_CHARS)
     now = deps.now()
-    job = Job(job_id=job_id, owner=owner, state=JobState.REJECTED, spec={"raw": text[:20_000]}, created_at=now,
-              error=reason, finished_at=now, conditions=(Condition("REJECTED", "InvalidJob", reason, now),))
-    if deps.repo.add_job(job, []):
-        log.warning("job rejected job_id=%s reason=%r", job_id, reason)
+    job = Job(job_id=job_id, owner=owner, state=JobState.REJECTED,
+              spec={"raw": _stored_raw(raw)}, created_at=now, error=reason,
+              finished_at=now, conditions=(Condition("REJECTED", "InvalidJob", reason, now),))
+    try:
+        added = deps.repo.add_job(job, [])
+    except Unstorable as exc:  # keep the reason, drop the raw text
+        log.error("rejection stored without its raw spec job_id=%s error=%s", job_id, exc)
+        added = deps.repo.add_job(dataclasses.replace(job, spec={"raw": "(not stored: the store refused it)"}), [])
+    if added:
+        log.warning("job rejected job_id=%s reason=%r", job_id, raw_doc.shorten(reason, 300))
     return job_id
 
 

@@ -113,7 +113,7 @@ class JobRepository(abc.ABC):
     @abc.abstractmethod
     def add_job(self, job: "Job", trials: list["Trial"]) -> bool:
         """Store a new job with its trials, all or nothing; False (and nothing written) if the job id
-        exists. Raises RecordRejected (nothing written) for a value the store cannot hold."""
+        exists. Raises Unstorable (nothing written) for a value the store cannot hold."""
 
     @abc.abstractmethod
     def orphan_jobs(self, created_before: str) -> list[str]:

@@ -1,0 +1,57 @@
+"""Every hostile submission of the corpus is recorded REJECTED with a readable reason naming what is
+wrong, launches nothing, leaves every other stored record as it was, and is acknowledged
+(the handler returns); delivered twice, it changes nothing more."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tests.unit.conftest import job_message
+from tests.unit.hostile_corpus import cases
+from zygarde.domain.model import JobState
+from zygarde.domain.raw_doc import STORED_RAW_CHARS, STORED_REASON_CHARS
+from zygarde.service_layer import handlers
+from zygarde.service_layer.handlers import Message
+
+CASES = cases()
+
+
+def test_the_corpus_is_large_and_covers_every_kind():
+    assert len(CASES) >= 200
+    assert {c.kind for c in CASES} == {"malformed", "type", "string", "number", "algorithm", "path", "row-filter",
+                                       "file"}
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+def snapshot(deps) -> tuple:
+    return (copy.deepcopy(deps.repo.jobs), copy.deepcopy(dict(deps.repo.trials)), dict(deps.blobs.objects),
+            dict(deps.launcher.batches), list(deps.publisher.messages))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_a_hostile_submission_is_rejected_with_a_specific_reason_and_changes_nothing_else(deps, case):
+    assert handlers.submit_job(job_message(), deps) == "job-1"  # someone else's job, already running
+    for uri, data in case.objects.items():
+        deps.blobs.write_bytes(uri, data)
+    jobs, trials, objects, batches, messages = snapshot(deps)
+
+    msg = Message(case.raw, {}, f"hostile-{case.id}")
+    job_id = handlers.submit_job(msg, deps)
+
+    job = deps.repo.get_job(job_id)
+    assert job is not None and job.state is JobState.REJECTED, (job_id, job)
+    for words in case.expect:
+        assert words in job.error, job.error
+    assert "Traceback" not in job.error and len(job.error) <= STORED_REASON_CHARS + 40
+    assert job.error.encode("utf-8") and job.conditions[-1].message == job.error
+    assert isinstance(job.spec["raw"], str) and len(job.spec["raw"]) <= STORED_RAW_CHARS + 40
+    job.spec["raw"].encode("utf-8")  # valid UTF-8: Firestore stores it
+    assert {k: v for k, v in deps.repo.jobs.items() if k != job_id} == jobs
+    assert dict(deps.repo.trials) == trials and deps.repo.list_trials(job_id) == []
+    assert deps.blobs.objects == objects and deps.launcher.batches == batches
+    assert deps.publisher.messages == messages
+
+    writes = deps.repo.writes
+    assert handlers.submit_job(msg, deps) == job_id  # redelivered: the same record, nothing written
+    assert deps.repo.writes == writes and deps.repo.get_job(job_id) == job
