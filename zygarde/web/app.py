@@ -146,6 +146,13 @@ def _hardening(app: Flask, cfg: WebSettings) -> None:
     def http_error(exc: HTTPException):
         if exc.code == 413:
             message = f"The upload is larger than the limit of {cfg.max_upload_bytes // (1024 * 1024)} MiB."
+            if request.endpoint == "data.upload":  # shown next to the file field
+                from zygarde.web.routes_data import render_datasets
+
+                try:
+                    return render_datasets({"file": message}, 413)
+                except NotSignedIn:
+                    pass
         else:
             message = exc.description
         return render_template("error.html", code=exc.code, title=exc.name, message=message), exc.code

@@ -5,6 +5,7 @@ import json
 import logging
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from zygarde.domain import algorithms
@@ -24,7 +25,7 @@ def _datasets(with_columns: bool = True):
     return catalog.list_datasets(deps().blobs, settings().bucket, viewer().owner, with_columns)
 
 
-def _render_datasets(errors: dict | None = None, status: int = 200):
+def render_datasets(errors: dict | None = None, status: int = 200):
     return render_template("datasets.html", datasets=_datasets(), errors=errors or {},
                            limit_mib=settings().max_upload_bytes // (1024 * 1024),
                            signed=settings().signed_uploads), status
@@ -33,7 +34,7 @@ def _render_datasets(errors: dict | None = None, status: int = 200):
 @bp.route("/datasets")
 @signed_in
 def list_datasets():
-    return _render_datasets()
+    return render_datasets()
 
 
 @bp.route("/datasets", methods=["POST"])
@@ -44,16 +45,16 @@ def upload():
     try:
         file = request.files.get("file")
     except RequestEntityTooLarge:
-        return _render_datasets({"file": f"the file is larger than the limit of "
+        return render_datasets({"file": f"the file is larger than the limit of "
                                          f"{settings().max_upload_bytes // (1024 * 1024)} MiB"}, 413)
     if file is None or not file.filename:
-        return _render_datasets({"file": "choose a file to upload"}, 400)
+        return render_datasets({"file": "choose a file to upload"}, 400)
     name = file.filename
     if (problem := dataset_object_problem(name)) is not None:
-        return _render_datasets({"file": problem}, 400)
+        return render_datasets({"file": problem}, 400)
     data = file.read()
     if (problem := content_problem(name, data[:64 * 1024], data[-8:])) is not None:
-        return _render_datasets({"file": f"{name}: {problem}"}, 400)
+        return render_datasets({"file": f"{name}: {problem}"}, 400)
     uri = catalog.owner_prefix(settings().bucket, viewer().owner) + name
     fmt = catalog.format_of(name)
     deps().blobs.write_bytes(uri, data, content_type=CONTENT_TYPES.get(fmt, "application/octet-stream"))
@@ -100,7 +101,7 @@ def _form_context(form, dataset_uri: str, errors: dict, preview: str | None = No
 @signed_in
 def new_job():
     uri = request.args.get("dataset", "")
-    return render_template("new_job.html", **_form_context({}, uri, {}))
+    return render_template("new_job.html", **_form_context(MultiDict(), uri, {}))
 
 
 @bp.route("/jobs/new", methods=["POST"])
@@ -109,7 +110,8 @@ def submit_job():
     form = request.form
     uri = form.get("dataset", "")
     if uri and not uri.startswith(catalog.owner_prefix(settings().bucket, viewer().owner)):
-        ctx = _form_context(form, "", {"dataset": "pick one of your datasets"})
+        ctx = _form_context(form, "", {})
+        ctx["errors"]["dataset"] = "pick one of your datasets"
         return render_template("new_job.html", **ctx), 400
     job_id = form.get("job_id") or jobform.new_job_id(form.get("name", ""))
     if not jobform.re.match(r"^[a-z][a-z0-9-]{2,39}$", job_id):
