@@ -38,12 +38,17 @@ locals {
     on_cluster_idle = { memory = "512Mi", timeout_seconds = 300 }
   }
 
-  # Bucket notifications: those resources.json declares, plus job files dropped under jobs/, which
-  # go to the jobs topic as JSON_API_V1 notifications (submit_job reads the object they name).
-  bucket_notifications = merge(
-    { for n in local.r.bucket_notifications : n.prefix_key => n },
-    { job_files = { prefix_key = "job_files", topic = "jobs", event = "OBJECT_FINALIZE" } },
-  )
+  # The bucket notification of resources.json: every object of the bucket, on one topic. Filtered
+  # subscriptions route it (results/ to on_trial_result, job files under jobs/ to submit_job), the
+  # same wiring as on the local cloud, whose fake-gcs-server publishes one notification only.
+  bucket_notifications = { for n in local.r.bucket_notifications : n.topic => n }
+
+  # Subscription filters on the object name (config.object_filter writes the same expression).
+  function_filters = {
+    for k, fn in local.r.functions : k => "hasPrefix(attributes.objectId, \"${local.r.bucket_prefixes[fn.object_prefix_key]}\")"
+    if contains(keys(fn), "object_prefix_key")
+  }
+  bucket_notification_topic = local.r.bucket_notifications[0].topic
 
   labels = {
     app = "zygarde"

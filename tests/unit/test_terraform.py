@@ -446,7 +446,9 @@ def test_every_function_has_its_subscription_with_retry_and_dead_letter(tf):
         assert push["push_endpoint"].startswith(f"google_cloudfunctions2_function.fn[{key}].")
         assert push["push_endpoint"].endswith(f"/topics/{R['topics'][fn['topic']]}")
         assert push["oidc_token"][0]["service_account_email"]
-    assert subscriptions == set(R["subscriptions"].values())
+    assert subscriptions == {R["subscriptions"][fn["subscription"]] for fn in R["functions"].values()}
+    assert set(R["subscriptions"].values()) == subscriptions | {R["subscriptions"][r["subscription"]]
+                                                                for r in R["bucket_routes"].values()}
 
 
 def test_pubsub_agent_can_dead_letter(tf):
@@ -507,16 +509,30 @@ def test_function_requirements_match_the_lock():
         assert lock.get(name.lower()) == version, f"{pin} differs from requirements.lock"
 
 
-def test_bucket_notifications(tf):
+def test_one_bucket_notification_routed_by_filtered_subscriptions(tf):
+    """As on the local cloud (fake-gcs-server publishes one notification): the whole bucket on one
+    topic; results/ reaches on_trial_result and job files under jobs/ reach submit_job."""
     addr = "google_storage_notification.bucket"
+    [note] = R["bucket_notifications"]
+    [key] = tf.instances(addr)
+    assert target(tf, tf.arg(addr, key, "topic")) == R["topics"][note["topic"]]
+    assert tf.arg(addr, key, "event_types") == [note["event"]] and tf.arg(addr, key, "payload_format") == "JSON_API_V1"
+    assert "object_name_prefix" not in tf.resources[addr]  # the whole bucket
     found = {}
-    for key in tf.instances(addr):
-        topic = target(tf, tf.arg(addr, key, "topic"))
-        found[tf.arg(addr, key, "object_name_prefix")] = (topic, tf.arg(addr, key, "event_types"))
-        assert tf.arg(addr, key, "payload_format") == "JSON_API_V1"
-    for n in R["bucket_notifications"]:
-        assert found[R["bucket_prefixes"][n["prefix_key"]]] == (R["topics"][n["topic"]], [n["event"]])
-    assert found[R["bucket_prefixes"]["job_files"]] == (R["topics"]["jobs"], ["OBJECT_FINALIZE"])
+    for name in ("function", "bucket_route"):
+        sub = f"google_pubsub_subscription.{name}"
+        for k in tf.instances(sub):
+            found[tf.arg(sub, k, "name")] = (target(tf, tf.arg(sub, k, "topic")), tf.arg(sub, k, "filter"),
+                                             tf.arg(sub, k, "push_config")[0]["push_endpoint"])
+    for route in config.subscription_routes():
+        topic_name, filter_, endpoint = found[route["name"]]
+        assert (topic_name, filter_) == (R["topics"][route["topic"]], route["filter"])
+        assert endpoint.startswith(f"google_cloudfunctions2_function.fn[{route['function']}].")
+    routed = {(r["function"], r["filter"]) for r in config.subscription_routes() if r["filter"]}
+    assert routed == {("on_trial_result", config.object_filter("results")),
+                      ("submit_job", config.object_filter("job_files"))}
+    assert set(tf.instances("google_pubsub_subscription_iam_member.pubsub_agent_forwards_routes")) == \
+        set(R["bucket_routes"])
 
 
 def test_bucket_is_uniform_and_expires_scratch(tf):

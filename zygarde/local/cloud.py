@@ -230,8 +230,8 @@ class LocalCloud:
         return dataclasses.replace(self.probe(component), argv=tuple(argv), env=env, cwd=str(REPO_ROOT))
 
     def _storage_argv(self, port: int) -> list[str]:
-        """fake-gcs-server, publishing the bucket notifications of resources.json to the Pub/Sub emulator
-        (for objects of our bucket only)."""
+        """fake-gcs-server, publishing the bucket notification of resources.json to the Pub/Sub emulator
+        (for objects of our bucket only); filtered subscriptions route it, as on Google Cloud."""
         notes = resources()["bucket_notifications"]
         if len(notes) > 1:
             raise LocalCloudError("fake-gcs-server can publish one bucket notification; resources.json has several")
@@ -239,8 +239,9 @@ class LocalCloud:
                 "-port", str(port), "-public-host", f"{self.host}:{port}"]
         for note in notes:
             argv += ["-event.pubsub-project-id", self.project, "-event.pubsub-topic", topic(note["topic"]),
-                     "-event.object-prefix", prefix(note["prefix_key"]), "-event.bucket", self.bucket,
-                     "-event.list", _GCS_EVENTS[note["event"]]]
+                     "-event.bucket", self.bucket, "-event.list", _GCS_EVENTS[note["event"]]]
+            if note.get("prefix_key"):
+                argv += ["-event.object-prefix", prefix(note["prefix_key"])]
         return argv
 
     def _ensure(self, components: list[str]) -> None:
