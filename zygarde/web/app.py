@@ -163,6 +163,13 @@ def _hardening(app: Flask, cfg: WebSettings) -> None:
         return render_template("error.html", code=500, title="Something went wrong",
                                message="The error was logged. Try again in a moment."), 500
 
+    @app.template_filter("num")
+    def num(value):
+        """Numbers shown with at most 4 significant digits; anything else as it is."""
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return "" if value is None else value
+
     @app.context_processor
     def inject():
         email = None

@@ -22,7 +22,7 @@ def figures(series: dict, metric: str | None) -> dict[str, dict]:
                           yaxis={"title": {"text": metric}})}}
     for algo, rows in sorted(series["by_algorithm"].items()):
         names = sorted({k for r in rows for k, v in r["params"].items() if isinstance(v, (int, float, bool))})
-        if names:
+        if names and len(rows) > 1:  # a line per trial: nothing to see with one
             dims = [{"label": n, "values": [float(r["params"].get(n, 0) or 0) for r in rows]} for n in names]
             dims.append({"label": metric, "values": [r["objective"] for r in rows]})
             out[f"parcoords-{algo}"] = {"data": [{"type": "parcoords", "dimensions": dims,
