@@ -24,11 +24,16 @@ locals {
   # dataproc_endpoint points the code at the local Dataproc stand-in, never at Google.
   local_only_env = ["dataproc_endpoint"]
 
-  # The web app needs to know where things are, not how batches run.
+  # The web app needs to know where things are, not how batches run; who signs in comes from IAP's
+  # signed header, checked against the audience of the Cloud Run service with IAP enabled on it.
   web_env = {
-    (local.r.env.project) = var.project_id
-    (local.r.env.region)  = var.region
-    (local.r.env.bucket)  = google_storage_bucket.main.name
+    (local.r.env.project)                = var.project_id
+    (local.r.env.region)                 = var.region
+    (local.r.env.bucket)                 = google_storage_bucket.main.name
+    (local.r.web_env.iap_audience)       = "/projects/${data.google_project.this.number}/locations/${var.region}/services/${var.name_prefix}-web"
+    (local.r.web_env.admins)             = join(",", var.web_admins)
+    (local.r.web_env.price_per_dcu_hour) = tostring(var.price_per_dcu_hour)
+    (local.r.web_env.max_upload_bytes)   = tostring(var.web_max_upload_bytes)
   }
 
   # Per-function runtime settings (keys are resources.json "functions" keys).

@@ -475,7 +475,7 @@ def test_functions_get_every_env_var_that_applies(tf):
         [service] = tf.arg("google_cloudfunctions2_function.fn", key, "service_config")
         assert set(service["environment_variables"]) == wanted
         assert service["environment_variables"][config.env_name("max_concurrent_batches")] == "4"
-    assert set(tf.ev(tf.locals["web_env"])) <= set(R["env"].values())
+    assert set(tf.ev(tf.locals["web_env"])) <= set(R["env"].values()) | set(R["web_env"].values())
 
 
 def test_source_archive_holds_functions_zygarde_and_requirements(tf):
@@ -572,6 +572,28 @@ def test_web_app_behind_iap(tf):
     assert tf.resources[addr]["provider"].strip("${}") == "google-beta"
     assert tf.arg(addr, None, "iap_enabled") is True
     assert tf.arg(addr, None, "deletion_protection") is False
+
+
+
+def test_web_app_verifies_iap_and_never_offers_the_development_sign_in(tf):
+    env = tf.ev(tf.locals["web_env"])
+    web = R["web_env"]
+    assert web["dev_login"] not in env  # the development sign-in is for the local cloud only
+    assert re.fullmatch(r"/projects/.+/locations/us-central1/services/zygarde-web", env[web["iap_audience"]])
+    assert {config.env_name("bucket"), config.env_name("project"), web["admins"], web["price_per_dcu_hour"]} <= set(env)
+    [container] = tf.arg("google_cloud_run_v2_service.web", None, "template")[0]["containers"]
+    [secret_env] = container["env"]
+    assert secret_env["name"] == web["secret_key"]  # one session key for every instance, from Secret Manager
+    ref = secret_env["value_source"][0]["secret_key_ref"][0]["secret"]
+    assert "google_secret_manager_secret.web_session_key" in ref
+    assert tf.arg("google_secret_manager_secret_iam_member.web_reads_session_key", None, "role") == \
+        "roles/secretmanager.secretAccessor"
+    roles = {tf.arg(a, None, "role") for a in ("google_pubsub_topic_iam_member.web_publish_jobs",
+                                               "google_project_iam_member.web_firestore",
+                                               "google_storage_bucket_iam_member.web_upload_datasets")}
+    assert roles == {"roles/pubsub.publisher", "roles/datastore.viewer", "roles/storage.objectCreator"}
+    condition = tf.arg("google_storage_bucket_iam_member.web_upload_datasets", None, "condition")[0]["expression"]
+    assert f"/objects/{R['bucket_prefixes']['datasets']}" in condition
 
 
 def test_least_privilege_no_basic_roles(tf):
