@@ -40,6 +40,7 @@ def test_env_names_come_from_resources_and_state_round_trips(tmp_path):
     assert env["PUBSUB_EMULATOR_HOST"] == "127.0.0.1:1" and env["FIRESTORE_EMULATOR_HOST"] == "127.0.0.1:2"
     assert env["STORAGE_EMULATOR_HOST"] == "http://127.0.0.1:3"
     assert env["CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB"] == "http://127.0.0.1:1/"
+    assert env["CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE"] == "http://127.0.0.1:3/"
     assert env["CLOUDSDK_CONFIG"] == str(tmp_path.resolve() / "gcloud")
     assert env[env_name("dataproc_endpoint")] == "http://127.0.0.1:4"
     assert (env[env_name("project")], env[env_name("bucket")], env[env_name("code_version")]) == ("p", "b", "v1")

@@ -167,6 +167,7 @@ class LocalCloud:
             "GOOGLE_CLOUD_PROJECT": self.project,
             "CLOUDSDK_CORE_PROJECT": self.project,
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": f"http://{h}:{p.pubsub}/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"http://{h}:{p.storage}/",  # gcloud storage cp ...
             "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
             "CLOUDSDK_CONFIG": str(self.state_dir / "gcloud"),
             env_name("project"): self.project,
