@@ -142,3 +142,24 @@ def test_another_users_dataset_cannot_be_used(bob, deps):
     resp = bob.post("/jobs/new", data=form_data(bob))
     assert resp.status_code == 400 and "your datasets" in field_error(resp.get_data(as_text=True), "dataset")
     assert deps.publisher.messages == []
+
+
+def test_on_google_cloud_the_browser_gets_a_signed_url_under_its_prefix(deps):
+    from tests.unit.web.conftest import sign_in
+    from zygarde.web.app import create_app
+    from zygarde.web.settings import WebSettings
+
+    signed = []
+    deps.blobs.upload_url = lambda uri, content_type, expires_seconds=900: signed.append((uri, content_type)) or \
+        f"https://storage.googleapis.com/signed?{len(signed)}"
+    app = create_app(WebSettings(bucket=BUCKET, dev_login=True, secret_key="s", signed_uploads=True), deps)
+    ana = sign_in(app.test_client(), "ana")
+    resp = ana.post("/datasets/upload-url", json={"name": "big.parquet", "size": 5 << 30},
+                    headers={"X-CSRFToken": csrf_token(ana, "/datasets")})
+    answer = resp.get_json()
+    assert resp.status_code == 200 and answer["url"].startswith("https://storage.googleapis.com/")
+    assert signed == [(f"gs://{BUCKET}/datasets/ana/big.parquet", "application/vnd.apache.parquet")]
+    assert unquote(answer["next"]).endswith(f"dataset=gs://{BUCKET}/datasets/ana/big.parquet")
+    assert "connect-src 'self' https://storage.googleapis.com" in resp.headers["Content-Security-Policy"]
+    page = ana.get("/datasets").get_data(as_text=True)
+    assert 'data-signed="1"' in page

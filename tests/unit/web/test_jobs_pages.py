@@ -118,3 +118,15 @@ def test_security_headers_and_error_pages(ana, app, deps):
     resp = ana.get("/jobs")
     assert resp.status_code == 500 and "secret internals" not in resp.get_data(as_text=True)
     assert ana.get("/static/plotly.min.js").status_code == 200
+
+
+def test_a_rejected_job_shows_its_reason_and_cannot_be_rerun(ana, deps):
+    from zygarde.service_layer import handlers
+    from zygarde.service_layer.handlers import Message
+
+    handlers.submit_job(Message(json.dumps({"job_id": "ana-bad", "owner": "ana", "task": "astrology"}).encode(),
+                                {}, "m1"), deps)
+    page = ana.get("/jobs/ana-bad").get_data(as_text=True)
+    assert "REJECTED" in page and "task" in page and 'id="rerun"' not in page
+    resp = ana.post("/jobs/ana-bad/rerun", data={"csrf_token": csrf_token(ana, "/jobs")})
+    assert resp.status_code == 302 and deps.publisher.messages == []
