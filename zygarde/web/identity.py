@@ -26,20 +26,44 @@ def owner_name(email: str) -> str:
     return name
 
 
+_CERTS_TTL_SECONDS = 3600
+_certs_cache: dict = {"at": 0.0, "certs": None}
+
+
+def _iap_certs(refresh: bool = False) -> dict:
+    """IAP's public keys (key id -> PEM), fetched at most once an hour (or when a key is unknown)."""
+    import json
+    import time
+
+    from google.auth.transport import requests as google_requests
+
+    if refresh or _certs_cache["certs"] is None or time.monotonic() - _certs_cache["at"] > _CERTS_TTL_SECONDS:
+        response = google_requests.Request()(IAP_CERTS_URL, method="GET")
+        if response.status != 200:
+            raise NotSignedIn(f"IAP's public keys could not be fetched (HTTP {response.status})")
+        _certs_cache.update(at=time.monotonic(), certs=json.loads(response.data))
+    return _certs_cache["certs"]
+
+
 def verify_iap_jwt(token: str, audience: str, certs: dict | None = None) -> str:
-    """The verified e-mail of an IAP JWT. `certs` (key id -> PEM) replaces fetching IAP's keys (tests).
-    Raises NotSignedIn."""
+    """The verified e-mail of an IAP JWT (google-auth's jwt.decode: ES256 signature against IAP's
+    public keys, expiry, audience; then the issuer). `certs` (key id -> PEM) replaces fetching IAP's
+    keys (tests). Raises NotSignedIn."""
     from google.auth import exceptions, jwt
 
-    try:
-        if certs is None:
-            from google.auth.transport import requests as google_requests
-            from google.oauth2 import id_token
+    def decode(keys: dict) -> dict:
+        return jwt.decode(token, certs=keys, audience=audience)
 
-            claims = id_token.verify_token(token, google_requests.Request(), audience=audience,
-                                           certs_url=IAP_CERTS_URL)
+    try:
+        if certs is not None:
+            claims = decode(certs)
         else:
-            claims = jwt.decode(token, certs=certs, audience=audience)
+            try:
+                claims = decode(_iap_certs())
+            except ValueError as exc:
+                if "Certificate for key id" not in str(exc):
+                    raise
+                claims = decode(_iap_certs(refresh=True))  # IAP rotated its keys
     except (ValueError, exceptions.GoogleAuthError) as exc:
         raise NotSignedIn(f"the IAP assertion does not verify: {exc}") from None
     if claims.get("iss") != IAP_ISSUER:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from zygarde.domain import algorithms
+from zygarde.domain.spec import JOB_ID_PATTERN
 from zygarde.service_layer import catalog
 from zygarde.web import jobform
 from zygarde.web.app import deps, settings, signed_in, viewer
@@ -114,7 +116,7 @@ def submit_job():
         ctx["errors"]["dataset"] = "pick one of your datasets"
         return render_template("new_job.html", **ctx), 400
     job_id = form.get("job_id") or jobform.new_job_id(form.get("name", ""))
-    if not jobform.re.match(r"^[a-z][a-z0-9-]{2,39}$", job_id):
+    if not re.match(JOB_ID_PATTERN, job_id):
         job_id = jobform.new_job_id()
     doc, problems = jobform.build_spec(form, viewer().owner, job_id)
     spec, errors = jobform.validate(doc, problems)

@@ -92,3 +92,26 @@ def test_sign_in_and_out(app):
 def test_owner_name_is_one_safe_segment():
     assert owner_name("Ana.Lopez@Example.com") == "ana.lopez@example.com"
     assert "/" not in owner_name("a/../b") and " " not in owner_name("a b")
+
+
+def test_iap_keys_are_fetched_once_and_again_when_iap_rotates_them(iap_key, monkeypatch):
+    import json as _json
+    from types import SimpleNamespace
+
+    from google.auth.transport import requests as google_requests
+
+    from zygarde.web import identity
+
+    signer, certs = iap_key
+    served = [{"old": next(iter(certs.values()))}, certs]  # first a key set without k1, then with it
+    calls = []
+
+    def fake_call(self, url, method="GET", **kwargs):
+        calls.append(url)
+        return SimpleNamespace(status=200, data=_json.dumps(served[min(len(calls) - 1, 1)]).encode())
+
+    monkeypatch.setattr(google_requests.Request, "__call__", fake_call)
+    monkeypatch.setattr(identity, "_certs_cache", {"at": 0.0, "certs": None})
+    assert verify_iap_jwt(iap_token(signer), AUDIENCE) == "ana@example.com"
+    assert verify_iap_jwt(iap_token(signer), AUDIENCE) == "ana@example.com"
+    assert calls == [identity.IAP_CERTS_URL, identity.IAP_CERTS_URL]  # the refresh, then the cache
