@@ -90,6 +90,7 @@ def repository(local_cloud):
     return build_deps().repo
 
 
+@pytest.mark.timeout(1800)  # three local Spark batches in a row, slower on a loaded machine
 def test_a_team_member_trains_cancels_and_reruns_and_another_cannot_see(browser, local_cloud, tmp_path):
     url = local_cloud.url("web")
     ana = signed_in(browser, url, "ana@example.com")
