@@ -4,7 +4,7 @@ import functions_framework
 from zygarde import bootstrap
 from zygarde.logs import configure_logging
 from zygarde.service_layer import handlers
-from zygarde.service_layer.edge import acknowledge_permanent_errors, decode_pubsub
+from zygarde.service_layer.edge import acknowledge_permanent_errors, decode_pubsub, passes_subscription_filter
 
 configure_logging()
 
@@ -23,14 +23,16 @@ def cluster_idle_message(msg):
 
 @functions_framework.cloud_event
 def submit_job(cloud_event):
-    """zygarde-jobs: a job spec, or a job file's OBJECT_FINALIZE notification."""
-    acknowledge_permanent_errors(submit_job_message)(decode_pubsub(cloud_event.data))
+    """zygarde-jobs: a job spec; zygarde-bucket-events (filtered to jobs/): a job file was written."""
+    if passes_subscription_filter("submit_job", cloud_event.data):
+        acknowledge_permanent_errors(submit_job_message)(decode_pubsub(cloud_event.data))
 
 
 @functions_framework.cloud_event
 def on_trial_result(cloud_event):
-    """zygarde-trial-results: a result object was written under results/."""
-    acknowledge_permanent_errors(trial_result_message)(decode_pubsub(cloud_event.data))
+    """zygarde-bucket-events (filtered to results/): a result object was written."""
+    if passes_subscription_filter("on_trial_result", cloud_event.data):
+        acknowledge_permanent_errors(trial_result_message)(decode_pubsub(cloud_event.data))
 
 
 @functions_framework.cloud_event

@@ -15,7 +15,8 @@ locals {
     "iap.googleapis.com",                  # Identity-Aware Proxy in front of the web app
     "logging.googleapis.com",
     "pubsub.googleapis.com",
-    "run.googleapis.com", # 2nd gen functions and the web app
+    "run.googleapis.com",           # 2nd gen functions and the web app
+    "secretmanager.googleapis.com", # the web app's session key
     "storage.googleapis.com",
   ])
 }

@@ -24,11 +24,16 @@ locals {
   # dataproc_endpoint points the code at the local Dataproc stand-in, never at Google.
   local_only_env = ["dataproc_endpoint"]
 
-  # The web app needs to know where things are, not how batches run.
+  # The web app needs to know where things are, not how batches run; who signs in comes from IAP's
+  # signed header, checked against the audience of the Cloud Run service with IAP enabled on it.
   web_env = {
-    (local.r.env.project) = var.project_id
-    (local.r.env.region)  = var.region
-    (local.r.env.bucket)  = google_storage_bucket.main.name
+    (local.r.env.project)                = var.project_id
+    (local.r.env.region)                 = var.region
+    (local.r.env.bucket)                 = google_storage_bucket.main.name
+    (local.r.web_env.iap_audience)       = "/projects/${data.google_project.this.number}/locations/${var.region}/services/${var.name_prefix}-web"
+    (local.r.web_env.admins)             = join(",", var.web_admins)
+    (local.r.web_env.price_per_dcu_hour) = tostring(var.price_per_dcu_hour)
+    (local.r.web_env.max_upload_bytes)   = tostring(var.web_max_upload_bytes)
   }
 
   # Per-function runtime settings (keys are resources.json "functions" keys).
@@ -38,12 +43,17 @@ locals {
     on_cluster_idle = { memory = "512Mi", timeout_seconds = 300 }
   }
 
-  # Bucket notifications: those resources.json declares, plus job files dropped under jobs/, which
-  # go to the jobs topic as JSON_API_V1 notifications (submit_job reads the object they name).
-  bucket_notifications = merge(
-    { for n in local.r.bucket_notifications : n.prefix_key => n },
-    { job_files = { prefix_key = "job_files", topic = "jobs", event = "OBJECT_FINALIZE" } },
-  )
+  # The bucket notification of resources.json: every object of the bucket, on one topic. Filtered
+  # subscriptions route it (results/ to on_trial_result, job files under jobs/ to submit_job), the
+  # same wiring as on the local cloud, whose fake-gcs-server publishes one notification only.
+  bucket_notifications = { for n in local.r.bucket_notifications : n.topic => n }
+
+  # Subscription filters on the object name (config.object_filter writes the same expression).
+  function_filters = {
+    for k, fn in local.r.functions : k => "hasPrefix(attributes.objectId, \"${local.r.bucket_prefixes[fn.object_prefix_key]}\")"
+    if contains(keys(fn), "object_prefix_key")
+  }
+  bucket_notification_topic = local.r.bucket_notifications[0].topic
 
   labels = {
     app = "zygarde"

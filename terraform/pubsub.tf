@@ -47,6 +47,8 @@ resource "google_pubsub_subscription" "function" {
 
   name  = local.r.subscriptions[each.value.subscription]
   topic = google_pubsub_topic.topic[each.value.topic].id
+  # Bucket events: only the objects this function handles (results/ for on_trial_result).
+  filter = lookup(local.function_filters, each.key, null)
   # A push delivery must be answered within this; the functions time out before it.
   ack_deadline_seconds = 600
   # Ticks of the reconciler are worthless after a few minutes; work messages are kept a week.
@@ -85,6 +87,47 @@ resource "google_pubsub_subscription" "function" {
   ]
 }
 
+# Bucket routes (resources.json "bucket_routes"): more objects of the bucket notification for a
+# function, e.g. job files under jobs/ for submit_job, with the same push, retry and dead letters.
+resource "google_pubsub_subscription" "bucket_route" {
+  for_each = local.r.bucket_routes
+
+  name                       = local.r.subscriptions[each.value.subscription]
+  topic                      = google_pubsub_topic.topic[local.bucket_notification_topic].id
+  filter                     = "hasPrefix(attributes.objectId, \"${local.r.bucket_prefixes[each.value.object_prefix_key]}\")"
+  ack_deadline_seconds       = 600
+  message_retention_duration = "604800s"
+  labels                     = local.labels
+
+  push_config {
+    push_endpoint = "${google_cloudfunctions2_function.fn[each.value.function].service_config[0].uri}/projects/${var.project_id}/topics/${local.r.topics[local.bucket_notification_topic]}"
+
+    oidc_token {
+      service_account_email = google_service_account.pusher.email
+      audience              = google_cloudfunctions2_function.fn[each.value.function].service_config[0].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter[local.bucket_notification_topic].id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [
+    google_pubsub_topic_iam_member.pubsub_agent_dead_letters,
+    google_service_account_iam_member.pubsub_agent_mints_push_tokens,
+  ]
+}
+
 locals {
   pubsub_agent = "serviceAccount:${google_project_service_identity.pubsub.email}"
 }
@@ -103,6 +146,14 @@ resource "google_pubsub_subscription_iam_member" "pubsub_agent_forwards" {
   for_each = local.r.functions
 
   subscription = google_pubsub_subscription.function[each.key].id
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "pubsub_agent_forwards_routes" {
+  for_each = local.r.bucket_routes
+
+  subscription = google_pubsub_subscription.bucket_route[each.key].id
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
 }

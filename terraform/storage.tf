@@ -59,16 +59,16 @@ resource "google_pubsub_topic_iam_member" "gcs_publishes_notifications" {
   member = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
 }
 
-# results/... -> trial_results topic (on_trial_result); jobs/... -> jobs topic (submit_job).
+# Every object of the bucket -> the bucket events topic; filtered subscriptions (pubsub.tf) route
+# results/... to on_trial_result and jobs/... to submit_job.
 # JSON_API_V1: the message carries the object's metadata; the handler reads the object itself.
 resource "google_storage_notification" "bucket" {
   for_each = local.bucket_notifications
 
-  bucket             = google_storage_bucket.main.name
-  object_name_prefix = local.r.bucket_prefixes[each.value.prefix_key]
-  topic              = google_pubsub_topic.topic[each.value.topic].id
-  event_types        = [each.value.event]
-  payload_format     = "JSON_API_V1"
+  bucket         = google_storage_bucket.main.name
+  topic          = google_pubsub_topic.topic[each.value.topic].id
+  event_types    = [each.value.event]
+  payload_format = "JSON_API_V1"
 
   depends_on = [google_pubsub_topic_iam_member.gcs_publishes_notifications]
 }

@@ -136,6 +136,24 @@ variable "web_image" {
   default     = ""
 }
 
+variable "web_admins" {
+  description = "E-mails of the web app's admins: they see every user's jobs, datasets and models."
+  type        = list(string)
+  default     = []
+}
+
+variable "price_per_dcu_hour" {
+  description = "USD per DCU-hour the web app prices jobs at (Dataproc Serverless standard tier)."
+  type        = number
+  default     = 0.06
+}
+
+variable "web_max_upload_bytes" {
+  description = "Largest dataset the web app takes through itself (bigger ones go straight to the bucket)."
+  type        = number
+  default     = 33554432
+}
+
 variable "web_users" {
   description = "IAM members allowed through IAP to the web app, e.g. [\"group:ml-team@example.com\"]."
   type        = list(string)

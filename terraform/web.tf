@@ -32,10 +32,42 @@ resource "google_cloud_run_v2_service" "web" {
           value = env.value
         }
       }
+
+      # The key that signs sessions and CSRF tokens: the same on every instance, kept in Secret Manager.
+      env {
+        name = local.r.web_env.secret_key
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.web_session_key[0].secret_id
+            version = "latest"
+          }
+        }
+      }
     }
   }
 
+  depends_on = [google_project_service.api, google_secret_manager_secret_iam_member.web_reads_session_key]
+}
+
+resource "google_secret_manager_secret" "web_session_key" {
+  count     = var.web_image == "" ? 0 : 1
+  secret_id = "${var.name_prefix}-web-session-key"
+  labels    = local.labels
+
+  replication {
+    auto {}
+  }
+
   depends_on = [google_project_service.api]
+}
+
+# Set once by hand (never in terraform state):
+#   openssl rand -hex 32 | gcloud secrets versions add zygarde-web-session-key --data-file=-
+resource "google_secret_manager_secret_iam_member" "web_reads_session_key" {
+  count     = var.web_image == "" ? 0 : 1
+  secret_id = google_secret_manager_secret.web_session_key[0].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = local.web_member
 }
 
 # IAP forwards the users it let in with its own service agent: that agent alone may invoke.

@@ -85,14 +85,24 @@ def submit(spec_file: Path, wait: bool) -> None:
         sys.exit(follow(deps, job_id))
 
 
+FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+
+
 @main.command()
 @click.argument("job_id", required=False)
 @click.option("--owner", help="Only this owner's jobs.")
-def status(job_id: str | None, owner: str | None) -> None:
+@FORMAT
+def status(job_id: str | None, owner: str | None, fmt: str) -> None:
     """One job's state and leaderboard, or the recent jobs."""
+    from zygarde.cli_extras import echo_json, job_json
     from zygarde.service_layer.queries import job_view, recent_jobs
 
     deps = _deps()
+    if job_id is None and fmt == "json":
+        echo_json([{"job_id": j.job_id, "owner": j.owner, "state": j.state.value, "trials": j.trial_count,
+                    "best_trial": j.best_trial_id, "best": j.best_objective, "created_at": j.created_at}
+                   for j in recent_jobs(deps.repo, owner=owner)])
+        return
     if job_id is None:
         table = Table("job", "owner", "state", "trials", "best", "created")
         for job in recent_jobs(deps.repo, owner=owner):
@@ -104,19 +114,27 @@ def status(job_id: str | None, owner: str | None) -> None:
     if view is None:
         console.print(f"[red]no job {job_id}[/red]")
         sys.exit(1)
+    if fmt == "json":
+        echo_json(job_json(view))
+        return
     print_job(view)
 
 
 @main.command()
 @click.argument("name")
-def models(name: str) -> None:
+@FORMAT
+def models(name: str, fmt: str) -> None:
     """The registered versions of model NAME: winner, validation and test scores, package."""
+    from zygarde.cli_extras import echo_json, model_rows_json
     from zygarde.service_layer.queries import model_versions
 
     rows = model_versions(_deps().repo, name)
     if not rows:
         console.print(f"[red]no model {name} is registered[/red]")
         sys.exit(1)
+    if fmt == "json":
+        echo_json(model_rows_json(rows))
+        return
     table = Table("version", "job", "trial", "algorithm", "params", "validation", "test", "package", "registered",
                   title=f"model {name} ({rows[-1].metric})")
     for r in rows:
@@ -163,8 +181,13 @@ def cancel(job_id: str, owner: str | None) -> None:
 
 @main.command()
 @click.argument("job_id")
-def watch(job_id: str) -> None:
-    """Follow a job with a live progress line, then print its leaderboard."""
+@FORMAT
+def watch(job_id: str, fmt: str) -> None:
+    """Follow a job with a live progress line, then print its leaderboard (json: one line per change)."""
+    if fmt == "json":
+        from zygarde.cli_extras import watch_json
+
+        sys.exit(watch_json(_deps(), job_id))
     sys.exit(follow(_deps(), job_id))
 
 
@@ -259,6 +282,7 @@ def _mount_local() -> None:
 
 
 _mount_local()
+__import__("zygarde.cli_extras").cli_extras.register(main)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,27 @@ def prefix(key: str) -> str:
     return resources()["bucket_prefixes"][key]
 
 
+def object_filter(prefix_key: str) -> str:
+    """The Pub/Sub subscription filter that lets through bucket notifications of objects under a prefix
+    (terraform writes the same expression)."""
+    return f'hasPrefix(attributes.objectId, "{prefix(prefix_key)}")'
+
+
+def subscription_routes() -> list[dict]:
+    """Every push subscription feeding a function: {name, function, topic, object_prefix, filter}. Each
+    function's own subscription, then the bucket routes (on the bucket notification's topic)."""
+    res = resources()
+    routes = [{"name": res["subscriptions"][fn["subscription"]], "function": key, "topic": fn["topic"],
+               "object_prefix": prefix(fn["object_prefix_key"]) if "object_prefix_key" in fn else None}
+              for key, fn in res["functions"].items()]
+    [note] = res["bucket_notifications"]
+    routes += [{"name": res["subscriptions"][r["subscription"]], "function": r["function"], "topic": note["topic"],
+                "object_prefix": prefix(r["object_prefix_key"])} for r in res["bucket_routes"].values()]
+    for route in routes:
+        route["filter"] = f'hasPrefix(attributes.objectId, "{route["object_prefix"]}")' if route["object_prefix"] else None
+    return routes
+
+
 def env_name(key: str) -> str:
     return resources()["env"][key]
 

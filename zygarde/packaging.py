@@ -19,8 +19,8 @@ REPO_ROOT = PACKAGE_DIR.parent
 SPARK_JOBS_DIR = REPO_ROOT / "spark_jobs"
 ZIP_NAME = "zygarde.zip"
 
-# Sub-packages that import google.cloud (or run servers) and must not ship to Spark.
-EXCLUDED_SUBPACKAGES = ("local", "adapters")
+# Sub-packages that import google.cloud (or run servers, like the web app) and must not ship to Spark.
+EXCLUDED_SUBPACKAGES = ("local", "adapters", "web")
 INCLUDED_SUFFIXES = (".py", ".json")
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 

@@ -126,9 +126,9 @@ def test_publish_reaches_the_function_as_a_cloudevent(cloud, cloud_env, record_d
 def test_results_object_notifies_the_trial_result_function(cloud, cloud_env, record_dir):
     from google.cloud import storage
 
-    _, entry_point = function_for("trial_results")
+    _, entry_point = function_for("bucket_events")
     bucket = storage.Client(project=cloud.project).bucket(cloud.bucket)
-    bucket.blob(f"{prefix('job_files')}ignored.json").upload_from_string(b"{}")  # outside results/: no event
+    bucket.blob(f"{prefix('datasets')}ignored.csv").upload_from_string(b"a\n")  # outside results/: filtered out
     blob = bucket.blob(f"{prefix('results')}job-1/t0001.json")
     blob.upload_from_string(b'{"metric": 0.9}', content_type="application/json")
     [event] = records(record_dir, entry_point)
@@ -139,9 +139,26 @@ def test_results_object_notifies_the_trial_result_function(cloud, cloud_env, rec
     assert attrs["objectGeneration"] == str(blob.generation)
     obj = json.loads(base64.b64decode(message["data"]))
     assert (obj["bucket"], obj["name"], obj["generation"]) == (cloud.bucket, blob.name, str(blob.generation))
-    assert event["attributes"]["source"].endswith(f"/topics/{topic('trial_results')}")
+    assert event["attributes"]["source"].endswith(f"/topics/{topic('bucket_events')}")
     time.sleep(1)
     assert len(records(record_dir, entry_point, timeout=0)) == 1
+
+
+def test_job_file_notifies_submit_job_through_its_filtered_subscription(cloud, cloud_env, record_dir):
+    from google.cloud import storage
+
+    _, entry_point = function_for("jobs")
+    name = f"{prefix('job_files')}dropped.json"
+    storage.Client(project=cloud.project).bucket(cloud.bucket).blob(name).upload_from_string(b"{}")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        events = [r for r in records(record_dir, entry_point, timeout=0)
+                  if r["data"]["message"].get("attributes", {}).get("objectId") == name]
+        if events:
+            break
+        time.sleep(0.2)
+    [event] = events
+    assert event["attributes"]["source"].endswith(f"/topics/{topic('bucket_events')}")
 
 
 def test_code_bundle_is_uploaded_under_its_version(cloud, cloud_env):

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILTINS = {"PROJECT_ID", "PROJECT_NUMBER", "BUILD_ID", "LOCATION", "COMMIT_SHA", "SHORT_SHA",
             "REVISION_ID", "REPO_NAME", "REPO_FULL_NAME", "BRANCH_NAME", "TAG_NAME", "REF_NAME",
             "TRIGGER_NAME", "SERVICE_ACCOUNT_EMAIL", "SERVICE_ACCOUNT"}
-PIPELINE = ["install", "lint", "unit-tests", "integration-tests", "package", "upload-code",
+PIPELINE = ["install", "lint", "unit-tests", "integration-tests", "package", "web-image", "upload-code",
             "terraform-init", "terraform-plan", "terraform-apply", "upload-code-after-apply", "smoke-test"]
 BUILD_OUTPUTS = ("dist", ".venv", "tfplan", ".code-uploaded")
 VALUE_FLAGS = {"-p", "--select", "--out", "-o"}
@@ -139,3 +139,11 @@ def test_smoke_job_is_a_valid_spec_and_script_compiles(build):
     _, body = heredoc(script(smoke))
     compile(body, "smoke-test", "exec")
     assert "config.topic(\"jobs\")" in body and "config.collection(\"jobs\")" in body
+
+
+def test_web_image_is_built_from_web_dockerfile_and_deployed_by_terraform(build):
+    step = script(steps(build)["web-image"])
+    assert 'docker build -f web/Dockerfile -t "${_WEB_IMAGE}" .' in step and 'docker push "${_WEB_IMAGE}"' in step
+    assert '-var="web_image=${_WEB_IMAGE}"' in script(steps(build)["terraform-plan"])
+    dockerfile = (ROOT / "web" / "Dockerfile").read_text()
+    assert "requirements.txt" in dockerfile and "zygarde.web.wsgi:app" in dockerfile and "USER" in dockerfile

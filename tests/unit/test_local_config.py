@@ -24,7 +24,8 @@ def test_port_overrides_and_defaults():
 
 def test_free_ports_are_distinct_free_and_in_range():
     ports = LocalPorts.free(18200, 18299)
-    values = [ports.pubsub, ports.firestore, ports.storage, ports.dataproc, ports.scheduler, *ports.functions.values()]
+    values = [ports.pubsub, ports.firestore, ports.storage, ports.dataproc, ports.scheduler, ports.web,
+              *ports.functions.values()]
     assert len(set(values)) == len(values) and all(18200 <= p <= 18299 and port_is_free(p) for p in values)
 
 
@@ -39,6 +40,7 @@ def test_env_names_come_from_resources_and_state_round_trips(tmp_path):
     assert env["PUBSUB_EMULATOR_HOST"] == "127.0.0.1:1" and env["FIRESTORE_EMULATOR_HOST"] == "127.0.0.1:2"
     assert env["STORAGE_EMULATOR_HOST"] == "http://127.0.0.1:3"
     assert env["CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB"] == "http://127.0.0.1:1/"
+    assert env["CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE"] == "http://127.0.0.1:3/"
     assert env["CLOUDSDK_CONFIG"] == str(tmp_path.resolve() / "gcloud")
     assert env[env_name("dataproc_endpoint")] == "http://127.0.0.1:4"
     assert (env[env_name("project")], env[env_name("bucket")], env[env_name("code_version")]) == ("p", "b", "v1")
@@ -60,4 +62,14 @@ def test_cli_env_status_and_clear_errors(tmp_path):
     assert down.exit_code == 0 and "nothing was running" in down.output
     bad = runner.invoke(local, ["up", "--state-dir", str(tmp_path), "--ports", "nope=1"])
     assert bad.exit_code == 1 and "unknown port name" in bad.output
-    assert len(all_components()) == 5 + len(resources()["functions"]) and all_components()[-1] == "scheduler"
+    assert len(all_components()) == 6 + len(resources()["functions"]) and all_components()[-2:] == ("scheduler", "web")
+
+
+def test_web_component_runs_the_app_with_the_development_sign_in(tmp_path):
+    cloud = LocalCloud(tmp_path, LocalPorts(web=9088), project="p", bucket="b")
+    spec = cloud.spec("web")
+    assert "zygarde.web.wsgi:app" in spec.argv and "127.0.0.1:9088" in spec.argv
+    names = resources()["web_env"]
+    assert spec.env[names["dev_login"]] == "1" and spec.env[env_name("bucket")] == "b"
+    assert spec.env[names["secret_key"]] == cloud.spec("web").env[names["secret_key"]]  # kept across restarts
+    assert cloud.probe("web").ready_path == "/healthz" and cloud.url("web") == "http://127.0.0.1:9088"

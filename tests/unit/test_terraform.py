@@ -446,7 +446,9 @@ def test_every_function_has_its_subscription_with_retry_and_dead_letter(tf):
         assert push["push_endpoint"].startswith(f"google_cloudfunctions2_function.fn[{key}].")
         assert push["push_endpoint"].endswith(f"/topics/{R['topics'][fn['topic']]}")
         assert push["oidc_token"][0]["service_account_email"]
-    assert subscriptions == set(R["subscriptions"].values())
+    assert subscriptions == {R["subscriptions"][fn["subscription"]] for fn in R["functions"].values()}
+    assert set(R["subscriptions"].values()) == subscriptions | {R["subscriptions"][r["subscription"]]
+                                                                for r in R["bucket_routes"].values()}
 
 
 def test_pubsub_agent_can_dead_letter(tf):
@@ -473,7 +475,7 @@ def test_functions_get_every_env_var_that_applies(tf):
         [service] = tf.arg("google_cloudfunctions2_function.fn", key, "service_config")
         assert set(service["environment_variables"]) == wanted
         assert service["environment_variables"][config.env_name("max_concurrent_batches")] == "4"
-    assert set(tf.ev(tf.locals["web_env"])) <= set(R["env"].values())
+    assert set(tf.ev(tf.locals["web_env"])) <= set(R["env"].values()) | set(R["web_env"].values())
 
 
 def test_source_archive_holds_functions_zygarde_and_requirements(tf):
@@ -507,16 +509,30 @@ def test_function_requirements_match_the_lock():
         assert lock.get(name.lower()) == version, f"{pin} differs from requirements.lock"
 
 
-def test_bucket_notifications(tf):
+def test_one_bucket_notification_routed_by_filtered_subscriptions(tf):
+    """As on the local cloud (fake-gcs-server publishes one notification): the whole bucket on one
+    topic; results/ reaches on_trial_result and job files under jobs/ reach submit_job."""
     addr = "google_storage_notification.bucket"
+    [note] = R["bucket_notifications"]
+    [key] = tf.instances(addr)
+    assert target(tf, tf.arg(addr, key, "topic")) == R["topics"][note["topic"]]
+    assert tf.arg(addr, key, "event_types") == [note["event"]] and tf.arg(addr, key, "payload_format") == "JSON_API_V1"
+    assert "object_name_prefix" not in tf.resources[addr]  # the whole bucket
     found = {}
-    for key in tf.instances(addr):
-        topic = target(tf, tf.arg(addr, key, "topic"))
-        found[tf.arg(addr, key, "object_name_prefix")] = (topic, tf.arg(addr, key, "event_types"))
-        assert tf.arg(addr, key, "payload_format") == "JSON_API_V1"
-    for n in R["bucket_notifications"]:
-        assert found[R["bucket_prefixes"][n["prefix_key"]]] == (R["topics"][n["topic"]], [n["event"]])
-    assert found[R["bucket_prefixes"]["job_files"]] == (R["topics"]["jobs"], ["OBJECT_FINALIZE"])
+    for name in ("function", "bucket_route"):
+        sub = f"google_pubsub_subscription.{name}"
+        for k in tf.instances(sub):
+            found[tf.arg(sub, k, "name")] = (target(tf, tf.arg(sub, k, "topic")), tf.arg(sub, k, "filter"),
+                                             tf.arg(sub, k, "push_config")[0]["push_endpoint"])
+    for route in config.subscription_routes():
+        topic_name, filter_, endpoint = found[route["name"]]
+        assert (topic_name, filter_) == (R["topics"][route["topic"]], route["filter"])
+        assert endpoint.startswith(f"google_cloudfunctions2_function.fn[{route['function']}].")
+    routed = {(r["function"], r["filter"]) for r in config.subscription_routes() if r["filter"]}
+    assert routed == {("on_trial_result", config.object_filter("results")),
+                      ("submit_job", config.object_filter("job_files"))}
+    assert set(tf.instances("google_pubsub_subscription_iam_member.pubsub_agent_forwards_routes")) == \
+        set(R["bucket_routes"])
 
 
 def test_bucket_is_uniform_and_expires_scratch(tf):
@@ -556,6 +572,28 @@ def test_web_app_behind_iap(tf):
     assert tf.resources[addr]["provider"].strip("${}") == "google-beta"
     assert tf.arg(addr, None, "iap_enabled") is True
     assert tf.arg(addr, None, "deletion_protection") is False
+
+
+
+def test_web_app_verifies_iap_and_never_offers_the_development_sign_in(tf):
+    env = tf.ev(tf.locals["web_env"])
+    web = R["web_env"]
+    assert web["dev_login"] not in env  # the development sign-in is for the local cloud only
+    assert re.fullmatch(r"/projects/.+/locations/us-central1/services/zygarde-web", env[web["iap_audience"]])
+    assert {config.env_name("bucket"), config.env_name("project"), web["admins"], web["price_per_dcu_hour"]} <= set(env)
+    [container] = tf.arg("google_cloud_run_v2_service.web", None, "template")[0]["containers"]
+    [secret_env] = container["env"]
+    assert secret_env["name"] == web["secret_key"]  # one session key for every instance, from Secret Manager
+    ref = secret_env["value_source"][0]["secret_key_ref"][0]["secret"]
+    assert "google_secret_manager_secret.web_session_key" in ref
+    assert tf.arg("google_secret_manager_secret_iam_member.web_reads_session_key", None, "role") == \
+        "roles/secretmanager.secretAccessor"
+    roles = {tf.arg(a, None, "role") for a in ("google_pubsub_topic_iam_member.web_publish_jobs",
+                                               "google_project_iam_member.web_firestore",
+                                               "google_storage_bucket_iam_member.web_upload_datasets")}
+    assert roles == {"roles/pubsub.publisher", "roles/datastore.viewer", "roles/storage.objectCreator"}
+    condition = tf.arg("google_storage_bucket_iam_member.web_upload_datasets", None, "condition")[0]["expression"]
+    assert f"/objects/{R['bucket_prefixes']['datasets']}" in condition
 
 
 def test_least_privilege_no_basic_roles(tf):

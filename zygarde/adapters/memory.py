@@ -253,6 +253,9 @@ class MemoryBlobStore(BlobStore):
     def list(self, uri_prefix: str) -> list[str]:
         return sorted(u for u in self.objects if u.startswith(uri_prefix))
 
+    def sizes(self, uri_prefix: str) -> dict[str, int | None]:
+        return {u: len(self.objects[u][0]) for u in self.list(uri_prefix)}
+
 
 class MemoryPublisher(EventPublisher):
     def __init__(self) -> None:

@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from zygarde.config import prefix, resources, topic
+from zygarde.config import prefix, resources, subscription_routes, topic
 from zygarde.local.processes import LocalCloudError
 
 log = logging.getLogger(__name__)
@@ -68,17 +68,16 @@ def create_topics(pubsub_host: str, project: str) -> list[str]:
 
 
 def create_push_subscriptions(pubsub_host: str, project: str, function_urls: Mapping[str, str]) -> dict[str, str]:
-    """One push subscription per function of resources.json (key -> base URL of its process).
-    An existing subscription gets its push endpoint updated. Returns {subscription: endpoint}."""
-    res = resources()
+    """The push subscriptions of resources.json feeding the functions (key -> base URL of its process):
+    each function's own, and the bucket routes, with their object-name filters. An existing
+    subscription gets its push endpoint updated. Returns {subscription: endpoint}."""
     base = f"http://{pubsub_host}/v1/projects/{project}"
     created = {}
-    for key, fn in res["functions"].items():
-        if key not in function_urls:
+    for route in subscription_routes():
+        if route["function"] not in function_urls:
             continue
-        topic_name = topic(fn["topic"])
-        sub = res["subscriptions"][fn["subscription"]]
-        endpoint = push_endpoint(function_urls[key], project, topic_name)
+        topic_name, sub = topic(route["topic"]), route["name"]
+        endpoint = push_endpoint(function_urls[route["function"]], project, topic_name)
         body = {
             "topic": f"projects/{project}/topics/{topic_name}",
             "ackDeadlineSeconds": ACK_DEADLINE_SECONDS,
@@ -87,6 +86,8 @@ def create_push_subscriptions(pubsub_host: str, project: str, function_urls: Map
                                  "maxDeliveryAttempts": MAX_DELIVERY_ATTEMPTS},
             "retryPolicy": RETRY_POLICY,
         }
+        if route["filter"]:
+            body["filter"] = route["filter"]
         if _call("PUT", f"{base}/subscriptions/{sub}", body, ok_conflict=True) is None:
             current = _call("GET", f"{base}/subscriptions/{sub}") or {}
             if current.get("pushConfig", {}).get("pushEndpoint") != endpoint:

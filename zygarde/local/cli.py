@@ -77,6 +77,8 @@ def up(state_dir: Path, ports: str, project: str | None, bucket: str | None, max
         raise _fail(err) from None
     console.print(_status_table(status))
     console.print(f"project={cloud.project} bucket={cloud.bucket} code_version={cloud.code_version or '-'}")
+    if "web" in cloud.components:
+        console.print(f"web app: [bold]{cloud.url('web')}[/bold] (sign in as any user name)")
     console.print(f'use it from a shell: eval "$(zygarde local env --state-dir {shlex.quote(str(state_dir))})"')
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import secrets
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ def function_component(key: str) -> str:
 
 def all_components() -> tuple[str, ...]:
     """Every component, in start order."""
-    return (*EMULATORS, "dataproc", *(function_component(k) for k in function_keys()), "scheduler")
+    return (*EMULATORS, "dataproc", *(function_component(k) for k in function_keys()), "scheduler", "web")
 
 
 def _default_function_ports() -> dict[str, int]:
@@ -59,6 +60,7 @@ class LocalPorts:
     firestore: int = 8681
     storage: int = 4443
     scheduler: int = 8087
+    web: int = 8088
     functions: dict[str, int] = field(default_factory=_default_function_ports)
 
     def port_of(self, component: str) -> int:
@@ -96,12 +98,12 @@ class LocalPorts:
         start = random.randrange(len(span))
         candidates = (p for p in span[start:] + span[:start] if port_is_free(p, host))
         try:
-            pubsub, firestore, storage, dataproc, scheduler = (next(candidates) for _ in range(5))
+            pubsub, firestore, storage, dataproc, scheduler, web = (next(candidates) for _ in range(6))
             functions = {key: next(candidates) for key in function_keys()}
         except StopIteration:
             raise LocalCloudError(f"not enough free ports in {low}-{high}") from None
         return cls(pubsub=pubsub, dataproc=dataproc, firestore=firestore, storage=storage, scheduler=scheduler,
-                   functions=functions)
+                   web=web, functions=functions)
 
 
 class LocalCloud:
@@ -165,6 +167,7 @@ class LocalCloud:
             "GOOGLE_CLOUD_PROJECT": self.project,
             "CLOUDSDK_CORE_PROJECT": self.project,
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": f"http://{h}:{p.pubsub}/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"http://{h}:{p.storage}/",  # gcloud storage cp ...
             "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
             "CLOUDSDK_CONFIG": str(self.state_dir / "gcloud"),
             env_name("project"): self.project,
@@ -177,6 +180,17 @@ class LocalCloud:
         if "dataproc" in self.components:
             env[env_name("dataproc_endpoint")] = self.url("dataproc")
         return env
+
+    def web_env(self) -> dict[str, str]:
+        """The web app's settings here: the development sign-in (this is the local cloud) and a
+        session key kept in the state folder, so sessions outlive restarts."""
+        key_file = self.state_dir / "web-secret-key"
+        if not key_file.exists():
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_hex(32))
+            key_file.chmod(0o600)
+        names = resources()["web_env"]
+        return {names["dev_login"]: "1", names["secret_key"]: key_file.read_text().strip()}
 
     # --- components ---------------------------------------------------------------------------------
     def spec(self, component: str) -> ProcessSpec:
@@ -199,6 +213,11 @@ class LocalCloud:
                 argv = (sys.executable, "-m", "zygarde.local.scheduler", "--host", h, "--port", str(port),
                         "--pubsub", f"{h}:{self.ports.pubsub}", "--project", self.project,
                         "--every", f"{self.tick_seconds:g}")
+            elif component == "web":
+                env.update(self.web_env())
+                env["XDG_RUNTIME_DIR"] = str(self.state_dir / "run" / component)  # gunicorn's control socket
+                argv = (sys.executable, "-m", "gunicorn", "--bind", f"{h}:{port}", "--workers", "1",
+                        "--threads", "8", "--access-logfile", "-", "zygarde.web.wsgi:app")
             elif component == "dataproc":
                 argv = (sys.executable, "-m", "zygarde.local.dataproc_server", "--host", h, "--port", str(port),
                         "--state-dir", str(self.state_dir / "dataproc"),
@@ -212,8 +231,8 @@ class LocalCloud:
         return dataclasses.replace(self.probe(component), argv=tuple(argv), env=env, cwd=str(REPO_ROOT))
 
     def _storage_argv(self, port: int) -> list[str]:
-        """fake-gcs-server, publishing the bucket notifications of resources.json to the Pub/Sub emulator
-        (for objects of our bucket only)."""
+        """fake-gcs-server, publishing the bucket notification of resources.json to the Pub/Sub emulator
+        (for objects of our bucket only); filtered subscriptions route it, as on Google Cloud."""
         notes = resources()["bucket_notifications"]
         if len(notes) > 1:
             raise LocalCloudError("fake-gcs-server can publish one bucket notification; resources.json has several")
@@ -221,8 +240,9 @@ class LocalCloud:
                 "-port", str(port), "-public-host", f"{self.host}:{port}"]
         for note in notes:
             argv += ["-event.pubsub-project-id", self.project, "-event.pubsub-topic", topic(note["topic"]),
-                     "-event.object-prefix", prefix(note["prefix_key"]), "-event.bucket", self.bucket,
-                     "-event.list", _GCS_EVENTS[note["event"]]]
+                     "-event.bucket", self.bucket, "-event.list", _GCS_EVENTS[note["event"]]]
+            if note.get("prefix_key"):
+                argv += ["-event.object-prefix", prefix(note["prefix_key"])]
         return argv
 
     def _ensure(self, components: list[str]) -> None:
@@ -289,6 +309,8 @@ class LocalCloud:
             return ProcessSpec(component, (), port, self.host, ready_path="/_internal/healthcheck", ready_text=None)
         if component.startswith("function-"):
             return ProcessSpec(component, (), port, self.host, ready_text=None)
+        if component == "web":
+            return ProcessSpec(component, (), port, self.host, ready_path="/healthz", ready_text="ok")
         return ProcessSpec(component, (), port, self.host)
 
     def status(self) -> dict[str, dict]:

@@ -35,6 +35,9 @@ def run_demo(state_dir: Path, keep_running: bool = True, console: Console | None
     cloud = LocalCloud.load(state_dir) if (state_dir / "state.json").exists() else LocalCloud(state_dir)
     console.print("starting the local cloud (emulators, fake GCS, local Dataproc, functions)...")
     cloud.up()
+    if "web" in cloud.components:
+        owner = json.loads(DEMO_SPEC.read_text())["owner"]
+        console.print(f"web app: [bold]{cloud.url('web')}[/bold] (sign in as {owner} to see the demo job)")
     try:
         os.environ.update(cloud.env())
         deps = build_deps()

@@ -143,6 +143,21 @@ def _columns(fmt: str, uri: str, blobs: BlobStore, options: dict) -> list[str] |
     return None
 
 
+def columns(fmt: str, uri: str, blobs: BlobStore, options: dict | None = None) -> list[str] | None:
+    """One data object's column names as the submission check reads them (None: not knowable
+    before Spark reads it; [] for an object with no data). Raises DatasetError with a reason."""
+    return _columns(fmt, uri, blobs, options or {})
+
+
+def head_text(uri: str, blobs: BlobStore) -> str:
+    """The first HEAD_BYTES of a text object as text (gzip-decompressed for .gz, without a UTF-8
+    BOM); a character cut by the read is dropped. Raises DatasetError for binary or non-UTF-8 data."""
+    raw = blobs.read_bytes(uri, max_bytes=HEAD_BYTES)
+    data = _gunzip(uri, raw) if uri.endswith(".gz") else raw
+    _refuse_binary(uri, data)
+    return _decode(uri, data[:HEAD_BYTES].removeprefix(b"\xef\xbb\xbf"), complete=len(raw) < HEAD_BYTES)
+
+
 def _first_line(uri: str, blobs: BlobStore) -> str | None:
     """The first non-blank line of a text object (gzip-decompressed for .gz), without a UTF-8 BOM;
     None for an object with no text. Reads more of the object until the line ends."""

@@ -24,6 +24,20 @@ def decode_pubsub(data: dict[str, Any] | None) -> Message:
                    str(message.get("messageId") or message.get("message_id") or ""))
 
 
+def passes_subscription_filter(function_key: str, data: dict[str, Any] | None) -> bool:
+    """Whether a bucket notification pushed to a function meets the object-name filter of one of the
+    function's subscriptions (resources.json). Pub/Sub applies the filters itself; the emulator stores
+    them but delivers everything, so the functions check again and acknowledge what a filter would
+    have dropped. Messages that name no object (a published job, a tick) always pass."""
+    from zygarde.config import subscription_routes
+
+    attributes = ((data or {}).get("message") or {}).get("attributes") or {}
+    if "objectId" not in attributes:
+        return True
+    prefixes = [r["object_prefix"] for r in subscription_routes() if r["function"] == function_key and r["object_prefix"]]
+    return not prefixes or str(attributes["objectId"]).startswith(tuple(prefixes))
+
+
 def acknowledge_permanent_errors(handler: Callable[[Message], Any]) -> Callable[[Message], Any]:
     """Permanent errors are logged and swallowed (the message is acknowledged: redelivery would fail
     the same way); transient and unknown errors propagate so Pub/Sub redelivers."""

@@ -97,6 +97,14 @@ class BlobStore(abc.ABC):
     def list(self, uri_prefix: str) -> list[str]:
         """URIs of the objects under a gs://bucket/prefix."""
 
+    def sizes(self, uri_prefix: str) -> dict[str, int | None]:
+        """URI -> size in bytes of the objects under a prefix (None where the store cannot tell)."""
+        return {uri: None for uri in self.list(uri_prefix)}
+
+    def upload_url(self, uri: str, content_type: str, expires_seconds: int = 900) -> str | None:
+        """A signed URL a browser may PUT the object to directly, or None where the store has none."""
+        return None
+
 
 class EventPublisher(abc.ABC):
     """Publishes to Pub/Sub topics (by short key from resources.json, e.g. "jobs")."""

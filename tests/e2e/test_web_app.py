@@ -1,0 +1,170 @@
+"""The web app in headless Chromium against the whole local cloud: sign in, upload a CSV, fill the
+job form and submit; watch the job to SUCCEEDED with its leaderboard and charts; cancel a second
+job; re-run the first; another user sees neither. Screenshots go to tests/e2e/artifacts/."""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = os.environ.get("ZYGARDE_CHROMIUM", "/usr/bin/chromium")
+FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED", "BUDGET_EXHAUSTED", "REJECTED")
+JOB_TIMEOUT_MS = 900_000
+
+
+def tiny_csv(path: Path, rows: int = 200) -> Path:
+    rng = random.Random(3)
+    lines = ["x1,x2,colour,label"]
+    for _ in range(rows):
+        x1, x2 = rng.random(), rng.random()
+        lines.append(f"{x1:.4f},{x2:.4f},{rng.choice(['red', 'blue'])},{int(x1 + x2 + rng.gauss(0, 0.1) > 1)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def signed_in(browser, url: str, user: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.csp_errors = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and page.csp_errors.append(m.text))
+    page.goto(f"{url}/jobs")
+    assert "/signin" in page.url
+    page.fill("#user", user)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/jobs")
+    assert user in page.inner_text("#user")
+    return page
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def wait_state(page, states=FINISHED, timeout=JOB_TIMEOUT_MS) -> str:
+    """Wait (the page polls and updates itself) until the job state is one of `states`."""
+    page.wait_for_function(
+        "states => { const el = document.getElementById('job-state'); return el && states.includes(el.textContent.trim()); }",
+        arg=list(states), timeout=timeout)
+    return page.inner_text("#job-state").strip()
+
+
+def submit_from_form(page, url: str, dataset_uri: str, name: str) -> str:
+    """Fill the job form (one tiny trial) and submit it; returns the new job's id."""
+    page.goto(f"{url}/jobs/new?dataset={quote(dataset_uri)}")
+    page.select_option("#target", "label")
+    assert page.input_value("#task") == "binary_classification"  # suggested from the target
+    page.check("input[name=algorithms][value=logistic_regression]")
+    page.fill("input[name=params_logistic_regression]", '{"regParam": [0.01]}')
+    page.select_option("#strategy", "grid")
+    page.fill("#max_trials", "")
+    page.fill("#max_parallel", "1")
+    page.fill("#name", name)
+    page.click("#submit-button")
+    page.wait_for_url(f"{url}/jobs/{name}-*")
+    return page.url.rsplit("/", 1)[1]
+
+
+def repository(local_cloud):
+    os.environ.update(local_cloud.env())
+    from zygarde.bootstrap import build_deps
+
+    return build_deps().repo
+
+
+@pytest.mark.timeout(1800)  # three local Spark batches in a row, slower on a loaded machine
+def test_a_team_member_trains_cancels_and_reruns_and_another_cannot_see(browser, local_cloud, tmp_path):
+    url = local_cloud.url("web")
+    ana = signed_in(browser, url, "ana@example.com")
+    shot(ana, "jobs-empty")
+
+    # upload a CSV: it lands under datasets/ana@example.com/ and the job form opens on it
+    ana.goto(f"{url}/datasets")
+    ana.set_input_files("#file", str(tiny_csv(tmp_path / "tiny.csv")))
+    ana.click("#upload-form button[type=submit]")
+    ana.wait_for_url(lambda u: "/jobs/new?dataset=" in u)
+    dataset_uri = f"gs://{local_cloud.bucket}/datasets/ana@example.com/tiny.csv"
+    assert ana.input_value("#dataset-pick") == dataset_uri
+    ana.goto(f"{url}/datasets")
+    assert "x1, x2, colour, label" in ana.inner_text("#datasets")
+    shot(ana, "datasets")
+
+    # the preview shows the job JSON and the gcloud command, then the job is submitted
+    ana.goto(f"{url}/jobs/new?dataset={quote(dataset_uri)}")
+    ana.select_option("#target", "label")
+    ana.check("input[name=algorithms][value=logistic_regression]")
+    ana.fill("input[name=params_logistic_regression]", '{"regParam": [0.01]}')
+    ana.select_option("#strategy", "grid")
+    ana.fill("#max_trials", "")
+    ana.click("#preview-button")
+    assert "gcloud pubsub topics publish" in ana.inner_text("#preview-command")
+    assert '"owner": "ana@example.com"' in ana.inner_text("#preview-json")
+    shot(ana, "job-form-preview")
+
+    first = submit_from_form(ana, url, dataset_uri, "webfirst")
+    second_page = ana.context.new_page()
+    second = submit_from_form(second_page, url, dataset_uri, "websecond")
+    second_page.wait_for_selector("#cancel", timeout=120_000)  # recorded: the page shows its buttons
+    second_page.click("#cancel")
+    assert wait_state(second_page, timeout=300_000) == "CANCELLED"
+    shot(second_page, "job-cancelled")
+
+    # the first job's page follows it live to the end
+    ana.goto(f"{url}/jobs/{first}")
+    assert wait_state(ana) == "SUCCEEDED", ana.inner_text("main")
+    ana.wait_for_selector("#leaderboard-body tr")
+    assert "logistic_regression" in ana.inner_text("#leaderboard-body")
+    ana.wait_for_selector("#chart-objective svg.main-svg")
+    ana.wait_for_selector("#chart-timeline svg.main-svg")
+    assert "Class balance" in ana.inner_text("#data-report")
+    assert "webfirst v1" in ana.inner_text("#winner")
+    shot(ana, "job-succeeded")
+
+    # re-run: the same spec under a new id, recorded and running
+    ana.click("#rerun")
+    ana.wait_for_url(f"{url}/jobs/webfirst-*")
+    rerun = ana.url.rsplit("/", 1)[1]
+    assert rerun not in (first, second)
+    ana.wait_for_selector("#cancel", timeout=120_000)
+    repo = repository(local_cloud)
+    original, again = repo.get_job(first).spec, repo.get_job(rerun).spec
+    assert (again["seed"], again["dataset"], again["candidates"]) == \
+        (original["seed"], original["dataset"], original["candidates"])
+    ana.click("#cancel")  # enough: it was recorded and launched; no need to train it again
+    assert wait_state(ana, timeout=300_000) == "CANCELLED"
+
+    ana.goto(f"{url}/jobs")
+    listing = ana.inner_text("#jobs")
+    assert first in listing and second in listing and rerun in listing
+    shot(ana, "jobs")
+    ana.goto(f"{url}/models/webfirst")
+    shot(ana, "model")
+    assert not ana.csp_errors, ana.csp_errors
+
+    # another user sees none of it
+    bob = signed_in(browser, url, "bob@example.com")
+    for job_id in (first, second, rerun):
+        response = bob.goto(f"{url}/jobs/{job_id}")
+        assert response.status == 404
+    bob.goto(f"{url}/jobs")
+    assert first not in bob.inner_text("main") and second not in bob.inner_text("main")
+    assert bob.goto(f"{url}/models/webfirst").status == 404
+    shot(bob, "other-user")

@@ -1,0 +1,43 @@
+"""Registered models in the web app: list, versions with lineage, package download, comparison."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+from tests.unit.web.conftest import BUCKET, add_job
+
+
+def test_models_and_versions_with_lineage(ana, bob, deps):
+    add_job(deps.repo, "ana", "ana-job")
+    page = ana.get("/models").get_data(as_text=True)
+    assert "ana-job" in page
+    assert "ana-job" not in bob.get("/models").get_data(as_text=True)
+    page = ana.get("/models/ana-job").get_data(as_text=True)
+    assert "t001" in page and "0.9300" in page and "0.9000" in page
+    assert f"gs://{BUCKET}/datasets/ana/people.csv" in page and "crc32c" in page  # dataset and its fingerprint
+    assert bob.get("/models/ana-job").status_code == 404
+
+
+def test_package_download_zips_the_package_folder(ana, bob, deps):
+    add_job(deps.repo, "ana", "ana-job")
+    base = f"gs://{BUCKET}/models/ana-job/ana-job/"
+    deps.blobs.write_bytes(base + "manifest.json", b'{"job_id": "ana-job"}')
+    deps.blobs.write_bytes(base + "model/metadata/part-00000", b"meta")
+    resp = ana.get("/models/ana-job/1/package.zip")
+    assert resp.status_code == 200 and resp.mimetype == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(resp.data)).namelist()
+    assert sorted(names) == ["manifest.json", "model/metadata/part-00000"]
+    assert bob.get("/models/ana-job/1/package.zip").status_code == 404
+    assert ana.get("/models/ana-job/9/package.zip").status_code == 404
+
+
+def test_compare_two_versions(ana, deps):
+    add_job(deps.repo, "ana", "ana-job")
+    deps.repo.register_model_version("ana-job", "ana-job-2", {
+        "trial_id": "t004", "algorithm": "random_forest_classifier", "params": {"numTrees": 50},
+        "metric": "areaUnderROC", "validation_metrics": {"areaUnderROC": 0.95}, "test_metrics": {"areaUnderROC": 0.94}})
+    add_job(deps.repo, "ana", "ana-job-2")  # the second version's job
+    page = ana.get("/models/ana-job/compare?a=1&b=2").get_data(as_text=True)
+    assert "v1" in page and "v2" in page and "random_forest_classifier" in page and "0.94" in page
+    assert "param numTrees" in page
+    assert ana.get("/models/ana-job/compare?a=1&b=7").status_code == 404

@@ -1,0 +1,103 @@
+"""More `zygarde` commands: upload a dataset under the user's prefix, re-run a job; JSON output."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from zygarde.terminal import make_console
+
+console = make_console()
+
+
+def default_owner() -> str:
+    from zygarde.web.identity import owner_name
+
+    return owner_name(os.environ.get("ZYGARDE_OWNER") or os.environ.get("USER") or "cli")
+
+
+def job_json(view) -> dict:
+    """A job's state, counts, leaderboard, cost and model, as `status --format json` prints it."""
+    from zygarde.service_layer.insights import progress
+
+    data = progress(view, float(os.environ.get("ZYGARDE_WEB_PRICE_PER_DCU_HOUR", "0.06")))
+    data.pop("series", None)
+    return {"owner": view.job.owner, "created_at": view.job.created_at, **data}
+
+
+def echo_json(value) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--owner", default=None, help="Whose datasets/ prefix (default $ZYGARDE_OWNER or $USER).")
+def upload(file: Path, owner: str | None) -> None:
+    """Upload FILE (CSV, Parquet, JSON lines, LIBSVM) to gs://BUCKET/datasets/OWNER/NAME."""
+    from zygarde.cli import _deps
+    from zygarde.service_layer.catalog import columns_of, format_of, owner_prefix
+    from zygarde.web.identity import owner_name
+    from zygarde.web.uploads import content_problem, dataset_object_problem
+
+    owner = owner_name(owner) if owner else default_owner()
+    data = file.read_bytes()
+    problem = dataset_object_problem(file.name) or content_problem(file.name, data[:64 * 1024], data[-8:])
+    if problem:
+        console.print(f"[red]{file}: {problem}[/red]")
+        sys.exit(2)
+    deps = _deps()
+    uri = owner_prefix(deps.settings.bucket, owner) + file.name
+    deps.blobs.write_bytes(uri, data)
+    columns = columns_of(deps.blobs, uri, format_of(file.name))
+    console.print(f"uploaded {uri} ({len(data)} bytes; columns: {', '.join(columns) or '-'})")
+
+
+@click.command()
+@click.argument("job_id")
+def rerun(job_id: str) -> None:
+    """Submit JOB_ID again: the same spec (data, seed, search) under a new job id, same model name."""
+    from zygarde.cli import _deps
+    from zygarde.web.jobform import new_job_id
+
+    deps = _deps()
+    job = deps.repo.get_job(job_id)
+    if job is None or "dataset" not in job.spec:
+        console.print(f"[red]no job {job_id} with a valid spec to run again[/red]")
+        sys.exit(1)
+    spec = {**job.spec, "name": job.spec.get("name") or job_id, "job_id": new_job_id(job_id.rsplit("-", 1)[0])}
+    message_id = deps.publisher.publish("jobs", json.dumps(spec).encode())
+    console.print(f"submitted job [bold]{spec['job_id']}[/bold] again from {job_id} (message {message_id})")
+
+
+def model_rows_json(rows) -> list[dict]:
+    return [dataclasses.asdict(r) for r in rows]
+
+
+def register(main: click.Group) -> None:
+    main.add_command(upload)
+    main.add_command(rerun)
+
+
+def watch_json(deps, job_id: str, timeout: float = 3600, poll: float = 2.0) -> int:
+    """Print the job as a JSON line whenever its state or progress changes, until it ends."""
+    import time
+
+    from zygarde.service_layer.queries import job_view
+
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        view = job_view(deps.repo, job_id)
+        if view is not None:
+            data = job_json(view)
+            key = (data["state"], data["done"], data["best"], data["stage"])
+            if key != last:
+                click.echo(json.dumps(data, sort_keys=True, default=str))
+                last = key
+            if view.job.state.is_finished():
+                return 0 if data["state"] == "SUCCEEDED" else 1
+        time.sleep(poll)
+    return 1

@@ -1,0 +1,142 @@
+"""Read views for the web app: who may see a job, what a job cost, its live progress as JSON, the
+series its charts plot, the registered models a user may see. No state changes here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from zygarde.domain.model import PREPARE, Job, Trial, TrialState
+from zygarde.service_layer.ports import JobRepository
+from zygarde.service_layer.queries import JobView, job_view, model_versions
+
+DEFAULT_CORES_PER_TRIAL = 12
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: the owner name their jobs and datasets carry, and whether they see everything."""
+
+    owner: str
+    admin: bool = False
+
+    def may_see(self, job: Job) -> bool:
+        return self.admin or job.owner == self.owner
+
+
+def visible_job(repo: JobRepository, viewer: Viewer, job_id: str) -> JobView | None:
+    """The job's view, or None when it does not exist or belongs to someone else (both look alike)."""
+    job = repo.get_job(job_id)
+    if job is None or not viewer.may_see(job):
+        return None
+    return job_view(repo, job_id)
+
+
+def visible_jobs(repo: JobRepository, viewer: Viewer, limit: int = 100) -> list[Job]:
+    return repo.list_jobs(owner=None if viewer.admin else viewer.owner, limit=limit)
+
+
+def _seconds(trial: Trial, now: datetime) -> float:
+    """A batch's runtime so far: started to finished, or to now while it runs."""
+    if not trial.started_at:
+        return 0.0
+    end = datetime.fromisoformat(trial.finished_at) if trial.finished_at else now
+    return max(0.0, (end - datetime.fromisoformat(trial.started_at)).total_seconds())
+
+
+def job_cost(view: JobView, price_per_dcu_hour: float, now: datetime | None = None) -> dict:
+    """DCU-hours (batch hours x the cores each batch is configured with: 1 DCU per vCPU) and dollars."""
+    now = now or datetime.now(timezone.utc)
+    cores = int((view.job.spec.get("budget") or {}).get("cores_per_trial") or DEFAULT_CORES_PER_TRIAL)
+    stages = [t for t in (view.prepare, view.finalize) if t is not None]
+    batch_hours = sum(_seconds(t, now) for t in view.trials + stages) / 3600
+    dcu_hours = batch_hours * cores
+    return {"batch_hours": round(batch_hours, 4), "cores_per_batch": cores, "dcu_hours": round(dcu_hours, 4),
+            "dollars": round(dcu_hours * price_per_dcu_hour, 4), "price_per_dcu_hour": price_per_dcu_hour}
+
+
+def age_seconds(job: Job, now: datetime | None = None) -> float:
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (now - datetime.fromisoformat(job.created_at)).total_seconds())
+
+
+def progress(view: JobView, price_per_dcu_hour: float) -> dict:
+    """Everything the job page refreshes while the job runs, JSON-ready."""
+    job = view.job
+    stage = ""
+    if view.prepare is not None and not view.prepare.state.is_finished():
+        stage = "preparing the data"
+    elif view.finalize is not None and not view.finalize.state.is_finished():
+        stage = "scoring the winner on the test split and packaging it"
+    return {
+        "job_id": job.job_id, "state": job.state.value, "finished": job.state.is_finished(), "stage": stage,
+        "error": job.error, "counts": view.counts, "total": len(view.trials), "done": view.finished_trials,
+        "metric": view.metric, "direction": view.direction, "best_trial": job.best_trial_id,
+        "best": job.best_objective, "test_metrics": job.test_metrics, "cost": job_cost(view, price_per_dcu_hour),
+        "model": {"name": job.model_name, "version": job.model_version} if job.model_version else None,
+        "leaderboard": [leader_row(view, t) for t in _ranked(view)],
+        "conditions": [c.to_dict() for c in job.conditions],
+        "series": series(view),
+    }
+
+
+def _ranked(view: JobView) -> list[Trial]:
+    order = {row.trial_id: i for i, row in enumerate(view.leaderboard())}
+    return sorted(view.trials, key=lambda t: order.get(t.trial_id, 1 << 30))
+
+
+def leader_row(view: JobView, t: Trial) -> dict:
+    ranks = {row.trial_id: row.rank for row in view.leaderboard()}
+    return {"rank": ranks.get(t.trial_id), "trial_id": t.trial_id, "algorithm": t.algorithm, "params": t.params,
+            "state": t.state.value, "objective": t.objective, "metrics": t.metrics,
+            "duration": t.duration_seconds, "attempt": t.attempt, "started_at": t.started_at,
+            "finished_at": t.finished_at, "error": t.error,
+            "conditions": [f"{c.time[:19]} {c.state} {c.reason}: {c.message}" for c in t.conditions]}
+
+
+def series(view: JobView) -> dict:
+    """The data of the job's charts: objective over time with the best so far, each algorithm's
+    params and objectives, and each trial's run interval."""
+    done = sorted((t for t in view.trials if t.state is TrialState.SUCCEEDED and t.objective is not None),
+                  key=lambda t: t.finished_at or "")
+    better = max if view.direction == "maximize" else min
+    best_so_far, best = [], None
+    for t in done:
+        best = t.objective if best is None else better(best, t.objective)
+        best_so_far.append(best)
+    by_algorithm: dict[str, list[dict]] = {}
+    for t in done:
+        by_algorithm.setdefault(t.algorithm, []).append({"trial_id": t.trial_id, "params": t.params,
+                                                         "objective": t.objective})
+    timeline = [{"trial_id": t.trial_id, "algorithm": t.algorithm, "state": t.state.value, "start": t.started_at,
+                 "end": t.finished_at} for t in view.trials if t.started_at]
+    return {"objective": {"time": [t.finished_at for t in done], "value": [t.objective for t in done],
+                          "trial": [t.trial_id for t in done], "best": best_so_far},
+            "by_algorithm": by_algorithm, "timeline": timeline}
+
+
+def visible_models(repo: JobRepository, viewer: Viewer, limit: int = 500) -> dict[str, list[Job]]:
+    """Model name -> the viewer's jobs that registered a version of it."""
+    models: dict[str, list[Job]] = {}
+    for job in visible_jobs(repo, viewer, limit):
+        if job.model_name and job.model_version is not None:
+            models.setdefault(job.model_name, []).append(job)
+    return models
+
+
+def visible_versions(repo: JobRepository, viewer: Viewer, name: str) -> list:
+    """A model's versions whose job the viewer may see, with each record's lineage."""
+    records = {int(r["version"]): r for r in repo.model_versions(name)}
+    out = []
+    for row in model_versions(repo, name):
+        job = repo.get_job(row.job_id)
+        if job is None or not viewer.may_see(job):
+            continue
+        record = records.get(row.version, {})
+        prepare = repo.get_trial(row.job_id, PREPARE)
+        fingerprint = record.get("dataset_fingerprint") or (prepare.outputs.get("fingerprint") if prepare else None)
+        out.append({"row": row, "owner": job.owner, "dataset": (job.spec.get("dataset") or {}).get("uri"),
+                    "fingerprint": fingerprint or {},
+                    "test_metrics": record.get("test_metrics") or {},
+                    "validation_metrics": record.get("validation_metrics") or {},
+                    "manifest_uri": record.get("manifest_uri")})
+    return out
