@@ -2,8 +2,11 @@
 that stop the job before any trial (target missing, one class, non-numeric regression target, too few
 rows, failed user expectations).
 
-`build_report` reads the (cached) frame in a few aggregation passes; the rules that turn statistics
-into warnings and problems are plain functions of those statistics.
+`build_report` reads the (cached) frame in a few aggregation passes; a wide frame (more than
+WIDE_COLUMNS columns) is read as one record per (row, column), so that 10,000 columns take as many
+passes as ten and plan in bounded memory; the rules that turn statistics into warnings
+and problems are plain functions of those statistics. Values of secret-looking columns (a name such
+as password or email, or nearly every value distinct) stay out of the report: only their counts.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import datetime as dt
 import decimal
 import logging
 import math
+import re
 from typing import Any
 
 from pyspark.ml.linalg import VectorUDT
@@ -35,6 +39,12 @@ MIN_ROWS_FOR_HEURISTICS = 20  # identifier and leak warnings need at least this 
 EXACT_DISTINCT_MAX_ROWS = 1_000_000  # exact distinct counts up to this many rows, HyperLogLog++ (5%) beyond
 TOP = 5  # most frequent values listed per categorical column
 TOP_MAX_DISTINCT = 10_000  # columns with more values get no top list
+WIDE_COLUMNS = 100  # from this many columns statistics are computed per (row, column) record, not per column
+WITHHELD_DISTINCT = 0.5  # distinct / non-null values from which a string column's values are not listed
+_SECRET_WORDS = {"password", "passwd", "pwd", "pass", "passcode", "passphrase", "secret", "token", "apikey",
+                 "credential", "credentials", "email", "mail", "ssn", "iban", "phone", "cvv", "creditcard"}
+_SECRET_PAIRS = {("api", "key"), ("access", "key"), ("private", "key"), ("credit", "card"), ("card", "number"),
+                 ("e", "mail"), ("social", "security"), ("auth", "key")}
 
 
 # ---- rules: statistics -> warnings and problems (no Spark) ----
@@ -142,6 +152,31 @@ def leak_warnings(correlations: dict[str, float], purities: dict[str, float], ta
     return out
 
 
+def secret_name(name: str) -> bool:
+    """Whether a column name says it holds secrets or personal data (password, api_key, eMail, ...)."""
+    words = re.findall(r"[a-z]+|\d+", re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower())
+    return any(w in _SECRET_WORDS for w in words) or any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
+
+
+def withhold_values(columns: dict[str, dict], row_count: int, target: str | None) -> None:
+    """Replaces the listed values of secret-looking columns by their counts (and drops min / max /
+    mean of secret-named ones): a name that says secret, or a string column nearly all distinct."""
+    for name, s in columns.items():
+        if name == target:
+            continue
+        present, distinct = row_count - s["nulls"], s.get("distinct") or 0
+        if secret_name(name):
+            why = "the column name suggests secret or personal data"
+            s.update(min=None, max=None, mean=None)
+        elif s["type"] == "string" and present >= 2 and distinct >= WITHHELD_DISTINCT * present:
+            why = "nearly every value is distinct (an identifier or personal data?)"
+        else:
+            continue
+        s["top_counts"] = [n for _, n in s["top"]]
+        s["top"] = []
+        s["values_withheld"] = why
+
+
 def _plain(value: Any) -> Any:
     """A JSON-able scalar: Decimal -> float, dates -> ISO text, NaN/inf -> None."""
     if isinstance(value, decimal.Decimal):
@@ -169,8 +204,26 @@ def _value(df: DataFrame, name: str) -> Column:
 
 def _column_stats(df: DataFrame, extra_aggs: list) -> tuple[int, dict[str, dict], Any]:
     """Rows, then per column nulls, distinct values, min / max / mean: two aggregation passes
-    (distinct counts on their own: mixed with other aggregates they make Spark expand every row)."""
+    (distinct counts on their own: mixed with other aggregates they make Spark expand every row;
+    a wide frame goes through _wide_stats, as one pass plans n x n expressions for n distinct counts)."""
     fields = list(df.schema.fields)
+    if len(fields) > WIDE_COLUMNS:
+        row = df.agg(F.count(F.lit(1)).alias("rows"), *extra_aggs).first().asDict()
+        row.update(_wide_stats(df, fields, int(row["rows"])))
+    else:
+        row = _narrow_stats(df, fields, extra_aggs)
+    rows = int(row["rows"])
+    columns = {}
+    for i, f in enumerate(fields):
+        nulls = int(row[f"n{i}"])
+        columns[f.name] = {"type": f.dataType.simpleString(), "nulls": nulls,
+                           "null_fraction": nulls / rows if rows else 0.0, "distinct": row.get(f"d{i}"),
+                           "min": _plain(row.get(f"lo{i}")), "max": _plain(row.get(f"hi{i}")),
+                           "mean": _plain(row.get(f"m{i}")), "top": []}
+    return rows, columns, row
+
+
+def _narrow_stats(df: DataFrame, fields: list, extra_aggs: list) -> dict[str, Any]:
     aggs = [F.count(F.lit(1)).alias("rows"), *extra_aggs]
     distincts = []
     for i, f in enumerate(fields):
@@ -183,18 +236,43 @@ def _column_stats(df: DataFrame, extra_aggs: list) -> tuple[int, dict[str, dict]
         if kind == "numeric":
             aggs.append(F.avg(value.cast("double")).alias(f"m{i}"))
     row = df.agg(*aggs).first().asDict()
-    rows = int(row["rows"])
     if distincts:
-        count = F.count_distinct if rows <= EXACT_DISTINCT_MAX_ROWS else F.approx_count_distinct
+        count = F.count_distinct if int(row["rows"]) <= EXACT_DISTINCT_MAX_ROWS else F.approx_count_distinct
         row.update(df.agg(*[count(value).alias(f"d{i}") for i, value in distincts]).first().asDict())
-    columns = {}
+    return row
+
+
+def _wide_stats(df: DataFrame, fields: list, rows: int) -> dict[str, Any]:
+    """The statistics of _narrow_stats, keyed the same way, in one shuffle of (column, value) records."""
+    structs = []
     for i, f in enumerate(fields):
-        nulls = int(row[f"n{i}"])
-        columns[f.name] = {"type": f.dataType.simpleString(), "nulls": nulls,
-                           "null_fraction": nulls / rows if rows else 0.0, "distinct": row.get(f"d{i}"),
-                           "min": _plain(row.get(f"lo{i}")), "max": _plain(row.get(f"hi{i}")),
-                           "mean": _plain(row.get(f"m{i}")), "top": []}
-    return rows, columns, row
+        kind, value = kind_of(f.dataType), _value(df, f.name)
+        structs.append(F.struct(
+            F.lit(i).alias("i"), _missing(df, f.name).alias("missing"),
+            (value.cast("string") if kind != "other" else F.lit(None).cast("string")).alias("s"),
+            (value.cast("double") if kind == "numeric" else F.lit(None).cast("double")).alias("x"),
+            (value.cast("timestamp") if kind == "temporal" else F.lit(None).cast("timestamp")).alias("t")))
+    count = F.count_distinct if rows <= EXACT_DISTINCT_MAX_ROWS else F.approx_count_distinct
+    records = df.select(F.explode(F.array(*structs)).alias("p")).select("p.*")
+    out: dict[str, Any] = {f"n{i}": 0 for i in range(len(fields))}  # no rows: no records
+    out.update({f"d{i}": 0 for i, f in enumerate(fields) if kind_of(f.dataType) != "other"})
+    for r in records.groupBy("i").agg(F.count_if("missing").alias("n"), count("s").alias("d"), F.min("x").alias("lo"),
+                                      F.max("x").alias("hi"), F.avg("x").alias("m"), F.min("t").alias("tlo"),
+                                      F.max("t").alias("thi")).collect():
+        i, dtype = r["i"], fields[r["i"]].dataType
+        kind = kind_of(dtype)
+        out[f"n{i}"] = r["n"]
+        if kind != "other":
+            out[f"d{i}"] = r["d"]
+        if kind == "numeric":
+            integral = isinstance(dtype, T.IntegralType)
+            out.update({f"lo{i}": int(r["lo"]) if integral and r["lo"] is not None else r["lo"],
+                        f"hi{i}": int(r["hi"]) if integral and r["hi"] is not None else r["hi"], f"m{i}": r["m"]})
+        elif kind == "temporal":
+            date = isinstance(dtype, T.DateType)
+            out.update({f"lo{i}": r["tlo"].date() if date and r["tlo"] else r["tlo"],
+                        f"hi{i}": r["thi"].date() if date and r["thi"] else r["thi"]})
+    return out
 
 
 def _top_values(df: DataFrame, names: list[str]) -> dict[str, list]:
@@ -220,6 +298,12 @@ def _class_balance(df: DataFrame, key: Column) -> dict[str, int]:
 def _correlations(df: DataFrame, names: list[str], y: Column) -> dict[str, float]:
     if not names:
         return {}
+    if len(names) > WIDE_COLUMNS:  # one (column, x, y) record per row and column
+        pairs = F.explode(F.array(*[F.struct(F.lit(i).alias("i"), _value(df, n).cast("double").alias("x"))
+                                    for i, n in enumerate(names)]))
+        found = (df.select(pairs.alias("p"), y.alias("y")).groupBy("p.i").agg(F.corr("p.x", "y").alias("c"))
+                 .collect())
+        return {names[r["i"]]: r["c"] for r in found if r["c"] is not None and math.isfinite(r["c"])}
     row = df.agg(*[F.corr(_value(df, n).cast("double"), y).alias(f"c{i}") for i, n in enumerate(names)]).first()
     return {n: row[f"c{i}"] for i, n in enumerate(names) if row[f"c{i}"] is not None and math.isfinite(row[f"c{i}"])}
 
@@ -260,6 +344,7 @@ def build_report(df: DataFrame, *, target: str, task: str, validation_fraction: 
                             and (columns[f.name]["distinct"] or 0) <= TOP_MAX_DISTINCT])
     for name, top in tops.items():
         columns[name]["top"] = top
+    withhold_values(columns, rows, target if has_target else None)
 
     features = [f for f in df.schema.fields if f.name != target or not supervised]
     if not any(kind_of(f.dataType) in ("numeric", "boolean", "string") or isinstance(f.dataType, VectorUDT)
