@@ -14,7 +14,6 @@ import datetime as dt
 import decimal
 import logging
 import math
-import re
 from typing import Any
 
 from pyspark.ml.linalg import VectorUDT
@@ -26,6 +25,7 @@ from zygarde.domain.algorithms import BINARY, CLASSIFICATION, CLUSTERING, REGRES
 from zygarde.spark.dataset import MAX_CLASSES, column, describe_columns
 from zygarde.spark.expectations import plan as expectations_plan
 from zygarde.spark.features import RESERVED
+from zygarde.spark.privacy import withhold_values
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,6 @@ EXACT_DISTINCT_MAX_ROWS = 1_000_000  # exact distinct counts up to this many row
 TOP = 5  # most frequent values listed per categorical column
 TOP_MAX_DISTINCT = 10_000  # columns with more values get no top list
 WIDE_COLUMNS = 100  # from this many columns statistics are computed per (row, column) record, not per column
-WITHHELD_DISTINCT = 0.5  # distinct / non-null values from which a string column's values are not listed
-_SECRET_WORDS = {"password", "passwd", "pwd", "pass", "passcode", "passphrase", "secret", "token", "apikey",
-                 "credential", "credentials", "email", "mail", "ssn", "iban", "phone", "cvv", "creditcard"}
-_SECRET_PAIRS = {("api", "key"), ("access", "key"), ("private", "key"), ("credit", "card"), ("card", "number"),
-                 ("e", "mail"), ("social", "security"), ("auth", "key")}
 
 
 # ---- rules: statistics -> warnings and problems (no Spark) ----
@@ -150,31 +145,6 @@ def leak_warnings(correlations: dict[str, float], purities: dict[str, float], ta
         out.append(warning(name, "target_leak", f"column {name!r} {why}; is it the target {target!r} in "
                                                 "disguise? exclude it if it is not known at prediction time"))
     return out
-
-
-def secret_name(name: str) -> bool:
-    """Whether a column name says it holds secrets or personal data (password, api_key, eMail, ...)."""
-    words = re.findall(r"[a-z]+|\d+", re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower())
-    return any(w in _SECRET_WORDS for w in words) or any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
-
-
-def withhold_values(columns: dict[str, dict], row_count: int, target: str | None) -> None:
-    """Replaces the listed values of secret-looking columns by their counts (and drops min / max /
-    mean of secret-named ones): a name that says secret, or a string column nearly all distinct."""
-    for name, s in columns.items():
-        if name == target:
-            continue
-        present, distinct = row_count - s["nulls"], s.get("distinct") or 0
-        if secret_name(name):
-            why = "the column name suggests secret or personal data"
-            s.update(min=None, max=None, mean=None)
-        elif s["type"] == "string" and present >= 2 and distinct >= WITHHELD_DISTINCT * present:
-            why = "nearly every value is distinct (an identifier or personal data?)"
-        else:
-            continue
-        s["top_counts"] = [n for _, n in s["top"]]
-        s["top"] = []
-        s["values_withheld"] = why
 
 
 def _plain(value: Any) -> Any:

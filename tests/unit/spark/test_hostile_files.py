@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zygarde.spark.data_report import secret_name
 from zygarde.spark.failures import describe_failure
+from zygarde.spark.privacy import secret_name
 from zygarde.spark.sniffing import text_problem
 
 from .test_prepare import prepare, spark  # noqa: F401 - the preparation helper and its session
