@@ -212,23 +212,24 @@ def _narrow_stats(df: DataFrame, fields: list, extra_aggs: list) -> dict[str, An
     return row
 
 
+def _text(df: DataFrame, name: str) -> Column:
+    """The value as text, null when missing ("" for types without a text form: only nulls count)."""
+    if kind_of(df.schema[name].dataType) == "other":
+        return F.when(column(name).isNotNull(), F.lit(""))
+    return _value(df, name).cast("string")
+
+
 def _wide_stats(df: DataFrame, fields: list, rows: int) -> dict[str, Any]:
-    """The statistics of _narrow_stats, keyed the same way, in one shuffle of (column, value) records."""
-    structs = []
-    for i, f in enumerate(fields):
-        kind, value = kind_of(f.dataType), _value(df, f.name)
-        structs.append(F.struct(
-            F.lit(i).alias("i"), _missing(df, f.name).alias("missing"),
-            (value.cast("string") if kind != "other" else F.lit(None).cast("string")).alias("s"),
-            (value.cast("double") if kind == "numeric" else F.lit(None).cast("double")).alias("x"),
-            (value.cast("timestamp") if kind == "temporal" else F.lit(None).cast("timestamp")).alias("t")))
+    """The statistics of _narrow_stats, keyed the same way, in one shuffle of (column index, value as
+    text) records: one expression per column, so the plan grows linearly with the columns."""
     count = F.count_distinct if rows <= EXACT_DISTINCT_MAX_ROWS else F.approx_count_distinct
-    records = df.select(F.explode(F.array(*structs)).alias("p")).select("p.*")
+    records = df.select(F.posexplode(F.array(*[_text(df, f.name) for f in fields])).alias("i", "s"))
+    x, t = F.expr("try_cast(s AS DOUBLE)"), F.expr("try_cast(s AS TIMESTAMP)")
     out: dict[str, Any] = {f"n{i}": 0 for i in range(len(fields))}  # no rows: no records
     out.update({f"d{i}": 0 for i, f in enumerate(fields) if kind_of(f.dataType) != "other"})
-    for r in records.groupBy("i").agg(F.count_if("missing").alias("n"), count("s").alias("d"), F.min("x").alias("lo"),
-                                      F.max("x").alias("hi"), F.avg("x").alias("m"), F.min("t").alias("tlo"),
-                                      F.max("t").alias("thi")).collect():
+    for r in records.groupBy("i").agg(F.count_if(F.col("s").isNull()).alias("n"), count("s").alias("d"),
+                                      F.min(x).alias("lo"), F.max(x).alias("hi"), F.avg(x).alias("m"),
+                                      F.min(t).alias("tlo"), F.max(t).alias("thi")).collect():
         i, dtype = r["i"], fields[r["i"]].dataType
         kind = kind_of(dtype)
         out[f"n{i}"] = r["n"]
@@ -269,10 +270,8 @@ def _correlations(df: DataFrame, names: list[str], y: Column) -> dict[str, float
     if not names:
         return {}
     if len(names) > WIDE_COLUMNS:  # one (column, x, y) record per row and column
-        pairs = F.explode(F.array(*[F.struct(F.lit(i).alias("i"), _value(df, n).cast("double").alias("x"))
-                                    for i, n in enumerate(names)]))
-        found = (df.select(pairs.alias("p"), y.alias("y")).groupBy("p.i").agg(F.corr("p.x", "y").alias("c"))
-                 .collect())
+        pairs = F.posexplode(F.array(*[_value(df, n).cast("double") for n in names])).alias("i", "x")
+        found = df.select(pairs, y.alias("y")).groupBy("i").agg(F.corr("x", "y").alias("c")).collect()
         return {names[r["i"]]: r["c"] for r in found if r["c"] is not None and math.isfinite(r["c"])}
     row = df.agg(*[F.corr(_value(df, n).cast("double"), y).alias(f"c{i}") for i, n in enumerate(names)]).first()
     return {n: row[f"c{i}"] for i, n in enumerate(names) if row[f"c{i}"] is not None and math.isfinite(row[f"c{i}"])}
