@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None, spark=None) -> int:
     try:
         summary = score(spark, args.model_uri, args.input, args.format, options, args.output)
     except Exception as exc:  # noqa: BLE001 - report one sentence, never a stack trace
-        kind, message = describe_failure(exc)
+        kind, message = describe_failure(exc, "prediction")
         log.error("prediction failed model_uri=%s input=%s error_kind=%s error=%s", args.model_uri, args.input,
                   kind, message)
         return 1

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from pyspark.ml.feature import StringIndexer
@@ -12,6 +13,7 @@ from pyspark.sql import types as T
 from zygarde.domain.algorithms import BINARY, CLASSIFICATION, CLUSTERING, REGRESSION
 from zygarde.domain.errors import DatasetError
 from zygarde.spark.hadoop_fs import qualify
+from zygarde.spark.sniffing import check_text_input
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +39,44 @@ def _option(value: Any) -> str:
 
 def read_dataset(spark: SparkSession, uri: str, fmt: str, options: dict[str, Any] | None = None) -> DataFrame:
     """The dataset as a DataFrame. csv: header and inferSchema on unless options say otherwise;
-    json: JSON lines; libsvm: label + features columns."""
+    json: JSON lines; libsvm: label + features columns. A text file's first bytes are checked first
+    (binary, another format, undecodable or corrupt compressed content give one clear sentence), and a
+    byte-order mark left on a column name is dropped."""
     fmt = (fmt or "").lower()
     if fmt not in FORMATS:
         raise DatasetError(f"unsupported dataset format {fmt!r} (use one of: {', '.join(FORMATS)})")
     opts = {**_READ_DEFAULTS.get(fmt, {}), **{k: _option(v) for k, v in (options or {}).items()}}
+    if fmt in ("csv", "json"):
+        check_text_input(spark, uri, fmt, opts)
     df = spark.read.format(fmt).options(**opts).load(qualify(uri))
     if not df.columns:
-        raise DatasetError(f"the dataset at {uri} has no columns")
+        raise DatasetError(f"the dataset at {uri} is empty: it has no header and no rows")
+    names = [strip_bom(c) for c in df.columns]
+    if names != df.columns:
+        df = df.toDF(*names)
+    unreadable = [c for c in df.columns if _UNREADABLE.search(c)]
+    if unreadable:
+        raise DatasetError(f"the header of the dataset at {uri} has {len(unreadable)} unreadable column "
+                           f"name{'s' * (len(unreadable) != 1)} (binary or wrongly encoded text): is it a "
+                           f"{fmt.upper()} file?")
     return df
 
 
+def strip_bom(name: str) -> str:
+    """A column name without leading byte-order marks (spreadsheet tools write one, some twice)."""
+    return name.lstrip("\ufeff")
+
+
+_UNREADABLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ufffd\ufeff\ud800-\udfff]")
+
+
+def readable(name: str) -> str:
+    """A name as it may appear in a reason: control characters and undecodable bytes left out."""
+    return _UNREADABLE.sub("", name)
+
+
 def describe_columns(df: DataFrame, limit: int = 20) -> str:
-    names = df.columns
+    names = [readable(n) for n in df.columns]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
 

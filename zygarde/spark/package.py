@@ -121,7 +121,7 @@ def run_finalize(spark: SparkSession, request: FinalizeRequest) -> FinalizeResul
     try:
         return _finalize(spark, request, cached)
     except Exception as exc:  # noqa: BLE001 - every failure must become a result
-        kind, message = describe_failure(exc)
+        kind, message = describe_failure(exc, "finalisation")
         log.error("finalisation failed %s error_kind=%s error=%s", _context(request), kind, message, exc_info=True)
         return FinalizeResult(job_id=request.job_id, attempt=request.attempt, status="FAILED", error=message,
                               error_kind=kind)

@@ -210,7 +210,7 @@ def run_prepare(spark: SparkSession, request: PrepareRequest) -> PrepareResult:
     try:
         result = _prepare(spark, request, cached)
     except Exception as exc:  # noqa: BLE001 - every failure must become a result
-        kind, message = describe_failure(exc)
+        kind, message = describe_failure(exc, "data preparation")
         log.error("preparation failed %s error_kind=%s error=%s", _context(request), kind, message, exc_info=True)
         result = PrepareResult(job_id=request.job_id, attempt=request.attempt, status="FAILED", error=message,
                                error_kind=kind)

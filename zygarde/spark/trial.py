@@ -230,7 +230,7 @@ def run_trial(spark: SparkSession, request: TrialRequest) -> TrialResult:
                              duration_seconds=time.monotonic() - started, **common)
         log.info("trial succeeded %s %s=%s", _context(request), request.metric, metrics.get(request.metric))
     except Exception as exc:  # noqa: BLE001 - every failure must become a result
-        kind, message = describe_failure(exc)
+        kind, message = describe_failure(exc, "training")
         log.error("trial failed %s error_kind=%s error=%s", _context(request), kind, message, exc_info=True)
         result = TrialResult(status="FAILED", error=message, error_kind=kind,
                              duration_seconds=time.monotonic() - started, **common)

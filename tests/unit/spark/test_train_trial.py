@@ -106,7 +106,8 @@ def test_describe_failure_keeps_one_sentence():
     text = ("An error occurred while calling o1.fit.\n: org.apache.spark.SparkException: Job aborted due to "
             "stage failure: Task 0 in stage 3.0 failed 1 times, most recent failure: Lost task 0.0 in stage "
             "3.0 (TID 3) (127.0.0.1 executor driver): java.lang.OutOfMemoryError: Java heap space\n\tat x.y")
-    assert describe_failure(RuntimeError(text)) == ("runtime", "Java heap space")
+    kind, message = describe_failure(RuntimeError(text), "training")
+    assert kind == "resource" and message.startswith("the training ran out of memory in an executor (Java heap space)")
     assert describe_failure(RuntimeError("[USER_RAISED_EXCEPTION] Labels MUST be in {0, 1}, but got 2.0 "
                                          "SQLSTATE: P0001")) == ("data", "Labels MUST be in {0, 1}, but got 2.0")
 
