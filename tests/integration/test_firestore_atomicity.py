@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.conftest import CSV, Clock, job_message, spec_dict
+from tests.unit.conftest import CSV, DATA_URI, Clock, job_message, spec_dict
 from tests.unit.test_orphans import big_int_job, orphan
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryPublisher
 from zygarde.config import Settings
@@ -34,7 +34,7 @@ def repo(emulators):
 def deps(repo) -> Deps:
     d = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
              settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
-    d.blobs.write_bytes("gs://bkt/datasets/d.csv", CSV)
+    d.blobs.write_bytes(DATA_URI, CSV)
     return d
 
 

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.unit.conftest import CSV, Clock
+from tests.unit.conftest import CSV, DATA_URI, Clock
 from tests.unit.test_slot_release import assert_slots_held_by_running_attempts, two_ticks_on_one_stale_snapshot
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryPublisher
 from zygarde.config import Settings
@@ -27,7 +27,7 @@ def repo(emulators):
 def deps(repo) -> Deps:
     d = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
              settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
-    d.blobs.write_bytes("gs://bkt/datasets/d.csv", CSV)
+    d.blobs.write_bytes(DATA_URI, CSV)
     return d
 
 
