@@ -18,6 +18,7 @@ locals {
     (local.r.env.dataproc_runtime_version) = var.dataproc_runtime_version
     (local.r.env.dataproc_subnet)          = google_compute_subnetwork.dataproc.self_link
     (local.r.env.batch_ttl)                = var.batch_ttl
+    (local.r.env.batch_container_image)    = local.batch_image
   }
 
   # resources.json "env" keys that are deliberately not set in the cloud:

@@ -84,9 +84,15 @@ variable "max_concurrent_batches" {
 }
 
 variable "dataproc_runtime_version" {
-  description = "Dataproc Serverless runtime version for the trial batches."
+  description = "Dataproc Serverless runtime version for the trial batches (3.0: Spark 4.0, Java 21, Python 3.12; docs/deploy.md)."
   type        = string
-  default     = "2.3"
+  default     = "3.0"
+}
+
+variable "batch_image" {
+  description = "Container image of the batches (container/Dockerfile). Empty: batch:CODE_VERSION in the containers repository, as cloudbuild.yaml pushes it."
+  type        = string
+  default     = ""
 }
 
 variable "batch_ttl" {

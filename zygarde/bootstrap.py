@@ -29,7 +29,8 @@ def build_deps(settings: Settings | None = None) -> Deps:
         launcher=DataprocBatchLauncher(
             project=settings.project, region=settings.region, endpoint=settings.dataproc_endpoint,
             runtime_version=settings.dataproc_runtime_version, service_account=settings.spark_service_account,
-            subnet=settings.dataproc_subnet, ttl=settings.batch_ttl),
+            subnet=settings.dataproc_subnet, ttl=settings.batch_ttl,
+            container_image=settings.batch_container_image),
         blobs=GcsBlobStore(gcs),
         publisher=PubSubPublisher(pubsub_v1.PublisherClient(), settings.project),
         settings=settings,

@@ -63,9 +63,10 @@ class Settings:
     max_concurrent_batches: int = 4
     spark_service_account: str | None = None
     dataproc_endpoint: str | None = None  # e.g. http://127.0.0.1:8086 for the local Dataproc
-    dataproc_runtime_version: str = "2.3"
+    dataproc_runtime_version: str = "3.0"  # Spark 4.0, Java 21, Python 3.12 (docs/deploy.md)
     dataproc_subnet: str | None = None
     batch_ttl: str = "14400s"
+    batch_container_image: str | None = None  # the batches' image (container/Dockerfile); None: the runtime's
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -87,9 +88,10 @@ class Settings:
             max_concurrent_batches=int(get("max_concurrent_batches", "4")),
             spark_service_account=get("spark_service_account"),
             dataproc_endpoint=get("dataproc_endpoint"),
-            dataproc_runtime_version=get("dataproc_runtime_version", "2.3"),
+            dataproc_runtime_version=get("dataproc_runtime_version", "3.0"),
             dataproc_subnet=get("dataproc_subnet"),
             batch_ttl=get("batch_ttl", "14400s"),
+            batch_container_image=get("batch_container_image") or None,
         )
 
     def code_uri(self, name: str) -> str:

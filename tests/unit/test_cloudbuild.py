@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILTINS = {"PROJECT_ID", "PROJECT_NUMBER", "BUILD_ID", "LOCATION", "COMMIT_SHA", "SHORT_SHA",
             "REVISION_ID", "REPO_NAME", "REPO_FULL_NAME", "BRANCH_NAME", "TAG_NAME", "REF_NAME",
             "TRIGGER_NAME", "SERVICE_ACCOUNT_EMAIL", "SERVICE_ACCOUNT"}
-PIPELINE = ["install", "lint", "unit-tests", "integration-tests", "package", "web-image", "upload-code",
-            "terraform-init", "terraform-plan", "terraform-apply", "upload-code-after-apply", "smoke-test"]
+PIPELINE = ["install", "lint", "unit-tests", "integration-tests", "package", "web-image", "batch-image",
+            "upload-code", "terraform-init", "terraform-plan", "terraform-apply", "upload-code-after-apply",
+            "push-batch-image-after-apply", "smoke-test"]
 BUILD_OUTPUTS = ("dist", ".venv", "tfplan", ".code-uploaded")
 VALUE_FLAGS = {"-p", "--select", "--out", "-o"}
 

@@ -51,16 +51,14 @@ def test_grid_search_gets_lists_only(task):
 
 def test_binary_default_space_details():
     cands = {c["algorithm"]: c["params"] for c in default_space.default_candidates("binary_classification")}
-    assert cands["logistic_regression"] == {
-        "regParam": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}, "elasticNetParam": [0.0, 0.5]}
-    assert cands["random_forest_classifier"] == {"numTrees": [50, 100], "maxDepth": [5, 10]}
-    assert cands["gbt_classifier"] == {"maxDepth": [3, 5]}
+    assert cands["logistic_regression"] == {"regParam": [1e-4, 1e-2, 1.0]}
+    assert cands["xgboost_classifier"]["learning_rate"] == {"type": "float", "low": 0.01, "high": 0.3, "log": True}
     spec = parse_job_spec(minimal("binary_classification"))
     trials = search.initial_trials(spec, "job-1", NOW)
     assert len(trials) == 12 and {t.algorithm for t in trials} == set(cands)
     assert trials == search.initial_trials(spec, "job-1", NOW)  # seeded
-    lr = [t.params["regParam"] for t in trials if t.algorithm == "logistic_regression"]
-    assert all(1e-4 <= r <= 1.0 for r in lr)
+    lr = [t.params["learning_rate"] for t in trials if t.algorithm == "xgboost_classifier"]
+    assert all(0.01 <= r <= 0.3 for r in lr)
 
 
 def test_clustering_default_is_kmeans_over_k_2_to_8():
@@ -99,5 +97,5 @@ def test_bad_task_or_search_still_reported():
 
 def test_defaults_are_fresh_copies():
     first = default_space.default_candidates("regression")
-    first[0]["params"]["elasticNetParam"].append(1.0)
-    assert default_space.default_candidates("regression")[0]["params"]["elasticNetParam"] == [0.0, 0.5]
+    first[1]["params"]["regParam"].append(5.0)
+    assert default_space.default_candidates("regression")[1]["params"]["regParam"] == [1e-4, 1e-2, 1.0]

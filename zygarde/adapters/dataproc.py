@@ -82,10 +82,12 @@ def _short(exc: Exception) -> str:
 class DataprocBatchLauncher(BatchLauncher):
     """Creates, inspects, lists and cancels PySpark batches."""
 
-    def __init__(self, project: str, region: str, endpoint: str | None = None, runtime_version: str = "2.3",
-                 service_account: str | None = None, subnet: str | None = None, ttl: str = "14400s"):
+    def __init__(self, project: str, region: str, endpoint: str | None = None, runtime_version: str = "3.0",
+                 service_account: str | None = None, subnet: str | None = None, ttl: str = "14400s",
+                 container_image: str | None = None):
         self.project, self.region, self.endpoint = project, region, endpoint
         self.runtime_version, self.service_account, self.subnet = runtime_version, service_account, subnet
+        self.container_image = container_image  # the batches' Python packages (container/Dockerfile)
         self.ttl = parse_duration(ttl)
         self._client = None
 
@@ -130,6 +132,7 @@ class DataprocBatchLauncher(BatchLauncher):
                                                    python_file_uris=list(request.python_file_uris)),
             labels=dict(request.labels),
             runtime_config=dataproc_v1.RuntimeConfig(version=self.runtime_version,
+                                                     container_image=self.container_image or "",
                                                      properties=dict(request.properties)),
             environment_config=dataproc_v1.EnvironmentConfig(execution_config=execution))
 

@@ -2,8 +2,9 @@
 
 Pure data and checks (stdlib only): the control plane validates specs against it, and the Spark
 batch (which receives this package as a zip) builds estimators from it. Every Spark MLlib learner
-for classification, regression and clustering is here; hyperparameter names are Spark's own, except
-`hiddenLayers` (multilayer perceptron), from which the batch derives Spark's `layers`.
+for classification, regression and clustering is here, plus XGBoost on Spark (`xgboost.spark`);
+hyperparameter names are the library's own, except `hiddenLayers` (multilayer perceptron), from
+which the batch derives Spark's `layers`.
 """
 from __future__ import annotations
 
@@ -125,6 +126,8 @@ class Algorithm:
     scaler: str = "standard"
     check: Check | None = None  # cross-parameter rules, given all of a trial's params
     summary: str = ""
+    # trains in Spark's barrier mode (all workers at once): its batches need fixed executors
+    barrier: bool = False
 
     @property
     def supervised(self) -> bool:
@@ -170,6 +173,17 @@ _LINEAR = _params(_MAX_ITER, _REG, _p("elasticNetParam", "float", 0.0, 1.0), _TO
 _FM = _params(_p("factorSize", "int", 1, 1000), _FIT_INTERCEPT, _p("fitLinear", "bool"), _REG,
               _p("miniBatchFraction", "float", 1e-6, 1.0), _p("initStd", "float", 1e-9, None), _MAX_ITER,
               _p("stepSize", "float", 1e-9, None), _TOL, _p("solver", "str", choices=("adamW", "gd")))
+# XGBoost (xgboost.spark), histogram trees. early_stopping_rounds: stop when the validation part's
+# score has not improved for that many rounds (0: off, all n_estimators are built).
+_XGB = _params(_p("n_estimators", "int", 1, 10_000), _p("max_depth", "int", 1, 64),
+               _p("max_leaves", "int", 0, 2**20), _p("grow_policy", "str", choices=("depthwise", "lossguide")),
+               _p("learning_rate", "float", 1e-6, 1.0), _p("min_child_weight", "float", 0.0, None),
+               _p("subsample", "float", 1e-3, 1.0), _p("colsample_bytree", "float", 1e-3, 1.0),
+               _p("colsample_bylevel", "float", 1e-3, 1.0), _p("colsample_bynode", "float", 1e-3, 1.0),
+               _p("reg_alpha", "float", 0.0, None), _p("reg_lambda", "float", 0.0, None),
+               _p("gamma", "float", 0.0, None), _p("max_bin", "int", 2, 65_536),
+               _p("max_delta_step", "float", 0.0, None), _p("early_stopping_rounds", "int", 0, 10_000))
+_XGB_DEFAULTS = {"early_stopping_rounds": 20}
 _GINI = _params(_p("impurity", "str", choices=("gini", "entropy")))
 _K = _p("k", "int", 2, 10_000)
 _DISTANCE = _p("distanceMeasure", "str", choices=("euclidean", "cosine"))
@@ -230,6 +244,10 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in [
     Algorithm("gbt_classifier", frozenset({BINARY}), _C + "GBTClassifier",
               {**_GBT, **_params(_p("lossType", "str", choices=("logistic",)))},
               one_hot=False, summary="gradient-boosted trees (binary only)"),
+    Algorithm("xgboost_classifier", _BOTH, "xgboost.spark.SparkXGBClassifier",
+              {**_XGB, **_params(_p("scale_pos_weight", "float", 1e-6, None))}, one_hot=False,
+              defaults=_XGB_DEFAULTS, barrier=True,
+              summary="XGBoost gradient-boosted trees (hist), early stopping on the validation part"),
     Algorithm("multilayer_perceptron", _BOTH, _C + "MultilayerPerceptronClassifier",
               _params(_p("hiddenLayers", "int_list", 1, 4096), _MAX_ITER, _TOL, _p("stepSize", "float", 1e-9, None),
                       _p("solver", "str", choices=("l-bfgs", "gd")), _p("blockSize", "int", 1, 100_000)),
@@ -257,6 +275,12 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in [
     Algorithm("gbt_regressor", _REGRESSION, _R + "GBTRegressor",
               {**_GBT, **_params(_p("lossType", "str", choices=("squared", "absolute")))}, one_hot=False,
               summary="gradient-boosted regression trees"),
+    Algorithm("xgboost_regressor", _REGRESSION, "xgboost.spark.SparkXGBRegressor",
+              {**_XGB, **_params(_p("objective", "str", choices=(
+                  "reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror", "reg:squaredlogerror",
+                  "reg:gamma", "reg:tweedie", "count:poisson")))}, one_hot=False,
+              defaults=_XGB_DEFAULTS, barrier=True,
+              summary="XGBoost gradient-boosted regression trees (hist), early stopping on the validation part"),
     Algorithm("fm_regressor", _REGRESSION, _R + "FMRegressor", _FM, scale_features=True,
               summary="factorization machine regression"),
     Algorithm("isotonic_regression", _REGRESSION, _R + "IsotonicRegression",

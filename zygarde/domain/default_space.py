@@ -1,9 +1,13 @@
 """Default search spaces: what a job that names only its dataset, target and task will try.
 
-Small on purpose: three learners per supervised task (a regularised linear model and two tree
-ensembles), k-means for clustering. With no candidates and no search the job runs a seeded random
-search of DEFAULT_MAX_TRIALS trials, so a default job costs about as much as a 12-point grid.
-A job that gives a grid search but no candidates gets the same space as lists of values
+Boosted trees first: XGBoost (early stopping on the validation part) over its key parameters,
+log-uniform where they act multiplicatively (rounds, learning rate, child weight, regularisation),
+and a regularised linear model as the cheap baseline, the one place an MLlib learner can win
+(small or linear data). The linear model has three points, so a default job's other trials are
+XGBoost's. With no candidates and no search the job runs a seeded random search of
+DEFAULT_MAX_TRIALS trials, run cheapest first (domain/cost.py: few shallow trees before many deep
+ones), so a default job costs about as much as a 12-point grid and a budget spends on cheap trials.
+A job that gives a grid search but no candidates gets the same learners with lists of values
 (ranges replaced by a few points), since grid search takes no distributions.
 
 Pure data in the spec's own format (plain dicts), filled into the spec before validation so the
@@ -19,30 +23,26 @@ from zygarde.domain.algorithms import BINARY, CLUSTERING, MULTICLASS, REGRESSION
 DEFAULT_MAX_TRIALS = 12
 DEFAULT_SEARCH: dict[str, Any] = {"strategy": "random", "max_trials": DEFAULT_MAX_TRIALS}
 
-_REG_PARAM = {"type": "float", "low": 1e-4, "high": 1.0, "log": True}
-_REG_PARAM_GRID = [1e-4, 1e-2, 1.0]
-_FOREST = {"numTrees": [50, 100], "maxDepth": [5, 10]}
+
+def _log(type_: str, low: float, high: float) -> dict[str, Any]:
+    return {"type": type_, "low": low, "high": high, "log": True}
+
+
+# XGBoost: n_estimators is a ceiling (early stopping ends sooner); depth 2-10 spans stumps-ish to deep.
+_XGB = {"n_estimators": _log("int", 50, 1000), "max_depth": {"type": "int", "low": 2, "high": 10},
+        "learning_rate": _log("float", 0.01, 0.3), "min_child_weight": _log("float", 0.5, 20.0),
+        "subsample": {"type": "float", "low": 0.6, "high": 1.0},
+        "colsample_bytree": {"type": "float", "low": 0.5, "high": 1.0},
+        "reg_lambda": _log("float", 1e-3, 10.0), "reg_alpha": _log("float", 1e-3, 10.0)}
+_XGB_GRID = {"n_estimators": [300], "max_depth": [4, 6], "learning_rate": [0.05, 0.2], "min_child_weight": [1.0],
+             "subsample": [0.8], "colsample_bytree": [0.8], "reg_lambda": [1.0], "reg_alpha": [0.0]}
+_LINEAR = {"regParam": [1e-4, 1e-2, 1.0]}
 
 # task -> [(algorithm, params for random/bayesian search, grid replacements for its ranges)]
 _SPACES: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {
-    BINARY: [
-        ("logistic_regression", {"regParam": _REG_PARAM, "elasticNetParam": [0.0, 0.5]},
-         {"regParam": _REG_PARAM_GRID}),
-        ("random_forest_classifier", _FOREST, {}),
-        ("gbt_classifier", {"maxDepth": [3, 5]}, {}),
-    ],
-    MULTICLASS: [
-        ("logistic_regression", {"regParam": _REG_PARAM, "elasticNetParam": [0.0, 0.5]},
-         {"regParam": _REG_PARAM_GRID}),
-        ("random_forest_classifier", _FOREST, {}),
-        ("decision_tree_classifier", {"maxDepth": [5, 10]}, {}),  # gbt_classifier is binary only
-    ],
-    REGRESSION: [
-        ("linear_regression", {"regParam": _REG_PARAM, "elasticNetParam": [0.0, 0.5]},
-         {"regParam": _REG_PARAM_GRID}),
-        ("random_forest_regressor", _FOREST, {}),
-        ("gbt_regressor", {"maxDepth": [3, 5]}, {}),
-    ],
+    BINARY: [("xgboost_classifier", _XGB, _XGB_GRID), ("logistic_regression", _LINEAR, {})],
+    MULTICLASS: [("xgboost_classifier", _XGB, _XGB_GRID), ("logistic_regression", _LINEAR, {})],
+    REGRESSION: [("xgboost_regressor", _XGB, _XGB_GRID), ("linear_regression", _LINEAR, {})],
     CLUSTERING: [
         ("kmeans", {"k": {"type": "int", "low": 2, "high": 8}}, {"k": list(range(2, 9))}),
     ],

@@ -1,7 +1,8 @@
 """Search strategies: turn a spec's candidates into trials.
 
 - grid: every combination of every candidate's values, in spec order (capped by max_trials);
-- random: max_trials points drawn with a RNG seeded by the spec's seed, all created up front;
+- random: max_trials points drawn with a RNG seeded by the spec's seed, all created up front and
+  ordered cheapest first by their guessed cost (domain/cost.py), so a budget spends on cheap ones first;
 - bayesian: nothing up front; `ask` proposes one trial at a time from the trials so far, through
   Optuna's TPE sampler and its ask interface. The study is rebuilt in memory from the stored trials
   on every call, so the functions that call it stay stateless.
@@ -16,7 +17,7 @@ import warnings
 from collections import Counter
 from typing import Any
 
-from zygarde.domain import algorithms, search_space
+from zygarde.domain import algorithms, cost, search_space
 from zygarde.domain.model import Trial, TrialState
 from zygarde.domain.spec import CandidateSpec, JobSpec
 
@@ -77,7 +78,7 @@ def _points(spec: JobSpec) -> list[Point]:
         points = _grid_points(spec.candidates)
         return points[:spec.search.max_trials] if spec.search.max_trials else points
     if spec.search.strategy == "random":
-        return _random_points(spec)
+        return sorted(_random_points(spec), key=lambda point: cost.relative_cost(*point))  # stable
     raise ValueError(f"{spec.search.strategy} search has no fixed list of trials")
 
 

@@ -16,6 +16,7 @@ from zygarde.domain.contracts import (DATA_PARTS, MANIFEST_NAME, FinalizeRequest
 from zygarde.domain.errors import BatchAlreadyExists, PermanentError
 from zygarde.domain.model import FINALIZE, PREPARE, Job, Trial, TrialState
 from zygarde.domain.spec import JobSpec
+from zygarde.service_layer import batch_properties
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.ports import BatchRequest
 
@@ -61,6 +62,7 @@ def result_locations(settings: Settings, trial: Trial, spec: JobSpec) -> dict[st
 def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -> BatchRequest:
     model_uri, result_uri = trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)
     data = data_prefix(settings, trial.job_id)
+    properties: dict[str, str] = {}
     if trial.kind == PREPARE:
         main, request = "prepare_data.py", PrepareRequest(
             job_id=trial.job_id, attempt=trial.attempt, dataset_uri=spec.dataset.uri,
@@ -76,6 +78,7 @@ def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -
             package_uri=package_uri(settings, spec.name or trial.job_id, trial.job_id), result_uri=result_uri,
             manifest=dict(trial.params["manifest"]))
     else:
+        properties = batch_properties.for_algorithm(trial.algorithm)
         main, request = "train_trial.py", TrialRequest(
             job_id=trial.job_id, trial_id=trial.trial_id, attempt=trial.attempt,
             dataset_uri=spec.dataset.uri, dataset_format=spec.dataset.format, target=spec.dataset.target,
@@ -89,7 +92,8 @@ def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -
         args=("--request", request.to_json()),
         python_file_uris=(settings.code_uri("zygarde.zip"),),
         labels={"zygarde": "trial", "zygarde-job": _label(trial.job_id), "zygarde-trial": _label(trial.trial_id),
-                "zygarde-owner": _label(owner), "zygarde-kind": trial.kind})
+                "zygarde-owner": _label(owner), "zygarde-kind": trial.kind},
+        properties=properties)
 
 
 def release_slots(deps: Deps, trial: Trial) -> None:

@@ -24,9 +24,10 @@ def resolve_params(algorithm: Algorithm, params: dict[str, Any]) -> dict[str, An
 
 def build_estimator(algorithm: Algorithm, params: dict[str, Any], seed: int, *, features_col: str,
                     label_col: str | None, n_features: int, n_classes: int | None,
-                    max_categories: int = 0) -> Estimator:
+                    max_categories: int = 0, extra: dict[str, Any] | None = None) -> Estimator:
     """The unfitted estimator. Derived settings: MLP layers from hiddenLayers, maxBins raised to
-    fit every categorical feature, the trial seed wherever the learner takes one."""
+    fit every categorical feature, the trial seed wherever the learner takes one, and `extra`
+    (e.g. XGBoost's workers and early stopping; a None value leaves that parameter unset)."""
     module, _, name = algorithm.spark_class.rpartition(".")
     estimator = getattr(importlib.import_module(module), name)()
     values = resolve_params(algorithm, params)
@@ -45,6 +46,8 @@ def build_estimator(algorithm: Algorithm, params: dict[str, Any], seed: int, *, 
     values["featuresCol"] = features_col
     if label_col and estimator.hasParam("labelCol"):
         values["labelCol"] = label_col
+    values.update(extra or {})
     for key, value in values.items():
-        estimator.set(estimator.getParam(key), value)
+        if value is not None:
+            estimator.set(estimator.getParam(key), value)
     return estimator

@@ -64,7 +64,7 @@ def versions(spark: SparkSession) -> dict[str, str | None]:
     except Exception:  # noqa: BLE001 - informational only
         pass
     packages = {}
-    for name in ("pyspark", "numpy", "pandas", "pyarrow"):
+    for name in ("pyspark", "numpy", "pandas", "pyarrow", "xgboost"):  # xgboost: to reload its models
         try:
             packages[name] = __import__(name).__version__
         except Exception:  # noqa: BLE001 - not installed in this runtime

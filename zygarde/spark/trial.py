@@ -20,7 +20,7 @@ from zygarde.domain import algorithms
 from zygarde.domain.algorithms import CLUSTERING, Algorithm
 from zygarde.domain.contracts import TrialRequest, TrialResult
 from zygarde.domain.errors import DatasetError, SpecError
-from zygarde.spark import hadoop_fs
+from zygarde.spark import boosting, hadoop_fs
 from zygarde.spark.dataset import LABEL, read_dataset, split, with_label
 from zygarde.spark.estimators import build_estimator, resolve_params
 from zygarde.spark.evaluation import evaluate, finite
@@ -100,17 +100,25 @@ def _load_and_split(spark: SparkSession, request: TrialRequest, cached: list[Dat
 
 def _fit_pipeline(request: TrialRequest, algorithm: Algorithm, raw: DataFrame, train: DataFrame,
                   labels: list[str] | None, cached: list[DataFrame],
-                  phases: "_Phases | None" = None) -> tuple[PipelineModel, float]:
-    """(preprocessing + learner fitted on `train`, seconds it took)."""
+                  phases: "_Phases | None" = None, validation: DataFrame | None = None) -> tuple[PipelineModel, float]:
+    """(preprocessing + learner fitted on `train`, seconds it took). A learner that stops early
+    (XGBoost) also gets the `validation` rows, marked, to watch."""
     started = time.monotonic()
     plan = plan_features(raw, {request.target} if request.target in raw.columns else set())
     prepared = fit_preprocessing(train, plan, profile(train, plan), algorithm)
     supervised = request.task != CLUSTERING
+    early = validation is not None and boosting.early_stopping(algorithm, request.params)
+    extra = boosting.settings(train.sparkSession, seed=request.seed, task=request.task, metric=request.metric,
+                              validation=early) if algorithm.barrier else None
     estimator = build_estimator(algorithm, request.params, request.seed, features_col=FEATURES,
                                 label_col=LABEL if supervised else None, n_features=prepared.n_features,
                                 n_classes=len(labels) if labels else None,
-                                max_categories=0 if algorithm.one_hot else prepared.max_categories)
-    prepped = prepared.model.transform(train).select(*([FEATURES, LABEL] if supervised else [FEATURES])).cache()
+                                max_categories=0 if algorithm.one_hot else prepared.max_categories, extra=extra)
+    columns = [FEATURES, LABEL] if supervised else [FEATURES]
+    prepped = prepared.model.transform(train).select(*columns)
+    if early:
+        prepped = boosting.with_validation(prepped, prepared.model.transform(validation).select(*columns))
+    prepped = prepped.cache()
     cached.append(prepped)
     if phases:
         phases.done("preprocess", features=prepared.n_features)
@@ -166,7 +174,9 @@ def _train_and_score(spark: SparkSession, request: TrialRequest, cached: list[Da
     if request.k_folds >= 2:
         cv = _cross_validate(request, algorithm, raw, train, labels, cached)
         phases.done("cross_validate", k_folds=request.k_folds)
-    model, outcome.metrics["train_seconds"] = _fit_pipeline(request, algorithm, raw, train, labels, cached, phases)
+    model, outcome.metrics["train_seconds"] = _fit_pipeline(request, algorithm, raw, train, labels, cached, phases,
+                                                            validation=validation)
+    outcome.metrics.update(boosting.fitted_metrics(model))
     train.unpersist()  # only validation rows are needed from here on
 
     predictions = model.transform(validation).cache()

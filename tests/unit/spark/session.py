@@ -3,7 +3,9 @@ so no Java process outlives the test session."""
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 
 
@@ -12,6 +14,7 @@ def local_session(app_name: str, conf: dict[str, str]) -> Iterator:
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers (xgboost.spark) see this venv
     builder = SparkSession.builder.master("local[2]").appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)

@@ -31,7 +31,8 @@ CASES = {
     "bisecting_kmeans": ("iris_clusters", {"k": 3, "maxIter": 5}, "silhouette", 0.3),
     "gaussian_mixture": ("iris_clusters", {"k": 3, "maxIter": 20}, "silhouette", 0.2),
 }
-COVERED_ELSEWHERE = {"random_forest_classifier", "linear_regression"}  # test_train_trial.py
+COVERED_ELSEWHERE = {"random_forest_classifier", "linear_regression",  # test_train_trial.py
+                     "xgboost_classifier", "xgboost_regressor"}  # test_xgboost.py
 
 
 def test_every_learner_has_a_case():
@@ -80,4 +81,5 @@ def test_spark_accepts_every_allowed_value(spark, name):
             assert algo.params[spec.name].problem(value) is None
             estimator = getattr(importlib.import_module(module), cls)()
             estimator.set(estimator.getParam(spec.name), spec.coerce(value))
-            estimator._transfer_params_to_java()  # raises if the JVM side rejects the value
+            if hasattr(estimator, "_transfer_params_to_java"):  # xgboost.spark is Python only
+                estimator._transfer_params_to_java()  # raises if the JVM side rejects the value
