@@ -145,9 +145,9 @@ def split_and_write(spark: SparkSession, df: DataFrame, request: PrepareRequest,
         rows = {p: 0 for p in PARTS if p != "test" or request.test_fraction > 0}
         rows.update({r[_PART]: int(r["count"]) for r in assigned.groupBy(_PART).count().collect()})
         if rows.get("train", 0) < 2 or rows.get("validation", 0) < 1:
-            groups = f" ({method['groups']} groups of {', '.join(request.group_by)})" if request.group_by else ""
+            detail = f" ({method['groups']} groups of {', '.join(request.group_by)})" if request.group_by else ""
             raise DatasetError(f"too few rows to split: {rows.get('train', 0)} train and "
-                               f"{rows.get('validation', 0)} validation rows{groups}")
+                               f"{rows.get('validation', 0)} validation rows{detail}")
         total = max(1, sum(rows.values()))
         uris = {}
         for part, n in rows.items():

@@ -32,7 +32,10 @@ def with_row_key(df: DataFrame, seed: int, name: str, salt: str = "") -> DataFra
     """Adds `name`: a 64-bit hash of (seed, salt, row content, copy number among identical rows)."""
     content = _hashable(df, df.columns)
     digest = F.xxhash64(*content)
-    copy = F.row_number().over(Window.partitionBy(*content).orderBy(digest))
+    # Copies share the digest; a second hash orders the (2^-64 rare) distinct rows that share it too.
+    # Two hashed longs keep the window cheap on wide data, where the columns themselves would not.
+    tie_break = F.xxhash64(F.lit("copies"), *content)
+    copy = F.row_number().over(Window.partitionBy(digest).orderBy(tie_break))
     return df.withColumn(name, F.xxhash64(F.lit(seed), F.lit(salt), digest, copy))
 
 
