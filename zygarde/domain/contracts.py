@@ -45,6 +45,7 @@ class TrialRequest(_JsonMessage):
     train_uri: str | None = None
     validation_uri: str | None = None
     k_folds: int = 0  # >= 2: k-fold cross-validation on the train part; the objective is the CV mean
+    group_by: list[str] = field(default_factory=list)  # k-fold by these columns' groups (empty: row by row)
 
 
 
@@ -70,6 +71,7 @@ class PrepareRequest(_JsonMessage):
     row_filter: dict[str, Any] | None = None  # a filter tree (zygarde.domain.row_filter), compiled in the batch
     expectations: dict[str, dict[str, Any]] = field(default_factory=dict)  # column -> {type, min, max, allowed}
     min_rows: int = 20
+    group_by: list[str] = field(default_factory=list)  # keep each group of these columns in one part
 
 
 

@@ -115,6 +115,9 @@ class DataSpec(_Strict):
         default_factory=dict, description="column -> {type, min, max, allowed}: checked by the preparation")
     min_rows: Integer = Field(20, ge=2, le=10**12, description="fewer rows than this fail the job")
     k_folds: Integer = Field(0, description="k-fold cross-validation on the train part (0: off; 2-10)")
+    group_by: list[str] = Field(default_factory=list, max_length=10, description="columns whose rows form a "
+                                "group: every group stays in one part and one k-fold fold (default: rows are "
+                                "split one by one)")
 
     @field_validator("row_filter", mode="before")
     @classmethod
@@ -128,12 +131,27 @@ class DataSpec(_Strict):
         except RowFilterError as exc:
             raise ValueError(str(exc)) from None
 
+    @field_validator("group_by")
+    @classmethod
+    def _group_columns(cls, v: list[str]) -> list[str]:
+        return check_group_by(v)
+
     @field_validator("k_folds")
     @classmethod
     def _k_folds(cls, v: int) -> int:
         if v != 0 and not 2 <= v <= 10:
             raise ValueError("must be 0 (off) or between 2 and 10")
         return v
+
+
+def check_group_by(names: list[str]) -> list[str]:
+    """Group column names: non-empty, each named once."""
+    if any(not n for n in names):
+        raise ValueError("column names cannot be empty")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"names {', '.join(repeated)} more than once")
+    return names
 
 
 class BudgetSpec(_Strict):
@@ -212,6 +230,12 @@ class JobSpec(_Strict):
                                  f"{search_space.MAX_FINITE_POINTS}: set max_trials or use random search"))
         if problems:
             raise SpecError(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _group_by_is_not_the_target(self) -> "JobSpec":
+        if self.task != "clustering" and self.dataset.target in self.data.group_by:
+            raise SpecError([("data.group_by", f"cannot include the target column {self.dataset.target!r}")])
         return self
 
     @property

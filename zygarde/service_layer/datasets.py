@@ -61,6 +61,11 @@ def _check(spec: JobSpec, blobs: BlobStore) -> None:
         if columns is not None and spec.task != "clustering" and ds.target not in columns:
             shown = ", ".join(shorten(c, 60) for c in columns[:30]) + (" ..." if len(columns) > 30 else "")
             raise DatasetError(f"target column {shorten(ds.target, 100)!r} is not in {ds.uri} (columns: {shown})")
+        unknown = [c for c in spec.data.group_by if columns is not None and c not in columns]
+        if unknown:
+            shown = ", ".join(shorten(c, 60) for c in columns[:30]) + (" ..." if len(columns) > 30 else "")
+            raise DatasetError(f"data.group_by names columns that are not in {ds.uri}: "
+                               f"{', '.join(shorten(c, 60) for c in unknown)} (columns: {shown})")
         return
     raise DatasetError(f"dataset {ds.uri} is empty")
 

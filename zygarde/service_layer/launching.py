@@ -70,7 +70,8 @@ def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -
             validation_fraction=spec.validation_fraction, test_fraction=spec.data.test_fraction,
             output_prefix=data, result_uri=result_uri, dataset_options=dict(spec.dataset.options),
             include_columns=spec.data.include_columns, exclude_columns=list(spec.data.exclude_columns),
-            row_filter=spec.data.row_filter, expectations=dict(spec.data.expectations), min_rows=spec.data.min_rows)
+            row_filter=spec.data.row_filter, expectations=dict(spec.data.expectations), min_rows=spec.data.min_rows,
+            group_by=list(spec.data.group_by))
     elif trial.kind == FINALIZE:
         main, request = "finalize_model.py", FinalizeRequest(
             job_id=trial.job_id, attempt=trial.attempt, model_uri=trial.params["model_uri"],
@@ -85,7 +86,8 @@ def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -
             dataset_options=dict(spec.dataset.options), task=spec.task, metric=spec.objective,
             algorithm=trial.algorithm, params=dict(trial.params), seed=spec.seed,
             validation_fraction=spec.validation_fraction, model_uri=model_uri, result_uri=result_uri,
-            train_uri=data + "train", validation_uri=data + "validation", k_folds=spec.data.k_folds)
+            train_uri=data + "train", validation_uri=data + "validation", k_folds=spec.data.k_folds,
+            group_by=list(spec.data.group_by))
     return BatchRequest(
         batch_id=trial.batch_id,
         main_python_file_uri=settings.code_uri(main),

@@ -68,9 +68,11 @@ def log_loss(predictions: DataFrame, label_col: str, eps: float = 1e-15) -> floa
 def classification_metrics(predictions: DataFrame, label_col: str, binary: bool) -> dict[str, float]:
     """One pass for the confusion counts, one for log loss, two sorted passes for the binary areas."""
     out: dict[str, float] = {}
-    if binary and "rawPrediction" in predictions.columns:
+    # Ranked by probability when the model gives one: a decision tree's rawPrediction is its leaf's class counts.
+    scores = next((c for c in ("probability", "rawPrediction") if c in predictions.columns), None)
+    if binary and scores:
         for name in ("areaUnderROC", "areaUnderPR"):
-            out[name] = BinaryClassificationEvaluator(labelCol=label_col, rawPredictionCol="rawPrediction",
+            out[name] = BinaryClassificationEvaluator(labelCol=label_col, rawPredictionCol=scores,
                                                       metricName=name).evaluate(predictions)
     counts = _confusion(predictions, label_col)
     out.update(confusion_metrics(counts))

@@ -15,12 +15,11 @@ from typing import Any
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from zygarde.domain.algorithms import CLASSIFICATION, CLUSTERING
 from zygarde.domain.contracts import PrepareRequest, PrepareResult
 from zygarde.domain.errors import DatasetError
-from zygarde.spark import hadoop_fs, row_filter
+from zygarde.spark import duplicates, hadoop_fs, row_filter, splitting
 from zygarde.spark.data_report import build_report, part_sizes, target_key
 from zygarde.spark.dataset import column, describe_columns, read_dataset
 from zygarde.spark.failures import describe_failure
@@ -68,22 +67,33 @@ def select(df: DataFrame, request: PrepareRequest) -> tuple[DataFrame, list[str]
     return df, problems
 
 
+def group_by_problems(raw: DataFrame, selected: DataFrame, request: PrepareRequest) -> list[str]:
+    """data.group_by must name columns of the dataset that the selection keeps, and not the target."""
+    names = list(request.group_by or [])
+    unknown = [n for n in names if n not in raw.columns]
+    problems = []
+    if unknown:
+        problems.append(f"data.group_by names columns that are not in the dataset: {', '.join(unknown)} "
+                        f"(columns: {describe_columns(raw)})")
+    if request.task != CLUSTERING and request.target in names:
+        problems.append(f"data.group_by cannot include the target column {request.target!r}")
+    dropped = [n for n in names if n in raw.columns and n not in selected.columns]
+    if dropped and selected is not raw:
+        problems.append(f"data.group_by names columns that include_columns / exclude_columns drop: "
+                        f"{', '.join(dropped)} (a group column must be kept to split by it)")
+    return problems
+
+
 # ---- split ----
-
-def _threshold(q: float) -> int:
-    """The signed 64-bit hash below which a share q of uniformly hashed rows falls."""
-    return min(-(2 ** 63) + int(q * 2 ** 64), 2 ** 63 - 1)
-
 
 def assign_parts(df: DataFrame, *, seed: int, validation_fraction: float, test_fraction: float,
                  strata: dict[str, int], stratum) -> DataFrame:
-    """Adds _PART (train / validation / test). Each row gets a hash of its content and the seed, so
-    the split depends on neither partitioning nor row or column order (identical rows land together). Strata
+    """Adds _PART (train / validation / test), row by row: each row gets a hash of its content, its
+    copy number among identical rows and the seed (splitting.with_row_key), so copies are split
+    independently and the split depends on neither partitioning nor row or column order. Strata
     (classes, or the whole data when not stratified) of up to SPLIT_EXACT_MAX rows are ranked by that
     hash and cut at exact sizes (see part_sizes); larger ones are cut at hash thresholds."""
-    hashable = [column(f.name) for f in sorted(df.schema.fields, key=lambda f: f.name)  # column order is no matter
-                if not isinstance(f.dataType, T.MapType)]
-    df = df.withColumn(_U, F.xxhash64(F.lit(seed), *hashable)).withColumn(_STRATUM, stratum)
+    df = splitting.with_row_key(df, seed, _U).withColumn(_STRATUM, stratum)
     exact = {k: part_sizes(n, validation_fraction, test_fraction) for k, n in strata.items() if n <= SPLIT_EXACT_MAX}
     pieces = []
     if exact:
@@ -97,32 +107,39 @@ def assign_parts(df: DataFrame, *, seed: int, validation_fraction: float, test_f
                                         .otherwise("test"))
                       .drop(_POS, "zy__train_end", "zy__validation_end"))
     if len(exact) < len(strata):
-        train_end = _threshold(1.0 - validation_fraction - test_fraction)
-        validation_end = _threshold(1.0 - test_fraction) if test_fraction > 0 else 2 ** 63 - 1
         big = df.where(~F.col(_STRATUM).isin(list(exact))) if exact else df
-        pieces.append(big.withColumn(_PART, F.when(F.col(_U) < F.lit(train_end), "train")
-                                     .when(F.col(_U) < F.lit(validation_end), "validation").otherwise("test")))
+        pieces.append(big.withColumn(_PART, splitting.part_by_hash(F.col(_U), validation_fraction, test_fraction)))
     out = pieces[0] if len(pieces) == 1 else pieces[0].unionByName(pieces[1])
     return out.drop(_U, _STRATUM)
 
 
 def split_and_write(spark: SparkSession, df: DataFrame, request: PrepareRequest, report: dict[str, Any],
-                    input_bytes: int) -> tuple[dict[str, str], dict[str, int]]:
-    """Writes {output_prefix}train, validation (and test) as Parquet; returns their URIs and rows."""
+                    input_bytes: int) -> tuple[dict[str, str], dict[str, int], dict[str, Any]]:
+    """Writes {output_prefix}train, validation (and test) as Parquet; returns their URIs, rows and
+    how the split was made (method row or group, group_by, groups per part)."""
     classification = request.task in CLASSIFICATION
     if request.task != CLUSTERING:
         df = df.where(target_key(df, request.target).isNotNull())  # rows without a target cannot serve
     strata = dict(report["class_balance"] or {}) if classification else {"": report["rows_with_target"]}
     stratum = target_key(df, request.target) if classification else F.lit("")
-    assigned = assign_parts(df, seed=request.seed, validation_fraction=request.validation_fraction,
-                            test_fraction=request.test_fraction, strata=strata, stratum=stratum)
+    method: dict[str, Any] = {"method": "row", "group_by": []}
+    if request.group_by:
+        assigned, groups = splitting.assign_group_parts(
+            df, seed=request.seed, validation_fraction=request.validation_fraction,
+            test_fraction=request.test_fraction, group_by=list(request.group_by), stratum=stratum)
+        method = {"method": "group", "group_by": list(request.group_by),
+                  "groups": {p: groups.get(p, 0) for p in PARTS if p != "test" or request.test_fraction > 0}}
+    else:
+        assigned = assign_parts(df, seed=request.seed, validation_fraction=request.validation_fraction,
+                                test_fraction=request.test_fraction, strata=strata, stratum=stratum)
     assigned = assigned.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         rows = {p: 0 for p in PARTS if p != "test" or request.test_fraction > 0}
         rows.update({r[_PART]: int(r["count"]) for r in assigned.groupBy(_PART).count().collect()})
         if rows.get("train", 0) < 2 or rows.get("validation", 0) < 1:
+            detail = f" ({method['groups']} groups of {', '.join(request.group_by)})" if request.group_by else ""
             raise DatasetError(f"too few rows to split: {rows.get('train', 0)} train and "
-                               f"{rows.get('validation', 0)} validation rows")
+                               f"{rows.get('validation', 0)} validation rows{detail}")
         total = max(1, sum(rows.values()))
         uris = {}
         for part, n in rows.items():
@@ -131,8 +148,9 @@ def split_and_write(spark: SparkSession, df: DataFrame, request: PrepareRequest,
             (assigned.where(F.col(_PART) == part).drop(_PART).coalesce(files)
              .write.mode("overwrite").parquet(hadoop_fs.qualify(uri)))
             uris[part] = uri
-            log.info("part written %s part=%s rows=%d uri=%s", _context(request), part, n, uri)
-        return uris, rows
+            log.info("part written %s part=%s rows=%d method=%s uri=%s", _context(request), part, n,
+                     method["method"], uri)
+        return uris, rows, method
     finally:
         assigned.unpersist()
 
@@ -174,6 +192,7 @@ def _prepare(spark: SparkSession, request: PrepareRequest, cached: list[DataFram
              pinned.get("checksum"), pinned.get("generation"))
     raw = read_dataset(spark, request.dataset_uri, request.dataset_format, request.dataset_options)
     selected, problems = select(raw, request)
+    problems += group_by_problems(raw, selected, request)
     selection = {"include_columns": request.include_columns, "exclude_columns": list(request.exclude_columns),
                  "row_filter": request.row_filter}
     if problems:
@@ -192,11 +211,14 @@ def _prepare(spark: SparkSession, request: PrepareRequest, cached: list[DataFram
     if report["problems"]:
         _write_report(spark, request, report)
         return _failed(request, report, pinned, report["problems"])
-    parts, rows = split_and_write(spark, base, request, report, int(pinned.get("size") or 0))
+    report["duplicates"], duplicate_warnings = duplicates.summarize(base, request.target, request.task,
+                                                                    grouped=bool(request.group_by))
+    report["warnings"] += duplicate_warnings
+    parts, rows, method = split_and_write(spark, base, request, report, int(pinned.get("size") or 0))
     _check_unchanged(spark, request.dataset_uri, pinned)
     report["split"] = {"seed": request.seed, "validation_fraction": request.validation_fraction,
                        "test_fraction": request.test_fraction, "rows": rows,
-                       "stratified": request.task in CLASSIFICATION}
+                       "stratified": request.task in CLASSIFICATION, **method}
     _write_report(spark, request, report)
     return PrepareResult(job_id=request.job_id, attempt=request.attempt, status="SUCCEEDED", report=report,
                          parts=parts, rows=rows, fingerprint=pinned)

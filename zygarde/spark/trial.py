@@ -27,6 +27,7 @@ from zygarde.spark.evaluation import evaluate, finite
 from zygarde.spark.failures import describe_failure
 from zygarde.spark.features import FEATURES, fit_preprocessing, plan_features, profile
 from zygarde.spark.resources import ResourceMeter
+from zygarde.spark.splitting import with_fold
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +135,11 @@ def _fit_pipeline(request: TrialRequest, algorithm: Algorithm, raw: DataFrame, t
 
 def _cross_validate(request: TrialRequest, algorithm: Algorithm, raw: DataFrame, train: DataFrame,
                     labels: list[str] | None, cached: list[DataFrame]) -> dict[str, float]:
-    """k-fold CV on the train part: each row's fold is pmod(xxhash64(seed, all columns), k); fit on
-    the other folds, score on this one. cv_<objective>_mean / _std (population) and cv_<name> means."""
+    """k-fold CV on the train part: each row's fold comes from splitting.with_fold (row by row, copies
+    of a row numbered; by group when group_by is set); fit on the other folds, score on this one.
+    cv_<objective>_mean / _std (population) and cv_<name> means."""
     k, objective = request.k_folds, request.metric or algorithms.DEFAULT_METRIC.get(request.task)
-    folded = train.withColumn(_FOLD, F.pmod(F.xxhash64(F.lit(request.seed), *train.columns), F.lit(k))).cache()
+    folded = with_fold(train, seed=request.seed, k=k, name=_FOLD, group_by=list(request.group_by)).cache()
     cached.append(folded)
     sizes = {int(r[0]): int(r[1]) for r in folded.groupBy(_FOLD).count().collect()}
     if len(sizes) < k or sum(sizes.values()) - max(sizes.values()) < 2:  # an empty fold, or too few to fit
