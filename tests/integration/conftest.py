@@ -141,3 +141,28 @@ def namespace(emulators, monkeypatch) -> Namespace:
         monkeypatch.setenv(key, value)
     return Namespace(emulators, project, bucket, {**emulators.env, **values})
 
+
+
+@pytest.fixture
+def repo(emulators):
+    """A Firestore repository on the emulator, in a project of its own."""
+    from google.cloud import firestore
+
+    from zygarde.adapters.firestore import FirestoreJobRepository
+
+    return FirestoreJobRepository(firestore.Client(project=f"test-{uuid.uuid4().hex[:8]}"))
+
+
+@pytest.fixture
+def deps(repo):
+    """The real handlers' dependencies: Firestore on the emulator, the rest in memory, the unit
+    tests' dataset in its owner's folder."""
+    from tests.unit.conftest import CSV, DATA_URI, Clock
+    from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryPublisher
+    from zygarde.config import Settings
+    from zygarde.service_layer.deps import Deps
+
+    d = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
+             settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
+    d.blobs.write_bytes(DATA_URI, CSV)
+    return d

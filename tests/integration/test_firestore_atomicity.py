@@ -3,39 +3,18 @@ swept, and transaction contention is a TransientError (Pub/Sub retries) rather t
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import timedelta
 
 import pytest
 
-from tests.unit.conftest import CSV, DATA_URI, Clock, job_message, spec_dict
+from tests.unit.conftest import job_message, spec_dict
 from tests.unit.test_orphans import big_int_job, orphan
-from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryPublisher
-from zygarde.config import Settings
 from zygarde.domain.errors import Unstorable, TransientError
 from zygarde.domain.model import Job, JobState, Trial, TrialState
 from zygarde.service_layer import handlers
-from zygarde.service_layer.deps import Deps
 from zygarde.service_layer.edge import acknowledge_permanent_errors
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def repo(emulators):
-    from google.cloud import firestore
-
-    from zygarde.adapters.firestore import FirestoreJobRepository
-
-    return FirestoreJobRepository(firestore.Client(project=f"test-{uuid.uuid4().hex[:8]}"))
-
-
-@pytest.fixture
-def deps(repo) -> Deps:
-    d = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
-             settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
-    d.blobs.write_bytes(DATA_URI, CSV)
-    return d
 
 
 def test_a_job_firestore_cannot_hold_leaves_no_trials(repo):

@@ -1,34 +1,12 @@
 """Slot ownership per attempt on the Firestore emulator (the in-memory twin: tests/unit/test_slot_release.py)."""
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
-from tests.unit.conftest import CSV, DATA_URI, Clock
 from tests.unit.test_slot_release import assert_slots_held_by_running_attempts, two_ticks_on_one_stale_snapshot
-from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryPublisher
-from zygarde.config import Settings
-from zygarde.service_layer.deps import Deps
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def repo(emulators):
-    from google.cloud import firestore
-
-    from zygarde.adapters.firestore import FirestoreJobRepository
-
-    return FirestoreJobRepository(firestore.Client(project=f"test-{uuid.uuid4().hex[:8]}"))
-
-
-@pytest.fixture
-def deps(repo) -> Deps:
-    d = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
-             settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
-    d.blobs.write_bytes(DATA_URI, CSV)
-    return d
 
 
 def test_a_stale_tick_does_not_free_the_slots_of_the_next_attempt(deps):

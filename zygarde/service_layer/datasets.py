@@ -216,7 +216,8 @@ def _decode(uri: str, line: bytes, complete: bool) -> str:
                            "its first line): save it as UTF-8") from None
 
 
-def _check_libsvm_line(uri: str, line: str) -> None:
+def is_libsvm_line(line: str) -> bool:
+    """A LIBSVM line: 'label index:value ...' (a trailing # comment allowed)."""
     tokens = line.split("#", 1)[0].split()
     try:
         float(tokens[0])
@@ -224,7 +225,13 @@ def _check_libsvm_line(uri: str, line: str) -> None:
             index, value = tok.split(":")
             int(index), float(value)
     except (ValueError, IndexError):
-        raise DatasetError(f"{uri}: the first line is not LIBSVM ('label index:value ...'): {line[:80]!r}") from None
+        return False
+    return True
+
+
+def _check_libsvm_line(uri: str, line: str) -> None:
+    if not is_libsvm_line(line):
+        raise DatasetError(f"{uri}: the first line is not LIBSVM ('label index:value ...'): {line[:80]!r}")
 
 
 def _parquet_columns(uri: str, blobs: BlobStore) -> list[str] | list:

@@ -7,6 +7,7 @@ import re
 
 from zygarde.service_layer.catalog import format_of
 from zygarde.service_layer.dataset_paths import dataset_object_problem as path_problem
+from zygarde.service_layer.datasets import is_libsvm_line
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 SNIFF_BYTES = 64 * 1024
@@ -54,15 +55,8 @@ def content_problem(name: str, head: bytes, tail: bytes) -> str | None:
                 raise ValueError
         except ValueError:
             return "the first line is not a JSON object (JSON lines expected: one object per line)"
-    elif fmt == "libsvm":
-        tokens = first.split("#", 1)[0].split()
-        try:
-            float(tokens[0])
-            for tok in tokens[1:]:
-                index, value = tok.split(":")
-                int(index), float(value)
-        except (ValueError, IndexError):
-            return "the first line is not LIBSVM ('label index:value ...')"
+    elif fmt == "libsvm" and not is_libsvm_line(first):
+        return "the first line is not LIBSVM ('label index:value ...')"
     elif fmt == "csv" and "," not in first and ";" not in first and "\t" not in first:
         return "the first line is not a CSV header with several columns"
     return None
