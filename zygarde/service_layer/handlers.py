@@ -184,7 +184,7 @@ def _apply_result(deps: Deps, trial: Trial, raw: bytes, uri: str) -> None:
     elif isinstance(result, FinalizeResult):
         trial_ended(deps, trial, True, "ModelPackaged", f"packaged at {result.package_uri}", False,
                     outputs={"test_metrics": result.test_metrics, "package_uri": result.package_uri,
-                             "manifest_uri": result.manifest_uri})
+                             "manifest_uri": result.manifest_uri, "online": result.online})
     else:
         job = deps.repo.get_job(trial.job_id)
         objective = job_spec(job).objective
