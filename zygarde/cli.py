@@ -94,9 +94,23 @@ def status(job_id: str | None, owner: str | None) -> None:
     print_job(view)
 
 
-@main.command()
+class _ModelsGroup(click.Group):
+    """`models NAME` lists versions (the `list` subcommand); `models alias|aliases ...` manage aliases."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=_ModelsGroup)
+def models() -> None:
+    """A model's versions (`zygarde models NAME`) and aliases (`zygarde models alias NAME ALIAS VERSION`)."""
+
+
+@models.command("list")
 @click.argument("name")
-def models(name: str) -> None:
+def models_list(name: str) -> None:
     """The registered versions of model NAME: winner, validation and test scores, package."""
     from zygarde.service_layer.queries import model_versions
 
@@ -221,6 +235,17 @@ def _mount_local() -> None:
 
 
 _mount_local()
+
+
+def _mount_online() -> None:
+    from zygarde.cli_online import models_alias, models_aliases, predict
+
+    models.add_command(models_alias)
+    models.add_command(models_aliases)
+    main.add_command(predict)
+
+
+_mount_online()
 
 
 if __name__ == "__main__":

@@ -40,9 +40,10 @@ def onnx_model(sign: float = 1.0) -> bytes:
     return model.SerializeToString()
 
 
-def register(repo, blobs, name: str, job_id: str, sign: float = 1.0, online: bool = True) -> int:
+def register(repo, blobs, name: str, job_id: str, sign: float = 1.0, online: bool = True,
+             bucket: str = "bucket") -> int:
     """Writes a package (manifest + model.onnx) into `blobs` and registers it: the version number."""
-    root = f"gs://bucket/models/{name}/{job_id}/"
+    root = f"gs://{bucket}/models/{name}/{job_id}/"
     spec = {"status": "available", "onnx_uri": root + "model.onnx", "inputs": INPUTS, "outputs": OUTPUTS}
     if not online:
         spec = {"status": "unavailable", "reason": "no ONNX converter for FMClassificationModel"}
