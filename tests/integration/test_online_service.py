@@ -78,7 +78,8 @@ def test_cli_predicts_through_the_service_and_alias_moves_need_no_restart(servic
     assert runner.invoke(cli, ["models", "alias", "churn", "production", "2", "--by", "bob"]).exit_code == 0
     second = json.loads(runner.invoke(cli, ["predict", "churn@production", rows, "--url", service]).output)
     assert (second["modelVersionId"], second["predictions"][0]["label"]) == ("2", "no")
-    assert json.loads(runner.invoke(cli, ["predict", "churn:1", rows, "--url", service]).output)["modelVersionId"] == "1"
+    pinned = runner.invoke(cli, ["predict", "churn:1", rows, "--url", service])
+    assert json.loads(pinned.output)["modelVersionId"] == "1"
     alias = registry.model_aliases("churn")["production"]
     assert (alias["version"], alias["moved_by"]) == (2, "bob")
     assert [m["moved_by"] for m in alias["history"]] == ["alice", "bob"]

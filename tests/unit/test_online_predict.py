@@ -9,9 +9,9 @@ import pytest
 
 from tests.unit.online_fixtures import register
 from zygarde.adapters.memory import MemoryBlobStore, MemoryJobRepository
-from zygarde.serving.instances import MAX_ROWS
 from zygarde.service_layer import online
 from zygarde.service_layer.online_edge import MAX_BODY_BYTES, handle
+from zygarde.serving.instances import MAX_ROWS
 
 PATH = "/v1/models/churn/versions/{}:predict"
 

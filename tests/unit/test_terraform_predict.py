@@ -6,10 +6,9 @@ from __future__ import annotations
 import ast
 
 import hcl2
-
-from tests.unit.test_terraform import R, ROOT, TF, Module, TFVARS
-
 import pytest
+
+from tests.unit.test_terraform import ROOT, TF, TFVARS, Module, R
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,8 @@ def _failure(result: dict[str, Any], classes: bool) -> str | None:
     if result.get("max_abs_probability_diff", 0.0) > PROBABILITY_TOLERANCE:
         return f"probabilities differ by up to {result['max_abs_probability_diff']:.3g} (> {PROBABILITY_TOLERANCE})"
     if not classes and result["max_rel_prediction_diff"] > PREDICTION_TOLERANCE:
-        return f"predictions differ by up to {result['max_rel_prediction_diff']:.3g} (> {PREDICTION_TOLERANCE} relative)"
+        return (f"predictions differ by up to {result['max_rel_prediction_diff']:.3g} "
+                f"(> {PREDICTION_TOLERANCE} relative)")
     return None
 
 

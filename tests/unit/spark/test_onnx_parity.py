@@ -3,6 +3,8 @@ learner with a converter, the exported graph scores the data as the PipelineMode
 exactly, probabilities and predictions within tolerance); learners without one are reported."""
 from __future__ import annotations
 
+import os
+
 import pytest
 from pyspark.ml import PipelineModel
 
@@ -15,7 +17,9 @@ from zygarde.spark.predict import label_as_model, model_labels
 _PORTS = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
           "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
           "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
-          "spark.driver.port": "18655", "spark.blockManager.port": "18675", "spark.port.maxRetries": "10",
+          "spark.driver.port": os.environ.get("ZYGARDE_ONNX_TEST_DRIVER_PORT", "18655"),
+          "spark.blockManager.port": os.environ.get("ZYGARDE_ONNX_TEST_BM_PORT", "18675"),
+          "spark.port.maxRetries": "10",
           "spark.sql.adaptive.enabled": "false"}
 
 
@@ -47,7 +51,8 @@ CASES = [  # (dataset, algorithm, params)
 
 def _scored(spark, request):
     model = PipelineModel.load(request.model_uri)
-    _, fmt, target, task = DATASETS[next(k for k, v in DATASETS.items() if v[0] == request.dataset_uri.rsplit("/", 1)[1])]
+    file = request.dataset_uri.rsplit("/", 1)[1]
+    _, fmt, target, task = DATASETS[next(k for k, v in DATASETS.items() if v[0] == file)]
     data = read_dataset(spark, request.dataset_uri, fmt)
     labelled = label_as_model(data, target, task, model_labels(model))
     return model, model.transform(labelled).cache()
