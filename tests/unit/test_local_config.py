@@ -60,4 +60,5 @@ def test_cli_env_status_and_clear_errors(tmp_path):
     assert down.exit_code == 0 and "nothing was running" in down.output
     bad = runner.invoke(local, ["up", "--state-dir", str(tmp_path), "--ports", "nope=1"])
     assert bad.exit_code == 1 and "unknown port name" in bad.output
-    assert len(all_components()) == 5 + len(resources()["functions"]) and all_components()[-1] == "scheduler"
+    assert len(all_components()) == 5 + len(resources()["functions"]) + len(resources()["http_functions"])
+    assert all_components()[-1] == "scheduler"
