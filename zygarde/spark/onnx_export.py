@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from zygarde.spark.features import FEATURES
+from zygarde.spark.onnx_learners import CONVERTERS as DOUBLE_CONVERTERS
 
 FEATURES_F = "zy__features_f32"
 LEARNER_PREFIX = "learner_"
@@ -152,6 +153,29 @@ def _preprocess(g: _Graph, stage, cols: dict[str, str], inputs: list[dict[str, s
         raise Unsupported(f"no ONNX translation for the {kind} stage")
 
 
+def _native(g: _Graph, inputs: list[dict[str, str]], convert: Callable, learner, features: str):
+    """The learner as nodes of the same double-precision graph (zygarde.spark.onnx_learners)."""
+    import onnx
+    from onnx import TensorProto
+
+    try:
+        produced = convert(g, learner, features)
+    except ValueError as exc:
+        raise Unsupported(f"no ONNX translation for {type(learner).__name__} with {exc}") from exc
+    outputs, infos = {}, []
+    for key, tensor in produced.items():
+        g.op("Identity", [tensor], output=key)
+        outputs[key] = key
+        infos.append(g.helper.make_tensor_value_info(key, TensorProto.DOUBLE, [None] if key == "prediction"
+                                                     else [None, None]))
+    graph = g.helper.make_graph(g.nodes, "zygarde_model", g.inputs, infos, g.inits)
+    model = g.helper.make_model(graph, opset_imports=[g.helper.make_opsetid("", 17),
+                                                      g.helper.make_opsetid("ai.onnx.ml", 3)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    return model.SerializeToString(), {"inputs": inputs, "outputs": outputs}
+
+
 def export(model, spark) -> tuple[bytes, dict[str, Any]]:
     """(serialised ONNX model, {"inputs": [...], "outputs": {"prediction": name, "probability"?: name}})
     for a Zygarde PipelineModel. Raises Unsupported with the reason when it cannot be translated."""
@@ -170,8 +194,10 @@ def export(model, spark) -> tuple[bytes, dict[str, Any]]:
         _preprocess(g, stage, cols, inputs, first=i == 0)
     if FEATURES not in cols:
         raise Unsupported("the preprocessing does not produce the feature vector")
-    g.op("Cast", [cols[FEATURES]], output=FEATURES_F, to=TensorProto.FLOAT)
     n_features = int(learner.numFeatures)
+    if kind in DOUBLE_CONVERTERS and kind not in LEARNER_CONVERTERS:
+        return _native(g, inputs, DOUBLE_CONVERTERS[kind], learner, cols[FEATURES])
+    g.op("Cast", [cols[FEATURES]], output=FEATURES_F, to=TensorProto.FLOAT)
     learned = LEARNER_CONVERTERS.get(kind, _onnxmltools_learner)(learner, n_features, spark)
     opsets = {o.domain: o.version for o in learned.opset_import}
     opsets[""] = max(opsets.get("", 13), 13)
