@@ -70,8 +70,10 @@ def _failure(result: dict[str, Any], classes: bool) -> str | None:
 def export_and_check(spark: SparkSession, model: PipelineModel, scored: DataFrame, classes: bool,
                      package_uri: str, context: str = "") -> dict[str, Any]:
     """ONNX export + parity on `scored` (the test part as Spark scored it); writes model.onnx if both pass."""
-    from zygarde.spark.onnx_export import Unsupported, export
-
+    try:
+        from zygarde.spark.onnx_export import Unsupported, export
+    except ImportError as exc:  # a Spark runtime without onnx / onnxmltools / onnxruntime
+        return {"status": "unavailable", "reason": f"this Spark runtime cannot export ONNX ({exc})"}
     try:
         onnx_bytes, spec = export(model, spark)
     except Unsupported as exc:
