@@ -114,8 +114,11 @@ def main() -> None:
                 model, features, labelled, labels = _fit(spark, frame, target, task, algorithm)
                 root = f"gs://{cloud.bucket}/models/bench-{task}/job-1/"
                 scored = model.transform(labelled).cache()
-                online = export_and_check(spark, model, scored, labels is not None, root)
+                local = state / f"package-{task}"
+                online = export_and_check(spark, model, scored, labels is not None, str(local))
                 assert online["status"] == "available", online
+                online["onnx_uri"] = root + "model.onnx"
+                blobs.write_bytes(online["onnx_uri"], (local / "model.onnx").read_bytes())
                 blobs.write_bytes(root + "manifest.json", json.dumps({"labels": labels, "online": online}).encode())
                 repo.register_model_version(f"bench-{task}", "job-1", {
                     "package_uri": root, "manifest_uri": root + "manifest.json",
