@@ -39,3 +39,16 @@ def on_trial_result(cloud_event):
 def on_cluster_idle(cloud_event):
     """zygarde-cluster-idle: the reconciler's tick."""
     acknowledge_permanent_errors(cluster_idle_message)(decode_pubsub(cloud_event.data))
+
+
+@functions_framework.http
+def predict(request):
+    """HTTP: POST /v1/models/{name}/versions/{version|alias}:predict with {"instances": [...]}."""
+    import json
+
+    from zygarde.service_layer.online_edge import handle
+
+    repo, cache = bootstrap.serving()
+    status, body = handle(request.method, request.path, request.get_data(cache=False), repo, cache)
+    return json.dumps(body), status, {"Content-Type": "application/json"}
+

@@ -23,7 +23,15 @@ locals {
 
   # resources.json "env" keys that are deliberately not set in the cloud:
   # dataproc_endpoint points the code at the local Dataproc stand-in, never at Google.
-  local_only_env = ["dataproc_endpoint"]
+  # predict_url tells the CLI where the predict service is (terraform outputs it).
+  local_only_env = ["dataproc_endpoint", "predict_url"]
+
+  # The predict function needs only where the registry and the packages are.
+  predict_env = {
+    (local.r.env.project) = var.project_id
+    (local.r.env.region)  = var.region
+    (local.r.env.bucket)  = google_storage_bucket.main.name
+  }
 
   # The web app needs to know where things are, not how batches run; who signs in comes from IAP's
   # signed header, checked against the audience of the Cloud Run service with IAP enabled on it.

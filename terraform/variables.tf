@@ -165,3 +165,21 @@ variable "web_users" {
   type        = list(string)
   default     = []
 }
+
+variable "predict_invokers" {
+  description = "Identities allowed to call the predict service (IAM members; allUsers/allAuthenticatedUsers refused)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.predict_invokers : !contains(["allUsers", "allAuthenticatedUsers"], m)])
+    error_message = "The predict service is not public: name users, groups or service accounts."
+  }
+}
+
+variable "predict_min_instances" {
+  description = "Predict instances kept warm (0: scale to zero, cold starts load the model again)."
+  type        = number
+  default     = 0
+}
+

@@ -41,3 +41,23 @@ def build_deps(settings: Settings | None = None) -> Deps:
 def deps() -> Deps:
     """Built on first use (never at import), then reused across invocations of a function instance."""
     return build_deps()
+
+
+@lru_cache(maxsize=1)
+def serving():
+    """(repository, model cache) for the predict function: Firestore and the bucket only, nothing else."""
+    from google.cloud import firestore, storage
+
+    from zygarde.adapters.firestore import FirestoreJobRepository
+    from zygarde.adapters.gcs import GcsBlobStore
+    from zygarde.service_layer.online import ModelCache
+
+    settings = Settings.from_env()
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        from google.auth.credentials import AnonymousCredentials
+
+        gcs = storage.Client(project=settings.project, credentials=AnonymousCredentials())
+    else:
+        gcs = storage.Client(project=settings.project)
+    return FirestoreJobRepository(firestore.Client(project=settings.project)), ModelCache(GcsBlobStore(gcs))
+

@@ -120,10 +120,24 @@ def status(job_id: str | None, owner: str | None, fmt: str) -> None:
     print_job(view)
 
 
-@main.command()
+class _ModelsGroup(click.Group):
+    """`models NAME` lists versions (the `list` subcommand); `models alias|aliases ...` manage aliases."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=_ModelsGroup)
+def models() -> None:
+    """A model's versions (`zygarde models NAME`) and aliases (`zygarde models alias NAME ALIAS VERSION`)."""
+
+
+@models.command("list")
 @click.argument("name")
 @FORMAT
-def models(name: str, fmt: str) -> None:
+def models_list(name: str, fmt: str) -> None:
     """The registered versions of model NAME: winner, validation and test scores, package."""
     from zygarde.cli_extras import echo_json, model_rows_json
     from zygarde.service_layer.queries import model_versions
@@ -283,6 +297,17 @@ def _mount_local() -> None:
 
 _mount_local()
 __import__("zygarde.cli_extras").cli_extras.register(main)
+
+
+def _mount_online() -> None:
+    from zygarde.cli_online import models_alias, models_aliases, predict
+
+    models.add_command(models_alias)
+    models.add_command(models_aliases)
+    main.add_command(predict)
+
+
+_mount_online()
 
 
 if __name__ == "__main__":

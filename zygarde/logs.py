@@ -15,7 +15,8 @@ class JsonFormatter(logging.Formatter):
         entry = {"severity": record.levelname, "message": message, "logger": record.name,
                  "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S")}
         for key, value in _KV.findall(message):
-            if key in ("job_id", "trial_id", "attempt", "batch_id", "owner", "message_id"):
+            if key in ("job_id", "trial_id", "attempt", "batch_id", "owner", "message_id", "model", "version",
+                       "rows", "latency_ms"):
                 entry[key] = value.strip("'\"")
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

@@ -62,7 +62,8 @@ def test_cli_env_status_and_clear_errors(tmp_path):
     assert down.exit_code == 0 and "nothing was running" in down.output
     bad = runner.invoke(local, ["up", "--state-dir", str(tmp_path), "--ports", "nope=1"])
     assert bad.exit_code == 1 and "unknown port name" in bad.output
-    assert len(all_components()) == 6 + len(resources()["functions"]) and all_components()[-2:] == ("scheduler", "web")
+    assert len(all_components()) == 6 + len(resources()["functions"]) + len(resources()["http_functions"])
+    assert all_components()[-2:] == ("scheduler", "web")
 
 
 def test_web_component_runs_the_app_with_the_development_sign_in(tmp_path):

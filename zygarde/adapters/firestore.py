@@ -277,3 +277,30 @@ class FirestoreJobRepository(JobRepository):
         docs = self._model(name).collection(collection("model_versions")).stream()
         return sorted((d.to_dict() for d in docs), key=lambda v: v["version"])
 
+    @_transient
+    def model_version(self, name: str, version: int) -> dict | None:
+        snap = self._model(name).collection(collection("model_versions")).document(str(version)).get()
+        return snap.to_dict() if snap.exists else None
+
+    @_transient
+    def set_alias(self, name: str, alias: str, version: int, moved_by: str, moved_at: str) -> dict:
+        model = self._model(name)
+        doc = model.collection(collection("model_aliases")).document(alias)
+
+        @firestore.transactional
+        def run(tx):
+            if not model.collection(collection("model_versions")).document(str(version)).get(transaction=tx).exists:
+                raise KeyError(f"model {name!r} has no version {version}")
+            snap = doc.get(transaction=tx)
+            history = (snap.to_dict() or {}).get("history", []) if snap.exists else []
+            move = {"version": version, "moved_by": moved_by, "moved_at": moved_at}
+            record = {"alias": alias, **move, "history": [*history, move]}
+            tx.set(doc, record)
+            return record
+
+        return run(self._db.transaction())
+
+    @_transient
+    def model_aliases(self, name: str) -> dict[str, dict]:
+        return {d.id: d.to_dict() for d in self._model(name).collection(collection("model_aliases")).stream()}
+

@@ -21,6 +21,7 @@ class MemoryJobRepository(JobRepository):
         self.slots: dict[str, dict[int, SlotHold]] = defaultdict(dict)
         self.capacity: dict[int, SlotHold] = {}
         self.models: dict[str, dict[int, dict]] = defaultdict(dict)
+        self.aliases: dict[str, dict[str, dict]] = {}
         self._active: dict[tuple[str, str], Trial] = {}  # index of LAUNCHING/RUNNING trials
         self.writes = 0  # how many documents were written, for idempotency tests
 
@@ -160,6 +161,23 @@ class MemoryJobRepository(JobRepository):
 
     def model_versions(self, name: str) -> list[dict]:
         return [self.models[name][n] for n in sorted(self.models.get(name, {}))]
+
+    def model_version(self, name: str, version: int) -> dict | None:
+        return self.models.get(name, {}).get(version)
+
+    def set_alias(self, name: str, alias: str, version: int, moved_by: str, moved_at: str) -> dict:
+        with self._lock:
+            if version not in self.models.get(name, {}):
+                raise KeyError(f"model {name!r} has no version {version}")
+            previous = self.aliases.setdefault(name, {}).get(alias, {})
+            move = {"version": version, "moved_by": moved_by, "moved_at": moved_at}
+            record = {"alias": alias, **move, "history": [*previous.get("history", []), move]}
+            self.aliases[name][alias] = record
+            self.writes += 1
+            return record
+
+    def model_aliases(self, name: str) -> dict[str, dict]:
+        return dict(self.aliases.get(name, {}))
 
 
 def _old_waiting_prepare(prepare: Trial | None, created_before: str) -> bool:

@@ -117,6 +117,7 @@ class FinalizeResult(_JsonMessage):
     manifest_uri: str | None = None
     error: str | None = None
     error_kind: str | None = None
+    online: dict[str, Any] | None = None  # {"status": "available" | "unavailable", "reason"?, "onnx_uri"?, ...}
 
 
 

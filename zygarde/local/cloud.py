@@ -35,7 +35,12 @@ _GCS_EVENTS = {"OBJECT_FINALIZE": "finalize", "OBJECT_DELETE": "delete", "OBJECT
 
 
 def function_keys() -> list[str]:
-    return list(resources()["functions"])
+    """Pub/Sub-triggered functions, then HTTP ones (predict)."""
+    return [*resources()["functions"], *resources().get("http_functions", {})]
+
+
+def http_function_keys() -> list[str]:
+    return list(resources().get("http_functions", {}))
 
 
 def function_component(key: str) -> str:
@@ -179,6 +184,8 @@ class LocalCloud:
             env[env_name("code_version")] = self.code_version
         if "dataproc" in self.components:
             env[env_name("dataproc_endpoint")] = self.url("dataproc")
+        if function_component("predict") in self.components and "predict" in self.ports.functions:
+            env[env_name("predict_url")] = self.url(function_component("predict"))
         return env
 
     def web_env(self) -> dict[str, str]:
@@ -223,10 +230,12 @@ class LocalCloud:
                         "--state-dir", str(self.state_dir / "dataproc"),
                         "--max-concurrent", str(self.max_concurrent_batches))
             else:
-                entry_point = resources()["functions"][component.removeprefix("function-")]["entry_point"]
+                key = component.removeprefix("function-")
+                http = key in http_function_keys()
+                entry_point = resources()["http_functions" if http else "functions"][key]["entry_point"]
                 env["XDG_RUNTIME_DIR"] = str(self.state_dir / "run" / component)  # gunicorn's control socket
                 argv = (sys.executable, "-m", "functions_framework", "--target", entry_point,
-                        "--source", str(self.functions_source), "--signature-type", "cloudevent",
+                        "--source", str(self.functions_source), "--signature-type", "http" if http else "cloudevent",
                         "--host", h, "--port", str(port))
         return dataclasses.replace(self.probe(component), argv=tuple(argv), env=env, cwd=str(REPO_ROOT))
 
@@ -281,7 +290,7 @@ class LocalCloud:
             self.save()
             bootstrap.upload_code(storage_url, self.bucket, bundle, self.code_version)
             function_urls = {k: self.url(function_component(k)) for k in function_keys()
-                             if function_component(k) in wanted}
+                             if function_component(k) in wanted and k not in http_function_keys()}
             bootstrap.create_push_subscriptions(pubsub_host, self.project, function_urls)
             self._ensure(runners)
         log.info("local cloud up state_dir=%s project=%s", self.state_dir, self.project)

@@ -293,7 +293,7 @@ def _apply_result(deps: Deps, trial: Trial, raw: bytes, uri: str) -> None:
     elif isinstance(result, FinalizeResult):
         trial_ended(deps, trial, True, "ModelPackaged", f"packaged at {expected['package_uri']}", False,
                     outputs={"test_metrics": result.test_metrics, "package_uri": expected["package_uri"],
-                             "manifest_uri": expected["manifest_uri"]})
+                             "manifest_uri": expected["manifest_uri"], "online": result.online})
     else:
         objective = spec.objective
         metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}

@@ -204,3 +204,15 @@ class JobRepository(abc.ABC):
     def model_versions(self, name: str) -> list[dict]:
         """Every version of model `name`, oldest first, each with its "version" number."""
 
+    def model_version(self, name: str, version: int) -> dict | None:
+        """One registered version of model `name`, None if there is no such version."""
+        return next((v for v in self.model_versions(name) if int(v["version"]) == version), None)
+
+    @abc.abstractmethod
+    def set_alias(self, name: str, alias: str, version: int, moved_by: str, moved_at: str) -> dict:
+        """Points `alias` of model `name` at `version`, recording who moved it and when (its history
+        kept in the alias record); returns the record. KeyError if the model has no such version."""
+
+    @abc.abstractmethod
+    def model_aliases(self, name: str) -> dict[str, dict]:
+        """alias -> {"alias", "version", "moved_by", "moved_at", "history": [...]} for model `name`."""

@@ -23,6 +23,7 @@ from zygarde.spark.dataset import LABEL, read_dataset
 from zygarde.spark.evaluation import evaluate
 from zygarde.spark.failures import describe_failure
 from zygarde.spark.features import FEATURES
+from zygarde.spark.online import export_and_check
 from zygarde.spark.predict import MANIFEST, label_as_model, load_model, model_labels
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def versions(spark: SparkSession) -> dict[str, str | None]:
     except Exception:  # noqa: BLE001 - informational only
         pass
     packages = {}
-    for name in ("pyspark", "numpy", "pandas", "pyarrow", "xgboost"):  # xgboost: to reload its models
+    for name in ("pyspark", "numpy", "pandas", "pyarrow", "xgboost", "onnx", "onnxruntime", "onnxmltools"):
         try:
             packages[name] = __import__(name).__version__
         except Exception:  # noqa: BLE001 - not installed in this runtime
@@ -79,7 +80,7 @@ def _input_schema(test: DataFrame, target: str) -> list[dict[str, Any]]:
 
 
 def _score_test(spark: SparkSession, request: FinalizeRequest, cached: list[DataFrame]):
-    """(model, test frame, test metrics, test rows, class names)."""
+    """(model, test frame, test metrics, test rows, class names, scored test frame)."""
     model = load_model(request.model_uri)
     labels = model_labels(model)
     test = read_dataset(spark, request.test_uri, "parquet")
@@ -92,26 +93,34 @@ def _score_test(spark: SparkSession, request: FinalizeRequest, cached: list[Data
     clusterer = next((s for s in reversed(model.stages) if s.hasParam("distanceMeasure")), None)
     distance = clusterer.getOrDefault("distanceMeasure") if clusterer is not None else "euclidean"
     metrics = evaluate(request.task, scored, label_col=LABEL, features_col=FEATURES, distance=distance)
-    return model, test, metrics, rows, labels
+    return model, test, metrics, rows, labels, scored
 
 
 def _finalize(spark: SparkSession, request: FinalizeRequest, cached: list[DataFrame]) -> FinalizeResult:
-    _, test, metrics, rows, labels = _score_test(spark, request, cached)
+    model, test, metrics, rows, labels, scored = _score_test(spark, request, cached)
     log.info("test scored %s rows=%d %s=%s", _context(request), rows, request.metric, metrics.get(request.metric))
     model_copy = _under(request.package_uri, MODEL_DIR)
     copy_tree(spark, request.model_uri, model_copy)
+    online = export_and_check(spark, model, scored, classes=labels is not None or request.task == CLUSTERING,
+                              package_uri=request.package_uri, context=_context(request))
     manifest = {**request.manifest,
                 "input_schema": _input_schema(test, request.target), "target": request.target,
                 "task": request.task, "metric": request.metric or request.manifest.get("metric"),
                 "labels": labels, "test_metrics": metrics, "test_rows": rows, "test_uri": request.test_uri,
-                "model_uri": model_copy, "source_model_uri": request.model_uri,
+                "model_uri": model_copy, "source_model_uri": request.model_uri, "online": online,
                 **versions(spark),
                 "created_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")}
     manifest_uri = _under(request.package_uri, MANIFEST)
     hadoop_fs.write_bytes(spark, manifest_uri, json.dumps(manifest, sort_keys=True, indent=1, default=str).encode())
     log.info("package written %s package_uri=%s", _context(request), request.package_uri)
     return FinalizeResult(job_id=request.job_id, attempt=request.attempt, status="SUCCEEDED", test_metrics=metrics,
-                          package_uri=request.package_uri, manifest_uri=manifest_uri)
+                          package_uri=request.package_uri, manifest_uri=manifest_uri,
+                          online=_online_summary(online))
+
+
+def _online_summary(online: dict[str, Any]) -> dict[str, Any]:
+    """What the registry record keeps of the manifest's online section."""
+    return {k: online[k] for k in ("status", "reason", "onnx_uri", "parity") if k in online}
 
 
 def run_finalize(spark: SparkSession, request: FinalizeRequest) -> FinalizeResult:

@@ -1,0 +1,63 @@
+"""terraform/predict.tf, checked offline like the rest (tests/unit/test_terraform.py's evaluator):
+the predict HTTP function, its own service account reading only models/ and Firestore, no public
+invoker."""
+from __future__ import annotations
+
+import ast
+
+import hcl2
+import pytest
+
+from tests.unit.test_terraform import ROOT, TF, TFVARS, Module, R
+
+
+@pytest.fixture(scope="module")
+def tf() -> Module:
+    return Module(TF, TFVARS)
+
+
+def test_predict_is_an_http_function_of_the_shared_archive(tf):
+    addr = "google_cloudfunctions2_function.predict"
+    assert set(tf.instances(addr)) == set(R["http_functions"]) == {"predict"}
+    [build] = tf.arg(addr, "predict", "build_config")
+    assert build["entry_point"] == R["http_functions"]["predict"]["entry_point"]
+    assert build["source"][0]["storage_source"][0]["object"] == tf.ev(tf.locals["function_source_object"])
+    [service] = tf.arg(addr, "predict", "service_config")
+    assert service["service_account_email"].startswith("google_service_account.predict.")
+    assert set(service["environment_variables"]) == {R["env"][k] for k in ("project", "region", "bucket")}
+    defs = {n.name for n in ast.parse((ROOT / "functions" / "main.py").read_text()).body
+            if isinstance(n, ast.FunctionDef)}
+    assert "predict" in defs
+    assert not tf.resources[addr].get("event_trigger")  # HTTP, not a CloudEvent function
+
+
+def test_predict_account_reads_only_models_and_firestore(tf):
+    grants = {}
+    for addr in tf.resources:
+        if addr.split(".")[0].endswith(("_iam_member", "_iam_binding")):
+            for key in tf.instances(addr):
+                member = tf.arg(addr, key, "member")
+                if "predict" in str(member) and "invoker" not in tf.arg(addr, key, "role"):
+                    grants[addr] = tf.arg(addr, key, "role")
+    assert grants == {"google_project_iam_member.predict_firestore": "roles/datastore.viewer",
+                      "google_storage_bucket_iam_member.predict_models": "roles/storage.objectViewer"}
+    [condition] = tf.arg("google_storage_bucket_iam_member.predict_models", None, "condition")
+    assert condition["expression"].endswith(f'/objects/{R["bucket_prefixes"]["models"]}")')
+
+
+def test_no_public_invoker(tf):
+    for addr in tf.resources:
+        if addr.split(".")[0].endswith(("_iam_member", "_iam_binding")) and addr != _INVOKERS:
+            for key in tf.instances(addr):
+                assert tf.arg(addr, key, "member") not in ("allUsers", "allAuthenticatedUsers"), addr
+    assert "var.predict_invokers" in str(tf.resources[_INVOKERS]["for_each"])
+    assert tf.instances(_INVOKERS) == {}  # nobody by default
+    public = Module(TF, {**TFVARS, "predict_invokers": ["group:scorers@example.com"]})
+    assert public.arg(_INVOKERS, "group:scorers@example.com", "role") == "roles/run.invoker"
+    [variable] = [body for p in TF.glob("*.tf") for v in hcl2.loads(p.read_text()).get("variable", [])
+                  for name, body in v.items() if name.strip('"') == "predict_invokers"]
+    assert variable["default"] == []
+    assert "allUsers" in variable["validation"][0]["condition"]
+
+
+_INVOKERS = "google_cloud_run_v2_service_iam_member.predict_invokers"

@@ -1,0 +1,132 @@
+"""Online prediction and model aliases: resolving NAME + version|alias to a registered version,
+loading its ONNX export once per instance, and scoring request rows with it."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from zygarde.domain.registry import LATEST, check_alias, parse_ref
+from zygarde.service_layer.ports import BlobStore, JobRepository
+
+log = logging.getLogger(__name__)
+
+
+class PredictError(Exception):
+    """A request that cannot be served: HTTP `status`, the `field` at fault and a readable message."""
+
+    def __init__(self, status: int, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.status, self.field, self.message = status, field, message
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.status, "field": self.field, "message": self.message}}
+
+
+def resolve(repo: JobRepository, name: str, ref: str) -> dict:
+    """The registered version record `ref` (a number, an alias or "latest") names; PredictError if none."""
+    kind, value = parse_ref(ref)
+    if kind == "alias" and value == LATEST:
+        versions = repo.model_versions(name)
+        if not versions:
+            raise PredictError(404, "model", f"no model named {name!r}")
+        return versions[-1]
+    if kind == "alias":
+        alias = repo.model_aliases(name).get(str(value))
+        if alias is None:
+            if not repo.model_versions(name):
+                raise PredictError(404, "model", f"no model named {name!r}")
+            raise PredictError(404, "alias", f"model {name!r} has no alias {value!r}")
+        value = int(alias["version"])
+    record = repo.model_version(name, int(value))
+    if record is None:
+        if not repo.model_versions(name):
+            raise PredictError(404, "model", f"no model named {name!r}")
+        raise PredictError(404, "version", f"model {name!r} has no version {value}")
+    return record
+
+
+def move_alias(repo: JobRepository, name: str, alias: str, version: int, moved_by: str, now: str) -> dict:
+    """Points `alias` at `version` of model `name` (who and when recorded). ValueError if it cannot."""
+    why = check_alias(alias)
+    if why:
+        raise ValueError(why)
+    try:
+        return repo.set_alias(name, alias, version, moved_by, now)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from exc
+
+
+def aliases(repo: JobRepository, name: str) -> dict[str, dict]:
+    """alias -> {"version", "moved_by", "moved_at", "history"}: the query for the model page and the CLI."""
+    return repo.model_aliases(name)
+
+
+@dataclass
+class _Loaded:
+    model: Any  # zygarde.serving.runtime.OnlineModel
+    labels: list[str] | None
+
+
+class ModelCache:
+    """Loaded models of this instance, by (name, version): read from the bucket on first use only.
+    `factory(onnx_bytes, online, labels)` builds the model (onnxruntime is imported lazily)."""
+
+    def __init__(self, blobs: BlobStore, factory: Callable | None = None, size: int = 8):
+        self.blobs, self.size, self._lock = blobs, size, threading.Lock()
+        self._models: dict[tuple[str, int], _Loaded] = {}
+        self.factory = factory or _runtime_model
+        self.loads = 0
+
+    def get(self, name: str, record: dict) -> _Loaded:
+        key = (name, int(record["version"]))
+        with self._lock:
+            loaded = self._models.get(key)
+        if loaded is not None:
+            return loaded
+        online = record.get("online") or {}
+        if online.get("status") != "available":
+            raise PredictError(409, "version", f"{name} v{key[1]} cannot serve online: "
+                                               f"{online.get('reason') or 'it was registered without an ONNX export'}")
+        manifest = json.loads(self.blobs.read_bytes(record["manifest_uri"]))
+        spec = manifest["online"]
+        loaded = _Loaded(self.factory(self.blobs.read_bytes(spec["onnx_uri"]), spec, manifest.get("labels")),
+                         manifest.get("labels"))
+        with self._lock:
+            self.loads += 1
+            if len(self._models) >= self.size:
+                self._models.pop(next(iter(self._models)))
+            self._models[key] = loaded
+        return loaded
+
+
+def _runtime_model(onnx_bytes: bytes, online: dict, labels: list[str] | None):
+    from zygarde.serving.runtime import OnlineModel
+
+    return OnlineModel(onnx_bytes, online, labels)
+
+
+def predict(repo: JobRepository, cache: ModelCache, name: str, ref: str, body: Any) -> dict[str, Any]:
+    """Vertex-AI-shaped response for `body` ({"instances": [...]}); PredictError for bad requests.
+    Logs one line per request: model, version, rows, latency (never the inputs)."""
+    from zygarde.serving.instances import InstanceError
+
+    started = time.perf_counter()
+    if not isinstance(body, dict) or "instances" not in body:
+        raise PredictError(400, "instances", 'the body must be a JSON object {"instances": [{column: value}, ...]}')
+    record = resolve(repo, name, ref)
+    loaded = cache.get(name, record)
+    try:
+        rows = loaded.model.predict(body["instances"])
+    except InstanceError as exc:
+        raise PredictError(400, exc.field, exc.message) from exc
+    version = int(record["version"])
+    log.info("prediction served model=%s version=%d ref=%s rows=%d latency_ms=%.2f", name, version, ref, len(rows),
+             (time.perf_counter() - started) * 1000)
+    out: dict[str, Any] = {"predictions": rows, "model": name, "modelVersionId": str(version)}
+    if loaded.labels:
+        out["classes"] = loaded.labels
+    return out

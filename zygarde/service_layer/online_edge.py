@@ -1,0 +1,40 @@
+"""The HTTP edge of online prediction: path, method and body checked, errors as JSON with a status."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from zygarde.service_layer.online import ModelCache, PredictError, predict
+from zygarde.service_layer.ports import JobRepository
+
+log = logging.getLogger(__name__)
+
+PATH = re.compile(r"^/v1/models/(?P<name>[^/]+)/versions/(?P<ref>[^/:]+):predict$")
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def handle(method: str, path: str, data: bytes, repo: JobRepository, cache: ModelCache) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body) for one request. Never raises: unexpected errors are a logged 500."""
+    try:
+        match = PATH.match(path or "")
+        if match is None:
+            raise PredictError(404, "path", "expected POST /v1/models/{name}/versions/{version|alias}:predict")
+        if method != "POST":
+            raise PredictError(405, "method", f"{method} is not allowed; use POST")
+        if not data or not data.strip():
+            raise PredictError(400, "body", 'empty body; send {"instances": [{column: value}, ...]}')
+        if len(data) > MAX_BODY_BYTES:
+            raise PredictError(400, "body", f"{len(data)} bytes; at most {MAX_BODY_BYTES} per request")
+        try:
+            body = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PredictError(400, "body", f"not valid JSON ({exc})") from exc
+        return 200, predict(repo, cache, match["name"], match["ref"], body)
+    except PredictError as exc:
+        log.info("prediction refused path=%s status=%d field=%s", path, exc.status, exc.field)
+        return exc.status, exc.body()
+    except Exception:  # noqa: BLE001 - the edge: a stack trace goes to the log, never to the client
+        log.exception("prediction failed path=%s", path)
+        return 500, {"error": {"code": 500, "message": "internal error; see the service's logs"}}
