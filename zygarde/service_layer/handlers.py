@@ -15,10 +15,11 @@ from zygarde.domain.errors import (BatchNotFound, DatasetError, MessageError, No
 from zygarde.domain.model import FINALIZE, PREPARE, Condition, Job, JobState, Trial
 from zygarde.domain.search import initial_trials, planned_trial_count
 from zygarde.domain.raw_doc import safe_text
+from zygarde.domain.report_record import report_for_record
 from zygarde.domain.spec import JOB_ID_PATTERN, OWNER_PATTERN
 from zygarde.service_layer import submission
 from zygarde.service_layer.deps import Deps, log
-from zygarde.service_layer.launching import release_slots, result_locations
+from zygarde.service_layer.launching import data_prefix, release_slots, result_locations
 from zygarde.service_layer.scheduling import dispatch, job_spec, maybe_finish_job, stop_job, trial_ended
 
 RETRYABLE_ERROR_KINDS = frozenset({"runtime"})
@@ -288,7 +289,9 @@ def _apply_result(deps: Deps, trial: Trial, raw: bytes, uri: str) -> None:
         rows = ", ".join(f"{k} {v}" for k, v in sorted(result.rows.items()))
         parts = {k.removeprefix("parts."): v for k, v in expected.items()}
         trial_ended(deps, trial, True, "DataPrepared", f"data prepared: {rows}", False,
-                    outputs={"report": result.report, "parts": parts, "rows": result.rows,
+                    outputs={"report": report_for_record(result.report,
+                                                         data_prefix(deps.settings, trial.job_id) + "report.json"),
+                             "parts": parts, "rows": result.rows,
                              "fingerprint": result.fingerprint})
     elif isinstance(result, FinalizeResult):
         trial_ended(deps, trial, True, "ModelPackaged", f"packaged at {expected['package_uri']}", False,
