@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep-cloud", action="store_true", help="leave a cloud started here running")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the job")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results_packing.json")
+    parser.add_argument("--combine", type=Path, nargs="+", metavar="RESULTS",
+                        help="run nothing: summarise the runs of earlier results files (later files win) into --out")
     return parser.parse_args(argv)
 
 
@@ -69,9 +71,31 @@ def write(args: argparse.Namespace, dataset, rows: int, machine_before: dict, ru
     return summary
 
 
+def combine(args: argparse.Namespace) -> int:
+    """Re-summarise runs recorded by earlier invocations (say, the local cloud's and the anchors', run
+    apart); the result records which file each run came from."""
+    runs, sources, first = {}, {}, None
+    for path in args.combine:
+        recorded = json.loads(path.read_text())
+        first = first or recorded
+        for name, run in recorded["runs"].items():
+            runs[name], sources[name] = run, {"file": str(path), "command": recorded["command"],
+                                              "machine_before": recorded["machine_before"],
+                                              "finished_at": recorded["finished_at"]}
+    dataset = packing_data.DATASETS[first["dataset"]["name"]]
+    summary = write(args, dataset, first["dataset"]["rows"], first["machine_before"], runs)
+    recorded = json.loads(args.out.read_text())
+    recorded["combined_from"] = sources
+    args.out.write_text(json.dumps(recorded, indent=1, default=str) + "\n")
+    print(packing_report.table(summary))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)
+    if args.combine:
+        return combine(args)
     dataset = packing_data.DATASETS[args.dataset]
     frame = packing_data.load_frame(dataset, args.rows)
     csv = packing_data.to_csv_bytes(frame)
