@@ -78,12 +78,17 @@ def run(csv: bytes, dataset: BenchDataset, job_id: str, parallelism: int, timeou
     published = time.monotonic()
     deps.publisher.publish("jobs", json.dumps(spec).encode())
     view, ended = wait_for(deps, job_id, timeout, progress=progress)
+    return record(view, ended - published, parallelism)  # publish -> the job's end seen by polling (1 s)
+
+
+def record(view, wall_seconds: float, parallelism: int) -> dict:
+    """The run's record from the job's view (also of a job still running: then it is partial)."""
     origin = view.job.created_at
     stages = [t for t in (view.prepare, view.finalize) if t is not None]
     trials = [trial_record(t, origin) for t in view.trials]
     return {
-        "job_id": job_id, "state": view.job.state.value, "error": view.job.error,
-        "wall_seconds": ended - published,  # publish -> the job's end seen by polling (1 s)
+        "job_id": view.job.job_id, "state": view.job.state.value, "error": view.job.error,
+        "wall_seconds": wall_seconds,
         "recorded_seconds": _seconds(origin, view.job.finished_at),  # the job's created_at -> finished_at
         "prepare_seconds": view.prepare.duration_seconds if view.prepare else None,
         "finalize_seconds": view.finalize.duration_seconds if view.finalize else None,
