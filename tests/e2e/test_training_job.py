@@ -129,9 +129,14 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
         spark.stop()
 
 
-def test_batch_killed_mid_run_is_retried_by_the_reconciler(deps, local_cloud):
-    """kill -9 of a running batch: the reconciler tick finds it dead without a result and retries it."""
+def test_batch_killed_mid_run_is_retried_and_a_forged_result_never_wins(deps, local_cloud):
+    """A forged result for the running attempt (a perfect objective, a model in another bucket) is
+    ignored; then kill -9 of the batch: the reconciler tick finds it dead without a result and
+    retries it, and only the trial's own result counts."""
     import signal
+
+    from zygarde.domain.contracts import TrialResult, result_object_name
+    from zygarde.service_layer.launching import trial_uris
 
     spec = demo_spec(deps.settings.bucket, "e2e-killed")
     spec["candidates"] = [{"algorithm": "logistic_regression", "params": {"regParam": [0.01]}}]
@@ -140,6 +145,10 @@ def test_batch_killed_mid_run_is_retried_by_the_reconciler(deps, local_cloud):
     deadline = time.monotonic() + 300
     while not (batch_dir / "pid").exists() and time.monotonic() < deadline:
         time.sleep(0.5)
+    forged = TrialResult("e2e-killed", "t0000", 1, "SUCCEEDED", {"areaUnderROC": 1.0, "f1": 1.0},
+                         model_uri="gs://attacker/model")
+    deps.blobs.write_bytes(f"gs://{deps.settings.bucket}/{result_object_name('e2e-killed', 't0000', 1)}",
+                           forged.to_json().encode(), "application/json")  # notified like any result
     os.kill(int((batch_dir / "pid").read_text()), signal.SIGKILL)
     while deps.launcher.get("zyg-e2e-killed-t0000-a1").state != "FAILED" and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -152,8 +161,11 @@ def test_batch_killed_mid_run_is_retried_by_the_reconciler(deps, local_cloud):
     assert trial.attempt == 2 and trial.batch_id == "zyg-e2e-killed-t0000-a2"
     reasons = [c.reason for c in trial.conditions]
     assert "Retrying" in reasons and reasons[-1] == "TrainingSucceeded"
-    died = next(c for c in trial.conditions if c.reason == "Retrying")
-    assert "without a result" in died.message and "FAILED" in died.message
+    died = next(c for c in trial.conditions if c.reason == "Retrying")  # the dead batch left only the forged result
+    assert "is not this attempt's" in died.message and "gs://attacker/model" in died.message
+    assert trial.objective < 1.0 and view.job.best_objective == trial.objective  # the forged 1.0 never counted
+    assert trial.model_uri == trial_uris(deps.settings, "e2e-killed", "t0000", trial.attempt)[0]
+    assert view.finalize.params["model_uri"] == trial.model_uri
 
 
 def test_a_v1_request_runs(deps, local_cloud):
