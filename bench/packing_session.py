@@ -7,11 +7,8 @@ batch does today, only without a batch per trial: what packing trials into one b
 """
 from __future__ import annotations
 
-import contextlib
 import logging
-import subprocess
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,33 +32,15 @@ SPARK_CONF = {
 }
 
 
-@contextlib.contextmanager
-def local_session(cores: int, port: int | None = None) -> Iterator:
+def local_session(cores: int, port: int | None = None):
     """A local[cores] SparkSession; its JVM is stopped (by PID) on exit."""
-    from pyspark import SparkContext
-    from pyspark.sql import SparkSession
+    from zygarde.local.spark_session import local_session as session
 
-    builder = SparkSession.builder.master(f"local[{cores}]").appName("zygarde-bench-packing")
     conf = {**SPARK_CONF, "spark.sql.shuffle.partitions": str(cores), "spark.default.parallelism": str(cores)}
     if port:
         conf.update({"spark.driver.port": str(port), "spark.blockManager.port": str(port + 1),
                      "spark.port.maxRetries": "40"})
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    java = SparkContext._gateway.proc
-    try:
-        yield session
-    finally:
-        session.stop()
-        SparkContext._gateway.shutdown()
-        SparkContext._gateway = SparkContext._jvm = None
-        java.terminate()
-        try:
-            java.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            java.kill()
+    return session("zygarde-bench-packing", conf, master=f"local[{cores}]")
 
 
 def prepare(spark, csv_path: Path, dataset: BenchDataset, out_dir: Path, job_id: str) -> tuple[dict, float]:
