@@ -77,9 +77,56 @@ def model_rows_json(rows) -> list[dict]:
     return [dataclasses.asdict(r) for r in rows]
 
 
+@click.command("predict-batch")
+@click.argument("model")
+@click.argument("input_uri")
+@click.option("--format", "fmt", required=True, type=click.Choice(["csv", "parquet", "json", "libsvm"]))
+@click.option("--options", default="{}", help='reader options as a JSON object, e.g. {"sep": ";"}')
+@click.option("--output", default=None, help="where to write the predictions (default: under the model's folder)")
+@click.option("--owner", default=None, help="whose datasets/ the input is in (default $ZYGARDE_OWNER or $USER)")
+@click.option("--wait/--no-wait", default=True, help="wait for the batch to end")
+def predict_batch(model: str, input_uri: str, fmt: str, options: str, output: str | None, owner: str | None,
+                  wait: bool) -> None:
+    """Score INPUT_URI with MODEL (NAME or NAME:VERSION, default the latest) in a Dataproc batch."""
+    import time
+
+    from zygarde.cli import _deps
+    from zygarde.domain.errors import PermanentError
+    from zygarde.service_layer import batch_prediction
+    from zygarde.web.identity import owner_name
+
+    name, _, version = model.partition(":")
+    try:
+        reader = json.loads(options)
+        if not isinstance(reader, dict) or (version and not version.isdigit()):
+            raise ValueError
+    except ValueError:
+        console.print("[red]--options must be a JSON object and the version a number (NAME:3)[/red]")
+        sys.exit(2)
+    deps = _deps()
+    try:
+        batch = batch_prediction.submit(deps, name, int(version) if version else None, input_uri, fmt,
+                                        owner_name(owner) if owner else default_owner(), reader, output)
+    except PermanentError as exc:
+        console.print(f"[red]{exc}[/red]")
+        sys.exit(1)
+    console.print(f"batch {batch.batch_id}: {name} v{batch.version} scores {input_uri} into {batch.output_uri}")
+    if not wait:
+        return
+    info = deps.launcher.get(batch.batch_id)
+    while not info.is_terminal:
+        time.sleep(2)
+        info = deps.launcher.get(batch.batch_id)
+    if info.state != "SUCCEEDED":
+        console.print(f"[red]batch {batch.batch_id} ended {info.state}: {info.state_message or 'see its log'}[/red]")
+        sys.exit(1)
+    console.print(f"predictions written to {batch.output_uri}")
+
+
 def register(main: click.Group) -> None:
     main.add_command(upload)
     main.add_command(rerun)
+    main.add_command(predict_batch)
 
 
 def watch_json(deps, job_id: str, timeout: float = 3600, poll: float = 2.0) -> int:

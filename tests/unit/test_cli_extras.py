@@ -59,3 +59,39 @@ def test_watch_as_json_prints_a_line_per_change_until_the_job_ends(deps, monkeyp
     result = run(deps, monkeypatch, "watch", "job-1", "--format", "json")
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert result.exit_code == 1 and lines[-1]["state"] == "CANCELLED"
+
+
+def register(deps, name: str, jobs: list[str]) -> None:
+    for job_id in jobs:
+        deps.repo.register_model_version(name, job_id, {"job_id": job_id, "trial_id": "t0000",
+                                                        "package_uri": f"gs://bkt/models/{name}/{job_id}/"})
+
+
+def test_predict_batch_scores_with_the_chosen_version_in_one_batch(deps, monkeypatch):
+    register(deps, "churn", ["job-1", "job-2"])
+    data = "gs://bkt/datasets/ana/new.csv"
+    env = {"ZYGARDE_OWNER": "ana"}
+    result = run(deps, monkeypatch, "predict-batch", "churn:1", data, "--format", "csv", "--no-wait", env=env)
+    assert result.exit_code == 0, result.output
+    [(batch_id, request)] = deps.launcher.requests.items()
+    args = dict(zip(request.args[::2], request.args[1::2]))
+    assert request.main_python_file_uri.endswith("/predict.py") and batch_id.startswith("zyg-predict-")
+    assert args["--model-uri"] == "gs://bkt/models/churn/job-1/model" and args["--input"] == data
+    assert args["--output"].startswith("gs://bkt/models/churn/predictions/v1-")
+    again = run(deps, monkeypatch, "predict-batch", "churn:1", data, "--format", "csv", "--no-wait", env=env)
+    assert again.exit_code == 0 and len(deps.launcher.requests) == 1  # the same scoring: one batch
+    latest = run(deps, monkeypatch, "predict-batch", "churn", data, "--format", "csv", "--no-wait", env=env)
+    assert latest.exit_code == 0 and "churn v2" in latest.output
+
+
+def test_predict_batch_refuses_what_cannot_run(deps, monkeypatch):
+    register(deps, "churn", ["job-1"])
+    env = {"ZYGARDE_OWNER": "ana"}
+    cases = [(("nope", "gs://bkt/datasets/ana/x.csv"), "no model nope"),
+             (("churn:7", "gs://bkt/datasets/ana/x.csv"), "has no version 7"),
+             (("churn", "gs://bkt/datasets/bob/x.csv"), "datasets/ana/"),
+             (("churn", "gs://bkt/datasets/ana/../../results/x.csv"), "'..' segment")]
+    for args, reason in cases:
+        result = run(deps, monkeypatch, "predict-batch", *args, "--format", "csv", "--no-wait", env=env)
+        assert result.exit_code == 1 and reason in result.output and "Traceback" not in result.output, result.output
+    assert deps.launcher.requests == {}
