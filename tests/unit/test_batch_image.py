@@ -18,7 +18,6 @@ from tests.unit.test_terraform import R, tf  # noqa: F401 - the parsed terraform
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "container" / "Dockerfile").read_text()
 RUNTIME_PYTHON = {"3.0": "3.12", "2.3": "3.11", "2.2": "3.11"}  # Dataproc Serverless runtime -> its Python
-RUNTIME_SPARK = {"3.0": "4.0.1", "2.3": "3.5.1", "2.2": "3.5.1"}  # ... and its Spark
 
 
 def _pins(path: Path) -> dict[str, str]:
@@ -41,10 +40,6 @@ def test_dockerfile_meets_the_custom_container_requirements(tf):  # noqa: F811
     assert re.search(r"^ENV PYSPARK_PYTHON=/usr/local/bin/python3", DOCKERFILE, re.M)
     base = re.search(r"^FROM python:(\d+\.\d+)", DOCKERFILE, re.M).group(1)
     assert base == RUNTIME_PYTHON[tf.var_values["dataproc_runtime_version"]]
-
-
-def test_the_tests_run_the_spark_of_the_deployed_runtime(tf):  # noqa: F811
-    assert _pins(ROOT / "requirements.lock")["pyspark"] == RUNTIME_SPARK[tf.var_values["dataproc_runtime_version"]]
 
 
 def test_cloud_build_builds_and_pushes_the_image_terraform_names(tf):  # noqa: F811

@@ -194,7 +194,7 @@ def export(model, spark) -> tuple[bytes, dict[str, Any]]:
         _preprocess(g, stage, cols, inputs, first=i == 0)
     if FEATURES not in cols:
         raise Unsupported("the preprocessing does not produce the feature vector")
-    n_features = int(learner.numFeatures)
+    n_features = int(learner.numFeatures if hasattr(learner, "numFeatures") else len(learner.clusterCenters()[0]))
     if kind in DOUBLE_CONVERTERS and kind not in LEARNER_CONVERTERS:
         return _native(g, inputs, DOUBLE_CONVERTERS[kind], learner, cols[FEATURES])
     g.op("Cast", [cols[FEATURES]], output=FEATURES_F, to=TensorProto.FLOAT)

@@ -3,30 +3,17 @@ learner with a converter, the exported graph scores the data as the PipelineMode
 exactly, probabilities and predictions within tolerance); learners without one are reported."""
 from __future__ import annotations
 
-import os
 
 import pytest
 from pyspark.ml import PipelineModel
 
 from tests.unit.spark.conftest import DATASETS
-from tests.unit.spark.session import local_session
 from zygarde.spark.dataset import read_dataset
 from zygarde.spark.online import ONNX_FILE, export_and_check
 from zygarde.spark.predict import label_as_model, model_labels
 
-_PORTS = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
-          "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
-          "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
-          "spark.driver.port": os.environ.get("ZYGARDE_ONNX_TEST_DRIVER_PORT", "18655"),
-          "spark.blockManager.port": os.environ.get("ZYGARDE_ONNX_TEST_BM_PORT", "18675"),
-          "spark.port.maxRetries": "10",
-          "spark.sql.adaptive.enabled": "false"}
-
-
-@pytest.fixture(scope="module")
-def spark():
-    with local_session("zygarde-onnx-tests", _PORTS) as session:
-        yield session
+# The session-wide `spark` fixture (conftest): a session of its own here would stop the shared JVM
+# that later test files use.
 
 
 _SMALL_TREES = {"maxDepth": 3, "numTrees": 5}
