@@ -90,13 +90,25 @@ class PrepareResult(_JsonMessage):
 
 
 @dataclass(frozen=True)
+class RefitSpec(_JsonMessage):
+    """The winner to fit again at finalisation: its learner, params and seed, and the data."""
+
+    algorithm: str
+    params: dict[str, Any]
+    seed: int
+    train_uri: str
+    validation_uri: str
+    on_train_and_validation: bool = False  # fit on both parts (the job's final_fit says so)
+
+
+@dataclass(frozen=True)
 class FinalizeRequest(_JsonMessage):
     """spark_jobs/finalize_model.py --request: score the winning model once on the test split and
     write the model package (the PipelineModel copied under package_uri + manifest.json)."""
 
     job_id: str
     attempt: int
-    model_uri: str  # the winning trial's saved PipelineModel
+    model_uri: str | None  # the winning trial's saved PipelineModel; None: refit it (see `refit`)
     test_uri: str  # the test part (Parquet) written by the preparation
     task: str
     target: str
@@ -104,6 +116,15 @@ class FinalizeRequest(_JsonMessage):
     package_uri: str  # gs://.../models/{name}/{job_id}/ : model/ and manifest.json go under it
     result_uri: str  # a FinalizeResult JSON, written last
     manifest: dict[str, Any] = field(default_factory=dict)  # what the control plane knows: spec, params, ...
+    # When no trial model was kept: the winner refitted here with the same params and seed, on the
+    # train part (or train + validation), before it is scored on test and packaged.
+    refit: RefitSpec | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.refit, dict):
+            object.__setattr__(self, "refit", RefitSpec(**self.refit))
+        if self.model_uri is None and self.refit is None:
+            raise ValueError("a FinalizeRequest needs model_uri or refit")
 
 
 
@@ -119,6 +140,47 @@ class FinalizeResult(_JsonMessage):
     error_kind: str | None = None
     online: dict[str, Any] | None = None  # {"status": "available" | "unavailable", "reason"?, "onnx_uri"?, ...}
 
+
+
+@dataclass(frozen=True)
+class PackedTrial(_JsonMessage):
+    """One trial of a pack: its learner and where its own TrialResult goes."""
+
+    trial_id: str
+    attempt: int
+    algorithm: str
+    params: dict[str, Any]
+    result_uri: str  # results/{job}/{trial}/attempt-{n}.json, written as soon as this trial ends
+    model_uri: str | None = None  # set only when the job keeps every trial's model (keep_trial_models)
+
+
+@dataclass(frozen=True)
+class PackRequest(_JsonMessage):
+    """spark_jobs/train_pack.py --request: train a pack of one job's trials in one Spark session.
+    The prepared parts are read and cached once, each preprocessing plan is fitted once and shared,
+    and the trials fit `concurrency` at a time; each writes its own TrialResult when it ends."""
+
+    job_id: str
+    pack_id: str
+    task: str
+    metric: str
+    target: str
+    seed: int
+    train_uri: str
+    validation_uri: str
+    trials: tuple[PackedTrial, ...]
+    k_folds: int = 0
+    group_by: list[str] = field(default_factory=list)
+    concurrency: int = 0  # trials fitted at once; 0: the session's default parallelism
+
+    def __post_init__(self) -> None:
+        trials = tuple(PackedTrial(**t) if isinstance(t, dict) else t for t in self.trials)
+        object.__setattr__(self, "trials", trials)
+        if not trials:
+            raise ValueError("a pack holds at least one trial")
+        ids = [t.trial_id for t in trials]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a pack holds each trial once")
 
 
 @dataclass(frozen=True)
