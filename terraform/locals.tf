@@ -19,6 +19,8 @@ locals {
     (local.r.env.dataproc_subnet)          = google_compute_subnetwork.dataproc.self_link
     (local.r.env.batch_ttl)                = var.batch_ttl
     (local.r.env.batch_container_image)    = local.batch_image
+    (local.r.env.batch_startup_seconds)    = tostring(var.batch_startup_seconds)
+    (local.r.env.pack_concurrency)         = tostring(var.pack_concurrency)
   }
 
   # resources.json "env" keys that are deliberately not set in the cloud:

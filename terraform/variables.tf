@@ -183,3 +183,25 @@ variable "predict_min_instances" {
   default     = 0
 }
 
+
+variable "batch_startup_seconds" {
+  description = "A Dataproc Serverless batch's fixed cost before it fits anything (creation, JVM, session, data read): trial packs are sized so that each batch's work is a multiple of it."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.batch_startup_seconds > 0 && var.batch_startup_seconds <= 3600
+    error_message = "batch_startup_seconds must lie between 0 (excluded) and 3600."
+  }
+}
+
+variable "pack_concurrency" {
+  description = "Trials a pack batch fits at once (the default batch has 12 cores; about 4 per fit)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.pack_concurrency >= 1 && var.pack_concurrency <= 64
+    error_message = "pack_concurrency must lie between 1 and 64."
+  }
+}

@@ -67,6 +67,10 @@ class Settings:
     dataproc_subnet: str | None = None
     batch_ttl: str = "14400s"
     batch_container_image: str | None = None  # the batches' image (container/Dockerfile); None: the runtime's
+    # A batch's fixed cost before it fits anything (creation, JVM, session, data): packs are sized
+    # against it. About a minute on Dataproc Serverless; the local cloud measures its own.
+    batch_startup_seconds: float = 60.0
+    pack_concurrency: int = 3  # trials a pack batch fits at once (12 cores / about 4 per fit)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -92,6 +96,8 @@ class Settings:
             dataproc_subnet=get("dataproc_subnet"),
             batch_ttl=get("batch_ttl", "14400s"),
             batch_container_image=get("batch_container_image") or None,
+            batch_startup_seconds=float(get("batch_startup_seconds", "60")),
+            pack_concurrency=int(get("pack_concurrency", "3")),
         )
 
     def code_uri(self, name: str) -> str:

@@ -39,7 +39,7 @@ def spec_dict(**over) -> dict:
             "task": "binary_classification",
             "candidates": [{"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.1]}},
                            {"algorithm": "random_forest_classifier", "params": {"numTrees": [5, 10]}}],
-            "max_parallel": 2}
+            "max_parallel": 2, "packing": "off"}  # one batch per trial; packing is tested on its own
     spec.update(over)
     return spec
 

@@ -94,6 +94,7 @@ class Trial:
     conditions: tuple[Condition, ...] = ()
     kind: str = TRAIN
     outputs: dict[str, Any] = field(default_factory=dict)  # stage results: data report, parts, package...
+    pack_id: str | None = None  # the pack this attempt runs in (its batch holds the pack's slots)
 
     def __post_init__(self) -> None:
         if self.kind not in (TRAIN, PREPARE, FINALIZE):

@@ -183,10 +183,19 @@ class JobSpec(_Strict):
     search: SearchSpec = Field(default_factory=SearchSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     data: DataSpec = Field(default_factory=DataSpec)
-    max_parallel: Integer = Field(2, ge=1, le=64, description="trials of this job running at once")
+    max_parallel: Integer = Field(2, ge=1, le=64, description="batches of this job running at once (each trains one trial, "
+                                                                         "or a pack of them)")
     max_attempts: Integer = Field(2, ge=1, le=5, description="launches per trial when a batch dies")
     seed: Integer = Field(42, ge=0, le=2**31 - 1)
     validation_fraction: float = Field(0.2, ge=0.05, le=0.5)
+    packing: Literal["auto", "off"] = Field(
+        "auto", description="auto: several trials share one batch (one Spark session, data read once); "
+                            "off: one batch per trial")
+    keep_trial_models: bool = Field(
+        False, description="save every trial's fitted model (packed trials keep none by default: the "
+                            "winner is fitted again at finalisation)")
+    final_fit: Literal["train", "train_and_validation"] = Field(
+        "train", description="what the winner is fitted on before it is scored once on test")
 
     @field_validator("owner")
     @classmethod

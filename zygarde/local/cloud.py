@@ -111,6 +111,9 @@ class LocalPorts:
                    web=web, functions=functions)
 
 
+LOCAL_BATCH_STARTUP_SECONDS = 20  # spark-submit, JVM and session, reading the prepared data (measured)
+
+
 class LocalCloud:
     """Starts, stops and describes one local cloud whose state lives in state_dir."""
 
@@ -179,6 +182,11 @@ class LocalCloud:
             env_name("bucket"): self.bucket,
             env_name("region"): self.region,
             env_name("max_concurrent_batches"): str(self.max_concurrent_batches),
+            # A local batch starts in seconds, not a minute, and has this machine's cores (the local
+            # Dataproc endpoint caps a batch's cores at the machine's).
+            env_name("batch_startup_seconds"): os.environ.get(env_name("batch_startup_seconds"),
+                                                              str(LOCAL_BATCH_STARTUP_SECONDS)),
+            env_name("pack_concurrency"): os.environ.get(env_name("pack_concurrency"), str(os.cpu_count() or 2)),
         }
         if self.code_version:
             env[env_name("code_version")] = self.code_version

@@ -302,7 +302,7 @@ def _apply_result(deps: Deps, trial: Trial, raw: bytes, uri: str) -> None:
         metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
         if objective in metrics:
             trial_ended(deps, trial, True, "TrainingSucceeded", f"{objective}={metrics[objective]:.6g}", False,
-                        metrics=metrics, objective=metrics[objective], model_uri=expected["model_uri"])
+                        metrics=metrics, objective=metrics[objective], model_uri=expected.get("model_uri"))
         else:
             trial_ended(deps, trial, False, "MetricMissing", f"the result has no {objective}", False)
 

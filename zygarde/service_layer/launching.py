@@ -11,8 +11,8 @@ import random
 import re
 
 from zygarde.config import Settings, prefix
-from zygarde.domain.contracts import (DATA_PARTS, MANIFEST_NAME, FinalizeRequest, PrepareRequest, TrialRequest,
-                                      result_object_name)
+from zygarde.domain.contracts import (DATA_PARTS, MANIFEST_NAME, FinalizeRequest, PrepareRequest, RefitSpec,
+                                      TrialRequest, result_object_name)
 from zygarde.domain.errors import BatchAlreadyExists, PermanentError
 from zygarde.domain.model import FINALIZE, PREPARE, Job, Trial, TrialState
 from zygarde.domain.spec import JobSpec
@@ -56,6 +56,8 @@ def result_locations(settings: Settings, trial: Trial, spec: JobSpec) -> dict[st
     if trial.kind == FINALIZE:
         package = package_uri(settings, spec.name or trial.job_id, trial.job_id)
         return {"package_uri": package, "manifest_uri": package + MANIFEST_NAME}
+    if trial.pack_id and not spec.keep_trial_models:
+        return {}  # a packed trial keeps no model: the winner is fitted again at finalisation
     return {"model_uri": trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)[0]}
 
 
@@ -77,7 +79,7 @@ def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -
             job_id=trial.job_id, attempt=trial.attempt, model_uri=trial.params["model_uri"],
             test_uri=data + "test", task=spec.task, target=spec.dataset.target, metric=spec.objective,
             package_uri=package_uri(settings, spec.name or trial.job_id, trial.job_id), result_uri=result_uri,
-            manifest=dict(trial.params["manifest"]))
+            manifest=dict(trial.params["manifest"]), refit=_refit(trial, spec, data))
     else:
         properties = batch_properties.for_algorithm(trial.algorithm)
         main, request = "train_trial.py", TrialRequest(
@@ -98,13 +100,36 @@ def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -
         properties=properties)
 
 
+PACK_HOLD_ATTEMPT = 1  # a pack's id already names its trials' attempts: its slot holds use attempt 1
+ACTIVE = (TrialState.LAUNCHING, TrialState.RUNNING)
+
+
+def _refit(trial: Trial, spec: JobSpec, data: str) -> RefitSpec | None:
+    """The winner to fit again at finalisation: when its trial kept no model, or the job fits the
+    final model on train + validation."""
+    refit = trial.params.get("refit")
+    if not refit:
+        return None
+    return RefitSpec(algorithm=refit["algorithm"], params=dict(refit["params"]), seed=spec.seed,
+                     train_uri=data + "train", validation_uri=data + "validation",
+                     on_train_and_validation=spec.final_fit == "train_and_validation")
+
+
 def release_slots(deps: Deps, trial: Trial) -> None:
     """Free the job slot and capacity slot this attempt of the trial held. Slots are released per
-    attempt: a stale snapshot of attempt 1 never frees what attempt 2 holds."""
+    attempt: a stale snapshot of attempt 1 never frees what attempt 2 holds. A packed trial's slots
+    are the pack's: freed when no other trial of the pack is active (each trial ends first, then
+    looks, so the last of two that end at once always sees the other ended)."""
+    holder, attempt = trial.trial_id, trial.attempt
+    if trial.pack_id:
+        if any(t.pack_id == trial.pack_id and t.trial_id != trial.trial_id
+               for t in deps.repo.list_trials(trial.job_id, ACTIVE)):
+            return
+        holder, attempt = trial.pack_id, PACK_HOLD_ATTEMPT
     if trial.slot is not None:
-        deps.repo.release_slot(trial.job_id, trial.slot, trial.trial_id, trial.attempt)
+        deps.repo.release_slot(trial.job_id, trial.slot, holder, attempt)
     if trial.capacity_slot is not None:
-        deps.repo.release_capacity(trial.capacity_slot, trial.job_id, trial.trial_id, trial.attempt)
+        deps.repo.release_capacity(trial.capacity_slot, trial.job_id, holder, attempt)
 
 
 def end_attempt(deps: Deps, trial: Trial, state: TrialState, reason: str, message: str, **changes) -> Trial | None:

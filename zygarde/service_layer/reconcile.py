@@ -8,7 +8,8 @@ from zygarde.domain.errors import BatchNotFound, PermanentError
 from zygarde.domain.model import Job, JobState, Trial, TrialState
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.handlers import record_result
-from zygarde.service_layer.launching import trial_uris
+from zygarde.service_layer.launching import ACTIVE, trial_uris
+from zygarde.service_layer.packs import is_pack_holder
 from zygarde.service_layer.scheduling import cancel_trial, dispatch, maybe_finish_job, trial_ended
 
 def reconcile(deps: Deps) -> dict[str, int]:
@@ -84,6 +85,9 @@ def _release_orphan_slots(deps: Deps) -> int:
     def stale(hold, job_id: str, slot: int, field: str) -> bool:
         if _age_seconds(now, hold.claimed_at) < ORPHAN_SLOT_GRACE_SECONDS:
             return False
+        if is_pack_holder(hold.trial_id):  # held by a pack: stale once none of its trials runs with it
+            return not any(t.pack_id == hold.trial_id and getattr(t, field) == slot
+                           for t in deps.repo.list_trials(job_id, ACTIVE))
         trial = deps.repo.get_trial(job_id, hold.trial_id)
         return trial is None or not trial.state.is_active() or getattr(trial, field) != slot \
             or (hold.attempt > 0 and trial.attempt != hold.attempt)

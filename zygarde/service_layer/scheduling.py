@@ -8,12 +8,13 @@ cancellation (CANCELLED); each always records the best trial so far.
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import datetime
 
 from zygarde.domain import search
 from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, Job, JobState, Trial, TrialState, best_trial
 from zygarde.domain.spec import JobSpec
+from zygarde.service_layer import packs
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.launching import claim_and_launch, end_attempt, launch
 
@@ -54,11 +55,9 @@ def dispatch(deps: Deps) -> list[str]:
     if not free_capacity and not resuming:
         return launched  # saturated: nothing to read further
     jobs = {j.job_id: j for j in deps.repo.list_jobs(states=RUNNING, limit=100_000)}
-    for t in resuming:
-        if t.job_id in jobs and launch(t, job_spec(jobs[t.job_id]), jobs[t.job_id].owner, deps):
-            launched.append(f"{t.job_id}/{t.trial_id}")
-    by_user = Counter(jobs[t.job_id].owner for t in active if t.job_id in jobs)
-    by_job = Counter(t.job_id for t in active)
+    launched += _resume(deps, resuming, jobs)
+    by_user = Counter(jobs[t.job_id].owner for t in active if t.job_id in jobs)  # fairness counts trials
+    by_job = Counter(job_id for job_id, _ in {(t.job_id, t.pack_id or t.trial_id) for t in active})  # batches
     specs = {job_id: job_spec(job) for job_id, job in jobs.items()}
     candidates = [j for j in jobs.values() if by_job[j.job_id] < specs[j.job_id].max_parallel]
     waiting: dict[str, list[Trial]] = {}
@@ -70,33 +69,59 @@ def dispatch(deps: Deps) -> list[str]:
             waiting[job.job_id] = _eligible(deps, job, spec)
         if job.job_id not in held:
             held[job.job_id] = set(deps.repo.slot_holders(job.job_id))
-        trial = claim_and_launch(deps, job, spec, waiting[job.job_id], free_capacity, held[job.job_id])
-        if trial is None:
+        ready = waiting[job.job_id]
+        if ready and ready[0].kind == TRAIN and packs.uses_packs(spec):
+            trials = packs.claim_pack(deps, job, spec, ready, free_capacity, held[job.job_id])
+        else:
+            one = claim_and_launch(deps, job, spec, ready, free_capacity, held[job.job_id])
+            trials = [one] if one is not None else []
+        if not trials:
             candidates.remove(job)
             continue
-        launched.append(f"{job.job_id}/{trial.trial_id}")
-        by_user[job.owner] += 1
+        launched += [f"{job.job_id}/{t.trial_id}" for t in trials]
+        by_user[job.owner] += len(trials)
         by_job[job.job_id] += 1
         if by_job[job.job_id] >= spec.max_parallel:
             candidates.remove(job)
     return launched
 
 
+def _resume(deps: Deps, resuming: list[Trial], jobs: dict[str, Job]) -> list[str]:
+    """Finish launches that a handler left half done: one trial's batch, or a pack's."""
+    launched, by_pack = [], defaultdict(list)
+    for t in resuming:
+        if t.job_id not in jobs:
+            continue
+        if t.pack_id:
+            by_pack[(t.job_id, t.pack_id)].append(t)
+        elif launch(t, job_spec(jobs[t.job_id]), jobs[t.job_id].owner, deps):
+            launched.append(f"{t.job_id}/{t.trial_id}")
+    for (job_id, _), trials in by_pack.items():
+        launched += [f"{job_id}/{t.trial_id}" for t in
+                     packs.launch_pack(trials, job_spec(jobs[job_id]), jobs[job_id].owner, deps)]
+    return launched
+
+
 def _eligible(deps: Deps, job: Job, spec: JobSpec) -> list[Trial]:
     """The waiting trials of a job that may launch now: its data preparation first, then its
-    training trials (asking the search for one when none waits), then its finalisation.
-    Reads the two stage documents and the waiting trials, not the whole job."""
+    training trials (asking the search when none waits: a pack's worth when trials are packed),
+    then its finalisation. Reads the two stage documents and the waiting trials, not the whole job."""
     for kind in (PREPARE, FINALIZE):
         stage = deps.repo.get_trial(job.job_id, kind)
         if stage is not None and (kind == FINALIZE or stage.state is not TrialState.SUCCEEDED):
             return [stage] if stage.state is TrialState.WAITING else []
-    # a dispatch launches at most max_parallel of a job's trials: no need to read more
-    ready = [t for t in deps.repo.list_trials(job.job_id, [TrialState.WAITING], limit=spec.max_parallel + 2)
-             if t.kind == TRAIN]
+    # a dispatch launches at most max_parallel batches of a job: no need to read more
+    limit = spec.max_parallel * (packs.MAX_PACK_SIZE if packs.uses_packs(spec) else 1) + 2
+    ready = [t for t in deps.repo.list_trials(job.job_id, [TrialState.WAITING], limit=limit) if t.kind == TRAIN]
     if not ready and search.is_adaptive(spec):
         train = [t for t in deps.repo.list_trials(job.job_id) if t.kind == TRAIN]
-        asked = _ask(deps, job, spec, train)
-        ready = [asked] if asked else []
+        wanted = spec.max_parallel * max(1, deps.settings.pack_concurrency) if packs.uses_packs(spec) else 1
+        for _ in range(wanted):  # constant liar: each ask sees the ones asked before it as pending
+            asked = _ask(deps, job, spec, train)
+            if asked is None:
+                break
+            ready.append(asked)
+            train.append(asked)
     return ready
 
 
@@ -174,17 +199,25 @@ def _budget_problem(deps: Deps, job: Job, spec: JobSpec, trials: list[Trial] | N
             return f"deadline of {budget.deadline_minutes:g} minutes reached"
     if budget.max_core_hours is not None:
         trials = deps.repo.list_trials(job.job_id) if trials is None else trials
-        core_hours = budget.cores_per_trial * sum(_seconds_used(t, now) for t in trials) / 3600
+        core_hours = budget.cores_per_trial * _batch_seconds(trials, now) / 3600
         if core_hours >= budget.max_core_hours:
             return f"{core_hours:.3g} of {budget.max_core_hours:g} core-hours used"
     return None
 
 
-def _seconds_used(trial: Trial, now: datetime) -> float:
-    if not trial.started_at:
-        return 0.0
-    end = datetime.fromisoformat(trial.finished_at) if trial.finished_at else now
-    return max(0.0, (end - datetime.fromisoformat(trial.started_at)).total_seconds())
+def _batch_seconds(trials: list[Trial], now: datetime) -> float:
+    """Seconds of batch time the job's trials used: a pack's batch counts once, from its first
+    trial's start to its last trial's end."""
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for t in trials:
+        if not t.started_at:
+            continue
+        start = datetime.fromisoformat(t.started_at)
+        end = datetime.fromisoformat(t.finished_at) if t.finished_at else now
+        key = t.batch_id if t.pack_id and t.batch_id else f"{t.trial_id}#{t.attempt}"
+        low, high = spans.get(key, (start, end))
+        spans[key] = (min(low, start), max(high, end))
+    return sum(max(0.0, (end - start).total_seconds()) for start, end in spans.values())
 
 
 def maybe_finish_job(job_id: str, deps: Deps) -> None:
@@ -242,5 +275,10 @@ def _finalize_trial(deps: Deps, job: Job, spec: JobSpec, best: Trial, prepare: T
                 "params": best.params, "validation_metrics": best.metrics, "seed": spec.seed, "spec": job.spec,
                 "dataset_fingerprint": (prepare.outputs.get("fingerprint") if prepare else None) or {},
                 "code_version": deps.settings.code_version, "metric": spec.objective}
+    params: dict = {"model_uri": best.model_uri, "manifest": manifest}
+    if best.model_uri is None or spec.final_fit == "train_and_validation":
+        params["refit"] = {"algorithm": best.algorithm, "params": best.params}
+        if spec.final_fit == "train_and_validation":
+            params["model_uri"] = None
     return Trial(job_id=job.job_id, trial_id=FINALIZE, index=-1, algorithm=best.algorithm, kind=FINALIZE,
-                 params={"model_uri": best.model_uri, "manifest": manifest}, created_at=deps.now())
+                 params=params, created_at=deps.now())

@@ -1,0 +1,213 @@
+"""Packed trials through the handlers, against in-memory ports: launching, results, faults, finalisation."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from tests.unit.conftest import job_message, spec_dict
+from tests.unit.test_handlers import deliver, finish_stage, submit, train_trials
+from zygarde.domain.contracts import FinalizeRequest, PackRequest, TrialResult
+from zygarde.domain.model import FINALIZE, JobState, TrialState
+from zygarde.service_layer import handlers
+from zygarde.service_layer.launching import trial_uris
+from zygarde.service_layer.packs import is_pack_holder
+from zygarde.service_layer.reconcile import reconcile
+
+GRID = [{"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.01, 0.1], "elasticNetParam": [0.0, 0.5]}},
+        {"algorithm": "random_forest_classifier", "params": {"numTrees": [20, 50], "maxDepth": [5, 8]}},
+        {"algorithm": "gbt_classifier", "params": {"maxIter": [20, 40], "maxDepth": [3, 5]}}]
+
+
+def packed_spec(**over) -> dict:
+    return spec_dict(**{"candidates": GRID, "packing": "auto", **over})
+
+
+def pack_batches(deps) -> dict[str, PackRequest]:
+    return {bid: PackRequest.from_json(r.args[1]) for bid, r in deps.launcher.requests.items()
+            if r.labels.get("zygarde-kind") == "pack"}
+
+
+def report(deps, job_id: str, trial_id: str, auc: float | None = 0.8, error_kind: str | None = None,
+           times: int = 1) -> None:
+    """The packed trial's own result object, its batch still running (others of the pack may still fit)."""
+    trial = deps.repo.get_trial(job_id, trial_id)
+    ok = auc is not None
+    result = TrialResult(job_id, trial_id, trial.attempt, "SUCCEEDED" if ok else "FAILED",
+                         {"areaUnderROC": auc, "train_seconds": 2.0} if ok else {},
+                         error=None if ok else "boom", error_kind=error_kind)
+    deliver(deps, trial, result, ok, times=times, end_batch=False)
+
+
+def finish_pack(deps, batch_id: str, auc_of=lambda i: 0.5 + i / 100) -> None:
+    request = pack_batches(deps)[batch_id]
+    for member in request.trials:
+        trial = deps.repo.get_trial(request.job_id, member.trial_id)
+        if trial.state.is_active() and trial.batch_id == batch_id:
+            report(deps, request.job_id, member.trial_id, auc_of(trial.index))
+    deps.launcher.finish(batch_id, "SUCCEEDED")
+
+
+def test_a_grid_is_launched_as_packs_of_its_trials_within_max_parallel_and_the_cap(deps):
+    submit(job_message(packed_spec()), deps)
+    trials = train_trials(deps, "job-1")
+    packs = pack_batches(deps)
+    assert 1 <= len(packs) <= 2 and len(deps.launcher.running) == len(packs)  # max_parallel 2 batches
+    launched = [t for t in trials if t.state is TrialState.RUNNING]
+    assert len(launched) > len(packs)  # several trials per batch
+    for batch_id, request in packs.items():
+        members = [t for t in launched if t.batch_id == batch_id]
+        assert {m.trial_id for m in members} == {p.trial_id for p in request.trials}
+        assert len({m.pack_id for m in members}) == 1 and batch_id.startswith("zyg-job-1-p")
+        assert deps.launcher.requests[batch_id].main_python_file_uri.endswith("/train_pack.py")
+        assert all(p.model_uri is None and p.result_uri == trial_uris(deps.settings, "job-1", p.trial_id, 1)[1]
+                   for p in request.trials)
+        assert request.train_uri.endswith("/data/train") and request.concurrency == deps.settings.pack_concurrency
+    holders = deps.repo.capacity_holders()
+    assert len(holders) == len(packs) and all(is_pack_holder(h.trial_id) for h in holders.values())
+
+
+def test_a_pack_frees_its_slots_only_when_its_last_trial_ends(deps):
+    submit(job_message(packed_spec(max_parallel=1)), deps)
+    [(batch_id, request)] = pack_batches(deps).items()
+    first, *rest = [p.trial_id for p in request.trials]
+    assert len(rest) == 13, "the planner packs these small trials together"
+    report(deps, "job-1", first)
+    assert deps.repo.get_trial("job-1", first).state is TrialState.SUCCEEDED
+    assert len(deps.repo.capacity_holders()) == 1 and len(pack_batches(deps)) == 1  # the pack still runs
+    for trial_id in rest[:-1]:
+        report(deps, "job-1", trial_id)
+    assert [h.trial_id for h in deps.repo.capacity_holders().values()] == [request.pack_id]
+    report(deps, "job-1", rest[-1])  # the pack's last trial: its slots go to the next stage
+    assert [h.trial_id for h in deps.repo.capacity_holders().values()] == [FINALIZE]
+
+
+def test_the_whole_grid_ends_with_a_refit_of_the_winner_and_a_registered_model(deps):
+    submit(job_message(packed_spec()), deps)
+    for _ in range(20):
+        running = [b for b in pack_batches(deps) if b in deps.launcher.running]
+        if not running:
+            break
+        finish_pack(deps, running[0])
+    trials = train_trials(deps, "job-1")
+    assert all(t.state is TrialState.SUCCEEDED and t.attempt == 1 and t.model_uri is None for t in trials)
+    finalize = deps.repo.get_trial("job-1", FINALIZE)
+    request = FinalizeRequest.from_json(deps.launcher.requests[finalize.batch_id].args[1])
+    best = max(trials, key=lambda t: t.objective)
+    assert request.model_uri is None and request.refit.algorithm == best.algorithm
+    assert request.refit.params == best.params and request.refit.on_train_and_validation is False
+    finish_stage(deps, "job-1", FINALIZE)
+    job = deps.repo.get_job("job-1")
+    assert job.state is JobState.SUCCEEDED and job.best_trial_id == best.trial_id
+    assert deps.repo.capacity_holders() == {} and deps.repo.slot_holders("job-1") == {}
+
+
+def test_final_fit_on_train_and_validation_refits_even_a_kept_model(deps):
+    submit(job_message(packed_spec(keep_trial_models=True, final_fit="train_and_validation", max_parallel=4)), deps)
+    for request in pack_batches(deps).values():
+        assert all(p.model_uri == trial_uris(deps.settings, "job-1", p.trial_id, 1)[0] for p in request.trials)
+    for _ in range(20):
+        running = [b for b in pack_batches(deps) if b in deps.launcher.running]
+        if not running:
+            break
+        request = pack_batches(deps)[running[0]]
+        for p in request.trials:
+            trial = deps.repo.get_trial("job-1", p.trial_id)
+            deliver(deps, trial, TrialResult("job-1", p.trial_id, 1, "SUCCEEDED", {"areaUnderROC": 0.7},
+                                             model_uri=p.model_uri), True, end_batch=False)
+        deps.launcher.finish(running[0], "SUCCEEDED")
+    assert all(t.model_uri for t in train_trials(deps, "job-1"))
+    finalize = deps.repo.get_trial("job-1", FINALIZE)
+    request = FinalizeRequest.from_json(deps.launcher.requests[finalize.batch_id].args[1])
+    assert request.model_uri is None and request.refit.on_train_and_validation is True
+
+
+def test_duplicate_and_out_of_order_results_of_packed_trials_change_nothing(deps):
+    submit(job_message(packed_spec(max_parallel=1)), deps)
+    [(batch_id, request)] = pack_batches(deps).items()
+    ids = [p.trial_id for p in request.trials]
+    for trial_id in reversed(ids):  # the last trial of the pack reports first
+        report(deps, "job-1", trial_id, times=2)
+    snapshot = ([deps.repo.get_trial("job-1", i) for i in ids], deps.repo.capacity_holders(), len(pack_batches(deps)))
+    writes = deps.repo.writes
+    for trial_id in ids:  # all of them replayed
+        _, uri = trial_uris(deps.settings, "job-1", trial_id, 1)
+        handlers.on_trial_result(handlers.Message(b"{}", {"bucketId": "bkt", "objectId": uri.removeprefix("gs://bkt/")}),
+                                 deps)
+    assert ([deps.repo.get_trial("job-1", i) for i in ids], deps.repo.capacity_holders(),
+            len(pack_batches(deps))) == snapshot
+    assert deps.repo.writes == writes
+
+
+def test_a_pack_that_dies_keeps_finished_trials_and_packs_the_rest_again_once(deps):
+    submit(job_message(packed_spec(max_parallel=1, max_attempts=2)), deps)
+    [(batch_id, request)] = pack_batches(deps).items()
+    done, *unfinished = [p.trial_id for p in request.trials]
+    report(deps, "job-1", done, auc=0.99)
+    deps.launcher.finish(batch_id, "FAILED", "the driver was lost")
+    assert reconcile(deps)["dead_batches"] == len(unfinished)
+    kept = deps.repo.get_trial("job-1", done)
+    assert kept.state is TrialState.SUCCEEDED and kept.objective == 0.99 and kept.attempt == 1
+    again = [deps.repo.get_trial("job-1", i) for i in unfinished]
+    assert all(t.attempt == 2 and t.state is TrialState.RUNNING for t in again)  # packed again, attempt counted
+    assert all(any(c.reason == "Retrying" and "without a result" in c.message for c in t.conditions) for t in again)
+    [second] = [b for b in pack_batches(deps) if b != batch_id and b in deps.launcher.running]
+    assert second.endswith("-a2") and {p.trial_id for p in pack_batches(deps)[second].trials} >= set(unfinished)
+    deps.launcher.finish(second, "FAILED", "lost again")
+    reconcile(deps)
+    assert all(deps.repo.get_trial("job-1", i).state is TrialState.FAILED for i in unfinished)  # never a third time
+
+
+def test_a_cancel_cancels_the_pack_s_batch_and_frees_its_slots(deps):
+    submit(job_message(packed_spec(max_parallel=1)), deps)
+    [batch_id] = pack_batches(deps)
+    handlers.submit_job(handlers.Message(json.dumps({"job_id": "job-1", "requested_by": "ana@example.com"}).encode(),
+                                         {"action": "cancel"}, "c1"), deps)
+    assert deps.launcher.batches[batch_id].state == "CANCELLED"
+    assert deps.repo.get_job("job-1").state is JobState.CANCELLED
+    assert all(t.state is TrialState.CANCELLED for t in train_trials(deps, "job-1"))
+    assert deps.repo.capacity_holders() == {} and deps.repo.slot_holders("job-1") == {}
+
+
+def test_core_hours_count_each_pack_batch_once(deps):
+    submit(job_message(packed_spec(max_parallel=1, budget={"max_core_hours": 1.0, "cores_per_trial": 12})), deps)
+    [(batch_id, request)] = pack_batches(deps).items()
+    assert len(request.trials) >= 3
+    deps.clock.t += timedelta(minutes=4)  # 4 min x 12 cores = 0.8 core-hours for the batch (x trials if summed)
+    handlers.on_cluster_idle(deps)
+    assert deps.repo.get_job("job-1").state is JobState.RUNNING
+    deps.clock.t += timedelta(minutes=2)
+    handlers.on_cluster_idle(deps)
+    assert deps.repo.get_job("job-1").state is JobState.BUDGET_EXHAUSTED
+
+
+def test_bayesian_search_asks_a_pack_s_worth_of_trials_at_once(deps):
+    spec = packed_spec(max_parallel=1, search={"strategy": "bayesian", "max_trials": 12},
+                       candidates=[{"algorithm": "logistic_regression",
+                                    "params": {"regParam": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}}}])
+    submit(job_message(spec), deps)
+    [(batch_id, request)] = pack_batches(deps).items()
+    assert len(request.trials) == deps.settings.pack_concurrency  # asked together, with constant liar
+    assert len({json.dumps(p.params, sort_keys=True) for p in request.trials}) == len(request.trials)
+
+
+def test_packing_off_keeps_one_batch_per_trial(deps):
+    submit(job_message(packed_spec(packing="off")), deps)
+    assert pack_batches(deps) == {}
+    assert sorted(b for b in deps.launcher.running) == ["zyg-job-1-t0000-a1", "zyg-job-1-t0001-a1"]
+
+
+@pytest.mark.parametrize("slow", [True, False])
+def test_a_trial_predicted_long_gets_a_batch_of_its_own(deps, slow):
+    grid = [{"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.1, 0.2]}},
+            {"algorithm": "random_forest_classifier", "params": {"numTrees": [1000 if slow else 5], "maxDepth": [16]}}]
+    handlers.submit_job(job_message(spec_dict(candidates=grid, packing="auto", max_parallel=2)), deps)
+    prepare = deps.repo.get_trial("job-1", "prepare")
+    from zygarde.domain.contracts import PrepareResult
+    from zygarde.service_layer.launching import data_prefix
+    deliver(deps, prepare, PrepareResult("job-1", 1, "SUCCEEDED", report={"schema": [{"name": f"c{i}"} for i in range(30)]},
+                                         rows={"train": 20_000, "validation": 5_000, "test": 5_000},
+                                         parts={"train": data_prefix(deps.settings, "job-1") + "train"}), True)
+    forest = [r for r in pack_batches(deps).values() if any(p.algorithm.startswith("random") for p in r.trials)]
+    assert len(forest) == 1 and (len(forest[0].trials) == 1) is slow
