@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from zygarde.domain import packing
 from zygarde.domain.model import PREPARE, Job, Trial, TrialState
 from zygarde.service_layer.ports import JobRepository
 from zygarde.service_layer.queries import JobView, job_view, model_versions
@@ -35,23 +36,18 @@ def visible_jobs(repo: JobRepository, viewer: Viewer, limit: int = 100) -> list[
     return repo.list_jobs(owner=None if viewer.admin else viewer.owner, limit=limit)
 
 
-def _seconds(trial: Trial, now: datetime) -> float:
-    """A batch's runtime so far: started to finished, or to now while it runs."""
-    if not trial.started_at:
-        return 0.0
-    end = datetime.fromisoformat(trial.finished_at) if trial.finished_at else now
-    return max(0.0, (end - datetime.fromisoformat(trial.started_at)).total_seconds())
-
-
 def job_cost(view: JobView, price_per_dcu_hour: float, now: datetime | None = None) -> dict:
-    """DCU-hours (batch hours x the cores each batch is configured with: 1 DCU per vCPU) and dollars."""
+    """DCU-hours (each batch's runtime, at least the minute Dataproc Serverless bills, x the cores it
+    is configured with: 1 DCU per vCPU; a pack's batch counts once) and dollars."""
     now = now or datetime.now(timezone.utc)
     cores = int((view.job.spec.get("budget") or {}).get("cores_per_trial") or DEFAULT_CORES_PER_TRIAL)
     stages = [t for t in (view.prepare, view.finalize) if t is not None]
-    batch_hours = sum(_seconds(t, now) for t in view.trials + stages) / 3600
-    dcu_hours = batch_hours * cores
-    return {"batch_hours": round(batch_hours, 4), "cores_per_batch": cores, "dcu_hours": round(dcu_hours, 4),
-            "dollars": round(dcu_hours * price_per_dcu_hour, 4), "price_per_dcu_hour": price_per_dcu_hour}
+    runtimes = packing.batch_runtimes(view.trials + stages, now)
+    batch_hours = sum(runtimes) / 3600
+    dcu_hours = sum(packing.billed_dcu_seconds(r, cores) for r in runtimes) / 3600
+    return {"batch_hours": round(batch_hours, 4), "batches": len(runtimes), "cores_per_batch": cores,
+            "dcu_hours": round(dcu_hours, 4), "dollars": round(dcu_hours * price_per_dcu_hour, 4),
+            "price_per_dcu_hour": price_per_dcu_hour}
 
 
 def age_seconds(job: Job, now: datetime | None = None) -> float:

@@ -11,7 +11,7 @@ import json
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from zygarde.domain import search
+from zygarde.domain import packing, search
 from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, Job, JobState, Trial, TrialState, best_trial
 from zygarde.domain.spec import JobSpec
 from zygarde.service_layer import packs
@@ -199,25 +199,10 @@ def _budget_problem(deps: Deps, job: Job, spec: JobSpec, trials: list[Trial] | N
             return f"deadline of {budget.deadline_minutes:g} minutes reached"
     if budget.max_core_hours is not None:
         trials = deps.repo.list_trials(job.job_id) if trials is None else trials
-        core_hours = budget.cores_per_trial * _batch_seconds(trials, now) / 3600
+        core_hours = budget.cores_per_trial * sum(packing.batch_runtimes(trials, now)) / 3600
         if core_hours >= budget.max_core_hours:
             return f"{core_hours:.3g} of {budget.max_core_hours:g} core-hours used"
     return None
-
-
-def _batch_seconds(trials: list[Trial], now: datetime) -> float:
-    """Seconds of batch time the job's trials used: a pack's batch counts once, from its first
-    trial's start to its last trial's end."""
-    spans: dict[str, tuple[datetime, datetime]] = {}
-    for t in trials:
-        if not t.started_at:
-            continue
-        start = datetime.fromisoformat(t.started_at)
-        end = datetime.fromisoformat(t.finished_at) if t.finished_at else now
-        key = t.batch_id if t.pack_id and t.batch_id else f"{t.trial_id}#{t.attempt}"
-        low, high = spans.get(key, (start, end))
-        spans[key] = (min(low, start), max(high, end))
-    return sum(max(0.0, (end - start).total_seconds()) for start, end in spans.values())
 
 
 def maybe_finish_job(job_id: str, deps: Deps) -> None:

@@ -16,8 +16,9 @@ def test_jobs_list_shows_only_the_users_jobs_with_progress_best_and_cost(ana, de
     page = ana.get("/jobs").get_data(as_text=True)
     assert "ana-job" in page and "bob-job" not in page
     assert "2/2" in page and "0.9300" in page and "SUCCEEDED" in page
-    # prepare 60 s + trials 60 s and 120 s + finalize 30 s = 270 s = 0.075 h x 12 DCU = 0.9 DCU-h at $0.5
-    assert "0.9000" in page and "0.4500" in page
+    # prepare 60 s + trials 60 s and 120 s + finalize 30 s billed as the minute Dataproc bills at least:
+    # 300 s x 12 DCU = 1.0 DCU-h at $0.5
+    assert "1.0000" in page and "0.5000" in page
 
 
 def test_admin_sees_every_job(app, deps):
