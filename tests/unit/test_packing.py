@@ -90,3 +90,21 @@ def test_plans_never_duplicate_or_exceed_the_free_batches(seconds, free, concurr
     assert all(len(p.trial_ids) == 1 for p in packs if set(p.trial_ids) & long_ids)
     if waiting and free >= 1:
         assert packs  # free capacity and waiting work always launch something
+
+
+def test_batch_runtimes_count_a_pack_s_batch_once_and_a_running_one_until_now():
+    from datetime import datetime, timezone
+
+    from zygarde.domain.model import Trial, TrialState
+    from zygarde.domain.packing import batch_runtimes
+
+    def at(s: int) -> str:
+        return datetime(2026, 1, 1, 0, 0, s, tzinfo=timezone.utc).isoformat()
+
+    packed = [Trial("j", f"t{i}", i, "naive_bayes", {}, TrialState.SUCCEEDED, 1, "zyg-j-pab-a1", 0, 0,
+                    objective=0.5, started_at=at(10), finished_at=at(20 + i), pack_id="pack-ab") for i in range(3)]
+    alone = Trial("j", "t9", 9, "naive_bayes", {}, TrialState.RUNNING, 1, "zyg-j-t9-a1", 1, 1, started_at=at(5))
+    never = Trial("j", "t8", 8, "naive_bayes", {})
+    now = datetime(2026, 1, 1, 0, 0, 50, tzinfo=timezone.utc)
+    assert sorted(batch_runtimes([*packed, alone, never], now)) == [12.0, 45.0]
+    assert billed_dcu_seconds(12.0, 12) == 720.0 and billed_dcu_seconds(90.0, 12) == 1080.0
