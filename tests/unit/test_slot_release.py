@@ -7,7 +7,8 @@ import dataclasses
 from tests.unit.conftest import job_message, spec_dict
 from tests.unit.test_handlers import submit
 from zygarde.domain.model import TrialState
-from zygarde.service_layer.scheduling import dispatch, trial_ended
+from zygarde.service_layer.lifecycle import trial_ended
+from zygarde.service_layer.scheduling import dispatch
 
 
 def two_ticks_on_one_stale_snapshot(deps) -> None:

@@ -68,7 +68,7 @@ def job_view(repo: JobRepository, job_id: str) -> JobView | None:
         return None
     if job.state is JobState.REJECTED:
         return JobView(job, [], None, None)
-    from zygarde.service_layer.scheduling import job_spec
+    from zygarde.service_layer.job_specs import job_spec
 
     spec = job_spec(job)
     trials = repo.list_trials(job_id)

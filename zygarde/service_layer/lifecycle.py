@@ -1,0 +1,151 @@
+"""A job's lifecycle: how an attempt ends, when a job ends, and the registry entry of its winner.
+
+Job ends are decided from the trials alone: all finished (SUCCEEDED / FAILED), a budget spent
+(BUDGET_EXHAUSTED) or a cancellation (CANCELLED); each always records the best trial so far.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from zygarde.domain import packing, search
+from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, Job, JobState, Trial, TrialState, best_trial
+from zygarde.domain.spec import JobSpec
+from zygarde.service_layer.deps import Deps, log
+from zygarde.service_layer.job_specs import job_spec
+from zygarde.service_layer.launching import end_attempt
+
+UNFINISHED = [TrialState.WAITING, TrialState.LAUNCHING, TrialState.RUNNING]
+
+
+def trial_ended(deps: Deps, trial: Trial, ok: bool, reason: str, message: str, retryable: bool,
+                **changes) -> Trial | None:
+    """Record the end of an attempt: SUCCEEDED, FAILED, or back to WAITING for a retry."""
+    if ok:
+        return end_attempt(deps, trial, TrialState.SUCCEEDED, reason, message, **changes)
+    job = deps.repo.get_job(trial.job_id)
+    if retryable and job and not job.state.is_finished() and trial.attempt < job_spec(job).max_attempts:
+        return end_attempt(deps, trial, TrialState.WAITING, "Retrying", f"{message}; retrying")
+    return end_attempt(deps, trial, TrialState.FAILED, reason, message, error=message, **changes)
+
+
+def cancel_trial(deps: Deps, trial: Trial, reason: str, message: str) -> Trial | None:
+    """End an active trial whose job has ended, cancelling its batch."""
+    if trial.batch_id:
+        deps.launcher.cancel(trial.batch_id)
+    return end_attempt(deps, trial, TrialState.CANCELLED, reason, message)
+
+
+def stop_job(deps: Deps, job_id: str, state: JobState, reason: str, message: str) -> None:
+    """End a running job early (cancelled or out of budget): record it with the best trial so far,
+    cancel its batches and its waiting trials. Idempotent."""
+    job = deps.repo.get_job(job_id)
+    if job is None:
+        return
+    trials = deps.repo.list_trials(job_id)
+    if not job.state.is_finished():
+        _end_job(deps, job, trials, state, reason, message)
+    now = deps.now()
+    for trial in trials:
+        if trial.state is TrialState.WAITING:
+            deps.repo.update_trial(job_id, trial.trial_id, lambda t: t.transition(
+                TrialState.CANCELLED, reason, message, now) if t.state is TrialState.WAITING else None)
+        elif trial.state.is_active():
+            cancel_trial(deps, trial, reason, message)
+
+
+def _end_job(deps: Deps, job: Job, trials: list[Trial], state: JobState, reason: str, message: str,
+             **extra) -> None:
+    best = best_trial(trials, job_spec(job).direction)
+    now = deps.now()
+    if best:
+        extra.update(best_trial_id=best.trial_id, best_objective=best.objective)
+    if state is JobState.FAILED:
+        extra["error"] = message
+    ended = deps.repo.update_job(job.job_id, lambda j: j.transition(state, reason, message, now, **extra)
+                                 if j.state is JobState.RUNNING else None)
+    if ended is None:
+        return  # another handler ended it
+    log.info("job finished job_id=%s state=%s %s", job.job_id, state.value, message)
+    # let the reconciler make sure no batch of this job outlives it
+    deps.publisher.publish("cluster_idle", json.dumps({"reason": "job-finished", "job_id": job.job_id}).encode(),
+                           reason="job-finished", job_id=job.job_id)
+
+
+def budget_problem(deps: Deps, job: Job, spec: JobSpec, trials: list[Trial] | None) -> str | None:
+    budget = spec.budget
+    now = deps.clock()
+    if budget.deadline_minutes is not None:
+        elapsed = (now - datetime.fromisoformat(job.created_at)).total_seconds() / 60
+        if elapsed >= budget.deadline_minutes:
+            return f"deadline of {budget.deadline_minutes:g} minutes reached"
+    if budget.max_core_hours is not None:
+        trials = deps.repo.list_trials(job.job_id) if trials is None else trials
+        core_hours = budget.cores_per_trial * sum(packing.batch_runtimes(trials, now)) / 3600
+        if core_hours >= budget.max_core_hours:
+            return f"{core_hours:.3g} of {budget.max_core_hours:g} core-hours used"
+    return None
+
+
+def maybe_finish_job(job_id: str, deps: Deps) -> None:
+    """Advance the job: end it when its data is rejected or its budget is spent; when every
+    planned training trial has finished, queue the winner's finalisation; when that is done,
+    register the model version and end the job."""
+    job = deps.repo.get_job(job_id)
+    if job is None or job.state.is_finished():
+        return
+    spec = job_spec(job)
+    prepare = deps.repo.get_trial(job_id, PREPARE)
+    if prepare is not None and prepare.state.is_finished() and prepare.state is not TrialState.SUCCEEDED:
+        stop_job(deps, job_id, JobState.FAILED, "DataRejected", f"the data cannot serve: {prepare.error}")
+        return
+    problem = budget_problem(deps, job, spec, None)
+    if problem is not None:
+        stop_job(deps, job_id, JobState.BUDGET_EXHAUSTED, "BudgetExhausted", problem)
+        return
+    if deps.repo.list_trials(job_id, UNFINISHED, limit=1):
+        return  # the common case, decided without reading the job's trials
+    trials = deps.repo.list_trials(job_id)
+    finalize = next((t for t in trials if t.kind == FINALIZE), None)
+    train = [t for t in trials if t.kind == TRAIN]
+    if not all(t.state.is_finished() for t in train) or len(train) < search.planned_trial_count(spec):
+        return
+    best = best_trial(train, spec.direction)
+    if best is None:
+        first = next((t.error for t in train if t.error), "no trial succeeded")
+        _end_job(deps, job, trials, JobState.FAILED, "AllTrialsFailed",
+                 f"all {len(train)} trials failed; first error: {first}")
+        return
+    if finalize is None:
+        deps.repo.add_trial(_finalize_trial(deps, job, spec, best, prepare))
+        return
+    if not finalize.state.is_finished():
+        return
+    if finalize.state is not TrialState.SUCCEEDED:
+        _end_job(deps, job, trials, JobState.FAILED, "FinalizationFailed",
+                 f"the winner {best.trial_id} could not be packaged: {finalize.error}")
+        return
+    name = spec.name or job_id
+    version = deps.repo.register_model_version(name, job_id, {
+        **finalize.outputs, "algorithm": best.algorithm, "params": best.params, "trial_id": best.trial_id,
+        "metric": spec.objective, "validation_metrics": best.metrics, "registered_at": deps.now()})
+    test_metrics = dict(finalize.outputs.get("test_metrics") or {})
+    score = test_metrics.get(spec.objective)
+    _end_job(deps, job, trials, JobState.SUCCEEDED, "ModelRegistered",
+             f"best trial {best.trial_id} ({best.algorithm}) {spec.objective}={best.objective:.6g} on validation"
+             + (f", {score:.6g} on test" if score is not None else "") + f"; registered as {name} v{version}",
+             model_name=name, model_version=version, test_metrics=test_metrics)
+
+
+def _finalize_trial(deps: Deps, job: Job, spec: JobSpec, best: Trial, prepare: Trial | None) -> Trial:
+    manifest = {"job_id": job.job_id, "owner": job.owner, "trial_id": best.trial_id, "algorithm": best.algorithm,
+                "params": best.params, "validation_metrics": best.metrics, "seed": spec.seed, "spec": job.spec,
+                "dataset_fingerprint": (prepare.outputs.get("fingerprint") if prepare else None) or {},
+                "code_version": deps.settings.code_version, "metric": spec.objective}
+    params: dict = {"model_uri": best.model_uri, "manifest": manifest}
+    if best.model_uri is None or spec.final_fit == "train_and_validation":
+        params["refit"] = {"algorithm": best.algorithm, "params": best.params}
+        if spec.final_fit == "train_and_validation":
+            params["model_uri"] = None
+    return Trial(job_id=job.job_id, trial_id=FINALIZE, index=-1, algorithm=best.algorithm, kind=FINALIZE,
+                 params=params, created_at=deps.now())
