@@ -18,11 +18,11 @@ from _dataproc_helpers import (start_dataproc_server, start_fake_gcs, stop, stop
                                storage_client)
 from zygarde.adapters.dataproc import DataprocBatchLauncher
 from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, PermanentError
+from zygarde.local.cloud import LocalPorts
 from zygarde.service_layer.ports import BatchRequest
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-GCS_PORT, DATAPROC_PORT = 18111, 18120
 BUCKET = "local-dataproc"
 
 SPARK_OK = """
@@ -41,20 +41,22 @@ SLEEPS = "import time\ntime.sleep(600)\n"
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("local-dataproc")
-    gcs = start_fake_gcs(GCS_PORT, root / "fake-gcs.log")
+    ports = LocalPorts.free()  # in $ZYGARDE_TEST_PORT_RANGE
+    gcs_port, dataproc_port = ports.storage, ports.dataproc
+    gcs = start_fake_gcs(gcs_port, root / "fake-gcs.log")
     state_dir = root / "state"
     server = None
     try:
-        client = storage_client(GCS_PORT)
+        client = storage_client(gcs_port)
         bucket = client.create_bucket(BUCKET)
         bucket.blob("code/ok.py").upload_from_string(SPARK_OK)
         bucket.blob("code/helper_mod.py").upload_from_string("def double(v):\n    return 2 * v\n")
         bucket.blob("data/in.csv").upload_from_string("x\n1\n2\n3\n")
         (root / "fails.py").write_text(FAILS)
         (root / "sleeps.py").write_text(SLEEPS)
-        server = start_dataproc_server(DATAPROC_PORT, state_dir, max_concurrent=1,
-                                       env={"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{GCS_PORT}"})
-        launcher = DataprocBatchLauncher("test-project", "us-central1", endpoint=f"http://127.0.0.1:{DATAPROC_PORT}",
+        server = start_dataproc_server(dataproc_port, state_dir, max_concurrent=1,
+                                       env={"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{gcs_port}"})
+        launcher = DataprocBatchLauncher("test-project", "us-central1", endpoint=f"http://127.0.0.1:{dataproc_port}",
                                          runtime_version="2.3", service_account=None, subnet=None, ttl="900s")
         yield {"launcher": launcher, "root": root, "state": state_dir, "bucket": bucket}
     finally:
@@ -202,3 +204,4 @@ def test_rest_shapes_operation_filter_and_delete(env):
     client.delete_batch(name=launcher.batch_name(batch_id))
     with pytest.raises(BatchNotFound):
         launcher.get(batch_id)
+
