@@ -18,11 +18,11 @@ from _dataproc_helpers import (start_dataproc_server, start_fake_gcs, stop, stop
                                storage_client)
 from zygarde.adapters.dataproc import DataprocBatchLauncher
 from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, PermanentError
+from zygarde.local.cloud import LocalPorts
 from zygarde.service_layer.ports import BatchRequest
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-GCS_PORT, DATAPROC_PORT = 18111, 18120
 BUCKET = "local-dataproc"
 
 SPARK_OK = """
@@ -36,25 +36,35 @@ spark.stop()
 """
 FAILS = "raise ValueError('boom: no column named target')\n"
 SLEEPS = "import time\ntime.sleep(600)\n"
+MASTER = """
+import sys
+from pyspark.sql import SparkSession
+sc = SparkSession.builder.getOrCreate().sparkContext
+with open(sys.argv[1], "w") as out:
+    out.write(f"{sc.master} {sc.defaultParallelism} {sc.parallelize(range(10), 3).count()}")
+"""
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("local-dataproc")
-    gcs = start_fake_gcs(GCS_PORT, root / "fake-gcs.log")
+    ports = LocalPorts.free()  # in $ZYGARDE_TEST_PORT_RANGE
+    gcs_port, dataproc_port = ports.storage, ports.dataproc
+    gcs = start_fake_gcs(gcs_port, root / "fake-gcs.log")
     state_dir = root / "state"
     server = None
     try:
-        client = storage_client(GCS_PORT)
+        client = storage_client(gcs_port)
         bucket = client.create_bucket(BUCKET)
         bucket.blob("code/ok.py").upload_from_string(SPARK_OK)
         bucket.blob("code/helper_mod.py").upload_from_string("def double(v):\n    return 2 * v\n")
         bucket.blob("data/in.csv").upload_from_string("x\n1\n2\n3\n")
         (root / "fails.py").write_text(FAILS)
         (root / "sleeps.py").write_text(SLEEPS)
-        server = start_dataproc_server(DATAPROC_PORT, state_dir, max_concurrent=1,
-                                       env={"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{GCS_PORT}"})
-        launcher = DataprocBatchLauncher("test-project", "us-central1", endpoint=f"http://127.0.0.1:{DATAPROC_PORT}",
+        (root / "master.py").write_text(MASTER)
+        server = start_dataproc_server(dataproc_port, state_dir, max_concurrent=1,
+                                       env={"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{gcs_port}"})
+        launcher = DataprocBatchLauncher("test-project", "us-central1", endpoint=f"http://127.0.0.1:{dataproc_port}",
                                          runtime_version="2.3", service_account=None, subnet=None, ttl="900s")
         yield {"launcher": launcher, "root": root, "state": state_dir, "bucket": bucket}
     finally:
@@ -202,3 +212,24 @@ def test_rest_shapes_operation_filter_and_delete(env):
     client.delete_batch(name=launcher.batch_name(batch_id))
     with pytest.raises(BatchNotFound):
         launcher.get(batch_id)
+
+
+def test_batch_runs_with_the_cores_its_properties_ask_for(env):
+    """1 executor x 1 core -> local[1]; no sizing properties -> Dataproc's 2 x 4 = 8 cores, capped by
+    the machine. The job reports the master Spark ran with; the RUNNING state message names it too."""
+    launcher, root = env["launcher"], env["root"]
+    one, default = ids("one-core"), ids("default-cores")
+    launcher.create(BatchRequest(one, str(root / "master.py"), args=(str(root / f"{one}.txt"),),
+                                 properties={"spark.dynamicAllocation.enabled": "false",
+                                             "spark.executor.instances": "1", "spark.executor.cores": "1"}))
+    launcher.create(BatchRequest(default, str(root / "master.py"), args=(str(root / f"{default}.txt"),)))
+    cores = min(8, os.cpu_count())
+    expected = {one: (1, "1 core asked for (1 executor x 1 core)"),
+                default: (cores, "8 cores asked for (2 executors x 4 cores)")}
+    for batch_id, (n, why) in expected.items():
+        info = wait_state(launcher, batch_id, {"SUCCEEDED", "FAILED"}, timeout=150)
+        assert info.state == "SUCCEEDED", info.state_message
+        assert (root / f"{batch_id}.txt").read_text().split() == [f"local[{n}]", str(n), "10"]
+        batch = launcher.client.get_batch(name=launcher.batch_name(batch_id))
+        running = [h.state_message for h in batch.state_history if h.state.name == "RUNNING"]
+        assert len(running) == 1 and f"driver on local[{n}]: {why}" in running[0], running

@@ -1,6 +1,9 @@
 """Runs local "Dataproc batches" as spark-submit processes: a queue bounded by max_concurrent,
 the PENDING -> RUNNING -> SUCCEEDED/FAILED/CANCELLED state machine, one JSON file per batch.
 
+Each batch runs on local[N], N from its properties (zygarde.local.batch_cores), unless the runner
+has a `master` override; the RUNNING state message and batch.json's `master` record what it got.
+
 Layout: STATE_DIR/batches/ID/{batch.json, driver.log, pid, work/}.
 """
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from zygarde.local.batch_cores import local_cores
 from zygarde.local.spark_submit import build_command, default_spark_submit, failure_message
 
 log = logging.getLogger("zygarde.local.batch_runner")
@@ -51,6 +55,7 @@ class BatchRecord:
     history: list[dict] = field(default_factory=list)
     cancel_requested: bool = False
     exit_code: int | None = None
+    master: str = ""
 
     @property
     def is_terminal(self) -> bool:
@@ -66,15 +71,17 @@ def _ttl_seconds(ttl: str | None) -> float | None:
 
 
 class LocalBatchRunner:
-    """Owns every batch record and process. Thread-safe."""
+    """Owns every batch record and process. Thread-safe. `master` (e.g. "local[*]") replaces the
+    per-batch local[N] for every batch; `max_cores_per_batch` caps N (default: the machine's CPUs)."""
 
-    def __init__(self, state_dir: str | Path, max_concurrent: int = 2, master: str = "local[2]",
-                 spark_submit: str | None = None):
+    def __init__(self, state_dir: str | Path, max_concurrent: int = 2, master: str | None = None,
+                 spark_submit: str | None = None, max_cores_per_batch: int | None = None):
         self.state_dir = Path(state_dir)
         self.batches_dir = self.state_dir / "batches"
         self.batches_dir.mkdir(parents=True, exist_ok=True)
         self.max_concurrent = max(1, int(max_concurrent))
-        self.master = master
+        self.master = master or None
+        self.max_cores_per_batch = max_cores_per_batch
         self.spark_submit = spark_submit or default_spark_submit()
         self._lock = threading.RLock()
         self._records: dict[str, BatchRecord] = {}
@@ -164,9 +171,10 @@ class LocalBatchRunner:
             with self._lock:
                 if record.cancel_requested:
                     return
-                self._transition(record, "RUNNING", "Batch is staging and starting the driver.")
+                record.master, why = self._master_for(record)
+                self._transition(record, "RUNNING", f"Batch is staging and starting the driver on {why}.")
             cmd, env = build_command(record.spec, batch_id, record.project, bdir / "work",
-                                     self.master, self.spark_submit)
+                                     record.master, self.spark_submit)
             with self._lock:
                 if record.cancel_requested:
                     self._transition(record, "CANCELLED", "Batch was cancelled.")
@@ -203,6 +211,15 @@ class LocalBatchRunner:
             with self._lock:
                 self._active -= 1
                 self._dispatch()
+
+    def _master_for(self, record: BatchRecord) -> tuple[str, str]:
+        """The batch's Spark master, and a phrase saying why."""
+        if self.master:
+            return self.master, f"{self.master} (the server's --master)"
+        cores = local_cores((record.spec.get("runtimeConfig") or {}).get("properties"), self.max_cores_per_batch)
+        log.info("batch cores batch_id=%s master=%s requested=%s notes=%s",
+                 record.batch_id, cores.master, cores.requested, list(cores.notes))
+        return cores.master, cores.describe()
 
     def _wait(self, record: BatchRecord, proc: subprocess.Popen) -> tuple[int, str]:
         """Exit code, and a message when the batch's executionConfig.ttl ran out and it was stopped."""

@@ -6,11 +6,15 @@ client_options={"api_endpoint": "http://127.0.0.1:PORT"} and AnonymousCredential
     python -m zygarde.local.dataproc_server --host 127.0.0.1 --port 18100 --state-dir DIR --max-concurrent 2
 
 Set STORAGE_EMULATOR_HOST to make both staging (gs:// main/py files) and Spark's gs:// I/O use fake-gcs-server.
+Each batch runs on local[N] with the cores its properties ask for (zygarde.local.batch_cores), at most
+--max-cores-per-batch (default $ZYGARDE_LOCAL_MAX_CORES_PER_BATCH, else the machine's CPUs); --master
+sets one master for every batch instead.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import signal
 import threading
@@ -29,6 +33,7 @@ _HTTP_STATUS = {"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "NOT_FOUND"
 _CLAUSE = re.compile(r'\s*([A-Za-z_][\w.\-]*)\s*(!=|<=|>=|=|<|>|:)\s*("[^"]*"|[^\s"()]+)\s*')
 _JOINER = re.compile(r"(AND|OR)\s+", re.IGNORECASE)
 _BATCH_FIELDS = ("pysparkBatch", "labels", "runtimeConfig", "environmentConfig")
+MAX_CORES_ENV = "ZYGARDE_LOCAL_MAX_CORES_PER_BATCH"
 
 
 class ApiError(Exception):
@@ -216,20 +221,34 @@ def _record_for_operation(runner: LocalBatchRunner, project: str, kind: str, loc
     return r
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Local Dataproc Batches endpoint (spark-submit)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18100)
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--max-concurrent", type=int, default=2)
-    parser.add_argument("--master", default="local[2]", help="Spark master for each batch")
+    parser.add_argument("--master", default=None,
+                        help="Spark master for every batch (default: local[N] from each batch's properties)")
+    parser.add_argument("--max-cores-per-batch", type=_positive_int, default=os.environ.get(MAX_CORES_ENV) or None,
+                        help=f"Cap on a batch's local[N] (default ${MAX_CORES_ENV}, else the machine's CPUs)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     from werkzeug.serving import make_server
 
-    runner = LocalBatchRunner(args.state_dir, args.max_concurrent, master=args.master)
+    runner = LocalBatchRunner(args.state_dir, args.max_concurrent, master=args.master,
+                              max_cores_per_batch=args.max_cores_per_batch)
     server = make_server(args.host, args.port, create_app(runner), threaded=True)
 
     def stop(signum, _frame):
@@ -238,8 +257,9 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("local dataproc listening host=%s port=%s state_dir=%s max_concurrent=%s",
-             args.host, args.port, args.state_dir, args.max_concurrent)
+    log.info("local dataproc listening host=%s port=%s state_dir=%s max_concurrent=%s master=%s "
+             "max_cores_per_batch=%s", args.host, args.port, args.state_dir, args.max_concurrent,
+             args.master or "local[N] per batch", args.max_cores_per_batch or os.cpu_count())
     try:
         server.serve_forever()
     finally:

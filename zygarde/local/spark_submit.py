@@ -46,6 +46,7 @@ def build_command(spec: dict, batch_id: str, project: str, work_dir: Path, maste
         conf.update(spark_conf_for_emulator(emulator, project))
     conf.update((spec.get("runtimeConfig") or {}).get("properties") or {})
     conf["spark.app.name"] = batch_id
+    conf.pop("spark.master", None)  # Dataproc Serverless sets the master; here it is `master`
     # --jars wins over spark.jars in spark-submit, so every jar goes into --jars.
     all_jars = [j for j in conf.pop("spark.jars", "").split(",") if j]
     if emulator and gcs_connector_jar() not in all_jars:
