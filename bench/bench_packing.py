@@ -36,6 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dataset", choices=sorted(packing_data.DATASETS), default="diamonds")
     parser.add_argument("--rows", type=int, default=None, help="subsample to N rows (seeded) for a quick run")
     parser.add_argument("--skip-cloud", action="store_true", help="only the one-session and scikit-learn runs")
+    parser.add_argument("--unpacked", action="store_true",
+                        help="also run the job with packing off (one batch per trial, as before packing): run "
+                             "'cloud_unpacked'")
     parser.add_argument("--flaml-seconds", type=float, default=60.0, help="FLAML's time budget (0: no FLAML)")
     parser.add_argument("--parallelism", type=int, default=os.cpu_count() or 2,
                         help="trials at once in every run: the job's max_parallel and the local Dataproc's "
@@ -112,11 +115,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"local cloud {'started' if started_here else 'reused'} ({args.state_dir}); job {job_id}")
         try:
             runs["cloud"] = packing_cloud.run(csv, dataset, job_id, args.parallelism, args.timeout)
+            print(f"  local cloud: {runs['cloud']['state']} in {runs['cloud']['wall_seconds']:.1f} s")
+            write(args, dataset, len(frame), machine_before, runs)  # each run is kept as soon as it ends
+            if args.unpacked:
+                runs["cloud_unpacked"] = packing_cloud.run(csv, dataset, job_id + "-unpacked", args.parallelism,
+                                                           args.timeout, packing="off")
+                print(f"  local cloud, packing off: {runs['cloud_unpacked']['state']} in "
+                      f"{runs['cloud_unpacked']['wall_seconds']:.1f} s")
+                write(args, dataset, len(frame), machine_before, runs)
         finally:
             if started_here and not args.keep_cloud:
                 cloud.down()
-        print(f"  local cloud: {runs['cloud']['state']} in {runs['cloud']['wall_seconds']:.1f} s")
-        write(args, dataset, len(frame), machine_before, runs)  # each run is kept as soon as it ends
 
     from bench import packing_session, packing_sklearn
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.packing_data import BenchDataset, dataset_uri, job_spec
+from zygarde.domain.packing import batch_runtimes
 
 
 def start_cloud(state_dir: Path, max_concurrent_batches: int):
@@ -67,14 +68,15 @@ def wait_for(deps, job_id: str, timeout: float, poll: float = 1.0, progress=prin
     raise TimeoutError(f"job {job_id} did not end within {timeout:.0f} s")
 
 
-def run(csv: bytes, dataset: BenchDataset, job_id: str, parallelism: int, timeout: float, progress=print) -> dict:
+def run(csv: bytes, dataset: BenchDataset, job_id: str, parallelism: int, timeout: float, progress=print,
+        packing: str = "auto") -> dict:
     """Upload the data, publish the job, wait for it to end: the run's record."""
     from zygarde.bootstrap import build_deps
 
     deps = build_deps()
     uri = dataset_uri(deps.settings.bucket, dataset)
     deps.blobs.write_bytes(uri, csv, content_type="text/csv")
-    spec = job_spec(job_id, uri, dataset, max_parallel=parallelism)
+    spec = job_spec(job_id, uri, dataset, max_parallel=parallelism, packing=packing)
     published = time.monotonic()
     deps.publisher.publish("jobs", json.dumps(spec).encode())
     view, ended = wait_for(deps, job_id, timeout, progress=progress)
@@ -95,8 +97,10 @@ def record(view, wall_seconds: float, parallelism: int) -> dict:
         "rows": dict(view.prepare.outputs.get("rows") or {}) if view.prepare else {},
         "best_trial_id": view.job.best_trial_id, "best_objective": view.job.best_objective,
         "parallelism": parallelism,
-        # one Dataproc batch per stage and per trial; a trial's running time stands for its batch's runtime
-        "batches": [t.duration_seconds for t in [*stages, *view.trials] if t.duration_seconds is not None],
+        # each Dataproc batch's runtime: one per stage, and one per pack of trials (or per trial, unpacked)
+        "batches": batch_runtimes([*stages, *view.trials], datetime.fromisoformat(view.job.finished_at
+                                                                                   or view.job.created_at)),
+        "packing": view.job.spec.get("packing", "auto"),
         "stages": [trial_record(t, origin) for t in stages],
         "trials": trials,
     }

@@ -80,9 +80,9 @@ def dataset_uri(bucket: str, dataset: BenchDataset) -> str:
     return f"gs://{bucket}/datasets/{OWNER}/{dataset.name}.csv"
 
 
-def job_spec(job_id: str, data_uri: str, dataset: BenchDataset, max_parallel: int) -> dict:
-    """The job as a user would publish it."""
-    return {
+def job_spec(job_id: str, data_uri: str, dataset: BenchDataset, max_parallel: int, packing: str = "auto") -> dict:
+    """The job as a user would publish it (packing "off": one batch per trial, as before packing)."""
+    return {"packing": packing,
         "job_id": job_id, "name": f"bench-{dataset.name}", "owner": OWNER,
         "dataset": {"uri": data_uri, "format": "csv", "target": dataset.target},
         "task": dataset.task, "metric": METRIC[dataset.task], "candidates": candidates(dataset.task),

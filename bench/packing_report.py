@@ -67,7 +67,7 @@ def summarise(runs: dict[str, dict], direction: str, parallelism: int, reference
             "same_best_as_" + base: (b["trial_id"] == base_best["trial_id"])
             if b and base_best and run.get("grid", True) else None,
         }
-        if "batches" in run:  # a job on the platform: one batch per stage and per trial (today)
+        if "batches" in run:  # a job on the platform: one batch per stage and per pack (or trial)
             figures["prepare_seconds"] = run.get("prepare_seconds")
             figures["batches"] = len(run["batches"])
             figures["overhead_ratio"] = overhead_ratio(run["wall_seconds"], run.get("prepare_seconds") or 0.0,
@@ -87,6 +87,10 @@ def summarise(runs: dict[str, dict], direction: str, parallelism: int, reference
         "wall_ratio_cloud_over_session": ratio(ref.get("wall_seconds"), anc.get("wall_seconds")),
         "dcu_ratio_cloud_over_one_batch": ratio(ref.get("billed_dcu_seconds"),
                                                 anc.get("billed_dcu_seconds_as_one_batch")),
+        "wall_ratio_unpacked_over_packed": ratio(per_run.get("cloud_unpacked", {}).get("wall_seconds"),
+                                                 ref.get("wall_seconds")),
+        "dcu_ratio_unpacked_over_packed": ratio(per_run.get("cloud_unpacked", {}).get("billed_dcu_seconds"),
+                                                ref.get("billed_dcu_seconds")),
         # over the runs that search the grid (FLAML searches its own space)
         "best_candidate_same_everywhere": len({f["best_trial_id"] for n, f in per_run.items()
                                                if runs[n].get("grid", True)}) == 1,
@@ -118,6 +122,8 @@ def table(summary: dict[str, Any]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines += ["", f"wall-time ratio (local cloud / one session): {_fmt(summary['wall_ratio_cloud_over_session'])}",
-              f"DCU ratio (job as today / the same work as one batch): {_fmt(summary['dcu_ratio_cloud_over_one_batch'])}",
+              f"DCU ratio (local cloud / the same work as one batch): {_fmt(summary['dcu_ratio_cloud_over_one_batch'])}",
+              f"packing off / packing on: wall {_fmt(summary.get('wall_ratio_unpacked_over_packed'))}, "
+              f"DCU {_fmt(summary.get('dcu_ratio_unpacked_over_packed'))}",
               f"best candidate the same in every run: {_fmt(summary['best_candidate_same_everywhere'])}"]
     return "\n".join(lines)

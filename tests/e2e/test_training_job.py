@@ -73,8 +73,13 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
     assert [t.state for t in view.trials] == [TrialState.SUCCEEDED] * 3
     assert all(t.attempt == 1 for t in view.trials)
     batches = deps.launcher.list({"zygarde-job": "e2e-train"})
-    assert sorted(b.batch_id for b in batches) == sorted(
-        [f"zyg-e2e-train-t000{i}-a1" for i in range(3)] + ["zyg-e2e-train-prepare-a1", "zyg-e2e-train-finalize-a1"])
+    # the three small trials share one pack batch, between the preparation's and the finalisation's
+    assert sorted(b.labels.get("zygarde-kind") for b in batches) == ["finalize", "pack", "prepare"], batches
+    [pack] = [b.batch_id for b in batches if b.labels.get("zygarde-kind") == "pack"]
+    assert pack.startswith("zyg-e2e-train-p") and {t.batch_id for t in view.trials} == {pack}
+    assert all(t.model_uri is None for t in view.trials)  # no model per trial: the winner is refitted
+    assert view.finalize.params["refit"]["algorithm"] == next(t for t in view.trials
+                                                              if t.trial_id == view.job.best_trial_id).algorithm
     deadline = time.monotonic() + 120  # a batch exits a moment after writing its result
     while not all(b.state == "SUCCEEDED" for b in batches) and time.monotonic() < deadline:
         time.sleep(1)
@@ -129,43 +134,59 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
         spark.stop()
 
 
-def test_batch_killed_mid_run_is_retried_and_a_forged_result_never_wins(deps, local_cloud):
-    """A forged result for the running attempt (a perfect objective, a model in another bucket) is
-    ignored; then kill -9 of the batch: the reconciler tick finds it dead without a result and
-    retries it, and only the trial's own result counts."""
+def test_a_pack_killed_mid_run_keeps_finished_trials_reruns_the_rest_and_a_forged_result_never_wins(
+        deps, local_cloud):
+    """A pack of a fast and two slow trials: once the fast one has reported, a forged result for a
+    slow one (a perfect objective, a model in another bucket) is written and the batch is killed
+    (kill -9). The reconciler tick finds it dead: the fast trial keeps its result, the slow ones are
+    packed again as attempt 2, and only their own results count."""
     import signal
 
     from zygarde.domain.contracts import TrialResult, result_object_name
-    from zygarde.service_layer.launching import trial_uris
 
     spec = demo_spec(deps.settings.bucket, "e2e-killed")
-    spec["candidates"] = [{"algorithm": "logistic_regression", "params": {"regParam": [0.01]}}]
+    spec["candidates"] = [{"algorithm": "logistic_regression", "params": {"regParam": [0.01]}},
+                          {"algorithm": "gbt_classifier", "params": {"maxIter": [100], "maxDepth": [5, 6]}}]
+    spec["max_parallel"] = 1
     deps.publisher.publish("jobs", json.dumps(spec).encode())
-    batch_dir = local_cloud.state_dir / "dataproc" / "batches" / "zyg-e2e-killed-t0000-a1"
     deadline = time.monotonic() + 300
-    while not (batch_dir / "pid").exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    forged = TrialResult("e2e-killed", "t0000", 1, "SUCCEEDED", {"areaUnderROC": 1.0, "f1": 1.0},
+
+    def first_result() -> str | None:
+        for trial_id in ("t0000", "t0001", "t0002"):
+            uri = f"gs://{deps.settings.bucket}/{result_object_name('e2e-killed', trial_id, 1)}"
+            if deps.blobs.exists(uri):
+                return trial_id
+        return None
+
+    while first_result() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    done = first_result()
+    assert done is not None, "no trial of the pack reported"
+    batch_id = deps.repo.get_trial("e2e-killed", done).batch_id
+    slow = [t for t in ("t0000", "t0001", "t0002") if t != done]
+    forged = TrialResult("e2e-killed", slow[0], 1, "SUCCEEDED", {"areaUnderROC": 1.0, "f1": 1.0},
                          model_uri="gs://attacker/model")
-    deps.blobs.write_bytes(f"gs://{deps.settings.bucket}/{result_object_name('e2e-killed', 't0000', 1)}",
+    deps.blobs.write_bytes(f"gs://{deps.settings.bucket}/{result_object_name('e2e-killed', slow[0], 1)}",
                            forged.to_json().encode(), "application/json")  # notified like any result
-    os.kill(int((batch_dir / "pid").read_text()), signal.SIGKILL)
-    while deps.launcher.get("zyg-e2e-killed-t0000-a1").state != "FAILED" and time.monotonic() < deadline:
-        time.sleep(0.5)
-    while deps.repo.get_trial("e2e-killed", "t0000").state is not TrialState.RUNNING and time.monotonic() < deadline:
+    pid_file = local_cloud.state_dir / "dataproc" / "batches" / batch_id / "pid"
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    while deps.launcher.get(batch_id).state != "FAILED" and time.monotonic() < deadline:
         time.sleep(0.5)
     deps.publisher.publish("cluster_idle", b'{"reason": "tick"}')
     view = wait_finished(deps, "e2e-killed")
-    trial = view.trials[0]
-    assert view.job.state is JobState.SUCCEEDED
-    assert trial.attempt == 2 and trial.batch_id == "zyg-e2e-killed-t0000-a2"
-    reasons = [c.reason for c in trial.conditions]
-    assert "Retrying" in reasons and reasons[-1] == "TrainingSucceeded"
-    died = next(c for c in trial.conditions if c.reason == "Retrying")  # the dead batch left only the forged result
+    assert view.job.state is JobState.SUCCEEDED, view.job
+    trials = {t.trial_id: t for t in view.trials}
+    kept = trials[done]
+    assert kept.attempt == 1 and kept.state is TrialState.SUCCEEDED and kept.batch_id == batch_id
+    rerun = [t for t in view.trials if t.attempt == 2]
+    assert rerun and all(t.batch_id != batch_id and t.batch_id.endswith("-a2") for t in rerun)
+    assert all(t.state is TrialState.SUCCEEDED and t.attempt <= 2 for t in view.trials)  # never a third time
+    retried = trials[slow[0]]
+    reasons = [c.reason for c in retried.conditions]
+    assert retried.attempt == 2 and "Retrying" in reasons and reasons[-1] == "TrainingSucceeded"
+    died = next(c for c in retried.conditions if c.reason == "Retrying")  # the dead batch left only the forged result
     assert "is not this attempt's" in died.message and "gs://attacker/model" in died.message
-    assert trial.objective < 1.0 and view.job.best_objective == trial.objective  # the forged 1.0 never counted
-    assert trial.model_uri == trial_uris(deps.settings, "e2e-killed", "t0000", trial.attempt)[0]
-    assert view.finalize.params["model_uri"] == trial.model_uri
+    assert retried.objective < 1.0 and view.job.best_objective < 1.0  # the forged 1.0 never counted
 
 
 def test_a_v1_request_runs(deps, local_cloud):
