@@ -128,6 +128,26 @@ resource "google_project_iam_member" "web_firestore" {
   member  = local.web_member
 }
 
+# Reads model packages (the model page's manifests, the package download): objects under models/ only.
+resource "google_storage_bucket_iam_member" "web_reads_models" {
+  bucket = google_storage_bucket.main.name
+  role   = "roles/storage.objectViewer"
+  member = local.web_member
+
+  condition {
+    title      = "models-only"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.main.name}/objects/${local.r.bucket_prefixes.models}\")"
+  }
+}
+
+# Calls the predict service for the model page's "Try a prediction" form, with its own identity token.
+resource "google_cloud_run_v2_service_iam_member" "web_invokes_predict" {
+  name     = google_cloudfunctions2_function.predict["predict"].service_config[0].service
+  location = var.region
+  role     = "roles/run.invoker"
+  member   = local.web_member
+}
+
 # Signs upload URLs for datasets: a V4 signed URL carries the signer's permission, so the web
 # account may create objects, but only under datasets/ ...
 resource "google_storage_bucket_iam_member" "web_upload_datasets" {

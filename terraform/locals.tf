@@ -25,7 +25,8 @@ locals {
 
   # resources.json "env" keys that are deliberately not set in the cloud:
   # dataproc_endpoint points the code at the local Dataproc stand-in, never at Google.
-  # predict_url tells the CLI where the predict service is (terraform outputs it).
+  # predict_url tells the CLI where the predict service is (terraform outputs it); of the cloud's
+  # components only the web app calls it (web_env below).
   local_only_env = ["dataproc_endpoint", "predict_url"]
 
   # The predict function needs only where the registry and the packages are.
@@ -45,6 +46,8 @@ locals {
     (local.r.web_env.admins)             = join(",", var.web_admins)
     (local.r.web_env.price_per_dcu_hour) = tostring(var.price_per_dcu_hour)
     (local.r.web_env.max_upload_bytes)   = tostring(var.web_max_upload_bytes)
+    # The model page's "Try a prediction" form calls the predict service (as an invoker: iam.tf).
+    (local.r.env.predict_url) = google_cloudfunctions2_function.predict["predict"].service_config[0].uri
   }
 
   # Per-function runtime settings (keys are resources.json "functions" keys).

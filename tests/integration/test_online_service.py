@@ -92,9 +92,9 @@ def test_bad_requests_are_clear_json_errors(service):
     r = post("/v1/models/churn/versions/1:predict", data=b"")
     assert r.status_code == 400 and r.json()["error"]["field"] == "body"
     r = post("/v1/models/nope/versions/1:predict", json={"instances": []})
-    assert r.status_code == 404 and r.json()["error"]["field"] == "model"
+    assert r.status_code == 400 and r.json()["error"]["field"] == "model"
     r = post("/v1/models/churn/versions/staging:predict", json={"instances": []})
-    assert r.status_code == 404 and r.json()["error"]["message"] == "model 'churn' has no alias 'staging'"
+    assert r.status_code == 400 and r.json()["error"]["message"] == "model 'churn' has no alias 'staging'"
 
 
 def test_unknown_alias_from_the_cli_is_an_error_not_a_trace(service, tmp_path):

@@ -73,4 +73,5 @@ def test_web_component_runs_the_app_with_the_development_sign_in(tmp_path):
     names = resources()["web_env"]
     assert spec.env[names["dev_login"]] == "1" and spec.env[env_name("bucket")] == "b"
     assert spec.env[names["secret_key"]] == cloud.spec("web").env[names["secret_key"]]  # kept across restarts
+    assert spec.env[env_name("predict_url")] == cloud.url("function-predict")  # the model page's predictions
     assert cloud.probe("web").ready_path == "/healthz" and cloud.url("web") == "http://127.0.0.1:9088"

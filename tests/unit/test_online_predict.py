@@ -77,18 +77,20 @@ def test_bad_bodies_are_400s(service, raw, message):
     assert status == 400 and answer["error"]["field"] == "body" and message in answer["error"]["message"]
 
 
-def test_unknown_model_version_and_alias_are_404s_naming_what_is_missing(service):
+def test_unknown_model_version_and_alias_are_400s_naming_what_is_missing(service):
     repo, cache = service.repo, service.cache
     good = json.dumps({"instances": [{"age": 1, "color": "red"}]}).encode()
-    assert handle("POST", "/v1/models/nope/versions/1:predict", good, repo, cache)[1]["error"]["field"] == "model"
+    assert handle("POST", "/v1/models/nope/versions/1:predict", good, repo, cache) == \
+        (400, {"error": {"code": 400, "field": "model", "message": "no model named 'nope'"}})
     assert handle("POST", "/v1/models/nope/versions/production:predict", good, repo, cache)[1]["error"]["field"] \
         == "model"
-    assert service("9", {"instances": []}) == (404, {"error": {"code": 404, "field": "version",
+    assert service("9", {"instances": []}) == (400, {"error": {"code": 400, "field": "version",
                                                                "message": "model 'churn' has no version 9"}})
     status, answer = service("production", {"instances": []})
-    assert status == 404 and answer["error"]["message"] == "model 'churn' has no alias 'production'"
+    assert status == 400 and answer["error"]["field"] == "alias"
+    assert answer["error"]["message"] == "model 'churn' has no alias 'production'"
     assert handle("GET", PATH.format("1"), good, repo, cache)[0] == 405
-    assert handle("POST", "/v1/models/churn:predict", good, repo, cache)[0] == 404
+    assert handle("POST", "/v1/models/churn:predict", good, repo, cache)[0] == 404  # no such path: not found
 
 
 def test_a_version_without_onnx_export_says_why(service):

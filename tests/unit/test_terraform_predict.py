@@ -61,3 +61,18 @@ def test_no_public_invoker(tf):
 
 
 _INVOKERS = "google_cloud_run_v2_service_iam_member.predict_invokers"
+
+
+def test_the_web_app_calls_the_predict_service_as_an_invoker_and_reads_only_models(tf):
+    """The model page's "Try a prediction" form: ZYGARDE_PREDICT_URL is the function's URL, and the web
+    app's own account (not a public grant) may invoke it; manifests are read under models/ only."""
+    env = tf.ev(tf.locals["web_env"])
+    assert "google_cloudfunctions2_function.predict" in str(env[R["env"]["predict_url"]])
+    addr = "google_cloud_run_v2_service_iam_member.web_invokes_predict"
+    assert tf.arg(addr, None, "role") == "roles/run.invoker"
+    assert "google_service_account.web." in str(tf.arg(addr, None, "member"))
+    assert "google_cloudfunctions2_function.predict" in str(tf.arg(addr, None, "name"))
+    reads = "google_storage_bucket_iam_member.web_reads_models"
+    assert tf.arg(reads, None, "role") == "roles/storage.objectViewer"
+    [condition] = tf.arg(reads, None, "condition")
+    assert condition["expression"].endswith(f'/objects/{R["bucket_prefixes"]["models"]}")')

@@ -120,7 +120,8 @@ def visible_models(repo: JobRepository, viewer: Viewer, limit: int = 500) -> dic
 
 
 def visible_versions(repo: JobRepository, viewer: Viewer, name: str) -> list:
-    """A model's versions whose job the viewer may see, with each record's lineage."""
+    """A model's versions whose job the viewer may see, with each record's lineage, its online status
+    (the registry's summary of the manifest's `online` section) and its data report's column stats."""
     records = {int(r["version"]): r for r in repo.model_versions(name)}
     out = []
     for row in model_versions(repo, name):
@@ -130,9 +131,11 @@ def visible_versions(repo: JobRepository, viewer: Viewer, name: str) -> list:
         record = records.get(row.version, {})
         prepare = repo.get_trial(row.job_id, PREPARE)
         fingerprint = record.get("dataset_fingerprint") or (prepare.outputs.get("fingerprint") if prepare else None)
+        report = (prepare.outputs.get("report") if prepare else None) or {}
         out.append({"row": row, "owner": job.owner, "dataset": (job.spec.get("dataset") or {}).get("uri"),
                     "fingerprint": fingerprint or {},
                     "test_metrics": record.get("test_metrics") or {},
                     "validation_metrics": record.get("validation_metrics") or {},
-                    "manifest_uri": record.get("manifest_uri")})
+                    "manifest_uri": record.get("manifest_uri"), "online": record.get("online") or {},
+                    "column_stats": report.get("columns") or {}})
     return out

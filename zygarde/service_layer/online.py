@@ -27,25 +27,26 @@ class PredictError(Exception):
 
 
 def resolve(repo: JobRepository, name: str, ref: str) -> dict:
-    """The registered version record `ref` (a number, an alias or "latest") names; PredictError if none."""
+    """The registered version record `ref` (a number, an alias or "latest") names; a 400 naming the field
+    ("model", "alias" or "version") if there is none: the request is wrong, the path is not."""
     kind, value = parse_ref(ref)
     if kind == "alias" and value == LATEST:
         versions = repo.model_versions(name)
         if not versions:
-            raise PredictError(404, "model", f"no model named {name!r}")
+            raise PredictError(400, "model", f"no model named {name!r}")
         return versions[-1]
     if kind == "alias":
         alias = repo.model_aliases(name).get(str(value))
         if alias is None:
             if not repo.model_versions(name):
-                raise PredictError(404, "model", f"no model named {name!r}")
-            raise PredictError(404, "alias", f"model {name!r} has no alias {value!r}")
+                raise PredictError(400, "model", f"no model named {name!r}")
+            raise PredictError(400, "alias", f"model {name!r} has no alias {value!r}")
         value = int(alias["version"])
     record = repo.model_version(name, int(value))
     if record is None:
         if not repo.model_versions(name):
-            raise PredictError(404, "model", f"no model named {name!r}")
-        raise PredictError(404, "version", f"model {name!r} has no version {value}")
+            raise PredictError(400, "model", f"no model named {name!r}")
+        raise PredictError(400, "version", f"model {name!r} has no version {value}")
     return record
 
 

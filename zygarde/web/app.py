@@ -18,15 +18,18 @@ csrf = CSRFProtect()
 SIGNED_UPLOAD_ORIGIN = "https://storage.googleapis.com"
 
 
-def create_app(settings: WebSettings | None = None, deps=None, verify_jwt=None) -> Flask:
+def create_app(settings: WebSettings | None = None, deps=None, verify_jwt=None, predictor=None) -> Flask:
     """deps: the service Deps (repo, blobs, publisher); built from the environment when None.
-    verify_jwt(token, audience) -> e-mail replaces IAP's key fetching (tests)."""
+    verify_jwt(token, audience) -> e-mail replaces IAP's key fetching (tests).
+    predictor(name, ref, body bytes) -> (status, JSON) replaces the predict service's HTTP client
+    (zygarde.web.predicting.PredictClient on settings.predict_url) in tests."""
     settings = settings or WebSettings.from_env()
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_upload_bytes,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=not settings.dev_login, WTF_CSRF_TIME_LIMIT=None)
-    app.extensions["zygarde"] = {"settings": settings, "deps": deps, "verify_jwt": verify_jwt}
+    app.extensions["zygarde"] = {"settings": settings, "deps": deps, "verify_jwt": verify_jwt,
+                                 "predictor": predictor, "manifest_columns": None}
     csrf.init_app(app)
 
     from zygarde.web import routes_data, routes_jobs, routes_models
@@ -57,6 +60,30 @@ def deps():
 
         ext["deps"] = build_deps()
     return ext["deps"]
+
+
+def predictor():
+    """The predict service's client; None when no predict service is configured."""
+    from flask import current_app
+
+    ext = current_app.extensions["zygarde"]
+    if ext["predictor"] is None and ext["settings"].predict_url:
+        from zygarde.web.predicting import PredictClient
+
+        ext["predictor"] = PredictClient(ext["settings"].predict_url)
+    return ext["predictor"]
+
+
+def manifest_columns():
+    """Each version's online input columns, read from its manifest once per app."""
+    from flask import current_app
+
+    from zygarde.service_layer.model_card import ManifestColumns
+
+    ext = current_app.extensions["zygarde"]
+    if ext["manifest_columns"] is None:
+        ext["manifest_columns"] = ManifestColumns(deps().blobs)
+    return ext["manifest_columns"]
 
 
 def viewer():

@@ -1,15 +1,19 @@
-"""Registered models: names, versions with metrics and lineage, the package as a zip, comparison."""
+"""Registered models: names, versions with metrics, lineage and online status, aliases, a form to try
+a prediction (through the predict service: see zygarde.web.predicting), the package as a zip, comparison."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 import zipfile
 
 from flask import Blueprint, Response, abort, render_template, request
 
+from zygarde.config import env_name
 from zygarde.domain.errors import NotFound
-from zygarde.service_layer import insights
-from zygarde.web.app import deps, signed_in, viewer
+from zygarde.service_layer import insights, model_card
+from zygarde.web import predicting
+from zygarde.web.app import deps, manifest_columns, predictor, signed_in, viewer
 
 bp = Blueprint("models", __name__)
 log = logging.getLogger("zygarde.web")
@@ -32,7 +36,63 @@ def _versions_or_404(name: str) -> list[dict]:
 @bp.route("/models/<name>")
 @signed_in
 def model_page(name: str):
-    return render_template("model.html", name=name, versions=_versions_or_404(name))
+    return _render_model(name, _versions_or_404(name))
+
+
+@bp.route("/models/<name>/predict", methods=["POST"])
+@signed_in
+def try_prediction(name: str):
+    """Scores the form's rows with the picked version or alias through the predict service: the
+    predictions as a table, or the service's error (its 400s name the field) in place of them."""
+    versions = _versions_or_404(name)
+    serving = _serving(name, versions)
+    ref, text = request.form.get("ref", ""), request.form.get("body", "")
+    client = predictor()
+    if ref not in {r["ref"] for r in serving["refs"]}:
+        status, answer = predicting.error(400, f"pick a version or alias of {name} that serves online", "ref")
+    elif client is None:
+        status, answer = predicting.error(503, f"No predict service is configured ({env_name('predict_url')}).")
+    else:
+        body = predicting.request_body(text)
+        status, answer = body if isinstance(body, tuple) else client(name, ref, body)
+    if status == 200 and str(answer.get("modelVersionId")) not in {str(v["row"].version) for v in versions}:
+        status, answer = predicting.error(409, f"{name}@{ref} now points at a version you cannot see.", "ref")
+        serving = _serving(name, versions)  # the aliases as they are now
+    trial: dict = {"ref": ref, "text": text}
+    if status == 200:
+        trial["result"] = predicting.result_table(answer)
+    else:
+        trial["error"] = answer.get("error") or {}
+    log.info("prediction tried model=%s ref=%s status=%d", name, ref, status)
+    return _render_model(name, versions, serving, trial, status if status in (200, 400, 409) else 502)
+
+
+def _serving(name: str, versions: list[dict]) -> dict:
+    """The model's aliases (those pointing at versions the viewer sees), each version's online status,
+    and what the form offers: the aliases, then the versions, that serve online, each with an example
+    request built from its version's input columns."""
+    columns, examples = manifest_columns(), {}
+    status = {v["row"].version: model_card.online_status(v["online"]) for v in versions}
+    for v in versions:
+        if status[v["row"].version]["available"]:
+            cols = columns.get(v["manifest_uri"])
+            row = model_card.example_instance(cols, v["column_stats"]) if cols else {}
+            examples[v["row"].version] = json.dumps({"instances": [row]}, indent=1)
+    aliases = model_card.alias_rows(deps().repo, name, set(status))
+    refs = [{"ref": a["alias"], "label": f"{a['alias']} (version {a['version']})", "example": examples[a["version"]]}
+            for a in aliases if a["version"] in examples]
+    refs += [{"ref": str(n), "label": f"version {n}", "example": e} for n, e in sorted(examples.items(), reverse=True)]
+    return {"aliases": aliases, "status": status, "refs": refs}
+
+
+def _render_model(name: str, versions: list[dict], serving: dict | None = None, trial: dict | None = None,
+                  code: int = 200):
+    serving = serving or _serving(name, versions)
+    trial = trial or {}
+    if "text" not in trial and serving["refs"]:
+        trial.update(ref=serving["refs"][0]["ref"], text=serving["refs"][0]["example"])
+    return render_template("model.html", name=name, versions=versions, trial=trial,
+                           can_predict=predictor() is not None, **serving), code
 
 
 @bp.route("/models/<name>/compare")

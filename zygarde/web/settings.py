@@ -29,6 +29,7 @@ class WebSettings:
     max_upload_bytes: int = 256 * 1024 * 1024
     secret_key: str = ""
     signed_uploads: bool = False  # browsers PUT datasets straight to the bucket with a signed URL
+    predict_url: str | None = None  # the predict service, for the model page's "Try a prediction"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "WebSettings":
@@ -58,4 +59,5 @@ class WebSettings:
             max_upload_bytes=int(get("max_upload_bytes", str(256 * 1024 * 1024))),
             secret_key=get("secret_key") or secrets.token_hex(32),
             signed_uploads=not local,
+            predict_url=env.get(env_name("predict_url")) or None,
         )

@@ -75,6 +75,9 @@ def test_dev_sign_in_only_against_the_local_cloud():
     cloud = WebSettings.from_env({"ZYGARDE_BUCKET": "b", "ZYGARDE_WEB_IAP_AUDIENCE": AUDIENCE,
                                   "ZYGARDE_WEB_ADMINS": "Root@Example.com"})
     assert not cloud.dev_login and cloud.signed_uploads and cloud.admins == {"root@example.com"}
+    assert cloud.predict_url is None  # the model page then says no predict service is configured
+    local = {**local, "ZYGARDE_PREDICT_URL": "http://127.0.0.1:8089"}  # set by the local cloud
+    assert WebSettings.from_env(local).predict_url == "http://127.0.0.1:8089"
 
 
 def test_sign_in_and_out(app):

@@ -167,9 +167,23 @@ function signedUpload() {
   });
 }
 
+function predictForm() {
+  // Picking another version or alias swaps in its example rows, unless the rows were edited.
+  const pick = document.getElementById("predict-ref");
+  const body = document.getElementById("predict-body");
+  if (!pick || !body) return;
+  let shown = pick.selectedOptions[0] ? pick.selectedOptions[0].dataset.example : "";
+  pick.addEventListener("change", () => {
+    const example = pick.selectedOptions[0].dataset.example;
+    if (body.value.trim() === (shown || "").trim()) body.value = example;
+    shown = example;
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("table.sortable").forEach(sortable);
   live();
   jobForm();
   signedUpload();
+  predictForm();
 });
