@@ -21,6 +21,7 @@ locals {
     (local.r.env.batch_container_image)    = local.batch_image
     (local.r.env.batch_startup_seconds)    = tostring(var.batch_startup_seconds)
     (local.r.env.pack_concurrency)         = tostring(var.pack_concurrency)
+    (local.r.env.handoff_seconds)          = tostring(var.handoff_seconds)
   }
 
   # resources.json "env" keys that are deliberately not set in the cloud:

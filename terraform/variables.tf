@@ -205,3 +205,14 @@ variable "pack_concurrency" {
     error_message = "pack_concurrency must lie between 1 and 64."
   }
 }
+
+variable "handoff_seconds" {
+  description = "How long a batch whose work is done waits for more of its job's work (the next pack, the finalisation) before it exits: far less than a new batch's start-up, billed only while it waits. 0 turns warm handoffs off."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.handoff_seconds >= 0 && var.handoff_seconds <= 600
+    error_message = "handoff_seconds must lie between 0 and 600."
+  }
+}

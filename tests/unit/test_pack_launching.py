@@ -8,9 +8,10 @@ import pytest
 
 from tests.unit.conftest import job_message, spec_dict
 from tests.unit.test_handlers import deliver, finish_stage, submit, train_trials
-from zygarde.domain.contracts import FinalizeRequest, PackRequest, TrialResult
+from zygarde.domain.contracts import FinalizeRequest, Handoff, PackRequest, TrialResult, handoff_object
 from zygarde.domain.model import FINALIZE, JobState, TrialState
 from zygarde.service_layer import handlers
+from zygarde.service_layer.handoff import handoff_prefix
 from zygarde.service_layer.launching import trial_uris
 from zygarde.service_layer.packs import is_pack_holder
 from zygarde.service_layer.reconcile import reconcile
@@ -22,6 +23,14 @@ GRID = [{"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.01, 
 
 def packed_spec(**over) -> dict:
     return spec_dict(**{"candidates": GRID, "packing": "auto", **over})
+
+
+def stage_request(deps, trial) -> str:
+    """The request JSON a stage ran with: its batch's, or the handoff object given to a warm batch."""
+    if trial.handoff:
+        uri = handoff_object(handoff_prefix(deps.settings, trial.job_id, trial.batch_id), trial.handoff)
+        return json.dumps(Handoff.from_json(deps.blobs.read_bytes(uri)).request)
+    return deps.launcher.requests[trial.batch_id].args[1]
 
 
 def pack_batches(deps) -> dict[str, PackRequest]:
@@ -93,7 +102,7 @@ def test_the_whole_grid_ends_with_a_refit_of_the_winner_and_a_registered_model(d
     trials = train_trials(deps, "job-1")
     assert all(t.state is TrialState.SUCCEEDED and t.attempt == 1 and t.model_uri is None for t in trials)
     finalize = deps.repo.get_trial("job-1", FINALIZE)
-    request = FinalizeRequest.from_json(deps.launcher.requests[finalize.batch_id].args[1])
+    request = FinalizeRequest.from_json(stage_request(deps, finalize))
     best = max(trials, key=lambda t: t.objective)
     assert request.model_uri is None and request.refit.algorithm == best.algorithm
     assert request.refit.params == best.params and request.refit.on_train_and_validation is False
@@ -119,7 +128,7 @@ def test_final_fit_on_train_and_validation_refits_even_a_kept_model(deps):
         deps.launcher.finish(running[0], "SUCCEEDED")
     assert all(t.model_uri for t in train_trials(deps, "job-1"))
     finalize = deps.repo.get_trial("job-1", FINALIZE)
-    request = FinalizeRequest.from_json(deps.launcher.requests[finalize.batch_id].args[1])
+    request = FinalizeRequest.from_json(stage_request(deps, finalize))
     assert request.model_uri is None and request.refit.on_train_and_validation is True
 
 
@@ -211,3 +220,101 @@ def test_a_trial_predicted_long_gets_a_batch_of_its_own(deps, slow):
                                          parts={"train": data_prefix(deps.settings, "job-1") + "train"}), True)
     forest = [r for r in pack_batches(deps).values() if any(p.algorithm.startswith("random") for p in r.trials)]
     assert len(forest) == 1 and (len(forest[0].trials) == 1) is slow
+
+
+def _prepared_without_exit(deps, job_id="job-1") -> str:
+    """The preparation reports; its batch stays up, waiting for a handoff. Returns its batch id."""
+    from zygarde.domain.contracts import PrepareResult
+    from zygarde.service_layer.launching import data_prefix
+
+    prepare = deps.repo.get_trial(job_id, "prepare")
+    deliver(deps, prepare, PrepareResult(job_id, 1, "SUCCEEDED", report={"schema": [{"name": "f1"}, {"name": "y"}]},
+                                         rows={"train": 60, "validation": 20, "test": 20},
+                                         parts={p: data_prefix(deps.settings, job_id) + p
+                                                for p in ("train", "validation", "test")}), True, end_batch=False)
+    return prepare.batch_id
+
+
+def test_a_small_job_runs_its_preparation_trials_and_finalisation_in_one_warm_batch(deps):
+    handlers.submit_job(job_message(packed_spec(max_parallel=1)), deps)
+    batch_id = _prepared_without_exit(deps)
+    trials = train_trials(deps, "job-1")
+    assert {t.batch_id for t in trials} == {batch_id} and {t.handoff for t in trials} == {1}
+    assert list(deps.launcher.requests) == [batch_id]  # no new batch: the pack went to the warm one
+    handed = Handoff.from_json(deps.blobs.read_bytes(handoff_object(handoff_prefix(deps.settings, "job-1", batch_id), 1)))
+    pack = PackRequest.from_json(json.dumps(handed.request))
+    assert handed.main == "train_pack.py" and len(pack.trials) == 14
+    assert pack.handoff_prefix == handoff_prefix(deps.settings, "job-1", batch_id) and pack.handoff_seconds > 0
+    for t in trials:
+        report(deps, "job-1", t.trial_id, 0.5 + t.index / 100)
+    finalize = deps.repo.get_trial("job-1", FINALIZE)
+    assert finalize.batch_id == batch_id and finalize.handoff == 2 and finalize.state is TrialState.RUNNING
+    request = FinalizeRequest.from_json(stage_request(deps, finalize))
+    assert request.handoff_prefix is None  # the job's last stage: the batch exits after it
+    finish_stage(deps, "job-1", FINALIZE)
+    assert deps.repo.get_job("job-1").state is JobState.SUCCEEDED and list(deps.launcher.requests) == [batch_id]
+    # every stage and trial kept its own record
+    assert [c.reason for c in deps.repo.get_trial("job-1", "t0000").conditions] == \
+        ["PackClaimed", "HandedOff", "TrainingSucceeded"]
+
+
+def test_a_batch_that_has_exited_is_not_handed_work(deps):
+    handlers.submit_job(job_message(packed_spec(max_parallel=1)), deps)
+    prepare = deps.repo.get_trial("job-1", "prepare")
+    deps.launcher.finish(prepare.batch_id, "SUCCEEDED")
+    _prepared_without_exit(deps)
+    [pack] = pack_batches(deps)
+    assert pack != prepare.batch_id and all(t.handoff == 0 for t in train_trials(deps, "job-1"))
+
+
+def test_work_handed_to_a_batch_that_exits_at_that_moment_is_retried_in_a_new_batch(deps):
+    handlers.submit_job(job_message(packed_spec(max_parallel=1)), deps)
+    prepare = deps.repo.get_trial("job-1", "prepare")
+    write = deps.blobs.write_bytes
+
+    def exiting(uri, data, *args, **kwargs):  # the batch's wait runs out just as the handoff is written
+        if "/handoff/" in uri:
+            deps.launcher.finish(prepare.batch_id, "SUCCEEDED")
+        return write(uri, data, *args, **kwargs)
+
+    deps.blobs.write_bytes = exiting
+    _prepared_without_exit(deps)
+    trials = train_trials(deps, "job-1")
+    assert all(any(c.reason == "HandoffMissed" for c in t.conditions) for t in trials)
+    assert all(t.state is TrialState.RUNNING and t.attempt == 2 and t.handoff == 0 for t in trials)
+    assert len(pack_batches(deps)) == 1
+
+
+def test_a_pack_that_needs_other_spark_properties_is_not_handed_to_a_warm_batch(deps):
+    spec = packed_spec(max_parallel=1, candidates=[{"algorithm": "xgboost_classifier", "params": {"max_depth": [3, 4]}}])
+    handlers.submit_job(job_message(spec), deps)
+    batch_id = _prepared_without_exit(deps)
+    [pack] = pack_batches(deps)
+    assert pack != batch_id and deps.launcher.requests[pack].properties["spark.dynamicAllocation.enabled"] == "false"
+
+
+def test_a_handoff_resumed_after_a_crash_is_written_once_and_launched_once(deps):
+    handlers.submit_job(job_message(packed_spec(max_parallel=1)), deps)
+    from zygarde.domain.errors import TransientError
+
+    get = deps.launcher.get
+    calls = {"n": 0}
+
+    def flaky(batch_id):  # the handler dies after writing the handoff, before recording RUNNING
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise TransientError("dataproc unavailable")
+        return get(batch_id)
+
+    deps.launcher.get = flaky
+    try:
+        _prepared_without_exit(deps)
+    except TransientError:
+        pass
+    deps.launcher.get = get
+    assert all(t.state is TrialState.LAUNCHING for t in train_trials(deps, "job-1"))
+    handlers.on_cluster_idle(deps)  # the reconciler resumes the launch
+    trials = train_trials(deps, "job-1")
+    assert all(t.state is TrialState.RUNNING and t.handoff == 1 and t.attempt == 1 for t in trials)
+    prefix = handoff_prefix(deps.settings, "job-1", trials[0].batch_id)
+    assert deps.blobs.list(prefix) == [handoff_object(prefix, 1)]

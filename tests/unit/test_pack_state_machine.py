@@ -11,14 +11,14 @@ import json
 from collections import Counter
 from datetime import timedelta
 
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, event, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tests.unit.conftest import CSV, DATA_URI, OWNER, Clock
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher
 from zygarde.config import Settings
-from zygarde.domain.contracts import (FinalizeRequest, FinalizeResult, PackRequest, PrepareRequest, PrepareResult,
-                                      TrialRequest, TrialResult, parse_result_object_name)
+from zygarde.domain.contracts import (FinalizeRequest, FinalizeResult, Handoff, PackRequest, PrepareRequest,
+                                      PrepareResult, TrialRequest, TrialResult, parse_result_object_name)
 from zygarde.domain.model import FINALIZE, PREPARE
 from zygarde.service_layer import handlers
 from zygarde.service_layer.deps import Deps
@@ -32,15 +32,41 @@ LEARNERS = [{"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.
             {"algorithm": "naive_bayes", "params": {"smoothing": [0.5, 1.0]}}]
 
 
-def _members(request) -> list[tuple[str, int, str]]:
-    """(trial_id, attempt, result_uri) of every trial a batch runs."""
-    payload = request.args[1]
-    kind = request.labels.get("zygarde-kind")
+def _parse(main_or_kind: str, payload: str):
+    kind = {"train_pack.py": "pack", "finalize_model.py": FINALIZE, "prepare_data.py": PREPARE}.get(main_or_kind,
+                                                                                                   main_or_kind)
     if kind == "pack":
-        pack = PackRequest.from_json(payload)
-        return [(t.trial_id, t.attempt, t.result_uri) for t in pack.trials]
-    parsed = {PREPARE: PrepareRequest, FINALIZE: FinalizeRequest}.get(kind, TrialRequest).from_json(payload)
-    return [(getattr(parsed, "trial_id", kind), parsed.attempt, parsed.result_uri)]
+        return PackRequest.from_json(payload)
+    return {PREPARE: PrepareRequest, FINALIZE: FinalizeRequest}.get(kind, TrialRequest).from_json(payload)
+
+
+def _work(deps, batch_id: str) -> list:
+    """The requests a batch has run or been handed: the one it was created with, then its handoffs."""
+    request = deps.launcher.requests[batch_id]
+    first = _parse(request.labels.get("zygarde-kind"), request.args[1])
+    work = [first]
+    if getattr(first, "handoff_prefix", None):
+        for uri in sorted(deps.blobs.list(first.handoff_prefix)):
+            handed = Handoff.from_json(deps.blobs.read_bytes(uri))
+            work.append(_parse(handed.main, json.dumps(handed.request)))
+    return work
+
+
+def _members(deps, batch_id: str) -> list[tuple[str, int, str]]:
+    """(trial_id, attempt, result_uri) of every trial a batch runs."""
+    out = []
+    for parsed in _work(deps, batch_id):
+        if isinstance(parsed, PackRequest):
+            out += [(t.trial_id, t.attempt, t.result_uri) for t in parsed.trials]
+        else:
+            kind = PREPARE if isinstance(parsed, PrepareRequest) else FINALIZE \
+                if isinstance(parsed, FinalizeRequest) else None
+            out.append((getattr(parsed, "trial_id", kind), parsed.attempt, parsed.result_uri))
+    return out
+
+
+def _waits_for_more(deps, batch_id: str) -> bool:
+    return bool(getattr(_work(deps, batch_id)[-1], "handoff_prefix", None))
 
 
 class PackedJobs(RuleBasedStateMachine):
@@ -49,7 +75,7 @@ class PackedJobs(RuleBasedStateMachine):
         self.deps = Deps(repo=MemoryJobRepository(), launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(),
                          publisher=MemoryPublisher(), clock=Clock(),
                          settings=Settings(project="p", region="r", bucket="bkt", max_concurrent_batches=CAP,
-                                           batch_startup_seconds=20, pack_concurrency=2))
+                                           batch_startup_seconds=20, pack_concurrency=2, handoff_seconds=600))
         for owner in (OWNER, OTHER):
             self.deps.blobs.write_bytes(DATA_URI.replace(OWNER, owner), CSV)
         self.jobs: dict[str, str] = {}  # job id -> owner
@@ -72,7 +98,7 @@ class PackedJobs(RuleBasedStateMachine):
         """(batch_id, trial_id, attempt, result_uri) of running batches' trials that have not reported."""
         out = []
         for batch_id in self.deps.launcher.running:
-            for trial_id, attempt, uri in _members(self.deps.launcher.requests[batch_id]):
+            for trial_id, attempt, uri in _members(self.deps, batch_id):
                 if not self.deps.blobs.exists(uri):
                     out.append((batch_id, trial_id, attempt, uri))
         return sorted(out)
@@ -100,7 +126,8 @@ class PackedJobs(RuleBasedStateMachine):
         self.deps.blobs.write_bytes(uri, result.to_json().encode())
         name = uri.removeprefix("gs://bkt/")
         self.written.append(name)
-        if all(self.deps.blobs.exists(u) for _, _, u in _members(self.deps.launcher.requests[batch_id])):
+        if not _waits_for_more(self.deps, batch_id) and \
+                all(self.deps.blobs.exists(u) for _, _, u in _members(self.deps, batch_id)):
             self.deps.launcher.finish(batch_id, "SUCCEEDED")  # the batch exits after its last result
         if notify:  # else the notification is lost: the reconciler must find the result
             self._notify(name)
@@ -113,6 +140,13 @@ class PackedJobs(RuleBasedStateMachine):
     def a_notification_comes_again(self, data):
         if self.written:
             self._notify(data.draw(st.sampled_from(self.written)))
+
+    @rule(data=st.data())
+    def an_idle_batch_stops_waiting(self, data):
+        idle = sorted(b for b in self.deps.launcher.running
+                      if all(self.deps.blobs.exists(u) for _, _, u in _members(self.deps, b)))
+        if idle:
+            self.deps.launcher.finish(data.draw(st.sampled_from(idle)), "SUCCEEDED")
 
     @rule(data=st.data())
     def a_batch_dies(self, data):
@@ -165,8 +199,12 @@ class PackedJobs(RuleBasedStateMachine):
                     self.deps.blobs.write_bytes(uri, result.to_json().encode())
                     self._notify(uri.removeprefix("gs://bkt/"))
                 self.deps.launcher.finish(batch_id, "SUCCEEDED")
+            for batch_id in list(self.deps.launcher.running):  # a warm batch's wait runs out
+                self.deps.launcher.finish(batch_id, "SUCCEEDED")
             self.deps.clock.t += timedelta(minutes=3)
             handlers.on_cluster_idle(self.deps)
+        handed = sum(1 for name in self.deps.blobs.list("gs://bkt/artifacts/") if "/handoff/" in name)
+        event(f"warm handoffs: {'some' if handed else 'none'}")
         states = {j: self.deps.repo.get_job(j).state for j in self.jobs}
         assert all(s.is_finished() for s in states.values()), states
         self.deps.clock.t += timedelta(minutes=5)

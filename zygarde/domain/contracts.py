@@ -72,6 +72,8 @@ class PrepareRequest(_JsonMessage):
     expectations: dict[str, dict[str, Any]] = field(default_factory=dict)  # column -> {type, min, max, allowed}
     min_rows: int = 20
     group_by: list[str] = field(default_factory=list)  # keep each group of these columns in one part
+    handoff_prefix: str | None = None  # see Handoff
+    handoff_seconds: float = 0.0
 
 
 
@@ -119,6 +121,8 @@ class FinalizeRequest(_JsonMessage):
     # When no trial model was kept: the winner refitted here with the same params and seed, on the
     # train part (or train + validation), before it is scored on test and packaged.
     refit: RefitSpec | None = None
+    handoff_prefix: str | None = None  # see Handoff
+    handoff_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.refit, dict):
@@ -172,6 +176,8 @@ class PackRequest(_JsonMessage):
     k_folds: int = 0
     group_by: list[str] = field(default_factory=list)
     concurrency: int = 0  # trials fitted at once; 0: the session's default parallelism
+    handoff_prefix: str | None = None  # see Handoff
+    handoff_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         trials = tuple(PackedTrial(**t) if isinstance(t, dict) else t for t in self.trials)
@@ -204,6 +210,21 @@ class TrialResult(_JsonMessage):
         if self.status == "FAILED" and not self.error:
             raise ValueError("a FAILED result needs an error message")
 
+
+
+@dataclass(frozen=True)
+class Handoff(_JsonMessage):
+    """More work for a warm batch. A batch whose request names a handoff_prefix does not exit when its
+    work is done: it waits up to handoff_seconds for {handoff_prefix}{n}.json (n = 1, 2, ...: the
+    handoffs it has run, plus one) and runs it in the same Spark session, with the job's data still
+    cached. The control plane writes it (create-only) instead of creating a new batch."""
+
+    main: str  # the entry point whose work this is: train_pack.py, finalize_model.py
+    request: dict[str, Any]  # that entry point's request (which names the next handoff in turn)
+
+
+def handoff_object(prefix: str, n: int) -> str:
+    return f"{prefix}{n}.json"
 
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # a job or trial id (a valid Firestore document id)

@@ -95,6 +95,7 @@ class Trial:
     kind: str = TRAIN
     outputs: dict[str, Any] = field(default_factory=dict)  # stage results: data report, parts, package...
     pack_id: str | None = None  # the pack this attempt runs in (its batch holds the pack's slots)
+    handoff: int | None = None  # 0: this attempt's batch was created to take handoffs; n: the nth handed to it
 
     def __post_init__(self) -> None:
         if self.kind not in (TRAIN, PREPARE, FINALIZE):

@@ -14,9 +14,9 @@ from zygarde.config import Settings, prefix
 from zygarde.domain.contracts import (DATA_PARTS, MANIFEST_NAME, FinalizeRequest, PrepareRequest, RefitSpec,
                                       TrialRequest, result_object_name)
 from zygarde.domain.errors import BatchAlreadyExists, PermanentError
-from zygarde.domain.model import FINALIZE, PREPARE, Job, Trial, TrialState
+from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, Job, Trial, TrialState
 from zygarde.domain.spec import JobSpec
-from zygarde.service_layer import batch_properties
+from zygarde.service_layer import batch_properties, handoff
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.ports import BatchRequest
 
@@ -73,13 +73,14 @@ def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -
             output_prefix=data, result_uri=result_uri, dataset_options=dict(spec.dataset.options),
             include_columns=spec.data.include_columns, exclude_columns=list(spec.data.exclude_columns),
             row_filter=spec.data.row_filter, expectations=dict(spec.data.expectations), min_rows=spec.data.min_rows,
-            group_by=list(spec.data.group_by))
+            group_by=list(spec.data.group_by), **handoff.request_fields(settings, trial))
     elif trial.kind == FINALIZE:
         main, request = "finalize_model.py", FinalizeRequest(
             job_id=trial.job_id, attempt=trial.attempt, model_uri=trial.params["model_uri"],
             test_uri=data + "test", task=spec.task, target=spec.dataset.target, metric=spec.objective,
             package_uri=package_uri(settings, spec.name or trial.job_id, trial.job_id), result_uri=result_uri,
             manifest=dict(trial.params["manifest"]), refit=_refit(trial, spec, data))
+        properties = batch_properties.for_stage(trial.kind, trial.algorithm, trial.params)
     else:
         properties = batch_properties.for_algorithm(trial.algorithm)
         main, request = "train_trial.py", TrialRequest(
@@ -147,8 +148,16 @@ def launch(trial: Trial, spec: JobSpec, owner: str, deps: Deps) -> Trial | None:
     exists counts as created. Transient errors propagate (the trial stays LAUNCHING and is resumed)."""
     ctx = f"job_id={trial.job_id} trial_id={trial.trial_id} attempt={trial.attempt}"
     try:
-        deps.launcher.create(batch_request(trial, spec, owner, deps.settings))
-        reason, message = "BatchCreated", f"batch {trial.batch_id} created"
+        request = batch_request(trial, spec, owner, deps.settings)
+        if trial.handoff:
+            handed = handoff.hand_off(deps, [trial], request)
+            if handed is None:
+                return end_attempt(deps, trial, TrialState.WAITING, "HandoffMissed",
+                                   f"the warm batch {trial.batch_id} ended before it took the work; retrying")
+            reason, message = handed
+        else:
+            deps.launcher.create(request)
+            reason, message = "BatchCreated", f"batch {trial.batch_id} created"
     except BatchAlreadyExists:
         reason, message = "BatchExisted", f"batch {trial.batch_id} already existed"
     except PermanentError as exc:
@@ -169,7 +178,12 @@ def claim_and_launch(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], 
     while waiting and free_capacity and free_job_slots:
         trial = waiting[0]
         attempt = trial.attempt + 1  # the slots are claimed for this attempt only
-        holder = (trial.trial_id, deps.now(), attempt, batch_id_for(job.job_id, trial.trial_id, attempt))
+        batch_id, handoff_n = batch_id_for(job.job_id, trial.trial_id, attempt), None
+        if spec.packing != "off" and trial.kind != TRAIN:  # a stage of a packed job: warm batches
+            warm = handoff.warm_batch(deps, job.job_id, deps.repo.list_trials(job.job_id),
+                                      batch_properties.for_stage(trial.kind, trial.algorithm, trial.params))
+            batch_id, handoff_n = warm if warm else (batch_id, 0 if trial.kind == PREPARE else None)
+        holder = (trial.trial_id, deps.now(), attempt, batch_id)
         cap_slot = free_capacity.pop(random.randrange(len(free_capacity)))
         if not deps.repo.claim_capacity(cap_slot, job.job_id, *holder):
             continue  # another handler took it: try another capacity slot
@@ -179,7 +193,7 @@ def claim_and_launch(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], 
             deps.repo.release_capacity(cap_slot, job.job_id, trial.trial_id, attempt)
             free_capacity.append(cap_slot)
             continue
-        claimed = _claim_trial(deps, trial, job_slot, cap_slot, attempt)
+        claimed = _claim_trial(deps, trial, job_slot, cap_slot, attempt, batch_id, handoff_n)
         waiting.pop(0)
         if claimed is None:  # another handler launched this trial (or this attempt)
             deps.repo.release_slot(job.job_id, job_slot, trial.trial_id, attempt)
@@ -188,12 +202,19 @@ def claim_and_launch(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], 
             free_job_slots.insert(0, job_slot)
             continue
         job_slots_held.add(job_slot)
-        launch(claimed, spec, job.owner, deps)
+        launched = launch(claimed, spec, job.owner, deps)
+        if launched is not None and launched.state is TrialState.WAITING:  # a warm batch exited meanwhile
+            waiting.insert(0, launched)
+            free_capacity.append(cap_slot)
+            free_job_slots.insert(0, job_slot)
+            job_slots_held.discard(job_slot)
+            continue
         return claimed
     return None
 
 
-def _claim_trial(deps: Deps, trial: Trial, slot: int, capacity_slot: int, attempt: int) -> Trial | None:
+def _claim_trial(deps: Deps, trial: Trial, slot: int, capacity_slot: int, attempt: int, batch_id: str,
+                 handoff_n: int | None) -> Trial | None:
     """WAITING -> LAUNCHING as `attempt`, the attempt the slots were claimed for; None if the trial
     is not waiting for that attempt any more."""
     now = deps.now()
@@ -203,6 +224,6 @@ def _claim_trial(deps: Deps, trial: Trial, slot: int, capacity_slot: int, attemp
             return None
         return t.transition(TrialState.LAUNCHING, "SlotClaimed", f"slot {slot}, capacity {capacity_slot}, "
                             f"attempt {attempt}", now, slot=slot, capacity_slot=capacity_slot, attempt=attempt,
-                            batch_id=batch_id_for(t.job_id, t.trial_id, attempt))
+                            batch_id=batch_id, handoff=handoff_n)
 
     return deps.repo.update_trial(trial.job_id, trial.trial_id, change)

@@ -21,7 +21,7 @@ from zygarde.domain.contracts import PackedTrial, PackRequest
 from zygarde.domain.errors import BatchAlreadyExists, PermanentError
 from zygarde.domain.model import PREPARE, TRAIN, Job, Trial, TrialState
 from zygarde.domain.spec import JobSpec
-from zygarde.service_layer import batch_properties
+from zygarde.service_layer import batch_properties, handoff
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.launching import PACK_HOLD_ATTEMPT, _label, data_prefix, end_attempt, trial_uris
 from zygarde.service_layer.ports import BatchRequest
@@ -90,7 +90,11 @@ def claim_pack(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], free_c
         members = [by_id[i] for i in plan[0].trial_ids]
         cap_slot = free_capacity.pop(random.randrange(len(free_capacity)))
         pack_id = pack_id_for(job.job_id, [(t.trial_id, t.attempt + 1) for t in members], cap_slot)
-        batch_id = batch_id_for_pack(job.job_id, pack_id, max(t.attempt + 1 for t in members))
+        batch_id, handoff_n = batch_id_for_pack(job.job_id, pack_id, max(t.attempt + 1 for t in members)), 0
+        warm = handoff.warm_batch(deps, job.job_id, trials, _properties(members))
+        if warm:  # a batch of the job that has just finished its work takes this pack
+            batch_id, handoff_n = warm
+            trials = [t for t in trials if t.batch_id != batch_id]  # not offered twice in this dispatch
         holder = (pack_id, deps.now(), PACK_HOLD_ATTEMPT, batch_id)
         if not deps.repo.claim_capacity(cap_slot, job.job_id, *holder):
             continue  # another handler took it: try another capacity slot
@@ -101,7 +105,7 @@ def claim_pack(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], free_c
             free_capacity.append(cap_slot)
             continue
         claimed = [c for t in members
-                   if (c := _claim_member(deps, t, pack_id, batch_id, job_slot, cap_slot)) is not None]
+                   if (c := _claim_member(deps, t, pack_id, batch_id, job_slot, cap_slot, handoff_n)) is not None]
         for t in members:
             waiting.remove(t)
         if not claimed:  # another handler launched all of them
@@ -114,11 +118,21 @@ def claim_pack(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], free_c
         log.info("pack planned job_id=%s pack_id=%s trials=%s predicted_seconds=%.1f", job.job_id, pack_id,
                  ",".join(t.trial_id for t in claimed), plan[0].predicted_seconds)
         launch_pack(claimed, spec, job.owner, deps)
-        return claimed
+        again = [t for c in claimed if (t := deps.repo.get_trial(c.job_id, c.trial_id)) is not None
+                 and t.state is TrialState.WAITING]
+        if not again:
+            return claimed
+        # handed to a warm batch that exited meanwhile: they wait again (their slots freed); plan anew
+        waiting.extend(again)
+        trials = [t for t in trials if t.batch_id != batch_id]
+        free_capacity.append(cap_slot)
+        free_job_slots.insert(0, job_slot)
+        job_slots_held.discard(job_slot)
     return []
 
 
-def _claim_member(deps: Deps, trial: Trial, pack_id: str, batch_id: str, slot: int, cap_slot: int) -> Trial | None:
+def _claim_member(deps: Deps, trial: Trial, pack_id: str, batch_id: str, slot: int, cap_slot: int,
+                  handoff_n: int) -> Trial | None:
     """WAITING -> LAUNCHING into the pack as the trial's next attempt; None if it is not waiting for it."""
     now, attempt = deps.now(), trial.attempt + 1
 
@@ -127,7 +141,7 @@ def _claim_member(deps: Deps, trial: Trial, pack_id: str, batch_id: str, slot: i
             return None
         return t.transition(TrialState.LAUNCHING, "PackClaimed", f"pack {pack_id}, slot {slot}, capacity "
                             f"{cap_slot}, attempt {attempt}", now, slot=slot, capacity_slot=cap_slot,
-                            attempt=attempt, batch_id=batch_id, pack_id=pack_id)
+                            attempt=attempt, batch_id=batch_id, pack_id=pack_id, handoff=handoff_n)
 
     return deps.repo.update_trial(trial.job_id, trial.trial_id, change)
 
@@ -145,16 +159,21 @@ def pack_batch_request(trials: list[Trial], spec: JobSpec, owner: str, deps: Dep
     request = PackRequest(job_id=first.job_id, pack_id=first.pack_id, task=spec.task, metric=spec.objective,
                           target=spec.dataset.target, seed=spec.seed, train_uri=data + "train",
                           validation_uri=data + "validation", trials=tuple(packed), k_folds=spec.data.k_folds,
-                          group_by=list(spec.data.group_by), concurrency=max(1, settings.pack_concurrency))
-    properties: dict[str, str] = {}
-    for t in trials:
-        properties.update(batch_properties.for_algorithm(t.algorithm))
+                          group_by=list(spec.data.group_by), concurrency=max(1, settings.pack_concurrency),
+                          **handoff.request_fields(settings, first))
     return BatchRequest(
         batch_id=first.batch_id, main_python_file_uri=settings.code_uri("train_pack.py"),
         args=("--request", request.to_json()), python_file_uris=(settings.code_uri("zygarde.zip"),),
         labels={"zygarde": "trial", "zygarde-job": _label(first.job_id), "zygarde-pack": _label(first.pack_id),
                 "zygarde-owner": _label(owner), "zygarde-kind": "pack"},
-        properties=properties)
+        properties=_properties(trials))
+
+
+def _properties(trials: list[Trial]) -> dict[str, str]:
+    properties: dict[str, str] = {}
+    for t in trials:
+        properties.update(batch_properties.for_algorithm(t.algorithm))
+    return properties
 
 
 def launch_pack(trials: list[Trial], spec: JobSpec, owner: str, deps: Deps) -> list[Trial]:
@@ -163,8 +182,17 @@ def launch_pack(trials: list[Trial], spec: JobSpec, owner: str, deps: Deps) -> l
     first = trials[0]
     ctx = f"job_id={first.job_id} pack_id={first.pack_id} batch_id={first.batch_id}"
     try:
-        deps.launcher.create(pack_batch_request(trials, spec, owner, deps))
-        reason, message = "BatchCreated", f"batch {first.batch_id} created for pack {first.pack_id}"
+        request = pack_batch_request(trials, spec, owner, deps)
+        if first.handoff:
+            handed = handoff.hand_off(deps, trials, request)
+            if handed is None:
+                return [u for t in trials if (u := end_attempt(
+                    deps, t, TrialState.WAITING, "HandoffMissed",
+                    f"the warm batch {t.batch_id} ended before it took the pack; retrying")) is not None]
+            reason, message = handed
+        else:
+            deps.launcher.create(request)
+            reason, message = "BatchCreated", f"batch {first.batch_id} created for pack {first.pack_id}"
     except BatchAlreadyExists:
         reason, message = "BatchExisted", f"batch {first.batch_id} of pack {first.pack_id} already existed"
     except PermanentError as exc:

@@ -53,12 +53,12 @@ def _reconcile_trial(deps: Deps, trial: Trial, jobs: dict[str, Job | None], repo
             report["cancelled_batches"] += 1
         cancel_trial(deps, trial, "JobFinished", f"job {trial.job_id} had already finished")
         return
-    if info is not None and not info.is_terminal:
-        return
     _, result_uri = trial_uris(deps.settings, trial.job_id, trial.trial_id, trial.attempt)
-    if deps.blobs.exists(result_uri):
+    if deps.blobs.exists(result_uri):  # its notification was lost (its batch may run on: a pack, a warm wait)
         record_result(deps, trial.job_id, trial.trial_id, trial.attempt, result_uri)
         report["recovered_results"] += 1
+    elif info is not None and not info.is_terminal:
+        return
     else:
         state = info.state if info else "MISSING"
         detail = f": {info.state_message}" if info and info.state_message else ""
