@@ -216,8 +216,8 @@ class TrialResult(_JsonMessage):
 class Handoff(_JsonMessage):
     """More work for a warm batch. A batch whose request names a handoff_prefix does not exit when its
     work is done: it waits up to handoff_seconds for {handoff_prefix}{n}.json (n = 1, 2, ...: the
-    handoffs it has run, plus one) and runs it in the same Spark session, with the job's data still
-    cached. The control plane writes it (create-only) instead of creating a new batch."""
+    handoffs it has run, plus one) and runs it in the same Spark session, with no new start-up.
+    The control plane writes it (create-only) instead of creating a new batch."""
 
     main: str  # the entry point whose work this is: train_pack.py, finalize_model.py
     request: dict[str, Any]  # that entry point's request (which names the next handoff in turn)

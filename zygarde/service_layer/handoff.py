@@ -1,6 +1,6 @@
 """Warm handoffs: the next work of a job goes to a batch of that job that has just finished its own,
 instead of a new batch. The batch waits a short while (Settings.handoff_seconds) for a handoff
-object and runs it in the same Spark session, its data still cached; so a small job's preparation,
+object and runs it in the same Spark session, with no new start-up; so a small job's preparation,
 packs and finalisation run in one batch, and a large job pays a batch's start-up once per chain of
 packs rather than once per pack. Each stage and trial keeps its own record.
 

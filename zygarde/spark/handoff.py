@@ -1,0 +1,68 @@
+"""A warm batch's wait for more of its job's work (contracts.Handoff).
+
+When a batch's request names a handoff_prefix, the batch does not exit once its work is done: it
+polls for {handoff_prefix}{n}.json (n = 1, 2, ...) up to handoff_seconds, and runs what it finds
+in the same Spark session (no new batch, JVM or session to start), then waits for the next.
+The control plane writes that object instead of creating a new batch; the batch only reads it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Callable
+
+from zygarde.domain.contracts import Handoff, handoff_object
+from zygarde.spark import hadoop_fs
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+
+
+def _executors() -> dict[str, tuple[type, Callable[[Any, Any], Any]]]:
+    """Entry point name -> (its request type, its execute). Imported when work arrives."""
+    from zygarde.domain.contracts import FinalizeRequest, PackRequest, PrepareRequest
+    from zygarde.spark import pack, package, prepare
+
+    return {"train_pack.py": (PackRequest, pack.execute), "finalize_model.py": (FinalizeRequest, package.execute),
+            "prepare_data.py": (PrepareRequest, prepare.execute)}
+
+
+def next_work(spark, prefix: str, n: int, wait_seconds: float, *, sleep=time.sleep,
+              clock=time.monotonic) -> Handoff | None:
+    """The nth handoff under `prefix`, once it exists; None when none comes within `wait_seconds`."""
+    uri = handoff_object(prefix, n)
+    deadline = clock() + wait_seconds
+    while True:
+        if hadoop_fs.exists(spark, uri):
+            return Handoff.from_json(hadoop_fs.read_bytes(spark, uri))
+        if clock() >= deadline:
+            return None
+        sleep(POLL_SECONDS)
+
+
+def serve(spark, request: Any, ids: str, executors: dict | None = None) -> list[str]:
+    """Run the work handed to this batch after `request`'s own, until none comes in time. Returns
+    the statuses of the handed work's results. Raises only if a result cannot be written."""
+    statuses: list[str] = []
+    n = 1
+    while getattr(request, "handoff_prefix", None) and getattr(request, "handoff_seconds", 0) > 0:
+        started = time.monotonic()
+        work = next_work(spark, request.handoff_prefix, n, request.handoff_seconds)
+        waited = time.monotonic() - started
+        if work is None:
+            log.info("no handoff came %s handoff=%d waited_seconds=%.1f: the batch exits", ids, n, waited)
+            break
+        known = executors if executors is not None else _executors()
+        try:
+            request_type, execute = known[work.main]
+            request = request_type.from_json(json.dumps(work.request))
+        except (KeyError, ValueError, TypeError) as exc:  # nothing to report to: the reconciler retries it
+            log.error("unreadable handoff %s handoff=%d main=%s: %s", ids, n, work.main, exc)
+            break
+        log.info("handoff received %s handoff=%d main=%s waited_seconds=%.1f", ids, n, work.main, waited)
+        result = execute(spark, request)
+        statuses.append(result.status)
+        n += 1
+    return statuses
