@@ -1,4 +1,4 @@
-"""What the three stage entry points (spark_jobs/prepare_data.py, train_trial.py, finalize_model.py)
+"""What the stage entry points (spark_jobs/prepare_data.py, train_trial.py, train_pack.py, finalize_model.py)
 share: read --request, own a SparkSession unless given one, run the stage, map the outcome to the
 exit code. Exit codes: 0 succeeded, 1 failed (the result says why), 2 unreadable request (nowhere
 to report), 3 the result itself could not be written."""
@@ -43,7 +43,7 @@ def run_stage(argv: list[str] | None, spark, *, prog: str, description: str, req
     try:
         result = execute(spark, request)
     except Exception as exc:  # noqa: BLE001 - the result write failed: the batch must fail loudly
-        log.error("could not write the result %s uri=%s: %s", ids(request), request.result_uri,
+        log.error("could not write the result %s uri=%s: %s", ids(request), getattr(request, "result_uri", None),
                   str(exc).splitlines()[0] if str(exc) else exc)
         return 3
     finally:

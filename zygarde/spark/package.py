@@ -2,6 +2,9 @@
 packaged as a model version: the fitted PipelineModel copied to {package_uri}model and a manifest
 at {package_uri}manifest.json.
 
+When the request names no model (no trial model was kept), the winner is fitted again first, from
+`request.refit` (zygarde.spark.refit), and the manifest records it under "refit".
+
 `run_finalize` never raises (any failure is a FAILED FinalizeResult with one readable sentence);
 `execute` also writes the result to request.result_uri, as the very last act of the batch.
 """
@@ -13,6 +16,7 @@ import logging
 import platform
 from typing import Any
 
+from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 
 from zygarde.domain.algorithms import CLUSTERING
@@ -25,6 +29,7 @@ from zygarde.spark.failures import describe_failure
 from zygarde.spark.features import FEATURES
 from zygarde.spark.online import export_and_check
 from zygarde.spark.predict import MANIFEST, label_as_model, load_model, model_labels
+from zygarde.spark.refit import refit
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +84,8 @@ def _input_schema(test: DataFrame, target: str) -> list[dict[str, Any]]:
             for f in test.schema.fields if f.name != target and not f.name.startswith("zy__")]
 
 
-def _score_test(spark: SparkSession, request: FinalizeRequest, cached: list[DataFrame]):
-    """(model, test frame, test metrics, test rows, class names, scored test frame)."""
-    model = load_model(request.model_uri)
+def _score_test(spark: SparkSession, request: FinalizeRequest, model: PipelineModel, cached: list[DataFrame]):
+    """(test frame, test metrics, test rows, class names, scored test frame)."""
     labels = model_labels(model)
     test = read_dataset(spark, request.test_uri, "parquet")
     labelled = test if request.task == CLUSTERING else label_as_model(test, request.target, request.task, labels)
@@ -93,14 +97,22 @@ def _score_test(spark: SparkSession, request: FinalizeRequest, cached: list[Data
     clusterer = next((s for s in reversed(model.stages) if s.hasParam("distanceMeasure")), None)
     distance = clusterer.getOrDefault("distanceMeasure") if clusterer is not None else "euclidean"
     metrics = evaluate(request.task, scored, label_col=LABEL, features_col=FEATURES, distance=distance)
-    return model, test, metrics, rows, labels, scored
+    return test, metrics, rows, labels, scored
 
 
 def _finalize(spark: SparkSession, request: FinalizeRequest, cached: list[DataFrame]) -> FinalizeResult:
-    model, test, metrics, rows, labels, scored = _score_test(spark, request, cached)
+    fitted: dict[str, Any] | None = None
+    if request.model_uri is None:
+        model, fitted = refit(spark, request, cached)
+    else:
+        model = load_model(request.model_uri)
+    test, metrics, rows, labels, scored = _score_test(spark, request, model, cached)
     log.info("test scored %s rows=%d %s=%s", _context(request), rows, request.metric, metrics.get(request.metric))
     model_copy = _under(request.package_uri, MODEL_DIR)
-    copy_tree(spark, request.model_uri, model_copy)
+    if request.model_uri is None:
+        model.write().overwrite().save(hadoop_fs.qualify(model_copy))
+    else:
+        copy_tree(spark, request.model_uri, model_copy)
     online = export_and_check(spark, model, scored, classes=labels is not None or request.task == CLUSTERING,
                               package_uri=request.package_uri, context=_context(request))
     manifest = {**request.manifest,
@@ -108,6 +120,7 @@ def _finalize(spark: SparkSession, request: FinalizeRequest, cached: list[DataFr
                 "task": request.task, "metric": request.metric or request.manifest.get("metric"),
                 "labels": labels, "test_metrics": metrics, "test_rows": rows, "test_uri": request.test_uri,
                 "model_uri": model_copy, "source_model_uri": request.model_uri, "online": online,
+                **({"refit": fitted} if fitted is not None else {}),
                 **versions(spark),
                 "created_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")}
     manifest_uri = _under(request.package_uri, MANIFEST)
@@ -126,7 +139,8 @@ def _online_summary(online: dict[str, Any]) -> dict[str, Any]:
 def run_finalize(spark: SparkSession, request: FinalizeRequest) -> FinalizeResult:
     """Scores the winner on the test part and writes its package. Never raises."""
     cached: list[DataFrame] = []
-    log.info("finalisation started %s model_uri=%s", _context(request), request.model_uri)
+    log.info("finalisation started %s model_uri=%s refit=%s", _context(request), request.model_uri,
+             request.refit is not None and request.model_uri is None)
     try:
         return _finalize(spark, request, cached)
     except Exception as exc:  # noqa: BLE001 - every failure must become a result

@@ -1,6 +1,7 @@
 """Resource use of a trial from Spark's own accounting (its status store), read through py4j.
 
-Best effort by design: any failure yields no figure rather than a failed trial.
+Best effort by design: any failure yields no figure rather than a failed trial. Trials of a pack run
+side by side: each is measured by its Spark job group (group_cpu_seconds), executor CPU only.
 - executor_cpu_seconds: executor CPU time of the stages that ran during the trial (stages the
   status store has already evicted, beyond spark.ui.retainedStages, are not counted);
 - peak_memory_bytes: the sum over executors of their peak JVM heap + off-heap use as reported by
@@ -79,3 +80,20 @@ class ResourceMeter:
         except Exception as exc:  # noqa: BLE001
             log.warning("peak memory unavailable: %s", str(exc).splitlines()[0][:200])
         return out
+
+
+def group_cpu_seconds(spark: SparkSession, group: str) -> dict[str, float]:
+    """{"executor_cpu_seconds": ...} of the stages of the jobs run under Spark job group `group`
+    (one trial of a pack, while others run beside it); {} when Spark cannot tell."""
+    try:
+        tracker = spark.sparkContext.statusTracker()
+        stage_ids = set()
+        for job in tracker.getJobIdsForGroup(group):
+            info = tracker.getJobInfo(job)
+            if info is not None:
+                stage_ids.update(info.stageIds)
+        nanos = sum(cpu for (stage, _), cpu in _stage_cpu_nanos(spark).items() if stage in stage_ids)
+        return {"executor_cpu_seconds": nanos / 1e9}
+    except Exception as exc:  # noqa: BLE001 - accounting must never fail a trial
+        log.warning("executor CPU time unavailable: %s", str(exc).splitlines()[0][:200])
+        return {}

@@ -7,8 +7,10 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn import datasets as skdata
+from sklearn.model_selection import train_test_split
 
 from tests.unit.spark.session import local_session
 from zygarde.domain.contracts import TrialRequest, TrialResult
@@ -68,6 +70,37 @@ def data_dir(tmp_path_factory) -> Path:
     skdata.dump_svmlight_file(x, y, str(root / "cancer.libsvm"), zero_based=False)
     return root
 
+
+
+@pytest.fixture(scope="session")
+def clinic_parts(tmp_path_factory) -> dict[str, str]:
+    """Breast cancer as a user would send it, prepared: malignant cases thinned to about a fifth
+    (skewed classes), a clinic column of 60 levels (most rows in a few), a referral flag, nulls in
+    numbers, categories and flags, and exact duplicate rows; split 60/20/20, stratified, into the
+    Parquet parts the job's preparation writes. {"train" | "validation" | "test": path}."""
+    root = tmp_path_factory.mktemp("clinic")
+    rng = np.random.default_rng(3)
+    frame = _frame(skdata.load_breast_cancer, "diagnosis")
+    frame = frame[[c for c in frame.columns if c.startswith("mean_")][:8] + ["worst_area", "worst_concavity",
+                                                                              "diagnosis"]].copy()
+    frame["diagnosis"] = np.where(frame["diagnosis"] == 1, "benign", "malignant")
+    malignant = frame.index[frame["diagnosis"] == "malignant"]
+    frame = frame.drop(rng.choice(malignant, len(malignant) - 90, replace=False))
+    weights = 1.0 / np.arange(1, 61)
+    frame.insert(0, "clinic", [f"clinic-{i:02d}" for i in rng.choice(60, len(frame), p=weights / weights.sum())])
+    frame["referred"] = pd.array(rng.random(len(frame)) < 0.3, dtype="boolean")
+    for name, count in (("mean_texture", 30), ("mean_smoothness", 15), ("worst_area", 10)):
+        frame.loc[rng.choice(frame.index, count, replace=False), name] = np.nan
+    frame.loc[rng.choice(frame.index, 25, replace=False), "clinic"] = None
+    frame.loc[rng.choice(frame.index, 20, replace=False), "referred"] = pd.NA
+    frame = pd.concat([frame, frame.sample(30, random_state=1)]).sample(frac=1.0, random_state=2)
+    train, rest = train_test_split(frame, test_size=0.4, stratify=frame["diagnosis"], random_state=0)
+    validation, test = train_test_split(rest, test_size=0.5, stratify=rest["diagnosis"], random_state=0)
+    parts = {}
+    for name, part in (("train", train), ("validation", validation), ("test", test)):
+        part.reset_index(drop=True).to_parquet(root / f"{name}.parquet", index=False)
+        parts[name] = str(root / f"{name}.parquet")
+    return parts
 
 DATASETS = {  # name -> (file, format, target, task)
     "cancer": ("cancer.csv", "csv", "diagnosis", "binary_classification"),
