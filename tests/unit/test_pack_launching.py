@@ -1,6 +1,7 @@
 """Packed trials through the handlers, against in-memory ports: launching, results, faults, finalisation."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 
@@ -222,6 +223,11 @@ def test_a_trial_predicted_long_gets_a_batch_of_its_own(deps, slow):
     assert len(forest) == 1 and (len(forest[0].trials) == 1) is slow
 
 
+def warm(deps) -> None:
+    """Warm handoffs on (they are off by default): a batch waits 20 s for more work."""
+    deps.settings = dataclasses.replace(deps.settings, handoff_seconds=20.0)
+
+
 def _prepared_without_exit(deps, job_id="job-1") -> str:
     """The preparation reports; its batch stays up, waiting for a handoff. Returns its batch id."""
     from zygarde.domain.contracts import PrepareResult
@@ -236,6 +242,7 @@ def _prepared_without_exit(deps, job_id="job-1") -> str:
 
 
 def test_a_small_job_runs_its_preparation_trials_and_finalisation_in_one_warm_batch(deps):
+    warm(deps)
     handlers.submit_job(job_message(packed_spec(max_parallel=1)), deps)
     batch_id = _prepared_without_exit(deps)
     trials = train_trials(deps, "job-1")
@@ -259,6 +266,7 @@ def test_a_small_job_runs_its_preparation_trials_and_finalisation_in_one_warm_ba
 
 
 def test_a_batch_that_has_exited_is_not_handed_work(deps):
+    warm(deps)
     handlers.submit_job(job_message(packed_spec(max_parallel=1)), deps)
     prepare = deps.repo.get_trial("job-1", "prepare")
     deps.launcher.finish(prepare.batch_id, "SUCCEEDED")
@@ -268,6 +276,7 @@ def test_a_batch_that_has_exited_is_not_handed_work(deps):
 
 
 def test_work_handed_to_a_batch_that_exits_at_that_moment_is_retried_in_a_new_batch(deps):
+    warm(deps)
     handlers.submit_job(job_message(packed_spec(max_parallel=1)), deps)
     prepare = deps.repo.get_trial("job-1", "prepare")
     write = deps.blobs.write_bytes
@@ -286,6 +295,7 @@ def test_work_handed_to_a_batch_that_exits_at_that_moment_is_retried_in_a_new_ba
 
 
 def test_a_pack_that_needs_other_spark_properties_is_not_handed_to_a_warm_batch(deps):
+    warm(deps)
     spec = packed_spec(max_parallel=1, candidates=[{"algorithm": "xgboost_classifier", "params": {"max_depth": [3, 4]}}])
     handlers.submit_job(job_message(spec), deps)
     batch_id = _prepared_without_exit(deps)
@@ -294,6 +304,7 @@ def test_a_pack_that_needs_other_spark_properties_is_not_handed_to_a_warm_batch(
 
 
 def test_a_handoff_resumed_after_a_crash_is_written_once_and_launched_once(deps):
+    warm(deps)
     handlers.submit_job(job_message(packed_spec(max_parallel=1)), deps)
     from zygarde.domain.errors import TransientError
 

@@ -144,7 +144,10 @@ def _finalize_trial(deps: Deps, job: Job, spec: JobSpec, best: Trial, prepare: T
                 "code_version": deps.settings.code_version, "metric": spec.objective}
     params: dict = {"model_uri": best.model_uri, "manifest": manifest}
     if best.model_uri is None or spec.final_fit == "train_and_validation":
-        params["refit"] = {"algorithm": best.algorithm, "params": best.params}
+        refit_params = dict(best.params)
+        if "best_iteration" in best.metrics:  # XGBoost's early stop: the rounds to fit on train + validation
+            refit_params["best_iteration"] = int(best.metrics["best_iteration"])
+        params["refit"] = {"algorithm": best.algorithm, "params": refit_params}
         if spec.final_fit == "train_and_validation":
             params["model_uri"] = None
     return Trial(job_id=job.job_id, trial_id=FINALIZE, index=-1, algorithm=best.algorithm, kind=FINALIZE,
