@@ -119,15 +119,18 @@ def describe(frame: pd.DataFrame, dataset: AutomlDataset) -> dict:
 
 
 def job_spec(job_id: str, data_uri: str, dataset: AutomlDataset, minutes: float,
-             max_trials: int | None = None) -> dict:
+             max_trials: int | None = None, packing: str | None = None) -> dict:
     """The auto-mode job as a user would publish it: dataset, target, task and the deadline; the
-    platform fills in the default search (zygarde/domain/default_space.py). `max_trials` (not auto
-    mode: an option of this benchmark) asks the same default space for more random trials."""
+    platform fills in the default search (zygarde/domain/default_space.py). Options of this
+    benchmark that leave auto mode, recorded in the job: `max_trials` asks the same default space
+    for that many random trials; `packing` ("off": one batch per trial) overrides the default "auto"."""
     spec = {"job_id": job_id, "name": f"bench-automl-{dataset.name}", "owner": OWNER,
             "dataset": {"uri": data_uri, "format": "csv", "target": dataset.target},
             "task": dataset.task, "budget": {"deadline_minutes": minutes}}
     if max_trials is not None:
         spec["search"] = {"strategy": "random", "max_trials": max_trials}
+    if packing is not None:
+        spec["packing"] = packing
     return spec
 
 

@@ -11,14 +11,15 @@ from bench import automl_data, automl_report, packing_cloud
 
 
 def run(csv: bytes, rows: int, dataset: automl_data.AutomlDataset, job_id: str, minutes: float,
-        max_trials: int | None, timeout: float, progress=print) -> tuple[dict, dict | None]:
+        max_trials: int | None, timeout: float, packing: str | None = None,
+        progress=print) -> tuple[dict, dict | None]:
     """Upload, publish, wait: (the run's record, the prepared parts {part: URI} or None)."""
     from zygarde.bootstrap import build_deps
 
     deps = build_deps()
     uri = automl_data.dataset_uri(deps.settings.bucket, dataset, rows)
     deps.blobs.write_bytes(uri, csv, content_type="text/csv")
-    spec = automl_data.job_spec(job_id, uri, dataset, minutes, max_trials)
+    spec = automl_data.job_spec(job_id, uri, dataset, minutes, max_trials, packing)
     published = time.monotonic()
     deps.publisher.publish("jobs", json.dumps(spec).encode())
     view, ended = packing_cloud.wait_for(deps, job_id, timeout, progress=progress)
@@ -63,7 +64,7 @@ def record(view, wall_seconds: float | None, spec: dict) -> dict:
         "model": {"name": view.job.model_name, "version": view.job.model_version},
         "best_trial": best and {"trial_id": best.trial_id, "algorithm": best.algorithm, "params": dict(best.params)},
         "trials": automl_report.state_counts([t.state.value for t in view.trials], [s.value for s in TrialState]),
-        "planned_search": view.job.spec.get("search"),
+        "planned_search": view.job.spec.get("search"), "packing": view.job.spec.get("packing"),
         "rows": base["rows"], "prepare_seconds": base["prepare_seconds"], "finalize_seconds": base["finalize_seconds"],
         "batches": base["batches"], "stages": base["stages"], "trial_records": base["trials"],
     }

@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-trials", type=int, default=None,
                         help="not auto mode: ask the default space for this many random trials (default: the "
                              "platform's default search)")
+    parser.add_argument("--packing", choices=("auto", "off"), default=None,
+                        help="not auto mode: set the job's packing (default: the platform's, auto)")
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 2, help="FLAML's n_jobs (default: cores)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results_automl.json")
     args = parser.parse_args(argv)
@@ -99,7 +101,7 @@ def zygarde_side(args, dataset, frame, job_id: str) -> tuple[dict | None, dict |
         return None, None
     timeout = args.minutes * 60 + 900  # the deadline is checked on events and on the reconciler's tick
     return automl_zygarde.run(packing_data.to_csv_bytes(frame), len(frame), dataset, job_id, args.minutes,
-                              args.max_trials, timeout)
+                              args.max_trials, timeout, args.packing)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -175,6 +175,10 @@ def test_the_job_is_auto_mode_with_the_deadline_and_the_platform_fills_the_searc
     more = parse_job_spec(automl_data.job_spec("automl-d-1", "gs://bkt/datasets/bench/d.csv",
                                                automl_data.DATASETS["diamonds"], 10, max_trials=40))
     assert more.search.max_trials == 40 and more.candidates[0].algorithm == "xgboost_regressor"
+    assert more.packing == "auto"  # the platform's default, unless asked otherwise
+    off = automl_data.job_spec("automl-d-2", "gs://bkt/datasets/bench/d.csv", automl_data.DATASETS["diamonds"], 5,
+                               packing="off")
+    assert parse_job_spec(off).packing == "off" and "search" not in off
 
 
 # --- the prepared parts ---------------------------------------------------------------------------
