@@ -141,4 +141,9 @@ def table(results: dict[str, dict]) -> str:
     lines += ["", f"gap: AUC Zygarde - FLAML (target >= -{AUC_TOLERANCE}); RMSE (Zygarde - FLAML) / FLAML "
                   f"(target <= +{RMSE_TOLERANCE_PERCENT:g} %)",
               f"FLAML's test AUC as Spark's evaluator computes Zygarde's ({SPARK_AUC_BINS} bins); exact in brackets"]
+    for name, r in results.items():
+        z = r.get("zygarde")
+        if z is not None and z.get("test_score") is None:  # a job stopped early registers no model
+            lines.append(f"{name}: Zygarde has no test score: the job ended {z.get('state')}"
+                         + (f" ({z['ended_because']})" if z.get("ended_because") else ""))
     return "\n".join(lines)

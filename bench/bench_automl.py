@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             record, parts[dataset.name] = zygarde_side(args, dataset, frames[dataset.name], job_id)
             results[dataset.name]["zygarde"] = record
             if record is not None:
-                print(f"  Zygarde: {record['state']} in {record['wall_seconds']:.1f} s, test "
+                print(f"  Zygarde: {record['state']} in {record['wall_seconds'] or 0:.1f} s, test "
                       f"{record['metric']} {record['test_score']}, trials {record['trials']['by_state']}")
             write(args, results, machine_before)
         # FLAML reads the parts while the cloud is up, and runs after a cloud started here is stopped

@@ -126,6 +126,13 @@ def test_table_shows_each_side_the_gap_and_the_verdict():
     assert "12 run (0 failed), n/a pruned" in text and "140 run (1 failed), n/a pruned" in text
     diamonds_zygarde = next(line for line in lines if line.startswith("diamonds") and "zygarde" in line)
     assert "skipped" in diamonds_zygarde
+    results["movies"]["zygarde"].update(test_score=None, state="BUDGET_EXHAUSTED",
+                                        ended_because="deadline of 10 minutes reached")
+    results["movies"]["comparison"] = report.compare(AUC, results["movies"]["zygarde"], results["movies"]["flaml"])
+    text = report.table(results)
+    assert results["movies"]["comparison"]["target_met"] is None
+    assert text.splitlines()[-1] == ("movies: Zygarde has no test score: the job ended BUDGET_EXHAUSTED "
+                                     "(deadline of 10 minutes reached)")
 
 
 # --- datasets and the job --------------------------------------------------------------------------
