@@ -144,30 +144,46 @@ def end_attempt(deps: Deps, trial: Trial, state: TrialState, reason: str, messag
 
 
 def launch(trial: Trial, spec: JobSpec, owner: str, deps: Deps) -> Trial | None:
-    """Create the batch of a LAUNCHING trial and record it RUNNING. Idempotent: a batch that already
-    exists counts as created. Transient errors propagate (the trial stays LAUNCHING and is resumed)."""
+    """Create the batch of a LAUNCHING trial (or hand it to its warm batch) and record it RUNNING."""
     ctx = f"job_id={trial.job_id} trial_id={trial.trial_id} attempt={trial.attempt}"
+    started = start(deps, [trial], batch_request(trial, spec, owner, deps.settings), ctx)
+    return started[0] if started else None
+
+
+def start(deps: Deps, trials: list[Trial], request: BatchRequest, ctx: str) -> list[Trial]:
+    """Create the batch of these LAUNCHING trials (a stage, a trial or a pack), or hand their work to
+    the warm batch they name, and record them RUNNING; returns their new snapshots. Idempotent: a
+    batch that already exists counts as created. A refused batch fails them; work handed to a batch
+    that ended first sends them back to waiting. Transient errors propagate (they stay LAUNCHING)."""
+    first = trials[0]
     try:
-        request = batch_request(trial, spec, owner, deps.settings)
-        if trial.handoff:
-            handed = handoff.hand_off(deps, [trial], request)
+        if first.handoff:
+            handed = handoff.hand_off(deps, trials, request)
             if handed is None:
-                return end_attempt(deps, trial, TrialState.WAITING, "HandoffMissed",
-                                   f"the warm batch {trial.batch_id} ended before it took the work; retrying")
+                return _end_all(deps, trials, TrialState.WAITING, "HandoffMissed",
+                                f"the warm batch {first.batch_id} ended before it took the work; retrying")
             reason, message = handed
         else:
             deps.launcher.create(request)
-            reason, message = "BatchCreated", f"batch {trial.batch_id} created"
+            reason, message = "BatchCreated", f"batch {first.batch_id} created"
     except BatchAlreadyExists:
-        reason, message = "BatchExisted", f"batch {trial.batch_id} already existed"
+        reason, message = "BatchExisted", f"batch {first.batch_id} already existed"
     except PermanentError as exc:
         log.error("launch refused %s error=%r", ctx, str(exc))
-        return end_attempt(deps, trial, TrialState.FAILED, "LaunchRefused", str(exc), error=str(exc))
-    log.info("trial launched %s batch_id=%s reason=%s", ctx, trial.batch_id, reason)
-    now = deps.now()
-    return deps.repo.update_trial(trial.job_id, trial.trial_id, lambda t: t.transition(
-        TrialState.RUNNING, reason, message, now)
-        if t.state is TrialState.LAUNCHING and t.attempt == trial.attempt else None)
+        return _end_all(deps, trials, TrialState.FAILED, "LaunchRefused", str(exc), error=str(exc))
+    log.info("launched %s batch_id=%s trials=%d reason=%s", ctx, first.batch_id, len(trials), reason)
+    now, running = deps.now(), []
+    for t in trials:
+        updated = deps.repo.update_trial(t.job_id, t.trial_id, lambda cur, t=t: cur.transition(
+            TrialState.RUNNING, reason, message, now)
+            if cur.state is TrialState.LAUNCHING and cur.attempt == t.attempt and cur.pack_id == t.pack_id else None)
+        if updated is not None:
+            running.append(updated)
+    return running
+
+
+def _end_all(deps: Deps, trials: list[Trial], state: TrialState, reason: str, message: str, **changes) -> list[Trial]:
+    return [u for t in trials if (u := end_attempt(deps, t, state, reason, message, **changes)) is not None]
 
 
 def claim_and_launch(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], free_capacity: list[int],

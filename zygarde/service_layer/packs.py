@@ -18,12 +18,11 @@ import random
 
 from zygarde.domain import packing
 from zygarde.domain.contracts import PackedTrial, PackRequest
-from zygarde.domain.errors import BatchAlreadyExists, PermanentError
 from zygarde.domain.model import PREPARE, TRAIN, Job, Trial, TrialState
 from zygarde.domain.spec import JobSpec
 from zygarde.service_layer import batch_properties, handoff
 from zygarde.service_layer.deps import Deps, log
-from zygarde.service_layer.launching import PACK_HOLD_ATTEMPT, _label, data_prefix, end_attempt, trial_uris
+from zygarde.service_layer.launching import PACK_HOLD_ATTEMPT, _label, data_prefix, start, trial_uris
 from zygarde.service_layer.ports import BatchRequest
 
 PACK_PREFIX = "pack-"
@@ -177,34 +176,8 @@ def _properties(trials: list[Trial]) -> dict[str, str]:
 
 
 def launch_pack(trials: list[Trial], spec: JobSpec, owner: str, deps: Deps) -> list[Trial]:
-    """Create the batch of a pack's LAUNCHING trials and record them RUNNING. Idempotent: a batch that
-    already exists counts as created. Transient errors propagate (the trials stay LAUNCHING)."""
+    """Create the batch of a pack's LAUNCHING trials (or hand the pack to its warm batch) and record
+    them RUNNING (launching.start)."""
     first = trials[0]
-    ctx = f"job_id={first.job_id} pack_id={first.pack_id} batch_id={first.batch_id}"
-    try:
-        request = pack_batch_request(trials, spec, owner, deps)
-        if first.handoff:
-            handed = handoff.hand_off(deps, trials, request)
-            if handed is None:
-                return [u for t in trials if (u := end_attempt(
-                    deps, t, TrialState.WAITING, "HandoffMissed",
-                    f"the warm batch {t.batch_id} ended before it took the pack; retrying")) is not None]
-            reason, message = handed
-        else:
-            deps.launcher.create(request)
-            reason, message = "BatchCreated", f"batch {first.batch_id} created for pack {first.pack_id}"
-    except BatchAlreadyExists:
-        reason, message = "BatchExisted", f"batch {first.batch_id} of pack {first.pack_id} already existed"
-    except PermanentError as exc:
-        log.error("pack launch refused %s error=%r", ctx, str(exc))
-        return [u for t in trials if (u := end_attempt(deps, t, TrialState.FAILED, "LaunchRefused", str(exc),
-                                                         error=str(exc))) is not None]
-    log.info("pack launched %s trials=%d reason=%s", ctx, len(trials), reason)
-    now, running = deps.now(), []
-    for t in trials:
-        updated = deps.repo.update_trial(t.job_id, t.trial_id, lambda cur, t=t: cur.transition(
-            TrialState.RUNNING, reason, message, now)
-            if cur.state is TrialState.LAUNCHING and cur.attempt == t.attempt and cur.pack_id == t.pack_id else None)
-        if updated is not None:
-            running.append(updated)
-    return running
+    ctx = f"job_id={first.job_id} pack_id={first.pack_id}"
+    return start(deps, trials, pack_batch_request(trials, spec, owner, deps), ctx)
