@@ -42,6 +42,10 @@ def run_stage(argv: list[str] | None, spark, *, prog: str, description: str, req
     lock_down(spark)
     try:
         result = execute(spark, request)
+        log.info("done %s status=%s %s", ids(request), result.status, done(result))
+        from zygarde.spark.handoff import serve
+
+        serve(spark, request, ids(request))  # more of the job's work, when the request asks to wait for it
     except Exception as exc:  # noqa: BLE001 - the result write failed: the batch must fail loudly
         log.error("could not write the result %s uri=%s: %s", ids(request), getattr(request, "result_uri", None),
                   str(exc).splitlines()[0] if str(exc) else exc)
@@ -49,5 +53,4 @@ def run_stage(argv: list[str] | None, spark, *, prog: str, description: str, req
     finally:
         if own_session:
             spark.stop()
-    log.info("done %s status=%s %s", ids(request), result.status, done(result))
     return 0 if result.status == "SUCCEEDED" else 1
