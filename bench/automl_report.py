@@ -11,6 +11,8 @@ import math
 from collections import Counter
 from typing import Any, Iterable
 
+from bench.packing_report import fmt
+
 AUC_TOLERANCE = 0.003  # AUC within 0.003 of FLAML, or better
 RMSE_TOLERANCE_PERCENT = 1.0  # RMSE within 1 % of FLAML, or better
 SPARK_AUC_BINS = 1000  # BinaryClassificationEvaluator's default numBins
@@ -95,13 +97,7 @@ def compare(metric: str, zygarde: dict | None, flaml: dict | None) -> dict[str, 
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    return str(value)
+    return fmt(value, digits)
 
 
 def _trials(record: dict) -> str:

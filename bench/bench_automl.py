@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` and `zygarde` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import automl_data, automl_report, packing_data
+from bench import automl_data, automl_report, packing_data, packing_report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,9 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _machine() -> dict:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"cores": os.cpu_count(), "load_average": load and [round(x, 2) for x in load],
-            "python": platform.python_version(), "platform": platform.platform()}
+    return packing_report.machine()
 
 
 def _versions() -> dict:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -54,9 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _machine() -> dict:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"cores": os.cpu_count(), "load_average": load and [round(x, 2) for x in load],
-            "python": platform.python_version(), "platform": platform.platform()}
+    return packing_report.machine()
 
 
 def write(args: argparse.Namespace, dataset, rows: int, machine_before: dict, runs: dict) -> dict:

@@ -97,7 +97,8 @@ def summarise(runs: dict[str, dict], direction: str, parallelism: int, reference
     }
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
+def fmt(value: Any, digits: int = 2) -> str:
+    """A table cell: - for None, yes/no, floats with thousands separators."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -114,16 +115,26 @@ def table(summary: dict[str, Any]) -> str:
     rows = [cols]
     for name, f in summary["runs"].items():
         dcu = f.get("billed_dcu_seconds", f.get("billed_dcu_seconds_as_one_batch"))
-        rows.append([name, _fmt(f["wall_seconds"], 1), _fmt(f["sum_fit_seconds"], 1),
+        rows.append([name, fmt(f["wall_seconds"], 1), fmt(f["sum_fit_seconds"], 1),
                      f"{f['best_trial_id']} {f['best_algorithm']}" if f["best_trial_id"] else "-",
-                     _fmt(f["best_score"], 4), _fmt(f[f"best_score_minus_{base}"], 4),
-                     _fmt(f.get("overhead_ratio")), _fmt(dcu, 0)])
+                     fmt(f["best_score"], 4), fmt(f[f"best_score_minus_{base}"], 4),
+                     fmt(f.get("overhead_ratio")), fmt(dcu, 0)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines += ["", f"wall-time ratio (local cloud / one session): {_fmt(summary['wall_ratio_cloud_over_session'])}",
-              f"DCU ratio (local cloud / the same work as one batch): {_fmt(summary['dcu_ratio_cloud_over_one_batch'])}",
-              f"packing off / packing on: wall {_fmt(summary.get('wall_ratio_unpacked_over_packed'))}, "
-              f"DCU {_fmt(summary.get('dcu_ratio_unpacked_over_packed'))}",
-              f"best candidate the same in every run: {_fmt(summary['best_candidate_same_everywhere'])}"]
+    lines += ["", f"wall-time ratio (local cloud / one session): {fmt(summary['wall_ratio_cloud_over_session'])}",
+              f"DCU ratio (local cloud / the same work as one batch): {fmt(summary['dcu_ratio_cloud_over_one_batch'])}",
+              f"packing off / packing on: wall {fmt(summary.get('wall_ratio_unpacked_over_packed'))}, "
+              f"DCU {fmt(summary.get('dcu_ratio_unpacked_over_packed'))}",
+              f"best candidate the same in every run: {fmt(summary['best_candidate_same_everywhere'])}"]
     return "\n".join(lines)
+
+
+def machine() -> dict:
+    """The machine a benchmark ran on, and how loaded it was."""
+    import os
+    import platform
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {"cores": os.cpu_count(), "load_average": load and [round(x, 2) for x in load],
+            "python": platform.python_version(), "platform": platform.platform()}
