@@ -38,7 +38,7 @@ def echo_json(value) -> None:
 @click.option("--owner", default=None, help="Whose datasets/ prefix (default $ZYGARDE_OWNER or $USER).")
 def upload(file: Path, owner: str | None) -> None:
     """Upload FILE (CSV, Parquet, JSON lines, LIBSVM) to gs://BUCKET/datasets/OWNER/NAME."""
-    from zygarde.cli import _deps
+    from zygarde.cli_common import local_deps as _deps
     from zygarde.service_layer.catalog import columns_of, format_of, owner_prefix
     from zygarde.web.identity import owner_name
     from zygarde.web.uploads import content_problem, dataset_object_problem
@@ -60,7 +60,7 @@ def upload(file: Path, owner: str | None) -> None:
 @click.argument("job_id")
 def rerun(job_id: str) -> None:
     """Submit JOB_ID again: the same spec (data, seed, search) under a new job id, same model name."""
-    from zygarde.cli import _deps
+    from zygarde.cli_common import local_deps as _deps
     from zygarde.web.jobform import new_job_id
 
     deps = _deps()
@@ -90,7 +90,7 @@ def predict_batch(model: str, input_uri: str, fmt: str, options: str, output: st
     """Score INPUT_URI with MODEL (NAME or NAME:VERSION, default the latest) in a Dataproc batch."""
     import time
 
-    from zygarde.cli import _deps
+    from zygarde.cli_common import local_deps as _deps
     from zygarde.domain.errors import PermanentError
     from zygarde.service_layer import batch_prediction
     from zygarde.web.identity import owner_name

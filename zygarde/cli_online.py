@@ -16,13 +16,13 @@ from zygarde.domain.registry import split_target
 
 
 def _deps():
-    from zygarde.cli import _deps as deps
+    from zygarde.cli_common import local_deps as deps
 
     return deps()
 
 
 def _console():
-    from zygarde.cli import console
+    from zygarde.cli_common import console
 
     return console
 
@@ -78,9 +78,9 @@ def predict(target: str, rows_file: Path, url: str | None) -> None:
     NAME (newest version), NAME@alias or NAME:version."""
     import requests
 
-    from zygarde.cli import _use_local_cloud_env
+    from zygarde.cli_common import use_local_cloud_env
 
-    _use_local_cloud_env()
+    use_local_cloud_env()
     url = url or os.environ.get(env_name("predict_url"))
     if not url:
         _console().print(f"[red]no predict service: set {env_name('predict_url')} or pass --url[/red]")

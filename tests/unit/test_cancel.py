@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from tests.unit.conftest import job_message
 from tests.unit.test_handlers import finish, finish_stage, submit, train_trials
-from zygarde import cli
+from zygarde import cli, cli_common
 from zygarde.domain.model import FINALIZE, JobState, TrialState
 from zygarde.service_layer import handlers
 from zygarde.service_layer.handlers import Message
@@ -92,7 +92,7 @@ def test_a_cancel_without_a_job_id_is_a_clear_permanent_error(deps):
 # ---- zygarde cancel ----
 
 def _run(deps, monkeypatch, *args, env=None):
-    monkeypatch.setattr(cli, "_deps", lambda: deps)
+    monkeypatch.setattr(cli_common, "local_deps", lambda: deps)
     monkeypatch.delenv("ZYGARDE_OWNER", raising=False)
     return CliRunner().invoke(cli.main, ["cancel", *args], env=env or {})
 

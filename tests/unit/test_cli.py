@@ -6,12 +6,12 @@ import json
 from click.testing import CliRunner
 
 from tests.unit.conftest import job_message, spec_dict
-from zygarde import cli
+from zygarde import cli, cli_common
 from zygarde.service_layer import handlers
 
 
 def run_submit(deps, monkeypatch, tmp_path, spec: dict):
-    monkeypatch.setattr(cli, "_deps", lambda: deps)
+    monkeypatch.setattr(cli_common, "local_deps", lambda: deps)
     path = tmp_path / "job.json"
     path.write_text(json.dumps(spec))
     return CliRunner().invoke(cli.main, ["submit", str(path)])
@@ -44,7 +44,7 @@ def test_models_lists_the_registered_versions_with_their_scores(deps, monkeypatc
     from zygarde.domain.contracts import TrialResult
     from zygarde.domain.model import FINALIZE
 
-    monkeypatch.setattr(cli, "_deps", lambda: deps)
+    monkeypatch.setattr(cli_common, "local_deps", lambda: deps)
     for job_id, auc in (("job-1", 0.8), ("job-2", 0.85)):
         handlers.submit_job(job_message(spec_dict(job_id=job_id, name="cancer", candidates=[
             {"algorithm": "logistic_regression"}]), job_id), deps)

@@ -6,12 +6,12 @@ import json
 from click.testing import CliRunner
 
 from tests.unit.conftest import job_message
-from zygarde import cli
+from zygarde import cli, cli_common
 from zygarde.service_layer import handlers
 
 
 def run(deps, monkeypatch, *args, env=None):
-    monkeypatch.setattr(cli, "_deps", lambda: deps)
+    monkeypatch.setattr(cli_common, "local_deps", lambda: deps)
     return CliRunner().invoke(cli.main, list(args), env=env)
 
 

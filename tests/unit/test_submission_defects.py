@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.unit.conftest import DATA_URI, OWNER, job_message, spec_dict
-from zygarde import cli
+from zygarde import cli, cli_common
 from zygarde.adapters.memory import MemoryJobRepository
 from zygarde.domain import raw_doc
 from zygarde.domain.algorithms import get as get_algorithm
@@ -178,7 +178,7 @@ def test_a_job_file_notification_from_another_bucket_is_ignored_and_logged(deps,
 
 # --- 15.8: zygarde submit validates as the function does -------------------------------------------
 def run_cli_submit(deps, monkeypatch, tmp_path, raw: bytes):
-    monkeypatch.setattr(cli, "_deps", lambda: deps)
+    monkeypatch.setattr(cli_common, "local_deps", lambda: deps)
     path = tmp_path / "job.json"
     path.write_bytes(raw)
     return CliRunner().invoke(cli.main, ["submit", str(path)])

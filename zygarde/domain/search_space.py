@@ -12,14 +12,20 @@ import itertools
 import json
 import math
 import random
-from typing import TYPE_CHECKING, Annotated, Any, Iterable, Literal, Union
+from typing import Annotated, Any, Iterable, Literal, Protocol, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from zygarde.domain.algorithms import Algorithm, ParamSpec
 
-if TYPE_CHECKING:  # only for hints: the spec imports this module
-    from zygarde.domain.spec import CandidateSpec
+
+
+class CandidateSpace(Protocol):
+    """What the functions here read of a spec's candidate (spec.CandidateSpec has it); a protocol,
+    so that this module does not import the spec, which imports it."""
+
+    algorithm: str
+    params: dict[str, Any]
 
 ParamValue = bool | int | float | str
 MAX_FINITE_POINTS = 10_000  # spaces up to this size are enumerated (grid, exhaustion, no repeats)
@@ -127,12 +133,12 @@ def combinations(algo: Algorithm, params: dict[str, Any]) -> Iterable[dict[str, 
             yield point
 
 
-def space_size(candidates: list["CandidateSpec"]) -> float:
+def space_size(candidates: list[CandidateSpace]) -> float:
     """An upper bound of the number of distinct points (inf when any range is continuous)."""
     return sum(math.prod(size(hp) for hp in c.params.values()) for c in candidates)
 
 
-def finite_points(candidates: list["CandidateSpec"], catalog: dict[str, Algorithm]) -> list[tuple[str, dict]] | None:
+def finite_points(candidates: list[CandidateSpace], catalog: dict[str, Algorithm]) -> list[tuple[str, dict]] | None:
     """Every allowed (algorithm, params) point of the space in order, or None when the space is
     continuous or larger than MAX_FINITE_POINTS."""
     if space_size(candidates) > MAX_FINITE_POINTS:

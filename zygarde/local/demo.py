@@ -27,7 +27,7 @@ def demo_data_uri(bucket: str, owner: str) -> str:
 
 def run_demo(state_dir: Path, keep_running: bool = True, console: Console | None = None) -> int:
     from zygarde.bootstrap import build_deps
-    from zygarde.cli import follow
+    from zygarde.cli_common import follow
     from zygarde.local.cloud import LocalCloud
     from zygarde.local.sample_data import breast_cancer_csv
 

@@ -2,7 +2,6 @@
 It reads through the service layer's queries and changes state only by publishing to the jobs topic."""
 from __future__ import annotations
 
-import functools
 import logging
 from importlib import resources as package_files
 
@@ -10,7 +9,8 @@ from flask import Flask, Response, g, redirect, render_template, request, url_fo
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from zygarde.web.identity import NotSignedIn, current_viewer
+from zygarde.web.context import viewer
+from zygarde.web.identity import NotSignedIn
 from zygarde.web.settings import WebSettings
 
 log = logging.getLogger("zygarde.web")
@@ -42,73 +42,6 @@ def create_app(settings: WebSettings | None = None, deps=None, verify_jwt=None, 
     app.add_url_rule("/healthz", "healthz", lambda: "ok")
     app.add_url_rule("/static/plotly.min.js", "plotly_js", _plotly_js)
     return app
-
-
-def settings() -> WebSettings:
-    from flask import current_app
-
-    return current_app.extensions["zygarde"]["settings"]
-
-
-def deps():
-    """The service dependencies, built on first use."""
-    from flask import current_app
-
-    ext = current_app.extensions["zygarde"]
-    if ext["deps"] is None:
-        from zygarde.bootstrap import build_deps
-
-        ext["deps"] = build_deps()
-    return ext["deps"]
-
-
-def predictor():
-    """The predict service's client; None when no predict service is configured."""
-    from flask import current_app
-
-    ext = current_app.extensions["zygarde"]
-    if ext["predictor"] is None and ext["settings"].predict_url:
-        from zygarde.web.predicting import PredictClient
-
-        ext["predictor"] = PredictClient(ext["settings"].predict_url)
-    return ext["predictor"]
-
-
-def manifest_columns():
-    """Each version's online input columns, read from its manifest once per app."""
-    from flask import current_app
-
-    from zygarde.service_layer.model_card import ManifestColumns
-
-    ext = current_app.extensions["zygarde"]
-    if ext["manifest_columns"] is None:
-        ext["manifest_columns"] = ManifestColumns(deps().blobs)
-    return ext["manifest_columns"]
-
-
-def viewer():
-    from flask import current_app
-
-    return current_viewer(settings(), request.headers, current_app.extensions["zygarde"]["verify_jwt"])
-
-
-def signed_in(view):
-    """The view needs a verified user: dev sign-in page locally, 401 behind IAP."""
-
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        try:
-            viewer()
-        except NotSignedIn as exc:
-            if settings().dev_login:
-                return redirect(url_for("signin", next=request.full_path if request.method == "GET" else None))
-            log.warning("request refused: %s", exc)
-            return render_template("error.html", code=401, title="Not signed in",
-                                   message="This app is reached through Identity-Aware Proxy; no verified "
-                                           "user came with the request."), 401
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 def _plotly_js() -> Response:

@@ -13,7 +13,7 @@ from zygarde.domain import algorithms
 from zygarde.domain.spec import JOB_ID_PATTERN
 from zygarde.service_layer import catalog
 from zygarde.web import jobform
-from zygarde.web.app import deps, settings, signed_in, viewer
+from zygarde.web.context import deps, settings, signed_in, viewer
 from zygarde.web.routes_jobs import remember_pending
 from zygarde.web.uploads import content_problem, dataset_object_problem
 

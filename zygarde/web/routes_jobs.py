@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from zygarde.service_layer import insights
 from zygarde.service_layer.queries import job_view
 from zygarde.web import charts
-from zygarde.web.app import deps, settings, signed_in, viewer
+from zygarde.web.context import deps, settings, signed_in, viewer
 from zygarde.web.jobform import new_job_id
 
 bp = Blueprint("jobs", __name__)

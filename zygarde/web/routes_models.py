@@ -13,7 +13,7 @@ from zygarde.config import env_name
 from zygarde.domain.errors import NotFound
 from zygarde.service_layer import insights, model_card
 from zygarde.web import predicting
-from zygarde.web.app import deps, manifest_columns, predictor, signed_in, viewer
+from zygarde.web.context import deps, manifest_columns, predictor, signed_in, viewer
 
 bp = Blueprint("models", __name__)
 log = logging.getLogger("zygarde.web")

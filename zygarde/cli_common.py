@@ -1,0 +1,103 @@
+"""What the CLI's commands share: the console, the local cloud's environment, the dependencies,
+and following a job to its leaderboard. Its own module, so that the command modules (cli, cli_extras,
+cli_online, local/demo) import it rather than each other."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from rich.table import Table
+
+from zygarde.terminal import make_console
+
+console = make_console()
+DEFAULT_STATE_DIR = Path(os.environ.get("ZYGARDE_STATE_DIR", ".zygarde"))
+
+
+def use_local_cloud_env(state_dir: Path = DEFAULT_STATE_DIR) -> None:
+    """When a local cloud is running from this folder, talk to it (explicit env vars win)."""
+    try:
+        from zygarde.local.cloud import LocalCloud
+
+        cloud = LocalCloud.load(state_dir)
+    except Exception:  # noqa: BLE001 - no local cloud: use the environment as it is
+        return
+    for key, value in cloud.env().items():
+        os.environ.setdefault(key, value)
+
+
+def local_deps():
+    from zygarde.bootstrap import build_deps
+
+    use_local_cloud_env()
+    return build_deps()
+
+
+def follow(deps, job_id: str, timeout: float = 3600, poll: float = 2.0) -> int:
+    """Show progress until the job ends; exit code 0 when it SUCCEEDED."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from zygarde.service_layer.queries import job_view
+
+    deadline = time.monotonic() + timeout
+    with Progress(TextColumn("[bold]{task.fields[job]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("job", total=None, job=job_id, detail="waiting for the job to be recorded")
+        view = None
+        while time.monotonic() < deadline:
+            view = job_view(deps.repo, job_id)
+            if view is not None:
+                c = view.counts
+                detail = (f"{view.job.state.value}: running {c['RUNNING'] + c['LAUNCHING']}, waiting {c['WAITING']}, "
+                          f"ok {c['SUCCEEDED']}, failed {c['FAILED']}")
+                if view.prepare is not None and not view.prepare.state.is_finished():
+                    detail = "preparing the data (report, checks, train/validation/test split)"
+                elif view.finalize is not None and not view.finalize.state.is_finished():
+                    detail = "scoring the winner on the test split and packaging it"
+                progress.update(task, total=max(len(view.trials), 1), completed=view.finished_trials, detail=detail)
+                if view.job.state.is_finished():
+                    break
+            time.sleep(poll)
+    if view is None:
+        console.print(f"[red]job {job_id} was never recorded (is the submit_job function running?)[/red]")
+        return 1
+    print_job(view)
+    return 0 if view.job.state.value == "SUCCEEDED" else 1
+
+
+def print_job(view) -> None:
+    job = view.job
+    colour = {"SUCCEEDED": "green", "RUNNING": "yellow"}.get(job.state.value, "red")
+    console.print(f"job [bold]{job.job_id}[/bold] owner {job.owner}: [{colour}]{job.state.value}[/{colour}]")
+    if job.error:
+        console.print(f"  reason: {job.error}")
+    if view.prepare is not None:
+        rows = view.prepare.outputs.get("rows") or {}
+        stage = view.prepare.conditions[-1].message if view.prepare.conditions else view.prepare.state.value
+        console.print(f"  data: {', '.join(f'{k} {v} rows' for k, v in sorted(rows.items())) or stage}")
+        for warning in view.data_report.get("warnings", [])[:10]:
+            text = warning.get("message", warning) if isinstance(warning, dict) else warning
+            console.print(f"  [yellow]data warning:[/yellow] {text}")
+    if not view.trials:
+        return
+    table = Table("#", "trial", "algorithm", "params", "state", view.metric or "metric", "duration (s)", "attempt",
+                  title=f"leaderboard ({view.metric}, {view.direction})")
+    for row in view.leaderboard():
+        table.add_row(str(row.rank or "-"), row.trial_id, row.algorithm, json.dumps(row.params, sort_keys=True),
+                      row.state, f"{row.objective:.4f}" if row.objective is not None else "",
+                      f"{row.duration_seconds:.1f}" if row.duration_seconds is not None else "", str(row.attempt))
+    console.print(table)
+    for row in view.leaderboard():
+        if row.state == "FAILED":
+            console.print(f"  {row.trial_id} failed: {row.reason}")
+    if view.best is not None:
+        console.print(f"best model: [bold]{view.best.model_uri}[/bold] "
+                      f"({view.best.algorithm}, {view.metric}={view.best.objective:.4f} on validation)")
+    if job.model_version is not None:
+        test = job.test_metrics.get(view.metric)
+        package = view.finalize.outputs.get("package_uri") if view.finalize else None
+        console.print(f"registered: [bold]{job.model_name} v{job.model_version}[/bold]"
+                      + (f", {view.metric}={test:.4f} on the held-out test split" if test is not None else "")
+                      + (f", package {package}" if package else ""))
