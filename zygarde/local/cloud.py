@@ -112,6 +112,7 @@ class LocalPorts:
 
 
 LOCAL_BATCH_STARTUP_SECONDS = 20  # spark-submit, JVM and session, reading the prepared data (measured)
+LOCAL_HANDOFF_SECONDS = 0  # a warm batch's wait for its job's next work (Settings.handoff_seconds)
 
 
 class LocalCloud:
@@ -187,6 +188,7 @@ class LocalCloud:
             env_name("batch_startup_seconds"): os.environ.get(env_name("batch_startup_seconds"),
                                                               str(LOCAL_BATCH_STARTUP_SECONDS)),
             env_name("pack_concurrency"): os.environ.get(env_name("pack_concurrency"), str(os.cpu_count() or 2)),
+            env_name("handoff_seconds"): os.environ.get(env_name("handoff_seconds"), str(LOCAL_HANDOFF_SECONDS)),
         }
         if self.code_version:
             env[env_name("code_version")] = self.code_version

@@ -30,7 +30,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from zygarde.domain import algorithms
 from zygarde.domain.contracts import PackedTrial, PackRequest, TrialResult
-from zygarde.spark import boosting, hadoop_fs
+from zygarde.spark import boosting, hadoop_fs, warm_models
 from zygarde.spark.dataset import LABEL
 from zygarde.spark.estimators import resolve_params
 from zygarde.spark.evaluation import evaluate, finite
@@ -218,6 +218,10 @@ class _Pack:
         require_objective(candidate, metrics)
         if cv:
             use_cv_objective(candidate, metrics, cv)
+        if self.request.handoff_seconds > 0:  # the finalisation may come to this batch: keep the best fit
+            r = self.request
+            warm_models.offer(r.job_id, r.task, r.metric, metrics.get(r.metric), warm_models.fit_key(
+                trial.algorithm, dict(trial.params), r.seed, r.train_uri, r.validation_uri), fitted.model)
         metrics["predict_ms_per_1k"] = predict_ms_per_1k(self.spark, fitted.model, parts.validation,
                                                          parts.validation_rows)
         phases.done("latency")

@@ -17,7 +17,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 
 from zygarde.domain.contracts import FinalizeRequest
-from zygarde.spark import boosting
+from zygarde.spark import boosting, warm_models
 from zygarde.spark.estimators import resolve_params
 from zygarde.spark.fitting import Candidate, Phases, algorithm_for, fit_pipeline, load_prepared
 
@@ -40,6 +40,15 @@ def refit(spark: SparkSession, request: FinalizeRequest, cached: list[DataFrame]
         params["n_estimators"] = int(best) + 1  # the rounds its trial predicted with
         candidate = dataclasses.replace(candidate, params=params)
     resolve_params(algorithm, params)  # fail fast, before touching data
+    if not both:  # fitted by its trial in this (warm) batch: the same fit, already done
+        kept = warm_models.take(request.job_id, warm_models.fit_key(spec.algorithm, params, spec.seed,
+                                                                    spec.train_uri, spec.validation_uri))
+        if kept is not None:
+            log.info("winner reused job_id=%s: fitted by its trial in this batch", request.job_id)
+            info = {"refitted": False, "reused": "fitted by its trial in this batch", "on": "train",
+                    "algorithm": spec.algorithm, "params": params, "seed": spec.seed, "train_uri": spec.train_uri,
+                    "validation_uri": spec.validation_uri, **boosting.fitted_metrics(kept)}
+            return kept, ({**info, "trial_best_iteration": best} if best is not None else info)
     parts = load_prepared(spark, spec.train_uri, spec.validation_uri, request.target, request.task, cached)
     phases.done("load", train_rows=parts.train_rows, validation_rows=parts.validation_rows)
     if both:
