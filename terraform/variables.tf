@@ -207,9 +207,9 @@ variable "pack_concurrency" {
 }
 
 variable "handoff_seconds" {
-  description = "How long a batch whose work is done waits for more of its job's work (the next pack, the finalisation) before it exits: far less than a new batch's start-up, billed only while it waits. 0 (the default for now) turns warm handoffs off."
+  description = "How long a batch whose work is done waits for more of its job's work (the next pack, the finalisation) before it exits: far less than a new batch's start-up, billed only while it waits. 0 turns warm handoffs off."
   type        = number
-  default     = 0
+  default     = 20
 
   validation {
     condition     = var.handoff_seconds >= 0 && var.handoff_seconds <= 600

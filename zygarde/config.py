@@ -71,9 +71,9 @@ class Settings:
     # against it. About a minute on Dataproc Serverless; the local cloud measures its own.
     batch_startup_seconds: float = 60.0
     pack_concurrency: int = 3  # trials a pack batch fits at once (12 cores / about 4 per fit)
-    # How long a batch whose work is done waits for more of its job's work (a warm handoff) before it
-    # exits; 0: never (the default until the batch side's wait has been proven end to end).
-    handoff_seconds: float = 0.0
+    # How long a batch whose work is done waits for more of its job's work (a warm handoff: the next
+    # pack, the finalisation) before it exits; 0: never. Far less than a new batch's start-up.
+    handoff_seconds: float = 20.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -101,7 +101,7 @@ class Settings:
             batch_container_image=get("batch_container_image") or None,
             batch_startup_seconds=float(get("batch_startup_seconds", "60")),
             pack_concurrency=int(get("pack_concurrency", "3")),
-            handoff_seconds=float(get("handoff_seconds", "0")),
+            handoff_seconds=float(get("handoff_seconds", "20")),
         )
 
     def code_uri(self, name: str) -> str:

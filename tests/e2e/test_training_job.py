@@ -73,11 +73,15 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
     assert [t.state for t in view.trials] == [TrialState.SUCCEEDED] * 3
     assert all(t.attempt == 1 for t in view.trials)
     batches = deps.launcher.list({"zygarde-job": "e2e-train"})
-    # the three small trials share one pack batch, between the preparation's and the finalisation's
-    assert sorted(b.labels.get("zygarde-kind") for b in batches) == ["finalize", "pack", "prepare"], batches
-    [pack] = [b.batch_id for b in batches if b.labels.get("zygarde-kind") == "pack"]
-    assert pack.startswith("zyg-e2e-train-p") and {t.batch_id for t in view.trials} == {pack}
-    assert all(t.model_uri is None for t in view.trials)  # no model per trial: the winner is refitted
+    # a small job is one batch: the preparation's batch takes the pack of the three trials, then the
+    # finalisation, each handed to it warm (handoffs 1 and 2); every stage and trial keeps its record
+    [batch] = batches
+    assert batch.batch_id == "zyg-e2e-train-prepare-a1", batches
+    assert {t.batch_id for t in [*view.trials, view.prepare, view.finalize]} == {batch.batch_id}
+    assert [view.prepare.handoff, view.trials[0].handoff, view.finalize.handoff] == [0, 1, 2]
+    assert len({t.pack_id for t in view.trials}) == 1 and view.trials[0].pack_id.startswith("pack-")
+    assert all("HandedOff" in [c.reason for c in t.conditions] for t in [*view.trials, view.finalize])
+    assert all(t.model_uri is None for t in view.trials)  # no model per trial
     assert view.finalize.params["refit"]["algorithm"] == next(t for t in view.trials
                                                               if t.trial_id == view.job.best_trial_id).algorithm
     deadline = time.monotonic() + 120  # a batch exits a moment after writing its result
@@ -91,6 +95,8 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
     package = view.finalize.outputs["package_uri"]
     manifest = json.loads(deps.blobs.read_bytes(view.finalize.outputs["manifest_uri"]))
     assert manifest["job_id"] == "e2e-train" and manifest["trial_id"] == view.job.best_trial_id
+    # the winner was fitted in this batch by its trial: taken from memory, not fitted again
+    assert manifest["refit"]["refitted"] is False and manifest["refit"]["on"] == "train", manifest["refit"]
     assert deps.repo.model_versions("e2e-train")[0]["package_uri"] == package
     rows = view.leaderboard()
     assert rows[0].rank == 1 and rows[0].trial_id == view.job.best_trial_id

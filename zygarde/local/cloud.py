@@ -112,7 +112,7 @@ class LocalPorts:
 
 
 LOCAL_BATCH_STARTUP_SECONDS = 20  # spark-submit, JVM and session, reading the prepared data (measured)
-LOCAL_HANDOFF_SECONDS = 0  # a warm batch's wait for its job's next work (Settings.handoff_seconds)
+LOCAL_HANDOFF_SECONDS = 20  # a warm batch's wait for its job's next work (Settings.handoff_seconds)
 
 
 class LocalCloud:
