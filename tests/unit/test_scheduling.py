@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 
 from tests.unit.conftest import CSV, job_message, spec_dict
-from tests.unit.test_handlers import finish, submit, train_batches, train_trials
-from zygarde.domain.model import JobState, TrialState
+from tests.unit.test_handlers import finish, finish_stage, submit, train_batches, train_trials
+from zygarde.domain.model import FINALIZE, JobState, TrialState
 from zygarde.service_layer import handlers
 
 
@@ -77,27 +77,49 @@ def test_fifo_between_equal_users(deps):
     assert {t.job_id for t in running(deps)} == {"job-a", "job-b"}  # bob (1 running) never jumps ahead
 
 
-def test_deadline_ends_the_job_budget_exhausted_with_best_so_far(deps):
+def test_deadline_stops_the_search_and_registers_the_best_so_far(deps):
     submit(job("job-d", "ana", n=4, max_parallel=2, budget={"deadline_minutes": 30}), deps)
     finish(deps, "job-d", "t0000", auc=0.8)
     deps.clock.t += timedelta(minutes=31)
     handlers.on_cluster_idle(deps)
+    # the search is over: the other trials are cancelled, their batches too; the winner is finalised
+    assert {t.trial_id: t.state for t in train_trials(deps, "job-d")} == {
+        "t0000": TrialState.SUCCEEDED, "t0001": TrialState.CANCELLED, "t0002": TrialState.CANCELLED,
+        "t0003": TrialState.CANCELLED}
+    fin = deps.repo.get_trial("job-d", FINALIZE)
+    assert fin.state is TrialState.RUNNING and fin.params["manifest"]["trial_id"] == "t0000"
+    assert deps.launcher.running == [fin.batch_id]
+    assert deps.repo.get_job("job-d").state is JobState.RUNNING
+    handlers.on_cluster_idle(deps)  # a replayed tick changes nothing
+    assert deps.repo.get_trial("job-d", FINALIZE).attempt == 1
+    finish_stage(deps, "job-d", FINALIZE, times=2)
     j = deps.repo.get_job("job-d")
-    assert j.state is JobState.BUDGET_EXHAUSTED and "deadline" in j.conditions[-1].message
-    assert j.best_trial_id == "t0000" and j.best_objective == 0.8
+    assert j.state is JobState.BUDGET_EXHAUSTED and j.conditions[-1].reason == "BudgetExhausted"
+    assert "deadline of 30 minutes reached after 1 trials" in j.conditions[-1].message
+    assert j.best_trial_id == "t0000" and j.best_objective == 0.8 and j.model_version == 1
+    assert [v["trial_id"] for v in deps.repo.model_versions("job-d")] == ["t0000"]
     assert deps.launcher.running == []
-    assert {t.state for t in train_trials(deps, "job-d")} == {TrialState.SUCCEEDED, TrialState.CANCELLED}
     assert deps.repo.capacity_holders() == {} and deps.repo.slot_holders("job-d") == {}
+
+
+def test_deadline_before_any_success_ends_the_job_without_a_model(deps):
+    submit(job("job-n", "ana", n=3, max_parallel=2, budget={"deadline_minutes": 30}), deps)
+    finish(deps, "job-n", "t0000", status="FAILED")
+    deps.clock.t += timedelta(minutes=31)
+    handlers.on_cluster_idle(deps)
+    j = deps.repo.get_job("job-n")
+    assert j.state is JobState.BUDGET_EXHAUSTED and j.model_version is None and j.best_trial_id is None
+    assert deps.repo.get_trial("job-n", FINALIZE) is None and deps.launcher.running == []
 
 
 def test_core_hour_budget_stops_launching(deps):
     # 12 cores x 1 h = 12 core-hours per trial-hour; budget 6 core-hours = 30 trial-minutes
     submit(job("job-e", "ana", n=4, max_parallel=1, budget={"max_core_hours": 6}), deps)
     deps.clock.t += timedelta(minutes=31)
-    finish(deps, "job-e", "t0000", auc=0.7)
+    finish(deps, "job-e", "t0000", auc=0.7)  # the finalisation of the best so far runs and ends too
     j = deps.repo.get_job("job-e")
     assert j.state is JobState.BUDGET_EXHAUSTED and "core-hours" in j.conditions[-1].message
-    assert j.best_trial_id == "t0000" and len(train_batches(deps)) == 1
+    assert j.best_trial_id == "t0000" and j.model_version == 1 and len(train_batches(deps)) == 1
 
 
 def test_many_concurrent_completions_keep_the_cap_and_run_every_trial_once(deps):

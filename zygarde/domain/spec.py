@@ -155,7 +155,8 @@ def check_group_by(names: list[str]) -> list[str]:
 
 
 class BudgetSpec(_Strict):
-    """Limits after which a job stops launching and ends BUDGET_EXHAUSTED with its best trial so far."""
+    """Limits after which a job stops searching and ends BUDGET_EXHAUSTED; its best trial so far is still
+    finalised and registered (a finalisation may end after the deadline)."""
 
     deadline_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60, description="wall-clock limit from submission")
     max_core_hours: float | None = Field(None, gt=0, description="cost limit: trial batch hours x cores_per_trial")

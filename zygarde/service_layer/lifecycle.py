@@ -1,7 +1,8 @@
 """A job's lifecycle: how an attempt ends, when a job ends, and the registry entry of its winner.
 
 Job ends are decided from the trials alone: all finished (SUCCEEDED / FAILED), a budget spent
-(BUDGET_EXHAUSTED) or a cancellation (CANCELLED); each always records the best trial so far.
+(BUDGET_EXHAUSTED: the search stops and, when a trial succeeded, the best so far is still finalised
+and registered) or a cancellation (CANCELLED); each always records the best trial so far.
 """
 from __future__ import annotations
 
@@ -45,10 +46,15 @@ def stop_job(deps: Deps, job_id: str, state: JobState, reason: str, message: str
     trials = deps.repo.list_trials(job_id)
     if not job.state.is_finished():
         _end_job(deps, job, trials, state, reason, message)
+    _cancel_unfinished(deps, trials, reason, message)
+
+
+def _cancel_unfinished(deps: Deps, trials: list[Trial], reason: str, message: str) -> None:
+    """Cancel the waiting and active ones of `trials` (their batches too). Idempotent."""
     now = deps.now()
     for trial in trials:
         if trial.state is TrialState.WAITING:
-            deps.repo.update_trial(job_id, trial.trial_id, lambda t: t.transition(
+            deps.repo.update_trial(trial.job_id, trial.trial_id, lambda t: t.transition(
                 TrialState.CANCELLED, reason, message, now) if t.state is TrialState.WAITING else None)
         elif trial.state.is_active():
             cancel_trial(deps, trial, reason, message)
@@ -101,14 +107,21 @@ def maybe_finish_job(job_id: str, deps: Deps) -> None:
         return
     problem = budget_problem(deps, job, spec, None)
     if problem is not None:
-        stop_job(deps, job_id, JobState.BUDGET_EXHAUSTED, "BudgetExhausted", problem)
-        return
-    if deps.repo.list_trials(job_id, UNFINISHED, limit=1):
+        trials = deps.repo.list_trials(job_id)
+        if best_trial([t for t in trials if t.kind == TRAIN], spec.direction) is None:
+            stop_job(deps, job_id, JobState.BUDGET_EXHAUSTED, "BudgetExhausted", problem)
+            return
+        # the search ends: its waiting and running trials are cancelled, the best so far is finalised
+        _cancel_unfinished(deps, [t for t in trials if t.kind == TRAIN], "BudgetExhausted", problem)
+        trials = deps.repo.list_trials(job_id)
+    elif deps.repo.list_trials(job_id, UNFINISHED, limit=1):
         return  # the common case, decided without reading the job's trials
-    trials = deps.repo.list_trials(job_id)
+    else:
+        trials = deps.repo.list_trials(job_id)
     finalize = next((t for t in trials if t.kind == FINALIZE), None)
     train = [t for t in trials if t.kind == TRAIN]
-    if not all(t.state.is_finished() for t in train) or len(train) < search.planned_trial_count(spec):
+    if not all(t.state.is_finished() for t in train) or (
+            problem is None and len(train) < search.planned_trial_count(spec)):
         return
     best = best_trial(train, spec.direction)
     if best is None:
@@ -131,10 +144,16 @@ def maybe_finish_job(job_id: str, deps: Deps) -> None:
         "metric": spec.objective, "validation_metrics": best.metrics, "registered_at": deps.now()})
     test_metrics = dict(finalize.outputs.get("test_metrics") or {})
     score = test_metrics.get(spec.objective)
-    _end_job(deps, job, trials, JobState.SUCCEEDED, "ModelRegistered",
-             f"best trial {best.trial_id} ({best.algorithm}) {spec.objective}={best.objective:.6g} on validation"
-             + (f", {score:.6g} on test" if score is not None else "") + f"; registered as {name} v{version}",
-             model_name=name, model_version=version, test_metrics=test_metrics)
+    message = (f"best trial {best.trial_id} ({best.algorithm}) {spec.objective}={best.objective:.6g} on validation"
+               + (f", {score:.6g} on test" if score is not None else "") + f"; registered as {name} v{version}")
+    if problem is None:
+        _end_job(deps, job, trials, JobState.SUCCEEDED, "ModelRegistered", message,
+                 model_name=name, model_version=version, test_metrics=test_metrics)
+    else:  # the search was cut short, but the user still gets the best model found in time
+        done = sum(t.state is TrialState.SUCCEEDED for t in train)
+        _end_job(deps, job, trials, JobState.BUDGET_EXHAUSTED, "BudgetExhausted",
+                 f"{problem} after {done} trials; {message}",
+                 model_name=name, model_version=version, test_metrics=test_metrics)
 
 
 def _finalize_trial(deps: Deps, job: Job, spec: JobSpec, best: Trial, prepare: Trial | None) -> Trial:
