@@ -129,7 +129,9 @@ class Trial:
         if new.is_finished():
             extra["finished_at"] = now
         if new is TrialState.RUNNING:
-            extra["started_at"] = now
+            extra.update(started_at=now, finished_at=None)  # a later rung's attempt runs anew
+        if new is TrialState.PAUSED:
+            extra["finished_at"] = now  # this rung's attempt has ended
         cond = Condition(new.value, reason, message, now)
         return dataclasses.replace(self, state=new, conditions=self.conditions + (cond,), **extra, **changes)
 
