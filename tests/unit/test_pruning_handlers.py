@@ -170,3 +170,40 @@ def test_a_minimal_job_runs_the_default_search_with_halving(deps):
     launched = [t for t in trials if t.batch_id]
     assert launched and all(json.loads(deps.launcher.requests[t.batch_id].args[1])["trials"][0]["train_fraction"]
                             == pytest.approx(1 / 9) for t in launched[:1])
+
+
+def test_leaderboard_cli_and_web_rows_show_pruned_trials_with_their_last_rung(deps):
+    from zygarde import cli_common
+    from zygarde.service_layer.insights import progress
+    from zygarde.service_layer.queries import job_view
+
+    job_id = run_job(deps)
+    view = job_view(deps.repo, job_id)
+    rows = view.leaderboard()
+    assert rows[0].rank == 1 and rows[0].state == "SUCCEEDED" and rows[0].fidelity == "rung 2 (100%)"
+    assert [r.rank for r in rows[1:]] == [None] * 8 and {r.state for r in rows[1:]} == {"PRUNED"}
+    assert [(r.trial_id, r.fidelity) for r in rows[1:3]] == [("t0008", "rung 1 (33.3%)"), ("t0001", "rung 1 (33.3%)")]
+    assert rows[1].objective == pytest.approx(0.88)  # its score at rung 1
+    assert rows[-1].objective == pytest.approx(0.55) and rows[-1].fidelity == "rung 0 (11.1%)"
+    assert view.counts["PRUNED"] == 8 and view.counts["PAUSED"] == 0 and view.finished_trials == 9
+    web = progress(view, 0.06)["leaderboard"]
+    pruned = next(r for r in web if r["trial_id"] == "t0002")
+    assert pruned["state"] == "PRUNED" and pruned["fidelity"] == "rung 0 (11.1%)" and pruned["rung_scores"] == [0.55]
+    with cli_common.console.capture() as captured:
+        cli_common.print_job(view)
+    text = captured.get()
+    assert "PRUNED" in text and "rung 0 (11.1%)" in text and "8 trials pruned" in text
+
+
+def test_a_job_without_pruning_shows_no_rung_column(deps):
+    from zygarde import cli_common
+    from zygarde.service_layer.queries import job_view
+
+    job_id = submit(job_message(), deps)
+    for t in running(deps, job_id):
+        finish(deps, job_id, t.trial_id)
+    rows = job_view(deps.repo, job_id).leaderboard()
+    assert all(r.fidelity == "" for r in rows)
+    with cli_common.console.capture() as captured:
+        cli_common.print_job(job_view(deps.repo, job_id))
+    assert "rung" not in captured.get()
