@@ -52,6 +52,8 @@ def follow(deps, job_id: str, timeout: float = 3600, poll: float = 2.0) -> int:
                 c = view.counts
                 detail = (f"{view.job.state.value}: running {c['RUNNING'] + c['LAUNCHING']}, waiting {c['WAITING']}, "
                           f"ok {c['SUCCEEDED']}, failed {c['FAILED']}")
+                if c["PAUSED"] or c["PRUNED"]:
+                    detail += f", paused {c['PAUSED']}, pruned {c['PRUNED']}"
                 if view.prepare is not None and not view.prepare.state.is_finished():
                     detail = "preparing the data (report, checks, train/validation/test split)"
                 elif view.finalize is not None and not view.finalize.state.is_finished():
@@ -82,16 +84,22 @@ def print_job(view) -> None:
             console.print(f"  [yellow]data warning:[/yellow] {text}")
     if not view.trials:
         return
-    table = Table("#", "trial", "algorithm", "params", "state", view.metric or "metric", "duration (s)", "attempt",
+    rows = view.leaderboard()
+    halving = any(row.fidelity for row in rows)
+    columns = ["#", "trial", "algorithm", "params", "state"] + ["rung (rows)"] * halving
+    table = Table(*columns, view.metric or "metric", "duration (s)", "attempt",
                   title=f"leaderboard ({view.metric}, {view.direction})")
-    for row in view.leaderboard():
+    for row in rows:
         table.add_row(str(row.rank or "-"), row.trial_id, row.algorithm, json.dumps(row.params, sort_keys=True),
-                      row.state, f"{row.objective:.4f}" if row.objective is not None else "",
+                      row.state, *([row.fidelity] * halving), f"{row.objective:.4f}" if row.objective is not None else "",
                       f"{row.duration_seconds:.1f}" if row.duration_seconds is not None else "", str(row.attempt))
     console.print(table)
-    for row in view.leaderboard():
+    for row in rows:
         if row.state == "FAILED":
             console.print(f"  {row.trial_id} failed: {row.reason}")
+    pruned = [row for row in rows if row.state == "PRUNED"]
+    if pruned:
+        console.print(f"  {len(pruned)} trials pruned by successive halving (score at their last rung shown)")
     if view.best is not None:
         console.print(f"best model: [bold]{view.best.model_uri}[/bold] "
                       f"({view.best.algorithm}, {view.metric}={view.best.objective:.4f} on validation)")

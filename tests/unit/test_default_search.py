@@ -34,7 +34,9 @@ def test_minimal_job_gets_boosted_trees_first_with_a_linear_baseline(task):
         assert xgb[key].log, key
     assert not xgb["max_depth"].log and not xgb["subsample"].log
     trials = search.initial_trials(spec, "job-1", NOW)
-    assert len(trials) == 12
+    assert len(trials) == 27  # successive halving: all on 1/9 of the rows, the best third on to the next rung
+    assert spec.search.pruning.strategy == "successive_halving" and spec.search.pruning.reduction_factor == 3
+    assert {t.train_fraction for t in trials} == {round(1 / 9, 9)} and {t.rung for t in trials} == {0}
     boosted = [t for t in trials if t.algorithm == BOOSTED[task]]
     assert len(boosted) >= 8  # the baseline has three points; the rest is boosting
     costs = [cost.relative_cost(t.algorithm, t.params) for t in trials]

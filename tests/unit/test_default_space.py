@@ -55,7 +55,7 @@ def test_binary_default_space_details():
     assert cands["xgboost_classifier"]["learning_rate"] == {"type": "float", "low": 0.01, "high": 0.3, "log": True}
     spec = parse_job_spec(minimal("binary_classification"))
     trials = search.initial_trials(spec, "job-1", NOW)
-    assert len(trials) == 12 and {t.algorithm for t in trials} == set(cands)
+    assert len(trials) == default_space.DEFAULT_MAX_TRIALS == 27 and {t.algorithm for t in trials} == set(cands)
     assert trials == search.initial_trials(spec, "job-1", NOW)  # seeded
     lr = [t.params["learning_rate"] for t in trials if t.algorithm == "xgboost_classifier"]
     assert all(0.01 <= r <= 0.3 for r in lr)

@@ -28,6 +28,7 @@ def trial_from_dict(data: dict[str, Any]) -> Trial:
     values["conditions"] = _conditions(values.get("conditions"))
     values["params"] = dict(values.get("params") or {})
     values["metrics"] = dict(values.get("metrics") or {})
+    values["rung_scores"] = [float(v) for v in values.get("rung_scores") or ()]
     outputs = values.get("outputs") or {}
     values["outputs"] = json.loads(outputs) if isinstance(outputs, str) else dict(outputs)
     return Trial(**values)

@@ -46,6 +46,7 @@ class TrialRequest(_JsonMessage):
     validation_uri: str | None = None
     k_folds: int = 0  # >= 2: k-fold cross-validation on the train part; the objective is the CV mean
     group_by: list[str] = field(default_factory=list)  # k-fold by these columns' groups (empty: row by row)
+    train_fraction: float = 1.0  # < 1: fit on a seeded sample of the train part (a successive halving rung)
 
 
 
@@ -156,6 +157,7 @@ class PackedTrial(_JsonMessage):
     params: dict[str, Any]
     result_uri: str  # results/{job}/{trial}/attempt-{n}.json, written as soon as this trial ends
     model_uri: str | None = None  # set only when the job keeps every trial's model (keep_trial_models)
+    train_fraction: float = 1.0  # < 1: fit on a seeded sample of the train part (a successive halving rung)
 
 
 @dataclass(frozen=True)

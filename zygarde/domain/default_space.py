@@ -6,7 +6,10 @@ and a regularised linear model as the cheap baseline, the one place an MLlib lea
 (small or linear data). The linear model has three points, so a default job's other trials are
 XGBoost's. With no candidates and no search the job runs a seeded random search of
 DEFAULT_MAX_TRIALS trials, run cheapest first (domain/cost.py: few shallow trees before many deep
-ones), so a default job costs about as much as a 12-point grid and a budget spends on cheap trials.
+ones), with successive halving over the train rows (domain/pruning.py): all 27 fit on 1/9 of the
+train part, the best 9 go on with 1/3 of it and the best 3 of those with all of it, the others end
+PRUNED. That costs about as much as 9 trials on all the rows (27/9 + 9/3 + 3), less than the
+12 full trials the default used to run, while it looks at more than twice as many points.
 A job that gives a grid search but no candidates gets the same learners with lists of values
 (ranges replaced by a few points), since grid search takes no distributions.
 
@@ -20,8 +23,12 @@ from typing import Any
 
 from zygarde.domain.algorithms import BINARY, CLUSTERING, MULTICLASS, REGRESSION
 
-DEFAULT_MAX_TRIALS = 12
-DEFAULT_SEARCH: dict[str, Any] = {"strategy": "random", "max_trials": DEFAULT_MAX_TRIALS}
+DEFAULT_MAX_TRIALS = 27
+DEFAULT_MIN_FRACTION = 1 / 9
+DEFAULT_REDUCTION_FACTOR = 3
+DEFAULT_PRUNING: dict[str, Any] = {"strategy": "successive_halving", "min_fraction": DEFAULT_MIN_FRACTION,
+                                   "reduction_factor": DEFAULT_REDUCTION_FACTOR}
+DEFAULT_SEARCH: dict[str, Any] = {"strategy": "random", "max_trials": DEFAULT_MAX_TRIALS, "pruning": DEFAULT_PRUNING}
 
 
 def _log(type_: str, low: float, high: float) -> dict[str, Any]:
@@ -66,7 +73,7 @@ def fill_defaults(doc: Any) -> Any:
         return doc
     filled = dict(doc)
     if filled.get("search") is None:
-        filled["search"] = dict(DEFAULT_SEARCH)
+        filled["search"] = copy.deepcopy(DEFAULT_SEARCH)
     search = filled["search"]
     strategy = search.get("strategy", "grid") if isinstance(search, dict) else getattr(search, "strategy", "grid")
     strategy = strategy if isinstance(strategy, str) else "grid"  # a wrong type is validation's to report

@@ -16,9 +16,11 @@ class TrialState(str, enum.Enum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    PAUSED = "PAUSED"  # scored at a lower fidelity (rung), waiting to be promoted or pruned
+    PRUNED = "PRUNED"  # stopped early by successive halving: finished at its last rung, never retried
 
     def is_finished(self) -> bool:
-        return self in (TrialState.SUCCEEDED, TrialState.FAILED, TrialState.CANCELLED)
+        return self in (TrialState.SUCCEEDED, TrialState.FAILED, TrialState.CANCELLED, TrialState.PRUNED)
 
     def is_active(self) -> bool:
         return self in (TrialState.LAUNCHING, TrialState.RUNNING)
@@ -40,12 +42,16 @@ _T = TrialState
 TRIAL_TRANSITIONS: dict[TrialState, frozenset[TrialState]] = {
     _T.WAITING: frozenset({_T.LAUNCHING, _T.CANCELLED}),
     # LAUNCHING -> WAITING: the launch was refused for a transient reason; -> SUCCEEDED/FAILED: the
-    # result arrived before RUNNING was recorded.
-    _T.LAUNCHING: frozenset({_T.RUNNING, _T.WAITING, _T.SUCCEEDED, _T.FAILED, _T.CANCELLED}),
-    _T.RUNNING: frozenset({_T.SUCCEEDED, _T.FAILED, _T.CANCELLED, _T.WAITING}),  # WAITING: retry
+    # result arrived before RUNNING was recorded (and so on for a rung's result: PAUSED, PRUNED).
+    _T.LAUNCHING: frozenset({_T.RUNNING, _T.WAITING, _T.SUCCEEDED, _T.FAILED, _T.CANCELLED, _T.PAUSED,
+                             _T.PRUNED}),
+    # WAITING: a retry, or a promotion to the next rung; PAUSED / PRUNED: a lower rung's result
+    _T.RUNNING: frozenset({_T.SUCCEEDED, _T.FAILED, _T.CANCELLED, _T.WAITING, _T.PAUSED, _T.PRUNED}),
+    _T.PAUSED: frozenset({_T.WAITING, _T.PRUNED, _T.CANCELLED}),  # WAITING: promoted to the next rung
     _T.SUCCEEDED: frozenset(),
     _T.FAILED: frozenset(),
     _T.CANCELLED: frozenset(),
+    _T.PRUNED: frozenset(),
 }
 JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.RUNNING: frozenset(set(JobState) - {JobState.RUNNING}),
@@ -96,12 +102,20 @@ class Trial:
     outputs: dict[str, Any] = field(default_factory=dict)  # stage results: data report, parts, package...
     pack_id: str | None = None  # the pack this attempt runs in (its batch holds the pack's slots)
     handoff: int | None = None  # 0: this attempt's batch was created to take handoffs; n: the nth handed to it
+    # multi-fidelity search (domain/pruning.py): the rung this trial runs (or last ran), the fraction of the
+    # train part it fits on there, its validation score at each rung so far, and `attempt` when that rung began
+    rung: int = 0
+    train_fraction: float = 1.0
+    rung_scores: list[float] = field(default_factory=list)
+    rung_attempt: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in (TRAIN, PREPARE, FINALIZE):
             raise ValueError(f"trial {self.trial_id}: unknown kind {self.kind!r}")
         if self.state is TrialState.SUCCEEDED and self.kind == TRAIN and self.objective is None:
             raise ValueError(f"trial {self.trial_id}: SUCCEEDED needs an objective value")
+        if self.state is TrialState.PRUNED and not self.rung_scores:
+            raise ValueError(f"trial {self.trial_id}: PRUNED needs the score of its last rung")
         if self.state is TrialState.FAILED and not self.error:
             raise ValueError(f"trial {self.trial_id}: FAILED needs an error")
         if self.state.is_active() and (self.slot is None or self.attempt < 1):
@@ -115,7 +129,9 @@ class Trial:
         if new.is_finished():
             extra["finished_at"] = now
         if new is TrialState.RUNNING:
-            extra["started_at"] = now
+            extra.update(started_at=now, finished_at=None)  # a later rung's attempt runs anew
+        if new is TrialState.PAUSED:
+            extra["finished_at"] = now  # this rung's attempt has ended
         cond = Condition(new.value, reason, message, now)
         return dataclasses.replace(self, state=new, conditions=self.conditions + (cond,), **extra, **changes)
 
@@ -159,8 +175,10 @@ class Job:
 
 
 def best_trial(trials: list[Trial], direction: str) -> Trial | None:
-    """The succeeded training trial with the best objective (ties: lowest index)."""
-    done = [t for t in trials if t.kind == TRAIN and t.state is TrialState.SUCCEEDED and t.objective is not None]
+    """The succeeded training trial with the best objective (ties: lowest index). Only trials fitted on
+    the whole train part compete: a score at a lower fidelity is not comparable."""
+    done = [t for t in trials if t.kind == TRAIN and t.state is TrialState.SUCCEEDED and t.objective is not None
+            and t.train_fraction >= 1.0]
     if not done:
         return None
     sign = -1.0 if direction == "maximize" else 1.0

@@ -17,7 +17,7 @@ import warnings
 from collections import Counter
 from typing import Any
 
-from zygarde.domain import algorithms, cost, search_space
+from zygarde.domain import algorithms, cost, pruning, search_space
 from zygarde.domain.model import Trial, TrialState
 from zygarde.domain.spec import CandidateSpec, JobSpec
 
@@ -47,7 +47,8 @@ def initial_trials(spec: JobSpec, job_id: str, now: str) -> list[Trial]:
     """The trials created with the job: all of them for grid and random, none for bayesian."""
     if is_adaptive(spec):
         return []
-    return [_trial(job_id, i, algo, params, now) for i, (algo, params) in enumerate(_points(spec))]
+    fraction = pruning.first_fraction(spec)
+    return [_trial(job_id, i, algo, params, now, fraction) for i, (algo, params) in enumerate(_points(spec))]
 
 
 def expand(spec: JobSpec, job_id: str, now: str) -> list[Trial]:
@@ -68,7 +69,12 @@ def ask(spec: JobSpec, job_id: str, trials: list[Trial], now: str) -> Trial | No
     if not is_adaptive(spec) or len(trials) >= planned_trial_count(spec):
         return None
     algo, params = _tpe_point(spec, trials)
-    return _trial(job_id, len(trials), algo, params, now)
+    return _trial(job_id, len(trials), algo, params, now, pruning.first_fraction(spec))
+
+
+def exhausted(spec: JobSpec, trials: list[Trial]) -> bool:
+    """True when the search will create no more trials (every training trial is in `trials`)."""
+    return not is_adaptive(spec) or len([t for t in trials if t.kind == "train"]) >= planned_trial_count(spec)
 
 
 # --- grid and random ------------------------------------------------------------------------------
@@ -128,9 +134,10 @@ def _first_unseen(finite: list[Point] | None, seen: set[str], rng: random.Random
     return rng.choice(unseen) if unseen else None
 
 
-def _trial(job_id: str, index: int, algorithm: str, params: dict[str, Any], now: str) -> Trial:
+def _trial(job_id: str, index: int, algorithm: str, params: dict[str, Any], now: str,
+           train_fraction: float = 1.0) -> Trial:
     return Trial(job_id=job_id, trial_id=trial_id(index), index=index, algorithm=algorithm,
-                 params=params, created_at=now)
+                 params=params, created_at=now, train_fraction=train_fraction)
 
 
 # --- bayesian (Optuna TPE, imported lazily) -------------------------------------------------------
@@ -168,8 +175,10 @@ def _tpe_point(spec: JobSpec, trials: list[Trial]) -> Point:
 
 
 def _study(spec: JobSpec, trials: list[Trial]):
-    """An in-memory study holding the trials so far: finished with an objective -> COMPLETE,
-    failed or cancelled -> FAIL, not finished -> RUNNING (TPE's constant liar steers away from them)."""
+    """An in-memory study holding the trials so far: finished with an objective -> COMPLETE (only
+    trials fitted on the whole train part end SUCCEEDED), pruned -> PRUNED with its rung scores as
+    intermediate values, failed or cancelled -> FAIL, not finished (paused at a rung included) ->
+    RUNNING (TPE's constant liar steers away from them)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -187,6 +196,10 @@ def _study(spec: JobSpec, trials: list[Trial]):
         params, distributions = known
         if t.state is TrialState.SUCCEEDED and t.objective is not None and math.isfinite(t.objective):
             frozen = optuna.trial.create_trial(params=params, distributions=distributions, value=t.objective)
+        elif t.state is TrialState.PRUNED and all(math.isfinite(v) for v in t.rung_scores):
+            frozen = optuna.trial.create_trial(params=params, distributions=distributions,
+                                               intermediate_values=dict(enumerate(t.rung_scores)),
+                                               state=optuna.trial.TrialState.PRUNED)
         elif t.state.is_finished():
             frozen = optuna.trial.create_trial(params=params, distributions=distributions,
                                                state=optuna.trial.TrialState.FAIL)

@@ -204,3 +204,13 @@ def _unique(items: list[Any]) -> list[Any]:
         if not any(type(item) is type(o) and item == o for o in out):
             out.append(item)
     return out
+
+
+def rung_fractions(min_fraction: float, reduction_factor: int) -> list[float]:
+    """The train fractions of successive halving's rungs: min_fraction * reduction_factor**k while
+    below 1, then 1.0 (1/9 and 3: 1/9, 1/3, 1)."""
+    out, fraction = [], float(min_fraction)
+    while fraction < 1 - 1e-9 and len(out) < 64:
+        out.append(round(fraction, 9))
+        fraction *= reduction_factor
+    return out + [1.0]

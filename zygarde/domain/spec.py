@@ -83,6 +83,28 @@ class CandidateSpec(_Strict):
         return v
 
 
+class PruningSpec(_Strict):
+    """Successive halving over the fraction of the train part a trial fits on (ASHA style): every trial
+    starts on min_fraction of the rows; the top 1/reduction_factor of the trials scored at a fraction
+    go on at reduction_factor times the rows, up to the whole part; the others end PRUNED."""
+
+    strategy: Literal["successive_halving"] = "successive_halving"
+    min_fraction: float = Field(1 / 9, gt=0, lt=1, description="the fraction of the train rows of the first rung")
+    reduction_factor: Integer = Field(3, ge=2, le=10, description="1 in this many trials is promoted at each rung, "
+                                                                  "on this many times the rows")
+
+    @model_validator(mode="after")
+    def _rungs(self) -> "PruningSpec":
+        rungs = len(search_space.rung_fractions(self.min_fraction, self.reduction_factor))
+        if rungs > MAX_RUNGS:
+            raise ValueError(f"min_fraction {self.min_fraction:g} with reduction_factor {self.reduction_factor} "
+                             f"makes {rungs} rungs, more than {MAX_RUNGS}: raise min_fraction")
+        return self
+
+
+MAX_RUNGS = 8
+
+
 class SearchSpec(_Strict):
     """How candidates become trials: every combination (grid), seeded random draws, or Bayesian
     optimisation (Optuna's TPE, a new trial asked whenever a slot frees)."""
@@ -93,6 +115,9 @@ class SearchSpec(_Strict):
                                                "for grid, a cap on the combinations run in order)")
     n_startup_trials: Integer = Field(10, ge=0, le=search_space.MAX_FINITE_POINTS,
                                   description="bayesian: random trials before TPE takes over")
+    pruning: PruningSpec | None = Field(
+        None, description="stop poor trials early: successive halving over the fraction of the train rows "
+                          "(default for a job naming only dataset, target and task)")
 
     @model_validator(mode="after")
     def _budget(self) -> "SearchSpec":
@@ -180,7 +205,7 @@ class JobSpec(_Strict):
     candidates: list[CandidateSpec] = Field(
         default_factory=list, min_length=1,
         description="learners to try; when left out, the task's default space (and, with no search, "
-                    f"random search of {default_space.DEFAULT_MAX_TRIALS} trials) is filled in")
+                    f"random search of {default_space.DEFAULT_MAX_TRIALS} trials with successive halving) is filled in")
     search: SearchSpec = Field(default_factory=SearchSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     data: DataSpec = Field(default_factory=DataSpec)

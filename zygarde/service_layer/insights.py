@@ -81,10 +81,15 @@ def _ranked(view: JobView) -> list[Trial]:
 
 
 def leader_row(view: JobView, t: Trial) -> dict:
-    ranks = {row.trial_id: row.rank for row in view.leaderboard()}
+    rows = view.leaderboard()
+    ranks = {row.trial_id: row.rank for row in rows}
+    fidelity = {row.trial_id: row.fidelity for row in rows}
+    shown = {row.trial_id: row.objective for row in rows}  # a rung's score for a trial scored on a sample
     return {"rank": ranks.get(t.trial_id), "trial_id": t.trial_id, "algorithm": t.algorithm, "params": t.params,
-            "state": t.state.value, "objective": t.objective, "metrics": t.metrics,
+            "state": t.state.value, "objective": shown.get(t.trial_id, t.objective), "metrics": t.metrics,
             "duration": t.duration_seconds, "attempt": t.attempt, "started_at": t.started_at,
+            "rung": t.rung, "train_fraction": t.train_fraction, "rung_scores": list(t.rung_scores),
+            "fidelity": fidelity.get(t.trial_id, ""),
             "finished_at": t.finished_at, "error": t.error,
             "conditions": [f"{c.time[:19]} {c.state} {c.reason}: {c.message}" for c in t.conditions]}
 

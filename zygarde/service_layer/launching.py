@@ -90,7 +90,7 @@ def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -
             algorithm=trial.algorithm, params=dict(trial.params), seed=spec.seed,
             validation_fraction=spec.validation_fraction, model_uri=model_uri, result_uri=result_uri,
             train_uri=data + "train", validation_uri=data + "validation", k_folds=spec.data.k_folds,
-            group_by=list(spec.data.group_by))
+            group_by=list(spec.data.group_by), train_fraction=trial.train_fraction)
     return BatchRequest(
         batch_id=trial.batch_id,
         main_python_file_uri=settings.code_uri(main),

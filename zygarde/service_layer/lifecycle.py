@@ -1,22 +1,24 @@
 """A job's lifecycle: how an attempt ends, when a job ends, and the registry entry of its winner.
 
-Job ends are decided from the trials alone: all finished (SUCCEEDED / FAILED), a budget spent
-(BUDGET_EXHAUSTED: the search stops and, when a trial succeeded, the best so far is still finalised
-and registered) or a cancellation (CANCELLED); each always records the best trial so far.
+Job ends are decided from the trials alone: all finished (SUCCEEDED / FAILED / PRUNED), a budget
+spent (BUDGET_EXHAUSTED: the search stops and, when a trial succeeded on the whole train part, the
+best so far is still finalised and registered) or a cancellation (CANCELLED); each always records the
+best trial so far. A pruning job's PAUSED trials are decided here too (advance_rungs), from the
+stored rung scores.
 """
 from __future__ import annotations
 
 import json
 from datetime import datetime
 
-from zygarde.domain import packing, search
+from zygarde.domain import packing, pruning, search
 from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, Job, JobState, Trial, TrialState, best_trial
 from zygarde.domain.spec import JobSpec
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.job_specs import job_spec
 from zygarde.service_layer.launching import end_attempt
 
-UNFINISHED = [TrialState.WAITING, TrialState.LAUNCHING, TrialState.RUNNING]
+UNFINISHED = [TrialState.WAITING, TrialState.LAUNCHING, TrialState.RUNNING, TrialState.PAUSED]
 
 
 def trial_ended(deps: Deps, trial: Trial, ok: bool, reason: str, message: str, retryable: bool,
@@ -25,7 +27,9 @@ def trial_ended(deps: Deps, trial: Trial, ok: bool, reason: str, message: str, r
     if ok:
         return end_attempt(deps, trial, TrialState.SUCCEEDED, reason, message, **changes)
     job = deps.repo.get_job(trial.job_id)
-    if retryable and job and not job.state.is_finished() and trial.attempt < job_spec(job).max_attempts:
+    # a promoted trial's attempts at its new rung count from rung_attempt: each rung has max_attempts
+    if retryable and job and not job.state.is_finished() \
+            and trial.attempt - trial.rung_attempt < job_spec(job).max_attempts:
         return end_attempt(deps, trial, TrialState.WAITING, "Retrying", f"{message}; retrying")
     return end_attempt(deps, trial, TrialState.FAILED, reason, message, error=message, **changes)
 
@@ -53,9 +57,10 @@ def _cancel_unfinished(deps: Deps, trials: list[Trial], reason: str, message: st
     """Cancel the waiting and active ones of `trials` (their batches too). Idempotent."""
     now = deps.now()
     for trial in trials:
-        if trial.state is TrialState.WAITING:
+        if trial.state in (TrialState.WAITING, TrialState.PAUSED):
             deps.repo.update_trial(trial.job_id, trial.trial_id, lambda t: t.transition(
-                TrialState.CANCELLED, reason, message, now) if t.state is TrialState.WAITING else None)
+                TrialState.CANCELLED, reason, message, now) if t.state in (TrialState.WAITING, TrialState.PAUSED)
+                else None)
         elif trial.state.is_active():
             cancel_trial(deps, trial, reason, message)
 
@@ -111,12 +116,13 @@ def maybe_finish_job(job_id: str, deps: Deps) -> None:
         if best_trial([t for t in trials if t.kind == TRAIN], spec.direction) is None:
             stop_job(deps, job_id, JobState.BUDGET_EXHAUSTED, "BudgetExhausted", problem)
             return
-        # the search ends: its waiting and running trials are cancelled, the best so far is finalised
+        # the search ends: its waiting, paused and running trials are cancelled, the best so far is finalised
         _cancel_unfinished(deps, [t for t in trials if t.kind == TRAIN], "BudgetExhausted", problem)
         trials = deps.repo.list_trials(job_id)
-    elif deps.repo.list_trials(job_id, UNFINISHED, limit=1):
-        return  # the common case, decided without reading the job's trials
     else:
+        advance_rungs(deps, job_id, spec)
+        if deps.repo.list_trials(job_id, UNFINISHED, limit=1):
+            return  # the common case, decided without reading the job's trials
         trials = deps.repo.list_trials(job_id)
     finalize = next((t for t in trials if t.kind == FINALIZE), None)
     train = [t for t in trials if t.kind == TRAIN]
@@ -154,6 +160,33 @@ def maybe_finish_job(job_id: str, deps: Deps) -> None:
         _end_job(deps, job, trials, JobState.BUDGET_EXHAUSTED, "BudgetExhausted",
                  f"{problem} after {done} trials; {message}",
                  model_name=name, model_version=version, test_metrics=test_metrics)
+
+
+def advance_rungs(deps: Deps, job_id: str, spec: JobSpec) -> list[pruning.Decision]:
+    """Apply successive halving's decisions due now to the job's PAUSED trials: promoted ones wait again
+    at the next rung's fraction (their attempts there counted afresh), the others end PRUNED. Stateless
+    and replay-safe: each change applies only to a trial still PAUSED at the rung it was decided at."""
+    rungs = pruning.rungs_of(spec)
+    if rungs is None or not deps.repo.list_trials(job_id, [TrialState.PAUSED], limit=1):
+        return []
+    trials = [t for t in deps.repo.list_trials(job_id) if t.kind == TRAIN]
+    decisions = pruning.decide(trials, rungs, spec.direction, search.exhausted(spec, trials), spec.objective)
+    now = deps.now()
+    applied = []
+    for d in decisions:
+        def change(t: Trial, d: pruning.Decision = d) -> Trial | None:
+            if t.state is not TrialState.PAUSED or t.rung != d.rung:
+                return None
+            if d.action == pruning.PRUNE:
+                return t.transition(TrialState.PRUNED, "Pruned", d.message, now)
+            return t.transition(TrialState.WAITING, "Promoted", d.message, now, rung=d.rung + 1,
+                                train_fraction=rungs.fraction(d.rung + 1), rung_attempt=t.attempt)
+
+        if deps.repo.update_trial(job_id, d.trial_id, change) is not None:
+            applied.append(d)
+            log.info("trial %s job_id=%s trial_id=%s rung=%d", "pruned" if d.action == pruning.PRUNE else "promoted",
+                     job_id, d.trial_id, d.rung)
+    return applied
 
 
 def _finalize_trial(deps: Deps, job: Job, spec: JobSpec, best: Trial, prepare: Trial | None) -> Trial:

@@ -59,13 +59,15 @@ def data_shape(prepare: Trial | None) -> packing.DataShape:
 
 
 def _predicted(trial: Trial, shape: packing.DataShape) -> float:
+    if trial.train_fraction < 1.0:  # a successive halving rung fits on a sample of the rows
+        shape = packing.DataShape(rows=max(1, round(shape.rows * trial.train_fraction)), features=shape.features)
     return packing.predict_seconds(trial.algorithm, trial.params, shape)
 
 
 def trial_costs(waiting: list[Trial], finished: list[Trial], shape: packing.DataShape) -> list[packing.TrialCost]:
     """Each waiting trial's predicted seconds, corrected by what the job's finished trials took."""
     seen = [packing.Observation(t.algorithm, _predicted(t, shape), float(t.metrics["train_seconds"]))
-            for t in finished if t.state is TrialState.SUCCEEDED and t.metrics.get("train_seconds")]
+            for t in finished if t.state in (TrialState.SUCCEEDED, TrialState.PRUNED) and t.metrics.get("train_seconds")]
     return [packing.TrialCost(t.trial_id, t.index, _predicted(t, shape) * packing.correction(seen, t.algorithm))
             for t in waiting]
 
@@ -154,7 +156,8 @@ def pack_batch_request(trials: list[Trial], spec: JobSpec, owner: str, deps: Dep
         model_uri, result_uri = trial_uris(settings, t.job_id, t.trial_id, t.attempt)
         packed.append(PackedTrial(trial_id=t.trial_id, attempt=t.attempt, algorithm=t.algorithm,
                                   params=dict(t.params), result_uri=result_uri,
-                                  model_uri=model_uri if spec.keep_trial_models else None))
+                                  model_uri=model_uri if spec.keep_trial_models else None,
+                                  train_fraction=t.train_fraction))
     request = PackRequest(job_id=first.job_id, pack_id=first.pack_id, task=spec.task, metric=spec.objective,
                           target=spec.dataset.target, seed=spec.seed, train_uri=data + "train",
                           validation_uri=data + "validation", trials=tuple(packed), k_folds=spec.data.k_folds,

@@ -20,6 +20,13 @@ class LeaderboardRow:
     attempt: int
     model_uri: str | None
     reason: str  # the last condition's message
+    rung: int = 0  # successive halving: the rung run (or last run), 0 when the job does not prune
+    train_fraction: float = 1.0  # the fraction of the train rows fitted on at that rung
+
+    @property
+    def fidelity(self) -> str:
+        """"rung 1 (33%)" for a trial fitted on part of the train rows, else ""."""
+        return f"rung {self.rung} ({self.train_fraction * 100:.3g}%)" if self.train_fraction < 1.0 or self.rung else ""
 
 
 @dataclass(frozen=True)
@@ -49,16 +56,22 @@ class JobView:
         return next((t for t in self.trials if t.trial_id == self.job.best_trial_id), None)
 
     def leaderboard(self) -> list[LeaderboardRow]:
-        """Succeeded trials best first, then the others by index."""
+        """Succeeded trials best first (only those fitted on all the train rows are ranked), then
+        trials scored at a lower rung (PAUSED, PRUNED, or promoted and going on), highest rung and best
+        score first, shown with the score of their last rung, then the others by index. A row's rung is
+        the one its trial runs (or last ran)."""
         sign = -1.0 if self.direction == "maximize" else 1.0
-        done = sorted((t for t in self.trials if t.state is TrialState.SUCCEEDED and t.objective is not None),
-                      key=lambda t: (sign * t.objective, t.index))
-        rest = [t for t in self.trials if t not in done]
+        done = sorted((t for t in self.trials if t.state is TrialState.SUCCEEDED and t.objective is not None
+                       and t.train_fraction >= 1.0), key=lambda t: (sign * t.objective, t.index))
+        rung_scored = sorted((t for t in self.trials if t not in done and t.rung_scores),
+                             key=lambda t: (-len(t.rung_scores), sign * t.rung_scores[-1], t.index))
+        rest = [t for t in self.trials if t not in done and t not in rung_scored]
         rows = []
-        for rank, t in enumerate(done + rest, start=1):
+        for rank, t in enumerate(done + rung_scored + rest, start=1):
+            objective = t.rung_scores[-1] if t in rung_scored else t.objective
             rows.append(LeaderboardRow(rank if t in done else None, t.trial_id, t.algorithm, dict(t.params),
-                                       t.state.value, t.objective, t.duration_seconds, t.attempt, t.model_uri,
-                                       t.conditions[-1].message if t.conditions else ""))
+                                       t.state.value, objective, t.duration_seconds, t.attempt, t.model_uri,
+                                       t.conditions[-1].message if t.conditions else "", t.rung, t.train_fraction))
         return rows
 
 

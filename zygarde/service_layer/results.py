@@ -2,13 +2,14 @@
 its trial (data prepared, trial scored, model packaged, or a failure, retried when it may pass)."""
 from __future__ import annotations
 
+from zygarde.domain import pruning
 from zygarde.domain.contracts import FinalizeResult, PrepareResult, TrialResult
 from zygarde.domain.errors import BatchNotFound, NotFound
-from zygarde.domain.model import FINALIZE, PREPARE, Trial
+from zygarde.domain.model import FINALIZE, PREPARE, Trial, TrialState
 from zygarde.domain.report_record import report_for_record
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.job_specs import job_spec
-from zygarde.service_layer.launching import data_prefix, release_slots, result_locations
+from zygarde.service_layer.launching import data_prefix, end_attempt, release_slots, result_locations
 from zygarde.service_layer.lifecycle import maybe_finish_job, trial_ended
 from zygarde.service_layer.scheduling import dispatch
 
@@ -104,8 +105,16 @@ def _apply_result(deps: Deps, trial: Trial, raw: bytes, uri: str) -> None:
     else:
         objective = spec.objective
         metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
-        if objective in metrics:
+        rungs = pruning.rungs_of(spec)
+        if objective in metrics and rungs is not None and trial.rung < rungs.last:
+            # a lower rung: the score waits PAUSED for the job's rung decisions (maybe_finish_job makes them)
+            score = metrics[objective]
+            end_attempt(deps, trial, TrialState.PAUSED, "RungScored",
+                        f"{objective}={score:.6g} at rung {trial.rung} ({pruning.percent(trial.train_fraction)})",
+                        metrics=metrics, objective=score, rung_scores=[*trial.rung_scores, score])
+        elif objective in metrics:
+            extra = {"rung_scores": [*trial.rung_scores, metrics[objective]]} if rungs is not None else {}
             trial_ended(deps, trial, True, "TrainingSucceeded", f"{objective}={metrics[objective]:.6g}", False,
-                        metrics=metrics, objective=metrics[objective], model_uri=expected.get("model_uri"))
+                        metrics=metrics, objective=metrics[objective], model_uri=expected.get("model_uri"), **extra)
         else:
             trial_ended(deps, trial, False, "MetricMissing", f"the result has no {objective}", False)

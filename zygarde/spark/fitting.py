@@ -3,8 +3,12 @@ at finalisation (zygarde.spark.refit) share: the prepared parts read and labelle
 fitted on the training rows, a learner fitted on the preprocessed rows and wrapped with them (and
 IndexToString) in one PipelineModel, k-fold cross-validation, the objective checks and the latency probe.
 
-A "candidate" is anything with the attributes task, metric, target, algorithm, params, seed, k_folds
-and group_by: a TrialRequest, or a Candidate built from a packed trial or a refit.
+A "candidate" is anything with the attributes task, metric, target, algorithm, params, seed, k_folds,
+group_by and train_fraction: a TrialRequest, or a Candidate built from a packed trial or a refit.
+
+A train_fraction below 1 (a successive halving rung, domain/pruning.py) fits the learner on a seeded
+sample of the training rows (sample_train); the preprocessing is still fitted on all of them, and the
+model is always scored on the whole validation part, so that scores at one fraction compare.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from zygarde.spark.splitting import with_fold
 log = logging.getLogger("zygarde.spark.trial")
 
 LATENCY_ROWS = 10_000
+MIN_SAMPLE_ROWS = 2_000  # a rung's sample holds at least this many training rows (all of them when fewer)
 PART = "zy__part"  # 0 train / 1 validation, when the job's data comes prepared
 FOLD = "zy__fold"  # 0..k-1: the cross-validation fold of a train row
 PREDICTED_LABEL = "predicted_label"  # the class name, next to Spark's numeric "prediction"
@@ -50,6 +55,7 @@ class Candidate:
     seed: int
     k_folds: int = 0
     group_by: tuple[str, ...] = ()
+    train_fraction: float = 1.0
 
 
 class Phases:
@@ -163,18 +169,43 @@ def preprocess(task: str, algorithm: Algorithm, plan: FeaturePlan, stats: dict, 
                     time.monotonic() - started, frames)
 
 
+def sample_train(rows: DataFrame, fraction: float, seed: int, count: int | None = None,
+                 min_rows: int | None = None) -> DataFrame:
+    """A seeded Bernoulli sample of about `fraction` of `rows` (at least min(all, min_rows) of them), or
+    `rows` itself at fraction 1. Deterministic for the same rows in the same partitions (a cached part,
+    or a row-wise transformation of it: the same rows are kept before and after preprocessing), and the
+    same seed keeps a larger fraction's sample a superset of a smaller one's."""
+    if fraction >= 1.0:
+        return rows
+    count = rows.count() if count is None else count
+    min_rows = MIN_SAMPLE_ROWS if min_rows is None else min_rows
+    wanted = max(fraction * count, min(count, min_rows))
+    if wanted >= count:
+        return rows
+    return rows.sample(withReplacement=False, fraction=wanted / count, seed=seed)
+
+
+def train_fraction(candidate) -> float:
+    return float(getattr(candidate, "train_fraction", 1.0) or 1.0)
+
+
 @dataclass
 class Fitted:
     model: PipelineModel  # preprocessing + learner (+ IndexToString)
     learner: Model
     seconds: float  # the learner's fit
+    rows: int | None = None  # the training rows fitted on, when a sample of them (train_fraction < 1)
 
 
 def fit_learner(candidate, algorithm: Algorithm, features: Features, labels: list[str] | None,
                 early: bool = False) -> Fitted:
-    """The learner fitted on features.train; with `early` (XGBoost's early stopping) it also watches
-    features.validation, marked."""
+    """The learner fitted on features.train (a seeded sample of it at a train_fraction below 1); with
+    `early` (XGBoost's early stopping) it also watches features.validation, marked."""
     started = time.monotonic()
+    train, rows = features.train, None
+    if train_fraction(candidate) < 1.0:
+        train = sample_train(train, train_fraction(candidate), candidate.seed)
+        rows = train.count()
     prepared, supervised = features.prepared, candidate.task != CLUSTERING
     extra = boosting.settings(features.train.sparkSession, seed=candidate.seed, task=candidate.task,
                               metric=candidate.metric, validation=early) if algorithm.barrier else None
@@ -182,19 +213,20 @@ def fit_learner(candidate, algorithm: Algorithm, features: Features, labels: lis
                                 label_col=LABEL if supervised else None, n_features=prepared.n_features,
                                 n_classes=len(labels) if labels else None,
                                 max_categories=0 if algorithm.one_hot else prepared.max_categories, extra=extra)
-    data = boosting.with_validation(features.train, features.validation) if early else features.train
+    data = boosting.with_validation(train, features.validation) if early else train
     learner = estimator.fit(data)
     stages = [*prepared.model.stages, learner]
     if labels:
         stages.append(IndexToString(inputCol="prediction", outputCol=PREDICTED_LABEL, labels=labels))
-    return Fitted(PipelineModel(stages), learner, time.monotonic() - started)
+    return Fitted(PipelineModel(stages), learner, time.monotonic() - started, rows)
 
 
 def fit_pipeline(candidate, algorithm: Algorithm, raw: DataFrame, train: DataFrame, labels: list[str] | None,
                  cached: list[DataFrame], phases: Phases | None = None,
-                 validation: DataFrame | None = None) -> tuple[PipelineModel, float]:
+                 validation: DataFrame | None = None, fitted_rows: list[int] | None = None) -> tuple[PipelineModel, float]:
     """(preprocessing + learner fitted on `train`, seconds it took). A learner that stops early
-    (XGBoost) also gets the `validation` rows, marked, to watch."""
+    (XGBoost) also gets the `validation` rows, marked, to watch. When the learner fits on a sample
+    (train_fraction < 1), its row count is appended to `fitted_rows`."""
     started = time.monotonic()
     early = validation is not None and boosting.early_stopping(algorithm, candidate.params)
     plan, stats = profile_plan(candidate.target, raw, train)
@@ -202,8 +234,10 @@ def fit_pipeline(candidate, algorithm: Algorithm, raw: DataFrame, train: DataFra
     if phases:
         phases.done("preprocess", features=features.prepared.n_features)
     fitted = fit_learner(candidate, algorithm, features, labels, early)
+    if fitted_rows is not None and fitted.rows is not None:
+        fitted_rows.append(fitted.rows)
     if phases:
-        phases.done("fit")
+        phases.done("fit", **({"fit_rows": fitted.rows} if fitted.rows is not None else {}))
     features.unpersist()
     return fitted.model, time.monotonic() - started
 

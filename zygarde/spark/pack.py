@@ -149,7 +149,8 @@ class _Pack:
     def candidate(self, trial: PackedTrial) -> Candidate:
         r = self.request
         return Candidate(task=r.task, metric=r.metric, target=r.target, algorithm=trial.algorithm,
-                         params=dict(trial.params), seed=r.seed, k_folds=r.k_folds, group_by=tuple(r.group_by))
+                         params=dict(trial.params), seed=r.seed, k_folds=r.k_folds, group_by=tuple(r.group_by),
+                         train_fraction=trial.train_fraction)
 
     def load(self) -> None:
         phases, r = Phases(self.ids), self.request
@@ -206,6 +207,8 @@ class _Pack:
         fitted = fit_learner(candidate, algorithm, features, parts.labels,
                              early=boosting.early_stopping(algorithm, candidate.params))
         metrics["train_seconds"] = fitted.seconds
+        if fitted.rows is not None:  # a successive halving rung: fitted on a sample of the train part
+            metrics.update(train_fraction=float(candidate.train_fraction), fit_rows=float(fitted.rows))
         metrics.update(boosting.fitted_metrics(fitted.model))
         phases.done("fit")
         predictions = fitted.learner.transform(features.validation).cache()
@@ -218,7 +221,9 @@ class _Pack:
         require_objective(candidate, metrics)
         if cv:
             use_cv_objective(candidate, metrics, cv)
-        if self.request.handoff_seconds > 0:  # the finalisation may come to this batch: keep the best fit
+        # the finalisation may come to this batch: keep the best fit (on all the train rows: a rung's
+        # fit on a sample is never the winner's model)
+        if self.request.handoff_seconds > 0 and candidate.train_fraction >= 1.0:
             r = self.request
             warm_models.offer(r.job_id, r.task, r.metric, metrics.get(r.metric), warm_models.fit_key(
                 trial.algorithm, dict(trial.params), r.seed, r.train_uri, r.validation_uri), fitted.model)
@@ -243,8 +248,9 @@ class _Pack:
             with job_group(self.spark, group, f"trial {trial.trial_id} ({trial.algorithm})"):
                 metrics = self._train_and_score(trial, context)
             metrics = finite({**metrics, **group_cpu_seconds(self.spark, group)})
+            train_rows = int(metrics["fit_rows"]) if "fit_rows" in metrics else self.parts.train_rows
             result = TrialResult(status="SUCCEEDED", metrics=metrics, model_uri=trial.model_uri,
-                                 train_rows=self.parts.train_rows, validation_rows=self.parts.validation_rows,
+                                 train_rows=train_rows, validation_rows=self.parts.validation_rows,
                                  duration_seconds=time.monotonic() - started, **common)
             log.info("trial succeeded %s %s=%s", context, r.metric, metrics.get(r.metric))
         except Exception as exc:  # noqa: BLE001 - every failure must become a result

@@ -77,8 +77,13 @@ def _train_and_score(spark: SparkSession, request: TrialRequest, cached: list[Da
     if request.k_folds >= 2:
         cv = _cross_validate(request, algorithm, parts, cached)
         phases.done("cross_validate", k_folds=request.k_folds)
+    fitted_rows: list[int] = []
     model, outcome.metrics["train_seconds"] = fit_pipeline(request, algorithm, parts.raw, parts.train, parts.labels,
-                                                           cached, phases, validation=parts.validation)
+                                                           cached, phases, validation=parts.validation,
+                                                           fitted_rows=fitted_rows)
+    if fitted_rows:  # a successive halving rung: fitted on a sample of the train part
+        outcome.train_rows = fitted_rows[0]
+        outcome.metrics.update(train_fraction=float(request.train_fraction), fit_rows=float(fitted_rows[0]))
     outcome.metrics.update(boosting.fitted_metrics(model))
     parts.train.unpersist()  # only validation rows are needed from here on
 

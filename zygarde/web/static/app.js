@@ -67,7 +67,7 @@ function renderLeaderboard(rows) {
     stateTd.appendChild(state);
     const condTd = document.createElement("td");
     condTd.appendChild(details);
-    tr.append(...cells, params, stateTd, text("td", fmt(r.objective, 4)), text("td", metrics, "metrics"),
+    tr.append(...cells, params, stateTd, text("td", r.fidelity || "", "fidelity"), text("td", fmt(r.objective, 4)), text("td", metrics, "metrics"),
               text("td", fmt(r.duration, 1)), text("td", r.attempt), condTd);
     return tr;
   }));

@@ -1,0 +1,113 @@
+"""Successive halving over the training-data fraction (multi-fidelity search, ASHA style).
+
+A pruning job's trials climb rungs: rung k fits on fractions[k] of the train part (min_fraction,
+min_fraction * eta, ..., 1.0) and is scored on the whole validation part. A trial that has a score at
+rung r (r below the last) waits PAUSED until it is decided:
+
+- promoted (to run rung r + 1, back WAITING) as soon as its score is in the top floor(n / eta) of the
+  n trials scored at rung r so far, as in ASHA (Li et al., Ray Tune) and Optuna's SuccessiveHalvingPruner;
+- PRUNED once rung r's population is final (no trial can still reach it: the search has asked all
+  its trials and none runs, waits or is paused below or at rung r) and it is not in that top. Then
+  at least one trial scored at rung r goes on whenever none that went on is still alive, so the last
+  survivor is never pruned.
+
+A trial at the last rung ends SUCCEEDED as any trial does; only those compete for the winner (scores at
+a lower fraction are not comparable). Pure: every decision comes from the trials' stored rungs and
+scores, so the handlers that call it stay stateless, and deciding twice decides the same.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from zygarde.domain.model import TRAIN, Trial, TrialState
+from zygarde.domain.search_space import rung_fractions
+
+if TYPE_CHECKING:
+    from zygarde.domain.spec import JobSpec
+
+PROMOTE, PRUNE = "promote", "prune"
+_PENDING = (TrialState.WAITING, TrialState.LAUNCHING, TrialState.RUNNING)
+_DEAD = (TrialState.FAILED, TrialState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class Rungs:
+    fractions: tuple[float, ...]  # ascending, the last 1.0
+    eta: int  # the reduction factor
+
+    @property
+    def last(self) -> int:
+        return len(self.fractions) - 1
+
+    def fraction(self, rung: int) -> float:
+        return self.fractions[min(rung, self.last)]
+
+
+@dataclass(frozen=True)
+class Decision:
+    trial_id: str
+    action: str  # PROMOTE | PRUNE
+    rung: int  # the rung the trial was scored at
+    message: str
+
+
+def rungs_of(spec: "JobSpec") -> Rungs | None:
+    """The job's rungs, or None when it does not prune."""
+    pruning = spec.search.pruning
+    if pruning is None:
+        return None
+    return Rungs(tuple(rung_fractions(pruning.min_fraction, pruning.reduction_factor)), pruning.reduction_factor)
+
+
+def first_fraction(spec: "JobSpec") -> float:
+    rungs = rungs_of(spec)
+    return rungs.fractions[0] if rungs else 1.0
+
+
+def percent(fraction: float) -> str:
+    return f"{fraction * 100:.3g}% of the train rows"
+
+
+def decide(trials: list[Trial], rungs: Rungs, direction: str, exhausted: bool, metric: str = "score") -> list[Decision]:
+    """The decisions due now for the PAUSED trials of a job, lowest rung first (a promotion at rung r
+    is seen by rung r + 1's decisions). `exhausted`: the search will create no more trials."""
+    train = [t for t in trials if t.kind == TRAIN]
+    state = {t.trial_id: t.state for t in train}
+    rung = {t.trial_id: t.rung for t in train}
+    sign = -1.0 if direction == "maximize" else 1.0
+    decisions: list[Decision] = []
+
+    def record(t: Trial, action: str, r: int, message: str) -> None:
+        decisions.append(Decision(t.trial_id, action, r, message))
+        state[t.trial_id] = TrialState.WAITING if action == PROMOTE else TrialState.PRUNED
+        rung[t.trial_id] = r + 1 if action == PROMOTE else r
+
+    for r in range(rungs.last):
+        scored = sorted((t for t in train if len(t.rung_scores) > r), key=lambda t: (sign * t.rung_scores[r], t.index))
+        n, quota = len(scored), len(scored) // rungs.eta
+        top = {t.trial_id for t in scored[:quota]}
+        where = f"at rung {r} ({percent(rungs.fraction(r))})"
+        paused = [t for t in scored if state[t.trial_id] is TrialState.PAUSED and rung[t.trial_id] == r]
+        for t in paused:
+            if t.trial_id in top:
+                record(t, PROMOTE, r, f"{metric}={t.rung_scores[r]:.6g} {where} is in the top {quota} of {n}; "
+                                      f"promoted to rung {r + 1} ({percent(rungs.fraction(r + 1))})")
+        pending = any((state[i] in _PENDING and rung[i] <= r) or (state[i] is TrialState.PAUSED and rung[i] < r)
+                      for i in state)
+        if not exhausted or pending:
+            continue
+        alive = [t for t in scored if rung[t.trial_id] > r and state[t.trial_id] not in _DEAD]
+        cut = scored[quota - 1].rung_scores[r] if quota else None
+        for t in paused:
+            if state[t.trial_id] is not TrialState.PAUSED:
+                continue
+            if not alive:  # never prune the last survivor: the best left goes on
+                record(t, PROMOTE, r, f"{metric}={t.rung_scores[r]:.6g} {where} is the best of {n} left to go "
+                                      f"on; promoted to rung {r + 1} ({percent(rungs.fraction(r + 1))})")
+                alive.append(t)
+            else:
+                beyond = f"outside the top {quota} of {n} (the cut: {metric}={cut:.6g})" if cut is not None \
+                    else f"not among the {len(alive)} of {n} that went on"
+                record(t, PRUNE, r, f"pruned {where}: {metric}={t.rung_scores[r]:.6g}, {beyond}")
+    return decisions
