@@ -3,9 +3,10 @@
 Zygarde's preprocessing (features.py) is translated here stage by stage from the fitted parameters
 (SQL copy/cast, Imputer, min-max clip, StringIndexer with its "unknown" slot, OneHotEncoder,
 VectorAssembler, StandardScaler, MinMaxScaler): onnxmltools cannot convert the SQLTransformer stages
-and its StringIndexer maps unseen values to -1 where Spark keeps them. The learner is converted by
-onnxmltools' Spark ML converters (LEARNER_CONVERTERS can add others, e.g. an XGBoost booster) and
-the two graphs are joined on the feature vector. Anything else raises Unsupported with the reason.
+and its StringIndexer maps unseen values to -1 where Spark keeps them. Linear learners (onnx_learners)
+and tree learners (onnx_trees) become nodes of the same double-precision graph; any other learner
+is converted by onnxmltools' Spark ML converters (LEARNER_CONVERTERS can add others, e.g. an XGBoost
+booster) and the two graphs are joined on the feature vector. Anything else raises Unsupported with the reason.
 """
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from typing import Any, Callable
 import numpy as np
 
 from zygarde.spark.features import FEATURES
-from zygarde.spark.onnx_learners import CONVERTERS as DOUBLE_CONVERTERS
+from zygarde.spark.onnx_learners import CONVERTERS as LINEAR_CONVERTERS
+from zygarde.spark.onnx_trees import CONVERTERS as TREE_CONVERTERS
 
 FEATURES_F = "zy__features_f32"
 LEARNER_PREFIX = "learner_"
+# class name of a fitted learner -> (graph, stage, double features) -> {"prediction", "probability"?}
+DOUBLE_CONVERTERS: dict[str, Callable] = {**LINEAR_CONVERTERS, **TREE_CONVERTERS}
 
 
 class Unsupported(Exception):
@@ -52,6 +56,7 @@ class _Graph:
         from onnx import helper
 
         self.helper, self.nodes, self.inits, self.inputs, self.n = helper, [], [], [], 0
+        self.ml_opset = 3  # a converter needing a later ai.onnx.ml opset raises it
 
     def name(self, hint: str) -> str:
         self.n += 1
@@ -154,7 +159,7 @@ def _preprocess(g: _Graph, stage, cols: dict[str, str], inputs: list[dict[str, s
 
 
 def _native(g: _Graph, inputs: list[dict[str, str]], convert: Callable, learner, features: str):
-    """The learner as nodes of the same double-precision graph (zygarde.spark.onnx_learners)."""
+    """The learner as nodes of the same double-precision graph (onnx_learners, onnx_trees)."""
     import onnx
     from onnx import TensorProto
 
@@ -170,7 +175,7 @@ def _native(g: _Graph, inputs: list[dict[str, str]], convert: Callable, learner,
                                                      else [None, None]))
     graph = g.helper.make_graph(g.nodes, "zygarde_model", g.inputs, infos, g.inits)
     model = g.helper.make_model(graph, opset_imports=[g.helper.make_opsetid("", 17),
-                                                      g.helper.make_opsetid("ai.onnx.ml", 3)])
+                                                      g.helper.make_opsetid("ai.onnx.ml", g.ml_opset)])
     model.ir_version = 9
     onnx.checker.check_model(model)
     return model.SerializeToString(), {"inputs": inputs, "outputs": outputs}
