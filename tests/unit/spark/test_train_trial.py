@@ -1,4 +1,5 @@
-"""The walking-skeleton trial: spark_jobs/train_trial.py run in-process on local files."""
+"""The walking-skeleton trial: spark_jobs/train_trial.py run in-process on local files, on the parts
+the job's preparation wrote (data the preparation refuses never reaches a trial: test_prepare.py)."""
 from __future__ import annotations
 
 from zygarde.domain.algorithms import METRICS, RESOURCE_METRICS
@@ -10,15 +11,16 @@ from .conftest import score_unseen
 BINARY_METRICS = set(METRICS["binary_classification"])
 
 
-def test_logistic_regression_trains_scores_saves_and_reloads(spark, trial):
+def test_logistic_regression_trains_scores_saves_and_reloads(spark, trial, prepared_parts):
     code, result, request = trial("cancer", "logistic_regression", {"maxIter": 50, "regParam": 0.01})
+    rows = prepared_parts("cancer").rows
 
     assert code == 0 and result.status == "SUCCEEDED", result.error
     assert BINARY_METRICS <= set(result.metrics)
     assert result.metrics["areaUnderROC"] > 0.95
     assert result.metrics["accuracy"] > 0.9 and result.metrics["mcc"] > 0.8
-    assert result.train_rows + result.validation_rows == 569
-    assert 100 < result.validation_rows < 190
+    assert (result.train_rows, result.validation_rows) == (rows["train"], rows["validation"])
+    assert sum(rows.values()) == 569  # the test part is the rest, never seen by a trial
     assert set(RESOURCE_METRICS) <= set(result.metrics)
     assert result.metrics["model_bytes"] > 1000 and result.metrics["predict_ms_per_1k"] > 0
     assert result.spark_version == spark.version and result.duration_seconds > 0
@@ -57,24 +59,19 @@ def test_prepared_parts_are_used_instead_of_the_raw_dataset(trial, data_dir, tmp
     assert result.metrics["f1"] > 0.8
 
 
-def test_missing_target_column_is_a_readable_data_failure(trial):
-    code, result, request = trial("cancer", "logistic_regression", target="outcome")
+def test_a_request_without_prepared_parts_is_a_readable_data_failure(trial):
+    code, result, _ = trial("cancer", "logistic_regression", train_uri=None, validation_uri=None)
     assert code == 1
     assert result.status == "FAILED" and result.error_kind == "data"
-    assert "target column 'outcome' is not in the dataset" in result.error
-    assert "\n" not in result.error and "Traceback" not in result.error
+    assert result.error == ("the trial request names no prepared data (train_uri and validation_uri): a trial "
+                            "trains only on the parts the job's data preparation writes")
     assert result.metrics == {} and result.model_uri is None
-
-
-def test_missing_dataset_is_a_data_failure(trial, tmp_path):
-    code, result, _ = trial("cancer", "logistic_regression", dataset_uri=str(tmp_path / "nope.csv"))
-    assert code == 1 and result.error_kind == "data"
-    assert "nope.csv" in result.error and "\n" not in result.error
 
 
 def test_invalid_hyperparameter_fails_before_reading_data(trial, tmp_path):
     code, result, _ = trial("cancer", "random_forest_classifier", {"numTrees": 0},
-                            dataset_uri=str(tmp_path / "never-read.csv"))
+                            train_uri=str(tmp_path / "never-read-train"),
+                            validation_uri=str(tmp_path / "never-read-validation"))
     assert code == 1 and result.error_kind == "data"
     assert "numTrees" in result.error and ">= 1" in result.error
 
