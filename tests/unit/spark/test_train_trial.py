@@ -3,7 +3,6 @@ the job's preparation wrote (data the preparation refuses never reaches a trial:
 from __future__ import annotations
 
 from zygarde.domain.algorithms import METRICS, RESOURCE_METRICS
-from zygarde.spark.dataset import LABEL, read_dataset, split, with_label
 from zygarde.spark.failures import describe_failure
 
 from .conftest import score_unseen
@@ -79,24 +78,6 @@ def test_invalid_hyperparameter_fails_before_reading_data(trial, tmp_path):
 def test_unreadable_request_exits_2():
     from spark_jobs.train_trial import main
     assert main(["--request", "{not json"], spark=object()) == 2
-
-
-def test_split_is_deterministic_and_stratified(spark, data_dir):
-    raw = read_dataset(spark, str(data_dir / "cancer.csv"), "csv")
-    labelled, labels = with_label(raw, "diagnosis", "binary_classification")
-    assert labels == ["benign", "malignant"]  # alphabetical: the second class is the positive one
-
-    def validation_ids(seed):
-        _, validation = split(labelled, 0.25, seed, n_classes=2)
-        return sorted(validation.select("mean_radius", "mean_area").collect())
-
-    assert validation_ids(5) == validation_ids(5)
-    assert validation_ids(5) != validation_ids(6)
-    train, validation = split(labelled, 0.25, 5, n_classes=2)
-    share = {k: v for k, v in validation.groupBy(LABEL).count().collect()}
-    total = {k: v for k, v in labelled.groupBy(LABEL).count().collect()}
-    for cls in (0.0, 1.0):
-        assert abs(share[cls] / total[cls] - 0.25) < 0.08
 
 
 def test_describe_failure_keeps_one_sentence():
