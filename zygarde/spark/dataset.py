@@ -1,4 +1,4 @@
-"""Reading a trial's dataset, deriving its label column and splitting it for validation."""
+"""Reading a dataset (raw or a prepared part) and deriving its label column."""
 from __future__ import annotations
 
 import logging
@@ -21,7 +21,6 @@ LABEL = "zy__label"  # the indexed / numeric label every learner is trained on
 FORMATS = ("csv", "parquet", "json", "libsvm")
 _READ_DEFAULTS = {"csv": {"header": "true", "inferSchema": "true"}}
 MAX_CLASSES = 1000
-_STRATIFY_MAX_CLASSES = 50
 
 
 def quote(name: str) -> str:
@@ -116,20 +115,3 @@ def with_label(df: DataFrame, target: str, task: str) -> tuple[DataFrame, list[s
                                f"{dtype.simpleString()}")
         return df.withColumn(LABEL, column(target).cast("double")), None
     raise DatasetError(f"unknown task {task!r}")
-
-
-def split(df: DataFrame, validation_fraction: float, seed: int,
-          n_classes: int | None = None) -> tuple[DataFrame, DataFrame]:
-    """Deterministic (train, validation) split. Classification with few classes is stratified:
-    each class is split on its own with the same seed."""
-    if not 0.0 < validation_fraction < 1.0:
-        raise DatasetError(f"validation_fraction must be between 0 and 1, got {validation_fraction}")
-    weights = [1.0 - validation_fraction, validation_fraction]
-    if n_classes is None or n_classes > _STRATIFY_MAX_CLASSES:
-        train, validation = df.randomSplit(weights, seed)
-        return train, validation
-    parts = [df.filter(F.col(LABEL) == float(i)).randomSplit(weights, seed) for i in range(n_classes)]
-    train, validation = parts[0]
-    for t, v in parts[1:]:
-        train, validation = train.unionByName(t), validation.unionByName(v)
-    return train, validation

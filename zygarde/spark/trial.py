@@ -1,4 +1,4 @@
-"""One trial end to end: read, split, preprocess, fit, score, save the model, then report.
+"""One trial end to end: read the prepared parts, preprocess, fit, score, save the model, then report.
 
 `run_trial` never raises: any failure becomes a FAILED TrialResult with one readable sentence.
 `execute` also writes that result to request.result_uri, as the very last act of the batch.
@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 
 from zygarde.domain.contracts import TrialRequest, TrialResult
+from zygarde.domain.errors import SpecError
 from zygarde.spark import boosting, hadoop_fs
-from zygarde.spark.dataset import LABEL, read_dataset, split, with_label
+from zygarde.spark.dataset import LABEL
 from zygarde.spark.estimators import resolve_params
 from zygarde.spark.evaluation import evaluate, finite
 from zygarde.spark.failures import describe_failure
 from zygarde.spark.features import FEATURES
 from zygarde.spark.fitting import (LATENCY_ROWS, PREDICTED_LABEL, Parts, Phases, algorithm_for,  # noqa: F401
-                                   cache_parts, cross_validate, distance, fit_pipeline, fold_parts, folds,
+                                   cross_validate, distance, fit_pipeline, fold_parts, folds,
                                    load_prepared, predict_ms_per_1k, require_objective, use_cv_objective)
 from zygarde.spark.resources import ResourceMeter
 
@@ -39,16 +40,12 @@ def _context(request: TrialRequest) -> str:
 
 
 def _load_and_split(spark: SparkSession, request: TrialRequest, cached: list[DataFrame]) -> Parts:
-    """The train and validation rows: the job's prepared Parquet parts when the request names them,
-    else the raw dataset split here by seed."""
-    if request.train_uri and request.validation_uri:
-        return load_prepared(spark, request.train_uri, request.validation_uri, request.target, request.task, cached)
-    raw = read_dataset(spark, request.dataset_uri, request.dataset_format, request.dataset_options)
-    labelled, labels = with_label(raw, request.target, request.task)
-    base = labelled.cache()
-    cached.append(base)
-    train, validation = split(base, request.validation_fraction, request.seed, len(labels) if labels else None)
-    return cache_parts(raw, base, train, validation, labels, cached)
+    """The train and validation rows: the Parquet parts the job's preparation wrote. A trial never
+    reads the raw dataset; a request without the parts is refused."""
+    if not (request.train_uri and request.validation_uri):
+        raise SpecError([("", "the trial request names no prepared data (train_uri and validation_uri): a trial "
+                              "trains only on the parts the job's data preparation writes")])
+    return load_prepared(spark, request.train_uri, request.validation_uri, request.target, request.task, cached)
 
 
 def _cross_validate(request: TrialRequest, algorithm, parts: Parts, cached: list[DataFrame]) -> dict[str, float]:

@@ -13,7 +13,7 @@ from sklearn import datasets as skdata
 from sklearn.model_selection import train_test_split
 
 from tests.unit.spark.session import local_session
-from zygarde.domain.contracts import TrialRequest, TrialResult
+from zygarde.domain.contracts import PrepareRequest, PrepareResult, TrialRequest, TrialResult
 
 # This helper's port range is 18300-18399; Spark falls back to the next ports when one is busy.
 _SPARK_CONF = {
@@ -114,10 +114,62 @@ DATASETS = {  # name -> (file, format, target, task)
 }
 
 
+# What a trial request shares with the preparation that feeds it (launching.batch_request), and
+# the job spec's default test fraction.
+_PREPARATION_FIELDS = ("dataset_uri", "dataset_format", "dataset_options", "target", "task", "seed",
+                       "validation_fraction", "group_by")
+TEST_FRACTION = 0.15
+TRIAL_SEED, TRIAL_VALIDATION_FRACTION = 11, 0.25
+
+
+@pytest.fixture(scope="session")
+def prepared(spark, tmp_path_factory):
+    """prepared(**PrepareRequest fields) -> (exit code, PrepareResult): runs the preparation batch's
+    entry point in-process, as every job does before its trials. A successful preparation is kept for
+    the session, so each dataset is prepared once per seed, fractions, target, task and selection."""
+    from spark_jobs.prepare_data import main
+
+    root = tmp_path_factory.mktemp("prepared")
+    done: dict[str, PrepareResult] = {}
+
+    def run(**fields) -> tuple[int, PrepareResult]:
+        fields = {"job_id": "job-test", "attempt": 1, "test_fraction": TEST_FRACTION, **fields}
+        key = json.dumps(fields, sort_keys=True, default=str)
+        if key in done:
+            return 0, done[key]
+        out = root / uuid.uuid4().hex[:8]
+        request = PrepareRequest(**fields, output_prefix=f"{out}/data/", result_uri=f"{out}/result.json")
+        code = main(["--request", request.to_json()], spark=spark)
+        result = PrepareResult.from_json(Path(request.result_uri).read_text())
+        if code == 0 and result.status == "SUCCEEDED":
+            done[key] = result
+        return code, result
+
+    return run
+
+
 @pytest.fixture
-def trial(spark, data_dir, tmp_path):
-    """trial(dataset, algorithm, **overrides) -> (exit code, TrialResult, TrialRequest): runs the
-    batch entry point in-process against the shared session."""
+def prepared_parts(prepared, data_dir):
+    """prepared_parts(dataset, **trial request fields) -> PrepareResult: the parts the `trial` fixture
+    trains on for the same dataset and fields (asserted to be prepared)."""
+    def run(dataset: str, **overrides) -> PrepareResult:
+        file, fmt, target, task = DATASETS[dataset]
+        fields = dict(dataset_uri=str(data_dir / file), dataset_format=fmt, target=target, task=task,
+                      seed=TRIAL_SEED, validation_fraction=TRIAL_VALIDATION_FRACTION)
+        fields.update(overrides)
+        code, result = prepared(**{k: v for k, v in fields.items() if k in _PREPARATION_FIELDS})
+        assert code == 0 and result.status == "SUCCEEDED", result.error
+        return result
+
+    return run
+
+
+@pytest.fixture
+def trial(spark, data_dir, tmp_path, prepared_parts):
+    """trial(dataset, algorithm, **overrides) -> (exit code, TrialResult, TrialRequest): prepares the
+    dataset as the job would (once per session, see `prepared`), then runs the trial batch's entry
+    point in-process against the shared session on the prepared train and validation parts. Passing
+    train_uri / validation_uri (None included) skips the preparation."""
     from spark_jobs.train_trial import main
 
     def run(dataset: str, algorithm: str, params: dict | None = None, **overrides):
@@ -125,10 +177,13 @@ def trial(spark, data_dir, tmp_path):
         trial_id = "t" + uuid.uuid4().hex[:6]
         fields = dict(job_id="job-test", trial_id=trial_id, attempt=1, dataset_uri=str(data_dir / file),
                       dataset_format=fmt, target=target, task=task, metric="", algorithm=algorithm,
-                      params=params or {}, seed=11, validation_fraction=0.25,
+                      params=params or {}, seed=TRIAL_SEED, validation_fraction=TRIAL_VALIDATION_FRACTION,
                       model_uri=str(tmp_path / "models" / trial_id),
                       result_uri=str(tmp_path / "results" / f"{trial_id}.json"))
         fields.update(overrides)
+        if "train_uri" not in overrides and "validation_uri" not in overrides:
+            parts = prepared_parts(dataset, **{k: v for k, v in overrides.items() if k in _PREPARATION_FIELDS})
+            fields.update(train_uri=parts.parts["train"], validation_uri=parts.parts["validation"])
         request = TrialRequest(**fields)
         code = main(["--request", request.to_json()], spark=spark)
         result = TrialResult.from_json(Path(request.result_uri).read_text())

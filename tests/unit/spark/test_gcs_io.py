@@ -1,5 +1,5 @@
-"""The real entry point as a script, against gs:// on fake-gcs-server: it reads the dataset, saves
-the model and writes the result through the GCS connector, in its own process and SparkSession like
+"""The real entry point as a script, against gs:// on fake-gcs-server: it reads the job's prepared
+parts, saves the model and writes the result through the GCS connector, in its own process and SparkSession like
 a Dataproc batch. (Failed trials' results and exit codes are tested in-process in test_train_trial.)"""
 from __future__ import annotations
 
@@ -23,11 +23,25 @@ GCS_PORT = 18350  # this helper's range is 18300-18399
 BUCKET = "zy-spark-test"
 
 
+PARTS = "artifacts/job-gcs/data/"  # where the job's preparation writes its parts
+
+
 @pytest.fixture(scope="module")
-def gcs(data_dir):
+def gcs(data_dir, prepared):
+    """The bucket with the dataset and its train and validation parts, prepared (locally) as the job's
+    preparation does for the trial's seed and validation fraction."""
+    code, result = prepared(dataset_uri=str(data_dir / "cancer_small.csv"), dataset_format="csv",
+                            target="diagnosis", task="binary_classification", seed=3, validation_fraction=0.25)
+    assert code == 0, result.error
     with running_fake_gcs(GCS_PORT, BUCKET) as base:
         csv = (data_dir / "cancer_small.csv").read_bytes()
         _http("POST", f"{base}/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name=datasets/cancer.csv", csv)
+        for part in ("train", "validation"):
+            for file in Path(result.parts[part]).iterdir():
+                if not file.name.startswith("."):  # Hadoop's local .crc files
+                    name = urllib.parse.quote(f"{PARTS}{part}/{file.name}", safe="")
+                    _http("POST", f"{base}/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name={name}",
+                          file.read_bytes())
         yield base
 
 
@@ -70,7 +84,8 @@ def _request(trial_id: str, **overrides) -> TrialRequest:
                   task="binary_classification", metric="areaUnderROC", algorithm="logistic_regression",
                   params={"maxIter": 20}, seed=3, validation_fraction=0.25,
                   model_uri=f"gs://{BUCKET}/artifacts/job-gcs/{trial_id}/model",
-                  result_uri=f"gs://{BUCKET}/results/job-gcs/{trial_id}/attempt-1.json")
+                  result_uri=f"gs://{BUCKET}/results/job-gcs/{trial_id}/attempt-1.json",
+                  train_uri=f"gs://{BUCKET}/{PARTS}train", validation_uri=f"gs://{BUCKET}/{PARTS}validation")
     fields.update(overrides)
     return TrialRequest(**fields)
 

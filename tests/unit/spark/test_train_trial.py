@@ -1,8 +1,8 @@
-"""The walking-skeleton trial: spark_jobs/train_trial.py run in-process on local files."""
+"""The walking-skeleton trial: spark_jobs/train_trial.py run in-process on local files, on the parts
+the job's preparation wrote (data the preparation refuses never reaches a trial: test_prepare.py)."""
 from __future__ import annotations
 
 from zygarde.domain.algorithms import METRICS, RESOURCE_METRICS
-from zygarde.spark.dataset import LABEL, read_dataset, split, with_label
 from zygarde.spark.failures import describe_failure
 
 from .conftest import score_unseen
@@ -10,15 +10,16 @@ from .conftest import score_unseen
 BINARY_METRICS = set(METRICS["binary_classification"])
 
 
-def test_logistic_regression_trains_scores_saves_and_reloads(spark, trial):
+def test_logistic_regression_trains_scores_saves_and_reloads(spark, trial, prepared_parts):
     code, result, request = trial("cancer", "logistic_regression", {"maxIter": 50, "regParam": 0.01})
+    rows = prepared_parts("cancer").rows
 
     assert code == 0 and result.status == "SUCCEEDED", result.error
     assert BINARY_METRICS <= set(result.metrics)
     assert result.metrics["areaUnderROC"] > 0.95
     assert result.metrics["accuracy"] > 0.9 and result.metrics["mcc"] > 0.8
-    assert result.train_rows + result.validation_rows == 569
-    assert 100 < result.validation_rows < 190
+    assert (result.train_rows, result.validation_rows) == (rows["train"], rows["validation"])
+    assert sum(rows.values()) == 569  # the test part is the rest, never seen by a trial
     assert set(RESOURCE_METRICS) <= set(result.metrics)
     assert result.metrics["model_bytes"] > 1000 and result.metrics["predict_ms_per_1k"] > 0
     assert result.spark_version == spark.version and result.duration_seconds > 0
@@ -57,24 +58,19 @@ def test_prepared_parts_are_used_instead_of_the_raw_dataset(trial, data_dir, tmp
     assert result.metrics["f1"] > 0.8
 
 
-def test_missing_target_column_is_a_readable_data_failure(trial):
-    code, result, request = trial("cancer", "logistic_regression", target="outcome")
+def test_a_request_without_prepared_parts_is_a_readable_data_failure(trial):
+    code, result, _ = trial("cancer", "logistic_regression", train_uri=None, validation_uri=None)
     assert code == 1
     assert result.status == "FAILED" and result.error_kind == "data"
-    assert "target column 'outcome' is not in the dataset" in result.error
-    assert "\n" not in result.error and "Traceback" not in result.error
+    assert result.error == ("the trial request names no prepared data (train_uri and validation_uri): a trial "
+                            "trains only on the parts the job's data preparation writes")
     assert result.metrics == {} and result.model_uri is None
-
-
-def test_missing_dataset_is_a_data_failure(trial, tmp_path):
-    code, result, _ = trial("cancer", "logistic_regression", dataset_uri=str(tmp_path / "nope.csv"))
-    assert code == 1 and result.error_kind == "data"
-    assert "nope.csv" in result.error and "\n" not in result.error
 
 
 def test_invalid_hyperparameter_fails_before_reading_data(trial, tmp_path):
     code, result, _ = trial("cancer", "random_forest_classifier", {"numTrees": 0},
-                            dataset_uri=str(tmp_path / "never-read.csv"))
+                            train_uri=str(tmp_path / "never-read-train"),
+                            validation_uri=str(tmp_path / "never-read-validation"))
     assert code == 1 and result.error_kind == "data"
     assert "numTrees" in result.error and ">= 1" in result.error
 
@@ -82,24 +78,6 @@ def test_invalid_hyperparameter_fails_before_reading_data(trial, tmp_path):
 def test_unreadable_request_exits_2():
     from spark_jobs.train_trial import main
     assert main(["--request", "{not json"], spark=object()) == 2
-
-
-def test_split_is_deterministic_and_stratified(spark, data_dir):
-    raw = read_dataset(spark, str(data_dir / "cancer.csv"), "csv")
-    labelled, labels = with_label(raw, "diagnosis", "binary_classification")
-    assert labels == ["benign", "malignant"]  # alphabetical: the second class is the positive one
-
-    def validation_ids(seed):
-        _, validation = split(labelled, 0.25, seed, n_classes=2)
-        return sorted(validation.select("mean_radius", "mean_area").collect())
-
-    assert validation_ids(5) == validation_ids(5)
-    assert validation_ids(5) != validation_ids(6)
-    train, validation = split(labelled, 0.25, 5, n_classes=2)
-    share = {k: v for k, v in validation.groupBy(LABEL).count().collect()}
-    total = {k: v for k, v in labelled.groupBy(LABEL).count().collect()}
-    for cls in (0.0, 1.0):
-        assert abs(share[cls] / total[cls] - 0.25) < 0.08
 
 
 def test_describe_failure_keeps_one_sentence():
