@@ -16,7 +16,7 @@ from zygarde.service_layer.catalog import format_of
 FORM_ERROR = "_form"
 _SIMPLE = {"dataset.uri": "dataset", "dataset.format": "dataset", "dataset.target": "target", "task": "task",
            "metric": "metric", "name": "name", "owner": FORM_ERROR, "candidates": "algorithms",
-           "search.strategy": "strategy", "search.max_trials": "max_trials",
+           "search.strategy": "strategy", "search.max_trials": "max_trials", "search.pruning": "pruning",
            "budget.deadline_minutes": "deadline_minutes", "budget.max_core_hours": "max_core_hours",
            "max_parallel": "max_parallel", "seed": "seed", "data.test_fraction": "test_fraction",
            "data.exclude_columns": "exclude_columns", "data.row_filter": "row_filter"}
@@ -96,6 +96,8 @@ def build_spec(form, owner: str, job_id: str) -> tuple[dict, dict[str, str]]:
     search: dict = {"strategy": form.get("strategy") or "grid"}
     if (max_trials := _number(form, "max_trials", int, problems)) is not None:
         search["max_trials"] = max_trials
+    if form.get("pruning"):  # successive halving with its defaults (1/9 of the rows first, a third go on)
+        search["pruning"] = {"strategy": "successive_halving"}
     doc["search"] = search
     budget = {k: v for k in ("deadline_minutes", "max_core_hours")
               if (v := _number(form, k, float, problems)) is not None}

@@ -163,3 +163,14 @@ def test_on_google_cloud_the_browser_gets_a_signed_url_under_its_prefix(deps):
     assert "connect-src 'self' https://storage.googleapis.com" in resp.headers["Content-Security-Policy"]
     page = ana.get("/datasets").get_data(as_text=True)
     assert 'data-signed="1"' in page
+
+
+def test_the_form_can_ask_for_successive_halving(ana, deps):
+    upload(ana, "people.csv", CSV)
+    page = ana.get(f"/jobs/new?dataset=gs://{BUCKET}/datasets/ana/people.csv").get_data(as_text=True)
+    assert 'name="pruning"' in page
+    ana.post("/jobs/new", data=form_data(ana))
+    ana.post("/jobs/new", data={**form_data(ana), "strategy": "random", "max_trials": "9", "pruning": "1"})
+    [plain, halving] = [json.loads(data)["search"] for _, data, _ in deps.publisher.messages]
+    assert "pruning" not in plain
+    assert halving["strategy"] == "random" and halving["pruning"]["strategy"] == "successive_halving"
