@@ -106,8 +106,9 @@ def print_job(view) -> None:
     if pruned:
         console.print(f"  {len(pruned)} trials pruned by successive halving (score at their last rung shown)")
     if view.best is not None:
-        console.print(f"best model: [bold]{view.best.model_uri}[/bold] "
-                      f"({view.best.algorithm}, {view.metric}={view.best.objective:.4f} on validation)")
+        console.print(f"best trial: [bold]{view.best.trial_id}[/bold] ({view.best.algorithm}, "
+                      f"{view.metric}={view.best.objective:.4f} on validation)"
+                      + (f", its model {view.best.model_uri}" if view.best.model_uri else ""))
     if job.model_version is not None:
         test = job.test_metrics.get(view.metric)
         package = view.finalize.outputs.get("package_uri") if view.finalize else None

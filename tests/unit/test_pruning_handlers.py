@@ -213,6 +213,7 @@ def test_a_job_without_pruning_shows_no_rung_column(deps):
     job = deps.repo.get_job(job_id)  # the wall time from submission to the end, on the job's own clock
     took = (datetime.fromisoformat(job.finished_at) - datetime.fromisoformat(job.created_at)).total_seconds()
     assert took > 0 and f"SUCCEEDED in {took:.1f} s" in captured.get()
+    assert f"best trial: {job.best_trial_id} (" in captured.get() and "None" not in captured.get()
 
 
 def test_a_deadline_cancels_paused_trials_and_registers_the_best_full_fraction_trial(deps):
