@@ -46,7 +46,11 @@ def num_workers(spark: SparkSession) -> int:
 
 def settings(spark: SparkSession, *, seed: int, task: str, metric: str | None, validation: bool) -> dict[str, Any]:
     """Parameter values set on the estimator beside the trial's own; None means 'leave unset'."""
-    out: dict[str, Any] = {"num_workers": num_workers(spark), "tree_method": "hist", "random_state": int(seed)}
+    # force_repartition: a shuffle before the barrier stage. Without it, training rows derived from a
+    # union (the prepared parts read as one frame, then filtered) make Spark refuse the barrier stage
+    # ("Barrier execution mode does not allow ... union()"), as XGBoost without early stopping did.
+    out: dict[str, Any] = {"num_workers": num_workers(spark), "tree_method": "hist", "random_state": int(seed),
+                           "force_repartition": True}
     if validation:
         out["validationIndicatorCol"] = VALIDATION
         if (name := EVAL_METRICS.get(task, {}).get(metric or "")) is not None:
