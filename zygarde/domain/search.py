@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Any
 
 from zygarde.domain import algorithms, cost, pruning, search_space
-from zygarde.domain.model import Trial, TrialState
+from zygarde.domain.model import TRAIN, Trial, TrialState
 from zygarde.domain.spec import CandidateSpec, JobSpec
 
 Point = tuple[str, dict[str, Any]]  # (algorithm, coerced params)
@@ -74,7 +74,7 @@ def ask(spec: JobSpec, job_id: str, trials: list[Trial], now: str) -> Trial | No
 
 def exhausted(spec: JobSpec, trials: list[Trial]) -> bool:
     """True when the search will create no more trials (every training trial is in `trials`)."""
-    return not is_adaptive(spec) or len([t for t in trials if t.kind == "train"]) >= planned_trial_count(spec)
+    return not is_adaptive(spec) or sum(t.kind == TRAIN for t in trials) >= planned_trial_count(spec)
 
 
 # --- grid and random ------------------------------------------------------------------------------
