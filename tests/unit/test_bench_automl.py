@@ -171,14 +171,16 @@ def test_problems_flag_small_frames_unless_subsampled_and_non_binary_targets():
 
 
 def test_the_job_is_auto_mode_with_the_deadline_and_the_platform_fills_the_search():
-    from zygarde.domain.default_space import DEFAULT_MAX_TRIALS
+    from zygarde.domain.default_space import DEADLINE_MAX_TRIALS, DEFAULT_MAX_TRIALS
     from zygarde.domain.spec import parse_job_spec
 
     raw = automl_data.job_spec("automl-movies-1", "gs://bkt/datasets/bench/m.csv", automl_data.DATASETS["movies"], 10)
     assert set(raw) == {"job_id", "name", "owner", "dataset", "task", "budget"}
     spec = parse_job_spec(raw)
-    assert spec.budget.deadline_minutes == 10 and spec.search.strategy == "random"
-    assert spec.search.max_trials == DEFAULT_MAX_TRIALS and spec.candidates[0].algorithm == "xgboost_classifier"
+    # with a deadline, auto mode searches until it: brackets of 27 pruned trials, TPE after the first
+    assert spec.budget.deadline_minutes == 10 and spec.search.strategy == "bayesian"
+    assert spec.search.max_trials == DEADLINE_MAX_TRIALS and spec.search.pruning.bracket_trials == DEFAULT_MAX_TRIALS
+    assert spec.candidates[0].algorithm == "xgboost_classifier"
     more = parse_job_spec(automl_data.job_spec("automl-d-1", "gs://bkt/datasets/bench/d.csv",
                                                automl_data.DATASETS["diamonds"], 10, max_trials=40))
     assert more.search.max_trials == 40 and more.candidates[0].algorithm == "xgboost_regressor"

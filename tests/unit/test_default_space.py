@@ -99,3 +99,37 @@ def test_defaults_are_fresh_copies():
     first = default_space.default_candidates("regression")
     first[1]["params"]["regParam"].append(5.0)
     assert default_space.default_candidates("regression")[1]["params"]["regParam"] == [1e-4, 1e-2, 1.0]
+
+
+def test_a_deadline_makes_the_default_search_run_until_it_in_pruned_brackets():
+    timed = parse_job_spec(minimal("regression", budget={"deadline_minutes": 10}))
+    assert timed.search.strategy == "bayesian" and timed.search.max_trials == default_space.DEADLINE_MAX_TRIALS
+    assert timed.search.pruning.bracket_trials == default_space.DEFAULT_MAX_TRIALS
+    assert timed.search.n_startup_trials == default_space.DEFAULT_MAX_TRIALS
+    assert parse_job_spec(timed.model_dump(mode="json")) == timed  # stored explicit
+    # the first bracket asks exactly the points (and order, cheapest first) of the untimed default
+    untimed = parse_job_spec(minimal("regression"))
+    first = search.initial_trials(untimed, "j", NOW)
+    asked: list = []
+    for _ in range(len(first)):
+        asked.append(search.ask(timed, "j", asked, NOW))
+    assert [(t.algorithm, t.params) for t in asked] == [(t.algorithm, t.params) for t in first]
+    # then TPE takes over: a new point, still at the first rung's fraction
+    more = search.ask(timed, "j", asked, NOW)
+    assert more.index == len(first) and more.train_fraction == pytest.approx(1 / 9)
+    assert (more.algorithm, more.params) not in [(t.algorithm, t.params) for t in first]
+    # an explicit search is kept whether or not there is a deadline
+    kept = parse_job_spec(minimal("regression", budget={"deadline_minutes": 10},
+                                  search={"strategy": "random", "max_trials": 5}))
+    assert kept.search.strategy == "random" and kept.search.pruning is None
+
+
+def test_the_search_stops_a_reserve_before_the_deadline():
+    def stop(minutes):
+        return parse_job_spec(minimal("regression", budget={"deadline_minutes": minutes})).budget.search_seconds
+
+    assert stop(10) == pytest.approx(600 - 30)  # 5 % of it
+    assert stop(1) == pytest.approx(60 - 15)  # at least 15 s
+    assert stop(0.4) == pytest.approx(12)  # never more than half of it
+    assert stop(600) == pytest.approx(36000 - 120)  # at most 2 minutes
+    assert parse_job_spec(minimal("regression")).budget.search_seconds is None

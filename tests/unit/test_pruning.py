@@ -161,3 +161,42 @@ def test_bayesian_asks_at_the_first_fraction():
     asked = search.ask(spec, "j", [], "now")
     assert asked.train_fraction == 0.25 and asked.rung == 0
     assert not search.exhausted(spec, [asked]) and search.exhausted(spec, [asked] * 9)
+
+
+# --- brackets: a long search halves bracket after bracket --------------------------------------------
+
+BRACKETS = Rungs((1 / 3, 1.0), 3, bracket_trials=3)
+
+
+def test_a_full_bracket_is_pruned_while_the_next_one_is_still_being_asked():
+    trials = [trial(0, scores=[0.7]), trial(1, scores=[0.9]), trial(2, scores=[0.8]),  # bracket 0: all three in
+              trial(3, scores=[0.95]), trial(4, S.RUNNING, rung=0)]  # bracket 1: one of three asked so far
+    decisions = decide(trials, BRACKETS, "maximize", exhausted=False)
+    assert actions(decisions) == {"t0001": PROMOTE, "t0000": PRUNE, "t0002": PRUNE}
+    assert all("of bracket 0" in d.message for d in decisions)
+    # without brackets nothing may be pruned yet: the search is still asking
+    one = dataclasses.replace(BRACKETS, bracket_trials=None)
+    assert actions(decide(trials, one, "maximize", exhausted=False)) == {"t0003": PROMOTE}
+
+
+def test_each_bracket_is_ranked_on_its_own():
+    # bracket 1's scores are all below bracket 0's, yet its best goes on: quotas are per bracket
+    trials = [trial(i, S.PRUNED if i != 1 else S.SUCCEEDED, scores=[s] if i != 1 else [s, 0.9])
+              for i, s in enumerate([0.7, 0.9, 0.8])]
+    trials += [trial(3, scores=[0.2]), trial(4, scores=[0.4]), trial(5, scores=[0.3])]
+    assert actions(decide(trials, BRACKETS, "maximize", exhausted=False)) == {
+        "t0004": PROMOTE, "t0003": PRUNE, "t0005": PRUNE}
+
+
+def test_an_unfinished_last_bracket_is_decided_when_the_search_ends():
+    trials = [trial(0, scores=[0.7]), trial(1, scores=[0.5])]  # a bracket of 3 cut at 2 by the search's end
+    assert decide(trials, BRACKETS, "maximize", exhausted=False) == []
+    assert actions(decide(trials, BRACKETS, "maximize", exhausted=True)) == {"t0000": PROMOTE, "t0001": PRUNE}
+
+
+def test_bracket_trials_is_checked_and_reaches_the_rungs():
+    spec = parse_job_spec(_spec(pruning={"min_fraction": 1 / 9, "reduction_factor": 3, "bracket_trials": 27}))
+    assert pruning.rungs_of(spec).bracket_trials == 27
+    with pytest.raises(SpecError) as err:
+        parse_job_spec(_spec(pruning={"bracket_trials": 1}))
+    assert "search.pruning.bracket_trials" in str(err.value)

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from tests.unit.conftest import job_message, spec_dict
-from tests.unit.test_handlers import deliver, finish, submit, train_trials
+from tests.unit.test_handlers import deliver, finish, finish_stage, submit, train_trials
 from zygarde.domain.contracts import TrialRequest, TrialResult
 from zygarde.domain.model import FINALIZE, JobState, TrialState
 from zygarde.service_layer import handlers
@@ -25,12 +25,12 @@ def score(trial) -> float:
 
 
 def pruning_spec(**over) -> dict:
-    return spec_dict(candidates=[{"algorithm": "logistic_regression",
-                                  "params": {"regParam": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}}}],
-                     search={"strategy": "random", "max_trials": 9,
-                             "pruning": {"strategy": "successive_halving", "min_fraction": 1 / 9,
-                                         "reduction_factor": 3}},
-                     max_parallel=3, **over)
+    return spec_dict(**{"candidates": [{"algorithm": "logistic_regression", "params": {
+                            "regParam": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}}}],
+                        "search": {"strategy": "random", "max_trials": 9,
+                                   "pruning": {"strategy": "successive_halving", "min_fraction": 1 / 9,
+                                               "reduction_factor": 3}},
+                        "max_parallel": 3, **over})
 
 
 def running(deps, job_id):
@@ -167,7 +167,7 @@ def test_a_minimal_job_runs_the_default_search_with_halving(deps):
     assert {round(t.train_fraction, 6) for t in trials} == {round(1 / 9, 6)}
     stored = deps.repo.get_job(job_id).spec["search"]
     assert stored["pruning"] == {"strategy": "successive_halving", "min_fraction": pytest.approx(1 / 9),
-                                 "reduction_factor": 3}
+                                 "reduction_factor": 3, "bracket_trials": None}
     launched = [t for t in trials if t.batch_id]
     assert launched and all(json.loads(deps.launcher.requests[t.batch_id].args[1])["trials"][0]["train_fraction"]
                             == pytest.approx(1 / 9) for t in launched[:1])
@@ -238,3 +238,62 @@ def test_a_deadline_cancels_paused_trials_and_registers_the_best_full_fraction_t
     assert S.PAUSED not in states.values() and S.WAITING not in states.values() and S.RUNNING not in states.values()
     fin = deps.repo.get_trial(job_id, FINALIZE)
     assert fin.params["manifest"]["trial_id"] == winner.trial_id and fin.attempt == 1
+
+
+def bracket_spec(**over) -> dict:
+    """A search that keeps asking (TPE after 3 random points) in brackets of 3, each halved on its own."""
+    return pruning_spec(search={"strategy": "bayesian", "max_trials": 9, "n_startup_trials": 3,
+                                "pruning": {"min_fraction": 1 / 3, "reduction_factor": 3, "bracket_trials": 3}},
+                        max_parallel=2, **over)
+
+
+def test_brackets_are_pruned_one_after_the_other_while_the_search_keeps_asking(deps):
+    job_id = submit(job_message(bracket_spec()), deps)
+    asked_when_first_pruned = None
+    for _ in range(60):
+        ts = running(deps, job_id)
+        if not ts:
+            break
+        t = sorted(ts, key=lambda t: t.index)[0]
+        finish(deps, job_id, t.trial_id, auc=0.5 + 0.01 * (t.index % 3) + 0.001 * t.rung, deliver_twice=True)
+        trials = train_trials(deps, job_id)
+        if asked_when_first_pruned is None and any(x.state is S.PRUNED for x in trials):
+            asked_when_first_pruned = len(trials)
+    trials = train_trials(deps, job_id)
+    # bracket 0 was pruned before the search had asked its last trial
+    assert asked_when_first_pruned is not None and asked_when_first_pruned < 9
+    assert len(trials) == 9 and len({(t.algorithm, json.dumps(t.params, sort_keys=True)) for t in trials}) == 9
+    for b in range(3):  # in each bracket of 3, the best 1 fits on all the rows, the others end PRUNED at rung 0
+        members = [t for t in trials if t.index // 3 == b]
+        assert sorted(t.state.value for t in members) == ["PRUNED", "PRUNED", "SUCCEEDED"]
+        [best] = [t for t in members if t.state is S.SUCCEEDED]
+        assert best.train_fraction == 1.0 and best.index % 3 == 2  # the best at rung 0 of its bracket
+        assert all("of bracket %d" % b in t.conditions[-1].message for t in members if t.state is S.PRUNED)
+    assert deps.repo.get_job(job_id).state is JobState.SUCCEEDED
+
+
+def test_a_search_until_the_deadline_ends_with_the_best_model_at_the_deadline_less_its_reserve(deps):
+    from datetime import timedelta
+
+    spec = bracket_spec(budget={"deadline_minutes": 10})
+    spec["search"]["max_trials"] = 90  # more than the deadline allows: the deadline ends the search
+    job_id = submit(job_message(spec), deps)
+    created = datetime.fromisoformat(deps.repo.get_job(job_id).created_at)
+    for _ in range(12):  # a few brackets' worth of results, 30 s apart (the clock also ticks per call)
+        t = sorted(running(deps, job_id), key=lambda t: t.index)[0]
+        finish(deps, job_id, t.trial_id, auc=0.5 + 0.01 * (t.index % 3) + 0.001 * t.rung)
+        deps.clock.t += timedelta(seconds=30)
+    trials = train_trials(deps, job_id)
+    assert deps.clock.t < created + timedelta(minutes=9, seconds=25)
+    assert len(trials) > 6 and any(t.state is S.SUCCEEDED for t in trials) and any(t.state is S.PRUNED for t in trials)
+    assert deps.repo.get_job(job_id).state is JobState.RUNNING  # still searching
+    deps.clock.t = created + timedelta(minutes=9, seconds=35)  # within the 30 s kept to register the model
+    handlers.on_cluster_idle(deps)
+    handlers.on_cluster_idle(deps)  # replayed
+    fin = deps.repo.get_trial(job_id, FINALIZE)
+    assert fin is not None and fin.attempt == 1
+    assert all(t.state.is_finished() for t in train_trials(deps, job_id))
+    finish_stage(deps, job_id, FINALIZE)
+    job = deps.repo.get_job(job_id)
+    assert job.state is JobState.BUDGET_EXHAUSTED and job.model_version == 1
+    assert "deadline of 10 minutes near" in job.conditions[-1].message and "kept to register" in job.conditions[-1].message

@@ -10,6 +10,10 @@ ones), with successive halving over the train rows (domain/pruning.py): all 27 f
 train part, the best 9 go on with 1/3 of it and the best 3 of those with all of it, the others end
 PRUNED. That costs about as much as 9 trials on all the rows (27/9 + 9/3 + 3), less than the
 12 full trials the default used to run, while it looks at more than twice as many points.
+A job that also gives a deadline (budget.deadline_minutes) searches until then, as FLAML does with its
+time budget: brackets of 27 trials, each pruned on its own, up to DEADLINE_MAX_TRIALS; the first 27
+are the same seeded random points, cheapest first, and later ones come from Optuna's TPE, which
+learns from every trial so far (pruned ones by their rung scores), as BOHB does.
 A job that gives a grid search but no candidates gets the same learners with lists of values
 (ranges replaced by a few points), since grid search takes no distributions.
 
@@ -29,6 +33,10 @@ DEFAULT_REDUCTION_FACTOR = 3
 DEFAULT_PRUNING: dict[str, Any] = {"strategy": "successive_halving", "min_fraction": DEFAULT_MIN_FRACTION,
                                    "reduction_factor": DEFAULT_REDUCTION_FACTOR}
 DEFAULT_SEARCH: dict[str, Any] = {"strategy": "random", "max_trials": DEFAULT_MAX_TRIALS, "pruning": DEFAULT_PRUNING}
+DEADLINE_MAX_TRIALS = 10 * DEFAULT_MAX_TRIALS  # a cap: the deadline normally ends the search first
+DEADLINE_SEARCH: dict[str, Any] = {
+    "strategy": "bayesian", "max_trials": DEADLINE_MAX_TRIALS, "n_startup_trials": DEFAULT_MAX_TRIALS,
+    "pruning": {**DEFAULT_PRUNING, "bracket_trials": DEFAULT_MAX_TRIALS}}
 
 
 def _log(type_: str, low: float, high: float) -> dict[str, Any]:
@@ -64,16 +72,21 @@ def default_candidates(task: str, strategy: str = "random") -> list[dict[str, An
             for algorithm, params, grid in _SPACES[task]]
 
 
+def _has_deadline(doc: dict) -> bool:
+    budget = doc.get("budget")
+    return isinstance(budget, dict) and budget.get("deadline_minutes") is not None
+
+
 def fill_defaults(doc: Any) -> Any:
     """A raw job document with the default candidates (and, when it has no search either, the
-    default random search) filled in. Anything else (not a dict, candidates given, unknown task)
+    default search: random and pruned, or searching until the deadline when it has one) filled in. Anything else (not a dict, candidates given, unknown task)
     is returned unchanged for validation to judge."""
     if not isinstance(doc, dict) or doc.get("candidates") is not None or not isinstance(doc.get("task"), str) \
             or doc["task"] not in _SPACES:
         return doc
     filled = dict(doc)
     if filled.get("search") is None:
-        filled["search"] = copy.deepcopy(DEFAULT_SEARCH)
+        filled["search"] = copy.deepcopy(DEADLINE_SEARCH if _has_deadline(doc) else DEFAULT_SEARCH)
     search = filled["search"]
     strategy = search.get("strategy", "grid") if isinstance(search, dict) else getattr(search, "strategy", "grid")
     strategy = strategy if isinstance(strategy, str) else "grid"  # a wrong type is validation's to report

@@ -11,6 +11,10 @@ rung r (r below the last) waits PAUSED until it is decided:
   at least one trial scored at rung r goes on whenever none that went on is still alive, so the last
   survivor is never pruned.
 
+With bracket_trials set, trials are grouped in brackets by index (index // bracket_trials) and each
+bracket is halved on its own, its populations final once all its trials exist: a search that keeps
+asking (until its deadline) prunes bracket after bracket instead of waiting for its very last trial.
+
 A trial at the last rung ends SUCCEEDED as any trial does; only those compete for the winner (scores at
 a lower fraction are not comparable). Pure: every decision comes from the trials' stored rungs and
 scores, so the handlers that call it stay stateless, and deciding twice decides the same.
@@ -35,6 +39,7 @@ _DEAD = (TrialState.FAILED, TrialState.CANCELLED)
 class Rungs:
     fractions: tuple[float, ...]  # ascending, the last 1.0
     eta: int  # the reduction factor
+    bracket_trials: int | None = None  # trials per bracket; None: one bracket of all the trials
 
     @property
     def last(self) -> int:
@@ -57,7 +62,8 @@ def rungs_of(spec: "JobSpec") -> Rungs | None:
     pruning = spec.search.pruning
     if pruning is None:
         return None
-    return Rungs(tuple(rung_fractions(pruning.min_fraction, pruning.reduction_factor)), pruning.reduction_factor)
+    return Rungs(tuple(rung_fractions(pruning.min_fraction, pruning.reduction_factor)), pruning.reduction_factor,
+                 pruning.bracket_trials)
 
 
 def first_fraction(spec: "JobSpec") -> float:
@@ -70,9 +76,24 @@ def percent(fraction: float) -> str:
 
 
 def decide(trials: list[Trial], rungs: Rungs, direction: str, exhausted: bool, metric: str = "score") -> list[Decision]:
-    """The decisions due now for the PAUSED trials of a job, lowest rung first (a promotion at rung r
-    is seen by rung r + 1's decisions). `exhausted`: the search will create no more trials."""
+    """The decisions due now for the PAUSED trials of a job, bracket by bracket, lowest rung first (a
+    promotion at rung r is seen by rung r + 1's decisions). `exhausted`: the search will create no more
+    trials."""
     train = [t for t in trials if t.kind == TRAIN]
+    size = rungs.bracket_trials
+    if size is None:
+        return _decide_bracket(train, rungs, direction, exhausted, metric, "")
+    brackets: dict[int, list[Trial]] = {}
+    for t in train:
+        brackets.setdefault(t.index // size, []).append(t)
+    return [d for b, members in sorted(brackets.items())
+            for d in _decide_bracket(members, rungs, direction, exhausted or len(members) >= size, metric,
+                                     f" of bracket {b}")]
+
+
+def _decide_bracket(train: list[Trial], rungs: Rungs, direction: str, exhausted: bool, metric: str,
+                    bracket: str) -> list[Decision]:
+    """decide() for one population of trials; `exhausted`: it will get no more trials."""
     state = {t.trial_id: t.state for t in train}
     rung = {t.trial_id: t.rung for t in train}
     sign = -1.0 if direction == "maximize" else 1.0
@@ -87,7 +108,7 @@ def decide(trials: list[Trial], rungs: Rungs, direction: str, exhausted: bool, m
         scored = sorted((t for t in train if len(t.rung_scores) > r), key=lambda t: (sign * t.rung_scores[r], t.index))
         n, quota = len(scored), len(scored) // rungs.eta
         top = {t.trial_id for t in scored[:quota]}
-        where = f"at rung {r} ({percent(rungs.fraction(r))})"
+        where = f"at rung {r} ({percent(rungs.fraction(r))}){bracket}"
         paused = [t for t in scored if state[t.trial_id] is TrialState.PAUSED and rung[t.trial_id] == r]
         for t in paused:
             if t.trial_id in top:

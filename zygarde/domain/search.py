@@ -3,9 +3,10 @@
 - grid: every combination of every candidate's values, in spec order (capped by max_trials);
 - random: max_trials points drawn with a RNG seeded by the spec's seed, all created up front and
   ordered cheapest first by their guessed cost (domain/cost.py), so a budget spends on cheap ones first;
-- bayesian: nothing up front; `ask` proposes one trial at a time from the trials so far, through
-  Optuna's TPE sampler and its ask interface. The study is rebuilt in memory from the stored trials
-  on every call, so the functions that call it stay stateless.
+- bayesian: nothing up front; `ask` proposes one trial at a time from the trials so far: the first
+  n_startup_trials are random search's seeded points, cheapest first (FLAML's cost-frugal start), the
+  rest come from Optuna's TPE sampler and its ask interface. The study is rebuilt in memory from the
+  stored trials on every call, so the functions that call it stay stateless.
 
 Every function is pure and deterministic given the spec (and, for `ask`, the trials so far).
 """
@@ -68,7 +69,7 @@ def ask(spec: JobSpec, job_id: str, trials: list[Trial], now: str) -> Trial | No
     history return the same trial, so storing it by id lets exactly one caller own it."""
     if not is_adaptive(spec) or len(trials) >= planned_trial_count(spec):
         return None
-    algo, params = _tpe_point(spec, trials)
+    algo, params = _startup_point(spec, trials) or _tpe_point(spec, trials)
     return _trial(job_id, len(trials), algo, params, now, pruning.first_fraction(spec))
 
 
@@ -95,11 +96,11 @@ def _grid_points(candidates: list[CandidateSpec]) -> list[Point]:
             for params in search_space.combinations(algorithms.ALGORITHMS[c.algorithm], c.params)]
 
 
-def _random_points(spec: JobSpec) -> list[Point]:
-    """max_trials distinct points: a candidate uniformly, then each param from its values or
-    distribution. A finite space with no more points than that is run whole, shuffled."""
+def _random_points(spec: JobSpec, wanted: int | None = None) -> list[Point]:
+    """`wanted` (default max_trials) distinct points: a candidate uniformly, then each param from its
+    values or distribution. A finite space with no more points than that is run whole, shuffled."""
     rng = random.Random(spec.seed)
-    wanted = spec.search.max_trials
+    wanted = spec.search.max_trials if wanted is None else wanted
     finite = search_space.finite_points(spec.candidates, algorithms.ALGORITHMS)
     if finite is not None and len(finite) <= wanted:
         rng.shuffle(finite)
@@ -142,6 +143,16 @@ def _trial(job_id: str, index: int, algorithm: str, params: dict[str, Any], now:
 
 # --- bayesian (Optuna TPE, imported lazily) -------------------------------------------------------
 
+def _startup_point(spec: JobSpec, trials: list[Trial]) -> Point | None:
+    """The next of the n_startup_trials seeded random points, cheapest first, that no trial has tried;
+    None once they are all asked (TPE takes over)."""
+    if len(trials) >= spec.search.n_startup_trials:
+        return None
+    seen = {search_space.point_key(t.algorithm, t.params) for t in trials}
+    startup = sorted(_random_points(spec, spec.search.n_startup_trials), key=lambda p: cost.relative_cost(*p))
+    return next((p for p in startup if search_space.point_key(*p) not in seen), None)
+
+
 def _labels(candidates: list[CandidateSpec]) -> list[str]:
     """One name per candidate in the study: the algorithm, numbered when it appears twice."""
     counts, seen, labels = Counter(c.algorithm for c in candidates), Counter(), []
@@ -170,15 +181,16 @@ def _tpe_point(spec: JobSpec, trials: list[Trial]) -> Point:
         if not algo.problems(params) and search_space.point_key(*point) not in seen:
             return point
         study.tell(asked, state=optuna.trial.TrialState.FAIL)  # not a candidate: ask again
+    # TPE keeps to a spent corner (say a learner whose few values are all tried): a random new point
     finite = search_space.finite_points(spec.candidates, algorithms.ALGORITHMS)
-    return _first_unseen(finite, seen, random.Random(spec.seed + len(trials))) or point
+    return _novel_draw(spec.candidates, random.Random(spec.seed + len(trials)), seen, finite)
 
 
 def _study(spec: JobSpec, trials: list[Trial]):
     """An in-memory study holding the trials so far: finished with an objective -> COMPLETE (only
-    trials fitted on the whole train part end SUCCEEDED), pruned -> PRUNED with its rung scores as
-    intermediate values, failed or cancelled -> FAIL, not finished (paused at a rung included) ->
-    RUNNING (TPE's constant liar steers away from them)."""
+    trials fitted on the whole train part end SUCCEEDED), pruned or paused at a rung -> PRUNED with its
+    rung scores as intermediate values (what is known of it so far), failed or cancelled -> FAIL, waiting
+    or running -> RUNNING (TPE's constant liar steers away from them)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -196,7 +208,8 @@ def _study(spec: JobSpec, trials: list[Trial]):
         params, distributions = known
         if t.state is TrialState.SUCCEEDED and t.objective is not None and math.isfinite(t.objective):
             frozen = optuna.trial.create_trial(params=params, distributions=distributions, value=t.objective)
-        elif t.state is TrialState.PRUNED and all(math.isfinite(v) for v in t.rung_scores):
+        elif t.state in (TrialState.PRUNED, TrialState.PAUSED) and t.rung_scores \
+                and all(math.isfinite(v) for v in t.rung_scores):
             frozen = optuna.trial.create_trial(params=params, distributions=distributions,
                                                intermediate_values=dict(enumerate(t.rung_scores)),
                                                state=optuna.trial.TrialState.PRUNED)

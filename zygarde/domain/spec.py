@@ -92,6 +92,11 @@ class PruningSpec(_Strict):
     min_fraction: float = Field(1 / 9, gt=0, lt=1, description="the fraction of the train rows of the first rung")
     reduction_factor: Integer = Field(3, ge=2, le=10, description="1 in this many trials is promoted at each rung, "
                                                                   "on this many times the rows")
+    bracket_trials: Integer | None = Field(
+        None, ge=2, le=search_space.MAX_FINITE_POINTS,
+        description="trials per halving bracket: trials are pruned against the others of their bracket (trial "
+                    "index // bracket_trials), so a long search runs bracket after bracket; default: one bracket "
+                    "of all the trials")
 
     @model_validator(mode="after")
     def _rungs(self) -> "PruningSpec":
@@ -181,11 +186,24 @@ def check_group_by(names: list[str]) -> list[str]:
 
 class BudgetSpec(_Strict):
     """Limits after which a job stops searching and ends BUDGET_EXHAUSTED; its best trial so far is still
-    finalised and registered (a finalisation may end after the deadline)."""
+    finalised and registered. The search stops a reserve before the deadline (FINALIZE_RESERVE of it,
+    15 s to 2 min) so that the model is registered by then."""
 
     deadline_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60, description="wall-clock limit from submission")
     max_core_hours: float | None = Field(None, gt=0, description="cost limit: trial batch hours x cores_per_trial")
     cores_per_trial: Integer = Field(12, ge=1, le=2000, description="cores a trial batch uses (Dataproc default: 12)")
+
+    @property
+    def search_seconds(self) -> float | None:
+        """Seconds from submission after which the search stops: the deadline less the time kept to
+        finalise and register the model; None without a deadline."""
+        if self.deadline_minutes is None:
+            return None
+        deadline = self.deadline_minutes * 60
+        return deadline - min(max(FINALIZE_RESERVE * deadline, 15.0), 120.0, deadline / 2)
+
+
+FINALIZE_RESERVE = 0.05  # of the deadline, kept after the search to finalise and register the best model
 
 
 class JobSpec(_Strict):

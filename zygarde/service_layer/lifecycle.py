@@ -86,10 +86,14 @@ def _end_job(deps: Deps, job: Job, trials: list[Trial], state: JobState, reason:
 def budget_problem(deps: Deps, job: Job, spec: JobSpec, trials: list[Trial] | None) -> str | None:
     budget = spec.budget
     now = deps.clock()
-    if budget.deadline_minutes is not None:
-        elapsed = (now - datetime.fromisoformat(job.created_at)).total_seconds() / 60
-        if elapsed >= budget.deadline_minutes:
+    if budget.search_seconds is not None:
+        elapsed = (now - datetime.fromisoformat(job.created_at)).total_seconds()
+        deadline = budget.deadline_minutes * 60
+        if elapsed >= deadline:
             return f"deadline of {budget.deadline_minutes:g} minutes reached"
+        if elapsed >= budget.search_seconds:
+            return (f"deadline of {budget.deadline_minutes:g} minutes near ({deadline - elapsed:.0f} s left, "
+                    f"kept to register the model)")
     if budget.max_core_hours is not None:
         trials = deps.repo.list_trials(job.job_id) if trials is None else trials
         core_hours = budget.cores_per_trial * sum(packing.batch_runtimes(trials, now)) / 3600
