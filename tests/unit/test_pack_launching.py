@@ -329,3 +329,13 @@ def test_a_handoff_resumed_after_a_crash_is_written_once_and_launched_once(deps)
     assert all(t.state is TrialState.RUNNING and t.handoff == 1 and t.attempt == 1 for t in trials)
     prefix = handoff_prefix(deps.settings, "job-1", trials[0].batch_id)
     assert deps.blobs.list(prefix) == [handoff_object(prefix, 1)]
+
+
+def test_a_pack_request_from_a_newer_sender_reads_with_its_unknown_keys_ignored(deps):
+    submit(job_message(packed_spec()), deps)
+    raw = next(r for r in (json.loads(q.args[1]) for q in deps.launcher.requests.values()) if "trials" in r)
+    raw["future_field"] = 1
+    for t in raw["trials"]:
+        t["future_trial_field"] = {"x": 1}
+    pack = PackRequest.from_json(json.dumps(raw))
+    assert [t.trial_id for t in pack.trials] == [t["trial_id"] for t in raw["trials"]]

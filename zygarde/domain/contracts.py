@@ -20,7 +20,10 @@ class _JsonMessage:
 
     @classmethod
     def from_json(cls, text: str | bytes):
-        data = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict):
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
@@ -182,7 +185,7 @@ class PackRequest(_JsonMessage):
     handoff_seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        trials = tuple(PackedTrial(**t) if isinstance(t, dict) else t for t in self.trials)
+        trials = tuple(PackedTrial.from_dict(t) if isinstance(t, dict) else t for t in self.trials)
         object.__setattr__(self, "trials", trials)
         if not trials:
             raise ValueError("a pack holds at least one trial")
