@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import datetime
 from pathlib import Path
 
 from rich.table import Table
@@ -73,10 +72,7 @@ def follow(deps, job_id: str, timeout: float = 3600, poll: float = 2.0) -> int:
 def print_job(view) -> None:
     job = view.job
     colour = {"SUCCEEDED": "green", "RUNNING": "yellow"}.get(job.state.value, "red")
-    took = ""
-    if job.state.is_finished() and job.finished_at:
-        seconds = (datetime.fromisoformat(job.finished_at) - datetime.fromisoformat(job.created_at)).total_seconds()
-        took = f" in {seconds:.1f} s"
+    took = f" in {job.duration_seconds:.1f} s" if job.duration_seconds is not None else ""
     console.print(f"job [bold]{job.job_id}[/bold] owner {job.owner}: [{colour}]{job.state.value}[/{colour}]{took}")
     if job.error:
         console.print(f"  reason: {job.error}")

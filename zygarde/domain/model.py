@@ -167,6 +167,15 @@ class Job:
         if self.state in (JobState.REJECTED, JobState.FAILED) and not self.error:
             raise ValueError(f"job {self.job_id}: {self.state.value} needs an error")
 
+    @property
+    def duration_seconds(self) -> float | None:
+        """Submission to the end, once the job has ended."""
+        from datetime import datetime
+
+        if not (self.state.is_finished() and self.finished_at):
+            return None
+        return (datetime.fromisoformat(self.finished_at) - datetime.fromisoformat(self.created_at)).total_seconds()
+
     def transition(self, new: JobState, reason: str, message: str, now: str, **changes: Any) -> "Job":
         if new not in JOB_TRANSITIONS[self.state]:
             raise InvalidTransition(f"job {self.job_id}: {self.state.value} -> {new.value}")

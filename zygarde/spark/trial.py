@@ -39,7 +39,7 @@ def _context(request: TrialRequest) -> str:
     return f"job_id={request.job_id} trial_id={request.trial_id} attempt={request.attempt}"
 
 
-def _load_and_split(spark: SparkSession, request: TrialRequest, cached: list[DataFrame]) -> Parts:
+def _load_parts(spark: SparkSession, request: TrialRequest, cached: list[DataFrame]) -> Parts:
     """The train and validation rows: the Parquet parts the job's preparation wrote. A trial never
     reads the raw dataset; a request without the parts is refused."""
     if not (request.train_uri and request.validation_uri):
@@ -66,7 +66,7 @@ def _train_and_score(spark: SparkSession, request: TrialRequest, cached: list[Da
     algorithm = algorithm_for(request)
     resolve_params(algorithm, request.params)  # fail fast, before touching data
     outcome, phases = _Outcome(), Phases(_context(request))
-    parts = _load_and_split(spark, request, cached)
+    parts = _load_parts(spark, request, cached)
     outcome.train_rows, outcome.validation_rows = parts.train_rows, parts.validation_rows
     phases.done("load", train_rows=outcome.train_rows, validation_rows=outcome.validation_rows)
 

@@ -45,6 +45,7 @@ def test_job_page_has_leaderboard_report_charts_winner_and_cost(ana, deps):
             "param-logistic_regression-regParam"} <= set(figures)
     assert figures["objective"]["data"][1]["y"] == [0.81, 0.93]  # best so far
     assert "DCU-hours" in page and 'id="rerun"' in page and 'id="cancel"' not in page
+    assert "took 300.0 s" in page  # created to finished
 
 
 def test_progress_json_follows_the_job(ana, deps):
