@@ -105,6 +105,9 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
     trials = [Trial(job_id=job_id, trial_id=PREPARE, index=-2, algorithm=PREPARE, params={}, kind=PREPARE,
                     created_at=now)] + initial_trials(spec, job_id, now)
     accepted = f"{planned_trial_count(spec)} trials to run after the data is prepared"
+    if spec.budget.deadline_minutes is not None:
+        accepted = (f"up to {planned_trial_count(spec)} trials to run after the data is prepared, until the "
+                    f"{spec.budget.deadline_minutes:g}-minute deadline")
     if spec.data.k_folds:
         accepted += f"; with {spec.data.k_folds}-fold cross-validation each trial fits {spec.data.k_folds + 1} models"
     job = Job(job_id=job_id, owner=spec.owner, state=JobState.RUNNING, spec=spec_dict, created_at=now,
