@@ -299,3 +299,26 @@ def test_a_search_until_the_deadline_ends_with_the_best_model_at_the_deadline_le
     job = deps.repo.get_job(job_id)
     assert job.state is JobState.BUDGET_EXHAUSTED and job.model_version == 1
     assert "deadline of 10 minutes near" in job.conditions[-1].message and "kept to register" in job.conditions[-1].message
+
+
+def test_a_deadline_before_any_full_fit_registers_the_best_partial_trial_refitted_on_all_rows(deps):
+    from datetime import timedelta
+
+    job_id = submit(job_message(pruning_spec(budget={"deadline_minutes": 30})), deps)
+    for t in list(running(deps, job_id)):  # the first rung-0 scores only: nothing fits all the rows yet
+        finish(deps, job_id, t.trial_id, auc=score(t))
+    scored = [t for t in train_trials(deps, job_id) if t.rung_scores]
+    assert scored and not any(t.state is S.SUCCEEDED for t in train_trials(deps, job_id))
+    leader = max(scored, key=lambda t: (len(t.rung_scores), t.rung_scores[-1]))
+    deps.clock.t += timedelta(minutes=31)
+    handlers.on_cluster_idle(deps)
+    handlers.on_cluster_idle(deps)  # replayed
+    fin = deps.repo.get_trial(job_id, FINALIZE)
+    assert fin.attempt == 1 and fin.params["manifest"]["trial_id"] == leader.trial_id
+    assert fin.params["model_uri"] is None and fin.params["refit"]["algorithm"] == leader.algorithm  # refit, all rows
+    finish_stage(deps, job_id, FINALIZE, times=2)
+    job = deps.repo.get_job(job_id)
+    assert job.state is JobState.BUDGET_EXHAUSTED and job.model_version == 1
+    assert job.best_trial_id == leader.trial_id and job.best_objective == pytest.approx(leader.rung_scores[-1])
+    assert "refitted on all of them" in job.conditions[-1].message
+    assert [v["trial_id"] for v in deps.repo.model_versions(job_id)] == [leader.trial_id]

@@ -21,6 +21,7 @@ scores, so the handlers that call it stay stateless, and deciding twice decides 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -132,3 +133,14 @@ def _decide_bracket(train: list[Trial], rungs: Rungs, direction: str, exhausted:
                     else f"not among the {len(alive)} of {n} that went on"
                 record(t, PRUNE, r, f"pruned {where}: {metric}={t.rung_scores[r]:.6g}, {beyond}")
     return decisions
+
+
+def best_partial(trials: list[Trial], direction: str) -> Trial | None:
+    """When no trial has finished on the whole train part: the training trial scored at the highest
+    rung, best there (ties: lowest index), whatever its state now; None if none was scored."""
+    scored = [t for t in trials if t.kind == TRAIN and t.rung_scores
+              and all(math.isfinite(v) for v in t.rung_scores)]
+    if not scored:
+        return None
+    sign = -1.0 if direction == "maximize" else 1.0
+    return min(scored, key=lambda t: (-len(t.rung_scores), sign * t.rung_scores[-1], t.index))

@@ -1,8 +1,8 @@
 """A job's lifecycle: how an attempt ends, when a job ends, and the registry entry of its winner.
 
 Job ends are decided from the trials alone: all finished (SUCCEEDED / FAILED / PRUNED), a budget
-spent (BUDGET_EXHAUSTED: the search stops and, when a trial succeeded on the whole train part, the
-best so far is still finalised and registered) or a cancellation (CANCELLED); each always records the
+spent (BUDGET_EXHAUSTED: the search stops and the best so far is still finalised and registered; when
+no trial finished on the whole train part, the best scored on a fraction of it, refitted on all of it) or a cancellation (CANCELLED); each always records the
 best trial so far. A pruning job's PAUSED trials are decided here too (advance_rungs), from the
 stored rung scores.
 """
@@ -66,11 +66,11 @@ def _cancel_unfinished(deps: Deps, trials: list[Trial], reason: str, message: st
 
 
 def _end_job(deps: Deps, job: Job, trials: list[Trial], state: JobState, reason: str, message: str,
-             **extra) -> None:
-    best = best_trial(trials, job_spec(job).direction)
+             best: Trial | None = None, **extra) -> None:
+    best = best or best_trial(trials, job_spec(job).direction)
     now = deps.now()
     if best:
-        extra.update(best_trial_id=best.trial_id, best_objective=best.objective)
+        extra.update(best_trial_id=best.trial_id, best_objective=_score(best))
     if state is JobState.FAILED:
         extra["error"] = message
     ended = deps.repo.update_job(job.job_id, lambda j: j.transition(state, reason, message, now, **extra)
@@ -117,7 +117,7 @@ def maybe_finish_job(job_id: str, deps: Deps) -> None:
     problem = budget_problem(deps, job, spec, None)
     if problem is not None:
         trials = deps.repo.list_trials(job_id)
-        if best_trial([t for t in trials if t.kind == TRAIN], spec.direction) is None:
+        if _winner([t for t in trials if t.kind == TRAIN], spec, problem)[0] is None:
             stop_job(deps, job_id, JobState.BUDGET_EXHAUSTED, "BudgetExhausted", problem)
             return
         # the search ends: its waiting, paused and running trials are cancelled, the best so far is finalised
@@ -133,14 +133,14 @@ def maybe_finish_job(job_id: str, deps: Deps) -> None:
     if not all(t.state.is_finished() for t in train) or (
             problem is None and len(train) < search.planned_trial_count(spec)):
         return
-    best = best_trial(train, spec.direction)
+    best, partial = _winner(train, spec, problem)
     if best is None:
         first = next((t.error for t in train if t.error), "no trial succeeded")
         _end_job(deps, job, trials, JobState.FAILED, "AllTrialsFailed",
                  f"all {len(train)} trials failed; first error: {first}")
         return
     if finalize is None:
-        deps.repo.add_trial(_finalize_trial(deps, job, spec, best, prepare))
+        deps.repo.add_trial(_finalize_trial(deps, job, spec, best, prepare, refit=partial))
         return
     if not finalize.state.is_finished():
         return
@@ -154,15 +154,18 @@ def maybe_finish_job(job_id: str, deps: Deps) -> None:
         "metric": spec.objective, "validation_metrics": best.metrics, "registered_at": deps.now()})
     test_metrics = dict(finalize.outputs.get("test_metrics") or {})
     score = test_metrics.get(spec.objective)
-    message = (f"best trial {best.trial_id} ({best.algorithm}) {spec.objective}={best.objective:.6g} on validation"
-               + (f", {score:.6g} on test" if score is not None else "") + f"; registered as {name} v{version}")
+    fitted = (f" with {pruning.percent(best.train_fraction)} (none finished on all of them in time), refitted on "
+              f"all of them" if partial else "")
+    message = (f"best trial {best.trial_id} ({best.algorithm}) {spec.objective}={_score(best):.6g} on validation"
+               + fitted + (f", {score:.6g} on test" if score is not None else "")
+               + f"; registered as {name} v{version}")
     if problem is None:
-        _end_job(deps, job, trials, JobState.SUCCEEDED, "ModelRegistered", message,
+        _end_job(deps, job, trials, JobState.SUCCEEDED, "ModelRegistered", message, best,
                  model_name=name, model_version=version, test_metrics=test_metrics)
     else:  # the search was cut short, but the user still gets the best model found in time
         done = sum(t.state is TrialState.SUCCEEDED for t in train)
         _end_job(deps, job, trials, JobState.BUDGET_EXHAUSTED, "BudgetExhausted",
-                 f"{problem} after {done} trials; {message}",
+                 f"{problem} after {done} trials; {message}", best,
                  model_name=name, model_version=version, test_metrics=test_metrics)
 
 
@@ -193,18 +196,33 @@ def advance_rungs(deps: Deps, job_id: str, spec: JobSpec) -> list[pruning.Decisi
     return applied
 
 
-def _finalize_trial(deps: Deps, job: Job, spec: JobSpec, best: Trial, prepare: Trial | None) -> Trial:
+def _winner(train: list[Trial], spec: JobSpec, problem: str | None) -> tuple[Trial | None, bool]:
+    """(the trial to finalise, whether it is partial): the best trial fitted on the whole train part;
+    when a budget ended the search before any was, the best scored at a fraction (refitted on all)."""
+    best = best_trial(train, spec.direction)
+    if best is None and problem is not None:
+        partial = pruning.best_partial(train, spec.direction)
+        return partial, partial is not None
+    return best, False
+
+
+def _score(trial: Trial) -> float | None:
+    return trial.objective if trial.objective is not None else (trial.rung_scores[-1] if trial.rung_scores else None)
+
+
+def _finalize_trial(deps: Deps, job: Job, spec: JobSpec, best: Trial, prepare: Trial | None,
+                    refit: bool = False) -> Trial:
     manifest = {"job_id": job.job_id, "owner": job.owner, "trial_id": best.trial_id, "algorithm": best.algorithm,
                 "params": best.params, "validation_metrics": best.metrics, "seed": spec.seed, "spec": job.spec,
                 "dataset_fingerprint": (prepare.outputs.get("fingerprint") if prepare else None) or {},
                 "code_version": deps.settings.code_version, "metric": spec.objective}
     params: dict = {"model_uri": best.model_uri, "manifest": manifest}
-    if best.model_uri is None or spec.final_fit == "train_and_validation":
+    if best.model_uri is None or spec.final_fit == "train_and_validation" or refit:
         refit_params = dict(best.params)
         if "best_iteration" in best.metrics:  # XGBoost's early stop: the rounds to fit on train + validation
             refit_params["best_iteration"] = int(best.metrics["best_iteration"])
         params["refit"] = {"algorithm": best.algorithm, "params": refit_params}
-        if spec.final_fit == "train_and_validation":
+        if spec.final_fit == "train_and_validation" or refit:
             params["model_uri"] = None
     return Trial(job_id=job.job_id, trial_id=FINALIZE, index=-1, algorithm=best.algorithm, kind=FINALIZE,
                  params=params, created_at=deps.now())
