@@ -339,3 +339,25 @@ def test_a_pack_request_from_a_newer_sender_reads_with_its_unknown_keys_ignored(
         t["future_trial_field"] = {"x": 1}
     pack = PackRequest.from_json(json.dumps(raw))
     assert [t.trial_id for t in pack.trials] == [t["trial_id"] for t in raw["trials"]]
+
+
+def test_a_batch_cancelled_by_the_deadline_is_not_handed_the_finalisation(deps):
+    from datetime import timedelta
+
+    warm(deps)
+    handlers.submit_job(job_message(packed_spec(max_parallel=1, budget={"deadline_minutes": 30})), deps)
+    batch_id = _prepared_without_exit(deps)
+    trials = train_trials(deps, "job-1")
+    assert {t.batch_id for t in trials} == {batch_id}
+    report(deps, "job-1", trials[0].trial_id, 0.7)  # one done, the others still fitting in the warm batch
+
+    def cancel(bid):  # as Dataproc: a cancel takes a while, the batch is CANCELLING meanwhile
+        deps.launcher.finish(bid, "CANCELLING")
+
+    deps.launcher.cancel = cancel
+    deps.clock.t += timedelta(minutes=31)
+    handlers.on_cluster_idle(deps)
+    assert deps.launcher.get(batch_id).state == "CANCELLING"
+    finalize = deps.repo.get_trial("job-1", FINALIZE)
+    assert finalize.state is TrialState.RUNNING and finalize.batch_id != batch_id and not finalize.handoff
+    assert finalize.params["manifest"]["trial_id"] == trials[0].trial_id

@@ -16,7 +16,7 @@ from datetime import datetime
 from zygarde.config import Settings, prefix
 from zygarde.domain.contracts import Handoff, handoff_object
 from zygarde.domain.errors import BatchNotFound, PreconditionFailed
-from zygarde.domain.model import FINALIZE, PREPARE, Trial
+from zygarde.domain.model import FINALIZE, PREPARE, Trial, TrialState
 from zygarde.service_layer import batch_properties
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.ports import BatchRequest
@@ -42,7 +42,8 @@ def request_fields(settings: Settings, trial: Trial) -> dict:
 
 def warm_batch(deps: Deps, job_id: str, trials: list[Trial], properties: dict[str, str]) -> tuple[str, int] | None:
     """(batch id, handoff number) of a batch of the job that is done with its work and still waits
-    for more (its last trial ended within half its wait), created with these Spark properties; or None."""
+    for more (its last trial ended within half its wait), created with these Spark properties; or None.
+    A batch whose work was cancelled (a budget, a cancel) is being cancelled itself: never chosen."""
     wait = deps.settings.handoff_seconds
     if wait <= 0:
         return None
@@ -53,7 +54,7 @@ def warm_batch(deps: Deps, job_id: str, trials: list[Trial], properties: dict[st
     now = deps.clock()
     ready = []
     for batch_id, members in by_batch.items():
-        if any(t.state.is_active() or t.handoff is None for t in members):
+        if any(t.state.is_active() or t.handoff is None or t.state is TrialState.CANCELLED for t in members):
             continue
         if created_with(members) != properties:
             continue
@@ -63,7 +64,8 @@ def warm_batch(deps: Deps, job_id: str, trials: list[Trial], properties: dict[st
         ready.append((ended, batch_id, 1 + max(t.handoff or 0 for t in members)))
     for _, batch_id, n in sorted(ready, reverse=True):
         try:
-            if not deps.launcher.get(batch_id).is_terminal:
+            info = deps.launcher.get(batch_id)
+            if not info.is_terminal and info.state != "CANCELLING":
                 return batch_id, n
         except BatchNotFound:
             continue
