@@ -200,3 +200,14 @@ def test_bracket_trials_is_checked_and_reaches_the_rungs():
     with pytest.raises(SpecError) as err:
         parse_job_spec(_spec(pruning={"bracket_trials": 1}))
     assert "search.pruning.bracket_trials" in str(err.value)
+
+
+def test_a_bracket_promotes_only_once_its_rung_is_complete_unlike_asha():
+    early = [trial(0, scores=[0.9]), trial(1, scores=[0.1]), trial(2, scores=[0.2]), trial(3, S.RUNNING, rung=0)]
+    six = Rungs((1 / 3, 1.0), 3, bracket_trials=6)
+    assert decide(early, six, "maximize", exhausted=False) == []  # 4 of 6 asked: t0000 waits for the rest
+    asha = dataclasses.replace(six, bracket_trials=None)
+    assert actions(decide(early, asha, "maximize", exhausted=False)) == {"t0000": PROMOTE}  # ASHA: at once
+    full = early[:3] + [trial(3, scores=[0.95]), trial(4, scores=[0.3]), trial(5, scores=[0.4])]
+    assert actions(decide(full, six, "maximize", exhausted=False)) == {
+        "t0000": PROMOTE, "t0003": PROMOTE, "t0001": PRUNE, "t0002": PRUNE, "t0004": PRUNE, "t0005": PRUNE}

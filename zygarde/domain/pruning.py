@@ -14,6 +14,11 @@ rung r (r below the last) waits PAUSED until it is decided:
 With bracket_trials set, trials are grouped in brackets by index (index // bracket_trials) and each
 bracket is halved on its own, its populations final once all its trials exist: a search that keeps
 asking (until its deadline) prunes bracket after bracket instead of waiting for its very last trial.
+A bracket is halved synchronously (promotions too wait for the rung's final population, as in
+Hyperband's successive halving): the next bracket's trials keep the batches busy meanwhile, and the
+early promotions of ASHA (the first few scored, often the cheapest and worst, go on at once) are
+avoided. In a bench run, 5 of the 12 trials that ASHA let reach all the rows were shallow
+configurations 20-80 % worse than the best.
 
 A trial at the last rung ends SUCCEEDED as any trial does; only those compete for the winner (scores at
 a lower fraction are not comparable). Pure: every decision comes from the trials' stored rungs and
@@ -89,12 +94,13 @@ def decide(trials: list[Trial], rungs: Rungs, direction: str, exhausted: bool, m
         brackets.setdefault(t.index // size, []).append(t)
     return [d for b, members in sorted(brackets.items())
             for d in _decide_bracket(members, rungs, direction, exhausted or len(members) >= size, metric,
-                                     f" of bracket {b}")]
+                                     f" of bracket {b}", synchronous=True)]
 
 
 def _decide_bracket(train: list[Trial], rungs: Rungs, direction: str, exhausted: bool, metric: str,
-                    bracket: str) -> list[Decision]:
-    """decide() for one population of trials; `exhausted`: it will get no more trials."""
+                    bracket: str, synchronous: bool = False) -> list[Decision]:
+    """decide() for one population of trials; `exhausted`: it will get no more trials; `synchronous`:
+    promote only once a rung's population is final (else as soon as a trial is in the top so far)."""
     state = {t.trial_id: t.state for t in train}
     rung = {t.trial_id: t.rung for t in train}
     sign = -1.0 if direction == "maximize" else 1.0
@@ -111,13 +117,16 @@ def _decide_bracket(train: list[Trial], rungs: Rungs, direction: str, exhausted:
         top = {t.trial_id for t in scored[:quota]}
         where = f"at rung {r} ({percent(rungs.fraction(r))}){bracket}"
         paused = [t for t in scored if state[t.trial_id] is TrialState.PAUSED and rung[t.trial_id] == r]
+        pending = any((state[i] in _PENDING and rung[i] <= r) or (state[i] is TrialState.PAUSED and rung[i] < r)
+                      for i in state)
+        final = exhausted and not pending  # no trial can still reach rung r
+        if synchronous and not final:
+            continue
         for t in paused:
             if t.trial_id in top:
                 record(t, PROMOTE, r, f"{metric}={t.rung_scores[r]:.6g} {where} is in the top {quota} of {n}; "
                                       f"promoted to rung {r + 1} ({percent(rungs.fraction(r + 1))})")
-        pending = any((state[i] in _PENDING and rung[i] <= r) or (state[i] is TrialState.PAUSED and rung[i] < r)
-                      for i in state)
-        if not exhausted or pending:
+        if not final:
             continue
         alive = [t for t in scored if rung[t.trial_id] > r and state[t.trial_id] not in _DEAD]
         cut = scored[quota - 1].rung_scores[r] if quota else None
