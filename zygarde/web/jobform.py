@@ -14,6 +14,7 @@ from zygarde.domain.spec import JobSpec, parse_job_spec
 from zygarde.service_layer.catalog import format_of
 
 FORM_ERROR = "_form"
+AUTO = "auto"  # the strategy choice that leaves learners and search to the platform's default
 _SIMPLE = {"dataset.uri": "dataset", "dataset.format": "dataset", "dataset.target": "target", "task": "task",
            "metric": "metric", "name": "name", "owner": FORM_ERROR, "candidates": "algorithms",
            "search.strategy": "strategy", "search.max_trials": "max_trials", "search.pruning": "pruning",
@@ -79,8 +80,9 @@ def build_spec(form, owner: str, job_id: str) -> tuple[dict, dict[str, str]]:
         doc["metric"] = form["metric"]
     if (form.get("name") or "").strip():
         doc["name"] = form["name"].strip()
+    auto = form.get("strategy") == AUTO
     candidates = []
-    for algo in form.getlist("algorithms"):
+    for algo in ([] if auto else form.getlist("algorithms")):
         raw = (form.get(f"params_{algo}") or "").strip() or "{}"
         try:
             params = json.loads(raw)
@@ -90,15 +92,16 @@ def build_spec(form, owner: str, job_id: str) -> tuple[dict, dict[str, str]]:
             problems[f"params_{algo}"] = 'write the values to try as a JSON object, e.g. {"maxDepth": [3, 5]}'
             continue
         candidates.append({"algorithm": algo, "params": params})
-    if not form.getlist("algorithms"):
-        problems["algorithms"] = "pick at least one algorithm"
+    if not auto and not form.getlist("algorithms"):
+        problems["algorithms"] = "pick at least one algorithm, or the auto search"
     doc["candidates"] = candidates or None
-    search: dict = {"strategy": form.get("strategy") or "grid"}
-    if (max_trials := _number(form, "max_trials", int, problems)) is not None:
-        search["max_trials"] = max_trials
-    if form.get("pruning"):  # successive halving with its defaults (1/9 of the rows first, a third go on)
-        search["pruning"] = {"strategy": "successive_halving"}
-    doc["search"] = search
+    if not auto:  # auto: no candidates and no search, so the platform fills in its default (default_space)
+        search: dict = {"strategy": form.get("strategy") or "grid"}
+        if (max_trials := _number(form, "max_trials", int, problems)) is not None:
+            search["max_trials"] = max_trials
+        if form.get("pruning"):  # successive halving with its defaults (1/9 of the rows first, a third go on)
+            search["pruning"] = {"strategy": "successive_halving"}
+        doc["search"] = search
     budget = {k: v for k in ("deadline_minutes", "max_core_hours")
               if (v := _number(form, k, float, problems)) is not None}
     if budget:

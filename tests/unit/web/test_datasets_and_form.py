@@ -174,3 +174,19 @@ def test_the_form_can_ask_for_successive_halving(ana, deps):
     [plain, halving] = [json.loads(data)["search"] for _, data, _ in deps.publisher.messages]
     assert "pruning" not in plain
     assert halving["strategy"] == "random" and halving["pruning"]["strategy"] == "successive_halving"
+
+
+def test_the_auto_strategy_leaves_learners_and_search_to_the_platform(ana, deps):
+    from zygarde.domain import default_space
+    from zygarde.domain.spec import parse_job_spec
+
+    upload(ana, "people.csv", CSV)
+    page = ana.get(f"/jobs/new?dataset=gs://{BUCKET}/datasets/ana/people.csv").get_data(as_text=True)
+    assert '<option value="auto" selected>' in page  # a new user's first choice
+    ana.post("/jobs/new", data=form_data(ana, strategy="auto", algorithms=[], max_trials="8"))
+    [(_, data, _)] = deps.publisher.messages
+    spec = parse_job_spec(json.loads(data))  # the platform's default: with the form's deadline, a search until it
+    assert spec.budget.deadline_minutes == 30 and [c.algorithm for c in spec.candidates] == [
+        c["algorithm"] for c in default_space.default_candidates("binary_classification")]  # not the form's
+    assert spec.search.strategy == "bayesian" and spec.search.pruning.bracket_trials == default_space.DEFAULT_MAX_TRIALS
+    assert spec.candidates[0].algorithm == "xgboost_classifier"
