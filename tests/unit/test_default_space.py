@@ -116,7 +116,7 @@ def test_a_deadline_makes_the_default_search_run_until_it_in_pruned_brackets():
     assert [(t.algorithm, t.params) for t in asked] == [(t.algorithm, t.params) for t in first]
     # then TPE takes over: a new point, still at the first rung's fraction
     more = search.ask(timed, "j", asked, NOW)
-    assert more.index == len(first) and more.train_fraction == pytest.approx(1 / 9)
+    assert more.index == len(first) and more.train_fraction == pytest.approx(1 / 3)
     assert (more.algorithm, more.params) not in [(t.algorithm, t.params) for t in first]
     # an explicit search is kept whether or not there is a deadline
     kept = parse_job_spec(minimal("regression", budget={"deadline_minutes": 10},
@@ -125,11 +125,11 @@ def test_a_deadline_makes_the_default_search_run_until_it_in_pruned_brackets():
 
 
 def test_the_search_stops_a_reserve_before_the_deadline():
-    def stop(minutes):
-        return parse_job_spec(minimal("regression", budget={"deadline_minutes": minutes})).budget.search_seconds
+    def stop(minutes, finalize_seconds=65):
+        budget = parse_job_spec(minimal("regression", budget={"deadline_minutes": minutes})).budget
+        return budget.search_seconds(finalize_seconds)
 
-    assert stop(10) == pytest.approx(600 - 30)  # 5 % of it
-    assert stop(1) == pytest.approx(60 - 15)  # at least 15 s
-    assert stop(0.4) == pytest.approx(12)  # never more than half of it
-    assert stop(600) == pytest.approx(36000 - 120)  # at most 2 minutes
-    assert parse_job_spec(minimal("regression")).budget.search_seconds is None
+    assert stop(10) == pytest.approx(600 - 65)  # the finalisation's time
+    assert stop(60) == pytest.approx(3600 - 180)  # 5 % of the deadline when that is more
+    assert stop(1) == pytest.approx(30)  # never more than half of it
+    assert parse_job_spec(minimal("regression")).budget.search_seconds(65) is None

@@ -186,21 +186,21 @@ def check_group_by(names: list[str]) -> list[str]:
 
 class BudgetSpec(_Strict):
     """Limits after which a job stops searching and ends BUDGET_EXHAUSTED; its best trial so far is still
-    finalised and registered. The search stops a reserve before the deadline (FINALIZE_RESERVE of it,
-    15 s to 2 min) so that the model is registered by then."""
+    finalised and registered. The search stops a reserve before the deadline (search_seconds) so that
+    the model is registered by then."""
 
     deadline_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60, description="wall-clock limit from submission")
     max_core_hours: float | None = Field(None, gt=0, description="cost limit: trial batch hours x cores_per_trial")
     cores_per_trial: Integer = Field(12, ge=1, le=2000, description="cores a trial batch uses (Dataproc default: 12)")
 
-    @property
-    def search_seconds(self) -> float | None:
+    def search_seconds(self, finalize_seconds: float) -> float | None:
         """Seconds from submission after which the search stops: the deadline less the time kept to
-        finalise and register the model; None without a deadline."""
+        finalise and register the model (finalize_seconds, or FINALIZE_RESERVE of the deadline when
+        that is more; at most half the deadline); None without a deadline."""
         if self.deadline_minutes is None:
             return None
         deadline = self.deadline_minutes * 60
-        return deadline - min(max(FINALIZE_RESERVE * deadline, 15.0), 120.0, deadline / 2)
+        return deadline - min(max(FINALIZE_RESERVE * deadline, finalize_seconds), deadline / 2)
 
 
 FINALIZE_RESERVE = 0.05  # of the deadline, kept after the search to finalise and register the best model

@@ -19,6 +19,10 @@ from zygarde.service_layer.job_specs import job_spec
 from zygarde.service_layer.launching import end_attempt
 
 UNFINISHED = [TrialState.WAITING, TrialState.LAUNCHING, TrialState.RUNNING, TrialState.PAUSED]
+# A finalisation's own work (test scoring, export, package) in a new batch, beyond the batch's start-up,
+# with the cancelled batches still winding down (61 s in all on the 2-core local cloud): a search with a
+# deadline stops this much plus a batch's start-up before it, so that the model is registered in time.
+FINALIZE_WORK_SECONDS = 45.0
 
 
 def trial_ended(deps: Deps, trial: Trial, ok: bool, reason: str, message: str, retryable: bool,
@@ -86,12 +90,13 @@ def _end_job(deps: Deps, job: Job, trials: list[Trial], state: JobState, reason:
 def budget_problem(deps: Deps, job: Job, spec: JobSpec, trials: list[Trial] | None) -> str | None:
     budget = spec.budget
     now = deps.clock()
-    if budget.search_seconds is not None:
+    search_seconds = budget.search_seconds(deps.settings.batch_startup_seconds + FINALIZE_WORK_SECONDS)
+    if search_seconds is not None:
         elapsed = (now - datetime.fromisoformat(job.created_at)).total_seconds()
         deadline = budget.deadline_minutes * 60
         if elapsed >= deadline:
             return f"deadline of {budget.deadline_minutes:g} minutes reached"
-        if elapsed >= budget.search_seconds:
+        if elapsed >= search_seconds:
             return (f"deadline of {budget.deadline_minutes:g} minutes near ({deadline - elapsed:.0f} s left, "
                     f"kept to register the model)")
     if budget.max_core_hours is not None:
