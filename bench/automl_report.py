@@ -139,7 +139,7 @@ def table(results: dict[str, dict]) -> str:
               f"FLAML's test AUC as Spark's evaluator computes Zygarde's ({SPARK_AUC_BINS} bins); exact in brackets"]
     for name, r in results.items():
         z = r.get("zygarde")
-        if z is not None and z.get("test_score") is None:  # a job stopped early registers no model
+        if z is not None and z.get("test_score") is None:  # no model: no trial was scored in time
             lines.append(f"{name}: Zygarde has no test score: the job ended {z.get('state')}"
                          + (f" ({z['ended_because']})" if z.get("ended_because") else ""))
     return "\n".join(lines)

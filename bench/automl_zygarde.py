@@ -47,7 +47,7 @@ def parts_of(view) -> dict | None:
 
 def record(view, wall_seconds: float | None, spec: dict) -> dict:
     """The run's figures: state, test score of the registered model (none when the job did not end
-    SUCCEEDED: a job stopped by its deadline registers no model), counts, timings, and the trials."""
+    SUCCEEDED or BUDGET_EXHAUSTED with a model), counts, timings, and the trials."""
     from zygarde.domain.model import TrialState
 
     base = packing_cloud.record(view, wall_seconds, parallelism=view.job.spec.get("max_parallel", 2))
