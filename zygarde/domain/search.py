@@ -85,7 +85,7 @@ def _points(spec: JobSpec) -> list[Point]:
         points = _grid_points(spec.candidates)
         return points[:spec.search.max_trials] if spec.search.max_trials else points
     if spec.search.strategy == "random":
-        return sorted(_random_points(spec), key=lambda point: cost.relative_cost(*point))  # stable
+        return _cheapest_first(_random_points(spec))
     raise ValueError(f"{spec.search.strategy} search has no fixed list of trials")
 
 
@@ -94,6 +94,11 @@ def _grid_points(candidates: list[CandidateSpec]) -> list[Point]:
     does not support) are left out: they could only fail."""
     return [(c.algorithm, params) for c in candidates
             for params in search_space.combinations(algorithms.ALGORITHMS[c.algorithm], c.params)]
+
+
+def _cheapest_first(points: list[Point]) -> list[Point]:
+    """By guessed cost (domain/cost.py); a stable sort, so ties keep their drawn order."""
+    return sorted(points, key=lambda point: cost.relative_cost(*point))
 
 
 def _random_points(spec: JobSpec, wanted: int | None = None) -> list[Point]:
@@ -149,7 +154,7 @@ def _startup_point(spec: JobSpec, trials: list[Trial]) -> Point | None:
     if len(trials) >= spec.search.n_startup_trials:
         return None
     seen = {search_space.point_key(t.algorithm, t.params) for t in trials}
-    startup = sorted(_random_points(spec, spec.search.n_startup_trials), key=lambda p: cost.relative_cost(*p))
+    startup = _cheapest_first(_random_points(spec, spec.search.n_startup_trials))
     return next((p for p in startup if search_space.point_key(*p) not in seen), None)
 
 

@@ -2,9 +2,9 @@
 
 Job ends are decided from the trials alone: all finished (SUCCEEDED / FAILED / PRUNED), a budget
 spent (BUDGET_EXHAUSTED: the search stops and the best so far is still finalised and registered; when
-no trial finished on the whole train part, the best scored on a fraction of it, refitted on all of it) or a cancellation (CANCELLED); each always records the
-best trial so far. A pruning job's PAUSED trials are decided here too (advance_rungs), from the
-stored rung scores.
+no trial finished on the whole train part, the best scored on a fraction of it, refitted on all of it)
+or a cancellation (CANCELLED); each always records the best trial so far. A pruning job's PAUSED
+trials are decided here too (advance_rungs), from the stored rung scores.
 """
 from __future__ import annotations
 
