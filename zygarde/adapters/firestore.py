@@ -17,7 +17,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from zygarde.adapters.records import job_from_dict, job_to_dict, trial_from_dict, trial_to_dict
 from zygarde.config import collection
 from zygarde.domain.errors import NotFound, TransientError, Unstorable
-from zygarde.domain.model import PREPARE, Job, JobState, Trial, TrialState
+from zygarde.domain.model import ACTIVE, PREPARE, Job, JobState, Trial, TrialState
 from zygarde.service_layer.ports import JobRepository, SlotHold
 
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError, gexc.TooManyRequests,
@@ -152,7 +152,7 @@ class FirestoreJobRepository(JobRepository):
         if owner is not None:
             query = query.where(filter=FieldFilter("owner", "==", owner))
         if states is not None:
-            query = query.where(filter=FieldFilter("state", "in", [s.value for s in states]))
+            query = query.where(filter=FieldFilter("state", "in", sorted(s.value for s in states)))
         jobs = [job_from_dict(s.to_dict()) for s in query.stream()]
         return sorted(jobs, key=lambda j: j.created_at, reverse=True)[:limit]
 
@@ -187,7 +187,7 @@ class FirestoreJobRepository(JobRepository):
     @_transient
     def active_trials(self) -> list[Trial]:
         query = self._db.collection_group(collection("trials")).where(
-            filter=FieldFilter("state", "in", [TrialState.LAUNCHING.value, TrialState.RUNNING.value]))
+            filter=FieldFilter("state", "in", sorted(s.value for s in ACTIVE)))
         return [trial_from_dict(s.to_dict()) for s in query.stream()]
 
     @_transient

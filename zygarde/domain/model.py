@@ -20,10 +20,16 @@ class TrialState(str, enum.Enum):
     PRUNED = "PRUNED"  # stopped early by successive halving: finished at its last rung, never retried
 
     def is_finished(self) -> bool:
-        return self in (TrialState.SUCCEEDED, TrialState.FAILED, TrialState.CANCELLED, TrialState.PRUNED)
+        return self in FINISHED
 
     def is_active(self) -> bool:
-        return self in (TrialState.LAUNCHING, TrialState.RUNNING)
+        return self in ACTIVE
+
+
+# The one definition of the trial state sets (Firestore queries, the rules and the views use these).
+ACTIVE = frozenset({TrialState.LAUNCHING, TrialState.RUNNING})  # an attempt holds a batch
+FINISHED = frozenset({TrialState.SUCCEEDED, TrialState.FAILED, TrialState.CANCELLED, TrialState.PRUNED})
+UNFINISHED = frozenset(TrialState) - FINISHED  # waiting, launching, running or paused between rungs
 
 
 class JobState(str, enum.Enum):
@@ -68,11 +74,23 @@ class Condition:
     message: str
     time: str  # ISO 8601 UTC
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", str(self.reason))  # a Reason is stored as its plain word
+
     def to_dict(self) -> dict[str, str]:
         return dataclasses.asdict(self)
 
 
-TRAIN, PREPARE, FINALIZE = "train", "prepare", "finalize"  # trial kinds: a job's stages run as trials too
+class StageKind(enum.StrEnum):
+    """What a trial's batch does: prepare the job's data, train candidates (always in a pack), or
+    finalise the winner. A job's stages run as trials too, each with its own record."""
+
+    PREPARE = "prepare"
+    TRAIN = "train"
+    FINALIZE = "finalize"
+
+
+TRAIN, PREPARE, FINALIZE = StageKind.TRAIN, StageKind.PREPARE, StageKind.FINALIZE
 
 
 @dataclass(frozen=True)
@@ -98,7 +116,7 @@ class Trial:
     started_at: str | None = None
     finished_at: str | None = None
     conditions: tuple[Condition, ...] = ()
-    kind: str = TRAIN
+    kind: StageKind = StageKind.TRAIN
     outputs: dict[str, Any] = field(default_factory=dict)  # stage results: data report, parts, package...
     pack_id: str | None = None  # the pack this attempt runs in (its batch holds the pack's slots)
     handoff: int | None = None  # 0: this attempt's batch was created to take handoffs; n: the nth handed to it
@@ -110,8 +128,11 @@ class Trial:
     rung_attempt: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in (TRAIN, PREPARE, FINALIZE):
-            raise ValueError(f"trial {self.trial_id}: unknown kind {self.kind!r}")
+        if not isinstance(self.kind, StageKind):
+            try:
+                object.__setattr__(self, "kind", StageKind(self.kind))
+            except ValueError:
+                raise ValueError(f"trial {self.trial_id}: unknown kind {self.kind!r}") from None
         if self.state is TrialState.SUCCEEDED and self.kind == TRAIN and self.objective is None:
             raise ValueError(f"trial {self.trial_id}: SUCCEEDED needs an objective value")
         if self.state is TrialState.PRUNED and not self.rung_scores:

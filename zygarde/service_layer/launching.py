@@ -14,7 +14,7 @@ from zygarde.config import Settings, prefix
 from zygarde.domain.contracts import (DATA_PARTS, MANIFEST_NAME, FinalizeRequest, PrepareRequest, RefitSpec,
                                       TrialRequest, result_object_name)
 from zygarde.domain.errors import BatchAlreadyExists, PermanentError
-from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, Job, Trial, TrialState
+from zygarde.domain.model import ACTIVE, FINALIZE, PREPARE, TRAIN, Job, Trial, TrialState
 from zygarde.domain.spec import JobSpec
 from zygarde.service_layer import batch_properties, handoff
 from zygarde.service_layer.deps import Deps, log
@@ -102,7 +102,6 @@ def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -
 
 
 PACK_HOLD_ATTEMPT = 1  # a pack's id already names its trials' attempts: its slot holds use attempt 1
-ACTIVE = (TrialState.LAUNCHING, TrialState.RUNNING)
 
 
 def _refit(trial: Trial, spec: JobSpec, data: str) -> RefitSpec | None:

@@ -12,13 +12,12 @@ import json
 from datetime import datetime
 
 from zygarde.domain import packing, pruning, search
-from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, Job, JobState, Trial, TrialState, best_trial
+from zygarde.domain.model import UNFINISHED, FINALIZE, PREPARE, TRAIN, Job, JobState, Trial, TrialState, best_trial
 from zygarde.domain.spec import JobSpec
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.job_specs import job_spec
 from zygarde.service_layer.launching import end_attempt
 
-UNFINISHED = [TrialState.WAITING, TrialState.LAUNCHING, TrialState.RUNNING, TrialState.PAUSED]
 # A finalisation's own work (test scoring, export, package) in a new batch, beyond the batch's start-up,
 # with the cancelled batches still winding down (61 s in all on the 2-core local cloud): a search with a
 # deadline stops this much plus a batch's start-up before it, so that the model is registered in time.

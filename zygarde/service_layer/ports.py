@@ -10,8 +10,7 @@ from typing import Sequence, TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     from zygarde.domain.model import Job, JobState, Trial, TrialState
 
-# Dataproc batch states, as the API spells them.
-BATCH_TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+from zygarde.domain.batch_state import ENDING, TERMINAL
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,12 @@ class BatchInfo:
 
     @property
     def is_terminal(self) -> bool:
-        return self.state in BATCH_TERMINAL_STATES
+        return self.state in TERMINAL
+
+    @property
+    def is_ending(self) -> bool:
+        """Ended, or being cancelled: it takes no more work."""
+        return self.state in ENDING
 
 
 @dataclass(frozen=True)

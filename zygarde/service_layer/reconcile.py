@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 from zygarde.domain.errors import BatchNotFound, PermanentError
 from zygarde.domain.model import Job, JobState, Trial, TrialState
 from zygarde.service_layer.deps import Deps, log
-from zygarde.service_layer.launching import ACTIVE, trial_uris
+from zygarde.domain.model import ACTIVE
+from zygarde.service_layer.launching import trial_uris
 from zygarde.service_layer.packs import is_pack_holder
 from zygarde.service_layer.lifecycle import cancel_trial, maybe_finish_job, trial_ended
 from zygarde.service_layer.results import record_result
