@@ -21,10 +21,10 @@ from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, Memory
 from zygarde.config import Settings  # noqa: E402
 from zygarde.domain.contracts import TrialResult  # noqa: E402
 from zygarde.domain.model import JobState, TrialState  # noqa: E402
-from zygarde.service_layer import handlers  # noqa: E402
+from zygarde.service_layer import edge  # noqa: E402
 from zygarde.service_layer.deps import Deps  # noqa: E402
-from zygarde.service_layer.handlers import Message  # noqa: E402
-from zygarde.service_layer.launching import trial_uris  # noqa: E402
+from zygarde.service_layer.edge import PubSubMessage  # noqa: E402
+from zygarde.service_layer.locations import trial_uris  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -100,9 +100,9 @@ def run(users: int, trials_per_user: int, cap: int, max_parallel: int, seed: int
                     "task": "binary_classification", "max_parallel": max_parallel, "max_attempts": 3,
                     "candidates": [{"algorithm": "logistic_regression",
                                     "params": {"regParam": [i / 1000 for i in range(trials_per_user)]}}]}
-            handlers.submit_job(Message(json.dumps(spec).encode(), {}, key), deps)
+            edge.submit_job(PubSubMessage(json.dumps(spec).encode(), {}, key), deps)
         elif kind == "tick":
-            handlers.on_cluster_idle(deps)
+            edge.reconcile(deps)
             heapq.heappush(events, (when + timedelta(minutes=5), "tick", "tick"))
         else:
             batch = deps.launcher.batches[key]
@@ -122,9 +122,9 @@ def run(users: int, trials_per_user: int, cap: int, max_parallel: int, seed: int
             deps.launcher.finish(key, "SUCCEEDED")
             if rng.random() < p_drop:  # the notification is lost: the reconciler must recover it
                 continue
-            msg = Message(b"{}", {"bucketId": "bkt", "objectId": uri[len("gs://bkt/"):], "eventType": "OBJECT_FINALIZE"})
+            msg = PubSubMessage(b"{}", {"bucketId": "bkt", "objectId": uri[len("gs://bkt/"):], "eventType": "OBJECT_FINALIZE"})
             for _ in range(2 if rng.random() < p_dup else 1):
-                handlers.on_trial_result(msg, deps)
+                edge.on_trial_result(msg, deps)
         finished_jobs = sum(1 for j in deps.repo.jobs.values() if j.state.is_finished())
     wall = time.perf_counter() - wall
     return report(deps, busy, users, trials_per_user, cap, wall, n_events, last_end)

@@ -10,9 +10,9 @@ from tests.unit.conftest import CSV, DATA_URI, Clock, spec_dict
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryPublisher
 from zygarde.config import Settings
 from zygarde.domain.model import Job, JobState, Trial, TrialState
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 from zygarde.service_layer.deps import Deps
-from zygarde.service_layer.handlers import Message
+from zygarde.service_layer.edge import PubSubMessage
 
 pytestmark = pytest.mark.integration
 
@@ -72,9 +72,9 @@ def test_handlers_on_firestore_deliver_everything_twice(repo):
     deps = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
                 settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
     deps.blobs.write_bytes(DATA_URI, CSV)
-    msg = Message(json.dumps(spec_dict()).encode(), {}, "m1")
-    handlers.submit_job(msg, deps)
-    handlers.submit_job(msg, deps)
+    msg = PubSubMessage(json.dumps(spec_dict()).encode(), {}, "m1")
+    edge.submit_job(msg, deps)
+    edge.submit_job(msg, deps)
     assert list(deps.launcher.batches) == ["zyg-job-1-prepare-a1"]
     from tests.unit.test_handlers import finish, finish_stage, train_batches
 
@@ -89,9 +89,9 @@ def test_handlers_on_firestore_deliver_everything_twice(repo):
     assert [v["job_id"] for v in repo.model_versions("job-1")] == ["job-1"]
     assert repo.register_model_version("job-1", "job-1", {}) == 1  # a repeat gets the same version
     assert repo.register_model_version("job-1", "job-9", {"x": 1}) == 2
-    bad = Message(b'{"job_id": "bad-one", "owner": "x"}', {}, "m2")
-    handlers.submit_job(bad, deps)
-    handlers.submit_job(bad, deps)
+    bad = PubSubMessage(b'{"job_id": "bad-one", "owner": "x"}', {}, "m2")
+    edge.submit_job(bad, deps)
+    edge.submit_job(bad, deps)
     rejected = repo.get_job("bad-one")
     assert rejected.state is JobState.REJECTED and "dataset" in rejected.error and len(rejected.conditions) == 1
 
@@ -113,7 +113,7 @@ def test_concurrent_completions_on_firestore_keep_the_cap_and_launch_each_trial_
         spec = spec_dict(job_id=job_id, owner=owner, max_parallel=2, candidates=[
             {"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.1, 0.2]}}],
             dataset={"uri": data_uri, "format": "csv", "target": "y"})
-        handlers.submit_job(Message(json.dumps(spec).encode(), {}, job_id), deps)
+        edge.submit_job(PubSubMessage(json.dumps(spec).encode(), {}, job_id), deps)
     peak = 0
     with ThreadPoolExecutor(max_workers=3) as pool:
         for _ in range(40):

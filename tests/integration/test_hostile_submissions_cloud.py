@@ -13,7 +13,7 @@ from tests.unit.hostile_corpus import BUCKET, cases
 from zygarde.config import resources
 from zygarde.domain.model import JobState
 from zygarde.local.cloud import EMULATORS, LocalCloud, LocalPorts, function_component
-from zygarde.service_layer.handlers import derived_job_id
+from zygarde.service_layer.job_rejection import derived_job_id
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import pytest
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher
 from zygarde.config import Settings
 from zygarde.service_layer.deps import Deps
-from zygarde.service_layer.handlers import Message
+from zygarde.service_layer.edge import PubSubMessage
 
 CSV = b"f1,f2,color,y\n1,2,red,0\n3,4,blue,1\n"
 OWNER = "ana@example.com"
@@ -28,7 +28,9 @@ class Clock:
 @pytest.fixture
 def deps() -> Deps:
     d = Deps(repo=MemoryJobRepository(), launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(),
-             publisher=MemoryPublisher(), settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
+             publisher=MemoryPublisher(), clock=Clock(),
+             # warm handoffs off: a batch exits when its work is done (warm batches are tested on their own)
+             settings=Settings(project="p", region="r", bucket="bkt", handoff_seconds=0))
     d.blobs.write_bytes(DATA_URI, CSV)
     return d
 
@@ -44,5 +46,5 @@ def spec_dict(**over) -> dict:
     return spec
 
 
-def job_message(spec: dict | None = None, message_id: str = "m1") -> Message:
-    return Message(json.dumps(spec if spec is not None else spec_dict()).encode(), {}, message_id)
+def job_message(spec: dict | None = None, message_id: str = "m1") -> PubSubMessage:
+    return PubSubMessage(json.dumps(spec if spec is not None else spec_dict()).encode(), {}, message_id)

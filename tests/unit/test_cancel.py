@@ -12,14 +12,14 @@ from tests.unit.conftest import job_message
 from tests.unit.test_handlers import finish, finish_stage, submit, train_trials
 from zygarde import cli, cli_common
 from zygarde.domain.model import FINALIZE, JobState, TrialState
-from zygarde.service_layer import handlers
-from zygarde.service_layer.handlers import Message
+from zygarde.service_layer import edge
+from zygarde.service_layer.edge import PubSubMessage
 
 OWNER = "ana@example.com"
 
 
-def _cancel(data: dict, message_id: str = "c1", **attributes) -> Message:
-    return Message(json.dumps(data).encode(), {"action": "cancel", **attributes}, message_id)
+def _cancel(data: dict, message_id: str = "c1", **attributes) -> PubSubMessage:
+    return PubSubMessage(json.dumps(data).encode(), {"action": "cancel", **attributes}, message_id)
 
 
 def _snapshot(deps) -> tuple:
@@ -33,9 +33,9 @@ def _snapshot(deps) -> tuple:
 ], ids=["attribute", "data", "both"])
 def test_the_owner_s_cancel_cancels_and_a_second_delivery_changes_nothing(deps, message):
     submit(job_message(), deps)
-    assert handlers.submit_job(message, deps) == "job-1"
+    assert edge.submit_job(message, deps) == "job-1"
     writes = deps.repo.writes
-    assert handlers.submit_job(message, deps) == "job-1"
+    assert edge.submit_job(message, deps) == "job-1"
     assert deps.repo.writes == writes
     job = deps.repo.get_job("job-1")
     assert job.state is JobState.CANCELLED and job.conditions[-1].message == f"cancelled by its owner {OWNER}"
@@ -56,7 +56,7 @@ def test_any_other_cancel_is_refused_logged_acknowledged_and_changes_nothing(dep
     before, writes = _snapshot(deps), deps.repo.writes
     with caplog.at_level(logging.WARNING, logger="zygarde"):
         for _ in range(2):  # delivered twice
-            assert handlers.submit_job(message, deps) is None  # returns: the message is acknowledged
+            assert edge.submit_job(message, deps) is None  # returns: the message is acknowledged
     assert _snapshot(deps) == before and deps.repo.writes == writes
     assert deps.repo.get_job("job-1").state is JobState.RUNNING
     refusals = [r.getMessage() for r in caplog.records if "cancel refused" in r.getMessage()]
@@ -77,7 +77,7 @@ def test_a_cancel_of_a_finished_job_changes_nothing(deps):
             finish_stage(deps, "job-1", FINALIZE)
     assert deps.repo.get_job("job-1").state is JobState.SUCCEEDED
     before, writes = _snapshot(deps), deps.repo.writes
-    assert handlers.submit_job(_cancel({"job_id": "job-1"}, requested_by=OWNER), deps) == "job-1"
+    assert edge.submit_job(_cancel({"job_id": "job-1"}, requested_by=OWNER), deps) == "job-1"
     assert _snapshot(deps) == before and deps.repo.writes == writes
 
 
@@ -86,7 +86,7 @@ def test_a_cancel_without_a_job_id_is_a_clear_permanent_error(deps):
 
     for data in (b"nope", b"[1]", b'{"job_id": 7}'):
         with pytest.raises(MessageError, match='needs data {"job_id"'):
-            handlers.submit_job(Message(data, {"action": "cancel", "requested_by": OWNER}, "c9"), deps)
+            edge.submit_job(PubSubMessage(data, {"action": "cancel", "requested_by": OWNER}, "c9"), deps)
 
 
 # ---- zygarde cancel ----
@@ -109,7 +109,7 @@ def test_cli_cancel_publishes_the_owner_s_request_which_the_handler_accepts(deps
     assert f"cancel requested for job job-1 by {OWNER}" in " ".join(result.output.split())
     [(data, attrs)] = _cancels(deps)
     assert data == {"job_id": "job-1", "requested_by": OWNER} and attrs["requested_by"] == OWNER
-    handlers.submit_job(Message(json.dumps(data).encode(), attrs, "c1"), deps)
+    edge.submit_job(PubSubMessage(json.dumps(data).encode(), attrs, "c1"), deps)
     assert deps.repo.get_job("job-1").state is JobState.CANCELLED
 
 

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from tests.unit.conftest import job_message
 from zygarde import cli, cli_common
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 
 
 def run(deps, monkeypatch, *args, env=None):
@@ -29,7 +29,7 @@ def test_upload_puts_the_file_under_the_owners_prefix(deps, monkeypatch, tmp_pat
 
 
 def test_rerun_publishes_the_same_spec_under_a_new_id(deps, monkeypatch):
-    handlers.submit_job(job_message(), deps)
+    edge.submit_job(job_message(), deps)
     deps.publisher.messages.clear()
     result = run(deps, monkeypatch, "rerun", "job-1")
     assert result.exit_code == 0, result.output
@@ -42,7 +42,7 @@ def test_rerun_publishes_the_same_spec_under_a_new_id(deps, monkeypatch):
 
 
 def test_status_and_models_as_json(deps, monkeypatch):
-    handlers.submit_job(job_message(), deps)
+    edge.submit_job(job_message(), deps)
     listing = json.loads(run(deps, monkeypatch, "status", "--format", "json").output)
     assert [j["job_id"] for j in listing] == ["job-1"] and listing[0]["state"] == "RUNNING"
     one = json.loads(run(deps, monkeypatch, "status", "job-1", "--format", "json").output)
@@ -54,7 +54,7 @@ def test_status_and_models_as_json(deps, monkeypatch):
 
 
 def test_watch_as_json_prints_a_line_per_change_until_the_job_ends(deps, monkeypatch):
-    handlers.submit_job(job_message(), deps)
+    edge.submit_job(job_message(), deps)
     deps.repo.update_job("job-1", lambda j: j.transition(j.state.__class__.CANCELLED, "Cancelled", "by test", "t"))
     result = run(deps, monkeypatch, "watch", "job-1", "--format", "json")
     lines = [json.loads(line) for line in result.output.splitlines()]

@@ -11,8 +11,8 @@ from tests.unit.conftest import job_message
 from tests.unit.hostile_corpus import cases
 from zygarde.domain.model import JobState
 from zygarde.domain.raw_doc import STORED_RAW_CHARS, STORED_REASON_CHARS
-from zygarde.service_layer import handlers
-from zygarde.service_layer.handlers import Message
+from zygarde.service_layer import edge
+from zygarde.service_layer.edge import PubSubMessage
 
 CASES = cases()
 
@@ -31,13 +31,13 @@ def snapshot(deps) -> tuple:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_a_hostile_submission_is_rejected_with_a_specific_reason_and_changes_nothing_else(deps, case):
-    assert handlers.submit_job(job_message(), deps) == "job-1"  # someone else's job, already running
+    assert edge.submit_job(job_message(), deps) == "job-1"  # someone else's job, already running
     for uri, data in case.objects.items():
         deps.blobs.write_bytes(uri, data)
     jobs, trials, objects, batches, messages = snapshot(deps)
 
-    msg = Message(case.raw, {}, f"hostile-{case.id}")
-    job_id = handlers.submit_job(msg, deps)
+    msg = PubSubMessage(case.raw, {}, f"hostile-{case.id}")
+    job_id = edge.submit_job(msg, deps)
 
     job = deps.repo.get_job(job_id)
     assert job is not None and job.state is JobState.REJECTED, (job_id, job)
@@ -53,5 +53,5 @@ def test_a_hostile_submission_is_rejected_with_a_specific_reason_and_changes_not
     assert deps.publisher.messages == messages
 
     writes = deps.repo.writes
-    assert handlers.submit_job(msg, deps) == job_id  # redelivered: the same record, nothing written
+    assert edge.submit_job(msg, deps) == job_id  # redelivered: the same record, nothing written
     assert deps.repo.writes == writes and deps.repo.get_job(job_id) == job

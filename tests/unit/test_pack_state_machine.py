@@ -18,12 +18,12 @@ from tests.unit.conftest import CSV, DATA_URI, OWNER, Clock
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher
 from zygarde.config import Settings
 from zygarde.domain.contracts import (FinalizeRequest, FinalizeResult, Handoff, PackRequest, PrepareRequest,
-                                      PrepareResult, TrialRequest, TrialResult, parse_result_object_name)
-from zygarde.domain.model import FINALIZE, PREPARE
-from zygarde.service_layer import handlers
+                                      PrepareResult, TrialResult, parse_result_object_name)
+from zygarde.domain.model import FINALIZE, PREPARE, TRAIN
+from zygarde.service_layer import edge
 from zygarde.service_layer.deps import Deps
-from zygarde.service_layer.handlers import Message
-from zygarde.service_layer.launching import data_prefix
+from zygarde.service_layer.edge import PubSubMessage
+from zygarde.service_layer.locations import data_prefix
 
 CAP = 3
 OTHER = "bo@example.com"
@@ -33,11 +33,9 @@ LEARNERS = [{"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.
 
 
 def _parse(main_or_kind: str, payload: str):
-    kind = {"train_pack.py": "pack", "finalize_model.py": FINALIZE, "prepare_data.py": PREPARE}.get(main_or_kind,
-                                                                                                   main_or_kind)
-    if kind == "pack":
-        return PackRequest.from_json(payload)
-    return {PREPARE: PrepareRequest, FINALIZE: FinalizeRequest}.get(kind, TrialRequest).from_json(payload)
+    kind = {"train_pack.py": TRAIN, "finalize_model.py": FINALIZE, "prepare_data.py": PREPARE}.get(main_or_kind,
+                                                                                                  main_or_kind)
+    return {PREPARE: PrepareRequest, FINALIZE: FinalizeRequest, TRAIN: PackRequest}[kind].from_json(payload)
 
 
 def _work(deps, batch_id: str) -> list:
@@ -92,7 +90,7 @@ class PackedJobs(RuleBasedStateMachine):
                 "dataset": {"uri": DATA_URI.replace(OWNER, owner), "format": "csv", "target": "y"},
                 "candidates": LEARNERS[:n], "max_parallel": max_parallel, "max_attempts": attempts}
         self.jobs[job_id] = owner
-        handlers.submit_job(Message(json.dumps(spec).encode(), {}, f"m-{job_id}"), self.deps)
+        edge.submit_job(PubSubMessage(json.dumps(spec).encode(), {}, f"m-{job_id}"), self.deps)
 
     def _live(self) -> list[tuple[str, str, int, str]]:
         """(batch_id, trial_id, attempt, result_uri) of running batches' trials that have not reported."""
@@ -133,7 +131,7 @@ class PackedJobs(RuleBasedStateMachine):
             self._notify(name)
 
     def _notify(self, name: str) -> None:
-        handlers.on_trial_result(Message(b"{}", {"bucketId": "bkt", "objectId": name,
+        edge.on_trial_result(PubSubMessage(b"{}", {"bucketId": "bkt", "objectId": name,
                                                  "eventType": "OBJECT_FINALIZE"}), self.deps)
 
     @rule(data=st.data())
@@ -157,13 +155,13 @@ class PackedJobs(RuleBasedStateMachine):
     @rule(minutes=st.integers(0, 5))
     def the_reconciler_ticks(self, minutes):
         self.deps.clock.t += timedelta(minutes=minutes)
-        handlers.on_cluster_idle(self.deps)
+        edge.reconcile(self.deps)
 
     @rule(data=st.data())
     def an_owner_cancels(self, data):
         if self.jobs:
             job_id = data.draw(st.sampled_from(sorted(self.jobs)))
-            handlers.submit_job(Message(json.dumps({"job_id": job_id, "requested_by": self.jobs[job_id]}).encode(),
+            edge.submit_job(PubSubMessage(json.dumps({"job_id": job_id, "requested_by": self.jobs[job_id]}).encode(),
                                         {"action": "cancel"}, f"c-{job_id}"), self.deps)
 
     # --- what must always hold ------------------------------------------------------------------
@@ -202,13 +200,13 @@ class PackedJobs(RuleBasedStateMachine):
             for batch_id in list(self.deps.launcher.running):  # a warm batch's wait runs out
                 self.deps.launcher.finish(batch_id, "SUCCEEDED")
             self.deps.clock.t += timedelta(minutes=3)
-            handlers.on_cluster_idle(self.deps)
+            edge.reconcile(self.deps)
         handed = sum(1 for name in self.deps.blobs.list("gs://bkt/artifacts/") if "/handoff/" in name)
         event(f"warm handoffs: {'some' if handed else 'none'}")
         states = {j: self.deps.repo.get_job(j).state for j in self.jobs}
         assert all(s.is_finished() for s in states.values()), states
         self.deps.clock.t += timedelta(minutes=5)
-        handlers.on_cluster_idle(self.deps)
+        edge.reconcile(self.deps)
         assert self.deps.launcher.running == []
         assert self.deps.repo.active_trials() == [] and self.deps.repo.capacity_holders() == {}
 

@@ -560,11 +560,11 @@ def test_firestore_indexes_match_the_queries(tf):
     assert (jobs, (("state", "ASCENDING"), ("created_at", "ASCENDING"))) in composites
 
 
-def test_scheduler_ticks_the_cluster_idle_topic(tf):
+def test_scheduler_ticks_the_reconcile_topic(tf):
     addr = "google_cloud_scheduler_job.reconcile_tick"
     assert tf.arg(addr, None, "schedule") == "*/2 * * * *"
     [target_block] = tf.arg(addr, None, "pubsub_target")
-    assert target(tf, target_block["topic_name"]) == config.topic("cluster_idle")
+    assert target(tf, target_block["topic_name"]) == config.topic("reconcile")
 
 
 def test_web_app_behind_iap(tf):

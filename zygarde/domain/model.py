@@ -81,6 +81,15 @@ class Condition:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class BatchRun:
+    """One ended attempt's time in its batch, kept so that budgets bill every rung and every retry."""
+
+    batch_id: str
+    started_at: str  # ISO 8601
+    finished_at: str
+
+
 class StageKind(enum.StrEnum):
     """What a trial's batch does: prepare the job's data, train candidates (always in a pack), or
     finalise the winner. A job's stages run as trials too, each with its own record."""
@@ -126,6 +135,7 @@ class Trial:
     train_fraction: float = 1.0
     rung_scores: list[float] = field(default_factory=list)
     rung_attempt: int = 0
+    runs: tuple[BatchRun, ...] = ()  # every ended attempt that ran (budgets count them all)
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, StageKind):
@@ -153,6 +163,8 @@ class Trial:
             extra.update(started_at=now, finished_at=None)  # a later rung's attempt runs anew
         if new is TrialState.PAUSED:
             extra["finished_at"] = now  # this rung's attempt has ended
+        if self.state is TrialState.RUNNING and new is not TrialState.RUNNING and self.started_at:
+            extra["runs"] = self.runs + (BatchRun(self.batch_id or "", self.started_at, now),)
         cond = Condition(new.value, reason, message, now)
         return dataclasses.replace(self, state=new, conditions=self.conditions + (cond,), **extra, **changes)
 

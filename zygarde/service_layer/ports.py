@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from zygarde.domain.model import Job, JobState, Trial, TrialState
 
 from zygarde.domain.batch_state import ENDING, TERMINAL
+from zygarde.service_layer.scheduling_board import ReadyJob, SchedulingBoard, SlotHold  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -43,17 +44,6 @@ class BatchInfo:
     def is_ending(self) -> bool:
         """Ended, or being cancelled: it takes no more work."""
         return self.state in ENDING
-
-
-@dataclass(frozen=True)
-class SlotHold:
-    """Who holds a slot: one attempt of one trial (attempt 0: a claim that named no attempt)."""
-
-    trial_id: str
-    claimed_at: str  # ISO 8601
-    job_id: str = ""  # set for global capacity slots
-    attempt: int = 0
-    batch_id: str = ""
 
 
 class BatchLauncher(abc.ABC):
@@ -118,9 +108,9 @@ class EventPublisher(abc.ABC):
         """Returns the message id."""
 
 
-class JobRepository(abc.ABC):
-    """Jobs, their trials and their launch slots. Every update is a read-modify-write on ONE
-    document (a job header or a trial), so no document is hot."""
+class JobRepository(SchedulingBoard):
+    """Jobs, their trials, the scheduling board (scheduling_board.py) and the model registry. Every update
+    is a read-modify-write on ONE document (a job header, a trial, a slot), so no document is hot."""
 
     @abc.abstractmethod
     def add_job(self, job: "Job", trials: list["Trial"]) -> bool:
@@ -169,35 +159,7 @@ class JobRepository(abc.ABC):
 
     @abc.abstractmethod
     def active_trials(self) -> "list[Trial]":
-        """LAUNCHING or RUNNING trials of every job."""
-
-    @abc.abstractmethod
-    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str, attempt: int = 0,
-                   batch_id: str = "") -> bool:
-        """Take job slot `slot` for attempt `attempt` of `trial_id` (running batch `batch_id`) at time
-        `now`; False if it is held (an atomic create)."""
-
-    @abc.abstractmethod
-    def release_slot(self, job_id: str, slot: int, trial_id: str, attempt: int = 0) -> None:
-        """Free the slot if this attempt of `trial_id` holds it (atomically: never another attempt's)."""
-
-    @abc.abstractmethod
-    def slot_holders(self, job_id: str) -> dict[int, "SlotHold"]:
-        """slot -> who holds it since when."""
-
-    @abc.abstractmethod
-    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str, attempt: int = 0,
-                       batch_id: str = "") -> bool:
-        """Take global capacity slot `slot` (of ZYGARDE_MAX_CONCURRENT_BATCHES) for one attempt;
-        False if held."""
-
-    @abc.abstractmethod
-    def release_capacity(self, slot: int, job_id: str, trial_id: str, attempt: int = 0) -> None:
-        """Free the capacity slot if this attempt of this trial holds it."""
-
-    @abc.abstractmethod
-    def capacity_holders(self) -> dict[int, SlotHold]:
-        """slot -> holder, for every held global capacity slot."""
+        """LAUNCHING or RUNNING trials of every job (the reconciler's view)."""
 
     @abc.abstractmethod
     def register_model_version(self, name: str, job_id: str, record: dict) -> int:

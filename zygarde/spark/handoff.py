@@ -23,9 +23,9 @@ POLL_SECONDS = 0.5
 def _executors() -> dict[str, tuple[type, Callable[[Any, Any], Any]]]:
     """Entry point name -> (its request type, its execute). Imported when work arrives."""
     from zygarde.domain.contracts import FinalizeRequest, PackRequest, PrepareRequest
-    from zygarde.spark import pack, package, prepare
+    from zygarde.spark import pack_runner, package, prepare
 
-    return {"train_pack.py": (PackRequest, pack.execute), "finalize_model.py": (FinalizeRequest, package.execute),
+    return {"train_pack.py": (PackRequest, pack_runner.execute), "finalize_model.py": (FinalizeRequest, package.execute),
             "prepare_data.py": (PrepareRequest, prepare.execute)}
 
 

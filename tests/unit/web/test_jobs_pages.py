@@ -123,10 +123,10 @@ def test_security_headers_and_error_pages(ana, app, deps):
 
 
 def test_a_rejected_job_shows_its_reason_and_cannot_be_rerun(ana, deps):
-    from zygarde.service_layer import handlers
-    from zygarde.service_layer.handlers import Message
+    from zygarde.service_layer import edge
+    from zygarde.service_layer.edge import PubSubMessage
 
-    handlers.submit_job(Message(json.dumps({"job_id": "ana-bad", "owner": "ana", "task": "astrology"}).encode(),
+    edge.submit_job(PubSubMessage(json.dumps({"job_id": "ana-bad", "owner": "ana", "task": "astrology"}).encode(),
                                 {}, "m1"), deps)
     page = ana.get("/jobs/ana-bad").get_data(as_text=True)
     assert "REJECTED" in page and "task" in page and 'id="rerun"' not in page

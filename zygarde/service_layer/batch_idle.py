@@ -1,0 +1,52 @@
+"""BatchIdle: a batch has done its work and waits for more (results/{job}/{batch}/idle-{n}.json). It is
+handed the job's next work that fits it (a pack, or the finalisation: a warm handoff, with no new batch
+start-up), which takes over its slots; or it is told to end now (a handoff whose main is "exit") and its
+slots are freed. Its trials' own results are looked for first, as notifications may come out of order;
+an idle report while its work still runs is not the batch's own and is ignored."""
+from __future__ import annotations
+
+import dataclasses
+
+from zygarde.domain.contracts import EXIT, Handoff, handoff_object
+from zygarde.domain.errors import PreconditionFailed
+from zygarde.domain.messages import BatchIdle, Message, ReleaseBatch, ResultWritten, StartWork
+from zygarde.domain.model import ACTIVE, JobState
+from zygarde.service_layer.batch_slots import job_slot_of
+from zygarde.service_layer.deps import Deps, log
+from zygarde.service_layer.job_specs import job_spec
+from zygarde.service_layer.locations import handoff_prefix, trial_uris
+from zygarde.service_layer.pack_claims import claim_into_batch
+from zygarde.service_layer.ready_work import next_work
+
+
+def batch_idle(event: BatchIdle, deps: Deps) -> list[Message]:
+    job_id, batch_id, n = event.job_id, event.batch_id, event.handoff
+    members = [t for t in deps.repo.list_trials(job_id, ACTIVE) if t.batch_id == batch_id]
+    if members and not event.results_checked:  # its results may not have been delivered yet: look first
+        return [*(ResultWritten(job_id, t.trial_id, t.attempt, trial_uris(deps.settings, job_id, t.trial_id, t.attempt)[1])
+                  for t in members), dataclasses.replace(event, results_checked=True)]
+    if members:
+        log.warning("idle report ignored while the batch's work runs job_id=%s batch_id=%s handoff=%d trials=%s",
+                    job_id, batch_id, n, ",".join(t.trial_id for t in members))
+        return []
+    if deps.blobs.exists(handoff_object(handoff_prefix(deps.settings, job_id, batch_id), n)):
+        return []  # answered already (a replay)
+    slot, hold = job_slot_of(deps, job_id, batch_id)
+    job = deps.repo.get_job(job_id)
+    if hold is not None and job is not None and job.state is JobState.RUNNING:
+        spec = job_spec(job)
+        work = [w for w in next_work(deps, job, spec, 1) if w.stage.properties(list(w.trials)) == dict(hold.properties)]
+        if work and claim_into_batch(deps, job, spec, work[0], slot, hold, n):
+            return [StartWork(job_id, batch_id)]
+    return _exit(deps, job_id, batch_id, n)
+
+
+def _exit(deps: Deps, job_id: str, batch_id: str, n: int) -> list[Message]:
+    """Tell the batch to end now, and free its slots."""
+    uri = handoff_object(handoff_prefix(deps.settings, job_id, batch_id), n)
+    try:
+        deps.blobs.write_bytes(uri, Handoff(main=EXIT).to_json().encode(), "application/json", if_generation_match=0)
+        log.info("batch told to exit job_id=%s batch_id=%s handoff=%d", job_id, batch_id, n)
+    except PreconditionFailed:
+        pass  # answered already
+    return [ReleaseBatch(job_id, batch_id)]

@@ -1,0 +1,67 @@
+"""A batch's slots: they belong to the batch, from its claim until it ends or is told to. SettleBatch
+(a trial of the batch ended): when none of its work is left, a batch that waits for more keeps its slots
+and is marked finishing (it will report idle), any other has them freed. ReleaseBatch frees them, and puts
+the job back in the ready queue when it has work. CancelBatch cancels a batch the job no longer wants."""
+from __future__ import annotations
+
+from zygarde.domain import search
+from zygarde.domain.errors import BatchNotFound
+from zygarde.domain.messages import BatchCancelled, CancelBatch, Message, PlaceWork, ReleaseBatch, SettleBatch
+from zygarde.domain.model import ACTIVE, JobState, TrialState
+from zygarde.service_layer.deps import Deps, log
+from zygarde.service_layer.job_specs import job_spec
+from zygarde.service_layer.scheduling_board import SlotHold
+from zygarde.service_layer.unit_of_work import work_is_ready
+
+
+def settle_batch(cmd: SettleBatch, deps: Deps) -> list[Message]:
+    if any(t.batch_id == cmd.batch_id for t in deps.repo.list_trials(cmd.job_id, ACTIVE)):
+        return []  # more of its work runs
+    slot, hold = job_slot_of(deps, cmd.job_id, cmd.batch_id)
+    if hold is None:
+        return []  # already freed
+    job = deps.repo.get_job(cmd.job_id)
+    if hold.waits_for_more and job is not None and job.state is JobState.RUNNING and _alive(deps, cmd.batch_id):
+        if hold.finishing_since is None:
+            deps.repo.update_slot(cmd.job_id, slot, cmd.batch_id, finishing_since=deps.now())
+        return []  # it reports idle next: BatchIdle hands it more work or lets it go
+    return [ReleaseBatch(cmd.job_id, cmd.batch_id)]
+
+
+def release_batch(cmd: ReleaseBatch, deps: Deps) -> list[Message]:
+    slot, hold = job_slot_of(deps, cmd.job_id, cmd.batch_id)
+    capacity = cmd.capacity_slot if cmd.capacity_slot is not None else hold.capacity_slot if hold else None
+    if capacity is not None:
+        deps.repo.release_capacity(capacity, cmd.batch_id)
+    if hold is not None:
+        deps.repo.release_slot(cmd.job_id, slot, cmd.batch_id)
+        log.info("batch released job_id=%s batch_id=%s slot=%s capacity=%s", cmd.job_id, cmd.batch_id, slot, capacity)
+    job = deps.repo.get_job(cmd.job_id)
+    if job is not None and job.state is JobState.RUNNING and (
+            search.is_adaptive(job_spec(job)) or deps.repo.list_trials(cmd.job_id, [TrialState.WAITING], limit=1)):
+        return work_is_ready(deps, job)  # its freed job slot may take more of its work
+    return [PlaceWork()]
+
+
+def cancel_batch(cmd: CancelBatch, deps: Deps) -> list[Message]:
+    try:
+        live = not deps.launcher.get(cmd.batch_id).is_ending
+    except BatchNotFound:
+        live = False
+    if live:
+        deps.launcher.cancel(cmd.batch_id)
+        log.info("batch cancelled job_id=%s batch_id=%s", cmd.job_id, cmd.batch_id)
+        return [BatchCancelled(cmd.job_id, cmd.batch_id)]
+    return []
+
+
+def job_slot_of(deps: Deps, job_id: str, batch_id: str) -> tuple[int | None, SlotHold | None]:
+    """(slot, hold) of the job slot the batch holds, or (None, None)."""
+    return next(((s, h) for s, h in deps.repo.slot_holders(job_id).items() if h.batch_id == batch_id), (None, None))
+
+
+def _alive(deps: Deps, batch_id: str) -> bool:
+    try:
+        return not deps.launcher.get(batch_id).is_ending
+    except BatchNotFound:
+        return False
