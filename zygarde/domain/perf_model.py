@@ -34,8 +34,8 @@ PRIOR_SIGMA = math.log(2.0)  # the prior's spread in log seconds (about 2x eithe
 WINDOW = 2000  # newest observations kept per key
 FOLDS = 5
 RIDGE = 1.0  # ridge penalty on the standardised log features (the intercept is free)
-TECHNIQUES = ("prior", "scale", "affine", "loglinear")  # simplest first: ties go to the simpler
-MIN_OBSERVATIONS = {"prior": 0, "scale": 1, "affine": 4, "loglinear": 8}
+TECHNIQUES = ("prior", "scale", "constant", "affine", "loglinear")  # simplest first: ties go to the simpler
+MIN_OBSERVATIONS = {"prior": 0, "scale": 1, "constant": 2, "affine": 4, "loglinear": 8}
 ALL_FITS = "*"
 VALIDATION_SHARE = 0.3  # validation rows per train row at the default split (0.2 / 0.65)
 Z80 = 1.2816  # an 80 % interval
@@ -51,6 +51,7 @@ class Correction:
     n: int = 0
     sigma: float = PRIOR_SIGMA  # out-of-fold RMS error in log seconds
     cv_mape: float | None = None
+    bounds: tuple[tuple[float, float], ...] = ()  # loglinear: each feature's range in the data (no extrapolation)
 
     @property
     def weight(self) -> float:
@@ -58,18 +59,20 @@ class Correction:
 
     def log_ratio(self, prior_seconds: float, z: np.ndarray) -> float:
         """log(predicted / prior) before shrinkage, bounded."""
-        return float(_log_ratios(self.technique, self.coef, np.array([prior_seconds]), z[None, :])[0])
+        return float(_log_ratios(self.technique, self.coef, np.array([prior_seconds]), z[None, :], self.bounds)[0])
 
     def to_dict(self) -> dict[str, Any]:
         return {"technique": self.technique, "coef": [round(c, 6) for c in self.coef], "n": self.n,
-                "sigma": round(self.sigma, 6), "cv_mape": None if self.cv_mape is None else round(self.cv_mape, 6)}
+                "sigma": round(self.sigma, 6), "cv_mape": None if self.cv_mape is None else round(self.cv_mape, 6),
+                "bounds": [[round(lo, 6), round(hi, 6)] for lo, hi in self.bounds]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Correction:
         if d.get("technique") not in TECHNIQUES:
             raise ValueError(f"performance model: unknown technique {d.get('technique')!r}")
         return cls(d["technique"], tuple(float(c) for c in d.get("coef", ())), int(d.get("n", 0)),
-                   float(d.get("sigma", PRIOR_SIGMA)), d.get("cv_mape"))
+                   float(d.get("sigma", PRIOR_SIGMA)), d.get("cv_mape"),
+                   tuple((float(lo), float(hi)) for lo, hi in d.get("bounds", ())))
 
 
 @dataclass(frozen=True)
@@ -86,10 +89,11 @@ COMMON = 6  # the fit features every family shares: 1, log rows, log features, l
 
 def _fit_z(shape: TrialShape) -> np.ndarray:
     """A fit's augmented features: the common ones, then the log of each of its family's drivers."""
+    work, drivers = pf.terms(shape.algorithm, shape.params)
     common = [1.0, math.log(shape.fit_rows / pf.REFERENCE_ROWS),
               math.log(max(shape.features, 1) / pf.REFERENCE_FEATURES), math.log(shape.cores),
-              math.log(pf.core_factor(shape.cores)), math.log(max(pf.work(shape.algorithm, shape.params), 1e-6))]
-    return np.array(common + [math.log(d) for d in pf.drivers(shape.algorithm, shape.params)])
+              math.log(pf.core_factor(shape.cores)), math.log(max(work, 1e-6))]
+    return np.array(common + [math.log(d) for d in drivers])
 
 
 def _stage_z(rows: float, columns: float, cores: float) -> np.ndarray:
@@ -188,10 +192,12 @@ def fit(observations: Iterable[Observation], startup_seconds: float = pf.STARTUP
     for o in observations:
         key = (FIT, pf.family(o.algorithm)) if o.stage == FIT else (o.stage, o.stage)
         by_key.setdefault(key, []).append(o)
-    fits = {fam: _correction(*_fit_data(obs[-WINDOW:])) for (stage, fam), obs in by_key.items() if stage == FIT}
-    every_fit = [o for (stage, _), obs in by_key.items() if stage == FIT for o in obs[-WINDOW:]]
-    if every_fit:
-        fits[ALL_FITS] = _correction(*_fit_data(every_fit, COMMON))
+    data = {fam: _fit_data(obs[-WINDOW:]) for (stage, fam), obs in by_key.items() if stage == FIT}
+    fits = {fam: _correction(*d) for fam, d in data.items()}
+    if data:  # every fit: the common features of each family's
+        fits[ALL_FITS] = _correction(np.concatenate([d[0] for d in data.values()]),
+                                     np.concatenate([d[1] for d in data.values()]),
+                                     np.concatenate([d[2][:, :COMMON] for d in data.values()]))
     stages = {stage: _correction(*_stage_data(obs[-WINDOW:])) for (stage, _), obs in by_key.items()
               if stage not in (FIT, STARTUP)}
     startups = [o.seconds for o in by_key.get((STARTUP, STARTUP), [])[-WINDOW:]]
@@ -213,11 +219,11 @@ def mape(model: PerfModel, held_out: Sequence[Observation], stage: str | None = 
 
 # --- fitting ---------------------------------------------------------------------------------------
 
-def _fit_data(obs: Sequence[Observation], columns: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(prior seconds, seconds, features) of fits: all of a family's features, or the first `columns`."""
+def _fit_data(obs: Sequence[Observation]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the formula's raw seconds, seconds, augmented features) of one family's fits."""
     shapes = [o.shape() for o in obs]
     prior_s = np.array([max(pf.raw_fit_seconds(s), 1e-9) for s in shapes])
-    return prior_s, np.array([o.seconds for o in obs]), np.array([_fit_z(s)[:columns] for s in shapes])
+    return prior_s, np.array([o.seconds for o in obs]), np.array([_fit_z(s) for s in shapes])
 
 
 def _stage_data(obs: Sequence[Observation]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -225,24 +231,36 @@ def _stage_data(obs: Sequence[Observation]) -> tuple[np.ndarray, np.ndarray, np.
     return prior_s, np.array([o.seconds for o in obs]), np.array([_stage_z(o.rows, o.columns, o.cores) for o in obs])
 
 
-def _log_ratios(technique: str, coef: Sequence[float], p: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """log(predicted / prior) of each row, bounded to MAX_RATIO either way."""
+Fitted = tuple[tuple[float, ...], tuple[tuple[float, float], ...]]  # a technique's coefficients and bounds
+
+
+def _log_ratios(technique: str, coef: Sequence[float], p: np.ndarray, z: np.ndarray,
+                bounds: Sequence[tuple[float, float]] = ()) -> np.ndarray:
+    """log(predicted / prior) of each row, bounded to MAX_RATIO either way. A loglinear correction
+    holds each feature within the range it was fitted on: beyond it, the prior's laws go on alone."""
     if technique == "scale":
         r = np.full(len(p), coef[0])
+    elif technique == "constant":
+        r = coef[0] - np.log(p)
     elif technique == "affine":
         r = np.log(np.maximum(coef[0] + coef[1] * p, 1e-6) / p)
     elif technique == "loglinear":
-        r = z[:, :len(coef)] @ np.asarray(coef)
+        x = z[:, 1:len(coef)]
+        if bounds:
+            x = np.clip(x, [lo for lo, _ in bounds], [hi for _, hi in bounds])
+        r = coef[0] + x @ np.asarray(coef[1:])
     else:
         r = np.zeros(len(p))
     return np.clip(r, -math.log(MAX_RATIO), math.log(MAX_RATIO))
 
 
-def _solve(technique: str, p: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[float, ...]:
-    """The technique's coefficients on (prior seconds, actual seconds, log features)."""
+def _solve(technique: str, p: np.ndarray, y: np.ndarray, z: np.ndarray) -> Fitted:
+    """The technique's coefficients (and bounds) on (prior seconds, actual seconds, log features)."""
     r = np.log(y / p)
     if technique == "scale":
-        return (float(np.median(r)),)
+        return (float(np.median(r)),), ()
+    if technique == "constant":  # the fits take about the same whatever the prior says (overheads)
+        return (float(np.median(np.log(y))),), ()
     if technique == "affine":  # min sum(((a + b p) / y - 1)^2) with a, b >= 0
         design = np.column_stack([1 / y, p / y])
         a, b = np.linalg.lstsq(design, np.ones_like(y), rcond=None)[0]
@@ -250,7 +268,7 @@ def _solve(technique: str, p: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple
             a, b = 0.0, float(np.sum(p / y) / np.sum((p / y) ** 2))
         if b <= 0:
             a, b = float(1 / np.mean(1 / y)), 0.0
-        return float(a), float(b)
+        return (float(a), float(b)), ()
     if technique == "loglinear":
         x = z[:, 1:]
         mean, std = x.mean(axis=0), x.std(axis=0)
@@ -261,24 +279,27 @@ def _solve(technique: str, p: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple
         coef = np.zeros(z.shape[1])
         coef[1:][keep] = beta / std[keep]
         coef[0] = r.mean() - float(np.dot(coef[1:], mean))
-        return tuple(float(c) for c in coef)
-    return ()
+        bounds = tuple((float(lo), float(hi)) for lo, hi in zip(x.min(axis=0), x.max(axis=0)))
+        return tuple(float(c) for c in coef), bounds
+    return (), ()
 
 
 def _correction(p: np.ndarray, y: np.ndarray, z: np.ndarray) -> Correction:
-    """The technique with the lowest cross-validated MAPE, refitted on every observation."""
+    """The technique with the lowest cross-validated MAPE, refitted on every observation (one
+    observation: a scale, as the old per-job correction did)."""
     n = len(y)
-    candidates = [t for t in TECHNIQUES if n >= MIN_OBSERVATIONS[t]]
     if n < 2:
-        return Correction(candidates[-1], _solve(candidates[-1], p, y, z), n)
+        return Correction("scale", *_solve("scale", p, y, z)[:1], n)
+    candidates = [t for t in TECHNIQUES if n >= MIN_OBSERVATIONS[t]]
     folds = np.arange(n) % min(FOLDS, n)
     scores: list[tuple[float, int, str, float]] = []
     for rank, technique in enumerate(candidates):
         errors = np.empty(n)
         for k in np.unique(folds):
             train, test = folds != k, folds == k
-            coef = _solve(technique, p[train], y[train], z[train])
-            errors[test] = _log_ratios(technique, coef, p[test], z[test]) - np.log(y[test] / p[test])
+            coef, bounds = _solve(technique, p[train], y[train], z[train])
+            errors[test] = _log_ratios(technique, coef, p[test], z[test], bounds) - np.log(y[test] / p[test])
         scores.append((float(np.mean(np.abs(np.expm1(errors)))), rank, technique, float(np.sqrt(np.mean(errors ** 2)))))
     cv_mape, _, technique, sigma = min(scores)
-    return Correction(technique, _solve(technique, p, y, z), n, sigma, cv_mape)
+    coef, bounds = _solve(technique, p, y, z)
+    return Correction(technique, coef, n, sigma, cv_mape, bounds)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from zygarde.domain import algorithms
@@ -54,7 +55,7 @@ FAMILY_OF = {
 REFERENCE_ROWS, REFERENCE_FEATURES = 100_000, 10
 REFERENCE_CELLS = REFERENCE_ROWS * REFERENCE_FEATURES
 MIN_FIT_SECONDS = 1.0
-SERIAL_SHARE = 0.5  # of a fit at REFERENCE_CORES that more cores do not shorten (Amdahl)
+SERIAL_SHARE = 0.1  # of a fit at REFERENCE_CORES that more cores do not shorten (Amdahl; a guess: see README)
 SPARK_DEPTH, XGB_DEPTH = 5, 6  # the libraries' default depths
 MAX_DEPTH = 16
 DEPTH_DOUBLING = 5.0  # levels over which a tree's cost doubles beyond the linear part (see depth_factor)
@@ -152,10 +153,25 @@ def core_factor(cores: float, serial_share: float = SERIAL_SHARE) -> float:
     return amdahl(cores) / amdahl(REFERENCE_CORES)
 
 
+@lru_cache(maxsize=4096)
+def _terms(algorithm: str, frozen: tuple) -> tuple[float, tuple[float, ...]]:
+    params = {k: list(v) if isinstance(v, tuple) else v for k, v in frozen}
+    return work(algorithm, params), drivers(algorithm, params)
+
+
+def terms(algorithm: str, params: Mapping[str, Any] | None) -> tuple[float, tuple[float, ...]]:
+    """(work, drivers) of a learner's params, cached (models and planners ask for the same ones often)."""
+    try:
+        frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in (params or {}).items()))
+        return _terms(algorithm, frozen)
+    except TypeError:  # an unhashable value: not cached
+        return work(algorithm, params), drivers(algorithm, params)
+
+
 def raw_fit_seconds(shape: TrialShape) -> float:
     """The formula itself, without the floor (what the performance model corrects)."""
     cells = shape.fit_rows * max(shape.features, 1) / REFERENCE_CELLS
-    return FAMILY_SECONDS[family(shape.algorithm)] * cells * work(shape.algorithm, shape.params) * core_factor(shape.cores)
+    return FAMILY_SECONDS[family(shape.algorithm)] * cells * terms(shape.algorithm, shape.params)[0] * core_factor(shape.cores)
 
 
 def fit_seconds(shape: TrialShape) -> float:

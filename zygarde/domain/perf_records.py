@@ -45,9 +45,7 @@ def cost_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
             continue
         if isinstance(value, bool) or value is None:
             continue
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            out[key] = value
-        elif isinstance(value, str) and len(value) <= _MAX_TEXT:
+        if isinstance(value, (int, float)) and math.isfinite(value) or isinstance(value, str) and len(value) <= _MAX_TEXT:
             out[key] = value
         elif isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             out[key] = [int(v) for v in value][:16]
