@@ -66,8 +66,9 @@ def automl_history(dataset: str, path: Path = ROOT / "bench" / "results_automl.j
     for t in zygarde["trial_records"]:
         if t["kind"] == "train" and t["state"] in ("PRUNED", "SUCCEEDED") and t.get("fit_seconds"):
             fraction = 1.0 if t["state"] == "SUCCEEDED" else 1 / 3
-            out.append(Observation(FIT, float(t["fit_seconds"]), zygarde["rows"]["train"], _features(dataset, t["algorithm"]),
-                                   1.0, t["algorithm"], t["params"], train_fraction=fraction))
+            out.append(Observation(FIT, float(t["fit_seconds"]), zygarde["rows"]["train"],
+                                   _features(dataset, t["algorithm"]), 1.0, t["algorithm"], t["params"],
+                                   train_fraction=fraction))
     return out  # its stages' seconds include the local batches' start-up: not comparable, left out
 
 
@@ -84,7 +85,8 @@ def sources(collected: list[Observation]) -> dict[str, list[Observation]]:
         runs[-1].append(o)
     for run in (r for r in runs if r):
         prepare = next((o for o in run if o.stage == PREPARE), None)
-        name = f"collected, {prepare.rows:,} rows x {prepare.columns} columns, {prepare.cores:g} cores" if prepare else "collected"
+        name = (f"collected, {prepare.rows:,} rows x {prepare.columns} columns, {prepare.cores:g} cores"
+                if prepare else "collected")
         out[name] = run
     return {k: v for k, v in out.items() if v}
 
@@ -99,7 +101,8 @@ def _mape(model: pm.PerfModel, held_out: list[Observation], stage: str | None) -
 def scores(history: list[Observation], held_out: list[Observation]) -> dict:
     """Prior and fitted MAPE on held_out, for fits and for every stage."""
     fitted, prior = pm.fit(history), pm.prior()
-    out = {"fit": {"n_history": sum(o.stage == FIT for o in history), "n_held_out": sum(o.stage == FIT for o in held_out),
+    out = {"fit": {"n_history": sum(o.stage == FIT for o in history),
+                   "n_held_out": sum(o.stage == FIT for o in held_out),
                    "prior": _mape(prior, held_out, FIT), "fitted": _mape(fitted, held_out, FIT)}}
     for stage in (pr.EVALUATE, pr.LOAD, pr.PREPARE, pr.FINALIZE):
         out[stage] = {"n_held_out": sum(o.stage == stage for o in held_out), "prior": _mape(prior, held_out, stage),
@@ -151,9 +154,11 @@ def depth_laws(histories: dict[str, list[Observation]]) -> dict:
     for name, law in laws.items():
         with mock.patch.object(pf, "depth_factor", law):
             pf._terms.cache_clear()
-            deep = {k: [o for o in v if o.stage == FIT and pf.family(o.algorithm) in trees] for k, v in histories.items()}
+            deep = {k: [o for o in v if o.stage == FIT and pf.family(o.algorithm) in trees]
+                    for k, v in histories.items()}
+            held = leave_one_out({k: v for k, v in deep.items() if v})
             out[name] = {"prior": _mape(pm.prior(), [o for v in deep.values() for o in v], FIT),
-                         "fitted_leave_one_out": leave_one_out({k: v for k, v in deep.items() if v})["weighted_mean"]["fitted"]}
+                         "fitted_leave_one_out": held["weighted_mean"]["fitted"]}
     pf._terms.cache_clear()
     return out
 
@@ -177,7 +182,8 @@ def fit_time(observations: list[Observation], n: int = 10_000) -> dict:
     """Seconds to fit n observations (the real fits' shapes, resampled with noise)."""
     rng = random.Random(0)
     fits = [o for o in observations if o.stage == FIT]
-    many = [Observation.of_fit(o.shape(), o.seconds * math.exp(rng.gauss(0, 0.2))) for o in (rng.choice(fits) for _ in range(n))]
+    picked = (rng.choice(fits) for _ in range(n))
+    many = [Observation.of_fit(o.shape(), o.seconds * math.exp(rng.gauss(0, 0.2))) for o in picked]
     started = time.perf_counter()
     model = pm.fit(many)
     seconds = time.perf_counter() - started
@@ -194,9 +200,9 @@ def worked_example(model: pm.PerfModel, label: str, rows: int = 327_346) -> dict
     from bench.packing_data import BOOSTED_PARAMS, FOREST_PARAMS, LINEAR_PARAMS
     from zygarde.domain import algorithms, search_space
 
-    grid = [(name, p) for name, space in (("logistic_regression", LINEAR_PARAMS), ("random_forest_classifier", FOREST_PARAMS),
-                                          ("gbt_classifier", BOOSTED_PARAMS))
-            for p in search_space.combinations(algorithms.ALGORITHMS[name], space)]
+    spaces = (("logistic_regression", LINEAR_PARAMS), ("random_forest_classifier", FOREST_PARAMS),
+              ("gbt_classifier", BOOSTED_PARAMS))
+    grid = [(name, p) for name, space in spaces for p in search_space.combinations(algorithms.ALGORITHMS[name], space)]
     # flights' 11 features: trees index them; linear models one-hot carrier (16), origin (3) and dest (105)
     columns = 12
     features = {"logistic_regression": 129}

@@ -66,7 +66,8 @@ MODEL_TRIAL = 7  # the trial whose model is kept and finalised: a random forest 
 class _PhaseLog(logging.Handler):
     """Collects the batch code's `phase done` lines: features per preprocessing plan, load seconds."""
 
-    PATTERN = re.compile(r"phase done .*?(?:plan=(?P<plan>\S+) )?phase=(?P<phase>\w+) seconds=(?P<s>[\d.]+)(?P<rest>.*)")
+    PATTERN = re.compile(r"phase done .*?(?:plan=(?P<plan>\S+) )?phase=(?P<phase>\w+) "
+                         r"seconds=(?P<s>[\d.]+)(?P<rest>.*)")
 
     def __init__(self):
         super().__init__(logging.INFO)
@@ -119,7 +120,8 @@ def one_run(spark, run: Run, work: Path) -> list[pr.Observation]:
                               result_uri=str(work / job / f"t{i:02d}.json"),
                               model_uri=str(work / job / "model") if i == MODEL_TRIAL else None)
                   for i, (algo, params) in enumerate(grid(dataset.task))]
-        request = PackRequest(job_id=job, pack_id="p1", task=dataset.task, metric=automl_data.packing_data.METRIC[dataset.task],
+        request = PackRequest(job_id=job, pack_id="p1", task=dataset.task,
+                              metric=automl_data.packing_data.METRIC[dataset.task],
                               target=dataset.target, seed=SEED, train_uri=parts["train"],
                               validation_uri=parts["validation"], trials=tuple(trials), concurrency=1)
         outcome = run_pack(spark, request)

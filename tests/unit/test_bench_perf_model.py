@@ -23,8 +23,9 @@ def test_collected_observations_are_cut_into_runs_at_each_preparation(monkeypatc
 def test_the_auto_mode_history_infers_each_fits_rung(tmp_path):
     record = lambda state, fit: {"kind": "train", "state": state, "fit_seconds": fit,
                                  "algorithm": "xgboost_regressor", "params": {"n_estimators": 300, "max_depth": 6}}
-    results = {"results": {"diamonds": {"zygarde": {"rows": {"train": 35_061, "validation": 1, "test": 1}, "trial_records": [
-        record("PRUNED", 5.0), record("SUCCEEDED", 7.0), record("CANCELLED", 4.0), record("PRUNED", None)]}}}}
+    records = [record("PRUNED", 5.0), record("SUCCEEDED", 7.0), record("CANCELLED", 4.0), record("PRUNED", None)]
+    rows = {"train": 35_061, "validation": 1, "test": 1}
+    results = {"results": {"diamonds": {"zygarde": {"rows": rows, "trial_records": records}}}}
     path = tmp_path / "results_automl.json"
     path.write_text(json.dumps(results))
     fits = bench.automl_history("diamonds", path)

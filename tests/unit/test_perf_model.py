@@ -28,7 +28,8 @@ def law(shape: TrialShape) -> float:
 
 def observed(n: int, seed: int, noise: float = 0.1) -> list[Observation]:
     rng = random.Random(seed)
-    return [Observation.of_fit(s, law(s) * math.exp(rng.gauss(0, noise))) for s in (forest_shape(rng) for _ in range(n))]
+    shapes = [forest_shape(rng) for _ in range(n)]
+    return [Observation.of_fit(s, law(s) * math.exp(rng.gauss(0, noise))) for s in shapes]
 
 
 # --- the prior: one formula ------------------------------------------------------------------------
@@ -60,7 +61,8 @@ def test_depth_prices_levels_and_node_doubling_in_one_term():
 def test_early_stopping_caps_xgboosts_rounds():
     patient = {"n_estimators": 1000, "learning_rate": 0.1, "early_stopping_rounds": 20}
     assert pf.boosting_rounds(patient) == pytest.approx(120)
-    assert pf.work("xgboost_regressor", patient) < pf.work("xgboost_regressor", {**patient, "early_stopping_rounds": 0}) / 5
+    impatient = {**patient, "early_stopping_rounds": 0}
+    assert pf.work("xgboost_regressor", patient) < pf.work("xgboost_regressor", impatient) / 5
     assert pf.work("xgboost_regressor", {"subsample": 0.5}) < pf.work("xgboost_regressor", {})
 
 
@@ -125,7 +127,8 @@ def test_the_fit_recovers_a_stage_with_a_fixed_overhead():
         out = []
         for _ in range(n):
             rows, columns = rng.choice([1_000, 20_000, 300_000, 2_000_000]), rng.choice([5, 20, 80])
-            out.append(Observation(pr.PREPARE, (40 + 5e-6 * rows * columns) * math.exp(rng.gauss(0, 0.05)), rows, columns))
+            seconds = (40 + 5e-6 * rows * columns) * math.exp(rng.gauss(0, 0.05))
+            out.append(Observation(pr.PREPARE, seconds, rows, columns))
         return out
 
     fitted = pm.fit(stage(60))

@@ -43,8 +43,8 @@ class Synthetic:
 
 
 def workload(n: int, **kw) -> pl.Workload:
-    return pl.Workload(tuple(TrialShape("random_forest_regressor", {"numTrees": i + 1}, rows=50_000, features=10) for i in range(n)),
-                       rows=70_000, columns=11, **kw)
+    shapes = (TrialShape("random_forest_regressor", {"numTrees": i + 1}, rows=50_000, features=10) for i in range(n))
+    return pl.Workload(tuple(shapes), rows=70_000, columns=11, **kw)
 
 
 SMALL = pl.Capacity(max_batches=3, max_executors=3)  # a space small enough for brute force
@@ -127,7 +127,8 @@ def test_a_cost_cap_is_met_or_refused_with_the_cheapest_price():
     cheapest = pl.plan(model, work, capacity=SMALL)
     capped = pl.plan(model, work, max_cost_usd=cheapest.predicted_dollars * 1.01, capacity=SMALL)
     assert capped.predicted_dollars <= cheapest.predicted_dollars * 1.01
-    with pytest.raises(pl.Infeasible, match=r"^the cheapest plan for 4 trials costs about \$0\.\d\d, .*raise budget\.max_cost_usd$"):
+    refusal = r"^the cheapest plan for 4 trials costs about \$0\.\d\d, .*raise budget\.max_cost_usd$"
+    with pytest.raises(pl.Infeasible, match=refusal):
         pl.plan(model, work, max_cost_usd=cheapest.predicted_dollars / 2, capacity=SMALL)
 
 

@@ -145,7 +145,8 @@ class PerfModel:
         if stage == STARTUP:
             return self.startup
         p = pf.stage_seconds(stage, rows, columns, cores)
-        log_seconds, _ = self._blend(self.stages.get(stage), p, _stage_z(rows, columns, cores), (math.log(p), PRIOR_SIGMA))
+        z = _stage_z(rows, columns, cores)
+        log_seconds, _ = self._blend(self.stages.get(stage), p, z, (math.log(p), PRIOR_SIGMA))
         return max(math.exp(log_seconds), MIN_SECONDS)
 
     def trial_seconds(self, shape: TrialShape, validation_rows: float | None = None) -> float:

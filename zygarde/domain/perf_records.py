@@ -45,7 +45,8 @@ def cost_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
             continue
         if isinstance(value, bool) or value is None:
             continue
-        if isinstance(value, (int, float)) and math.isfinite(value) or isinstance(value, str) and len(value) <= _MAX_TEXT:
+        number = isinstance(value, (int, float)) and math.isfinite(value)
+        if number or (isinstance(value, str) and len(value) <= _MAX_TEXT):
             out[key] = value
         elif isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             out[key] = [int(v) for v in value][:16]
@@ -164,7 +165,8 @@ def loads(text: str) -> list[Observation]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"observations: not JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION or not isinstance(doc.get("observations"), list):
+    valid = isinstance(doc, dict) and doc.get("version") == FORMAT_VERSION
+    if not (valid and isinstance(doc.get("observations"), list)):
         raise ValueError(f"observations: expected {{\"version\": {FORMAT_VERSION}, \"observations\": [...]}}")
     out = []
     for i, item in enumerate(doc["observations"]):

@@ -7,6 +7,10 @@ may use) and how many trials each fits at a time; it predicts each choice's time
 the deadline and whose bill is within the cap. When not every trial can fit, it runs the most
 trials that can (never fewer than the workload's min_trials); when none can, it says why in one
 sentence (Infeasible). `replan` does it again mid-job, from what the finished trials showed.
+
+Every time in a Plan counts from the plan's start (the job's submission; for a replan, the replan).
+The search space is small and enumerated: 3 executor sizes x 12 executor counts x 8 concurrencies x
+up to max_batches batches, each a timeline of the trials (a heap, longest first).
 """
 from __future__ import annotations
 
@@ -194,7 +198,9 @@ def _best(model: TimingModel, workload: Workload, n: int, capacity: Capacity, de
 def plan(model: TimingModel, workload: Workload, *, deadline_seconds: float | None = None,
          max_cost_usd: float | None = None, capacity: Capacity = Capacity()) -> Plan:
     """The cheapest plan running the most trials (all of them when they fit, at least min_trials)
-    whose predicted end is within the deadline and bill within max_cost_usd. Raises Infeasible."""
+    whose predicted end is within the deadline and bill within max_cost_usd. Raises Infeasible.
+    With neither limit it is simply the cheapest plan (often one small batch: slow); a caller
+    without limits may prefer naive_plan."""
     total, fewest = len(workload.trials), workload.fewest
     best, fastest, cheapest = _best(model, workload, total, capacity, deadline_seconds, max_cost_usd)
     n = total
@@ -232,7 +238,8 @@ def _why(fastest: _Choice, cheapest: _Choice, n: int, deadline: float | None, ma
                 f"{deadline / 60:g}-minute deadline: raise budget.deadline_minutes, or allow more batches at once")
     cheap = tl.dollars(cheapest.timeline.dcu_seconds, capacity.price_per_dcu_hour)
     if deadline is None or cheapest.timeline.end_seconds <= deadline:
-        return f"the cheapest plan for {trials} costs about ${cheap:.2f}, more than max_cost_usd ${max_cost:g}: raise budget.max_cost_usd"
+        return (f"the cheapest plan for {trials} costs about ${cheap:.2f}, more than max_cost_usd ${max_cost:g}: "
+                "raise budget.max_cost_usd")
     return (f"meeting the {deadline / 60:g}-minute deadline with {trials} costs more than max_cost_usd ${max_cost:g}: "
             f"raise budget.deadline_minutes or budget.max_cost_usd")
 
