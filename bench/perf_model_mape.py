@@ -190,8 +190,15 @@ def fit_time(observations: list[Observation], n: int = 10_000) -> dict:
     started = time.perf_counter()
     for o in many[:1000]:
         model.predict(o.shape())
-    return {"observations": n, "fit_seconds": round(seconds, 3),
-            "predict_ms": round((time.perf_counter() - started) / 1000 * 1000, 3)}
+    predict_ms = round((time.perf_counter() - started) / 1000 * 1000, 3)
+    # planning the auto mode's largest search: 270 XGBoost trials, a 10-minute deadline
+    shapes = tuple(TrialShape("xgboost_regressor", {"n_estimators": rng.randint(50, 1000), "max_depth": rng.randint(2, 10),
+                                                    "learning_rate": 10 ** rng.uniform(-2, -0.5)}, 35_000, 9)
+                   for _ in range(270))
+    started = time.perf_counter()
+    pl.plan(model, pl.Workload(shapes, 53_940, 10, min_trials=27), deadline_seconds=600)
+    return {"observations": n, "fit_seconds": round(seconds, 3), "predict_ms": predict_ms,
+            "plan_270_trials_seconds": round(time.perf_counter() - started, 3), "load_average": os.getloadavg()[0]}
 
 
 def worked_example(model: pm.PerfModel, label: str, rows: int = 327_346) -> dict:

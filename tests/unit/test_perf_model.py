@@ -203,6 +203,17 @@ def test_a_job_scale_multiplies_fits_within_bounds():
         model.scaled(0.0)
 
 
+def test_vectorised_predictions_are_the_single_ones():
+    rng = random.Random(13)
+    history = observed(40, seed=14) + [Observation.of_fit(TrialShape("logistic_regression", {"maxIter": 50}, 20_000, 30), 4.0),
+                                       Observation(pr.EVALUATE, 3.0, 6_000, 30, 2)] * 3
+    model = pm.fit(history).scaled(1.2)
+    shapes = [forest_shape(rng) for _ in range(10)] + [TrialShape("logistic_regression", {"maxIter": 20}, 9_000, 12, 3),
+                                                      TrialShape("kmeans", {"k": 4}, 1_000, 3)]
+    assert list(model.predict_many(shapes)) == pytest.approx([model.predict(s) for s in shapes])
+    assert list(model.trial_seconds_many(shapes)) == pytest.approx([model.trial_seconds(s) for s in shapes])
+
+
 def test_mape_is_zero_for_a_perfect_model_and_refuses_nothing_to_score():
     shapes = [forest_shape(random.Random(i)) for i in range(5)]
     perfect = [Observation.of_fit(s, pm.prior().predict(s)) for s in shapes]

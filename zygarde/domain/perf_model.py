@@ -57,10 +57,6 @@ class Correction:
     def weight(self) -> float:
         return self.n / (self.n + PRIOR_WEIGHT)
 
-    def log_ratio(self, prior_seconds: float, z: np.ndarray) -> float:
-        """log(predicted / prior) before shrinkage, bounded."""
-        return float(_log_ratios(self.technique, self.coef, np.array([prior_seconds]), z[None, :], self.bounds)[0])
-
     def to_dict(self) -> dict[str, Any]:
         return {"technique": self.technique, "coef": [round(c, 6) for c in self.coef], "n": self.n,
                 "sigma": round(self.sigma, 6), "cv_mape": None if self.cv_mape is None else round(self.cv_mape, 6),
@@ -112,47 +108,76 @@ class PerfModel:
     fit_scale: float = 1.0  # one job's calibration of every fit (see scaled)
 
     @staticmethod
-    def _blend(c: Correction | None, p: float, z: np.ndarray, fallback: tuple[float, float],
-               n: int | None = None, floor: float = MIN_SECONDS) -> tuple[float, float]:
-        """(log seconds, sigma): the correction's prediction from the formula's raw seconds `p`
-        (at least `floor`), shrunk toward `fallback` (log seconds, sigma) by the weight of `n`
-        observations (default: the correction's own)."""
+    def _blend(c: Correction | None, p: np.ndarray, z: np.ndarray, fallback: tuple[np.ndarray, np.ndarray],
+               n: int | None = None, floor: float = MIN_SECONDS) -> tuple[np.ndarray, np.ndarray]:
+        """(log seconds, sigma) of each row: the correction's prediction from the formula's raw
+        seconds `p` (at least `floor`), shrunk toward `fallback` (log seconds, sigma) by the weight
+        of `n` observations (default: the correction's own)."""
         n = c.n if c is not None and n is None else (n or 0)
         if c is None or n <= 0:
             return fallback
         w = n / (n + PRIOR_WEIGHT)
-        own = max(math.log(p) + c.log_ratio(p, z), math.log(floor))
+        own = np.maximum(np.log(p) + _log_ratios(c.technique, c.coef, p, z, c.bounds), math.log(floor))
         return w * own + (1 - w) * fallback[0], w * c.sigma + (1 - w) * fallback[1]
 
+    def _fits(self, shapes: Sequence[TrialShape]) -> tuple[np.ndarray, np.ndarray]:
+        """(seconds, sigma) of each shape's fit. The correction of every fit weighs only the other
+        families' observations (a family's own count once, in its own correction)."""
+        seconds, sigma = np.empty(len(shapes)), np.empty(len(shapes))
+        by_family: dict[str, list[int]] = {}
+        for i, shape in enumerate(shapes):
+            by_family.setdefault(pf.family(shape.algorithm), []).append(i)
+        every, floor = self.fits.get(ALL_FITS), pf.MIN_FIT_SECONDS
+        for fam, rows in by_family.items():
+            group = [shapes[i] for i in rows]
+            raw = np.array([max(pf.raw_fit_seconds(s), 1e-9) for s in group])
+            z = np.array([_fit_z(s) for s in group])
+            mine = self.fits.get(fam)
+            others = (every.n if every else 0) - (mine.n if mine else 0)
+            prior_log = np.log(np.maximum(raw, floor))
+            base = self._blend(every, raw, z[:, :COMMON], (prior_log, np.full(len(rows), PRIOR_SIGMA)), others, floor)
+            log_seconds, spread = self._blend(mine, raw, z, base, floor=floor)
+            seconds[rows] = np.maximum(np.exp(log_seconds) * self.fit_scale, MIN_SECONDS)
+            sigma[rows] = spread
+        return seconds, sigma
+
     def estimate(self, shape: TrialShape) -> Estimate:
-        """A fit's predicted seconds and an 80 % interval. The correction of every fit weighs only
-        the other families' observations (the family's own count once, in its own correction)."""
-        raw, z = pf.raw_fit_seconds(shape), _fit_z(shape)
-        mine, every = self.fits.get(pf.family(shape.algorithm)), self.fits.get(ALL_FITS)
-        others = (every.n if every else 0) - (mine.n if mine else 0)
-        floor = pf.MIN_FIT_SECONDS
-        base = self._blend(every, raw, z[:COMMON], (math.log(pf.fit_seconds(shape)), PRIOR_SIGMA), others, floor)
-        log_seconds, sigma = self._blend(mine, raw, z, base, floor=floor)
-        seconds = max(math.exp(log_seconds) * self.fit_scale, MIN_SECONDS)
+        """A fit's predicted seconds and an 80 % interval."""
+        seconds, sigma = (float(a[0]) for a in self._fits([shape]))
         return Estimate(seconds, seconds * math.exp(-Z80 * sigma), seconds * math.exp(Z80 * sigma))
 
     def predict(self, shape: TrialShape) -> float:
         """A fit's predicted seconds."""
-        return self.estimate(shape).seconds
+        return float(self._fits([shape])[0][0])
+
+    def predict_many(self, shapes: Sequence[TrialShape]) -> np.ndarray:
+        """Each fit's predicted seconds (predict, vectorised: the planner asks for thousands)."""
+        return self._fits(shapes)[0]
+
+    def _stages(self, stage: str, rows: np.ndarray, columns: np.ndarray, cores: np.ndarray) -> np.ndarray:
+        p = np.array([pf.stage_seconds(stage, r, c, k) for r, c, k in zip(rows, columns, cores)])
+        z = np.array([_stage_z(r, c, k) for r, c, k in zip(rows, columns, cores)])
+        log_seconds, _ = self._blend(self.stages.get(stage), p, z, (np.log(p), np.full(len(p), PRIOR_SIGMA)))
+        return np.maximum(np.exp(log_seconds), MIN_SECONDS)
 
     def stage_seconds(self, stage: str, rows: float, columns: float, cores: float = pf.REFERENCE_CORES) -> float:
         """Predicted seconds of a stage (prepare, load, evaluate, finalize) over rows x columns."""
         if stage == STARTUP:
             return self.startup
-        p = pf.stage_seconds(stage, rows, columns, cores)
-        z = _stage_z(rows, columns, cores)
-        log_seconds, _ = self._blend(self.stages.get(stage), p, z, (math.log(p), PRIOR_SIGMA))
-        return max(math.exp(log_seconds), MIN_SECONDS)
+        return float(self._stages(stage, np.array([rows]), np.array([columns]), np.array([cores]))[0])
 
     def trial_seconds(self, shape: TrialShape, validation_rows: float | None = None) -> float:
         """A trial's seconds in its batch: its fit, then its evaluation on the validation rows."""
-        rows = shape.rows * VALIDATION_SHARE if validation_rows is None else validation_rows
-        return self.predict(shape) + self.stage_seconds(EVALUATE, rows, shape.features, shape.cores)
+        return float(self.trial_seconds_many([shape], None if validation_rows is None else [validation_rows])[0])
+
+    def trial_seconds_many(self, shapes: Sequence[TrialShape],
+                           validation_rows: Sequence[float] | None = None) -> np.ndarray:
+        """trial_seconds of each shape, vectorised."""
+        rows = (np.array([s.rows * VALIDATION_SHARE for s in shapes]) if validation_rows is None
+                else np.asarray(validation_rows, dtype=float))
+        evaluation = self._stages(EVALUATE, rows, np.array([s.features for s in shapes], dtype=float),
+                                  np.array([s.cores for s in shapes], dtype=float))
+        return self.predict_many(shapes) + evaluation
 
     def observed(self, o: Observation) -> float:
         """The prediction for what an observation measured."""

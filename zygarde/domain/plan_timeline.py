@@ -95,7 +95,9 @@ class Timeline:
 
 def trial_durations(model: TimingModel, trials: Sequence[TrialShape], fit_cores: float) -> list[float]:
     """Each trial's seconds in its batch (fit and evaluation) when its fit has `fit_cores`."""
-    return [model.trial_seconds(t.with_cores(fit_cores)) for t in trials]
+    shapes = [t.with_cores(fit_cores) for t in trials]
+    many = getattr(model, "trial_seconds_many", None)  # a vectorised model (perf_model.PerfModel)
+    return [float(s) for s in many(shapes)] if many else [model.trial_seconds(s) for s in shapes]
 
 
 @dataclass(frozen=True)

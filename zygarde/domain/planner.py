@@ -154,25 +154,6 @@ def sizes(capacity: Capacity) -> list[BatchSize]:
     return [s for s in out if capacity.max_cores is None or s.dcu <= capacity.max_cores]
 
 
-def _choices(model: TimingModel, workload: Workload, n: int, capacity: Capacity) -> Iterable[_Choice]:
-    """Every configuration for the first n trials, with its predicted timeline."""
-    trials = workload.trials[:n]
-    durations: dict[float, list[float]] = {}
-    for size in sizes(capacity):
-        stages = tl.Stages.of(model, workload.rows, workload.columns, size)
-        for q in (q for q in CONCURRENCIES if q <= min(n, size.task_cores)):
-            fit_cores = size.task_cores / q
-            if fit_cores not in durations:
-                durations[fit_cores] = tl.trial_durations(model, trials, fit_cores)
-            most = min(capacity.max_batches, math.ceil(n / q))
-            if capacity.max_cores is not None:
-                most = min(most, capacity.max_cores // size.dcu)
-            for b in range(1, most + 1):
-                warm = capacity.warm if size == capacity.warm_size else 0
-                yield _Choice(size, b, q, tl.simulate(stages, durations[fit_cores], size=size, batches=b,
-                                                      concurrency=q, prepared=workload.prepared, warm=min(warm, b)))
-
-
 def _key(c: _Choice) -> tuple:
     """Fewest DCU-seconds, then the earliest end, then the smallest footprint."""
     return (round(c.timeline.dcu_seconds, 6), round(c.timeline.end_seconds, 6), c.batches, c.size, c.concurrency)
@@ -180,18 +161,39 @@ def _key(c: _Choice) -> tuple:
 
 def _best(model: TimingModel, workload: Workload, n: int, capacity: Capacity, deadline: float | None,
           max_cost: float | None) -> tuple[_Choice | None, _Choice, _Choice]:
-    """(the cheapest choice within the limits or None, the fastest choice, the cheapest choice)."""
+    """(the cheapest choice for the first n trials within the limits or None, the fastest choice,
+    the cheapest choice). Sizes go smallest first; once a choice is within the limits, a choice
+    whose bill cannot be lower (its trials' slot-seconds and finalisation at its DCU, or its
+    billing minimum) is not simulated."""
+    trials, durations = workload.trials[:n], {}
     best = fastest = cheapest = None
-    for c in _choices(model, workload, n, capacity):
-        key = _key(c)
-        cost = tl.dollars(c.timeline.dcu_seconds, capacity.price_per_dcu_hour)
-        if fastest is None or (c.timeline.end_seconds, key) < fastest[0]:
-            fastest = ((c.timeline.end_seconds, key), c)
-        if cheapest is None or key < cheapest[0]:
-            cheapest = (key, c)
-        within = (deadline is None or c.timeline.end_seconds <= deadline) and (max_cost is None or cost <= max_cost)
-        if within and (best is None or key < best[0]):
-            best = (key, c)
+    for size in sorted(sizes(capacity), key=lambda s: (s.dcu, s)):
+        stages = tl.Stages.of(model, workload.rows, workload.columns, size)
+        warm = capacity.warm if size == capacity.warm_size else 0
+        for q in (q for q in CONCURRENCIES if q <= min(n, size.task_cores)):
+            fit_cores = size.task_cores / q
+            if fit_cores not in durations:
+                work = tl.trial_durations(model, trials, fit_cores)
+                durations[fit_cores] = (work, sum(work))
+            work, total = durations[fit_cores]
+            floor = size.dcu * max(total / q + stages.finalize, tl.MIN_BILLED_SECONDS)
+            if best is not None and floor > best[0][0]:
+                continue
+            most = min(capacity.max_batches, math.ceil(n / q))
+            if capacity.max_cores is not None:
+                most = min(most, capacity.max_cores // size.dcu)
+            for b in range(1, most + 1):
+                c = _Choice(size, b, q, tl.simulate(stages, work, size=size, batches=b, concurrency=q,
+                                                    prepared=workload.prepared, warm=min(warm, b)))
+                key = _key(c)
+                if fastest is None or (c.timeline.end_seconds, key) < fastest[0]:
+                    fastest = ((c.timeline.end_seconds, key), c)
+                if cheapest is None or key < cheapest[0]:
+                    cheapest = (key, c)
+                cost = tl.dollars(c.timeline.dcu_seconds, capacity.price_per_dcu_hour)
+                within = (deadline is None or c.timeline.end_seconds <= deadline) and (max_cost is None or cost <= max_cost)
+                if within and (best is None or key < best[0]):
+                    best = (key, c)
     return best and best[1], fastest[1], cheapest[1]
 
 
