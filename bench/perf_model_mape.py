@@ -192,9 +192,9 @@ def fit_time(observations: list[Observation], n: int = 10_000) -> dict:
         model.predict(o.shape())
     predict_ms = round((time.perf_counter() - started) / 1000 * 1000, 3)
     # planning the auto mode's largest search: 270 XGBoost trials, a 10-minute deadline
-    shapes = tuple(TrialShape("xgboost_regressor", {"n_estimators": rng.randint(50, 1000), "max_depth": rng.randint(2, 10),
-                                                    "learning_rate": 10 ** rng.uniform(-2, -0.5)}, 35_000, 9)
-                   for _ in range(270))
+    params = [{"n_estimators": rng.randint(50, 1000), "max_depth": rng.randint(2, 10),
+               "learning_rate": 10 ** rng.uniform(-2, -0.5)} for _ in range(270)]
+    shapes = tuple(TrialShape("xgboost_regressor", p, 35_000, 9) for p in params)
     started = time.perf_counter()
     pl.plan(model, pl.Workload(shapes, 53_940, 10, min_trials=27), deadline_seconds=600)
     return {"observations": n, "fit_seconds": round(seconds, 3), "predict_ms": predict_ms,

@@ -205,8 +205,8 @@ def test_a_job_scale_multiplies_fits_within_bounds():
 
 def test_vectorised_predictions_are_the_single_ones():
     rng = random.Random(13)
-    history = observed(40, seed=14) + [Observation.of_fit(TrialShape("logistic_regression", {"maxIter": 50}, 20_000, 30), 4.0),
-                                       Observation(pr.EVALUATE, 3.0, 6_000, 30, 2)] * 3
+    linear = TrialShape("logistic_regression", {"maxIter": 50}, 20_000, 30)
+    history = observed(40, seed=14) + [Observation.of_fit(linear, 4.0), Observation(pr.EVALUATE, 3.0, 6_000, 30, 2)] * 3
     model = pm.fit(history).scaled(1.2)
     shapes = [forest_shape(rng) for _ in range(10)] + [TrialShape("logistic_regression", {"maxIter": 20}, 9_000, 12, 3),
                                                       TrialShape("kmeans", {"k": 4}, 1_000, 3)]

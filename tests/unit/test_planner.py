@@ -237,6 +237,15 @@ def test_a_replan_finishes_the_rest_within_what_is_left_of_the_deadline():
         pl.replan(plan, done, elapsed_seconds=3600, done=range(4))
 
 
+def test_a_replan_runs_more_trials_when_they_proved_faster():
+    model, capacity = Synthetic(base=(2000.0,) * 12), pl.Capacity(max_batches=1, max_executors=2)
+    plan = pl.plan(model, workload(12, min_trials=3), deadline_seconds=900, capacity=capacity)
+    assert plan.trials < 12
+    fast = [Observation.of_fit(t.with_cores(4.0), model.predict(t.with_cores(4.0)) / 4) for t in plan.workload.trials[:3]]
+    again = pl.replan(plan, fast, elapsed_seconds=300, done=range(3))
+    assert 3 + again.trials > plan.trials
+
+
 def test_the_real_model_plans_the_fourteen_candidate_grid():
     grid = [("linear_regression", {"regParam": r, "elasticNetParam": e}) for r in (0.0, 0.01, 0.1) for e in (0.0, 0.5)]
     grid += [("random_forest_regressor", {"numTrees": t, "maxDepth": d}) for t in (20, 50) for d in (5, 10)]

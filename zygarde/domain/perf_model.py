@@ -5,9 +5,12 @@ a-MLLibrary's recipe, small: each key (a learner family's fits; each stage) has 
 regressions on augmented features of the log of actual / prior seconds:
 - prior: no correction;
 - scale: one factor (the median ratio; what packing.correction did per job);
+- constant: the median seconds, whatever the prior says (fits bound by fixed overheads);
 - affine: seconds = a + b x prior (a fixed overhead the prior misses), fitted on relative error;
-- loglinear: ridge regression of the log ratio on log rows, log features, log cores and log work
-  (the prior as an offset: free exponents for every scaling law).
+- loglinear: ridge regression of the log ratio on log rows, log features, log cores, the log of the
+  prior's core factor and work, and of each of the family's drivers (trees, depth, rounds...): the
+  prior as an offset, free exponents for every scaling law. It is not extrapolated: beyond the range
+  of the data it was fitted on, each feature is held at the edge and the prior's laws go on alone.
 The technique with the lowest cross-validated MAPE (folds over the key's observations) is kept, and
 its correction is shrunk toward the prior by n / (n + PRIOR_WEIGHT): with 0 observations the prior
 alone, with 1-2 still mostly the prior. Families with few fits lean on a correction learned from
@@ -52,10 +55,6 @@ class Correction:
     sigma: float = PRIOR_SIGMA  # out-of-fold RMS error in log seconds
     cv_mape: float | None = None
     bounds: tuple[tuple[float, float], ...] = ()  # loglinear: each feature's range in the data (no extrapolation)
-
-    @property
-    def weight(self) -> float:
-        return self.n / (self.n + PRIOR_WEIGHT)
 
     def to_dict(self) -> dict[str, Any]:
         return {"technique": self.technique, "coef": [round(c, 6) for c in self.coef], "n": self.n,

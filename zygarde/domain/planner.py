@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from zygarde.domain import plan_timeline as tl
+from zygarde.domain.perf_model import PRIOR_WEIGHT
 from zygarde.domain.perf_records import FIT, PREPARE, Observation, TrialShape
 from zygarde.domain.plan_timeline import DEFAULT_SIZE, BatchSize, TimingModel
 
@@ -191,7 +192,8 @@ def _best(model: TimingModel, workload: Workload, n: int, capacity: Capacity, de
                 if cheapest is None or key < cheapest[0]:
                     cheapest = (key, c)
                 cost = tl.dollars(c.timeline.dcu_seconds, capacity.price_per_dcu_hour)
-                within = (deadline is None or c.timeline.end_seconds <= deadline) and (max_cost is None or cost <= max_cost)
+                on_time = deadline is None or c.timeline.end_seconds <= deadline
+                within = on_time and (max_cost is None or cost <= max_cost)
                 if within and (best is None or key < best[0]):
                     best = (key, c)
     return best and best[1], fastest[1], cheapest[1]
@@ -276,20 +278,21 @@ def should_replan(plan_: Plan, observations: Sequence[Observation]) -> bool:
 def replan(plan_: Plan, observations: Sequence[Observation], elapsed_seconds: float, *,
            done: Iterable[int] | None = None, spent_usd: float | None = None) -> Plan:
     """The plan for what is left, `elapsed_seconds` after `plan_` started: the model calibrated on
-    the job's own observations, the trials not `done` (indices into the workload; default: as many
-    of the first as there are fit observations), the remaining deadline and dollars (`spent_usd`
-    defaults to the plan's batches billed for the elapsed time). Running batches of the plan's
-    size continue warm. Raises Infeasible."""
+    the job's own observations (their median drift, weighed as perf_model weighs evidence), the
+    workload's trials not `done` (indices into the workload; default: as many of the first as there
+    are fit observations; the trial budget may grow again when trials ran faster than predicted),
+    the remaining deadline and dollars (`spent_usd` defaults to the plan's batches billed for the
+    elapsed time). Running batches of the plan's size continue warm; a trial still running counts
+    as left, from the start. Raises Infeasible."""
     if plan_.workload is None or plan_.model is None or plan_.capacity is None:
         raise ValueError("replan needs a plan made by plan() or naive_plan()")
     fits = [o for o in observations if o.stage == FIT]
     finished = set(range(len(fits)) if done is None else done)
-    left = tuple(t for i, t in enumerate(plan_.workload.trials[:plan_.trials]) if i not in finished)
+    left = tuple(t for i, t in enumerate(plan_.workload.trials) if i not in finished)
     if not left:
-        raise ValueError("replan: every planned trial is done")
-    factor = drift(plan_, fits)
-    weight = len(fits) / (len(fits) + 3.0)
-    model = plan_.model.scaled(factor ** weight)
+        raise ValueError("replan: every trial is done")
+    weight = len(fits) / (len(fits) + PRIOR_WEIGHT)
+    model = plan_.model.scaled(drift(plan_, fits) ** weight)
     old = plan_.workload
     prepared = old.prepared or bool(fits) or any(o.stage == PREPARE for o in observations)
     fewest = None if old.min_trials is None else max(1, min(len(left), old.min_trials - len(finished)))
