@@ -241,7 +241,8 @@ def test_a_replan_runs_more_trials_when_they_proved_faster():
     model, capacity = Synthetic(base=(2000.0,) * 12), pl.Capacity(max_batches=1, max_executors=2)
     plan = pl.plan(model, workload(12, min_trials=3), deadline_seconds=900, capacity=capacity)
     assert plan.trials < 12
-    fast = [Observation.of_fit(t.with_cores(4.0), model.predict(t.with_cores(4.0)) / 4) for t in plan.workload.trials[:3]]
+    shapes = [t.with_cores(4.0) for t in plan.workload.trials[:3]]
+    fast = [Observation.of_fit(s, model.predict(s) / 4) for s in shapes]
     again = pl.replan(plan, fast, elapsed_seconds=300, done=range(3))
     assert 3 + again.trials > plan.trials
 
