@@ -83,20 +83,19 @@ def advance(s: JobSnapshot) -> Decision:
 
 # --- an attempt's own end -------------------------------------------------------------------------
 def _own(s: JobSnapshot, event: Any) -> Decision:
-    if isinstance(event, Reported):
-        return _reported(s, event)
-    if isinstance(event, AttemptEnded):
-        t = s.trial(event.trial_id)
-        if t is None:
-            return Decision()
-        return Decision((_ended(s, t, event.attempt, event.reason, event.message, event.retry),))
-    return Decision()
-
-
-def _reported(s: JobSnapshot, event: Reported) -> Decision:
-    t, outcome = s.trial(event.trial_id), event.outcome
-    if t is None:
+    """The event's own trial change; none for a replay (the trial is no longer at that attempt, running)."""
+    if not isinstance(event, (Reported, AttemptEnded)):
         return Decision()
+    t = s.trial(event.trial_id)
+    if t is None or t.state not in ACTIVE or t.attempt != event.attempt:
+        return Decision()
+    if isinstance(event, Reported):
+        return _reported(s, t, event)
+    return Decision((_ended(s, t, event.attempt, event.reason, event.message, event.retry),))
+
+
+def _reported(s: JobSnapshot, t: Trial, event: Reported) -> Decision:
+    outcome = event.outcome
     if not outcome.ok:
         return Decision((_ended(s, t, event.attempt, outcome.reason, outcome.message, outcome.retry,
                                 outcome.changes),))

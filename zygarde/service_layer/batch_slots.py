@@ -30,7 +30,9 @@ def settle_batch(cmd: SettleBatch, deps: Deps) -> list[Message]:
 
 def release_batch(cmd: ReleaseBatch, deps: Deps) -> list[Message]:
     slot, hold = job_slot_of(deps, cmd.job_id, cmd.batch_id)
-    capacity = cmd.capacity_slot if cmd.capacity_slot is not None else hold.capacity_slot if hold else None
+    if hold is None and cmd.capacity_slot is None:
+        return []  # freed already
+    capacity = cmd.capacity_slot if cmd.capacity_slot is not None else hold.capacity_slot
     if capacity is not None:
         deps.repo.release_capacity(capacity, cmd.batch_id)
     if hold is not None:

@@ -1,5 +1,5 @@
 """The message bus: one handler per message type (HANDLERS), each taking the message and its
-dependencies and returning the messages it causes; the bus handles them in order until none is left.
+dependencies and returning the messages it causes; the bus handles them, depth first, until none is left.
 No handler calls another. Placing work (PlaceWork) runs once, after everything else a message caused.
 
 The path of each message: docs/architecture.md."""
@@ -65,9 +65,7 @@ def handle(message: Message, deps: Deps) -> list[Message]:
                 raise
             log.error("%s failed, the rest goes on message=%r error=%r", type(msg).__name__, msg, str(exc))
             continue
-        for follow in caused:
-            if isinstance(follow, PlaceWork):
-                place = True  # once, after the rest
-            else:
-                queue.append(follow)
+        place |= any(isinstance(follow, PlaceWork) for follow in caused)  # once, after the rest
+        # depth first: what a message causes is finished before the messages caused beside it
+        queue.extendleft(reversed([follow for follow in caused if not isinstance(follow, PlaceWork)]))
     return trace

@@ -14,6 +14,7 @@ from zygarde.domain.messages import (AttemptEnded, BatchCancelled, CancelBatch, 
 from zygarde.domain.model import Job, JobState, Trial, TrialState
 from zygarde.domain.reasons import Reason
 from zygarde.service_layer.deps import Deps, log
+from zygarde.service_layer.job_specs import job_spec
 from zygarde.service_layer.locations import trial_uris
 from zygarde.service_layer.ports import BatchInfo
 from zygarde.service_layer.scheduling_board import ReadyJob
@@ -39,10 +40,16 @@ def reconcile(cmd: Reconcile, deps: Deps) -> list[Message]:
     swept = _sweep_orphan_trials(deps)
     for job in running:
         follow.append(ReviewJob(job.job_id))  # deadlines and budgets
-        if deps.repo.list_trials(job.job_id, [TrialState.WAITING], limit=1):  # keep the ready queue whole
-            deps.repo.mark_ready(ReadyJob(job.job_id, job.owner, job.created_at, deps.repo.owner_running(job.owner)))
+        _keep_ready(deps, job)
     follow += _cancel_orphan_batches(deps, jobs, listed)
     return [Reconciled({"released_slots": released, "orphan_trials": swept}), *dict.fromkeys(follow), PlaceWork()]
+
+
+def _keep_ready(deps: Deps, job: Job) -> None:
+    """Put back in the ready queue a job that has waiting work and a free job slot (a mark lost to a crash)."""
+    if deps.repo.list_trials(job.job_id, [TrialState.WAITING], limit=1) and \
+            len(deps.repo.slot_holders(job.job_id)) < job_spec(job).max_parallel:
+        deps.repo.mark_ready(ReadyJob(job.job_id, job.owner, job.created_at, deps.repo.owner_running(job.owner)))
 
 
 def report(trace: list[Message]) -> dict[str, int]:
