@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from zygarde.domain.contracts import EXIT, Handoff, handoff_object
-from zygarde.domain.errors import PreconditionFailed
-from zygarde.domain.messages import BatchIdle, Message, ReleaseBatch, ResultWritten, StartWork
+from zygarde.domain.contracts import handoff_object
+from zygarde.domain.messages import BatchIdle, Message, ResultWritten, StartWork
 from zygarde.domain.model import ACTIVE, JobState
-from zygarde.service_layer.batch_slots import job_slot_of
+from zygarde.service_layer.batch_slots import job_slot_of, tell_to_exit
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.job_specs import job_spec
 from zygarde.service_layer.locations import handoff_prefix, trial_uris
@@ -38,15 +37,4 @@ def batch_idle(event: BatchIdle, deps: Deps) -> list[Message]:
         work = [w for w in next_work(deps, job, spec, 1) if w.stage.properties(list(w.trials)) == dict(hold.properties)]
         if work and claim_into_batch(deps, job, spec, work[0], slot, hold, n):
             return [StartWork(job_id, batch_id)]
-    return _exit(deps, job_id, batch_id, n)
-
-
-def _exit(deps: Deps, job_id: str, batch_id: str, n: int) -> list[Message]:
-    """Tell the batch to end now, and free its slots."""
-    uri = handoff_object(handoff_prefix(deps.settings, job_id, batch_id), n)
-    try:
-        deps.blobs.write_bytes(uri, Handoff(main=EXIT).to_json().encode(), "application/json", if_generation_match=0)
-        log.info("batch told to exit job_id=%s batch_id=%s handoff=%d", job_id, batch_id, n)
-    except PreconditionFailed:
-        pass  # answered already
-    return [ReleaseBatch(job_id, batch_id)]
+    return tell_to_exit(deps, job_id, batch_id, n)

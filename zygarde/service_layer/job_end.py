@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from zygarde.domain.decisions import CancelRequested
-from zygarde.domain.messages import EndJob, Finalize, JobEnded, Message, RegisterModel
+from zygarde.domain.messages import EndJob, Finalize, JobEnded, Message, RegisterModel, SettleBatch
 from zygarde.domain.model import JobState, StageKind
 from zygarde.domain.reasons import Reason
 from zygarde.service_layer.deps import Deps, log
@@ -49,7 +49,8 @@ def end_job(cmd: EndJob, deps: Deps) -> list[Message]:
     # the reconciler makes sure no batch of this job outlives it
     deps.publisher.publish("reconcile", json.dumps({"event": "job-ended", "job_id": cmd.job_id}).encode(),
                            event="job-ended", job_id=cmd.job_id)
-    return []
+    # its batches that wait for more work are told to exit now, and their slots freed
+    return [SettleBatch(cmd.job_id, hold.batch_id) for hold in deps.repo.slot_holders(cmd.job_id).values()]
 
 
 def job_ended(event: JobEnded, deps: Deps) -> list[Message]:
