@@ -178,7 +178,7 @@ def test_a_pack_killed_mid_run_keeps_finished_trials_reruns_the_rest_and_a_forge
     os.kill(int(pid_file.read_text()), signal.SIGKILL)
     while deps.launcher.get(batch_id).state != "FAILED" and time.monotonic() < deadline:
         time.sleep(0.5)
-    deps.publisher.publish("cluster_idle", b'{"reason": "tick"}')
+    deps.publisher.publish("reconcile", b'{"reason": "tick"}')
     view = wait_finished(deps, "e2e-killed")
     assert view.job.state is JobState.SUCCEEDED, view.job
     trials = {t.trial_id: t for t in view.trials}

@@ -37,7 +37,9 @@ def test_add_get_update_and_list(repo):
     assert [t.trial_id for t in repo.list_trials("job-a")] == ["t0000", "t0001", "t0002"]
     assert repo.get_trial("job-a", "t0001").params == {"regParam": 0.1}
     moved = repo.update_trial("job-a", "t0001", lambda t: t.transition(
-        TrialState.LAUNCHING, "SlotClaimed", "slot 0", "2026-01-01T00:00:01", slot=0, attempt=1))
+        TrialState.LAUNCHING, "SlotClaimed", "slot 0", "2026-01-01T00:00:01", slot=0, attempt=1, batch_id="zyg-b1"))
+    assert repo.batch_trials("job-a", "zyg-b1") == [moved] == repo.batch_trials("job-a", "zyg-b1", [TrialState.LAUNCHING], 1)
+    assert repo.batch_trials("job-a", "zyg-b1", [TrialState.RUNNING]) == [] == repo.batch_trials("job-a", "zyg-b2")
     assert repo.get_trial("job-a", "t0001") == moved
     assert repo.update_trial("job-a", "t0001", lambda t: None) is None
     assert [t.trial_id for t in repo.active_trials()] == ["t0001"]

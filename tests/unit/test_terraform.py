@@ -558,6 +558,8 @@ def test_firestore_indexes_match_the_queries(tf):
     jobs = config.collection("jobs")
     assert (jobs, (("owner", "ASCENDING"), ("created_at", "DESCENDING"))) in composites
     assert (jobs, (("state", "ASCENDING"), ("created_at", "ASCENDING"))) in composites
+    trials = config.collection("trials")
+    assert (trials, (("batch_id", "ASCENDING"), ("state", "ASCENDING"))) in composites  # batch_trials with states
 
 
 def test_scheduler_ticks_the_reconcile_topic(tf):

@@ -155,6 +155,16 @@ class FirestoreJobRepository(FirestoreSchedulingBoard, JobRepository):
         return sorted((trial_from_dict(s.to_dict()) for s in query.stream()), key=lambda t: t.index)
 
     @transient
+    def batch_trials(self, job_id: str, batch_id: str, states: Sequence[TrialState] | None = None,
+                     limit: int | None = None) -> list[Trial]:
+        query = self._trials(job_id).where(filter=FieldFilter("batch_id", "==", batch_id))
+        if states is not None:
+            query = query.where(filter=FieldFilter("state", "in", sorted(s.value for s in states)))
+        if limit is not None:
+            query = query.limit(limit)
+        return sorted((trial_from_dict(s.to_dict()) for s in query.stream()), key=lambda t: t.index)
+
+    @transient
     def update_trial(self, job_id: str, trial_id: str, change: Callable[[Trial], Trial | None]) -> Trial | None:
         return self._update(self._trials(job_id).document(trial_id), trial_from_dict, trial_to_dict, change,
                             f"trial {job_id}/{trial_id}")

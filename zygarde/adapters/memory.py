@@ -80,6 +80,12 @@ class MemoryJobRepository(MemorySchedulingBoard, JobRepository):
         trials = [t for t in self.trials.get(job_id, {}).values() if states is None or t.state in states]
         return sorted(trials[:limit] if limit is not None else trials, key=lambda t: t.index)
 
+    def batch_trials(self, job_id: str, batch_id: str, states: Sequence[TrialState] | None = None,
+                     limit: int | None = None) -> list[Trial]:
+        trials = [t for t in self.trials.get(job_id, {}).values()
+                  if t.batch_id == batch_id and (states is None or t.state in states)]
+        return sorted(trials[:limit] if limit is not None else trials, key=lambda t: t.index)
+
     def update_trial(self, job_id: str, trial_id: str, change: Callable[[Trial], Trial | None]) -> Trial | None:
         with self._lock:
             current = self.get_trial(job_id, trial_id)

@@ -20,7 +20,9 @@ from zygarde.service_layer.ready_work import next_work
 
 def batch_idle(event: BatchIdle, deps: Deps) -> list[Message]:
     job_id, batch_id, n = event.job_id, event.batch_id, event.handoff
-    members = [t for t in deps.repo.list_trials(job_id, ACTIVE) if t.batch_id == batch_id]
+    if deps.blobs.exists(handoff_object(handoff_prefix(deps.settings, job_id, batch_id), n)):
+        return []  # answered already (a replay)
+    members = deps.repo.batch_trials(job_id, batch_id, ACTIVE)
     if members and not event.results_checked:  # its results may not have been delivered yet: look first
         return [*(ResultWritten(job_id, t.trial_id, t.attempt, trial_uris(deps.settings, job_id, t.trial_id, t.attempt)[1])
                   for t in members), dataclasses.replace(event, results_checked=True)]
@@ -28,8 +30,6 @@ def batch_idle(event: BatchIdle, deps: Deps) -> list[Message]:
         log.warning("idle report ignored while the batch's work runs job_id=%s batch_id=%s handoff=%d trials=%s",
                     job_id, batch_id, n, ",".join(t.trial_id for t in members))
         return []
-    if deps.blobs.exists(handoff_object(handoff_prefix(deps.settings, job_id, batch_id), n)):
-        return []  # answered already (a replay)
     slot, hold = job_slot_of(deps, job_id, batch_id)
     job = deps.repo.get_job(job_id)
     if hold is not None and job is not None and job.state is JobState.RUNNING:

@@ -18,7 +18,7 @@ from zygarde.service_layer.unit_of_work import work_is_ready
 
 
 def settle_batch(cmd: SettleBatch, deps: Deps) -> list[Message]:
-    if any(t.batch_id == cmd.batch_id for t in deps.repo.list_trials(cmd.job_id, ACTIVE)):
+    if deps.repo.batch_trials(cmd.job_id, cmd.batch_id, ACTIVE, limit=1):
         return []  # more of its work runs
     slot, hold = job_slot_of(deps, cmd.job_id, cmd.batch_id)
     if hold is None:

@@ -18,7 +18,7 @@ from zygarde.service_layer.ready_work import Work, next_work
 from zygarde.service_layer.scheduling_board import ReadyJob
 
 FILL_LIMIT = 32  # free capacity slots one placement fills at most (the next event goes on)
-READY_PAGE = 16  # ready jobs read at a time
+READY_PAGE = 16  # ready jobs read at a time at most (twice the free slots, plus two: the queue is in order)
 MAX_TRIES = 8  # pieces of work one pick may try to claim (others' handlers may take them first)
 FINISHING_GRACE_SECONDS = 30.0  # beyond the batch's wait, a batch that said it would report idle is not waited for
 
@@ -38,7 +38,7 @@ def place_work(cmd: PlaceWork, deps: Deps) -> list[Message]:
     counts: dict[str, int] = {}  # owner -> running trials, read fresh once per placement
     after = None
     while free:
-        page = [_Candidate(r) for r in deps.repo.ready_jobs(READY_PAGE, after)]
+        page = [_Candidate(r) for r in deps.repo.ready_jobs(min(READY_PAGE, 2 * len(free) + 2), after)]
         if not page:
             break
         after = page[-1].ready.order

@@ -149,6 +149,12 @@ class JobRepository(SchedulingBoard):
         """The job's trials (those in `states`, at most `limit` of them: any ones), by index."""
 
     @abc.abstractmethod
+    def batch_trials(self, job_id: str, batch_id: str, states: "Sequence[TrialState] | None" = None,
+                     limit: int | None = None) -> "list[Trial]":
+        """The job's trials whose latest attempt was given to that batch (those in `states`, at most `limit`
+        of them), by index."""
+
+    @abc.abstractmethod
     def update_trial(self, job_id: str, trial_id: str,
                      change: "Callable[[Trial], Trial | None]") -> "Trial | None":
         """Apply `change` atomically; it returns the new snapshot or None for no change."""

@@ -20,7 +20,7 @@ from zygarde.service_layer.stages import Stage, stage_of
 
 
 def start_work(cmd: StartWork, deps: Deps) -> list[Message]:
-    trials = [t for t in deps.repo.list_trials(cmd.job_id, [TrialState.LAUNCHING]) if t.batch_id == cmd.batch_id]
+    trials = deps.repo.batch_trials(cmd.job_id, cmd.batch_id, [TrialState.LAUNCHING])
     job = deps.repo.get_job(cmd.job_id) if trials else None
     if job is None:
         return []
