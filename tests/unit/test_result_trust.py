@@ -146,6 +146,26 @@ def test_result_object_names_must_be_exact():
         assert parse_result_object_name(name) is None, name
 
 
+def test_idle_report_names_are_as_exact_and_only_they_are_idle_reports(deps):
+    from zygarde.domain.contracts import parse_idle_object_name
+    from zygarde.domain.messages import BatchIdle, ResultWritten
+
+    assert parse_idle_object_name("results/job-1/zyg-job-1-prepare-a1/idle-2.json") == ("job-1", "zyg-job-1-prepare-a1", 2)
+    for name in ("results/job-1/zyg-b/idle-0.json", "results/job-1/zyg-b/idle-02.json", "results/job-1/zyg-b/idle-+1.json",
+                 "results/job-1/zyg-b/idle-1.json.tmp", "results/job-1//idle-1.json", "results/../zyg-b/idle-1.json",
+                 "results/job-1/zyg-b/idle-١.json", "results/job-1/zyg-b/attempt-1.json/idle-1.json",
+                 "results/job-1/zyg-b/idle-1.json/x"):
+        assert parse_idle_object_name(name) is None, name
+    assert parse_result_object_name("results/job-1/zyg-b/idle-1.json") is None
+
+    def decoded(name, bucket="bkt"):
+        return edge.results_message(PubSubMessage(b"{}", {"bucketId": bucket, "objectId": name}), deps.settings)
+
+    assert decoded("results/job-1/zyg-b/idle-1.json") == BatchIdle("job-1", "zyg-b", 1)
+    assert isinstance(decoded("results/job-1/t0000/attempt-1.json"), ResultWritten)
+    assert decoded("results/job-1/zyg-b/idle-01.json") is None and decoded("results/job-1/zyg-b/idle-1.json", "evil") is None
+
+
 def test_a_tick_message_with_any_data_reconciles(deps):
     running_job(deps)
     tick = acknowledge_permanent_errors(edge.on_reconcile_tick)
