@@ -1,12 +1,14 @@
 """Reconcile (the scheduler's tick): make the store and Dataproc agree, so compute exists only while work
 runs and nothing is lost when a batch dies or an event goes missing. Per tick: active trials (a result
 whose notification was lost, a batch that died, a launch left half done, a job that has ended), slots
-held by batches that have ended, trials without their job, each running job's rules (deadlines, budgets)
-and its place in the ready queue, batches of ended jobs; then placement of free capacity."""
+held by batches that have ended, trials without their job, the rules of running jobs that time alone may
+end (deadlines, core-hour budgets), the ready queue for jobs with no batch, batches of ended jobs; then
+placement of free capacity. Other jobs move on their own events (a result, a redelivery)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from zygarde.domain import budgets
 from zygarde.domain.errors import BatchNotFound, PermanentError
 from zygarde.domain.messages import (AttemptEnded, BatchCancelled, CancelBatch, JobEnded, Message, PlaceWork,
                                      Reconcile, Reconciled, ResultWritten, ResumeLaunches, Retry, ReviewJob,
@@ -36,13 +38,24 @@ def reconcile(cmd: Reconcile, deps: Deps) -> list[Message]:
             log.error("reconcile failed for a trial job_id=%s trial_id=%s error=%r", trial.job_id, trial.trial_id,
                       str(exc))
     running = deps.repo.list_jobs(states=[JobState.RUNNING], limit=100_000)
-    released = _release_orphan_slots(deps, running, {t.batch_id for t in active}, listed)
+    holders = deps.repo.capacity_holders()
+    released = _release_orphan_slots(deps, running, holders, {t.batch_id for t in active}, listed)
     swept = _sweep_orphan_trials(deps)
+    busy_jobs = {hold.job_id for hold in holders.values()}
     for job in running:
-        follow.append(ReviewJob(job.job_id))  # deadlines and budgets
-        _keep_ready(deps, job)
+        if _bound_by_time(deps, job):
+            follow.append(ReviewJob(job.job_id))  # deadlines and core-hour budgets: time alone ends them
+        if job.job_id not in busy_jobs:
+            _keep_ready(deps, job)  # a job with a batch is put back in the queue when one ends
     follow += _cancel_orphan_batches(deps, jobs, listed)
     return [Reconciled({"released_slots": released, "orphan_trials": swept}), *dict.fromkeys(follow), PlaceWork()]
+
+
+def _bound_by_time(deps: Deps, job: Job) -> bool:
+    """Whether the passing of time alone may end the job's search: a core-hour budget, or a deadline due."""
+    spec = job_spec(job)
+    return spec.budget.max_core_hours is not None or \
+        budgets.deadline_problem(job, spec, deps.clock(), deps.settings.batch_startup_seconds) is not None
 
 
 def _keep_ready(deps: Deps, job: Job) -> None:
@@ -84,7 +97,8 @@ def _reconcile_trial(deps: Deps, trial: Trial, jobs: dict[str, Job | None]) -> l
                          f"batch {trial.batch_id} ended {state} without a result{detail}", Retry.IF_ATTEMPTS_LEFT)]
 
 
-def _release_orphan_slots(deps: Deps, running: list[Job], busy: set[str | None], listed: dict[str, BatchInfo]) -> int:
+def _release_orphan_slots(deps: Deps, running: list[Job], holders: dict, busy: set[str | None],
+                          listed: dict[str, BatchInfo]) -> int:
     """Free slots held by a batch that has ended (or was never created) with no trial of it active: left by a
     batch that died while it waited, or by a handler that crashed between a claim and its trials. After a
     grace period, so in-flight claims are left alone; released as their batch, so a racing claim never is."""
@@ -97,7 +111,7 @@ def _release_orphan_slots(deps: Deps, running: list[Job], busy: set[str | None],
         return info is None or info.is_ending
 
     released = 0
-    for slot, hold in deps.repo.capacity_holders().items():
+    for slot, hold in holders.items():
         if stale(hold):
             deps.repo.release_capacity(slot, hold.batch_id)
             released += 1
