@@ -25,7 +25,7 @@ def cluster_idle_message(msg):
 def submit_job(cloud_event):
     """zygarde-jobs: a job spec; zygarde-bucket-events (filtered to jobs/): a job file was written."""
     if passes_subscription_filter("submit_job", cloud_event.data):
-        acknowledge_permanent_errors(submit_job_message)(decode_pubsub(cloud_event.data))
+        acknowledge_permanent_errors(submit_job_message)(decode_pubsub(cloud_event.data, cloud_event["source"]))
 
 
 @functions_framework.cloud_event

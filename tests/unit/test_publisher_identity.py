@@ -97,7 +97,7 @@ def job_file(deps, name: str, spec: dict | None, generation: str = "1") -> Messa
         deps.blobs.write_bytes(f"gs://bkt/{name}", json.dumps(spec).encode())
     return Message(b"{}", {"bucketId": "bkt", "objectId": name, "objectGeneration": generation,
                            "eventType": "OBJECT_FINALIZE"}, f"n-{generation}", PUBLISHED,
-                   "projects/p/subscriptions/zygarde-bucket-events-submit-job")
+                   "//pubsub.googleapis.com/projects/p/topics/zygarde-bucket-events")
 
 
 def test_a_job_file_in_its_owner_s_folder_is_submitted(deps):
@@ -118,12 +118,12 @@ def test_a_job_file_outside_its_owner_s_folder_is_refused(deps, name, words):
 
 
 def test_a_message_on_the_jobs_topic_dressed_as_a_notification_is_no_job_file(deps):
-    """The jobs topic's subscription carries messages anyone with publish rights wrote: attributes that
-    name an object do not make a job file of them (whose owner would be its folder)."""
+    """The jobs topic carries messages anyone with publish rights wrote: attributes that name an object do
+    not make a job file of them (whose owner would be its folder)."""
     deps.blobs.write_bytes("gs://bkt/jobs/ana@example.com/mine.json", json.dumps(spec_dict()).encode())
     forged = Message(json.dumps(spec_dict(job_id="job-9", owner="eve@example.com")).encode(),
                      {"bucketId": "bkt", "objectId": "jobs/ana@example.com/mine.json", "eventType": "OBJECT_FINALIZE",
                       **signed("eve@example.com")}, "m-forged", PUBLISHED,
-                     "projects/p/subscriptions/zygarde-jobs-submit-job")
+                     "//pubsub.googleapis.com/projects/p/topics/zygarde-jobs")
     job = rejected(deps, twice(deps, forged))
     assert job.owner == "eve@example.com" and deps.repo.get_job("job-1") is None

@@ -12,9 +12,9 @@ from zygarde.service_layer.messages import Message
 log = logging.getLogger("zygarde")
 
 
-def decode_pubsub(data: dict[str, Any] | None) -> Message:
+def decode_pubsub(data: dict[str, Any] | None, source: str = "") -> Message:
     """The message inside a Pub/Sub CloudEvent's data ({"message": {...}, "subscription": ...}), with the
-    publish time and subscription that Pub/Sub gives it."""
+    publish time Pub/Sub gives it and the CloudEvent's `source` (the topic it came from)."""
     message = (data or {}).get("message") or {}
     payload = message.get("data") or ""
     try:
@@ -23,8 +23,7 @@ def decode_pubsub(data: dict[str, Any] | None) -> Message:
         raw = b""
     return Message(raw, dict(message.get("attributes") or {}),
                    str(message.get("messageId") or message.get("message_id") or ""),
-                   str(message.get("publishTime") or message.get("publish_time") or ""),
-                   str((data or {}).get("subscription") or ""))
+                   str(message.get("publishTime") or message.get("publish_time") or ""), source or "")
 
 
 def passes_subscription_filter(function_key: str, data: dict[str, Any] | None) -> bool:

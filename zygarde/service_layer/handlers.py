@@ -7,7 +7,7 @@ import json
 import re
 from typing import Callable
 
-from zygarde.config import prefix, resources
+from zygarde.config import prefix, topic
 from zygarde.domain import raw_doc
 from zygarde.domain.contracts import parse_result_object_name
 from zygarde.domain.errors import DatasetError, MessageError, NotFound, PermanentError, SpecError, Unstorable
@@ -61,10 +61,9 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
 
 
 def _is_job_file(msg: Message) -> bool:
-    """A bucket notification of an object (never a message of the jobs topic's own subscription, whatever
+    """A bucket notification of an object (never a message delivered from the jobs topic, whatever
     attributes its publisher wrote)."""
-    jobs_subscription = resources()["subscriptions"][resources()["functions"]["submit_job"]["subscription"]]
-    return msg.is_object_notification and not msg.subscription.endswith("/" + jobs_subscription)
+    return msg.is_object_notification and not msg.source.endswith("/topics/" + topic("jobs"))
 
 
 def _submit_job_file(msg: Message, deps: Deps) -> str | None:
