@@ -42,14 +42,13 @@ class PredictClient:
 
     def __call__(self, name: str, ref: str, data: bytes, on_behalf_of: str | None = None) -> tuple[int, dict[str, Any]]:
         import requests
-        from google.auth import exceptions as auth_exceptions
 
         from zygarde.adapters.auth import TokenUnavailable
 
         path = f"/v1/models/{requests.utils.quote(name, safe='')}/versions/{requests.utils.quote(ref, safe='')}:predict"
         try:
             response = self._http.post(self.url + path, data, on_behalf_of, **{"Content-Type": "application/json"})
-        except (requests.RequestException, auth_exceptions.GoogleAuthError, TokenUnavailable) as exc:
+        except (requests.RequestException, TokenUnavailable) as exc:
             log.warning("predict service unreachable url=%s error=%s", self.url, type(exc).__name__)
             return error(503, "The predict service could not be reached; try again in a moment.")
         try:
