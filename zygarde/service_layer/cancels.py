@@ -84,7 +84,7 @@ def _refuse(deps: Deps, job_id: str, message_id: str, sender: Requester | None, 
         refusals = [c for c in job.conditions if c.reason == REFUSED]
         if any(c.message.endswith(tag) for c in refusals) or len(refusals) >= MAX_RECORDED_REFUSALS:
             return None
-        message = safe_text(f"a cancel was refused: {why} {tag}", 1000)
+        message = f"a cancel was refused: {safe_text(why, 800)} {tag}"  # the tag kept whole: it makes this idempotent
         return dataclasses.replace(job, conditions=job.conditions + (Condition(job.state.value, REFUSED, message, now),))
 
     deps.repo.update_job(job_id, record)
