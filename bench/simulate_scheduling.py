@@ -18,7 +18,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher  # noqa: E402,I001
-from zygarde.config import Settings  # noqa: E402
+from zygarde.adapters.auth import GoogleTokenVerifier  # noqa: E402
+from zygarde.config import Settings, jobs_audience  # noqa: E402
+from zygarde.domain.identity import token_attributes  # noqa: E402
+from zygarde.local.identity import TokenIssuer  # noqa: E402
 from zygarde.domain.contracts import TrialResult  # noqa: E402
 from zygarde.domain.model import JobState, TrialState  # noqa: E402
 from zygarde.service_layer import handlers  # noqa: E402
@@ -82,8 +85,11 @@ def run(users: int, trials_per_user: int, cap: int, max_parallel: int, seed: int
         p_drop: float, p_dup: float) -> dict:
     rng = random.Random(seed)
     clock, events = VirtualClock(), []
+    issuer = TokenIssuer.generate("https://issuer.sim")  # each user signs their job, as on the jobs topic
+    settings = Settings(project="sim", region="r", bucket="bkt", max_concurrent_batches=cap,
+                        token_issuers=(issuer.issuer,))
     deps = Deps(CountingRepository(), SimLauncher(clock, rng, events), MemoryBlobStore(), MemoryPublisher(),
-                Settings(project="sim", region="r", bucket="bkt", max_concurrent_batches=cap), clock)
+                settings, clock, GoogleTokenVerifier(settings.audiences, settings.token_issuers, certs=issuer.certs()))
     for u in range(users):  # users arrive over the first 10 virtual minutes
         deps.blobs.write_bytes(f"gs://bkt/datasets/user{u:03d}/d.csv", b"x,y\n1,0\n")  # the owner's folder
         heapq.heappush(events, (START + timedelta(seconds=rng.uniform(0, 600)), f"user{u:03d}", "submit"))
@@ -100,7 +106,8 @@ def run(users: int, trials_per_user: int, cap: int, max_parallel: int, seed: int
                     "task": "binary_classification", "max_parallel": max_parallel, "max_attempts": 3,
                     "candidates": [{"algorithm": "logistic_regression",
                                     "params": {"regParam": [i / 1000 for i in range(trials_per_user)]}}]}
-            handlers.submit_job(Message(json.dumps(spec).encode(), {}, key), deps)
+            token = issuer.mint(key, jobs_audience("sim"), issued_at=when.timestamp())
+            handlers.submit_job(Message(json.dumps(spec).encode(), token_attributes(token), key, when.isoformat()), deps)
         elif kind == "tick":
             handlers.on_cluster_idle(deps)
             heapq.heappush(events, (when + timedelta(minutes=5), "tick", "tick"))

@@ -59,25 +59,16 @@ def models_aliases(name: str) -> None:
     _console().print(table)
 
 
-def _token(url: str) -> dict[str, str]:
-    """An identity token for a Cloud Run URL (IAM invoker); none for a local service."""
-    if url.startswith(("http://127.0.0.1", "http://localhost")):
-        return {}
-    import google.auth.transport.requests
-    from google.oauth2 import id_token
-
-    return {"Authorization": "Bearer " + id_token.fetch_id_token(google.auth.transport.requests.Request(), url)}
-
-
 @click.command()
 @click.argument("target")
 @click.argument("rows_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--url", default=None, help=f"The predict service (default: ${env_name('predict_url')}).")
 def predict(target: str, rows_file: Path, url: str | None) -> None:
     """Score ROWS_FILE (a JSON list of {column: value}, or {"instances": [...]}) with TARGET:
-    NAME (newest version), NAME@alias or NAME:version."""
+    NAME (newest version), NAME@alias or NAME:version, as the identity your token proves."""
     import requests
 
+    from zygarde.adapters.auth import AuthorizedClient, TokenSource, TokenUnavailable
     from zygarde.cli_common import use_local_cloud_env
 
     use_local_cloud_env()
@@ -89,8 +80,16 @@ def predict(target: str, rows_file: Path, url: str | None) -> None:
     body = json.loads(rows_file.read_text())
     if isinstance(body, list):
         body = {"instances": body}
-    response = requests.post(f"{url.rstrip('/')}/v1/models/{name}/versions/{ref}:predict", json=body,
-                             headers=_token(url), timeout=60)
+    client = AuthorizedClient(TokenSource(url.rstrip("/")), timeout=60)
+    try:
+        response = client.post(f"{url.rstrip('/')}/v1/models/{name}/versions/{ref}:predict", json.dumps(body).encode(),
+                               **{"Content-Type": "application/json"})
+    except TokenUnavailable as exc:
+        _console().print(f"[red]cannot prove who you are: {exc}[/red]")
+        sys.exit(2)
+    except requests.RequestException as exc:
+        _console().print(f"[red]the predict service at {url} cannot be reached: {type(exc).__name__}[/red]")
+        sys.exit(1)
     try:
         answer = response.json()
     except ValueError:

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from zygarde.config import topic
+from zygarde.domain.identity import token_attributes
 from zygarde.domain.model import JobState, TrialState
 from zygarde.local import demo
 from zygarde.local.sample_data import breast_cancer_csv
@@ -34,9 +35,20 @@ def wait_finished(deps, job_id: str, timeout: float = 900):
     raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job_view(deps.repo, job_id)}")
 
 
-def gcloud_publish(env: dict, project: str, message: str) -> None:
+DEMO_OWNER = "demo@zygarde.dev"
+
+
+def gcloud_publish(cloud, project: str, message: str, user: str = DEMO_OWNER) -> None:
+    """As the README says: `gcloud pubsub topics publish zygarde-jobs --message=... --attribute=token=...`,
+    the token the local cloud issues for `user` (`zygarde local env --user USER` exports it)."""
+    token = cloud.identity_token(user)
     subprocess.run(["gcloud", "pubsub", "topics", "publish", topic("jobs"), f"--project={project}",
-                    f"--message={message}"], env={**os.environ, **env}, check=True, capture_output=True, timeout=120)
+                    f"--message={message}", f"--attribute=token={token}"], env={**os.environ, **cloud.env()},
+                   check=True, capture_output=True, timeout=120)
+
+
+def signed(cloud, user: str = DEMO_OWNER, **attributes: str) -> dict[str, str]:
+    return {**token_attributes(cloud.identity_token(user)), **attributes}
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +64,8 @@ def deps(local_cloud):
 def test_bad_jobs_are_rejected_with_reasons(deps, local_cloud):
     spec = demo_spec(deps.settings.bucket, "e2e-no-target")
     spec["dataset"]["target"] = "price"
-    gcloud_publish(local_cloud.env(), deps.settings.project, json.dumps(spec))
-    gcloud_publish(local_cloud.env(), deps.settings.project, "this is not json")
+    gcloud_publish(local_cloud, deps.settings.project, json.dumps(spec))
+    gcloud_publish(local_cloud, deps.settings.project, "this is not json")
     view = wait_finished(deps, "e2e-no-target", timeout=120)
     assert view.job.state is JobState.REJECTED and "target column 'price'" in view.job.error
     out = subprocess.run([sys.executable, "-m", "zygarde.cli", "status"], env={**os.environ, **local_cloud.env(), "COLUMNS": "200"},
@@ -66,8 +78,8 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
     spec = demo_spec(deps.settings.bucket, "e2e-train")
     spec["candidates"] = [{"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.05]}},
                           {"algorithm": "random_forest_classifier", "params": {"numTrees": [10], "maxDepth": [4]}}]
-    gcloud_publish(local_cloud.env(), deps.settings.project, json.dumps(spec))
-    deps.publisher.publish("jobs", json.dumps(spec).encode())  # the same job twice: trained once
+    gcloud_publish(local_cloud, deps.settings.project, json.dumps(spec))
+    deps.publisher.publish("jobs", json.dumps(spec).encode(), **signed(local_cloud))  # the same job twice: trained once
     view = wait_finished(deps, "e2e-train")
     assert view.job.state is JobState.SUCCEEDED, view.job
     assert [t.state for t in view.trials] == [TrialState.SUCCEEDED] * 3
@@ -154,7 +166,7 @@ def test_a_pack_killed_mid_run_keeps_finished_trials_reruns_the_rest_and_a_forge
     spec["candidates"] = [{"algorithm": "logistic_regression", "params": {"regParam": [0.01]}},
                           {"algorithm": "gbt_classifier", "params": {"maxIter": [100], "maxDepth": [5, 6]}}]
     spec["max_parallel"] = 1
-    deps.publisher.publish("jobs", json.dumps(spec).encode())
+    deps.publisher.publish("jobs", json.dumps(spec).encode(), **signed(local_cloud))
     deadline = time.monotonic() + 300
 
     def first_result() -> str | None:
@@ -208,7 +220,7 @@ def test_a_v1_request_runs(deps, local_cloud):
                             "hyperparameters": [{"param": "regParam", "values": [0.0, 0.1]}]}],
                "parameterSearch": "grid", "computationalResources": {"maxTotalInstances": 2},
                "emailAddress": "someone@example.com"}
-    gcloud_publish(local_cloud.env(), deps.settings.project, json.dumps(request))
+    gcloud_publish(local_cloud, deps.settings.project, json.dumps(request), user="someone@example.com")
     view = wait_finished(deps, "e2e-v1")
     assert view.job.state is JobState.SUCCEEDED, view.job
     assert view.metric == "mcc" and view.job.owner == "someone@example.com"

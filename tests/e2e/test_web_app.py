@@ -168,3 +168,23 @@ def test_a_team_member_trains_cancels_and_reruns_and_another_cannot_see(browser,
     assert first not in bob.inner_text("main") and second not in bob.inner_text("main")
     assert bob.goto(f"{url}/models/webfirst").status == 404
     shot(bob, "other-user")
+
+
+def test_sign_in_stays_on_the_site_and_plus_and_minus_are_two_users(browser, local_cloud):
+    """Issue 22 in the browser: /signin?next=%2F%09%2Fevil.example%2F sent the user to //evil.example/;
+    owner+a@ and owner-a@ were one owner and opened each other's jobs."""
+    from zygarde.domain.model import Job, JobState
+
+    url = local_cloud.url("web")
+    repo = repository(local_cloud)
+    repo.add_job(Job(job_id="plus-only-job", owner="owner+a@zygarde.dev", state=JobState.REJECTED,
+                     spec={"raw": "{}"}, created_at="2026-01-01T00:00:00+00:00", error="a rejected job of owner+a"), [])
+    for user, status in (("owner+a@zygarde.dev", 200), ("owner-a@zygarde.dev", 404)):
+        page = browser.new_context().new_page()
+        page.goto(f"{url}/signin?next=%2F%09%2Fevil.example%2F")
+        page.fill("#user", user)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{url}/jobs")  # this site's job list, not another site
+        assert page.url.startswith(url) and user in page.inner_text("#user")
+        assert page.goto(f"{url}/jobs/plus-only-job").status == status, user
+        page.context.close()

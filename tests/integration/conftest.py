@@ -157,12 +157,29 @@ def repo(emulators):
 def deps(repo):
     """The real handlers' dependencies: Firestore on the emulator, the rest in memory, the unit
     tests' dataset in its owner's folder."""
-    from tests.unit.conftest import CSV, DATA_URI, Clock
+    from tests.unit.conftest import CSV, DATA_URI, SETTINGS, Clock, verifier
     from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryPublisher
-    from zygarde.config import Settings
     from zygarde.service_layer.deps import Deps
 
     d = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
-             settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
+             settings=SETTINGS, clock=Clock(), verifier=verifier())
     d.blobs.write_bytes(DATA_URI, CSV)
     return d
+
+
+@pytest.fixture(scope="session")
+def token_issuer():
+    """The local cloud's token server (zygarde/local/token_server.py) on a loopback port, serving the test
+    issuer's certificate: (certs URL, the env a function needs to verify that issuer's tokens)."""
+    import threading
+
+    from tests.unit.identities import issuer
+    from zygarde.local import token_server
+
+    server = token_server.serve("127.0.0.1", 0, issuer())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    certs = f"http://127.0.0.1:{server.server_port}{token_server.CERTS_PATH}"
+    yield {env_name("token_certs_url"): certs, env_name("token_issuers"): issuer().issuer}
+    server.shutdown()
+    thread.join(timeout=10)

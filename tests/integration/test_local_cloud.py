@@ -121,6 +121,13 @@ def test_publish_reaches_the_function_as_a_cloudevent(cloud, cloud_env, record_d
     message = event["data"]["message"]
     assert base64.b64decode(message["data"]) == b'{"hello": 1}'
     assert message["attributes"] == {"origin": "test"} and message["messageId"] == msg_id
+    # what identity checks rely on: Pub/Sub's publish time (a token is checked at it) and the subscription
+    from zygarde.service_layer.authentication import publish_moment
+    from zygarde.service_layer.edge import decode_pubsub
+
+    decoded = decode_pubsub(event["data"], event["attributes"]["source"])
+    assert publish_moment(decoded.publish_time) is not None, decoded.publish_time
+    assert decoded.source.endswith("/topics/" + topic("jobs"))
 
 
 def test_results_object_notifies_the_trial_result_function(cloud, cloud_env, record_dir):

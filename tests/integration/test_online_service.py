@@ -1,5 +1,6 @@
 """The predict function under functions-framework on the Firestore emulator and fake-gcs-server,
-called by `zygarde predict`; aliases moved by `zygarde models alias` answer with no restart."""
+called by `zygarde predict` with an identity token (a caller without one gets a 401); aliases moved by
+`zygarde models alias` answer with no restart."""
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from tests.unit.identities import fresh_token
 from tests.unit.online_fixtures import register
 from zygarde.cli import main as cli
 from zygarde.local.cloud import LocalPorts
@@ -38,15 +40,18 @@ def registry(namespace):
 
 
 @pytest.fixture
-def service(namespace, registry, tmp_path):
-    """functions-framework serving functions/main.py:predict on a free port: its URL."""
+def service(namespace, registry, tmp_path, token_issuer, monkeypatch):
+    """functions-framework serving functions/main.py:predict on a free port, verifying the test issuer's
+    tokens: its URL. The CLI calls it as ana, with a token for that URL."""
     port = LocalPorts.free().scheduler
-    env = {**os.environ, **namespace.env, "PYTHONPATH": str(REPO_ROOT), "XDG_RUNTIME_DIR": str(tmp_path)}
+    env = {**os.environ, **namespace.env, **token_issuer, "PYTHONPATH": str(REPO_ROOT),
+           "XDG_RUNTIME_DIR": str(tmp_path)}
     log = (tmp_path / "predict.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "functions_framework", "--target", "predict", "--source",
                              str(REPO_ROOT / "functions" / "main.py"), "--signature-type", "http",
                              "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("ZYGARDE_IDENTITY_TOKEN", fresh_token("ana@example.com", url))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # readiness poll, not a fixed wait
         try:
@@ -85,8 +90,21 @@ def test_cli_predicts_through_the_service_and_alias_moves_need_no_restart(servic
     assert [m["moved_by"] for m in alias["history"]] == ["alice", "bob"]
 
 
+def test_a_caller_without_a_token_that_proves_who_it_is_gets_a_401(service):
+    body = {"instances": [{"age": 50, "color": "blue"}]}
+    url = service + "/v1/models/churn/versions/1:predict"
+    for headers in ({}, {"Authorization": "Bearer not-a-token"},
+                    {"Authorization": "Bearer " + fresh_token("ana@example.com", "https://elsewhere.example")}):
+        r = requests.post(url, json=body, headers=headers, timeout=30)
+        assert r.status_code == 401 and r.json()["error"]["field"] == "authorization", (headers, r.text)
+    ok = requests.post(url, json=body, headers={"Authorization": "Bearer " + os.environ["ZYGARDE_IDENTITY_TOKEN"]},
+                       timeout=30)
+    assert ok.status_code == 200 and ok.json()["modelVersionId"] == "1"
+
+
 def test_bad_requests_are_clear_json_errors(service):
-    post = lambda path, **kw: requests.post(service + path, timeout=30, **kw)  # noqa: E731
+    auth = {"Authorization": "Bearer " + os.environ["ZYGARDE_IDENTITY_TOKEN"]}
+    post = lambda path, **kw: requests.post(service + path, timeout=30, headers=auth, **kw)  # noqa: E731
     r = post("/v1/models/churn/versions/1:predict", json={"instances": [{"age": "x", "color": "red"}]})
     assert r.status_code == 400 and r.json()["error"]["field"] == "instances[0].age"
     r = post("/v1/models/churn/versions/1:predict", data=b"")

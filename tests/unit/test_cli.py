@@ -5,16 +5,16 @@ import json
 
 from click.testing import CliRunner
 
-from tests.unit.conftest import job_message, spec_dict
+from tests.unit.conftest import OWNER, job_message, spec_dict, token
 from zygarde import cli, cli_common
 from zygarde.service_layer import handlers
 
 
-def run_submit(deps, monkeypatch, tmp_path, spec: dict):
+def run_submit(deps, monkeypatch, tmp_path, spec: dict, user: str = OWNER):
     monkeypatch.setattr(cli_common, "local_deps", lambda: deps)
     path = tmp_path / "job.json"
     path.write_text(json.dumps(spec))
-    return CliRunner().invoke(cli.main, ["submit", str(path)])
+    return CliRunner().invoke(cli.main, ["submit", str(path)], env={"ZYGARDE_IDENTITY_TOKEN": token(user)})
 
 
 def test_submit_publishes_a_valid_job(deps, monkeypatch, tmp_path):

@@ -7,12 +7,11 @@ import copy
 
 import pytest
 
-from tests.unit.conftest import job_message
+from tests.unit.conftest import job_message, raw_message
 from tests.unit.hostile_corpus import cases
 from zygarde.domain.model import JobState
 from zygarde.domain.raw_doc import STORED_RAW_CHARS, STORED_REASON_CHARS
 from zygarde.service_layer import handlers
-from zygarde.service_layer.handlers import Message
 
 CASES = cases()
 
@@ -36,7 +35,7 @@ def test_a_hostile_submission_is_rejected_with_a_specific_reason_and_changes_not
         deps.blobs.write_bytes(uri, data)
     jobs, trials, objects, batches, messages = snapshot(deps)
 
-    msg = Message(case.raw, {}, f"hostile-{case.id}")
+    msg = raw_message(case.raw, f"hostile-{case.id}")  # published by a verified user
     job_id = handlers.submit_job(msg, deps)
 
     job = deps.repo.get_job(job_id)

@@ -7,6 +7,7 @@ finished job has no live batch.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from datetime import timedelta
@@ -14,9 +15,8 @@ from datetime import timedelta
 from hypothesis import HealthCheck, event, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from tests.unit.conftest import CSV, DATA_URI, OWNER, Clock
+from tests.unit.conftest import CSV, DATA_URI, OWNER, SETTINGS, Clock, cancel_message, job_message, verifier
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher
-from zygarde.config import Settings
 from zygarde.domain.contracts import (FinalizeRequest, FinalizeResult, Handoff, PackRequest, PrepareRequest,
                                       PrepareResult, TrialRequest, TrialResult, parse_result_object_name)
 from zygarde.domain.model import FINALIZE, PREPARE
@@ -73,9 +73,9 @@ class PackedJobs(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.deps = Deps(repo=MemoryJobRepository(), launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(),
-                         publisher=MemoryPublisher(), clock=Clock(),
-                         settings=Settings(project="p", region="r", bucket="bkt", max_concurrent_batches=CAP,
-                                           batch_startup_seconds=20, pack_concurrency=2, handoff_seconds=600))
+                         publisher=MemoryPublisher(), clock=Clock(), verifier=verifier(),
+                         settings=dataclasses.replace(SETTINGS, max_concurrent_batches=CAP, batch_startup_seconds=20,
+                                                      pack_concurrency=2, handoff_seconds=600))
         for owner in (OWNER, OTHER):
             self.deps.blobs.write_bytes(DATA_URI.replace(OWNER, owner), CSV)
         self.jobs: dict[str, str] = {}  # job id -> owner
@@ -92,7 +92,7 @@ class PackedJobs(RuleBasedStateMachine):
                 "dataset": {"uri": DATA_URI.replace(OWNER, owner), "format": "csv", "target": "y"},
                 "candidates": LEARNERS[:n], "max_parallel": max_parallel, "max_attempts": attempts}
         self.jobs[job_id] = owner
-        handlers.submit_job(Message(json.dumps(spec).encode(), {}, f"m-{job_id}"), self.deps)
+        handlers.submit_job(job_message(spec, f"m-{job_id}"), self.deps)
 
     def _live(self) -> list[tuple[str, str, int, str]]:
         """(batch_id, trial_id, attempt, result_uri) of running batches' trials that have not reported."""
@@ -163,8 +163,7 @@ class PackedJobs(RuleBasedStateMachine):
     def an_owner_cancels(self, data):
         if self.jobs:
             job_id = data.draw(st.sampled_from(sorted(self.jobs)))
-            handlers.submit_job(Message(json.dumps({"job_id": job_id, "requested_by": self.jobs[job_id]}).encode(),
-                                        {"action": "cancel"}, f"c-{job_id}"), self.deps)
+            handlers.submit_job(cancel_message(job_id, self.jobs[job_id], f"c-{job_id}"), self.deps)
 
     # --- what must always hold ------------------------------------------------------------------
     @invariant()

@@ -51,6 +51,11 @@ class MessageError(PermanentError):
     """A Pub/Sub message or bucket notification that cannot be decoded."""
 
 
+class TokenError(PermanentError):
+    """An identity token that proves nothing: malformed, badly signed, expired, for another audience or
+    issuer, or naming no e-mail."""
+
+
 class BatchAlreadyExists(ZygardeError):
     """The batch id is taken: the launch already happened (a duplicate delivery)."""
 

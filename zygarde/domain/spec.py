@@ -7,13 +7,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zygarde.domain import algorithms, default_space, raw_doc, row_filter_text, search_space, v1_request
+from zygarde.domain.identity import MAX_OWNER_KEY_LENGTH, OWNER_KEY_PATTERN, key_problem
 from zygarde.domain.search_space import Choices, Hyperparameter, Range
 from zygarde.domain.errors import SpecError
 from zygarde.domain.row_filter import RowFilterError, check as check_row_filter
 
 JOB_ID_PATTERN = r"^[a-z][a-z0-9-]{2,39}$"
-# The owner names the dataset folder gs://BUCKET/datasets/{owner}/: one safe path segment.
-OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
+# The owner is an owner key (domain/identity.py): the verified e-mail, injectively encoded as one safe
+# path segment; it names the dataset folder gs://BUCKET/datasets/{owner}/.
+OWNER_PATTERN = OWNER_KEY_PATTERN
 GS_URI_PATTERN = r"^gs://[a-z0-9][a-z0-9._-]{1,220}/.+"
 CSV_CHAR_OPTIONS = ("sep", "delimiter", "quote", "escape", "comment")
 ParamValue = bool | int | float | str
@@ -211,9 +213,11 @@ class JobSpec(_Strict):
 
     job_id: str | None = Field(None, pattern=JOB_ID_PATTERN,
                                description="optional id; lowercase letters, digits and '-', 3-40 chars")
-    owner: str = Field(min_length=1, max_length=128, json_schema_extra={"pattern": OWNER_PATTERN},
-                       description="who submits (e-mail or user name): letters, digits and . _ @ + -, "
-                                   "starting with a letter or digit; datasets live under datasets/{owner}/")
+    owner: str = Field(min_length=1, max_length=MAX_OWNER_KEY_LENGTH, json_schema_extra={"pattern": OWNER_PATTERN},
+                       description="who submits: the owner key of their e-mail (lowercased; a character outside "
+                                   "a-z 0-9 . _ @ + -, and a first one that is not a letter or digit, written ~HH "
+                                   "per UTF-8 byte), as their identity token names them; datasets live under "
+                                   "datasets/{owner}/")
     name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,62}$",
                              description="model name for the registry (default: the job id)")
     dataset: DatasetSpec
@@ -244,9 +248,8 @@ class JobSpec(_Strict):
     @field_validator("owner")
     @classmethod
     def _owner_segment(cls, v: str) -> str:
-        if not re.match(OWNER_PATTERN, v) or v.endswith("\n"):
-            raise ValueError("must be an e-mail address or user name: letters, digits and . _ @ + -, starting "
-                             "with a letter or digit (it names the folder datasets/{owner}/)")
+        if (problem := key_problem(v)) is not None:
+            raise ValueError(problem)
         return v
 
     @model_validator(mode="before")

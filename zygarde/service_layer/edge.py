@@ -7,13 +7,14 @@ import logging
 from typing import Any, Callable
 
 from zygarde.domain.errors import PermanentError, TransientError
-from zygarde.service_layer.handlers import Message
+from zygarde.service_layer.messages import Message
 
 log = logging.getLogger("zygarde")
 
 
-def decode_pubsub(data: dict[str, Any] | None) -> Message:
-    """The message inside a Pub/Sub CloudEvent's data ({"message": {...}, "subscription": ...})."""
+def decode_pubsub(data: dict[str, Any] | None, source: str = "") -> Message:
+    """The message inside a Pub/Sub CloudEvent's data ({"message": {...}, "subscription": ...}), with the
+    publish time Pub/Sub gives it and the CloudEvent's `source` (the topic it came from)."""
     message = (data or {}).get("message") or {}
     payload = message.get("data") or ""
     try:
@@ -21,7 +22,8 @@ def decode_pubsub(data: dict[str, Any] | None) -> Message:
     except (ValueError, TypeError):
         raw = b""
     return Message(raw, dict(message.get("attributes") or {}),
-                   str(message.get("messageId") or message.get("message_id") or ""))
+                   str(message.get("messageId") or message.get("message_id") or ""),
+                   str(message.get("publishTime") or message.get("publish_time") or ""), source or "")
 
 
 def passes_subscription_filter(function_key: str, data: dict[str, Any] | None) -> bool:

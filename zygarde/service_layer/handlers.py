@@ -5,42 +5,29 @@ import dataclasses
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from typing import Callable
 
-from zygarde.config import prefix
+from zygarde.config import prefix, topic
 from zygarde.domain import raw_doc
 from zygarde.domain.contracts import parse_result_object_name
-from zygarde.domain.errors import (
-    DatasetError,
-    MessageError,
-    NotFound,
-    PermanentError,
-    SpecError,
-    Unstorable,
-)
+from zygarde.domain.errors import DatasetError, MessageError, NotFound, PermanentError, SpecError, Unstorable
+from zygarde.domain.identity import is_owner_key
 from zygarde.domain.model import PREPARE, Condition, Job, JobState, Trial
 from zygarde.domain.raw_doc import safe_text
 from zygarde.domain.search import initial_trials, planned_trial_count
-from zygarde.domain.spec import JOB_ID_PATTERN, OWNER_PATTERN
+from zygarde.domain.spec import JOB_ID_PATTERN
 from zygarde.service_layer import submission
+from zygarde.service_layer.authentication import UNVERIFIED_OWNER, Refused, message_sender
+from zygarde.service_layer.cancels import cancel_job
 from zygarde.service_layer.deps import Deps, log
-from zygarde.service_layer.lifecycle import maybe_finish_job, stop_job
+from zygarde.service_layer.lifecycle import maybe_finish_job
+from zygarde.service_layer.messages import Message
 from zygarde.service_layer.reconcile import reconcile
 from zygarde.service_layer.results import record_result
 from zygarde.service_layer.scheduling import dispatch
 
 
-@dataclass(frozen=True)
-class Message:
-    """A decoded Pub/Sub message."""
-
-    data: bytes
-    attributes: dict[str, str] = field(default_factory=dict)
-    message_id: str = ""
-
-    @property
-    def is_object_notification(self) -> bool:
-        return "objectId" in self.attributes and "bucketId" in self.attributes
+__all__ = ["Message", "cancel_job", "derived_job_id", "on_cluster_idle", "on_trial_result", "submit_job"]
 
 
 def derived_job_id(source: str) -> str:
@@ -50,36 +37,72 @@ def derived_job_id(source: str) -> str:
 # ---------------------------------------------------------------- submit_job
 def submit_job(msg: Message, deps: Deps) -> str | None:
     """Validate a job, record it with its trials, launch the first ones. Returns the job id.
-    A message with attribute action=cancel and data {"job_id": ..., "requested_by": OWNER} cancels a job
-    instead (cancel_job). Whatever the bytes, a bad job is recorded REJECTED with a reason; only
-    transient errors raise."""
-    if msg.attributes.get("action") == "cancel":
+    The owner is proven, never taken from the job: on the jobs topic by the message's identity token
+    (authentication.py), in a job file jobs/{owner}/NAME.json by its folder (which bucket IAM lets only
+    that owner write). A message with attribute action=cancel cancels a job instead (cancels.py).
+    Whatever the bytes, a bad job is recorded REJECTED with a reason; only transient errors raise."""
+    action = msg.attributes.get("action")
+    if action == "cancel":
         return cancel_job(msg, deps)
-    if msg.is_object_notification:  # a job file dropped under jobs/
-        bucket, name = msg.attributes["bucketId"], msg.attributes["objectId"]
-        if bucket != deps.settings.bucket:
-            log.warning("job file notification from another bucket ignored bucket=%s message_id=%s",
-                        safe_text(bucket, 80), msg.message_id)
-            return None
-        if msg.attributes.get("eventType", "OBJECT_FINALIZE") != "OBJECT_FINALIZE" or \
-                not name.startswith(prefix("job_files")) or not name.endswith(".json"):
-            return None
-        uri = f"gs://{bucket}/{name}"
-        fallback_id = derived_job_id(f"{uri}#{msg.attributes.get('objectGeneration', '')}")
-        try:
-            raw = deps.blobs.read_bytes(uri)
-        except NotFound:
-            log.warning("job file vanished uri=%s", safe_text(uri, 300))
-            return None
-        except PermanentError as exc:
-            return _reject(deps, fallback_id, "", f"the job file {uri} cannot be read: {exc}")
-    else:
-        raw, fallback_id = msg.data, derived_job_id(f"msg:{msg.message_id}")
+    if _is_job_file(msg):
+        return _submit_job_file(msg, deps)
+    refused_id = derived_job_id(f"msg:{msg.message_id}")
+    try:
+        sender = message_sender(msg.attributes, msg.publish_time, deps.verifier, deps.settings.trusted_delegates,
+                                deps.clock())
+    except Refused as exc:  # never attributed to anyone: recorded under an id of the message's own
+        return _reject(deps, refused_id, msg.data, f"the job was refused: {exc}", UNVERIFIED_OWNER)
+    if action not in (None, "submit"):
+        return _reject(deps, refused_id, msg.data, f"action {safe_text(action, 40)!r} is unknown: a message on the "
+                       "jobs topic is a job, or a cancel (action=cancel)", sender.key)
+    return _submit(msg.data, deps, sender.key, refused_id, lambda named: (
+        f"owner: the job names {named!r}, but it was sent by {sender.describe()}, whose owner key is "
+        f"{sender.key!r}: a job is submitted by its owner"))
 
+
+def _is_job_file(msg: Message) -> bool:
+    """A bucket notification of an object (never a message delivered from the jobs topic, whatever
+    attributes its publisher wrote)."""
+    return msg.is_object_notification and not msg.source.endswith("/topics/" + topic("jobs"))
+
+
+def _submit_job_file(msg: Message, deps: Deps) -> str | None:
+    """A job file dropped under jobs/{owner}/: its owner is its folder."""
+    bucket, name = msg.attributes["bucketId"], msg.attributes["objectId"]
+    if bucket != deps.settings.bucket:
+        log.warning("job file notification from another bucket ignored bucket=%s message_id=%s",
+                    safe_text(bucket, 80), msg.message_id)
+        return None
+    if msg.attributes.get("eventType", "OBJECT_FINALIZE") != "OBJECT_FINALIZE" or \
+            not name.startswith(prefix("job_files")) or not name.endswith(".json"):
+        return None
+    uri = f"gs://{bucket}/{name}"
+    fallback_id = derived_job_id(f"{uri}#{msg.attributes.get('objectGeneration', '')}")
+    owner, sep, _ = name.removeprefix(prefix("job_files")).partition("/")
+    if not sep or not is_owner_key(owner):
+        return _reject(deps, fallback_id, "", f"the job file {safe_text(uri, 300)} is not under "
+                       f"{prefix('job_files')}{{owner}}/, its owner's folder (the owner key of their e-mail): "
+                       "write it there", UNVERIFIED_OWNER)
+    try:
+        raw = deps.blobs.read_bytes(uri)
+    except NotFound:
+        log.warning("job file vanished uri=%s", safe_text(uri, 300))
+        return None
+    except PermanentError as exc:
+        return _reject(deps, fallback_id, "", f"the job file {uri} cannot be read: {exc}", owner)
+    return _submit(raw, deps, owner, fallback_id, lambda named: (
+        f"owner: the job names {named!r}, but its file is in {prefix('job_files')}{owner}/: a job file's owner "
+        "is the folder it is written to"))
+
+
+def _submit(raw: bytes, deps: Deps, owner: str, fallback_id: str, mismatch: Callable[[str], str]) -> str | None:
+    """Submit the job in `raw` for the proven `owner`; `mismatch(named)` is the reason when it names another."""
     try:
         spec = submission.parse(raw)
     except SpecError as exc:
-        return _reject(deps, _claimed_job_id(raw) or fallback_id, raw, str(exc))
+        return _reject(deps, _claimed_job_id(raw) or fallback_id, raw, str(exc), owner)
+    if spec.owner != owner:  # recorded under the message's own id: it takes no job id
+        return _reject(deps, fallback_id, raw, mismatch(spec.owner), owner)
     job_id = spec.job_id or fallback_id
     spec_dict = spec.model_dump(mode="json")
 
@@ -130,24 +153,15 @@ def _claimed_job_id(raw: bytes | str) -> str | None:
     return value if isinstance(value, str) and re.fullmatch(JOB_ID_PATTERN.rstrip("$"), value) else None
 
 
-def _claimed_owner(raw: bytes | str) -> str:
-    try:
-        doc = raw_doc.load(raw)
-        value = doc.get("owner", doc.get("emailAddress"))
-    except Exception:  # noqa: BLE001 - anything unreadable has no owner
-        return "unknown"
-    return value if isinstance(value, str) and re.fullmatch(OWNER_PATTERN.rstrip("$"), value) else "unknown"
-
-
 def _stored_raw(raw: bytes | str) -> str:
     """A rejected job's raw text as stored: valid UTF-8, size-capped."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     return safe_text(text, raw_doc.STORED_RAW_CHARS)
 
 
-def _reject(deps: Deps, job_id: str, raw: bytes | str, reason: str, owner: str | None = None) -> str:
-    """Record a REJECTED job with its reason and its raw text, both made safe to store."""
-    owner = owner or _claimed_owner(raw)
+def _reject(deps: Deps, job_id: str, raw: bytes | str, reason: str, owner: str) -> str:
+    """Record a REJECTED job of the proven `owner` (UNVERIFIED_OWNER when none is) with its reason and its
+    raw text, both made safe to store."""
     reason = safe_text(reason, raw_doc.STORED_REASON_CHARS)
     now = deps.now()
     job = Job(job_id=job_id, owner=owner, state=JobState.REJECTED,
@@ -160,39 +174,6 @@ def _reject(deps: Deps, job_id: str, raw: bytes | str, reason: str, owner: str |
         added = deps.repo.add_job(dataclasses.replace(job, spec={"raw": "(not stored: the store refused it)"}), [])
     if added:
         log.warning("job rejected job_id=%s reason=%r", job_id, raw_doc.shorten(reason, 300))
-    return job_id
-
-
-def cancel_job(msg: Message, deps: Deps) -> str | None:
-    """Cancel a job: it ends CANCELLED, its batches are cancelled, waiting trials never launch.
-
-    The topic carries no verified identity, so a cancel must name its requester (`requested_by`, an
-    attribute or a data field) and that must be the job's owner as recorded; any other cancel is
-    refused: logged, acknowledged, the job unchanged. A cancel of a job that ended otherwise changes
-    nothing; a repeated one completes what the first started."""
-    try:
-        data = json.loads(msg.data)
-        job_id = data["job_id"]
-    except (ValueError, KeyError, TypeError):
-        job_id = None
-    if not isinstance(job_id, str) or not job_id:
-        raise MessageError('a cancel message needs data {"job_id": "...", "requested_by": "..."}')
-    given = [v for v in (msg.attributes.get("requested_by"), data.get("requested_by")) if v is not None]
-    job = deps.repo.get_job(job_id)
-    if job is None:
-        raise MessageError(f"cannot cancel job {job_id}: no such job")
-    if not given or any(v != job.owner for v in given):
-        why = "it names no requester (requested_by)" if not given else "the requester is not the job's owner"
-        log.warning("cancel refused job_id=%s message_id=%s requested_by=%s: %s", job_id, msg.message_id,
-                    json.dumps(given)[:300], why)
-        return None
-    if job.state.is_finished() and job.state is not JobState.CANCELLED:
-        log.info("cancel ignored job_id=%s message_id=%s: the job already ended %s", job_id, msg.message_id,
-                 job.state.value)
-        return job_id
-    stop_job(deps, job_id, JobState.CANCELLED, "Cancelled", f"cancelled by its owner {job.owner}")
-    dispatch(deps)  # its capacity goes to other jobs
-    log.info("job cancelled job_id=%s message_id=%s", job_id, msg.message_id)
     return job_id
 
 

@@ -110,8 +110,10 @@ def _runtime_model(onnx_bytes: bytes, online: dict, labels: list[str] | None):
     return OnlineModel(onnx_bytes, online, labels)
 
 
-def predict(repo: JobRepository, cache: ModelCache, name: str, ref: str, body: Any) -> dict[str, Any]:
+def predict(repo: JobRepository, cache: ModelCache, name: str, ref: str, body: Any,
+            caller: str | None = None) -> dict[str, Any]:
     """Vertex-AI-shaped response for `body` ({"instances": [...]}); PredictError for bad requests.
+    `caller`: the owner key the request's verified identity token acts for (None for in-process callers).
     Logs one line per request: model, version, rows, latency (never the inputs)."""
     from zygarde.serving.instances import InstanceError
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Sequence, TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
+    from zygarde.domain.identity import Identity
     from zygarde.domain.model import Job, JobState, Trial, TrialState
 
 # Dataproc batch states, as the API spells them.
@@ -112,6 +113,17 @@ class EventPublisher(abc.ABC):
     @abc.abstractmethod
     def publish(self, topic_key: str, data: bytes, **attributes: str) -> str:
         """Returns the message id."""
+
+
+class IdentityVerifier(abc.ABC):
+    """Checks an identity token (a Google-signed OpenID Connect JWT, or one the local cloud issued)."""
+
+    @abc.abstractmethod
+    def verify(self, token: str, at: datetime | None = None, audiences: Sequence[str] = ()) -> "Identity":
+        """The identity `token` proves at time `at` (default: now; a Pub/Sub message's publish time, so
+        that a redelivery hours later still verifies), for one of the configured audiences or of
+        `audiences`. Raises TokenError when it proves nothing, TransientError when the public keys
+        cannot be fetched."""
 
 
 class JobRepository(abc.ABC):

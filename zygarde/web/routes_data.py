@@ -13,7 +13,7 @@ from zygarde.domain import algorithms
 from zygarde.domain.spec import JOB_ID_PATTERN
 from zygarde.service_layer import catalog
 from zygarde.web import jobform
-from zygarde.web.context import deps, settings, signed_in, viewer
+from zygarde.web.context import deps, publish_job, settings, signed_in, viewer
 from zygarde.web.routes_jobs import remember_pending
 from zygarde.web.uploads import content_problem, dataset_object_problem
 
@@ -127,7 +127,7 @@ def submit_job():
         preview = {"json": json.dumps(json.loads(text), indent=2), "command": jobform.publish_command(text),
                    "job_id": job_id}
         return render_template("new_job.html", **_form_context(form, uri, {}, preview))
-    deps().publisher.publish("jobs", text.encode())
+    publish_job(text.encode())
     remember_pending(job_id)
     log.info("job submitted from the web job_id=%s", job_id)
     return redirect(url_for("jobs.job_page", job_id=job_id))

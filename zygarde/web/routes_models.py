@@ -7,7 +7,7 @@ import json
 import logging
 import zipfile
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, g, render_template, request
 
 from zygarde.config import env_name
 from zygarde.domain.errors import NotFound
@@ -54,7 +54,7 @@ def try_prediction(name: str):
         status, answer = predicting.error(503, f"No predict service is configured ({env_name('predict_url')}).")
     else:
         body = predicting.request_body(text)
-        status, answer = body if isinstance(body, tuple) else client(name, ref, body)
+        status, answer = body if isinstance(body, tuple) else client(name, ref, body, on_behalf_of=g.email)
     if status == 200 and str(answer.get("modelVersionId")) not in {str(v["row"].version) for v in versions}:
         status, answer = predicting.error(409, f"{name}@{ref} now points at a version you cannot see.", "ref")
         serving = _serving(name, versions)  # the aliases as they are now

@@ -11,6 +11,7 @@ import pytest
 
 from tests.unit.online_fixtures import register
 from tests.unit.web.conftest import BUCKET, add_job, csrf_token
+from zygarde.domain.identity import owner_key
 from zygarde.service_layer import online
 from zygarde.service_layer.online_edge import MAX_BODY_BYTES, handle
 from zygarde.web.app import create_app
@@ -23,12 +24,15 @@ class InProcessService:
 
     def __init__(self, deps):
         self.repo, self.cache, self.calls, self.before = deps.repo, online.ModelCache(deps.blobs), [], None
+        self.callers: list[str | None] = []  # whom the app named as the user it acts for
 
-    def __call__(self, name: str, ref: str, data: bytes):
+    def __call__(self, name: str, ref: str, data: bytes, on_behalf_of: str | None = None):
         self.calls.append((name, ref, data))
+        self.callers.append(on_behalf_of)
         if self.before:
             self.before()
-        return handle("POST", f"/v1/models/{name}/versions/{ref}:predict", data, self.repo, self.cache)
+        return handle("POST", f"/v1/models/{name}/versions/{ref}:predict", data, self.repo, self.cache,
+                      caller=owner_key(on_behalf_of) if on_behalf_of else None)
 
 
 @pytest.fixture

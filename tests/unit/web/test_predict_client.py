@@ -1,5 +1,6 @@
 """The web app's client of the predict service over real HTTP (a local server running the service's
-edge on in-memory ports), an identity token for a Cloud Run URL, and what the form sends."""
+edge on in-memory ports, verifying its callers' tokens), an identity token for a Cloud Run URL, and what
+the form sends."""
 from __future__ import annotations
 
 import json
@@ -10,12 +11,17 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.unit.identities import DELEGATE, SETTINGS, fresh_token, verifier
 from tests.unit.online_fixtures import register
 from zygarde.adapters.memory import MemoryBlobStore, MemoryJobRepository
 from zygarde.service_layer import online
-from zygarde.service_layer.online_edge import MAX_BODY_BYTES, handle
+from zygarde.service_layer.online_edge import MAX_BODY_BYTES, serve
 from zygarde.web import predicting
 from zygarde.web.predicting import PredictClient
+
+
+def app_token() -> str:
+    return fresh_token(DELEGATE)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +35,8 @@ def url():
     def app(request: Request) -> Response:
         if "forbidden" in request.path:  # what Cloud Run answers a caller that is not an invoker
             return Response("<html>403 Forbidden</html>", status=403, mimetype="text/html")
-        status, body = handle(request.method, request.path, request.get_data(), repo, cache)
+        status, body = serve(request.method, request.path, request.get_data(), request.headers, request.host_url,
+                             repo, cache, SETTINGS, verifier())
         return Response(json.dumps(body), status=status, mimetype="application/json")
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -41,8 +48,8 @@ def url():
 
 
 def test_answers_and_errors_come_back_as_the_service_sends_them(url):
-    client = PredictClient(url)
-    status, body = client("churn", "1", b'{"instances": [{"age": 50, "color": "blue"}]}')
+    client = PredictClient(url, tokens=app_token)
+    status, body = client("churn", "1", b'{"instances": [{"age": 50, "color": "blue"}]}', on_behalf_of="ana")
     assert status == 200 and body["modelVersionId"] == "1" and body["predictions"][0]["label"] == "yes"
     status, body = client("churn", "1", b'{"instances": [{"age": "x", "color": "blue"}]}')
     assert status == 400 and body["error"]["field"] == "instances[0].age"
@@ -51,21 +58,23 @@ def test_answers_and_errors_come_back_as_the_service_sends_them(url):
 
 
 def test_an_unreachable_service_or_one_answering_html_is_a_plain_error(url):
-    status, body = PredictClient(url)("forbidden", "1", b"{}")
+    status, body = PredictClient(url, tokens=app_token)("forbidden", "1", b"{}")
     assert status == 502 and body["error"]["message"] == "The predict service answered HTTP 403."
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
-    status, body = PredictClient(f"http://127.0.0.1:{closed}", timeout=5)("churn", "1", b"{}")
+    status, body = PredictClient(f"http://127.0.0.1:{closed}", timeout=5, tokens=app_token)("churn", "1", b"{}")
     assert status == 503 and "could not be reached" in body["error"]["message"]
 
 
 def test_a_cloud_run_url_gets_an_identity_token_for_its_audience_once(monkeypatch):
     import requests
-    from google.oauth2 import id_token
+
+    from zygarde.adapters import auth
 
     audiences, sent = [], []
-    monkeypatch.setattr(id_token, "fetch_id_token", lambda request, audience: audiences.append(audience) or "tok")
+    tok = fresh_token(DELEGATE, "https://zygarde-predict-abc.a.run.app")
+    monkeypatch.setattr(auth, "_google_token", lambda audience: audiences.append(audience) or tok)
 
     class Answer:
         status_code = 200
@@ -73,13 +82,36 @@ def test_a_cloud_run_url_gets_an_identity_token_for_its_audience_once(monkeypatc
         def json(self):
             return {"predictions": [], "modelVersionId": "1"}
 
-    monkeypatch.setattr(requests, "post", lambda url, **kw: sent.append((url, kw["headers"])) or Answer())
+    monkeypatch.setattr(requests.Session, "post", lambda self, url, **kw: sent.append((url, kw["headers"])) or Answer())
     client = PredictClient("https://zygarde-predict-abc.a.run.app")
-    client("churn", "production", b"{}")
+    client("churn", "production", b"{}", on_behalf_of="ana@example.com")
     client("churn", "1", b"{}")
-    assert audiences == ["https://zygarde-predict-abc.a.run.app"]
+    assert audiences == ["https://zygarde-predict-abc.a.run.app"]  # fetched once, for the service's URL
     assert sent[0] == ("https://zygarde-predict-abc.a.run.app/v1/models/churn/versions/production:predict",
-                       {"Content-Type": "application/json", "Authorization": "Bearer tok"})
+                       {"Content-Type": "application/json", "Authorization": "Bearer " + tok,
+                        "X-Zygarde-On-Behalf-Of": "ana@example.com"})
+
+
+def test_the_service_answers_401_without_a_token_that_proves_a_caller(url):
+    import requests
+
+    body = b'{"instances": [{"age": 50, "color": "blue"}]}'
+    target = url + "v1/models/churn/versions/1:predict"
+    for headers, words in [({}, "no identity token"), ({"Authorization": "Bearer nope"}, "proves no sender"),
+                           ({"Authorization": "Basic YTpi"}, "no identity token"),
+                           ({"Authorization": "Bearer " + fresh_token("ana@example.com", "https://elsewhere")},
+                            "another audience"),
+                           ({"Authorization": "Bearer " + fresh_token("eve@example.com"),
+                             "X-Zygarde-On-Behalf-Of": "ana@example.com"}, "may not act on behalf")]:
+        answer = requests.post(target, data=body, headers=headers, timeout=30)
+        assert answer.status_code == 401, headers
+        error = answer.json()["error"]
+        assert error["field"] == "authorization" and words in error["message"], error
+    ok = requests.post(target, data=body, headers={"Authorization": "Bearer " + fresh_token("ana@example.com")},
+                       timeout=30)
+    assert ok.status_code == 200  # a user's own token (aud: the jobs audience, accepted by the service)
+    own = fresh_token("ana@example.com", url.rstrip("/"))  # a token for the service's own URL
+    assert requests.post(target, data=body, headers={"Authorization": "Bearer " + own}, timeout=30).status_code == 200
 
 
 def test_request_body_wraps_a_bare_list_and_refuses_what_the_service_would():
