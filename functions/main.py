@@ -49,6 +49,8 @@ def predict(request):
     from zygarde.service_layer.online_edge import handle
 
     repo, cache = bootstrap.serving()
-    status, body = handle(request.method, request.path, request.get_data(cache=False), repo, cache)
+    # caller=None: a trusted call. Only identities in predict_invokers may invoke this function (IAM);
+    # the caller's verified identity token, once read here, is what `caller` takes (model_access).
+    status, body = handle(request.method, request.path, request.get_data(cache=False), repo, cache, caller=None)
     return json.dumps(body), status, {"Content-Type": "application/json"}
 

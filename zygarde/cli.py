@@ -43,9 +43,10 @@ def submit(spec_file: Path, wait: bool) -> None:
                           f"{existing.created_at[:19]}): choose another job_id, or leave it out[/red]")
             sys.exit(2)
         if existing is None:
+            submission.check_model_name(spec, spec.job_id or "", deps.repo)
             submission.check_dataset(spec, deps.blobs, deps.settings.bucket)
         message_id = deps.publisher.publish("jobs", raw)
-    except DatasetError as exc:
+    except (SpecError, DatasetError) as exc:
         console.print(f"[red]job {spec_file} would be rejected:[/red] ", end="", highlight=False)
         console.print(safe_text(str(exc), 1000), markup=False, highlight=False)
         sys.exit(2)
@@ -109,20 +110,27 @@ class _ModelsGroup(click.Group):
 
 @main.group(cls=_ModelsGroup)
 def models() -> None:
-    """A model's versions (`zygarde models NAME`) and aliases (`zygarde models alias NAME ALIAS VERSION`)."""
+    """A model's versions (`zygarde models NAME`), aliases (`zygarde models alias NAME ALIAS VERSION`) and who
+    may use it (`zygarde models grant NAME USER --role reader|writer`, `zygarde models revoke NAME USER`)."""
 
 
 @models.command("list")
 @click.argument("name")
+@click.option("--owner", help="Who asks: its owner, or a user it is shared with (default: $ZYGARDE_OWNER, else "
+                              "your user name).")
 @FORMAT
-def models_list(name: str, fmt: str) -> None:
+def models_list(name: str, owner: str | None, fmt: str) -> None:
     """The registered versions of model NAME: winner, validation and test scores, package."""
-    from zygarde.cli_extras import echo_json, model_rows_json
+    from zygarde.cli_extras import echo_json, model_rows_json, requester
+    from zygarde.service_layer import model_access
     from zygarde.service_layer.queries import model_versions
 
-    rows = model_versions(cli_common.local_deps().repo, name)
+    repo, who = cli_common.local_deps().repo, requester(owner)
+    doc = model_access.readable_model(repo, name, who)
+    rows = model_versions(repo, name) if doc is not None else []
     if not rows:
-        console.print(f"[red]no model {name} is registered[/red]")
+        console.print(f"no model {safe_text(name, 100)} that {who} may use is registered (--owner names who asks)",
+                      style="red", markup=False, highlight=False)
         sys.exit(1)
     if fmt == "json":
         echo_json(model_rows_json(rows))
@@ -134,6 +142,9 @@ def models_list(name: str, fmt: str) -> None:
                       f"{r.validation:.4f}" if r.validation is not None else "",
                       f"{r.test:.4f}" if r.test is not None else "", r.package_uri or "", (r.registered_at or "")[:19])
     console.print(table)
+    shared = ", ".join(f"{g} ({r})" for g, r in sorted((doc.get("grants") or {}).items()))
+    console.print(f"owner: {doc.get('owner') or 'unknown'}" + (f"; shared with {shared}" if shared else ""),
+                  markup=False, highlight=False)
 
 
 def _local_user() -> str | None:
@@ -210,10 +221,11 @@ __import__("zygarde.cli_extras").cli_extras.register(main)
 
 
 def _mount_online() -> None:
+    from zygarde.cli_models import models_grant, models_revoke
     from zygarde.cli_online import models_alias, models_aliases, predict
 
-    models.add_command(models_alias)
-    models.add_command(models_aliases)
+    for command in (models_alias, models_aliases, models_grant, models_revoke):
+        models.add_command(command)
     main.add_command(predict)
 
 

@@ -20,6 +20,13 @@ def default_owner() -> str:
     return owner_name(os.environ.get("ZYGARDE_OWNER") or os.environ.get("USER") or "cli")
 
 
+def requester(owner: str | None) -> str:
+    """Who asks, as an owner key: --owner when given, else $ZYGARDE_OWNER, else the user name."""
+    from zygarde.web.identity import owner_name
+
+    return owner_name(owner) if owner else default_owner()
+
+
 def job_json(view) -> dict:
     """A job's state, counts, leaderboard, cost and model, as `status --format json` prints it."""
     from zygarde.service_layer.insights import progress

@@ -1,7 +1,6 @@
 """`zygarde models alias|aliases` and `zygarde predict`: aliases in the registry, the predict service over HTTP."""
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sys
@@ -31,29 +30,40 @@ def _console():
 @click.argument("name")
 @click.argument("alias")
 @click.argument("version", type=int)
-@click.option("--by", "moved_by", default=None, help="Who moves it (default: $USER).")
+@click.option("--by", "moved_by", default=None,
+              help="Who moves it: the model's owner or a writer (default: $ZYGARDE_OWNER, else $USER).")
 def models_alias(name: str, alias: str, version: int, moved_by: str | None) -> None:
     """Point ALIAS of model NAME at VERSION (e.g. `zygarde models alias churn production 3`)."""
+    from zygarde.cli_extras import requester
     from zygarde.service_layer.online import move_alias
 
-    who = moved_by or os.environ.get("USER") or getpass.getuser()
+    who = requester(moved_by)
     now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
     try:
         record = move_alias(_deps().repo, name, alias, version, who, now)
     except ValueError as exc:
-        _console().print(f"[red]{exc}[/red]")
+        _console().print(str(exc), style="red", markup=False, highlight=False)
         sys.exit(1)
     _console().print(f"{name}@{alias} -> version {record['version']} (moved by {who} at {now})")
 
 
 @click.command("aliases")
 @click.argument("name")
-def models_aliases(name: str) -> None:
+@click.option("--owner", help="Who asks: its owner, or a user it is shared with (default: $ZYGARDE_OWNER, else "
+                              "your user name).")
+def models_aliases(name: str, owner: str | None) -> None:
     """The aliases of model NAME, with who moved each last and when."""
+    from zygarde.cli_extras import requester
+    from zygarde.service_layer import model_access
     from zygarde.service_layer.online import aliases
 
+    repo, who = _deps().repo, requester(owner)
+    if model_access.readable_model(repo, name, who) is None:
+        _console().print(f"no model {name[:100]} that {who} may use is registered (--owner names who asks)",
+                         style="red", markup=False, highlight=False)
+        sys.exit(1)
     table = Table("alias", "version", "moved by", "moved at", "moves", title=f"aliases of {name}")
-    for alias, r in sorted(aliases(_deps().repo, name).items()):
+    for alias, r in sorted(aliases(repo, name).items()):
         table.add_row(alias, str(r["version"]), r.get("moved_by", ""), r.get("moved_at", ""),
                       str(len(r.get("history", []))))
     _console().print(table)

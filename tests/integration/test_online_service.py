@@ -32,8 +32,9 @@ def registry(namespace):
 
     repo = FirestoreJobRepository(firestore.Client(project=namespace.project))
     blobs = GcsBlobStore(storage.Client(project=namespace.project, credentials=AnonymousCredentials()))
-    register(repo, blobs, "churn", "job-1", sign=1.0, bucket=namespace.bucket)
-    register(repo, blobs, "churn", "job-2", sign=-1.0, bucket=namespace.bucket)
+    register(repo, blobs, "churn", "job-1", sign=1.0, bucket=namespace.bucket, owner="alice")
+    register(repo, blobs, "churn", "job-2", sign=-1.0, bucket=namespace.bucket, owner="alice")
+    repo.set_model_grant("churn", "bob", "writer", "alice")  # bob moves its aliases too
     return repo
 
 
@@ -92,7 +93,12 @@ def test_bad_requests_are_clear_json_errors(service):
     r = post("/v1/models/churn/versions/1:predict", data=b"")
     assert r.status_code == 400 and r.json()["error"]["field"] == "body"
     r = post("/v1/models/nope/versions/1:predict", json={"instances": []})
-    assert r.status_code == 400 and r.json()["error"]["field"] == "model"
+    assert r.status_code == 404 and r.json()["error"]["field"] == "model"
+    for odd in ("__x__", "..", "x" * 1600, "a%2Fb"):  # names Firestore would refuse: 404s, never a 500
+        r = post(f"/v1/models/{odd}/versions/1:predict", json={"instances": []})
+        assert r.status_code == 404, (odd, r.status_code, r.text[:200])
+    r = post("/v1/models/churn/versions/__x__:predict", json={"instances": []})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "alias"
     r = post("/v1/models/churn/versions/staging:predict", json={"instances": []})
     assert r.status_code == 400 and r.json()["error"]["message"] == "model 'churn' has no alias 'staging'"
 

@@ -22,7 +22,7 @@ from zygarde.domain.model import PREPARE, Condition, Job, JobState, Trial
 from zygarde.domain.raw_doc import safe_text
 from zygarde.domain.search import initial_trials, planned_trial_count
 from zygarde.domain.spec import JOB_ID_PATTERN, OWNER_PATTERN
-from zygarde.service_layer import submission
+from zygarde.service_layer import grants, submission
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.lifecycle import maybe_finish_job, stop_job
 from zygarde.service_layer.reconcile import reconcile
@@ -51,10 +51,13 @@ def derived_job_id(source: str) -> str:
 def submit_job(msg: Message, deps: Deps) -> str | None:
     """Validate a job, record it with its trials, launch the first ones. Returns the job id.
     A message with attribute action=cancel and data {"job_id": ..., "requested_by": OWNER} cancels a job
-    instead (cancel_job). Whatever the bytes, a bad job is recorded REJECTED with a reason; only
+    instead (cancel_job); one with action=grant changes who may use a model (grants.grant_message).
+    Whatever the bytes, a bad job is recorded REJECTED with a reason; only
     transient errors raise."""
     if msg.attributes.get("action") == "cancel":
         return cancel_job(msg, deps)
+    if msg.attributes.get("action") == grants.ACTION:
+        return grants.grant_message(msg, deps)
     if msg.is_object_notification:  # a job file dropped under jobs/
         bucket, name = msg.attributes["bucketId"], msg.attributes["objectId"]
         if bucket != deps.settings.bucket:
@@ -97,8 +100,9 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
         return job_id
 
     try:
+        submission.check_model_name(spec, job_id, deps.repo)
         submission.check_dataset(spec, deps.blobs, deps.settings.bucket)
-    except DatasetError as exc:
+    except (SpecError, DatasetError) as exc:
         return _reject(deps, job_id, raw, str(exc), owner=spec.owner)
 
     now = deps.now()

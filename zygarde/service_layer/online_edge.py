@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Any
 
+from zygarde.domain.raw_doc import safe_text
 from zygarde.service_layer.online import ModelCache, PredictError, predict
 from zygarde.service_layer.ports import JobRepository
 
@@ -15,8 +16,12 @@ PATH = re.compile(r"^/v1/models/(?P<name>[^/]+)/versions/(?P<ref>[^/:]+):predict
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
-def handle(method: str, path: str, data: bytes, repo: JobRepository, cache: ModelCache) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, JSON body) for one request. Never raises: unexpected errors are a logged 500."""
+def handle(method: str, path: str, data: bytes, repo: JobRepository, cache: ModelCache, *, caller: str | None,
+           admin: bool = False) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body) for one request. Never raises: unexpected errors are a logged 500.
+    `caller`: the verified owner key of who asks; a model they may not read answers as one that does not
+    exist (404, field "model"). None only for a trusted internal call, which reads every model.
+    `admin`: the caller is an administrator (reads every model)."""
     try:
         match = PATH.match(path or "")
         if match is None:
@@ -31,10 +36,10 @@ def handle(method: str, path: str, data: bytes, repo: JobRepository, cache: Mode
             body = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise PredictError(400, "body", f"not valid JSON ({exc})") from exc
-        return 200, predict(repo, cache, match["name"], match["ref"], body)
+        return 200, predict(repo, cache, match["name"], match["ref"], body, caller=caller, admin=admin)
     except PredictError as exc:
-        log.info("prediction refused path=%s status=%d field=%s", path, exc.status, exc.field)
+        log.info("prediction refused path=%s status=%d field=%s", safe_text(path, 200), exc.status, exc.field)
         return exc.status, exc.body()
     except Exception:  # noqa: BLE001 - the edge: a stack trace goes to the log, never to the client
-        log.exception("prediction failed path=%s", path)
+        log.exception("prediction failed path=%s", safe_text(path, 200))
         return 500, {"error": {"code": 500, "message": "internal error; see the service's logs"}}

@@ -29,7 +29,7 @@ def url():
     def app(request: Request) -> Response:
         if "forbidden" in request.path:  # what Cloud Run answers a caller that is not an invoker
             return Response("<html>403 Forbidden</html>", status=403, mimetype="text/html")
-        status, body = handle(request.method, request.path, request.get_data(), repo, cache)
+        status, body = handle(request.method, request.path, request.get_data(), repo, cache, caller=None)
         return Response(json.dumps(body), status=status, mimetype="application/json")
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
