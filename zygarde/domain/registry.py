@@ -36,7 +36,8 @@ def split_target(target: str) -> tuple[str, str]:
 
 # A model's name: what `name` in a job spec may be, and every job id is one too. Nothing else is a model
 # name, so a path or reference holding anything else names no model (a 404), never a store lookup.
-MODEL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+MODEL_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
 
 
 def is_model_name(name: object) -> bool:
