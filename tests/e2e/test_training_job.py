@@ -107,7 +107,7 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
     out = subprocess.run([sys.executable, "-m", "zygarde.cli", "status", "e2e-train"],
                          env={**os.environ, **local_cloud.env(), "COLUMNS": "200"}, capture_output=True, text=True, timeout=120)
     assert "leaderboard" in out.stdout and "registered: e2e-train v1" in out.stdout, out.stdout + out.stderr
-    out = subprocess.run([sys.executable, "-m", "zygarde.cli", "models", "e2e-train"],
+    out = subprocess.run([sys.executable, "-m", "zygarde.cli", "models", "e2e-train", "--owner", view.job.owner],
                          env={**os.environ, **local_cloud.env(), "COLUMNS": "250"}, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and "model e2e-train (areaUnderROC)" in out.stdout, out.stdout + out.stderr
