@@ -112,3 +112,13 @@ def test_odd_model_names_are_404s_on_every_models_route(ana, shared, name):
         resp = ana.post(route.format(name), data={"csrf_token": token, "ref": "1", "body": "[]", "grantee": "bob",
                                                   "role": "reader"})
         assert resp.status_code == 404, (route, resp.status_code)
+
+
+def test_an_administrator_sees_every_model_and_shares_none(app, shared):
+    root = sign_in(app.test_client(), "root")  # settings.admins
+    assert versions_on(root.get(f"/models/{shared}").get_data(as_text=True)) == ["1", "2"]
+    listing = root.get("/models").get_data(as_text=True)
+    assert re.search(r">ana-job</a></td><td>ana</td>\s*<td>administrator</td>", listing), listing
+    token = csrf_token(root, f"/models/{shared}")
+    assert root.post(f"/models/{shared}/grants", data={"csrf_token": token, "grantee": "root",
+                                                       "role": "writer"}).status_code == 403
