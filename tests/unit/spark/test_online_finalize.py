@@ -36,7 +36,7 @@ def test_the_registered_package_serves_the_test_rows_as_spark_scored_them(packag
                                                       "online": result.online}, "ana")
     test = pd.read_parquet(prepared[0].parts["test"]).head(20)
     rows = json.loads(test.drop(columns=["diagnosis"]).to_json(orient="records"))
-    answer = online.predict(repo, online.ModelCache(blobs), "cancer", "1", {"instances": rows})
+    answer = online.predict(repo, online.ModelCache(blobs), "cancer", "1", {"instances": rows}, caller="ana")
     labels = [p["label"] for p in answer["predictions"]]
     assert set(labels) <= {"benign", "malignant"} and len(labels) == 20
     assert sum(a == b for a, b in zip(labels, test["diagnosis"])) >= 17  # a good model, scored the same way
