@@ -48,7 +48,8 @@ locals {
   # the local cloud's issuer; in the cloud from the metadata server or the user's gcloud.
   local_only_env = ["dataproc_endpoint", "predict_url", "identity_token", "local_token_url", "local_identity"]
 
-  # The predict function needs where the registry and the packages are, and how to verify its callers.
+  # The predict function needs where the registry and the packages are, how to verify its callers,
+  # and who the administrators are (they may score every model; everyone else only what they may read).
   predict_env = {
     (local.r.env.project)           = var.project_id
     (local.r.env.region)            = var.region
@@ -57,6 +58,7 @@ locals {
     (local.r.env.token_issuers)     = join(",", var.token_issuers)
     (local.r.env.token_audiences)   = join(",", var.token_audiences)
     (local.r.env.trusted_delegates) = local.trusted_delegates
+    (local.r.web_env.admins)        = join(",", var.web_admins)
   }
 
   # The web app needs to know where things are, not how batches run; who signs in comes from IAP's

@@ -49,9 +49,10 @@ def submit(spec_file: Path, wait: bool) -> None:
                           f"{existing.created_at[:19]}): choose another job_id, or leave it out[/red]")
             sys.exit(2)
         if existing is None:
+            submission.check_model_name(spec, spec.job_id or "", deps.repo)
             submission.check_dataset(spec, deps.blobs, deps.settings.bucket)
         message_id = signer.publish(raw)
-    except DatasetError as exc:
+    except (SpecError, DatasetError) as exc:
         console.print(f"[red]job {spec_file} would be rejected:[/red] ", end="", highlight=False)
         console.print(safe_text(str(exc), 1000), markup=False, highlight=False)
         sys.exit(2)
@@ -115,20 +116,27 @@ class _ModelsGroup(click.Group):
 
 @main.group(cls=_ModelsGroup)
 def models() -> None:
-    """A model's versions (`zygarde models NAME`) and aliases (`zygarde models alias NAME ALIAS VERSION`)."""
+    """A model's versions (`zygarde models NAME`), aliases (`zygarde models alias NAME ALIAS VERSION`) and who
+    may use it (`zygarde models grant NAME USER --role reader|writer`, `zygarde models revoke NAME USER`)."""
 
 
 @models.command("list")
 @click.argument("name")
 @FORMAT
 def models_list(name: str, fmt: str) -> None:
-    """The registered versions of model NAME: winner, validation and test scores, package."""
+    """The registered versions of model NAME: winner, validation and test scores, package. Only a model you
+    (as your identity token proves) own or that is shared with you."""
     from zygarde.cli_extras import echo_json, model_rows_json
+    from zygarde.service_layer import model_access
     from zygarde.service_layer.queries import model_versions
 
-    rows = model_versions(cli_common.local_deps().repo, name)
+    deps = cli_common.local_deps()
+    me = cli_common.Signer(deps).identity
+    doc = model_access.readable_model(deps.repo, name, me.key)
+    rows = model_versions(deps.repo, name) if doc is not None else []
     if not rows:
-        console.print(f"[red]no model {name} is registered[/red]")
+        console.print(f"no model {safe_text(name, 100)} that you ({me.email}) may use is registered",
+                      style="red", markup=False, highlight=False)
         sys.exit(1)
     if fmt == "json":
         echo_json(model_rows_json(rows))
@@ -140,6 +148,9 @@ def models_list(name: str, fmt: str) -> None:
                       f"{r.validation:.4f}" if r.validation is not None else "",
                       f"{r.test:.4f}" if r.test is not None else "", r.package_uri or "", (r.registered_at or "")[:19])
     console.print(table)
+    shared = ", ".join(sorted(f"{model_access.member_identity(g)} ({r})" for g, r in (doc.get("grants") or {}).items()))
+    owner = model_access.member_identity(doc["owner"]) if doc.get("owner") else "unknown"
+    console.print(f"owner: {owner}" + (f"; shared with {shared}" if shared else ""), markup=False, highlight=False)
 
 
 @main.command()
@@ -205,10 +216,11 @@ __import__("zygarde.cli_extras").cli_extras.register(main)
 
 
 def _mount_online() -> None:
+    from zygarde.cli_models import models_grant, models_revoke
     from zygarde.cli_online import models_alias, models_aliases, predict
 
-    models.add_command(models_alias)
-    models.add_command(models_aliases)
+    for command in (models_alias, models_aliases, models_grant, models_revoke):
+        models.add_command(command)
     main.add_command(predict)
 
 

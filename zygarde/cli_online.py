@@ -1,7 +1,6 @@
 """`zygarde models alias|aliases` and `zygarde predict`: aliases in the registry, the predict service over HTTP."""
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sys
@@ -31,29 +30,40 @@ def _console():
 @click.argument("name")
 @click.argument("alias")
 @click.argument("version", type=int)
-@click.option("--by", "moved_by", default=None, help="Who moves it (default: $USER).")
-def models_alias(name: str, alias: str, version: int, moved_by: str | None) -> None:
-    """Point ALIAS of model NAME at VERSION (e.g. `zygarde models alias churn production 3`)."""
+def models_alias(name: str, alias: str, version: int) -> None:
+    """Point ALIAS of model NAME at VERSION (e.g. `zygarde models alias churn production 3`). Only its owner
+    and its writers may: you, as your identity token proves."""
+    from zygarde.cli_common import Signer
     from zygarde.service_layer.online import move_alias
 
-    who = moved_by or os.environ.get("USER") or getpass.getuser()
+    deps = _deps()
+    me = Signer(deps).identity
     now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
     try:
-        record = move_alias(_deps().repo, name, alias, version, who, now)
+        record = move_alias(deps.repo, name, alias, version, me.key, now)
     except ValueError as exc:
-        _console().print(f"[red]{exc}[/red]")
+        _console().print(str(exc), style="red", markup=False, highlight=False)
         sys.exit(1)
-    _console().print(f"{name}@{alias} -> version {record['version']} (moved by {who} at {now})")
+    _console().print(f"{name}@{alias} -> version {record['version']} (moved by {me.email} at {now})",
+                     markup=False, highlight=False)
 
 
 @click.command("aliases")
 @click.argument("name")
 def models_aliases(name: str) -> None:
-    """The aliases of model NAME, with who moved each last and when."""
+    """The aliases of model NAME, with who moved each last and when (a model you own or that is shared with you)."""
+    from zygarde.cli_common import Signer
+    from zygarde.service_layer import model_access
     from zygarde.service_layer.online import aliases
 
+    deps = _deps()
+    repo, me = deps.repo, Signer(deps).identity
+    if model_access.readable_model(repo, name, me.key) is None:
+        _console().print(f"no model {name[:100]} that you ({me.email}) may use is registered",
+                         style="red", markup=False, highlight=False)
+        sys.exit(1)
     table = Table("alias", "version", "moved by", "moved at", "moves", title=f"aliases of {name}")
-    for alias, r in sorted(aliases(_deps().repo, name).items()):
+    for alias, r in sorted(aliases(repo, name).items()):
         table.add_row(alias, str(r["version"]), r.get("moved_by", ""), r.get("moved_at", ""),
                       str(len(r.get("history", []))))
     _console().print(table)

@@ -69,6 +69,13 @@ def _csv(text: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
+def admin_identities(text: str | None) -> frozenset[str]:
+    """The administrators of a comma-separated list of e-mails, as canonical identities."""
+    from zygarde.domain.identity import canonical_identity
+
+    return frozenset(canonical_identity(email) for email in _csv(text))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a handler needs to know about where it runs. Built from the environment once, in bootstrap."""
@@ -98,6 +105,9 @@ class Settings:
     token_issuers: tuple[str, ...] = GOOGLE_ISSUERS
     token_audiences: tuple[str, ...] = ()
     trusted_delegates: frozenset[str] = frozenset()
+    # The administrators' e-mails, canonical (domain/identity.py): the web app's admin list, which the
+    # predict service reads too (an administrator may score every model).
+    admins: frozenset[str] = frozenset()
 
     @property
     def audiences(self) -> tuple[str, ...]:
@@ -135,6 +145,7 @@ class Settings:
             token_issuers=_csv(get("token_issuers")) or GOOGLE_ISSUERS,
             token_audiences=_csv(get("token_audiences")),
             trusted_delegates=frozenset(d.lower() for d in _csv(get("trusted_delegates"))),
+            admins=admin_identities(env.get(resources()["web_env"]["admins"])),
         )
 
     def code_uri(self, name: str) -> str:

@@ -81,3 +81,34 @@ def test_a_plus_address_uploads_trains_and_only_its_owner_cancels(local_cloud, t
     cancelled = zygarde(plus, "cancel", "plus-upload")
     assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
     wait_for(lambda: repo.get_job("plus-upload").state is JobState.CANCELLED, "the owner's cancel")
+
+
+def test_only_the_owner_shares_a_model_and_the_grantee_is_their_own_key(local_cloud):
+    """Grants through the real submit_job: `zygarde models grant` signs as its user; the look-alike
+    address cannot share (the CLI refuses, and a grant it publishes claiming the owner is refused), and a
+    grant to it is not one to the `+` address."""
+    os.environ.update(local_cloud.env())
+    from zygarde.bootstrap import build_deps
+    from zygarde.domain.identity import token_attributes
+
+    deps = build_deps()
+    plus, minus = user_env(local_cloud, PLUS), user_env(local_cloud, MINUS)
+    deps.repo.register_model_version("plus-model", "plus-job", {"registered_at": "2026-01-01T00:00:00Z"},
+                                     "owner+a@zygarde.dev")
+    grants = lambda: deps.repo.model("plus-model").get("grants") or {}  # noqa: E731
+    assert zygarde(minus, "models", "plus-model").returncode == 1  # not shared with owner-a@ yet
+    refused = zygarde(minus, "models", "grant", "plus-model", MINUS, "--role", "writer")
+    assert refused.returncode == 1 and "only the owner of model plus-model" in " ".join(refused.stdout.split())
+    forged = json.dumps({"model": "plus-model", "grantee": MINUS, "role": "writer",
+                         "requested_by": "owner+a@zygarde.dev"}).encode()
+    deps.publisher.publish("jobs", forged, action="grant", **token_attributes(minus["ZYGARDE_IDENTITY_TOKEN"]))
+
+    shared = zygarde(plus, "models", "grant", "plus-model", "Owner-A@zygarde.dev", "--role", "reader")
+    assert shared.returncode == 0 and "owner-a@zygarde.dev becomes a reader" in shared.stdout, shared.stdout
+    wait_for(lambda: grants() == {MINUS: "reader"}, "the owner's grant")  # the forged writer grant never landed
+    listed = zygarde(minus, "models", "plus-model")
+    assert listed.returncode == 0 and "owner: owner+a@zygarde.dev" in listed.stdout, listed.stdout + listed.stderr
+    assert zygarde(minus, "models", "alias", "plus-model", "production", "1").returncode == 1  # a reader
+    assert zygarde(plus, "models", "revoke", "plus-model", MINUS).returncode == 0
+    wait_for(lambda: grants() == {}, "the revocation")
+    assert zygarde(minus, "models", "plus-model").returncode == 1

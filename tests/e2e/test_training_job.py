@@ -11,7 +11,7 @@ import time
 import pytest
 
 from zygarde.config import topic
-from zygarde.domain.identity import token_attributes
+from zygarde.domain.identity import identity_of_key, token_attributes
 from zygarde.domain.model import JobState, TrialState
 from zygarde.local import demo
 from zygarde.local.sample_data import breast_cancer_csv
@@ -119,9 +119,10 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
     out = subprocess.run([sys.executable, "-m", "zygarde.cli", "status", "e2e-train"],
                          env={**os.environ, **local_cloud.env(), "COLUMNS": "200"}, capture_output=True, text=True, timeout=120)
     assert "leaderboard" in out.stdout and "registered: e2e-train v1" in out.stdout, out.stdout + out.stderr
+    owner = {"ZYGARDE_IDENTITY_TOKEN": local_cloud.identity_token(identity_of_key(view.job.owner))}  # as its owner
     out = subprocess.run([sys.executable, "-m", "zygarde.cli", "models", "e2e-train"],
-                         env={**os.environ, **local_cloud.env(), "COLUMNS": "250"}, capture_output=True, text=True,
-                         timeout=120)
+                         env={**os.environ, **local_cloud.env(), **owner, "COLUMNS": "250"}, capture_output=True,
+                         text=True, timeout=120)
     assert out.returncode == 0 and "model e2e-train (areaUnderROC)" in out.stdout, out.stdout + out.stderr
     assert f"{view.job.test_metrics['areaUnderROC']:.4f}" in out.stdout and package in out.stdout, out.stdout
 

@@ -84,8 +84,8 @@ def test_handlers_on_firestore_deliver_everything_twice(repo):
     assert len(train_batches(deps)) == 4 and len(deps.launcher.batches) == 6
     assert all(len(t.conditions) == 3 for t in repo.list_trials("job-1"))
     assert [v["job_id"] for v in repo.model_versions("job-1")] == ["job-1"]
-    assert repo.register_model_version("job-1", "job-1", {}) == 1  # a repeat gets the same version
-    assert repo.register_model_version("job-1", "job-9", {"x": 1}) == 2
+    assert repo.register_model_version("job-1", "job-1", {}, "ana@example.com") == 1  # a repeat: the same version
+    assert repo.register_model_version("job-1", "job-9", {"x": 1}, "ana@example.com") == 2
     bad = raw_message(b'{"job_id": "bad-one", "owner": "x"}', "m2", sender="x")
     handlers.submit_job(bad, deps)
     handlers.submit_job(bad, deps)

@@ -5,6 +5,7 @@ the dead-letter topic). Then issue 22's bypasses through the same function: unsi
 job files outside their owner's folder, someone else's cancel, and cancels that crashed the handler."""
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -23,7 +24,11 @@ SAMPLE = ["malformed-open-brackets", "malformed-lone-surrogate", "malformed-huge
           "type-task-list", "type-options.delimiter-list", "type-v1.domain-list", "string-target-10k",
           "string-owner-slash", "number-seed-2^64", "number-range-low-neg-inf", "algorithm-algo-unknown",
           "path-dotdot-artifacts", "path-glob-decoy", "row-filter-env", "file-parquet-as-csv", "file-bom-no-target",
-          "file-wide", "file-latin1-header"]
+          "file-wide", "file-latin1-header",
+          # the audit's reasons that named no field or crashed, and another user's model name
+          "number-digits-seed", "number-digits-thousands", "key-option-empty", "key-option-long",
+          "path-bucket-trailing-dot", "path-bucket-leading-dot", "model-taken-name", "model-taken-job-id",
+          "model-name-dunder", "row-filter-digits"]
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +67,13 @@ def test_hostile_jobs_published_to_the_jobs_topic_are_recorded_rejected_and_ackn
     for case in sample:
         for uri, data in case.objects.items():
             deps.blobs.write_bytes(uri, data)
+        for name, owner in case.models.items():  # another user's model, registered before
+            deps.repo.register_model_version(name, f"{name}-v1", {"registered_at": "2026-01-01T00:00:00Z"}, owner)
     dead_letter = _subscribe_dead_letter(cloud)
     published = {}
     for case in sample:
         message_id = deps.publisher.publish("jobs", case.raw, **signed(cloud, OWNER))
-        published[derived_job_id(f"msg:{message_id}")] = case
+        published[_named_job_id(case.raw) or derived_job_id(f"msg:{message_id}")] = case
 
     jobs = wait_rejected(deps.repo, list(published))
     assert sorted(c.id for j, c in published.items() if j not in jobs) == []
@@ -74,12 +81,24 @@ def test_hostile_jobs_published_to_the_jobs_topic_are_recorded_rejected_and_ackn
         case = published[job_id]
         assert job.state is JobState.REJECTED, (case.id, job.error)
         assert all(words in job.error for words in case.expect), (case.id, job.error)
+        if case.field:  # the reason starts with the field at fault
+            assert job.error.startswith((f"{case.field}: ", f"{case.field}[", f"{case.field}.")), (case.id, job.error)
+        assert "please report it" not in job.error, (case.id, job.error)
     assert _pull(dead_letter) == []
 
 
 def signed(cloud, user: str, **attributes: str) -> dict[str, str]:
     """Attributes carrying `user`'s identity token, issued by the local cloud (as gcloud would print one)."""
     return {**token_attributes(cloud.identity_token(user)), **attributes}
+
+
+def _named_job_id(raw: bytes) -> str | None:
+    """The job id a case's spec names (its rejection is recorded under it), if any."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return doc.get("job_id") if isinstance(doc, dict) and isinstance(doc.get("job_id"), str) else None
 
 
 def _subscribe_dead_letter(cloud) -> str:

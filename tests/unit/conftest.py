@@ -73,3 +73,12 @@ def cancel_message(job_id: str = "job-1", sender: str = OWNER, message_id: str =
     """A cancel of `job_id` signed by `sender`."""
     return Message(json.dumps({"job_id": job_id}).encode(), signed(sender, action="cancel", **attributes), message_id,
                    PUBLISHED)
+
+
+def grant_message(model: str, grantee: str, role: str | None, sender: str = OWNER, message_id: str = "g1",
+                  **attributes: str) -> Message:
+    """A grant (role None: a revocation) of `grantee` (an owner key) on `model`, signed by `sender`."""
+    from zygarde.service_layer.grants import grant_request
+
+    data, base = grant_request(model, grantee, role)
+    return Message(data, signed(sender, **base, **attributes), message_id, PUBLISHED)

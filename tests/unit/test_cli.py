@@ -54,11 +54,18 @@ def test_models_lists_the_registered_versions_with_their_scores(deps, monkeypatc
                 True)
         assert deps.repo.get_trial(job_id, FINALIZE) is not None
         finish_stage(deps, job_id, FINALIZE)
-    out = CliRunner().invoke(cli.main, ["models", "cancer"])
+    def as_user(*args, user="ana@example.com"):
+        return CliRunner().invoke(cli.main, list(args), env={"ZYGARDE_IDENTITY_TOKEN": token(user)})
+
+    out = as_user("models", "cancer")
     assert out.exit_code == 0, out.output
     lines = [ln for ln in out.output.splitlines() if "job-" in ln]
     assert "model cancer (areaUnderROC)" in out.output
     assert [ln.split("│")[1].strip() for ln in lines] == ["1", "2"]
     assert "0.8000" in lines[0] and "0.9100" in lines[0] and "0.8500" in lines[1]
-    missing = CliRunner().invoke(cli.main, ["models", "nope"])
-    assert missing.exit_code == 1 and "no model nope is registered" in missing.output
+    missing = as_user("models", "nope")
+    assert missing.exit_code == 1 and "no model nope that you (ana@example.com) may use" in missing.output
+    # another user is told exactly the same: the model's existence is not theirs to learn
+    other = as_user("models", "cancer", user="bob@example.com")
+    assert other.exit_code == 1 and "no model cancer that you (bob@example.com) may use" in other.output
+    assert "0.8000" not in other.output

@@ -49,7 +49,8 @@ def test_status_and_models_as_json(deps, monkeypatch):
     one = json.loads(run(deps, monkeypatch, "status", "job-1", "--format", "json").output)
     assert one["job_id"] == "job-1" and one["total"] == 4 and "leaderboard" in one and "cost" in one
     deps.repo.register_model_version("m", "job-1", {"trial_id": "t0", "algorithm": "a", "metric": "f1",
-                                                    "validation_metrics": {"f1": 0.8}, "test_metrics": {"f1": 0.7}})
+                                                    "validation_metrics": {"f1": 0.8}, "test_metrics": {"f1": 0.7}},
+                                     "ana@example.com")
     [version] = json.loads(run(deps, monkeypatch, "models", "m", "--format", "json").output)
     assert (version["version"], version["validation"], version["test"]) == (1, 0.8, 0.7)
 
@@ -65,7 +66,7 @@ def test_watch_as_json_prints_a_line_per_change_until_the_job_ends(deps, monkeyp
 def register(deps, name: str, jobs: list[str]) -> None:
     for job_id in jobs:
         deps.repo.register_model_version(name, job_id, {"job_id": job_id, "trial_id": "t0000",
-                                                        "package_uri": f"gs://bkt/models/{name}/{job_id}/"})
+                                                        "package_uri": f"gs://bkt/models/{name}/{job_id}/"}, "ana")
 
 
 def test_predict_batch_scores_with_the_chosen_version_in_one_batch(deps, monkeypatch):
@@ -88,7 +89,7 @@ def test_predict_batch_scores_with_the_chosen_version_in_one_batch(deps, monkeyp
 def test_predict_batch_refuses_what_cannot_run(deps, monkeypatch):
     register(deps, "churn", ["job-1"])
     env = {"user": "ana"}
-    cases = [(("nope", "gs://bkt/datasets/ana/x.csv"), "no model nope"),
+    cases = [(("nope", "gs://bkt/datasets/ana/x.csv"), "no model 'nope'"),
              (("churn:7", "gs://bkt/datasets/ana/x.csv"), "has no version 7"),
              (("churn", "gs://bkt/datasets/bob/x.csv"), "datasets/ana/"),
              (("churn", "gs://bkt/datasets/ana/../../results/x.csv"), "'..' segment")]

@@ -1,6 +1,6 @@
 """JobRepository on Firestore (native mode).
 
-Layout: zygarde_jobs/{job} holds the job header; zygarde_jobs/{job}/trials/{trial} one document per
+Layout (models: see firestore_models): zygarde_jobs/{job} holds the job header; zygarde_jobs/{job}/trials/{trial} one document per
 trial; zygarde_jobs/{job}/slots/{n} exists while slot n is held (by one attempt: trial, attempt and
 batch id, as zygarde_capacity/{n}). Each update is a transaction on one document, so concurrent handlers
 of different trials never contend; a job and its trials are written in one batch.
@@ -14,35 +14,18 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from zygarde.adapters.firestore_models import FirestoreModelRegistry
+from zygarde.adapters.firestore_support import transient as _transient
 from zygarde.adapters.records import job_from_dict, job_to_dict, trial_from_dict, trial_to_dict
 from zygarde.config import collection
-from zygarde.domain.errors import NotFound, TransientError, Unstorable
+from zygarde.domain.errors import NotFound, Unstorable
 from zygarde.domain.model import PREPARE, Job, JobState, Trial, TrialState
 from zygarde.service_layer.ports import JobRepository, SlotHold
 
-_TRANSIENT = (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError, gexc.TooManyRequests,
-              gexc.Aborted)
 _BATCH_LIMIT = 400
 
 
-def _transient(func):
-    """Retryable Firestore errors become TransientError, so Pub/Sub redelivers quietly. That includes
-    contention: a transaction aborted max_attempts times, which the library raises as a plain
-    ValueError("Failed to commit transaction in 5 attempts.") from the last Aborted."""
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except _TRANSIENT as exc:
-            raise TransientError(f"firestore: {exc}") from exc
-        except ValueError as exc:
-            if isinstance(exc.__cause__, gexc.Aborted) or str(exc).startswith("Failed to commit transaction"):
-                raise TransientError(f"firestore contention: {exc}") from exc
-            raise
-    wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
-    return wrapper
-
-
-class FirestoreJobRepository(JobRepository):
+class FirestoreJobRepository(FirestoreModelRegistry, JobRepository):
     def __init__(self, client: firestore.Client):
         self._db = client
         self._jobs = client.collection(collection("jobs"))
@@ -249,58 +232,3 @@ class FirestoreJobRepository(JobRepository):
     @_transient
     def capacity_holders(self) -> dict[int, SlotHold]:
         return {int(s.id): self._hold(s) for s in self._capacity().stream()}
-
-    def _model(self, name: str):
-        return self._db.collection(collection("models")).document(name)
-
-    @_transient
-    def register_model_version(self, name: str, job_id: str, record: dict) -> int:
-        model = self._model(name)
-
-        @firestore.transactional
-        def run(tx):
-            snap = model.get(transaction=tx)
-            data = snap.to_dict() if snap.exists else {"name": name, "next_version": 1, "jobs": {}}
-            if job_id in data["jobs"]:
-                return data["jobs"][job_id]
-            number = data["next_version"]
-            tx.set(model.collection(collection("model_versions")).document(str(number)),
-                   {**record, "job_id": job_id, "version": number})
-            tx.set(model, {**data, "next_version": number + 1, "jobs": {**data["jobs"], job_id: number},
-                           "latest_version": number})
-            return number
-
-        return run(self._db.transaction())
-
-    @_transient
-    def model_versions(self, name: str) -> list[dict]:
-        docs = self._model(name).collection(collection("model_versions")).stream()
-        return sorted((d.to_dict() for d in docs), key=lambda v: v["version"])
-
-    @_transient
-    def model_version(self, name: str, version: int) -> dict | None:
-        snap = self._model(name).collection(collection("model_versions")).document(str(version)).get()
-        return snap.to_dict() if snap.exists else None
-
-    @_transient
-    def set_alias(self, name: str, alias: str, version: int, moved_by: str, moved_at: str) -> dict:
-        model = self._model(name)
-        doc = model.collection(collection("model_aliases")).document(alias)
-
-        @firestore.transactional
-        def run(tx):
-            if not model.collection(collection("model_versions")).document(str(version)).get(transaction=tx).exists:
-                raise KeyError(f"model {name!r} has no version {version}")
-            snap = doc.get(transaction=tx)
-            history = (snap.to_dict() or {}).get("history", []) if snap.exists else []
-            move = {"version": version, "moved_by": moved_by, "moved_at": moved_at}
-            record = {"alias": alias, **move, "history": [*history, move]}
-            tx.set(doc, record)
-            return record
-
-        return run(self._db.transaction())
-
-    @_transient
-    def model_aliases(self, name: str) -> dict[str, dict]:
-        return {d.id: d.to_dict() for d in self._model(name).collection(collection("model_aliases")).stream()}
-

@@ -16,7 +16,7 @@ from zygarde.domain.model import PREPARE, Condition, Job, JobState, Trial
 from zygarde.domain.raw_doc import safe_text
 from zygarde.domain.search import initial_trials, planned_trial_count
 from zygarde.domain.spec import JOB_ID_PATTERN
-from zygarde.service_layer import submission
+from zygarde.service_layer import grants, submission
 from zygarde.service_layer.authentication import UNVERIFIED_OWNER, Refused, message_sender
 from zygarde.service_layer.cancels import cancel_job
 from zygarde.service_layer.deps import Deps, log
@@ -39,11 +39,14 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
     """Validate a job, record it with its trials, launch the first ones. Returns the job id.
     The owner is proven, never taken from the job: on the jobs topic by the message's identity token
     (authentication.py), in a job file jobs/{owner}/NAME.json by its folder (which bucket IAM lets only
-    that owner write). A message with attribute action=cancel cancels a job instead (cancels.py).
+    that owner write). A message with attribute action=cancel cancels a job instead (cancels.py); one with
+    action=grant changes who may use a model (grants.py).
     Whatever the bytes, a bad job is recorded REJECTED with a reason; only transient errors raise."""
     action = msg.attributes.get("action")
     if action == "cancel":
         return cancel_job(msg, deps)
+    if action == grants.ACTION:
+        return grants.grant_message(msg, deps)
     if _is_job_file(msg):
         return _submit_job_file(msg, deps)
     refused_id = derived_job_id(f"msg:{msg.message_id}")
@@ -54,7 +57,7 @@ def submit_job(msg: Message, deps: Deps) -> str | None:
         return _reject(deps, refused_id, msg.data, f"the job was refused: {exc}", UNVERIFIED_OWNER)
     if action not in (None, "submit"):
         return _reject(deps, refused_id, msg.data, f"action {safe_text(action, 40)!r} is unknown: a message on the "
-                       "jobs topic is a job, or a cancel (action=cancel)", sender.key)
+                       "jobs topic is a job, a cancel (action=cancel) or a grant (action=grant)", sender.key)
     return _submit(msg.data, deps, sender.key, refused_id, lambda named: (
         f"owner: the job names {named!r}, but it was sent by {sender.describe()}, whose owner key is "
         f"{sender.key!r}: a job is submitted by its owner"))
@@ -120,8 +123,9 @@ def _submit(raw: bytes, deps: Deps, owner: str, fallback_id: str, mismatch: Call
         return job_id
 
     try:
+        submission.check_model_name(spec, job_id, deps.repo)
         submission.check_dataset(spec, deps.blobs, deps.settings.bucket)
-    except DatasetError as exc:
+    except (SpecError, DatasetError) as exc:
         return _reject(deps, job_id, raw, str(exc), owner=spec.owner)
 
     now = deps.now()

@@ -12,6 +12,7 @@ import json
 from datetime import datetime
 
 from zygarde.domain import packing, pruning, search
+from zygarde.domain.errors import ModelNameTaken
 from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, Job, JobState, Trial, TrialState, best_trial
 from zygarde.domain.spec import JobSpec
 from zygarde.service_layer.deps import Deps, log
@@ -154,9 +155,17 @@ def maybe_finish_job(job_id: str, deps: Deps) -> None:
                  f"the winner {best.trial_id} could not be packaged: {finalize.error}")
         return
     name = spec.name or job_id
-    version = deps.repo.register_model_version(name, job_id, {
-        **finalize.outputs, "algorithm": best.algorithm, "params": best.params, "trial_id": best.trial_id,
-        "metric": spec.objective, "validation_metrics": best.metrics, "registered_at": deps.now()})
+    try:  # checked again here, atomically: the name may have been taken since the job was accepted
+        version = deps.repo.register_model_version(name, job_id, {
+            **finalize.outputs, "algorithm": best.algorithm, "params": best.params, "trial_id": best.trial_id,
+            "metric": spec.objective, "validation_metrics": best.metrics, "registered_at": deps.now()}, job.owner)
+    except ModelNameTaken:
+        _end_job(deps, job, trials, JobState.FAILED, "ModelNameTaken",
+                 f"name: the model {name!r} belongs to another user (taken after this job was accepted, or its "
+                 "owner withdrew your write access), so nothing was registered: run the job again with another "
+                 "name", best)
+        log.warning("registration refused job_id=%s model=%s: the name belongs to another user", job_id, name)
+        return
     test_metrics = dict(finalize.outputs.get("test_metrics") or {})
     score = test_metrics.get(spec.objective)
     fitted = (f" with {pruning.percent(best.train_fraction)} (none finished on all of them in time), refitted on "

@@ -208,9 +208,29 @@ class JobRepository(abc.ABC):
         """slot -> holder, for every held global capacity slot."""
 
     @abc.abstractmethod
-    def register_model_version(self, name: str, job_id: str, record: dict) -> int:
-        """Register the model package of `job_id` as the next version of model `name` and return its
-        number; a job registers at most once (a repeat returns the version it got)."""
+    def register_model_version(self, name: str, job_id: str, record: dict, owner: str) -> int:
+        """Register the model package of `job_id`, a job of `owner`, as the next version of model `name`
+        and return its number; a job registers at most once (a repeat returns the version it got). One
+        transaction: the first registration creates the model document owned by `owner` (create-if-absent);
+        a later one by an `owner` who may not write the model (model_access.may_write) raises
+        ModelNameTaken and writes nothing. The version record gets "registered_by": `owner`."""
+
+    @abc.abstractmethod
+    def model(self, name: str) -> dict | None:
+        """Model `name`'s document: {"name", "owner", "grants" {owner key: "reader" | "writer"}, "members"
+        [owner and grantees], "next_version", "latest_version", "jobs" {job id: version}, "created_at"};
+        None if there is no such model. Documents written before owners were recorded lack owner,
+        grants, members and created_at (see model_access)."""
+
+    @abc.abstractmethod
+    def set_model_grant(self, name: str, grantee: str, role: str | None, owner: str) -> bool:
+        """Give `grantee` `role` ("reader" or "writer") on model `name`, or remove their grant (role None),
+        in one transaction; records `owner` on a document that has none. False when nothing changed.
+        KeyError if there is no model `name`."""
+
+    @abc.abstractmethod
+    def list_models(self, member: str | None = None) -> list[dict]:
+        """The documents of the models listing `member` (owner or grantee) in their members; all when None."""
 
     @abc.abstractmethod
     def model_versions(self, name: str) -> list[dict]:

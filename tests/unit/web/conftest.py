@@ -70,6 +70,11 @@ def bob(app):
     return sign_in(app.test_client(), "bob")
 
 
+@pytest.fixture
+def carol(app):
+    return sign_in(app.test_client(), "carol")
+
+
 def spec_doc(owner: str, job_id: str, **over) -> dict:
     doc = {"job_id": job_id, "owner": owner, "task": "binary_classification",
            "dataset": {"uri": f"gs://{BUCKET}/datasets/{owner}/people.csv", "format": "csv", "target": "label"},
@@ -116,5 +121,5 @@ def add_job(repo, owner: str, job_id: str, finished: bool = True) -> Job:
             "trial_id": "t001", "algorithm": "logistic_regression", "params": {"regParam": 0.1},
             "metric": "areaUnderROC", "validation_metrics": {"areaUnderROC": 0.93},
             "test_metrics": {"areaUnderROC": 0.9}, "package_uri": f"gs://{BUCKET}/models/{job_id}/{job_id}/",
-            "manifest_uri": f"gs://{BUCKET}/models/{job_id}/{job_id}/manifest.json", "registered_at": iso(300)})
+            "manifest_uri": f"gs://{BUCKET}/models/{job_id}/{job_id}/manifest.json", "registered_at": iso(300)}, owner)
     return job

@@ -3,6 +3,7 @@ edge on in-memory ports, verifying its callers' tokens), an identity token for a
 the form sends."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
@@ -20,6 +21,9 @@ from zygarde.web import predicting
 from zygarde.web.predicting import PredictClient
 
 
+ADMIN = "root@example.com"  # settings.admins holds canonical identities (config.admin_identities)
+
+
 def app_token() -> str:
     return fresh_token(DELEGATE)
 
@@ -28,15 +32,17 @@ def app_token() -> str:
 def url():
     """The predict function's edge behind a WSGI server, as functions-framework serves it locally."""
     repo, blobs = MemoryJobRepository(), MemoryBlobStore()
-    register(repo, blobs, "churn", "job-1")
+    register(repo, blobs, "churn", "job-1", owner="ana@example.com")
+    repo.set_model_grant("churn", "bob@example.com", "reader", "ana@example.com")
     cache = online.ModelCache(blobs)
+    settings = dataclasses.replace(SETTINGS, admins=frozenset({ADMIN}))
 
     @Request.application
     def app(request: Request) -> Response:
         if "forbidden" in request.path:  # what Cloud Run answers a caller that is not an invoker
             return Response("<html>403 Forbidden</html>", status=403, mimetype="text/html")
         status, body = serve(request.method, request.path, request.get_data(), request.headers, request.host_url,
-                             repo, cache, SETTINGS, verifier())
+                             repo, cache, settings, verifier())
         return Response(json.dumps(body), status=status, mimetype="application/json")
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -49,12 +55,27 @@ def url():
 
 def test_answers_and_errors_come_back_as_the_service_sends_them(url):
     client = PredictClient(url, tokens=app_token)
-    status, body = client("churn", "1", b'{"instances": [{"age": 50, "color": "blue"}]}', on_behalf_of="ana")
+    ana = "ana@example.com"
+    status, body = client("churn", "1", b'{"instances": [{"age": 50, "color": "blue"}]}', on_behalf_of=ana)
     assert status == 200 and body["modelVersionId"] == "1" and body["predictions"][0]["label"] == "yes"
-    status, body = client("churn", "1", b'{"instances": [{"age": "x", "color": "blue"}]}')
+    status, body = client("churn", "1", b'{"instances": [{"age": "x", "color": "blue"}]}', on_behalf_of=ana)
     assert status == 400 and body["error"]["field"] == "instances[0].age"
-    status, body = client("churn", "staging", b'{"instances": []}')
+    status, body = client("churn", "staging", b'{"instances": []}', on_behalf_of=ana)
     assert (status, body["error"]["field"]) == (400, "alias")
+
+
+def test_the_verified_caller_decides_which_models_answer(url):
+    """Issue 22: being allowed to invoke the service is not enough. The user the token proves (or the one
+    a trusted delegate names) must be the model's owner, a grantee or an administrator; anyone else, the
+    delegate itself included, gets the 404 of a model that does not exist."""
+    client, rows = PredictClient(url, tokens=app_token), b'{"instances": [{"age": 50, "color": "blue"}]}'
+    for user in ("ana@example.com", "bob@example.com", "root@example.com", "ROOT@example.com"):
+        assert client("churn", "1", rows, on_behalf_of=user)[0] == 200, user
+    for user in ("carol@example.com", "ana+x@example.com", "ana-x@example.com", None):
+        status, body = client("churn", "1", rows, on_behalf_of=user)
+        assert (status, body["error"]["field"]) == (404, "model"), user
+    for user, code in (("bob@example.com", 200), ("carol@example.com", 404), ("root@example.com", 200)):
+        assert PredictClient(url, tokens=lambda u=user: fresh_token(u))("churn", "1", rows)[0] == code, user
 
 
 def test_an_unreachable_service_or_one_answering_html_is_a_plain_error(url):
@@ -131,3 +152,13 @@ def test_result_table_names_probability_columns_by_class_or_index():
     assert regression["rows"] == [{"n": 0, "prediction": 3.5, "label": None, "probabilities": None}]
     unnamed = predicting.result_table({"predictions": [{"prediction": 0.0, "probabilities": [0.9, 0.1]}]})
     assert unnamed["classes"] == ["0", "1"]
+
+
+def test_the_predict_service_reads_the_admins_the_web_app_reads_as_canonical_identities():
+    from zygarde.config import Settings
+    from zygarde.web.settings import WebSettings
+
+    env = {"ZYGARDE_PROJECT": "p", "ZYGARDE_BUCKET": "b", "ZYGARDE_WEB_IAP_AUDIENCE": "/projects/1/x",
+           "ZYGARDE_WEB_ADMINS": " Root@Example.com, , Ops+On-Call@Example.com"}
+    assert Settings.from_env(env).admins == WebSettings.from_env(env).admins == {
+        "root@example.com", "ops+on-call@example.com"}
