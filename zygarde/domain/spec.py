@@ -17,9 +17,10 @@ JOB_ID_PATTERN = r"^[a-z][a-z0-9-]{2,39}$"
 # The owner is an owner key (domain/identity.py): the verified e-mail, injectively encoded as one safe
 # path segment; it names the dataset folder gs://BUCKET/datasets/{owner}/.
 OWNER_PATTERN = OWNER_KEY_PATTERN
-# A bucket name starts and ends with a letter or digit (Cloud Storage's naming rules, checked in full by
-# bucket_problem); the JSON Schema carries this much of them.
-GS_URI_PATTERN = r"^gs://[a-z0-9][a-z0-9._-]{0,220}[a-z0-9]/.+"
+# A bucket name starts and ends with a letter or digit and never holds two dots in a row (Cloud Storage's
+# naming rules, checked in full by bucket_problem); the JSON Schema carries this much of them, not the
+# length rules, IP addresses or "google".
+GS_URI_PATTERN = r"^gs://[a-z0-9](?:\.?[a-z0-9_-]){0,220}\.?[a-z0-9]/.+"
 CSV_CHAR_OPTIONS = ("sep", "delimiter", "quote", "escape", "comment")
 ParamValue = bool | int | float | str
 
