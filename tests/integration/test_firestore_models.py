@@ -9,14 +9,13 @@ import uuid
 
 import pytest
 
-from tests.unit.conftest import CSV, Clock, job_message, spec_dict
+from tests.unit.conftest import CSV, SETTINGS, Clock, grant_message, job_message, spec_dict, verifier
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryPublisher
 from zygarde.config import Settings, collection
 from zygarde.domain.errors import ModelNameTaken
 from zygarde.domain.model import Job, JobState
-from zygarde.service_layer import grants, handlers
+from zygarde.service_layer import handlers
 from zygarde.service_layer.deps import Deps
-from zygarde.service_layer.handlers import Message
 
 pytestmark = pytest.mark.integration
 ANA, BOB = "ana+ml@example.com", "bob.smith@example.com"  # owner keys with '+', '.' and '@' as map keys
@@ -84,7 +83,7 @@ def test_handlers_on_firestore_reject_another_users_model_name_until_the_owner_g
     from tests.unit.test_handlers import finish, finish_stage
 
     deps = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
-                settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
+                settings=SETTINGS, clock=Clock(), verifier=verifier())  # messages signed as their owners
 
     def submit(job_id: str, owner: str) -> str:
         uri = f"gs://bkt/datasets/{owner}/d.csv"
@@ -101,9 +100,12 @@ def test_handlers_on_firestore_reject_another_users_model_name_until_the_owner_g
 
     run(submit("ana-1", ANA))
     assert repo.get_job(submit("bob-1", BOB)).state is JobState.REJECTED
-    data, attributes = grants.grant_request("churn", BOB, "writer", ANA)
+    for msg in (grant_message("churn", BOB, "writer", BOB, "g0"),
+                grant_message("churn", BOB, "writer", BOB, "g1", requested_by=ANA)):
+        handlers.submit_job(msg, deps)  # bob cannot grant himself write access, even claiming to be ana
+    assert repo.get_job(submit("bob-1b", BOB)).state is JobState.REJECTED
     for _ in range(2):
-        handlers.submit_job(Message(data, attributes, "g1"), deps)
+        handlers.submit_job(grant_message("churn", BOB, "writer", ANA, "g2"), deps)
     run(submit("bob-2", BOB))
     assert repo.get_job("bob-2").model_version == 2
     assert [v["registered_by"] for v in repo.model_versions("churn")] == [ANA, BOB]
