@@ -19,7 +19,7 @@ ANY = st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=1, ma
 IDENTITIES = st.one_of(EMAILISH, ANY)
 
 
-@settings(max_examples=1500)
+@settings(max_examples=1500, deadline=None)  # a property, not a timing: the machine may be loaded
 @given(IDENTITIES, IDENTITIES)
 def test_distinct_canonical_identities_never_share_a_key(a, b):
     if canonical_identity(a) != canonical_identity(b):
@@ -28,7 +28,7 @@ def test_distinct_canonical_identities_never_share_a_key(a, b):
         assert owner_key(a) == owner_key(b)
 
 
-@settings(max_examples=1500)
+@settings(max_examples=1500, deadline=None)  # a property, not a timing: the machine may be loaded
 @given(IDENTITIES)
 def test_a_key_decodes_back_and_is_what_the_spec_pattern_accepts(identity):
     key = owner_key(identity)
@@ -37,7 +37,7 @@ def test_a_key_decodes_back_and_is_what_the_spec_pattern_accepts(identity):
     assert "/" not in key and key not in (".", "..") and not key.startswith(".")  # one safe path segment
 
 
-@settings(max_examples=800)
+@settings(max_examples=800, deadline=None)
 @given(st.text(alphabet=st.sampled_from("ab09.@+-_~ACF8E"), min_size=1, max_size=12))
 def test_the_pattern_accepts_only_canonical_keys(text):
     """No string outside the keys passes the JSON schema's pattern (so the schema and the code agree)."""
