@@ -1,5 +1,5 @@
 """A sample of each kind of hostile submission, published to the jobs topic of a local cloud (the
-emulators, fake GCS and the real submit_job function under functions-framework): each is recorded
+session's emulators and the real submit_job function under functions-framework): each is recorded
 REJECTED in Firestore with its reason, and the function acknowledges it (nothing reaches the
 dead-letter topic)."""
 from __future__ import annotations
@@ -9,10 +9,11 @@ import time
 
 import pytest
 
+from tests.emulator_set import drop_subscriptions
 from tests.unit.hostile_corpus import BUCKET, cases
 from zygarde.config import resources
 from zygarde.domain.model import JobState
-from zygarde.local.cloud import EMULATORS, LocalCloud, LocalPorts, function_component
+from zygarde.local.cloud import function_component
 from zygarde.service_layer.handlers import derived_job_id
 
 pytestmark = pytest.mark.integration
@@ -25,10 +26,11 @@ SAMPLE = ["malformed-open-brackets", "malformed-lone-surrogate", "malformed-huge
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
-    """Emulators, fake GCS (bucket `bkt`, as the corpus names it) and the real submit_job function."""
-    c = LocalCloud(tmp_path_factory.mktemp("hostile"), LocalPorts.free(), project="zygarde-hostile", bucket=BUCKET,
-                   components=(*EMULATORS, "dataproc", function_component("submit_job")))
+def cloud(emulator_set, tmp_path_factory):
+    """The real submit_job function (and the local Dataproc endpoint) on the session's emulators, in a
+    project of its own and the bucket `bkt`, as the corpus names it."""
+    c = emulator_set.tenant(tmp_path_factory.mktemp("hostile"), "zygarde-hostile", BUCKET,
+                            components=("dataproc", function_component("submit_job")))
     saved = dict(os.environ)
     try:
         c.up()
@@ -36,6 +38,7 @@ def cloud(tmp_path_factory):
         yield c
     finally:
         c.down()
+        drop_subscriptions(emulator_set.pubsub_host, c.project)  # no pushes to a stopped function
         os.environ.clear()
         os.environ.update(saved)
 

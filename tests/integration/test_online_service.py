@@ -22,27 +22,28 @@ from zygarde.packaging import REPO_ROOT
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def registry(namespace):
+@pytest.fixture(scope="module")
+def registry(module_namespace):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import firestore, storage
 
     from zygarde.adapters.firestore import FirestoreJobRepository
     from zygarde.adapters.gcs import GcsBlobStore
 
-    repo = FirestoreJobRepository(firestore.Client(project=namespace.project))
-    blobs = GcsBlobStore(storage.Client(project=namespace.project, credentials=AnonymousCredentials()))
-    register(repo, blobs, "churn", "job-1", sign=1.0, bucket=namespace.bucket)
-    register(repo, blobs, "churn", "job-2", sign=-1.0, bucket=namespace.bucket)
+    ns = module_namespace
+    repo = FirestoreJobRepository(firestore.Client(project=ns.project))
+    blobs = GcsBlobStore(storage.Client(project=ns.project, credentials=AnonymousCredentials()))
+    register(repo, blobs, "churn", "job-1", sign=1.0, bucket=ns.bucket)
+    register(repo, blobs, "churn", "job-2", sign=-1.0, bucket=ns.bucket)
     return repo
 
 
-@pytest.fixture
-def service(namespace, registry, tmp_path):
-    """functions-framework serving functions/main.py:predict on a free port: its URL."""
-    port = LocalPorts.free().scheduler
-    env = {**os.environ, **namespace.env, "PYTHONPATH": str(REPO_ROOT), "XDG_RUNTIME_DIR": str(tmp_path)}
-    log = (tmp_path / "predict.log").open("w")
+@pytest.fixture(scope="module")
+def service(module_namespace, registry, tmp_path_factory):
+    """functions-framework serving functions/main.py:predict on a free port, once for the module: its URL."""
+    port, run_dir = LocalPorts.free().scheduler, tmp_path_factory.mktemp("predict")
+    env = {**os.environ, **module_namespace.env, "PYTHONPATH": str(REPO_ROOT), "XDG_RUNTIME_DIR": str(run_dir)}
+    log = (run_dir / "predict.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "functions_framework", "--target", "predict", "--source",
                              str(REPO_ROOT / "functions" / "main.py"), "--signature-type", "http",
                              "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=log)
@@ -53,7 +54,7 @@ def service(namespace, registry, tmp_path):
             requests.get(url + "/", timeout=1)
             break
         except (requests.ConnectionError, requests.Timeout):
-            assert proc.poll() is None, (tmp_path / "predict.log").read_text()[-2000:]
+            assert proc.poll() is None, (run_dir / "predict.log").read_text()[-2000:]
             time.sleep(0.2)
     yield url
     proc.terminate()
