@@ -8,6 +8,7 @@ import os
 import pytest
 
 from tests.emulator_set import SHARED_BUCKET, SHARED_PROJECT
+from zygarde.config import env_name
 from zygarde.local.cloud import EMULATORS, all_components
 
 
@@ -21,6 +22,8 @@ def local_cloud(emulator_set, tmp_path_factory):
                                 max_concurrent_batches=2)
     saved = dict(os.environ)
     try:
+        # a pack fits two trials at a time, whatever the machine (the killed-pack test's premise)
+        os.environ[env_name("pack_concurrency")] = "2"
         cloud.up()
         os.environ.update(cloud.env())
         yield cloud
