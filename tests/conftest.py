@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -33,14 +34,35 @@ def _tier(item: pytest.Item) -> int:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Unit (non-Spark, then Spark), integration, e2e; each file keeps its own order. Under
-    pytest-xdist (`--dist loadgroup`), the tests on the emulators form one group, which one worker
-    runs (so they share one emulator set) while the other takes the unit tests; a unit module stays on
-    one worker, so its module fixtures are made once."""
-    items.sort(key=_tier)
+    """Unit (non-Spark, then Spark), integration, e2e; each file keeps its own order.
+
+    Under pytest-xdist (`make test`: `-n 2 --dist loadgroup --no-loadscope-reorder`), the tests on the
+    emulators are one group, queued first: one worker runs them all (one emulator set), starting at
+    once, while the other starts on the unit tests in the order above. A unit module stays on one
+    worker, so its module fixtures are made once."""
+    cloud = _TIERS.index("integration")
+    parallel = config.pluginmanager.hasplugin("xdist") and config.getoption("dist", "no") != "no"
+    items.sort(key=lambda item: (-1 if parallel and _tier(item) >= cloud else _tier(item)))
     for item in items:
-        group = "cloud" if _tier(item) >= _TIERS.index("integration") else item.nodeid.split("::")[0]
+        group = "cloud" if _tier(item) >= cloud else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """(pytest-xdist, in the controller) Tell each worker whether COLUMNS was set here."""
+    node.workerinput["zygarde_columns"] = os.environ.get("COLUMNS")
+
+
+def pytest_configure(config):
+    """(in an xdist worker) The environment of a run in one process: workers start with COLUMNS=80,
+    which would make the command line print at 80 columns instead of its piped width."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "zygarde_columns" in workerinput:
+        if workerinput["zygarde_columns"] is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = workerinput["zygarde_columns"]
 
 
 @pytest.fixture(scope="session")
