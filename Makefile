@@ -20,7 +20,7 @@ demo: setup
 # Two workers (pytest-xdist): one takes the tests on the emulators and the local cloud (one group, one
 # emulator set), the other the unit tests, module by module, non-Spark first (tests/conftest.py).
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup --no-loadscope-reorder
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadscope --no-loadscope-reorder
 
 unit: setup
 	$(PY) -m pytest -q tests/unit

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -34,18 +35,34 @@ def _tier(item: pytest.Item) -> int:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Unit (non-Spark, then Spark), integration, e2e; each file keeps its own order.
-
-    Under pytest-xdist (`make test`: `-n 2 --dist loadgroup --no-loadscope-reorder`), the tests on the
-    emulators are one group, queued first: one worker runs them all (one emulator set), starting at
-    once, while the other starts on the unit tests in the order above. A unit module stays on one
-    worker, so its module fixtures are made once."""
+    """Unit (non-Spark, then Spark), integration, e2e; each file keeps its own order. In a pytest-xdist
+    worker, the integration and e2e tests come first (see pytest_xdist_make_scheduler)."""
     cloud = _TIERS.index("integration")
-    parallel = config.pluginmanager.hasplugin("xdist") and config.getoption("dist", "no") != "no"
-    items.sort(key=lambda item: (-1 if parallel and _tier(item) >= cloud else _tier(item)))
-    for item in items:
-        group = "cloud" if _tier(item) >= cloud else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+    worker = hasattr(config, "workerinput")
+    items.sort(key=lambda item: -1 if worker and _tier(item) >= cloud else _tier(item))
+
+
+def _scope(nodeid: str) -> str:
+    """A work unit of `make test`'s scheduler: every integration and e2e test together, else a module."""
+    path = nodeid.split("::")[0]
+    return "cloud" if re.search(r"(^|/)tests/(integration|e2e)/", path) else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` (`-n 2 --dist loadscope --no-loadscope-reorder`): the tests on the emulators are one
+    work unit, queued first, so one worker runs them all (one emulator set) from the start while the
+    other runs the unit tests in order, module by module (a module's fixtures are made once). (pytest-
+    xdist's loadgroup would do it with marks, but it cannot rename pytest 9's node ids.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TierScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    return TierScheduling(config, log)
 
 
 @pytest.hookimpl(optionalhook=True)
