@@ -1,5 +1,5 @@
 """A sample of each kind of hostile submission, published to the jobs topic of a local cloud (the
-emulators, fake GCS, the local token issuer and the real submit_job function under functions-framework):
+session's emulators, fake GCS, the local token issuer and the real submit_job function under functions-framework):
 each is recorded REJECTED in Firestore with its reason, and the function acknowledges it (nothing reaches
 the dead-letter topic). Then issue 22's bypasses through the same function: unsigned or mismatched jobs,
 job files outside their owner's folder, someone else's cancel, and cancels that crashed the handler."""
@@ -11,11 +11,12 @@ import time
 
 import pytest
 
+from tests.emulator_set import drop_subscriptions
 from tests.unit.hostile_corpus import BUCKET, OWNER, cases
 from zygarde.config import prefix, resources
 from zygarde.domain.identity import token_attributes
 from zygarde.domain.model import JobState
-from zygarde.local.cloud import EMULATORS, LocalCloud, LocalPorts, function_component
+from zygarde.local.cloud import function_component
 from zygarde.service_layer.handlers import derived_job_id
 
 pytestmark = pytest.mark.integration
@@ -32,10 +33,11 @@ SAMPLE = ["malformed-open-brackets", "malformed-lone-surrogate", "malformed-huge
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
-    """Emulators, fake GCS (bucket `bkt`, as the corpus names it) and the real submit_job function."""
-    c = LocalCloud(tmp_path_factory.mktemp("hostile"), LocalPorts.free(), project="zygarde-hostile", bucket=BUCKET,
-                   components=(*EMULATORS, "dataproc", function_component("submit_job")))
+def cloud(emulator_set, tmp_path_factory):
+    """The real submit_job function (and the local Dataproc endpoint) on the session's emulators, in a
+    project of its own and the bucket `bkt`, as the corpus names it."""
+    c = emulator_set.tenant(tmp_path_factory.mktemp("hostile"), "zygarde-hostile", BUCKET,
+                            components=("dataproc", function_component("submit_job")))
     saved = dict(os.environ)
     try:
         c.up()
@@ -43,6 +45,7 @@ def cloud(tmp_path_factory):
         yield c
     finally:
         c.down()
+        drop_subscriptions(emulator_set.pubsub_host, c.project)  # no pushes to a stopped function
         os.environ.clear()
         os.environ.update(saved)
 

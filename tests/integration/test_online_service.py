@@ -26,47 +26,53 @@ pytestmark = pytest.mark.integration
 ANA, BOB, ADMIN = "ana@example.com", "bob@example.com", "root@example.com"
 
 
-@pytest.fixture
-def registry(namespace):
+@pytest.fixture(scope="module")
+def registry(module_namespace):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import firestore, storage
 
     from zygarde.adapters.firestore import FirestoreJobRepository
     from zygarde.adapters.gcs import GcsBlobStore
 
-    repo = FirestoreJobRepository(firestore.Client(project=namespace.project))
-    blobs = GcsBlobStore(storage.Client(project=namespace.project, credentials=AnonymousCredentials()))
-    register(repo, blobs, "churn", "job-1", sign=1.0, bucket=namespace.bucket, owner=ANA)
-    register(repo, blobs, "churn", "job-2", sign=-1.0, bucket=namespace.bucket, owner=ANA)
+    ns = module_namespace
+    repo = FirestoreJobRepository(firestore.Client(project=ns.project))
+    blobs = GcsBlobStore(storage.Client(project=ns.project, credentials=AnonymousCredentials()))
+    register(repo, blobs, "churn", "job-1", sign=1.0, bucket=ns.bucket, owner=ANA)
+    register(repo, blobs, "churn", "job-2", sign=-1.0, bucket=ns.bucket, owner=ANA)
     repo.set_model_grant("churn", BOB, "writer", ANA)  # bob moves its aliases too
     return repo
 
 
-@pytest.fixture
-def service(namespace, registry, tmp_path, token_issuer, monkeypatch):
-    """functions-framework serving functions/main.py:predict on a free port, verifying the test issuer's
-    tokens: its URL. The CLI calls it as ana, with a token for that URL."""
-    port = LocalPorts.free().scheduler
-    env = {**os.environ, **namespace.env, **token_issuer, "PYTHONPATH": str(REPO_ROOT),
-           "XDG_RUNTIME_DIR": str(tmp_path), "ZYGARDE_WEB_ADMINS": ADMIN.upper()}
-    log = (tmp_path / "predict.log").open("w")
+@pytest.fixture(scope="module")
+def service(module_namespace, registry, tmp_path_factory, token_issuer):
+    """functions-framework serving functions/main.py:predict on a free port, once for the module,
+    verifying the test issuer's tokens: its URL."""
+    port, run_dir = LocalPorts.free().scheduler, tmp_path_factory.mktemp("predict")
+    env = {**os.environ, **module_namespace.env, **token_issuer, "PYTHONPATH": str(REPO_ROOT),
+           "XDG_RUNTIME_DIR": str(run_dir), "ZYGARDE_WEB_ADMINS": ADMIN.upper()}
+    log = (run_dir / "predict.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "functions_framework", "--target", "predict", "--source",
                              str(REPO_ROOT / "functions" / "main.py"), "--signature-type", "http",
                              "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("ZYGARDE_IDENTITY_TOKEN", fresh_token(ANA, url))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # readiness poll, not a fixed wait
         try:
             requests.get(url + "/", timeout=1)
             break
         except (requests.ConnectionError, requests.Timeout):
-            assert proc.poll() is None, (tmp_path / "predict.log").read_text()[-2000:]
+            assert proc.poll() is None, (run_dir / "predict.log").read_text()[-2000:]
             time.sleep(0.2)
     yield url
     proc.terminate()
     proc.wait(timeout=20)
     log.close()
+
+
+@pytest.fixture(autouse=True)
+def as_ana(service, monkeypatch):
+    """Each test calls the service as ana (the CLI reads its token from the environment)."""
+    monkeypatch.setenv("ZYGARDE_IDENTITY_TOKEN", fresh_token(ANA, service))
 
 
 def _rows(tmp_path: Path, rows) -> str:

@@ -17,9 +17,10 @@ import pytest
 from tests.unit.spark.fake_gcs import http as _http
 from tests.unit.spark.fake_gcs import running_fake_gcs
 from zygarde.domain.contracts import TrialRequest, TrialResult
+from zygarde.local.cloud import LocalPorts
 
 ROOT = Path(__file__).resolve().parents[3]
-GCS_PORT = 18350  # this helper's range is 18300-18399
+GCS_PORT = LocalPorts.free().storage  # free now, in $ZYGARDE_TEST_PORT_RANGE (another run may hold a fixed one)
 BUCKET = "zy-spark-test"
 
 
