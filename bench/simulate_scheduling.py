@@ -26,10 +26,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher  # noqa: E402,I001
-from zygarde.config import Settings  # noqa: E402
+from zygarde.adapters.auth import GoogleTokenVerifier  # noqa: E402
+from zygarde.config import Settings, jobs_audience  # noqa: E402
 from zygarde.domain.contracts import (EXIT, FinalizeRequest, FinalizeResult, Handoff, IdleReport, PackRequest,  # noqa: E402
                                       PrepareRequest, PrepareResult, TrialResult, handoff_object, idle_object)
+from zygarde.domain.identity import token_attributes  # noqa: E402
 from zygarde.domain.model import JobState, TrialState  # noqa: E402
+from zygarde.local.identity import TokenIssuer  # noqa: E402
 from zygarde.service_layer import edge  # noqa: E402
 from zygarde.service_layer.deps import Deps  # noqa: E402
 from zygarde.service_layer.edge import PubSubMessage  # noqa: E402
@@ -110,8 +113,12 @@ class Simulation:
         self.rng, self.clock, self.events = random.Random(seed), VirtualClock(), []
         self.users, self.trials_per_user, self.max_parallel, self.packing = users, trials_per_user, max_parallel, packing
         self.p_die, self.p_drop, self.p_dup = p_die, p_drop, p_dup
-        self.deps = Deps(CountingRepository(), SimLauncher(self.clock), SimBlobs(), MemoryPublisher(),
-                         Settings(project="sim", region="r", bucket="bkt", max_concurrent_batches=cap), self.clock)
+        self.issuer = TokenIssuer.generate("https://issuer.sim")  # each user signs their job, as on the jobs topic
+        settings = Settings(project="sim", region="r", bucket="bkt", max_concurrent_batches=cap,
+                            token_issuers=(self.issuer.issuer,))
+        self.deps = Deps(CountingRepository(), SimLauncher(self.clock), SimBlobs(), MemoryPublisher(), settings,
+                         self.clock, GoogleTokenVerifier(settings.audiences, settings.token_issuers,
+                                                         certs=self.issuer.certs()))
         self.seen: set[tuple[str, int]] = set()  # (batch, handoff) whose work was scheduled
         self.counted: dict[str, float] = defaultdict(float)  # trial result uri -> written once
         self.results_written: Counter = Counter()  # (job, trial) -> successful results written
@@ -224,7 +231,9 @@ class Simulation:
                         "candidates": [{"algorithm": "logistic_regression",
                                         "params": {"regParam": [i / 1000 for i in range(self.trials_per_user)]}}]}
                 self.messages += 1
-                edge.submit_job(PubSubMessage(json.dumps(spec).encode(), {}, key), deps)
+                token = self.issuer.mint(key, jobs_audience("sim"), issued_at=when.timestamp())
+                edge.submit_job(PubSubMessage(json.dumps(spec).encode(), token_attributes(token), key,
+                                              when.isoformat()), deps)
             elif kind == "tick":
                 self.messages += 1
                 edge.reconcile(deps)

@@ -11,31 +11,36 @@ configure_logging()
 
 @functions_framework.cloud_event
 def submit_job(cloud_event):
-    """zygarde-jobs: a job spec or a cancel; zygarde-bucket-events (filtered to jobs/): a job file was written."""
+    """zygarde-jobs: a job, a cancel or a grant, signed; zygarde-bucket-events (filtered to jobs/): a job file."""
     if edge.passes_subscription_filter("submit_job", cloud_event.data):
-        edge.acknowledge_permanent_errors(edge.submit_job)(edge.decode_pubsub(cloud_event.data), bootstrap.deps())
+        msg = edge.decode_pubsub(cloud_event.data, cloud_event["source"])  # the topic tells a job file from a job
+        edge.acknowledge_permanent_errors(edge.submit_job)(msg, bootstrap.deps())
 
 
 @functions_framework.cloud_event
 def on_trial_result(cloud_event):
     """zygarde-bucket-events (filtered to results/): a result or an idle report was written."""
     if edge.passes_subscription_filter("on_trial_result", cloud_event.data):
-        edge.acknowledge_permanent_errors(edge.on_trial_result)(edge.decode_pubsub(cloud_event.data), bootstrap.deps())
+        msg = edge.decode_pubsub(cloud_event.data, cloud_event["source"])
+        edge.acknowledge_permanent_errors(edge.on_trial_result)(msg, bootstrap.deps())
 
 
 @functions_framework.cloud_event
 def on_reconcile_tick(cloud_event):
     """zygarde-reconcile: the scheduler's tick, or a job that has ended."""
-    edge.acknowledge_permanent_errors(edge.on_reconcile_tick)(edge.decode_pubsub(cloud_event.data), bootstrap.deps())
+    msg = edge.decode_pubsub(cloud_event.data, cloud_event["source"])
+    edge.acknowledge_permanent_errors(edge.on_reconcile_tick)(msg, bootstrap.deps())
 
 
 @functions_framework.http
 def predict(request):
-    """HTTP: POST /v1/models/{name}/versions/{version|alias}:predict with {"instances": [...]}."""
+    """HTTP: POST /v1/models/{name}/versions/{version|alias}:predict with {"instances": [...]}, from a caller
+    proven by `Authorization: Bearer IDENTITY_TOKEN` (401 without)."""
     import json
 
-    from zygarde.service_layer.online_edge import handle
+    from zygarde.service_layer.online_edge import serve
 
-    repo, cache = bootstrap.serving()
-    status, body = handle(request.method, request.path, request.get_data(cache=False), repo, cache)
+    repo, cache, settings, verifier = bootstrap.serving()
+    status, body = serve(request.method, request.path, request.get_data(cache=False), request.headers,
+                         request.host_url, repo, cache, settings, verifier)
     return json.dumps(body), status, {"Content-Type": "application/json"}

@@ -1,18 +1,15 @@
 """FirestoreJobRepository against the Firestore emulator, and the handlers on it (memory launcher)."""
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
 
-from tests.unit.conftest import CSV, DATA_URI, Clock, spec_dict
+from tests.unit.conftest import CSV, DATA_URI, SETTINGS, Clock, job_message, raw_message, spec_dict, verifier
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryPublisher
-from zygarde.config import Settings
 from zygarde.domain.model import Job, JobState, Trial, TrialState
 from zygarde.service_layer import edge
 from zygarde.service_layer.deps import Deps
-from zygarde.service_layer.edge import PubSubMessage
 from zygarde.service_layer.scheduling_board import ReadyJob, SlotHold
 
 pytestmark = pytest.mark.integration
@@ -96,9 +93,9 @@ def test_the_ready_queue_is_read_in_order_of_the_owner_s_running_trials_then_age
 
 def test_handlers_on_firestore_deliver_everything_twice(repo):
     deps = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
-                settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
+                settings=SETTINGS, clock=Clock(), verifier=verifier())
     deps.blobs.write_bytes(DATA_URI, CSV)
-    msg = PubSubMessage(json.dumps(spec_dict()).encode(), {}, "m1")
+    msg = job_message(spec_dict(), "m1")
     edge.submit_job(msg, deps)
     edge.submit_job(msg, deps)
     assert list(deps.launcher.batches) == ["zyg-job-1-prepare-a1"]
@@ -113,9 +110,9 @@ def test_handlers_on_firestore_deliver_everything_twice(repo):
     assert len(train_batches(deps)) == 4 and len(deps.launcher.batches) == 6
     assert all(len(t.conditions) == 3 for t in repo.list_trials("job-1"))
     assert [v["job_id"] for v in repo.model_versions("job-1")] == ["job-1"]
-    assert repo.register_model_version("job-1", "job-1", {}) == 1  # a repeat gets the same version
-    assert repo.register_model_version("job-1", "job-9", {"x": 1}) == 2
-    bad = PubSubMessage(b'{"job_id": "bad-one", "owner": "x"}', {}, "m2")
+    assert repo.register_model_version("job-1", "job-1", {}, "ana@example.com") == 1  # a repeat: the same version
+    assert repo.register_model_version("job-1", "job-9", {"x": 1}, "ana@example.com") == 2
+    bad = raw_message(b'{"job_id": "bad-one", "owner": "x"}', "m2", sender="x")
     edge.submit_job(bad, deps)
     edge.submit_job(bad, deps)
     rejected = repo.get_job("bad-one")
@@ -129,9 +126,9 @@ def test_concurrent_completions_on_firestore_keep_the_cap_and_launch_each_trial_
 
     from tests.unit.test_handlers import finish, finish_stage, train_batches
 
-    settings = Settings(project="p", region="r", bucket="bkt", max_concurrent_batches=3)
+    settings = dataclasses.replace(SETTINGS, max_concurrent_batches=3)
     deps = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
-                settings=settings, clock=Clock())
+                settings=settings, clock=Clock(), verifier=verifier())
     jobs = [("job-a", "ana"), ("job-b", "bob"), ("job-c", "cyd")]
     for job_id, owner in jobs:
         data_uri = f"gs://bkt/datasets/{owner}/d.csv"  # each owner's own folder
@@ -139,7 +136,7 @@ def test_concurrent_completions_on_firestore_keep_the_cap_and_launch_each_trial_
         spec = spec_dict(job_id=job_id, owner=owner, max_parallel=2, candidates=[
             {"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.1, 0.2]}}],
             dataset={"uri": data_uri, "format": "csv", "target": "y"})
-        edge.submit_job(PubSubMessage(json.dumps(spec).encode(), {}, job_id), deps)
+        edge.submit_job(job_message(spec, job_id), deps)
     peak = 0
     with ThreadPoolExecutor(max_workers=3) as pool:
         for _ in range(40):

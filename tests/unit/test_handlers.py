@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from tests.unit.conftest import DATA_URI, job_message, spec_dict
+from tests.unit.conftest import DATA_URI, cancel_message, job_message, raw_message, spec_dict
 from zygarde.domain.contracts import FinalizeResult, PrepareResult, TrialResult
 from zygarde.domain.errors import AccessDenied
 from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, JobState, TrialState
@@ -163,7 +163,7 @@ def test_bad_inputs_are_rejected_with_reason_and_launch_nothing(deps):
     }
     for i, (raw, expected) in enumerate(cases.values()):
         data = raw if isinstance(raw, bytes) else json.dumps(raw).encode()
-        job_id = edge.submit_job(PubSubMessage(data, {}, f"msg-{i}"), deps)
+        job_id = edge.submit_job(raw_message(data, f"msg-{i}"), deps)
         job = deps.repo.get_job(job_id)
         assert job.state is JobState.REJECTED, raw
         assert expected in job.error, job.error
@@ -171,8 +171,8 @@ def test_bad_inputs_are_rejected_with_reason_and_launch_nothing(deps):
 
 
 def test_job_file_dropped_in_bucket_is_submitted(deps):
-    deps.blobs.write_bytes("gs://bkt/jobs/mine.json", json.dumps(spec_dict(job_id=None)).encode())
-    msg = PubSubMessage(b"{}", {"bucketId": "bkt", "objectId": "jobs/mine.json", "objectGeneration": "7",
+    deps.blobs.write_bytes("gs://bkt/jobs/ana@example.com/mine.json", json.dumps(spec_dict(job_id=None)).encode())
+    msg = PubSubMessage(b"{}", {"bucketId": "bkt", "objectId": "jobs/ana@example.com/mine.json", "objectGeneration": "7",
                           "eventType": "OBJECT_FINALIZE"}, "n1")
     job_id = edge.submit_job(msg, deps)
     assert job_id.startswith("j") and deps.repo.get_job(job_id).state is JobState.RUNNING
@@ -186,12 +186,13 @@ def test_a_job_file_zygarde_may_not_read_is_recorded_rejected_once(deps):
         raise AccessDenied(f"access to {uri} is denied (read): 403")
 
     deps.blobs.read_bytes = denied
-    msg = PubSubMessage(b"{}", {"bucketId": "bkt", "objectId": "jobs/locked.json", "objectGeneration": "3",
+    msg = PubSubMessage(b"{}", {"bucketId": "bkt", "objectId": "jobs/ana@example.com/locked.json", "objectGeneration": "3",
                           "eventType": "OBJECT_FINALIZE"}, "n1")
     job_id = edge.submit_job(msg, deps)
     assert edge.submit_job(msg, deps) == job_id  # redelivered: the same record
     job = deps.repo.get_job(job_id)
-    assert job.state is JobState.REJECTED and "jobs/locked.json cannot be read" in job.error and "403" in job.error
+    assert job.state is JobState.REJECTED and "ana@example.com/locked.json cannot be read" in job.error
+    assert "403" in job.error and job.owner == "ana@example.com"
     assert deps.launcher.create_calls == 0
 
 
@@ -286,7 +287,7 @@ def test_transient_launch_error_leaves_trial_launching_and_redelivery_resumes(de
 
 def test_cancel_stops_batches_and_waiting_trials_and_replays_change_nothing(deps):
     submit(job_message(), deps)
-    cancel = PubSubMessage(b'{"job_id": "job-1"}', {"action": "cancel", "requested_by": "ana@example.com"}, "c1")
+    cancel = cancel_message("job-1", requested_by="ana@example.com")
     assert edge.submit_job(cancel, deps) == "job-1"
     writes = deps.repo.writes
     edge.submit_job(cancel, deps)
@@ -305,7 +306,7 @@ def test_cancel_of_unknown_job_is_a_clear_permanent_error(deps):
     from zygarde.domain.errors import MessageError
 
     with pytest.raises(MessageError, match="no such job"):
-        edge.submit_job(PubSubMessage(b'{"job_id": "nope"}', {"action": "cancel"}, "c2"), deps)
+        edge.submit_job(cancel_message("nope", message_id="c2"), deps)
     with pytest.raises(MessageError, match="needs data"):
         edge.submit_job(PubSubMessage(b'nope', {"action": "cancel"}, "c3"), deps)
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.conftest import job_message, spec_dict
+from tests.unit.conftest import OWNER, cancel_message, grant_message, job_message, spec_dict
 from tests.unit.test_handlers import deliver, finish, submit, train_trials
 from zygarde.domain import messages as m
 from zygarde.domain.contracts import IdleReport, PrepareResult, TrialResult, idle_object
@@ -53,11 +53,10 @@ def warm_world(deps):
 
 
 CASES = {
-    m.SubmitJob: lambda deps: m.SubmitJob(job_message().data, {}, "m1"),
-    m.JobFileWritten: lambda deps: (deps.blobs.write_bytes("gs://bkt/jobs/j.json", json.dumps(spec_dict()).encode()),
-                                    m.JobFileWritten("bkt", "jobs/j.json", "3"))[1],
-    m.CancelJob: lambda deps: (submit(job_message(), deps),
-                               m.CancelJob(b'{"job_id": "job-1", "requested_by": "ana@example.com"}', {}, "c1"))[1],
+    m.SubmitJob: lambda deps: _signed(m.SubmitJob, job_message()),
+    m.JobFileWritten: lambda deps: (deps.blobs.write_bytes(f"gs://bkt/jobs/{OWNER}/j.json", json.dumps(spec_dict()).encode()),
+                                    m.JobFileWritten("bkt", f"jobs/{OWNER}/j.json", "3"))[1],
+    m.CancelJob: lambda deps: (submit(job_message(), deps), _signed(m.CancelJob, cancel_message("job-1")))[1],
     m.ResultWritten: lambda deps: _result_written(deps),
     m.BatchIdle: lambda deps: m.BatchIdle("job-1", warm_world(deps), 1),
     m.Reconcile: lambda deps: (submit(job_message(), deps), deps.launcher.finish(running(deps)[0].batch_id, "FAILED"),
@@ -80,10 +79,23 @@ CASES = {
     m.CancelBatch: lambda deps: (submit(job_message(), deps), m.CancelBatch("job-1", running(deps)[0].batch_id))[1],
     m.Finalize: lambda deps: (submit(job_message(), deps), m.Finalize("job-1", "t0000", refit=True))[1],
     m.RegisterModel: lambda deps: (submit(job_message(), deps), m.RegisterModel(
-        "job-1", "cancer", {"trial_id": "t0000"}, JobState.SUCCEEDED, Reason.MODEL_REGISTERED, "registered as v"))[1],
+        "job-1", "cancer", OWNER, {"trial_id": "t0000"}, JobState.SUCCEEDED, Reason.MODEL_REGISTERED,
+        "registered as v"))[1],
+    m.GrantAccess: lambda deps: _grant(deps),
     m.EndJob: lambda deps: (submit(job_message(), deps), m.EndJob(
         "job-1", JobState.FAILED, Reason.ALL_TRIALS_FAILED, "all failed", {"error": "all failed"}))[1],
 }
+
+
+def _signed(kind, msg):
+    """A signed Pub/Sub message of the jobs topic as the bus takes it."""
+    return kind(msg.data, msg.attributes, msg.message_id, msg.publish_time)
+
+
+def _grant(deps):
+    submit(job_message(), deps)
+    deps.repo.register_model_version("churn", "job-1", {"trial_id": "t0000"}, OWNER)
+    return _signed(m.GrantAccess, grant_message("churn", "bo@example.com", "reader"))
 
 
 def _result_written(deps):

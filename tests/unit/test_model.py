@@ -50,8 +50,10 @@ def test_best_trial_respects_direction_and_ties():
 
 def test_decode_pubsub_envelope():
     data = {"message": {"data": base64.b64encode(b'{"a": 1}').decode(), "attributes": {"k": "v"},
-                        "messageId": "42"}, "subscription": "projects/p/subscriptions/s"}
-    assert decode_pubsub(data) == PubSubMessage(b'{"a": 1}', {"k": "v"}, "42")
+                        "messageId": "42", "publishTime": "2026-01-01T00:00:01.5Z"},
+            "subscription": "projects/p/subscriptions/s"}
+    source = "//pubsub.googleapis.com/projects/p/topics/t"
+    assert decode_pubsub(data, source) == PubSubMessage(b'{"a": 1}', {"k": "v"}, "42", "2026-01-01T00:00:01.5Z", source)
     assert decode_pubsub(None) == PubSubMessage(b"", {}, "")
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.conftest import job_message, spec_dict
+from tests.unit.conftest import cancel_message, job_message, spec_dict
 from tests.unit.test_handlers import deliver, finish_stage, submit, train_trials
 from zygarde.domain.contracts import (FinalizeRequest, Handoff, IdleReport, PackRequest, TrialResult, handoff_object,
                                       idle_object)
@@ -172,8 +172,7 @@ def test_a_pack_that_dies_keeps_finished_trials_and_packs_the_rest_again_once(de
 def test_a_cancel_cancels_the_pack_s_batch_and_frees_its_slots(deps):
     submit(job_message(packed_spec(max_parallel=1)), deps)
     [batch_id] = pack_batches(deps)
-    edge.submit_job(edge.PubSubMessage(json.dumps({"job_id": "job-1", "requested_by": "ana@example.com"}).encode(),
-                                         {"action": "cancel"}, "c1"), deps)
+    edge.submit_job(cancel_message("job-1"), deps)
     assert deps.launcher.batches[batch_id].state == "CANCELLED"
     assert deps.repo.get_job("job-1").state is JobState.CANCELLED
     assert all(t.state is TrialState.CANCELLED for t in train_trials(deps, "job-1"))

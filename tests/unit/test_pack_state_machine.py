@@ -9,6 +9,7 @@ every job ends; and then no batch of it lives on.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from datetime import timedelta
@@ -16,9 +17,8 @@ from datetime import timedelta
 from hypothesis import HealthCheck, event, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from tests.unit.conftest import CSV, DATA_URI, OWNER, Clock
+from tests.unit.conftest import CSV, DATA_URI, OWNER, SETTINGS, Clock, cancel_message, job_message, verifier
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher
-from zygarde.config import Settings
 from zygarde.domain.contracts import (EXIT, FinalizeRequest, FinalizeResult, Handoff, IdleReport, PackRequest,
                                       PrepareRequest, PrepareResult, TrialResult, idle_object, parse_result_object_name)
 from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, TrialState
@@ -72,9 +72,9 @@ class Jobs(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.deps = Deps(repo=MemoryJobRepository(), launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(),
-                         publisher=MemoryPublisher(), clock=Clock(),
-                         settings=Settings(project="p", region="r", bucket="bkt", max_concurrent_batches=CAP,
-                                           batch_startup_seconds=20, pack_concurrency=2, handoff_seconds=600))
+                         publisher=MemoryPublisher(), clock=Clock(), verifier=verifier(),
+                         settings=dataclasses.replace(SETTINGS, max_concurrent_batches=CAP, batch_startup_seconds=20,
+                                                      pack_concurrency=2, handoff_seconds=600))
         for owner in (OWNER, OTHER):
             self.deps.blobs.write_bytes(DATA_URI.replace(OWNER, owner), CSV)
         self.jobs: dict[str, str] = {}  # job id -> owner
@@ -152,7 +152,7 @@ class Jobs(RuleBasedStateMachine):
                 "candidates": LEARNERS[:n], "max_parallel": max_parallel, "max_attempts": attempts, **EXTRAS[extra]}
         self.jobs[job_id] = owner
         self.kinds[extra] += 1
-        edge.submit_job(PubSubMessage(json.dumps(spec).encode(), {}, f"m-{job_id}"), self.deps)
+        edge.submit_job(job_message(spec, f"m-{job_id}"), self.deps)
 
     @rule(data=st.data(), ok=st.booleans(), notify=st.booleans())
     def a_trial_reports(self, data, ok, notify):
@@ -202,8 +202,7 @@ class Jobs(RuleBasedStateMachine):
     def an_owner_cancels(self, data):
         if self.jobs:
             job_id = data.draw(st.sampled_from(sorted(self.jobs)))
-            edge.submit_job(PubSubMessage(json.dumps({"job_id": job_id, "requested_by": self.jobs[job_id]}).encode(),
-                                          {"action": "cancel"}, f"c-{job_id}"), self.deps)
+            edge.submit_job(cancel_message(job_id, self.jobs[job_id], f"c-{job_id}"), self.deps)
             self._follow_handoffs()
 
     # --- what must always hold ------------------------------------------------------------------

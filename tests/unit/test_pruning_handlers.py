@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.unit.conftest import job_message, spec_dict
+from tests.unit.conftest import cancel_message, job_message, spec_dict
 from tests.unit.test_handlers import deliver, finish, finish_stage, submit, train_trials
 from zygarde.domain.contracts import PackRequest, TrialResult
 from zygarde.domain.model import FINALIZE, JobState, TrialState
@@ -103,7 +103,7 @@ def test_every_result_delivered_twice_and_replayed_late_changes_nothing(deps):
     from zygarde.service_layer.deps import Deps
 
     clean = Deps(repo=MemoryJobRepository(), launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(),
-                 publisher=MemoryPublisher(), settings=deps.settings, clock=Clock())
+                 publisher=MemoryPublisher(), settings=deps.settings, clock=Clock(), verifier=deps.verifier)
     clean.blobs.write_bytes(DATA_URI, CSV)
     expected = outcome(clean, run_job(clean))
     job_id = run_job(deps, twice=True, replays=True)
@@ -154,8 +154,7 @@ def test_a_cancelled_job_cancels_its_paused_trials(deps):
     t = running(deps, job_id)[0]
     finish(deps, job_id, t.trial_id, auc=score(t))
     assert deps.repo.get_trial(job_id, t.trial_id).state is S.PAUSED
-    edge.submit_job(edge.PubSubMessage(json.dumps({"job_id": job_id, "requested_by": "ana@example.com"}).encode(),
-                                         {"action": "cancel"}, "c1"), deps)
+    edge.submit_job(cancel_message(job_id), deps)
     assert deps.repo.get_trial(job_id, t.trial_id).state is S.CANCELLED
     assert all(x.state.is_finished() for x in train_trials(deps, job_id))
 

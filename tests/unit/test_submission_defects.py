@@ -10,7 +10,7 @@ import random
 import pytest
 from click.testing import CliRunner
 
-from tests.unit.conftest import DATA_URI, OWNER, job_message, spec_dict
+from tests.unit.conftest import DATA_URI, OWNER, job_message, raw_message, spec_dict, token
 from zygarde import cli, cli_common
 from zygarde.adapters.memory import MemoryJobRepository
 from zygarde.domain import raw_doc
@@ -29,7 +29,7 @@ HOME = f"gs://bkt/datasets/{OWNER}"
 
 def submit(deps, spec: dict | bytes, message_id: str = "m") -> str:
     raw = spec if isinstance(spec, bytes) else json.dumps(spec).encode()
-    return edge.submit_job(PubSubMessage(raw, {}, message_id), deps)
+    return edge.submit_job(raw_message(raw, message_id), deps)  # published by OWNER
 
 
 # --- 13.1: whatever arrives is recorded, only transient errors raise -------------------------------
@@ -50,7 +50,7 @@ def test_a_rejection_the_store_refuses_is_recorded_without_its_raw_text(deps):
     deps.repo = RefusingRepository(lambda job: job.spec.get("raw", "").startswith("{"))
     job_id = submit(deps, b'{"owner": 5}')
     job = deps.repo.get_job(job_id)
-    assert job.state is JobState.REJECTED and "owner" in job.error and job.owner == "unknown"
+    assert job.state is JobState.REJECTED and "owner" in job.error and job.owner == OWNER  # who sent it
     assert job.spec == {"raw": "(not stored: the store refused it)"}
 
 
@@ -85,9 +85,9 @@ def test_a_transient_error_while_checking_the_dataset_is_raised_and_nothing_is_s
     assert deps.repo.jobs == {}
 
 
-def test_an_owner_that_is_not_a_string_is_recorded_as_unknown(deps):
+def test_an_owner_that_is_not_a_string_is_recorded_under_its_verified_sender(deps):
     job = deps.repo.get_job(submit(deps, spec_dict(owner={"name": "ana"})))
-    assert job.state is JobState.REJECTED and job.owner == "unknown" and job.error.startswith("owner:")
+    assert job.state is JobState.REJECTED and job.owner == OWNER and job.error.startswith("owner:")
 
 
 def test_a_10000_character_target_is_rejected_with_a_short_reason(deps):
@@ -181,7 +181,7 @@ def run_cli_submit(deps, monkeypatch, tmp_path, raw: bytes):
     monkeypatch.setattr(cli_common, "local_deps", lambda: deps)
     path = tmp_path / "job.json"
     path.write_bytes(raw)
-    return CliRunner().invoke(cli.main, ["submit", str(path)])
+    return CliRunner().invoke(cli.main, ["submit", str(path)], env={"ZYGARDE_IDENTITY_TOKEN": token(OWNER)})
 
 
 @pytest.mark.parametrize("raw, words", [

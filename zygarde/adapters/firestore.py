@@ -1,9 +1,9 @@
 """JobRepository on Firestore (native mode).
 
 Layout: zygarde_jobs/{job} holds the job header; zygarde_jobs/{job}/trials/{trial} one document per
-trial; the scheduling board (slots and the ready queue) is adapters/firestore_board.py. Each update is a
-transaction on one document, so concurrent handlers of different trials never contend; a job and its
-trials are written in one batch.
+trial; the scheduling board (slots and the ready queue) is adapters/firestore_board.py, the model registry
+adapters/firestore_models.py. Each update is a transaction on one document, so concurrent handlers of
+different trials never contend; a job and its trials are written in one batch.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from zygarde.adapters.firestore_board import FirestoreSchedulingBoard
-from zygarde.adapters.firestore_errors import transient
+from zygarde.adapters.firestore_models import FirestoreModelRegistry
+from zygarde.adapters.firestore_support import transient
 from zygarde.adapters.records import job_from_dict, job_to_dict, trial_from_dict, trial_to_dict
 from zygarde.config import collection
 from zygarde.domain.errors import NotFound, Unstorable
@@ -25,7 +26,7 @@ from zygarde.service_layer.ports import JobRepository
 _BATCH_LIMIT = 400
 
 
-class FirestoreJobRepository(FirestoreSchedulingBoard, JobRepository):
+class FirestoreJobRepository(FirestoreSchedulingBoard, FirestoreModelRegistry, JobRepository):
     def __init__(self, client: firestore.Client):
         self._db = client
         self._jobs = client.collection(collection("jobs"))
@@ -35,9 +36,6 @@ class FirestoreJobRepository(FirestoreSchedulingBoard, JobRepository):
 
     def _trials(self, job_id: str):
         return self._job_ref(job_id).collection(collection("trials"))
-
-    def _slots(self, job_id: str):
-        return self._job_ref(job_id).collection(collection("job_slots"))
 
     def add_job(self, job: Job, trials: list[Trial]) -> bool:
         """One batched write, the job's create first: all or nothing, and refused whole if the job
@@ -182,58 +180,4 @@ class FirestoreJobRepository(FirestoreSchedulingBoard, JobRepository):
         query = self._db.collection_group(collection("trials")).where(
             filter=FieldFilter("state", "in", sorted(s.value for s in ACTIVE)))
         return [trial_from_dict(s.to_dict()) for s in query.stream()]
-
-    def _model(self, name: str):
-        return self._db.collection(collection("models")).document(name)
-
-    @transient
-    def register_model_version(self, name: str, job_id: str, record: dict) -> int:
-        model = self._model(name)
-
-        @firestore.transactional
-        def run(tx):
-            snap = model.get(transaction=tx)
-            data = snap.to_dict() if snap.exists else {"name": name, "next_version": 1, "jobs": {}}
-            if job_id in data["jobs"]:
-                return data["jobs"][job_id]
-            number = data["next_version"]
-            tx.set(model.collection(collection("model_versions")).document(str(number)),
-                   {**record, "job_id": job_id, "version": number})
-            tx.set(model, {**data, "next_version": number + 1, "jobs": {**data["jobs"], job_id: number},
-                           "latest_version": number})
-            return number
-
-        return run(self._db.transaction())
-
-    @transient
-    def model_versions(self, name: str) -> list[dict]:
-        docs = self._model(name).collection(collection("model_versions")).stream()
-        return sorted((d.to_dict() for d in docs), key=lambda v: v["version"])
-
-    @transient
-    def model_version(self, name: str, version: int) -> dict | None:
-        snap = self._model(name).collection(collection("model_versions")).document(str(version)).get()
-        return snap.to_dict() if snap.exists else None
-
-    @transient
-    def set_alias(self, name: str, alias: str, version: int, moved_by: str, moved_at: str) -> dict:
-        model = self._model(name)
-        doc = model.collection(collection("model_aliases")).document(alias)
-
-        @firestore.transactional
-        def run(tx):
-            if not model.collection(collection("model_versions")).document(str(version)).get(transaction=tx).exists:
-                raise KeyError(f"model {name!r} has no version {version}")
-            snap = doc.get(transaction=tx)
-            history = (snap.to_dict() or {}).get("history", []) if snap.exists else []
-            move = {"version": version, "moved_by": moved_by, "moved_at": moved_at}
-            record = {"alias": alias, **move, "history": [*history, move]}
-            tx.set(doc, record)
-            return record
-
-        return run(self._db.transaction())
-
-    @transient
-    def model_aliases(self, name: str) -> dict[str, dict]:
-        return {d.id: d.to_dict() for d in self._model(name).collection(collection("model_aliases")).stream()}
 

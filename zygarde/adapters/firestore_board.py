@@ -13,7 +13,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from zygarde.adapters.firestore_errors import transient
+from zygarde.adapters.firestore_support import transient
 from zygarde.domain.errors import TransientError
 from zygarde.config import collection
 from zygarde.service_layer.scheduling_board import ReadyJob, SchedulingBoard, SlotHold

@@ -7,21 +7,21 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Callable
 
+from zygarde.adapters.memory_board import MemorySchedulingBoard
+from zygarde.adapters.memory_models import MemoryModelRegistry
 from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, NotFound, PreconditionFailed, Unstorable
 from zygarde.domain.model import PREPARE, Job, Trial, TrialState
-from zygarde.adapters.memory_board import MemorySchedulingBoard
 from zygarde.service_layer.ports import (BatchInfo, BatchLauncher, BatchRequest, BlobStore,
                                          EventPublisher, JobRepository)
 
 
-class MemoryJobRepository(MemorySchedulingBoard, JobRepository):
+class MemoryJobRepository(MemorySchedulingBoard, MemoryModelRegistry, JobRepository):
     def __init__(self) -> None:
         super().__init__()
         self._lock = threading.RLock()
         self.jobs: dict[str, Job] = {}
         self.trials: dict[str, dict[str, Trial]] = defaultdict(dict)
-        self.models: dict[str, dict[int, dict]] = defaultdict(dict)
-        self.aliases: dict[str, dict[str, dict]] = {}
+        self._init_models()
         self._active: dict[tuple[str, str], Trial] = {}  # index of LAUNCHING/RUNNING trials
         self.writes = 0  # how many documents were written, for idempotency tests
 
@@ -117,36 +117,6 @@ class MemoryJobRepository(MemorySchedulingBoard, JobRepository):
         with self._lock:
             return list(self._active.values())
 
-    def register_model_version(self, name: str, job_id: str, record: dict) -> int:
-        with self._lock:
-            versions = self.models[name]
-            for number, existing in versions.items():
-                if existing["job_id"] == job_id:
-                    return number
-            number = len(versions) + 1
-            versions[number] = {**record, "job_id": job_id, "version": number}
-            self.writes += 1
-            return number
-
-    def model_versions(self, name: str) -> list[dict]:
-        return [self.models[name][n] for n in sorted(self.models.get(name, {}))]
-
-    def model_version(self, name: str, version: int) -> dict | None:
-        return self.models.get(name, {}).get(version)
-
-    def set_alias(self, name: str, alias: str, version: int, moved_by: str, moved_at: str) -> dict:
-        with self._lock:
-            if version not in self.models.get(name, {}):
-                raise KeyError(f"model {name!r} has no version {version}")
-            previous = self.aliases.setdefault(name, {}).get(alias, {})
-            move = {"version": version, "moved_by": moved_by, "moved_at": moved_at}
-            record = {"alias": alias, **move, "history": [*previous.get("history", []), move]}
-            self.aliases[name][alias] = record
-            self.writes += 1
-            return record
-
-    def model_aliases(self, name: str) -> dict[str, dict]:
-        return dict(self.aliases.get(name, {}))
 
 
 def _old_waiting_prepare(prepare: Trial | None, created_before: str) -> bool:
@@ -154,12 +124,13 @@ def _old_waiting_prepare(prepare: Trial | None, created_before: str) -> bool:
 
 
 _INT64 = (-2 ** 63, 2 ** 63 - 1)
-
-
 def _check_storable(value, where: str) -> None:
-    """Raise Unstorable for what Firestore cannot store: integers beyond 64 bits."""
+    """Raise Unstorable for what Firestore cannot store: integers beyond 64 bits, map keys that are empty
+    or longer than 1,500 bytes ("One or more components is not a string or is empty")."""
     if isinstance(value, dict):
-        for v in value.values():
+        for k, v in value.items():
+            if not isinstance(k, str) or not k or len(k.encode("utf-8", "surrogatepass")) > 1500:
+                raise Unstorable(f"{where}: a field name is empty or longer than 1,500 bytes")
             _check_storable(v, where)
     elif isinstance(value, (list, tuple)):
         for v in value:
@@ -210,12 +181,21 @@ class MemoryBatchLauncher(BatchLauncher):
         return [b.batch_id for b in list(self.batches.values()) if not b.is_terminal]
 
 
+def _bucket_of(uri: str) -> str:
+    """The URI's bucket; ValueError for a name Cloud Storage's client refuses, as the client does."""
+    bucket = uri.removeprefix("gs://").partition("/")[0]
+    if uri.startswith("gs://") and not (bucket and bucket[0].isalnum() and bucket[-1].isalnum()):
+        raise ValueError("Bucket names must start and end with a number or letter.")
+    return bucket
+
+
 class MemoryBlobStore(BlobStore):
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, int]] = {}
         self._generation = 0
 
     def read_bytes(self, uri: str, max_bytes: int | None = None) -> bytes:
+        _bucket_of(uri)
         if uri not in self.objects:
             raise NotFound(f"{uri} does not exist")
         data = self.objects[uri][0]
@@ -235,9 +215,11 @@ class MemoryBlobStore(BlobStore):
         return self._generation
 
     def exists(self, uri: str) -> bool:
+        _bucket_of(uri)
         return uri in self.objects
 
     def list(self, uri_prefix: str) -> list[str]:
+        _bucket_of(uri_prefix)
         return sorted(u for u in self.objects if u.startswith(uri_prefix))
 
     def sizes(self, uri_prefix: str) -> dict[str, int | None]:

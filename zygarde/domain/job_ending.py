@@ -90,6 +90,6 @@ def _registration(s: JobSnapshot, best: Trial, partial: bool, problem: str | Non
         state, reason, message = JobState.BUDGET_EXHAUSTED, Reason.BUDGET_EXHAUSTED, f"{problem} after {done} trials; {message}"
     record = {**finalize.outputs, "algorithm": best.algorithm, "params": best.params, "trial_id": best.trial_id,
               "metric": spec.objective, "validation_metrics": best.metrics}
-    return RegisterModel(s.job.job_id, name, record, state, reason, message,
+    return RegisterModel(s.job.job_id, name, s.job.owner, record, state, reason, message,
                          {"best_trial_id": best.trial_id, "best_objective": score(best), "model_name": name,
                           "test_metrics": test_metrics})

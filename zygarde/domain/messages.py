@@ -41,11 +41,13 @@ class Retry(enum.Enum):
 # --- from the edge (Pub/Sub) --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SubmitJob(Command):
-    """A job spec published on the jobs topic (raw bytes, whatever they are)."""
+    """A job spec published on the jobs topic (raw bytes, whatever they are), signed by its owner
+    (attributes: the identity token); `publish_time` is Pub/Sub's, for the token's verification."""
 
     data: bytes
     attributes: Mapping[str, str] = field(default_factory=dict)
     message_id: str = ""
+    publish_time: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,23 @@ class JobFileWritten(Event):
 
 @dataclass(frozen=True)
 class CancelJob(Command):
-    """A cancel published on the jobs topic (attribute action=cancel; data {"job_id", "requested_by"})."""
+    """A cancel published on the jobs topic (attribute action=cancel; data {"job_id"}), signed by the job's owner."""
 
     data: bytes
     attributes: Mapping[str, str] = field(default_factory=dict)
     message_id: str = ""
+    publish_time: str = ""
+
+
+@dataclass(frozen=True)
+class GrantAccess(Command):
+    """A grant on the jobs topic (attribute action=grant; data {"model", "grantee", "role"}), signed by the
+    model's owner (service_layer/grants.py)."""
+
+    data: bytes
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    message_id: str = ""
+    publish_time: str = ""
 
 
 @dataclass(frozen=True)
@@ -187,6 +201,7 @@ class RegisterModel(Command):
 
     job_id: str
     model_name: str
+    owner: str
     record: Mapping[str, Any]
     state: JobState
     reason: Reason
@@ -215,6 +230,11 @@ class JobRecorded(Outcome):
 @dataclass(frozen=True)
 class CancelAnswered(Outcome):
     job_id: str | None  # None: refused
+
+
+@dataclass(frozen=True)
+class GrantAnswered(Outcome):
+    model: str | None  # None: refused
 
 
 @dataclass(frozen=True)

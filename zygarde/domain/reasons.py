@@ -15,6 +15,8 @@ class Reason(enum.StrEnum):
     FINALIZATION_FAILED = "FinalizationFailed"
     MODEL_REGISTERED = "ModelRegistered"
     BUDGET_EXHAUSTED = "BudgetExhausted"
+    MODEL_NAME_TAKEN = "ModelNameTaken"  # the model's name went to another user before registration
+    CANCEL_REFUSED = "CancelRefused"  # a cancel not signed by the job's owner (recorded on the job)
     JOB_FINISHED = "JobFinished"  # a trial still active when its job had ended
     # an attempt is claimed and started
     SLOT_CLAIMED = "SlotClaimed"  # a new batch: capacity slot and job slot claimed for it

@@ -1,8 +1,9 @@
 """The Pub/Sub edge: a pushed CloudEvent decoded into the one typed message it carries, put on the bus;
 errors translated into acknowledge (permanent: redelivery would fail the same way) or retry (transient).
 
-- jobs topic: a job spec (SubmitJob), or with attribute action=cancel a cancel (CancelJob); a bucket
-  notification routed here from jobs/ is a job file (JobFileWritten);
+- jobs topic: a job spec (SubmitJob), a cancel (CancelJob, attribute action=cancel) or a grant
+  (GrantAccess, action=grant), each signed; a bucket notification routed here from jobs/ is a job file
+  (JobFileWritten);
 - bucket notifications from results/: a trial's result (ResultWritten) or a batch's idle report (BatchIdle);
 - reconcile topic: the scheduler's tick (Reconcile), or a job that has ended (JobEnded).
 """
@@ -15,12 +16,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from zygarde.config import Settings
+from zygarde.config import Settings, topic
 from zygarde.domain.contracts import parse_idle_object_name, parse_result_object_name
 from zygarde.domain.errors import MessageError, PermanentError, TransientError
-from zygarde.domain.messages import (BatchIdle, CancelAnswered, CancelJob, JobEnded, JobFileWritten, JobRecorded,
-                                     Message, Reconcile, ResultWritten, SubmitJob)
-from zygarde.service_layer import messagebus
+from zygarde.domain.messages import (BatchIdle, CancelAnswered, CancelJob, GrantAccess, GrantAnswered, JobEnded,
+                                     JobFileWritten, JobRecorded, Message, Reconcile, ResultWritten, SubmitJob)
+from zygarde.service_layer import grants, messagebus
 from zygarde.service_layer.deps import Deps
 from zygarde.service_layer.reconcile import report
 
@@ -29,19 +30,24 @@ log = logging.getLogger("zygarde")
 
 @dataclass(frozen=True)
 class PubSubMessage:
-    """A decoded Pub/Sub message: its data, attributes and id."""
+    """A decoded Pub/Sub message. `publish_time` (RFC 3339, set by Pub/Sub) and `source` (the CloudEvent's
+    source, //pubsub.googleapis.com/projects/P/topics/T: the topic its push subscription delivers, from the
+    push endpoint's path) are what the delivery says, not what the publisher wrote; empty when unknown."""
 
     data: bytes
     attributes: dict[str, str] = field(default_factory=dict)
     message_id: str = ""
+    publish_time: str = ""
+    source: str = ""
 
     @property
     def is_object_notification(self) -> bool:
         return "objectId" in self.attributes and "bucketId" in self.attributes
 
 
-def decode_pubsub(data: dict[str, Any] | None) -> PubSubMessage:
-    """The message inside a Pub/Sub CloudEvent's data ({"message": {...}, "subscription": ...})."""
+def decode_pubsub(data: dict[str, Any] | None, source: str = "") -> PubSubMessage:
+    """The message inside a Pub/Sub CloudEvent's data ({"message": {...}, "subscription": ...}), with the
+    publish time Pub/Sub gives it and the CloudEvent's `source` (the topic it came from)."""
     message = (data or {}).get("message") or {}
     payload = message.get("data") or ""
     try:
@@ -49,7 +55,8 @@ def decode_pubsub(data: dict[str, Any] | None) -> PubSubMessage:
     except (ValueError, TypeError):
         raw = b""
     return PubSubMessage(raw, dict(message.get("attributes") or {}),
-                         str(message.get("messageId") or message.get("message_id") or ""))
+                         str(message.get("messageId") or message.get("message_id") or ""),
+                         str(message.get("publishTime") or message.get("publish_time") or ""), source or "")
 
 
 def passes_subscription_filter(function_key: str, data: dict[str, Any] | None) -> bool:
@@ -88,15 +95,20 @@ def acknowledge_permanent_errors(entry: Callable[[PubSubMessage, Deps], Any]) ->
 
 # --- decoding --------------------------------------------------------------------------------------
 def jobs_message(msg: PubSubMessage) -> Message | None:
-    """A message of the jobs topic (or a job file's notification)."""
-    if msg.attributes.get("action") == "cancel":
-        return CancelJob(msg.data, dict(msg.attributes), msg.message_id)
-    if msg.is_object_notification:
+    """A message of the jobs topic (a job, a cancel, a grant), or a job file's notification: told apart by
+    the topic it came from (its CloudEvent's source), never by what its publisher wrote."""
+    action = msg.attributes.get("action")
+    signed = (msg.data, dict(msg.attributes), msg.message_id, msg.publish_time)
+    if action == "cancel":
+        return CancelJob(*signed)
+    if action == grants.ACTION:
+        return GrantAccess(*signed)
+    if msg.is_object_notification and not msg.source.endswith("/topics/" + topic("jobs")):
         if msg.attributes.get("eventType", "OBJECT_FINALIZE") != "OBJECT_FINALIZE":
             return None
         return JobFileWritten(msg.attributes["bucketId"], msg.attributes["objectId"],
                               msg.attributes.get("objectGeneration", ""), dict(msg.attributes), msg.message_id)
-    return SubmitJob(msg.data, dict(msg.attributes), msg.message_id)
+    return SubmitJob(*signed)
 
 
 def results_message(msg: PubSubMessage, settings: Settings) -> Message | None:
@@ -134,13 +146,14 @@ def reconcile_message(msg: PubSubMessage) -> Message:
 
 # --- the entry points' work ----------------------------------------------------------------------
 def submit_job(msg: PubSubMessage, deps: Deps) -> str | None:
-    """The jobs topic: returns the job id recorded (or cancelled), None when nothing was."""
+    """The jobs topic: returns the job id recorded (or cancelled), or the model a grant changed; None when
+    nothing was."""
     message = jobs_message(msg)
     if message is None:
         return None
     trace = messagebus.handle(message, deps)
-    answer = next((m for m in trace if isinstance(m, (JobRecorded, CancelAnswered))), None)
-    return answer.job_id if answer is not None else None
+    answer = next((m for m in trace if isinstance(m, (JobRecorded, CancelAnswered, GrantAnswered))), None)
+    return None if answer is None else answer.model if isinstance(answer, GrantAnswered) else answer.job_id
 
 
 def on_trial_result(msg: PubSubMessage, deps: Deps) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from zygarde.domain.decisions import CancelRequested
+from zygarde.domain.errors import ModelNameTaken
 from zygarde.domain.messages import EndJob, Finalize, JobEnded, Message, RegisterModel, SettleBatch
 from zygarde.domain.model import JobState, StageKind
 from zygarde.domain.reasons import Reason
@@ -31,8 +32,17 @@ def queue_finalization(cmd: Finalize, deps: Deps) -> list[Message]:
 
 
 def register_model(cmd: RegisterModel, deps: Deps) -> list[Message]:
-    version = deps.repo.register_model_version(cmd.model_name, cmd.job_id,
-                                               {**cmd.record, "registered_at": deps.now()})
+    try:  # checked again here, atomically: the name may have been taken since the job was accepted
+        version = deps.repo.register_model_version(cmd.model_name, cmd.job_id,
+                                                   {**cmd.record, "registered_at": deps.now()}, cmd.owner)
+    except ModelNameTaken:
+        log.warning("registration refused job_id=%s model=%s: the name belongs to another user", cmd.job_id,
+                    cmd.model_name)
+        message = (f"name: the model {cmd.model_name!r} belongs to another user (taken after this job was accepted, "
+                   "or its owner withdrew your write access), so nothing was registered: run the job again with "
+                   "another name")
+        best = {k: v for k, v in cmd.changes.items() if k in ("best_trial_id", "best_objective")}
+        return [EndJob(cmd.job_id, JobState.FAILED, Reason.MODEL_NAME_TAKEN, message, {**best, "error": message})]
     return [EndJob(cmd.job_id, cmd.state, cmd.reason, f"{cmd.message_prefix}{version}",
                    {**cmd.changes, "model_version": version})]
 

@@ -1,5 +1,5 @@
 """Recording a job that cannot run: REJECTED with one sentence naming what is wrong, and its raw text,
-both made safe to store; the owner and job id it claims are kept when they are valid."""
+both made safe to store, under the owner that was proven; the job id it claims is kept when it is valid."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +11,7 @@ from zygarde.domain.errors import Unstorable
 from zygarde.domain.model import Condition, Job, JobState
 from zygarde.domain.raw_doc import safe_text
 from zygarde.domain.reasons import Reason
-from zygarde.domain.spec import JOB_ID_PATTERN, OWNER_PATTERN
+from zygarde.domain.spec import JOB_ID_PATTERN
 from zygarde.service_layer.deps import Deps, log
 
 
@@ -27,24 +27,15 @@ def claimed_job_id(raw: bytes | str) -> str | None:
     return value if isinstance(value, str) and re.fullmatch(JOB_ID_PATTERN.rstrip("$"), value) else None
 
 
-def claimed_owner(raw: bytes | str) -> str:
-    try:
-        doc = raw_doc.load(raw)
-        value = doc.get("owner", doc.get("emailAddress"))
-    except Exception:  # noqa: BLE001 - anything unreadable has no owner
-        return "unknown"
-    return value if isinstance(value, str) and re.fullmatch(OWNER_PATTERN.rstrip("$"), value) else "unknown"
-
-
 def stored_raw(raw: bytes | str) -> str:
     """A rejected job's raw text as stored: valid UTF-8, size-capped."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     return safe_text(text, raw_doc.STORED_RAW_CHARS)
 
 
-def reject(deps: Deps, job_id: str, raw: bytes | str, reason: str, owner: str | None = None) -> str:
-    """Record a REJECTED job with its reason and its raw text. Returns the job id."""
-    owner = owner or claimed_owner(raw)
+def reject(deps: Deps, job_id: str, raw: bytes | str, reason: str, owner: str) -> str:
+    """Record a REJECTED job of the proven `owner` (authentication.UNVERIFIED_OWNER when none is) with its
+    reason and its raw text. Returns the job id."""
     reason = safe_text(reason, raw_doc.STORED_REASON_CHARS)
     now = deps.now()
     job = Job(job_id=job_id, owner=owner, state=JobState.REJECTED, spec={"raw": stored_raw(raw)}, created_at=now,

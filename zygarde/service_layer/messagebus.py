@@ -9,11 +9,11 @@ from collections import deque
 from typing import Callable
 
 from zygarde.domain.errors import PermanentError
-from zygarde.domain.messages import (AttemptEnded, BatchIdle, CancelBatch, CancelJob, EndJob, Finalize, JobEnded,
-                                     JobFileWritten, Message, Outcome, PlaceWork, Reconcile, RegisterModel,
+from zygarde.domain.messages import (AttemptEnded, BatchIdle, CancelBatch, CancelJob, EndJob, Finalize, GrantAccess,
+                                     JobEnded, JobFileWritten, Message, Outcome, PlaceWork, Reconcile, RegisterModel,
                                      ReleaseBatch, ResultWritten, ResumeLaunches, ReviewJob, SettleBatch, StartWork,
                                      SubmitJob)
-from zygarde.service_layer import (batch_idle, batch_slots, dispatch, job_cancel, job_end, job_intake, reconcile,
+from zygarde.service_layer import (batch_idle, batch_slots, cancels, dispatch, grants, job_end, job_intake, reconcile,
                                    results, work_start)
 from zygarde.service_layer.deps import Deps, log
 
@@ -23,7 +23,8 @@ HANDLERS: dict[type[Message], Handler] = {
     # from outside
     SubmitJob: job_intake.submit_job,
     JobFileWritten: job_intake.submit_job_file,
-    CancelJob: job_cancel.cancel_job,
+    CancelJob: cancels.cancel_job,
+    GrantAccess: grants.grant,
     ResultWritten: results.record_result,
     BatchIdle: batch_idle.batch_idle,
     Reconcile: reconcile.reconcile,

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Sequence, TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
+    from zygarde.domain.identity import Identity
     from zygarde.domain.model import Job, JobState, Trial, TrialState
 
 from zygarde.domain.batch_state import ENDING, TERMINAL
@@ -108,6 +109,17 @@ class EventPublisher(abc.ABC):
         """Returns the message id."""
 
 
+class IdentityVerifier(abc.ABC):
+    """Checks an identity token (a Google-signed OpenID Connect JWT, or one the local cloud issued)."""
+
+    @abc.abstractmethod
+    def verify(self, token: str, at: datetime | None = None, audiences: Sequence[str] = ()) -> "Identity":
+        """The identity `token` proves at time `at` (default: now; a Pub/Sub message's publish time, so
+        that a redelivery hours later still verifies), for one of the configured audiences or of
+        `audiences`. Raises TokenError when it proves nothing, TransientError when the public keys
+        cannot be fetched."""
+
+
 class JobRepository(SchedulingBoard):
     """Jobs, their trials, the scheduling board (scheduling_board.py) and the model registry. Every update
     is a read-modify-write on ONE document (a job header, a trial, a slot), so no document is hot."""
@@ -168,9 +180,29 @@ class JobRepository(SchedulingBoard):
         """LAUNCHING or RUNNING trials of every job (the reconciler's view)."""
 
     @abc.abstractmethod
-    def register_model_version(self, name: str, job_id: str, record: dict) -> int:
-        """Register the model package of `job_id` as the next version of model `name` and return its
-        number; a job registers at most once (a repeat returns the version it got)."""
+    def register_model_version(self, name: str, job_id: str, record: dict, owner: str) -> int:
+        """Register the model package of `job_id`, a job of `owner`, as the next version of model `name`
+        and return its number; a job registers at most once (a repeat returns the version it got). One
+        transaction: the first registration creates the model document owned by `owner` (create-if-absent);
+        a later one by an `owner` who may not write the model (model_access.may_write) raises
+        ModelNameTaken and writes nothing. The version record gets "registered_by": `owner`."""
+
+    @abc.abstractmethod
+    def model(self, name: str) -> dict | None:
+        """Model `name`'s document: {"name", "owner", "grants" {owner key: "reader" | "writer"}, "members"
+        [owner and grantees], "next_version", "latest_version", "jobs" {job id: version}, "created_at"};
+        None if there is no such model. Documents written before owners were recorded lack owner,
+        grants, members and created_at (see model_access)."""
+
+    @abc.abstractmethod
+    def set_model_grant(self, name: str, grantee: str, role: str | None, owner: str) -> bool:
+        """Give `grantee` `role` ("reader" or "writer") on model `name`, or remove their grant (role None),
+        in one transaction; records `owner` on a document that has none. False when nothing changed.
+        KeyError if there is no model `name`."""
+
+    @abc.abstractmethod
+    def list_models(self, member: str | None = None) -> list[dict]:
+        """The documents of the models listing `member` (owner or grantee) in their members; all when None."""
 
     @abc.abstractmethod
     def model_versions(self, name: str) -> list[dict]:

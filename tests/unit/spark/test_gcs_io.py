@@ -20,9 +20,10 @@ from tests.unit.spark.fake_gcs import running_fake_gcs
 from zygarde.domain.contracts import PackRequest, TrialResult
 
 from .conftest import pack_of_one
+from zygarde.local.cloud import LocalPorts
 
 ROOT = Path(__file__).resolve().parents[3]
-GCS_PORT = 18350  # this helper's range is 18300-18399
+GCS_PORT = LocalPorts.free().storage  # free now, in $ZYGARDE_TEST_PORT_RANGE (another run may hold a fixed one)
 BUCKET = "zy-spark-test"
 
 

@@ -1,4 +1,4 @@
-"""Firestore's retryable errors, as Zygarde's TransientError (so Pub/Sub redelivers quietly)."""
+"""What the Firestore adapters share: retryable errors as TransientError."""
 from __future__ import annotations
 
 from google.api_core import exceptions as gexc
@@ -10,9 +10,9 @@ _TRANSIENT = (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServe
 
 
 def transient(func):
-    """Retryable Firestore errors become TransientError. That includes contention: a transaction aborted
-    max_attempts times, which the library raises as a plain ValueError("Failed to commit transaction in 5
-    attempts.") from the last Aborted."""
+    """Retryable Firestore errors become TransientError, so Pub/Sub redelivers quietly. That includes
+    contention: a transaction aborted max_attempts times, which the library raises as a plain
+    ValueError("Failed to commit transaction in 5 attempts.") from the last Aborted."""
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
