@@ -35,9 +35,10 @@ SAMPLE = ["malformed-open-brackets", "malformed-lone-surrogate", "malformed-huge
 @pytest.fixture(scope="module")
 def cloud(emulator_set, tmp_path_factory):
     """The real submit_job function (and the local Dataproc endpoint) on the session's emulators, in a
-    project of its own and the bucket `bkt`, as the corpus names it."""
+    project of its own and the bucket `bkt`, as the corpus names it; a fake-gcs-server of its own, whose
+    bucket notifications (job files) go to this project."""
     c = emulator_set.tenant(tmp_path_factory.mktemp("hostile"), "zygarde-hostile", BUCKET,
-                            components=("dataproc", function_component("submit_job")))
+                            components=("storage", "dataproc", function_component("submit_job")))
     saved = dict(os.environ)
     try:
         c.up()
