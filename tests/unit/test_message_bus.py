@@ -164,3 +164,50 @@ def test_a_warm_batch_that_has_nothing_to_do_is_told_to_exit_once(deps):
     finalize = deps.repo.get_trial("job-1", "finalize")
     assert finalize.batch_id == batch_id and finalize.handoff == 2 and finalize.state in ACTIVE
     assert deps.repo.get_trial("job-1", "prepare").kind is StageKind.PREPARE
+
+
+# --- two handlers at once: each reads before the other's write ------------------------------------------
+def test_two_last_results_handled_at_once_still_end_the_job(deps, monkeypatch):
+    """t0003's handler reads t0002 still running; before it writes, t0002's whole handler runs and reads t0003
+    still running. Neither saw the last trial end from its first read: the job must still be finalised."""
+    submit(job_message(), deps)
+    finish(deps, "job-1", "t0000")
+    finish(deps, "job-1", "t0001")
+    update, interleaved = deps.repo.update_trial, []
+
+    def update_after_the_other(job_id, trial_id, fn, *args, **kwargs):
+        if trial_id == "t0003" and not interleaved:
+            interleaved.append(True)
+            finish(deps, "job-1", "t0002", auc=0.95)  # the other instance, start to end
+        return update(job_id, trial_id, fn, *args, **kwargs)
+
+    monkeypatch.setattr(deps.repo, "update_trial", update_after_the_other)
+    finish(deps, "job-1", "t0003")
+    assert interleaved and {t.state for t in training_trials(deps, "job-1")} == {TrialState.SUCCEEDED}
+    finalize = deps.repo.get_trial("job-1", "finalize")
+    assert finalize is not None and finalize.params["manifest"]["trial_id"] == "t0002", finalize
+
+
+def test_an_idle_report_while_another_handler_queues_the_finalisation_hands_it_to_the_warm_batch(deps, monkeypatch):
+    """The batch's last results were recorded by another instance, which has not yet queued the finalisation
+    when the batch's idle report is handled: the warm batch waits for it instead of exiting."""
+    batch_id = warm_world(deps)
+    messagebus.handle(m.BatchIdle("job-1", batch_id, 1), deps)  # takes the pack
+    results = []
+    for t in training_trials(deps, "job-1"):
+        _, uri = trial_uris(deps.settings, "job-1", t.trial_id, t.attempt)
+        deps.blobs.write_bytes(uri, TrialResult("job-1", t.trial_id, t.attempt, "SUCCEEDED",
+                                                {"areaUnderROC": 0.7}).to_json().encode())
+        results.append(m.ResultWritten("job-1", t.trial_id, t.attempt, uri))
+    pending = []
+    with monkeypatch.context() as patch:  # the other instance, stopped just before its Finalize
+        patch.setitem(messagebus.HANDLERS, m.Finalize, lambda cmd, deps: pending.append(cmd) or [])
+        for event in results:
+            messagebus.handle(event, deps)
+    assert pending and deps.repo.get_trial("job-1", "finalize") is None
+    messagebus.handle(m.BatchIdle("job-1", batch_id, 2), deps)
+    for cmd in pending:  # the other instance goes on: queued already
+        messagebus.handle(cmd, deps)
+    finalize = deps.repo.get_trial("job-1", "finalize")
+    assert finalize.batch_id == batch_id and finalize.handoff == 2 and finalize.state in ACTIVE
+    assert len(deps.launcher.batches) == 1

@@ -98,6 +98,7 @@ class BatchIdle(Event):
     batch_id: str
     handoff: int
     results_checked: bool = False  # its trials' own results were looked for first
+    reviewed: bool = False  # its job was reviewed first (it had no unfinished trial, and no work for the batch)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 
 from zygarde.domain.contracts import handoff_object
-from zygarde.domain.messages import BatchIdle, Message, ResultWritten, StartWork
-from zygarde.domain.model import ACTIVE, JobState
+from zygarde.domain.messages import BatchIdle, Message, ResultWritten, ReviewJob, StartWork
+from zygarde.domain.model import ACTIVE, UNFINISHED, JobState
 from zygarde.service_layer.batch_slots import job_slot_of, tell_to_exit
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.job_specs import job_spec
@@ -37,4 +37,8 @@ def batch_idle(event: BatchIdle, deps: Deps) -> list[Message]:
         work = [w for w in next_work(deps, job, spec, 1) if w.stage.properties(list(w.trials)) == dict(hold.properties)]
         if work and claim_into_batch(deps, job, spec, work[0], slot, hold, n):
             return [StartWork(job_id, batch_id)]
+        if not work and not event.reviewed and not deps.repo.list_trials(job_id, UNFINISHED, limit=1):
+            # A running job with no unfinished trial is between decisions: another handler has recorded its last
+            # result and is about to queue what follows (the finalisation). Review it here, then look again.
+            return [ReviewJob(job_id), dataclasses.replace(event, reviewed=True)]
     return tell_to_exit(deps, job_id, batch_id, n)

@@ -29,8 +29,14 @@ def decide_and_apply(deps: Deps, job_id: str, event: Any, focus: list[Trial] = (
     unfinished = deps.repo.list_trials(job_id, UNFINISHED, limit=len(ids) + 1)
     paused = pruning.rungs_of(spec) is not None and isinstance(event, ReviewJob) and \
         bool(deps.repo.list_trials(job_id, [TrialState.PAUSED], limit=1))
+    others_unfinished = any(t.trial_id not in ids for t in unfinished)
     snapshot = light
-    if needs_whole_job(light, event, others_unfinished=any(t.trial_id not in ids for t in unfinished),
-                       any_paused=paused):
+    if needs_whole_job(light, event, others_unfinished=others_unfinished, any_paused=paused):
         snapshot = dataclasses.replace(light, trials=tuple(deps.repo.list_trials(job_id)), whole=True)
-    return unit_of_work.apply(deps, job, decide(snapshot, event))
+    follow = unit_of_work.apply(deps, job, decide(snapshot, event))
+    if others_unfinished and not isinstance(event, ReviewJob) and not deps.repo.list_trials(job_id, UNFINISHED, limit=1):
+        # The others were read unfinished before this event's change was written; if they finished meanwhile (two
+        # results handled at once, each reading the other still running), no handler saw the job's last trial end.
+        # Read after the write, at least the later of the two sees it: the job is reviewed (idempotently).
+        follow.append(ReviewJob(job_id))
+    return follow
