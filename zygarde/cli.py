@@ -70,7 +70,7 @@ def submit(spec_file: Path, wait: bool) -> None:
         sys.exit(follow(deps, job_id))
 
 
-FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+FORMAT = cli_common.FORMAT
 
 
 @main.command()

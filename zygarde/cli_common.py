@@ -8,12 +8,15 @@ import os
 import time
 from pathlib import Path
 
+import click
 from rich.table import Table
 
 from zygarde.terminal import make_console
 
 console = make_console()
 DEFAULT_STATE_DIR = Path(os.environ.get("ZYGARDE_STATE_DIR", ".zygarde"))
+# Every command that prints results takes it: a table for people, JSON for scripts.
+FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 
 
 def use_local_cloud_env(state_dir: Path = DEFAULT_STATE_DIR) -> None:

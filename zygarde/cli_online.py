@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from zygarde.cli_common import FORMAT
 from zygarde.config import env_name
 from zygarde.domain.registry import split_target
 
@@ -73,9 +74,11 @@ def models_aliases(name: str) -> None:
 @click.argument("target")
 @click.argument("rows_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--url", default=None, help=f"The predict service (default: ${env_name('predict_url')}).")
-def predict(target: str, rows_file: Path, url: str | None) -> None:
+@FORMAT
+def predict(target: str, rows_file: Path, url: str | None, fmt: str) -> None:
     """Score ROWS_FILE (a JSON list of {column: value}, or {"instances": [...]}) with TARGET:
-    NAME (newest version), NAME@alias or NAME:version, as the identity your token proves."""
+    NAME (newest version), NAME@alias or NAME:version, as the identity your token proves. A table
+    (row, prediction, label, each class's probability), or with --format json the service's answer."""
     import requests
 
     from zygarde.adapters.auth import AuthorizedClient, TokenSource, TokenUnavailable
@@ -107,4 +110,25 @@ def predict(target: str, rows_file: Path, url: str | None) -> None:
     if response.status_code != 200:
         _console().print(f"[red]{response.status_code}: {answer.get('error', {}).get('message', answer)}[/red]")
         sys.exit(1)
-    click.echo(json.dumps(answer, indent=1))
+    if fmt == "json":
+        click.echo(json.dumps(answer, indent=1))
+        return
+    _console().print(predictions_table(answer))
+
+
+def predictions_table(answer: dict) -> Table:
+    """One row per scored instance: its prediction, its label and each class's probability when the
+    model is a classifier."""
+    classes = answer.get("classes") or []
+    rows = answer.get("predictions") or []
+    labelled = any("label" in r for r in rows)
+    probabilities = bool(classes) and any("probabilities" in r for r in rows)
+    table = Table("row", "prediction", *(["label"] if labelled else []),
+                  *([f"P({c})" for c in classes] if probabilities else []),
+                  title=f"{answer.get('model')} version {answer.get('modelVersionId')}")
+    for i, r in enumerate(rows):
+        cells = [str(i), f"{r['prediction']:.6g}"] + ([str(r.get("label", ""))] if labelled else [])
+        if probabilities:
+            cells += [f"{p:.4f}" for p in r.get("probabilities") or []]
+        table.add_row(*cells)
+    return table

@@ -1,6 +1,7 @@
 """The web app in headless Chromium against the whole local cloud: sign in, upload a CSV, fill the
 job form and submit; watch the job to SUCCEEDED with its leaderboard and charts; cancel a second
-job; re-run the first; another user sees neither. Screenshots go to tests/e2e/artifacts/."""
+job; re-run the first; another user sees neither. Chromium runs without WebGL (as a machine without a
+GPU may), so every chart must draw as SVG. Screenshots go to tests/e2e/artifacts/."""
 from __future__ import annotations
 
 import os
@@ -17,6 +18,13 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = os.environ.get("ZYGARDE_CHROMIUM", "/usr/bin/chromium")
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED", "BUDGET_EXHAUSTED", "REJECTED")
 JOB_TIMEOUT_MS = 900_000
+NO_WEBGL = ["--no-sandbox", "--disable-gpu", "--disable-webgl", "--disable-3d-apis"]
+# Every chart of the job page has drawn its data as SVG paths (a WebGL chart draws none: a blank plot).
+CHARTS_DRAWN = """() => {
+  const charts = Array.from(document.querySelectorAll('#charts .chart'));
+  return charts.length > 0 && charts.every((c) => Array.from(c.querySelectorAll('svg.main-svg .cartesianlayer .trace path'))
+    .some((p) => (p.getAttribute('d') || '').length > 2));
+}"""
 
 
 def tiny_csv(path: Path, rows: int = 200) -> Path:
@@ -36,7 +44,7 @@ def browser():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=NO_WEBGL)
         yield b
         b.close()
 
@@ -67,13 +75,13 @@ def wait_state(page, states=FINISHED, timeout=JOB_TIMEOUT_MS) -> str:
     return page.inner_text("#job-state").strip()
 
 
-def submit_from_form(page, url: str, dataset_uri: str, name: str) -> str:
-    """Fill the job form (one tiny trial) and submit it; returns the new job's id."""
+def submit_from_form(page, url: str, dataset_uri: str, name: str, reg_params: str = "[0.01]") -> str:
+    """Fill the job form (a tiny trial per regParam value) and submit it; returns the new job's id."""
     page.goto(f"{url}/jobs/new?dataset={quote(dataset_uri)}")
     page.select_option("#target", "label")
     assert page.input_value("#task") == "binary_classification"  # suggested from the target
     page.check("input[name=algorithms][value=logistic_regression]")
-    page.fill("input[name=params_logistic_regression]", '{"regParam": [0.01]}')
+    page.fill("input[name=params_logistic_regression]", f'{{"regParam": {reg_params}}}')
     page.select_option("#strategy", "grid")
     page.fill("#max_trials", "")
     page.fill("#max_parallel", "1")
@@ -119,7 +127,7 @@ def test_a_team_member_trains_cancels_and_reruns_and_another_cannot_see(browser,
     assert '"owner": "ana@example.com"' in ana.inner_text("#preview-json")
     shot(ana, "job-form-preview")
 
-    first = submit_from_form(ana, url, dataset_uri, "webfirst")
+    first = submit_from_form(ana, url, dataset_uri, "webfirst", "[0.01, 0.1]")  # two trials: parallel coordinates
     second_page = ana.context.new_page()
     second = submit_from_form(second_page, url, dataset_uri, "websecond")
     second_page.wait_for_selector("#cancel", timeout=120_000)  # recorded: the page shows its buttons
@@ -130,10 +138,20 @@ def test_a_team_member_trains_cancels_and_reruns_and_another_cannot_see(browser,
     # the first job's page follows it live to the end
     ana.goto(f"{url}/jobs/{first}")
     assert wait_state(ana) == "SUCCEEDED", ana.inner_text("main")
+    ana.goto(f"{url}/jobs/{first}")  # the finished job's page, as it reloads itself at the end
     ana.wait_for_selector("#leaderboard-body tr")
     assert "logistic_regression" in ana.inner_text("#leaderboard-body")
-    ana.wait_for_selector("#chart-objective svg.main-svg")
-    ana.wait_for_selector("#chart-timeline svg.main-svg")
+    assert not ana.evaluate("!!document.createElement('canvas').getContext('webgl')")  # the premise
+    ana.wait_for_function(CHARTS_DRAWN, timeout=60_000)
+    charts = ana.eval_on_selector_all("#charts .chart", "cs => cs.map((c) => [c.id, c.dataset.rendering])")
+    assert ("chart-parcoords-logistic_regression", "svg-fallback") in charts, charts
+    assert {"chart-objective", "chart-timeline", "chart-param-logistic_regression-regParam"} <= {c for c, _ in charts}
+    # the leaderboard: the job's metric and the task's key metrics in columns, the rest behind the toggle
+    head = ana.eval_on_selector_all("#leaderboard-head th", "ths => ths.map((t) => [t.textContent, t.className])")
+    assert ["areaUnderROC", "job-metric"] in head and ["logLoss", "key-metric"] in head, head
+    assert not ana.is_visible("#leaderboard-head th.more-metric >> text=train_seconds")
+    ana.click("#metrics-toggle")
+    assert ana.is_visible("#leaderboard-head th.more-metric >> text=train_seconds")
     assert "Class balance" in ana.inner_text("#data-report")
     assert "webfirst v1" in ana.inner_text("#winner")
     shot(ana, "job-succeeded")

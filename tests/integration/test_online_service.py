@@ -85,19 +85,38 @@ def test_cli_predicts_through_the_service_and_alias_moves_need_no_restart(servic
     runner, rows = CliRunner(), _rows(tmp_path, [{"age": 50, "color": "blue"}])
     moved = runner.invoke(cli, ["models", "alias", "churn", "production", "1"])  # as ana, the owner
     assert moved.exit_code == 0 and "moved by ana@example.com" in moved.output, moved.output
-    first = runner.invoke(cli, ["predict", "churn@production", rows, "--url", service])
+    first = runner.invoke(cli, ["predict", "churn@production", rows, "--url", service, "--format", "json"])
     assert first.exit_code == 0, first.output
     answer = json.loads(first.output)
     assert (answer["modelVersionId"], answer["predictions"][0]["label"]) == ("1", "yes")
     as_bob = {"ZYGARDE_IDENTITY_TOKEN": fresh_token(BOB, service)}  # a writer
     assert runner.invoke(cli, ["models", "alias", "churn", "production", "2"], env=as_bob).exit_code == 0
-    second = json.loads(runner.invoke(cli, ["predict", "churn@production", rows, "--url", service]).output)
+    second = json.loads(runner.invoke(cli, ["predict", "churn@production", rows, "--url", service,
+                                            "--format", "json"]).output)
     assert (second["modelVersionId"], second["predictions"][0]["label"]) == ("2", "no")
-    pinned = runner.invoke(cli, ["predict", "churn:1", rows, "--url", service])
+    pinned = runner.invoke(cli, ["predict", "churn:1", rows, "--url", service, "--format", "json"])
     assert json.loads(pinned.output)["modelVersionId"] == "1"
     alias = registry.model_aliases("churn")["production"]
     assert (alias["version"], alias["moved_by"]) == (2, BOB)
     assert [m["moved_by"] for m in alias["history"]] == [ANA, BOB]
+
+
+def test_predict_prints_a_table_by_default_as_every_command_does(service, tmp_path):
+    """`zygarde predict` takes --format table|json like the other commands: the table has a row per
+    instance with its prediction, label and each class's probability; json is the service's answer."""
+    rows = _rows(tmp_path, [{"age": 50, "color": "blue"}, {"age": 20, "color": "red"}])
+    table = CliRunner().invoke(cli, ["predict", "churn:1", rows, "--url", service], env={"COLUMNS": "200"})
+    as_json = CliRunner().invoke(cli, ["predict", "churn:1", rows, "--url", service, "--format", "json"])
+    assert table.exit_code == 0 and as_json.exit_code == 0, table.output + as_json.output
+    answer = json.loads(as_json.output)
+    assert "churn version 1" in table.output
+    header = next(line for line in table.output.splitlines() if "prediction" in line)
+    assert [h.strip() for h in header.strip("┃│ ").replace("┃", "|").replace("│", "|").split("|")] == [
+        "row", "prediction", "label", *(f"P({c})" for c in answer["classes"])]
+    for i, p in enumerate(answer["predictions"]):
+        line = next(line for line in table.output.splitlines() if line.strip("│┃ ").startswith(f"{i} "))
+        assert p["label"] in line and f"{p['probabilities'][1]:.4f}" in line, (line, p)
+    assert CliRunner().invoke(cli, ["predict", "churn:1", rows, "--url", service, "--format", "xml"]).exit_code == 2
 
 
 def test_the_verified_caller_must_be_allowed_to_read_the_model(service):

@@ -31,6 +31,9 @@ METRICS: dict[str, dict[str, str]] = {
     CLUSTERING: {"silhouette": MAXIMIZE},
 }
 DEFAULT_METRIC = {BINARY: "areaUnderROC", MULTICLASS: "f1", REGRESSION: "rmse", CLUSTERING: "silhouette"}
+# The metrics a leaderboard shows beside the job's own, in this order (the job's metric left out).
+KEY_METRICS = {BINARY: ("areaUnderROC", "f1", "accuracy", "logLoss"), MULTICLASS: ("f1", "accuracy", "logLoss"),
+               REGRESSION: ("rmse", "mae", "r2"), CLUSTERING: ("silhouette",)}
 # Recorded with every trial besides the task's metrics; informational, never optimised.
 RESOURCE_METRICS = ("train_seconds", "predict_ms_per_1k", "model_bytes", "executor_cpu_seconds",
                     "peak_memory_bytes")

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 
 from zygarde.service_layer import insights
 from zygarde.service_layer.queries import job_view
-from zygarde.web import charts
+from zygarde.web import charts, leaderboard
 from zygarde.web.context import deps, publish_job, settings, signed_in, viewer
 from zygarde.web.jobform import new_job_id
 
@@ -53,6 +53,7 @@ def job_page(job_id: str):
     figures = charts.figures(data["series"], view.metric)
     package = view.finalize.outputs.get("package_uri") if view.finalize else None
     return render_template("job.html", view=view, data=data, figures=figures, package=package,
+                           columns=_columns(view, data),
                            mine=view.job.owner == viewer().owner,
                            spec_json=json.dumps(view.job.spec, indent=2, sort_keys=True),
                            report=view.data_report, jobs=insights.visible_jobs(deps().repo, viewer(), 50))
@@ -68,7 +69,12 @@ def progress(job_id: str):
         return jsonify({"error": "not found"}), 404
     data = insights.progress(view, settings().price_per_dcu_hour)
     data["figures"] = charts.figures(data.pop("series"), view.metric)
+    data["columns"] = _columns(view, data)
     return jsonify(data)
+
+
+def _columns(view, data: dict) -> dict:
+    return leaderboard.columns(view.job.spec.get("task"), view.metric, data["leaderboard"])
 
 
 @bp.route("/jobs/<job_id>/cancel", methods=["POST"])

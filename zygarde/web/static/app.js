@@ -10,25 +10,42 @@ function text(tag, value, cls) {
 }
 
 function sortable(table) {
-  table.querySelectorAll("th").forEach((th, col) => {
-    th.addEventListener("click", () => {
-      const body = table.tBodies[0];
-      const numeric = th.dataset.type === "number";
-      const dir = th.dataset.dir === "asc" ? -1 : 1;
-      table.querySelectorAll("th").forEach((h) => delete h.dataset.dir);
-      th.dataset.dir = dir === 1 ? "asc" : "desc";
-      const key = (row) => {
-        const v = row.cells[col] ? row.cells[col].textContent.trim() : "";
-        if (!numeric) return v;
-        const n = parseFloat(v);
-        return isNaN(n) ? Infinity * dir : n;
-      };
-      Array.from(body.rows).sort((a, b) => {
-        const ka = key(a), kb = key(b);
-        return (ka > kb ? 1 : ka < kb ? -1 : 0) * dir;
-      }).forEach((r) => body.appendChild(r));
-    });
+  // Delegated to the table: the live leaderboard replaces its header as new metrics appear.
+  table.addEventListener("click", (ev) => {
+    const th = ev.target.closest("th");
+    if (!th || !table.tHead || !table.tHead.contains(th)) return;
+    const col = th.cellIndex;
+    const body = table.tBodies[0];
+    const numeric = th.dataset.type === "number";
+    const dir = th.dataset.dir === "asc" ? -1 : 1;
+    table.querySelectorAll("th").forEach((h) => delete h.dataset.dir);
+    th.dataset.dir = dir === 1 ? "asc" : "desc";
+    const key = (row) => {
+      const v = row.cells[col] ? row.cells[col].textContent.trim() : "";
+      if (!numeric) return v;
+      const n = parseFloat(v);
+      return isNaN(n) ? Infinity * dir : n;
+    };
+    Array.from(body.rows).sort((a, b) => {
+      const ka = key(a), kb = key(b);
+      return (ka > kb ? 1 : ka < kb ? -1 : 0) * dir;
+    }).forEach((r) => body.appendChild(r));
   });
+}
+
+let webgl = null;
+
+function hasWebGL() {
+  // plotly's parcoords draws with WebGL; without it (no GPU, WebGL turned off) its lines never appear.
+  if (webgl === null) {
+    try {
+      const canvas = document.createElement("canvas");
+      webgl = !!(window.WebGLRenderingContext && (canvas.getContext("webgl") || canvas.getContext("experimental-webgl")));
+    } catch (e) {
+      webgl = false;
+    }
+  }
+  return webgl;
 }
 
 function drawFigures(figures) {
@@ -42,7 +59,9 @@ function drawFigures(figures) {
       div.id = "chart-" + id;
       box.appendChild(div);
     }
-    Plotly.react(div, fig.data, fig.layout, {displaylogo: false, responsive: true});
+    const shown = fig.fallback && !hasWebGL() ? fig.fallback : fig;  // SVG lines instead of WebGL ones
+    div.dataset.rendering = shown === fig ? "default" : "svg-fallback";
+    Plotly.react(div, shown.data, shown.layout, {displaylogo: false, responsive: true});
   });
 }
 
@@ -50,27 +69,91 @@ function fmt(v, digits) {
   return v == null ? "" : Number(v).toFixed(digits);
 }
 
-function renderLeaderboard(rows) {
+function cell(value, cls) {
+  return text("td", value, cls);
+}
+
+function g4(v) {
+  // Four significant digits, as the server's '%.4g' writes them (2.5e+08, 0.83, 12.5).
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e4 || a < 1e-4)) {
+    const [m, e] = v.toExponential(3).split("e");
+    return `${Number(m)}e${e[0]}${e.slice(1).padStart(2, "0")}`;
+  }
+  return String(Number(v.toPrecision(4)));
+}
+
+function metricCell(v, cls) {
+  return cell(typeof v === "number" ? g4(v) : "", cls);
+}
+
+function renderLeaderboardHead(columns) {
+  const head = document.getElementById("leaderboard-head");
+  if (!head || !columns) return;
+  const th = (label, cls, numeric) => {
+    const el = text("th", label, cls);
+    if (numeric) el.dataset.type = "number";
+    return el;
+  };
+  const tr = document.createElement("tr");
+  tr.append(th("#", "", true), th("trial"), th("algorithm"), th("params"), th("state"), th("rung (rows)"),
+            th(columns.metric, "job-metric", true),
+            ...columns.key.map((m) => th(m, "key-metric", true)),
+            ...columns.more.map((m) => th(m, "more-metric", true)),
+            th("duration (s)", "", true), th("attempts", "", true), th("conditions"));
+  head.replaceChildren(tr);
+  const toggle = document.getElementById("metrics-toggle");
+  if (toggle) {
+    toggle.dataset.more = columns.more.length;
+    labelToggle(toggle);
+  }
+}
+
+function renderLeaderboard(rows, columns) {
   const body = document.getElementById("leaderboard-body");
   if (!body) return;
+  renderLeaderboardHead(columns);
+  const key = columns ? columns.key : [], more = columns ? columns.more : [];
   body.replaceChildren(...rows.map((r) => {
     const tr = document.createElement("tr");
-    const metrics = Object.entries(r.metrics || {}).sort().map(([k, v]) => `${k}=${Number(v).toPrecision(4)}`).join(" ");
+    const metrics = r.metrics || {};
     const details = document.createElement("details");
     details.appendChild(text("summary", r.conditions.length));
     r.conditions.forEach((c) => details.appendChild(text("div", c)));
     const state = text("span", r.state, "state " + r.state);
-    const cells = [text("td", r.rank || ""), text("td", r.trial_id), text("td", r.algorithm)];
+    const cells = [cell(r.rank || ""), cell(r.trial_id), cell(r.algorithm)];
     const params = document.createElement("td");
     params.appendChild(text("code", JSON.stringify(r.params)));
     const stateTd = document.createElement("td");
     stateTd.appendChild(state);
     const condTd = document.createElement("td");
     condTd.appendChild(details);
-    tr.append(...cells, params, stateTd, text("td", r.fidelity || "", "fidelity"), text("td", fmt(r.objective, 4)), text("td", metrics, "metrics"),
-              text("td", fmt(r.duration, 1)), text("td", r.attempt), condTd);
+    tr.append(...cells, params, stateTd, cell(r.fidelity || "", "fidelity"), cell(fmt(r.objective, 4), "job-metric"),
+              ...key.map((m) => metricCell(metrics[m], "key-metric")),
+              ...more.map((m) => metricCell(metrics[m], "more-metric")),
+              cell(fmt(r.duration, 1)), cell(r.attempt), condTd);
     return tr;
   }));
+}
+
+function labelToggle(toggle) {
+  const table = document.getElementById("leaderboard");
+  const collapsed = table.classList.contains("metrics-collapsed");
+  const more = Number(toggle.dataset.more || 0);
+  toggle.textContent = collapsed ? `Show all metrics (${more} more)` : "Show only the key metrics";
+  toggle.setAttribute("aria-expanded", String(!collapsed));
+  toggle.disabled = more === 0 && collapsed;
+}
+
+function metricsToggle() {
+  const toggle = document.getElementById("metrics-toggle");
+  const table = document.getElementById("leaderboard");
+  if (!toggle || !table) return;
+  toggle.addEventListener("click", () => {
+    table.classList.toggle("metrics-collapsed");
+    labelToggle(toggle);
+  });
+  labelToggle(toggle);
 }
 
 function live() {
@@ -107,7 +190,7 @@ function live() {
     set("job-counts", Object.entries(data.counts).filter(([, n]) => n).map(([s, n]) => `${s.toLowerCase()} ${n}`).join(" "));
     set("job-best", data.best == null ? "-" : `${data.best_trial} ${fmt(data.best, 4)}`);
     set("job-cost", `${fmt(data.cost.dcu_hours, 4)} DCU-hours, $${fmt(data.cost.dollars, 4)}`);
-    renderLeaderboard(data.leaderboard);
+    renderLeaderboard(data.leaderboard, data.columns);
     drawFigures(data.figures);
     if (data.finished) {
       window.location.reload();  // the winner, data report and buttons of a finished job
@@ -182,6 +265,7 @@ function predictForm() {
 
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("table.sortable").forEach(sortable);
+  metricsToggle();
   live();
   jobForm();
   signedUpload();
