@@ -108,6 +108,8 @@ class Trial:
     train_fraction: float = 1.0
     rung_scores: list[float] = field(default_factory=list)
     rung_attempt: int = 0
+    # the time limit of the running attempt's stage (zygarde.domain.time_limits), set when it starts
+    time_limit_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in (TRAIN, PREPARE, FINALIZE):

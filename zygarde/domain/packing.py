@@ -131,7 +131,7 @@ def correction(observations: Iterable[Observation], algorithm: str) -> float:
     return min(high, max(low, statistics.median(pool)))
 
 
-def _wall(seconds: Sequence[float], concurrency: int) -> float:
+def wall_seconds(seconds: Sequence[float], concurrency: int) -> float:
     """A pack's wall seconds when it fits `concurrency` trials at a time (greedy, longest first)."""
     lanes = [0.0] * max(1, min(concurrency, len(seconds)))
     for s in sorted(seconds, reverse=True):
@@ -168,7 +168,7 @@ def plan_packs(waiting: Sequence[TrialCost], *, free_batches: int, startup_secon
             min(open_bins, key=lambda b: (sum(x.seconds for x in b), bins.index(b))).append(t)
         packs.extend(b for b in bins if b)
     out = [Pack(tuple(t.trial_id for t in sorted(p, key=lambda t: t.index)),
-                _wall([t.seconds for t in p], concurrency)) for p in packs]
+                wall_seconds([t.seconds for t in p], concurrency)) for p in packs]
     return sorted(out, key=lambda p: -p.predicted_seconds)
 
 
@@ -176,7 +176,7 @@ def whole_job_fits_one_batch(predicted: Sequence[float], *, startup_seconds: flo
                              work_multiple: float = 3.0) -> bool:
     """True when all of a job's trials together are about one batch's work: then preparation,
     trials and finalisation can run in a single batch."""
-    return bool(predicted) and _wall(predicted, concurrency) <= work_multiple * startup_seconds
+    return bool(predicted) and wall_seconds(predicted, concurrency) <= work_multiple * startup_seconds
 
 
 def batch_runtimes(trials: Iterable[Any], now: datetime) -> list[float]:
