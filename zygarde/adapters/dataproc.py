@@ -3,6 +3,9 @@
 endpoint None      -> the regional endpoint {region}-dataproc.googleapis.com:443, gRPC, default credentials.
 endpoint http://.. -> REST with AnonymousCredentials (the local endpoint, zygarde.local.dataproc_server).
 endpoint https://..-> REST with default credentials; any other value -> gRPC to that host:port.
+
+A batch's ttl is its request's (the stage's time limit and a margin: zygarde.domain.time_limits), never
+more than the launcher's `ttl` (Settings.batch_ttl, the ceiling).
 """
 from __future__ import annotations
 
@@ -121,7 +124,8 @@ class DataprocBatchLauncher(BatchLauncher):
     def _batch(self, request: BatchRequest):
         from google.cloud import dataproc_v1
 
-        execution = dataproc_v1.ExecutionConfig(ttl=self.ttl)
+        ttl = timedelta(seconds=request.ttl_seconds) if request.ttl_seconds else self.ttl
+        execution = dataproc_v1.ExecutionConfig(ttl=min(ttl, self.ttl))
         if self.service_account:
             execution.service_account = self.service_account
         if self.subnet:
@@ -190,4 +194,5 @@ def _info(batch) -> BatchInfo:
 
     state = dataproc_v1.Batch.State(batch.state).name
     return BatchInfo(batch_id=batch.name.rsplit("/", 1)[-1], state=state, state_message=batch.state_message,
-                     labels=dict(batch.labels), create_time=batch.create_time or None)
+                     labels=dict(batch.labels), create_time=batch.create_time or None,
+                     state_time=batch.state_time or None)

@@ -20,6 +20,7 @@ from zygarde.domain.model import FINALIZE, PREPARE, Trial, TrialState
 from zygarde.service_layer import batch_properties
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.ports import BatchRequest
+from zygarde.service_layer.stage_limits import TTL_LABEL
 
 
 def handoff_prefix(settings: Settings, job_id: str, batch_id: str) -> str:
@@ -40,10 +41,12 @@ def request_fields(settings: Settings, trial: Trial) -> dict:
             "handoff_seconds": float(settings.handoff_seconds)}
 
 
-def warm_batch(deps: Deps, job_id: str, trials: list[Trial], properties: dict[str, str]) -> tuple[str, int] | None:
+def warm_batch(deps: Deps, job_id: str, trials: list[Trial], properties: dict[str, str],
+               needed_seconds: float = 0.0) -> tuple[str, int] | None:
     """(batch id, handoff number) of a batch of the job that is done with its work and still waits
-    for more (its last trial ended within half its wait), created with these Spark properties; or None.
-    A batch whose work was cancelled (a budget, a cancel) is being cancelled itself: never chosen."""
+    for more (its last trial ended within half its wait), created with these Spark properties, with
+    at least `needed_seconds` (the work's time limit) left before its ttl; or None. A batch whose work
+    was cancelled (a budget, a cancel) is being cancelled itself: never chosen."""
     wait = deps.settings.handoff_seconds
     if wait <= 0:
         return None
@@ -65,11 +68,24 @@ def warm_batch(deps: Deps, job_id: str, trials: list[Trial], properties: dict[st
     for _, batch_id, n in sorted(ready, reverse=True):
         try:
             info = deps.launcher.get(batch_id)
-            if not info.is_terminal and info.state != "CANCELLING":
+            if not info.is_terminal and info.state != "CANCELLING" and _time_left(info, now) >= needed_seconds:
                 return batch_id, n
         except BatchNotFound:
             continue
     return None
+
+
+TTL_MARGIN_SECONDS = 120  # what a handed-off stage leaves of a warm batch's ttl (its result, the exit)
+
+
+def _time_left(info, now: datetime) -> float:
+    """Seconds before a batch's ttl (its `zygarde-ttl` label, from creation) ends it, less a margin;
+    unbounded for a batch without the label."""
+    ttl = info.labels.get(TTL_LABEL)
+    if not ttl or not ttl.isdigit():
+        return float("inf")
+    age = (now - info.create_time).total_seconds() if info.create_time is not None else 0.0
+    return int(ttl) - age - TTL_MARGIN_SECONDS
 
 
 def hand_off(deps: Deps, trials: list[Trial], request: BatchRequest) -> tuple[str, str] | None:

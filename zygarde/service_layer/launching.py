@@ -11,14 +11,17 @@ import random
 import re
 
 from zygarde.config import Settings, prefix
+from zygarde.domain import time_limits
 from zygarde.domain.contracts import (DATA_PARTS, MANIFEST_NAME, FinalizeRequest, PrepareRequest, RefitSpec,
                                       TrialRequest, result_object_name)
 from zygarde.domain.errors import BatchAlreadyExists, PermanentError
 from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, Job, Trial, TrialState
 from zygarde.domain.spec import JobSpec
-from zygarde.service_layer import batch_properties, handoff
+from zygarde.service_layer import batch_properties, handoff, stage_limits
+from zygarde.service_layer.dataset_paths import dataset_home
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.ports import BatchRequest
+from zygarde.service_layer.stage_limits import TTL_LABEL
 
 
 def batch_id_for(job_id: str, trial_id: str, attempt: int) -> str:
@@ -61,10 +64,13 @@ def result_locations(settings: Settings, trial: Trial, spec: JobSpec) -> dict[st
     return {"model_uri": trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)[0]}
 
 
-def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -> BatchRequest:
+def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings, time_limit: int = 0) -> BatchRequest:
+    """The batch of one attempt. `time_limit` (seconds; 0: none): the stage's limit, which its request
+    carries (the batch stops the stage there) and from which the batch's ttl follows."""
     model_uri, result_uri = trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)
     data = data_prefix(settings, trial.job_id)
     properties: dict[str, str] = {}
+    waits = handoff.request_fields(settings, trial)
     if trial.kind == PREPARE:
         main, request = "prepare_data.py", PrepareRequest(
             job_id=trial.job_id, attempt=trial.attempt, dataset_uri=spec.dataset.uri,
@@ -73,13 +79,14 @@ def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -
             output_prefix=data, result_uri=result_uri, dataset_options=dict(spec.dataset.options),
             include_columns=spec.data.include_columns, exclude_columns=list(spec.data.exclude_columns),
             row_filter=spec.data.row_filter, expectations=dict(spec.data.expectations), min_rows=spec.data.min_rows,
-            group_by=list(spec.data.group_by), **handoff.request_fields(settings, trial))
+            group_by=list(spec.data.group_by), dataset_home=dataset_home(spec.dataset.uri, owner, settings.bucket),
+            time_limit_seconds=float(time_limit), **waits)
     elif trial.kind == FINALIZE:
         main, request = "finalize_model.py", FinalizeRequest(
             job_id=trial.job_id, attempt=trial.attempt, model_uri=trial.params["model_uri"],
             test_uri=data + "test", task=spec.task, target=spec.dataset.target, metric=spec.objective,
             package_uri=package_uri(settings, spec.name or trial.job_id, trial.job_id), result_uri=result_uri,
-            manifest=dict(trial.params["manifest"]), refit=_refit(trial, spec, data))
+            manifest=dict(trial.params["manifest"]), refit=_refit(trial, spec, data), time_limit_seconds=float(time_limit))
         properties = batch_properties.for_stage(trial.kind, trial.algorithm, trial.params)
     else:
         properties = batch_properties.for_algorithm(trial.algorithm)
@@ -90,15 +97,26 @@ def batch_request(trial: Trial, spec: JobSpec, owner: str, settings: Settings) -
             algorithm=trial.algorithm, params=dict(trial.params), seed=spec.seed,
             validation_fraction=spec.validation_fraction, model_uri=model_uri, result_uri=result_uri,
             train_uri=data + "train", validation_uri=data + "validation", k_folds=spec.data.k_folds,
-            group_by=list(spec.data.group_by), train_fraction=trial.train_fraction)
+            group_by=list(spec.data.group_by), train_fraction=trial.train_fraction,
+            time_limit_seconds=float(time_limit))
+    labels = {"zygarde": "trial", "zygarde-job": _label(trial.job_id), "zygarde-trial": _label(trial.trial_id),
+              "zygarde-owner": _label(owner), "zygarde-kind": trial.kind}
     return BatchRequest(
         batch_id=trial.batch_id,
         main_python_file_uri=settings.code_uri(main),
         args=("--request", request.to_json()),
         python_file_uris=(settings.code_uri("zygarde.zip"),),
-        labels={"zygarde": "trial", "zygarde-job": _label(trial.job_id), "zygarde-trial": _label(trial.trial_id),
-                "zygarde-owner": _label(owner), "zygarde-kind": trial.kind},
-        properties=properties)
+        labels=labels, properties=properties, **ttl_fields(settings, time_limit, bool(waits), labels))
+
+
+def ttl_fields(settings: Settings, time_limit: int, takes_handoffs: bool, labels: dict[str, str]) -> dict:
+    """The BatchRequest's ttl_seconds for a first stage with this limit ({} without one), also put in
+    `labels` (the `zygarde-ttl` label: what is left of a warm batch decides which work it may take)."""
+    if not time_limit:
+        return {}
+    ttl = time_limits.batch_ttl(time_limit, time_limits.seconds(settings.batch_ttl), takes_handoffs)
+    labels[TTL_LABEL] = str(ttl)
+    return {"ttl_seconds": ttl}
 
 
 PACK_HOLD_ATTEMPT = 1  # a pack's id already names its trials' attempts: its slot holds use attempt 1
@@ -143,18 +161,21 @@ def end_attempt(deps: Deps, trial: Trial, state: TrialState, reason: str, messag
     return updated
 
 
-def launch(trial: Trial, spec: JobSpec, owner: str, deps: Deps) -> Trial | None:
-    """Create the batch of a LAUNCHING trial (or hand it to its warm batch) and record it RUNNING."""
+def launch(trial: Trial, spec: JobSpec, owner: str, deps: Deps, time_limit: int | None = None) -> Trial | None:
+    """Create the batch of a LAUNCHING trial (or hand it to its warm batch) and record it RUNNING.
+    `time_limit`: the stage's (stage_limits.stage_limit, computed here when not given)."""
     ctx = f"job_id={trial.job_id} trial_id={trial.trial_id} attempt={trial.attempt}"
-    started = start(deps, [trial], batch_request(trial, spec, owner, deps.settings), ctx)
+    limit = time_limit if time_limit is not None else stage_limits.stage_limit(deps, trial, spec)
+    started = start(deps, [trial], batch_request(trial, spec, owner, deps.settings, limit), ctx, limit)
     return started[0] if started else None
 
 
-def start(deps: Deps, trials: list[Trial], request: BatchRequest, ctx: str) -> list[Trial]:
+def start(deps: Deps, trials: list[Trial], request: BatchRequest, ctx: str, time_limit: int | None = None) -> list[Trial]:
     """Create the batch of these LAUNCHING trials (a stage, a trial or a pack), or hand their work to
-    the warm batch they name, and record them RUNNING; returns their new snapshots. Idempotent: a
-    batch that already exists counts as created. A refused batch fails them; work handed to a batch
-    that ended first sends them back to waiting. Transient errors propagate (they stay LAUNCHING)."""
+    the warm batch they name, and record them RUNNING with their stage's `time_limit`; returns their
+    new snapshots. Idempotent: a batch that already exists counts as created. A refused batch fails
+    them; work handed to a batch that ended first sends them back to waiting. Transient errors
+    propagate (they stay LAUNCHING)."""
     first = trials[0]
     try:
         if first.handoff:
@@ -171,11 +192,12 @@ def start(deps: Deps, trials: list[Trial], request: BatchRequest, ctx: str) -> l
     except PermanentError as exc:
         log.error("launch refused %s error=%r", ctx, str(exc))
         return _end_all(deps, trials, TrialState.FAILED, "LaunchRefused", str(exc), error=str(exc))
-    log.info("launched %s batch_id=%s trials=%d reason=%s", ctx, first.batch_id, len(trials), reason)
+    log.info("launched %s batch_id=%s trials=%d reason=%s time_limit_seconds=%s ttl_seconds=%s", ctx, first.batch_id,
+             len(trials), reason, time_limit, request.ttl_seconds)
     now, running = deps.now(), []
     for t in trials:
         updated = deps.repo.update_trial(t.job_id, t.trial_id, lambda cur, t=t: cur.transition(
-            TrialState.RUNNING, reason, message, now)
+            TrialState.RUNNING, reason, message, now, time_limit_seconds=time_limit)
             if cur.state is TrialState.LAUNCHING and cur.attempt == t.attempt and cur.pack_id == t.pack_id else None)
         if updated is not None:
             running.append(updated)
@@ -195,9 +217,10 @@ def claim_and_launch(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], 
         trial = waiting[0]
         attempt = trial.attempt + 1  # the slots are claimed for this attempt only
         batch_id, handoff_n = batch_id_for(job.job_id, trial.trial_id, attempt), None
+        limit = stage_limits.stage_limit(deps, trial, spec)
         if spec.packing != "off" and trial.kind != TRAIN:  # a stage of a packed job: warm batches
             warm = handoff.warm_batch(deps, job.job_id, deps.repo.list_trials(job.job_id),
-                                      batch_properties.for_stage(trial.kind, trial.algorithm, trial.params))
+                                      batch_properties.for_stage(trial.kind, trial.algorithm, trial.params), limit)
             batch_id, handoff_n = warm if warm else (batch_id, 0 if trial.kind == PREPARE else None)
         holder = (trial.trial_id, deps.now(), attempt, batch_id)
         cap_slot = free_capacity.pop(random.randrange(len(free_capacity)))
@@ -218,7 +241,7 @@ def claim_and_launch(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], 
             free_job_slots.insert(0, job_slot)
             continue
         job_slots_held.add(job_slot)
-        launched = launch(claimed, spec, job.owner, deps)
+        launched = launch(claimed, spec, job.owner, deps, limit)
         if launched is not None and launched.state is TrialState.WAITING:  # a warm batch exited meanwhile
             waiting.insert(0, launched)
             free_capacity.append(cap_slot)

@@ -20,9 +20,10 @@ from zygarde.domain import packing
 from zygarde.domain.contracts import PackedTrial, PackRequest
 from zygarde.domain.model import PREPARE, TRAIN, Job, Trial, TrialState
 from zygarde.domain.spec import JobSpec
-from zygarde.service_layer import batch_properties, handoff
+from zygarde.service_layer import batch_properties, handoff, stage_limits
 from zygarde.service_layer.deps import Deps, log
-from zygarde.service_layer.launching import PACK_HOLD_ATTEMPT, _label, data_prefix, start, trial_uris
+from zygarde.service_layer.launching import PACK_HOLD_ATTEMPT, _label, data_prefix, start, trial_uris, ttl_fields
+from zygarde.service_layer.stage_limits import data_shape, trial_costs  # noqa: F401 - data_shape: re-exported
 from zygarde.service_layer.ports import BatchRequest
 
 PACK_PREFIX = "pack-"
@@ -47,31 +48,6 @@ def uses_packs(spec: JobSpec) -> bool:
     return spec.packing != "off"
 
 
-def data_shape(prepare: Trial | None) -> packing.DataShape:
-    """The prepared train part's rows and feature columns, from the preparation's record."""
-    outputs = prepare.outputs if prepare is not None else {}
-    rows = int((outputs.get("rows") or {}).get("train") or 0)
-    report = outputs.get("report") or {}
-    schema = report.get("schema") or []
-    truncated = report.get("truncated") or {}
-    columns = int(truncated.get("columns") or len(schema) or 1)
-    return packing.DataShape(rows=max(rows, 1), features=max(columns - 1, 1))
-
-
-def _predicted(trial: Trial, shape: packing.DataShape) -> float:
-    if trial.train_fraction < 1.0:  # a successive halving rung fits on a sample of the rows
-        shape = packing.DataShape(rows=max(1, round(shape.rows * trial.train_fraction)), features=shape.features)
-    return packing.predict_seconds(trial.algorithm, trial.params, shape)
-
-
-def trial_costs(waiting: list[Trial], finished: list[Trial], shape: packing.DataShape) -> list[packing.TrialCost]:
-    """Each waiting trial's predicted seconds, corrected by what the job's finished trials took."""
-    seen = [packing.Observation(t.algorithm, _predicted(t, shape), float(t.metrics["train_seconds"]))
-            for t in finished if t.state in (TrialState.SUCCEEDED, TrialState.PRUNED) and t.metrics.get("train_seconds")]
-    return [packing.TrialCost(t.trial_id, t.index, _predicted(t, shape) * packing.correction(seen, t.algorithm))
-            for t in waiting]
-
-
 def claim_pack(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], free_capacity: list[int],
                job_slots_held: set[int]) -> list[Trial]:
     """Plan packs of the job's waiting training trials, claim the largest and launch it. Returns the
@@ -92,7 +68,8 @@ def claim_pack(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], free_c
         cap_slot = free_capacity.pop(random.randrange(len(free_capacity)))
         pack_id = pack_id_for(job.job_id, [(t.trial_id, t.attempt + 1) for t in members], cap_slot)
         batch_id, handoff_n = batch_id_for_pack(job.job_id, pack_id, max(t.attempt + 1 for t in members)), 0
-        warm = handoff.warm_batch(deps, job.job_id, trials, _properties(members))
+        limit = stage_limits.pack_limit(deps, members, plan[0].predicted_seconds)
+        warm = handoff.warm_batch(deps, job.job_id, trials, _properties(members), limit)
         if warm:  # a batch of the job that has just finished its work takes this pack
             batch_id, handoff_n = warm
             trials = [t for t in trials if t.batch_id != batch_id]  # not offered twice in this dispatch
@@ -118,7 +95,7 @@ def claim_pack(deps: Deps, job: Job, spec: JobSpec, waiting: list[Trial], free_c
         job_slots_held.add(job_slot)
         log.info("pack planned job_id=%s pack_id=%s trials=%s predicted_seconds=%.1f", job.job_id, pack_id,
                  ",".join(t.trial_id for t in claimed), plan[0].predicted_seconds)
-        launch_pack(claimed, spec, job.owner, deps)
+        launch_pack(claimed, spec, job.owner, deps, limit)
         again = [t for c in claimed if (t := deps.repo.get_trial(c.job_id, c.trial_id)) is not None
                  and t.state is TrialState.WAITING]
         if not again:
@@ -147,10 +124,12 @@ def _claim_member(deps: Deps, trial: Trial, pack_id: str, batch_id: str, slot: i
     return deps.repo.update_trial(trial.job_id, trial.trial_id, change)
 
 
-def pack_batch_request(trials: list[Trial], spec: JobSpec, owner: str, deps: Deps) -> BatchRequest:
+def pack_batch_request(trials: list[Trial], spec: JobSpec, owner: str, deps: Deps, time_limit: int = 0) -> BatchRequest:
+    """The batch of a pack; `time_limit` as in launching.batch_request."""
     settings = deps.settings
     first = trials[0]
     data = data_prefix(settings, first.job_id)
+    waits = handoff.request_fields(settings, first)
     packed = []
     for t in sorted(trials, key=lambda t: t.index):
         model_uri, result_uri = trial_uris(settings, t.job_id, t.trial_id, t.attempt)
@@ -162,13 +141,13 @@ def pack_batch_request(trials: list[Trial], spec: JobSpec, owner: str, deps: Dep
                           target=spec.dataset.target, seed=spec.seed, train_uri=data + "train",
                           validation_uri=data + "validation", trials=tuple(packed), k_folds=spec.data.k_folds,
                           group_by=list(spec.data.group_by), concurrency=max(1, settings.pack_concurrency),
-                          **handoff.request_fields(settings, first))
+                          time_limit_seconds=float(time_limit), **waits)
+    labels = {"zygarde": "trial", "zygarde-job": _label(first.job_id), "zygarde-pack": _label(first.pack_id),
+              "zygarde-owner": _label(owner), "zygarde-kind": "pack"}
     return BatchRequest(
         batch_id=first.batch_id, main_python_file_uri=settings.code_uri("train_pack.py"),
         args=("--request", request.to_json()), python_file_uris=(settings.code_uri("zygarde.zip"),),
-        labels={"zygarde": "trial", "zygarde-job": _label(first.job_id), "zygarde-pack": _label(first.pack_id),
-                "zygarde-owner": _label(owner), "zygarde-kind": "pack"},
-        properties=_properties(trials))
+        labels=labels, properties=_properties(trials), **ttl_fields(settings, time_limit, bool(waits), labels))
 
 
 def _properties(trials: list[Trial]) -> dict[str, str]:
@@ -178,9 +157,10 @@ def _properties(trials: list[Trial]) -> dict[str, str]:
     return properties
 
 
-def launch_pack(trials: list[Trial], spec: JobSpec, owner: str, deps: Deps) -> list[Trial]:
+def launch_pack(trials: list[Trial], spec: JobSpec, owner: str, deps: Deps, time_limit: int | None = None) -> list[Trial]:
     """Create the batch of a pack's LAUNCHING trials (or hand the pack to its warm batch) and record
-    them RUNNING (launching.start)."""
+    them RUNNING (launching.start). `time_limit`: the pack's (stage_limits.pack_limit when not given)."""
     first = trials[0]
     ctx = f"job_id={first.job_id} pack_id={first.pack_id}"
-    return start(deps, trials, pack_batch_request(trials, spec, owner, deps), ctx)
+    limit = time_limit if time_limit is not None else stage_limits.pack_limit(deps, trials)
+    return start(deps, trials, pack_batch_request(trials, spec, owner, deps, limit), ctx, limit)

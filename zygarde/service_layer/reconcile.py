@@ -6,12 +6,14 @@ from datetime import datetime, timedelta, timezone
 
 from zygarde.domain.errors import BatchNotFound, PermanentError
 from zygarde.domain.model import Job, JobState, Trial, TrialState
+from zygarde.domain.reasons import scrub
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.launching import ACTIVE, trial_uris
 from zygarde.service_layer.packs import is_pack_holder
 from zygarde.service_layer.lifecycle import cancel_trial, maybe_finish_job, trial_ended
 from zygarde.service_layer.results import record_result
 from zygarde.service_layer.scheduling import dispatch
+from zygarde.service_layer.stage_limits import stopped_at_limit
 
 def reconcile(deps: Deps) -> dict[str, int]:
     """Reconcile Firestore with Dataproc: trials whose batch ended unreported, lost launches,
@@ -59,9 +61,14 @@ def _reconcile_trial(deps: Deps, trial: Trial, jobs: dict[str, Job | None], repo
         report["recovered_results"] += 1
     elif info is not None and not info.is_terminal:
         return
+    elif info is not None and stopped_at_limit(trial, info.state, info.state_message, info.state_time or deps.clock()):
+        trial_ended(deps, trial, False, "TimeLimitExceeded",
+                    f"batch {trial.batch_id} was stopped at its time limit of {trial.time_limit_seconds:.0f} s (set from "
+                    "its predicted cost) without a result; another attempt would be stopped too", False)
+        report["dead_batches"] += 1
     else:
         state = info.state if info else "MISSING"
-        detail = f": {info.state_message}" if info and info.state_message else ""
+        detail = f": {scrub(info.state_message)}" if info and info.state_message else ""
         trial_ended(deps, trial, False, "BatchDied", f"batch {trial.batch_id} ended {state} without a result{detail}",
                     True)
         report["dead_batches"] += 1

@@ -1,9 +1,11 @@
 """Recording a batch's result object: checked to be the running attempt's own, then applied to
-its trial (data prepared, trial scored, model packaged, or a failure, retried when it may pass)."""
+its trial (data prepared, trial scored, model packaged, or a failure, retried only when its kind is
+transient: contracts.retryable; a data, deterministic, time-limit or memory failure is final)."""
 from __future__ import annotations
 
 from zygarde.domain import pruning
-from zygarde.domain.contracts import FinalizeResult, PrepareResult, TrialResult
+from zygarde.domain.contracts import (DATA, DETERMINISTIC, RESOURCE, TIME_LIMIT, FinalizeResult, PrepareResult,
+                                      TrialResult, retryable)
 from zygarde.domain.errors import BatchNotFound, NotFound
 from zygarde.domain.model import FINALIZE, PREPARE, Trial, TrialState
 from zygarde.domain.report_record import report_for_record
@@ -13,7 +15,9 @@ from zygarde.service_layer.launching import data_prefix, end_attempt, release_sl
 from zygarde.service_layer.lifecycle import maybe_finish_job, trial_ended
 from zygarde.service_layer.scheduling import dispatch
 
-RETRYABLE_ERROR_KINDS = frozenset({"runtime"})
+# A failed result's reason, by its error_kind (contracts.retryable decides whether it is retried).
+FAILURE_REASONS = {DATA: "DataError", TIME_LIMIT: "TimeLimitExceeded", DETERMINISTIC: "DeterministicFailure",
+                   RESOURCE: "ResourceExhausted"}
 
 
 def record_result(deps: Deps, job_id: str, trial_id: str, attempt: int, uri: str) -> None:
@@ -88,8 +92,8 @@ def _apply_result(deps: Deps, trial: Trial, raw: bytes, uri: str) -> None:
         trial_ended(deps, trial, False, "ResultUnreadable", f"the result {uri} is not this attempt's: {problem}", True)
         return
     if result.status != "SUCCEEDED":
-        reason = "DataError" if result.error_kind == "data" else "BatchFailed"
-        trial_ended(deps, trial, False, reason, result.error or "failed", result.error_kind in RETRYABLE_ERROR_KINDS)
+        reason = FAILURE_REASONS.get(result.error_kind or "", "BatchFailed")
+        trial_ended(deps, trial, False, reason, result.error or "failed", retryable(result.error_kind))
     elif isinstance(result, PrepareResult):
         rows = ", ".join(f"{k} {v}" for k, v in sorted(result.rows.items()))
         parts = {k.removeprefix("parts."): v for k, v in expected.items()}
