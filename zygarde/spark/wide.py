@@ -7,6 +7,8 @@ under load), and no expression grows deeper with the columns.
 - `cells`: the frame as (column name, value as text) records, from one star expression
   (to_json of the row's struct, read back as a map): a column's statistics become a group-by.
 - `row_hash`: 64-bit hashes of a row's columns (all of them, or all but some) from a star.
+- `keep` / `release`: a frame computed once for several passes (a wide one by local checkpoint).
+- `interpret_if_wide` within `codegen_restored`: no code generation for frames of 1,000+ columns.
 """
 from __future__ import annotations
 
