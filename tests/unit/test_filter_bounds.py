@@ -13,7 +13,7 @@ from tests.unit.conftest import spec_dict
 from zygarde.domain import like_patterns
 from zygarde.domain.dataset_paths import listed_object_problem
 from zygarde.domain.errors import SpecError
-from zygarde.domain.reasons import scrub, translate
+from zygarde.domain.value_free import scrub, translate
 from zygarde.domain.row_filter import RowFilterError, check
 from zygarde.domain.spec import parse_job_spec
 

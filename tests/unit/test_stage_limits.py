@@ -1,7 +1,8 @@
-"""Stage time limits and the retry decision, through the handlers on in-memory ports: each launch gets a
-limit from its stage's predicted cost (floor, ceiling) and Dataproc a ttl to match; a stage stopped at
-its limit, or a deterministic failure, is final (never retried), delivered twice or not; a warm batch
-gets only work that fits in what is left of its ttl."""
+"""Stage time limits and the retry decision, through the message bus on in-memory ports: each piece of work
+is claimed with a limit from its stage's predicted cost (floor, ceiling) and Dataproc gets a ttl to match; a
+stage stopped at its limit, or a deterministic failure, is final (never retried), delivered twice or not; a
+warm batch gets only work that fits in what is left of its ttl. The pure rules: job_aggregate.failure and
+batch_ended, domain/time_limits.py."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,10 +14,13 @@ from tests.unit.test_handlers import deliver, submit
 from tests.unit.test_pack_launching import _prepared_without_exit, pack_batches, packed_spec, warm
 from zygarde.domain import time_limits
 from zygarde.domain.contracts import PackRequest, PrepareRequest, PrepareResult, TrialResult
-from zygarde.domain.model import PREPARE, TrialState
-from zygarde.service_layer import handlers
+from zygarde.domain.job_aggregate import batch_ended, failure
+from zygarde.domain.messages import Retry
+from zygarde.domain.model import PREPARE, Trial, TrialState
+from zygarde.domain.reasons import Reason
+from zygarde.service_layer import edge
+from zygarde.service_layer.edge import reconcile
 from zygarde.service_layer.ports import BatchInfo
-from zygarde.service_layer.reconcile import reconcile
 from zygarde.spark.failures import describe_failure
 
 # How Spark reports a task that overflowed its stack (the 10,000-column preparation of the audit).
@@ -37,8 +41,8 @@ def test_a_preparation_s_limit_and_ttl_follow_its_dataset_s_size(deps):
     sizes = deps.blobs.sizes
     deps.blobs.sizes = lambda prefix: {big: size} if prefix == big else sizes(prefix)
     submit(job_message(spec_dict(job_id="small")), deps)
-    handlers.submit_job(job_message(spec_dict(job_id="large", dataset={"uri": big, "format": "csv", "target": "y"})),
-                        deps)
+    edge.submit_job(job_message(spec_dict(job_id="large", dataset={"uri": big, "format": "csv", "target": "y"}),
+                                message_id="m2"), deps)
     small, large = deps.repo.get_trial("small", PREPARE), deps.repo.get_trial("large", PREPARE)
     assert small.time_limit_seconds == time_limits.FLOOR_SECONDS  # 37 bytes: the floor
     expected = round(time_limits.SAFETY * time_limits.prepare_seconds(size))
@@ -56,12 +60,13 @@ def test_limits_never_pass_the_ceiling(deps):
     big = "gs://bkt/datasets/ana@example.com/big.csv"
     deps.blobs.write_bytes(big, deps.blobs.read_bytes(DATA_URI))
     deps.blobs.sizes = lambda prefix: {big: 10 ** 12}
-    handlers.submit_job(job_message(spec_dict(dataset={"uri": big, "format": "csv", "target": "y"})), deps)
+    edge.submit_job(job_message(spec_dict(dataset={"uri": big, "format": "csv", "target": "y"})), deps)
     prepare = deps.repo.get_trial("job-1", PREPARE)
     assert prepare.time_limit_seconds == 900 and deps.launcher.requests[prepare.batch_id].ttl_seconds == 900
 
 
 def test_a_pack_s_limit_comes_from_the_planner_s_predicted_seconds(deps):
+    warm(deps)
     submit(job_message(packed_spec(max_parallel=1)), deps)
     [(batch_id, request)] = pack_batches(deps).items()
     trial = deps.repo.get_trial("job-1", request.trials[0].trial_id)
@@ -95,7 +100,7 @@ def test_a_deterministic_failure_is_never_retried_delivered_twice(deps):
 
 
 def test_a_preparation_that_overflows_its_stack_fails_the_job_at_once(deps):
-    handlers.submit_job(job_message(spec_dict(max_attempts=3)), deps)
+    edge.submit_job(job_message(spec_dict(max_attempts=3)), deps)
     kind, message = describe_failure(RuntimeError(STACK_OVERFLOW), "data preparation")
     prepare = deps.repo.get_trial("job-1", PREPARE)
     deliver(deps, prepare, PrepareResult("job-1", prepare.attempt, "FAILED", error=message, error_kind=kind), False,
@@ -140,7 +145,7 @@ def test_a_secret_in_a_dead_batch_s_message_stays_out_of_the_reason(deps):
 
 def test_a_warm_batch_gets_only_work_that_fits_in_what_is_left_of_its_ttl(deps):
     warm(deps)
-    handlers.submit_job(job_message(packed_spec(max_parallel=1)), deps)
+    edge.submit_job(job_message(packed_spec(max_parallel=1)), deps)
     prepare = deps.repo.get_trial("job-1", PREPARE)
     info = deps.launcher.batches[prepare.batch_id]
     ttl = int(info.labels["zygarde-ttl"])
@@ -154,7 +159,7 @@ def test_a_warm_batch_gets_only_work_that_fits_in_what_is_left_of_its_ttl(deps):
 
 def test_a_warm_batch_with_time_left_takes_the_pack(deps):
     warm(deps)
-    handlers.submit_job(job_message(packed_spec(max_parallel=1)), deps)
+    edge.submit_job(job_message(packed_spec(max_parallel=1)), deps)
     prepare = deps.repo.get_trial(job_id := "job-1", PREPARE)
     _prepared_without_exit(deps)
     trials = [t for t in deps.repo.list_trials(job_id) if t.pack_id]
@@ -187,3 +192,25 @@ def test_stage_limit_rules():
     assert time_limits.seconds("4h") == 14400 and time_limits.seconds("600s") == 600
     assert BatchInfo("b", "RUNNING").state_time is None
 
+
+
+def test_failure_kinds_and_their_retries():
+    assert failure("runtime", "lost executor") == failure("runtime", "lost executor")
+    assert failure("runtime", "x").retry is Retry.IF_ATTEMPTS_LEFT and failure("runtime", "x").reason is Reason.BATCH_FAILED
+    assert failure(None, "x").retry is Retry.NEVER  # a kind the batch did not give is not assumed transient
+    for kind, reason in [("data", Reason.DATA_ERROR), ("deterministic", Reason.DETERMINISTIC_FAILURE),
+                         ("resource", Reason.RESOURCE_EXHAUSTED), ("time_limit", Reason.TIME_LIMIT_EXCEEDED)]:
+        assert (failure(kind, "m").reason, failure(kind, "m").retry, failure(kind, "m").ok) == (reason, Retry.NEVER, False)
+
+
+def test_a_batch_ended_without_a_result_by_its_limit_or_not():
+    started = "2026-01-01T00:00:00+00:00"
+    trial = Trial(job_id="j", trial_id="t0000", index=0, algorithm="logistic_regression", params={}, state=TrialState.RUNNING,
+                  attempt=1, slot=0, batch_id="b", started_at=started, time_limit_seconds=600)
+    at = __import__("datetime").datetime.fromisoformat(started)
+    assert batch_ended(trial, "FAILED", "", at + timedelta(seconds=600)).reason is Reason.TIME_LIMIT_EXCEEDED
+    assert batch_ended(trial, "FAILED", "ran longer than its TTL", at).retry is Retry.NEVER
+    died = batch_ended(trial, "FAILED", "Job failed: 'hunter2'", at + timedelta(seconds=60))
+    assert (died.reason, died.retry) == (Reason.BATCH_DIED, Retry.IF_ATTEMPTS_LEFT) and "hunter2" not in died.message
+    assert batch_ended(dataclasses.replace(trial, time_limit_seconds=None), "FAILED", "ttl", at).reason is Reason.BATCH_DIED
+    assert batch_ended(trial, "MISSING", "", None).reason is Reason.BATCH_DIED

@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 from zygarde.domain import like_patterns
+from zygarde.domain.raw_doc import shorten
 
 MAX_NODES = 200
 MAX_DEPTH = 16
@@ -75,7 +76,7 @@ def _literal(value: Any, path: str) -> Any:
         return value
     if isinstance(value, int):
         if abs(value) > MAX_INT:
-            raise _fail(path, f"integer {value} is out of range (at most {MAX_INT} in size)")
+            raise _fail(path, f"the integer {shorten(str(value), 40)} is out of range (at most {MAX_INT} in size)")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -133,7 +134,7 @@ class _Checker:
                           "{\"op\", \"args\"} or {\"fn\", \"args\"}")
 
     def children(self, args: list, path: str, depth: int) -> list[dict]:
-        return [self.node(a, f"{path}args[{i}]", depth + 1) for i, a in enumerate(args)]
+        return [self.node(a, f"{path}.args[{i}]" if path else f"args[{i}]", depth + 1) for i, a in enumerate(args)]
 
     def operator(self, node: dict, path: str, depth: int) -> dict:
         op = node["op"]

@@ -6,14 +6,17 @@ The batch stops the stage at that limit itself (zygarde.spark.time_limit) and th
 Dataproc's ttl for the batch is the limit plus a margin (plus HANDOFF_ALLOWANCE_SECONDS for a batch
 that takes more of its job's work), so a batch that hangs is ended by Dataproc too.
 
-The predictions are rough on purpose: a preparation by its input's bytes, a pack of trials by the
-pack planner's seconds (zygarde.domain.packing: per learner, the data's shape and the params,
-corrected by the job's finished trials), a finalisation by the winner's refit.
+The predictions are rough on purpose (service_layer/ready_work.py makes them with each piece of work):
+a preparation by its input's bytes, a pack of trials by the pack planner's seconds
+(zygarde.domain.pack_planner: per learner, the data's shape and the params, corrected by the job's
+finished trials), a finalisation by the winner's refit. The limit is put on the trials when they are
+claimed; the stage definitions (service_layer/stages/) put it in the request and the ttl on the batch.
 """
 from __future__ import annotations
 
 import math
 import re
+from datetime import datetime, timezone
 
 FLOOR_SECONDS = 600  # Dataproc Serverless's shortest ttl; a small stage on a loaded machine fits
 SAFETY = 10.0  # a stage may take this many times its predicted cost (predictions are rough)
@@ -22,6 +25,7 @@ PREPARE_BYTES_PER_SECOND = 4 * 1024 * 1024  # a preparation's rate on a default 
 FINALIZE_FIXED_SECONDS = 120.0  # test scoring, the ONNX export and its parity check, the package
 TTL_MARGIN_SECONDS = 120  # a batch's ttl beyond its stage's limit: start-up, the result, the exit
 HANDOFF_ALLOWANCE_SECONDS = 3600  # more ttl for a batch that waits for its job's next work
+TTL_LABEL = "zygarde-ttl"  # a batch's ttl in seconds, as a label: what is left of it decides what it may take
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -59,3 +63,30 @@ def prepare_seconds(dataset_bytes: int | None) -> float | None:
 def finalize_seconds(refit_seconds: float) -> float:
     """A finalisation's predicted seconds: the winner's refit (0 when its model was kept) and the rest."""
     return FINALIZE_FIXED_SECONDS + max(refit_seconds, 0.0)
+
+
+def time_left(ttl_label: str | None, created_at: datetime | None, now: datetime) -> float:
+    """Seconds before a batch's ttl (its TTL_LABEL, from its creation) ends it, less TTL_MARGIN_SECONDS
+    (a handed-off stage's result and the exit); unbounded for a batch without the label."""
+    if not ttl_label or not ttl_label.isdigit():
+        return math.inf
+    age = (now - _utc(created_at)).total_seconds() if created_at is not None else 0.0
+    return int(ttl_label) - age - TTL_MARGIN_SECONDS
+
+
+def stopped_at_limit(limit_seconds: float | None, started_at: str | None, state: str, state_message: str,
+                     ended_at: datetime | None) -> bool:
+    """Whether an attempt with this limit, started at `started_at` (ISO 8601), whose batch ended `state`
+    without a result, was stopped at its limit: Dataproc says its ttl ran out, or the batch ran at least
+    the limit (the batch stops a stage itself at its limit, and exits if the stage ignores that)."""
+    if state not in ("FAILED", "CANCELLED") or not limit_seconds:
+        return False
+    if "ttl" in (state_message or "").lower():
+        return True
+    if not started_at or ended_at is None:
+        return False
+    return (_utc(ended_at) - _utc(datetime.fromisoformat(started_at))).total_seconds() >= limit_seconds
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

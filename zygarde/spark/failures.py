@@ -3,7 +3,7 @@ data value.
 
 The kinds (zygarde.domain.contracts) decide retries: only "runtime" (lost executors, I/O, anything
 not known to repeat) is retried. "data": the dataset, the selection or a value in it (Spark's ANSI
-errors: a cast, an overflow, a division by zero, translated by zygarde.domain.reasons without the
+errors: a cast, an overflow, a division by zero, translated by zygarde.domain.value_free without the
 value); "resource": out of memory (not retried with the same memory; the reason says which stage and
 what to change); "deterministic": the same input breaks the same code the same way (a stack
 overflow, an unsupported operation, a Python type error); "time_limit": the stage was stopped at its
@@ -15,7 +15,7 @@ import re
 
 from zygarde.domain.contracts import DATA, DETERMINISTIC, RESOURCE, RUNTIME, TIME_LIMIT
 from zygarde.domain.errors import PermanentError
-from zygarde.domain.reasons import scrub, translate
+from zygarde.domain.value_free import scrub, translate
 from zygarde.spark import time_limit
 
 __all__ = ["DATA", "DETERMINISTIC", "RESOURCE", "RUNTIME", "TIME_LIMIT", "DECOMPRESSION", "describe_failure",
@@ -112,7 +112,7 @@ def _memory_sentence(stage: str, text: str) -> str:
 
 
 def value_error(exc: BaseException) -> str | None:
-    """A value-free sentence when `exc` is an error a data value caused (zygarde.domain.reasons), else None."""
+    """A value-free sentence when `exc` is an error a data value caused (zygarde.domain.value_free), else None."""
     java_class, java_message = _java_root(exc)
     return translate(f"{str(exc)[:5000]} {java_message or ''}", java_class)
 
