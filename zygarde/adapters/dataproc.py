@@ -10,11 +10,11 @@ more than the launcher's `ttl` (Settings.batch_ttl, the ceiling).
 from __future__ import annotations
 
 import logging
-import re
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Iterator
 
+from zygarde.domain import time_limits
 from zygarde.domain.batch_state import ENDING
 from zygarde.domain.errors import (BatchAlreadyExists, BatchNotFound, ConfigError, PermanentError,
                                    TransientError)
@@ -23,16 +23,12 @@ from zygarde.service_layer.ports import BatchInfo, BatchLauncher, BatchRequest
 log = logging.getLogger(__name__)
 
 _TIMEOUT_SECONDS = 60.0
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def parse_duration(text: str) -> timedelta:
-    """'14400s', '30m', '4h', '1d' -> timedelta. Raises ConfigError."""
-    m = _DURATION.match((text or "").strip())
-    if not m:
-        raise ConfigError(f"invalid batch TTL {text!r}: use a number of seconds like '14400s'")
-    return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    """'14400s', '30m', '4h', '1d' -> timedelta (time_limits.seconds). Raises ConfigError."""
+    try:
+        return timedelta(seconds=time_limits.seconds(text))
+    except ValueError:
+        raise ConfigError(f"invalid batch TTL {text!r}: use a number of seconds like '14400s'") from None
 
 
 def _label_filter(labels: dict[str, str]) -> str:

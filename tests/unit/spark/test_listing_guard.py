@@ -5,26 +5,22 @@ the checked files by name, partition folders and names with glob characters incl
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import urllib.parse
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from tests.unit.spark.fake_gcs import http as _http
-from tests.unit.spark.fake_gcs import running_fake_gcs
+from tests.unit.spark.fake_gcs import run_batch, running_fake_gcs
 from zygarde.domain.contracts import PrepareRequest, PrepareResult
 from zygarde.domain.errors import DatasetError
+from zygarde.local.cloud import LocalPorts
 
 from .test_prepare import prepare, spark  # noqa: F401 - the preparation helper and its session
 
-ROOT = Path(__file__).resolve().parents[3]
-GCS_PORT = 18555  # this helper's range is 18500-18599
+GCS_PORT = LocalPorts.free().storage  # free now, in $ZYGARDE_TEST_PORT_RANGE (another run may hold a fixed one)
 BUCKET = "zy-guard"
 BATCH_SECONDS = 300  # far more than the batch needs; the listing loop it replaces never ended
 
@@ -42,26 +38,10 @@ def _put(base: str, name: str, data: bytes) -> None:
 
 def _run_batch(base: str, request: PrepareRequest) -> int:
     """spark_jobs/prepare_data.py in its own process and session, as a Dataproc batch runs it."""
-    from zygarde.local.spark_gcs import spark_conf_for_emulator
-
-    conf = {**spark_conf_for_emulator(base), "spark.ui.enabled": "false", "spark.driver.host": "127.0.0.1",
-            "spark.driver.bindAddress": "127.0.0.1", "spark.driver.port": "18560",
-            "spark.blockManager.port": "18575", "spark.port.maxRetries": "10", "spark.sql.shuffle.partitions": "2"}
-    jars = conf.pop("spark.jars")
-    args = ["--master", "local[2]", "--jars", jars] + [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_SUBMIT_ARGS": " ".join(args + ["pyspark-shell"])}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "spark_jobs" / "prepare_data.py"), "--request",
-                             request.to_json()], env=env, cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        _, stderr = proc.communicate(timeout=BATCH_SECONDS)
+        return run_batch(base, "prepare_data.py", request.to_json(), driver_port=18560, timeout=BATCH_SECONDS)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the script and its JVM
-        proc.wait()
         raise AssertionError(f"the preparation was still running after {BATCH_SECONDS} s (a listing loop?)") from None
-    if os.environ.get("ZY_DEBUG"):
-        print(stderr)
-    return proc.returncode
 
 
 def _result(base: str, name: str) -> PrepareResult:
