@@ -52,7 +52,6 @@ def test_a_preparation_s_limit_and_ttl_follow_its_dataset_s_size(deps):
     assert request.dataset_home == "gs://bkt/datasets/ana@example.com/"  # the batch checks what it lists against it
     batch = deps.launcher.requests[large.batch_id]
     assert batch.ttl_seconds == large.time_limit_seconds + time_limits.TTL_MARGIN_SECONDS  # no handoffs: packing off
-    assert batch.labels["zygarde-ttl"] == str(batch.ttl_seconds)
 
 
 def test_limits_never_pass_the_ceiling(deps):
@@ -147,11 +146,11 @@ def test_a_warm_batch_gets_only_work_that_fits_in_what_is_left_of_its_ttl(deps):
     warm(deps)
     edge.submit_job(job_message(packed_spec(max_parallel=1)), deps)
     prepare = deps.repo.get_trial("job-1", PREPARE)
-    info = deps.launcher.batches[prepare.batch_id]
-    ttl = int(info.labels["zygarde-ttl"])
-    assert ttl == time_limits.FLOOR_SECONDS + time_limits.TTL_MARGIN_SECONDS + time_limits.HANDOFF_ALLOWANCE_SECONDS
-    created = deps.clock() - timedelta(seconds=ttl - 300)  # 300 s left: less than a pack's limit
-    deps.launcher.batches[prepare.batch_id] = dataclasses.replace(info, create_time=created)
+    [hold] = deps.repo.slot_holders("job-1").values()
+    ttl = deps.launcher.requests[prepare.batch_id].ttl_seconds
+    assert hold.ttl_seconds == ttl == (time_limits.FLOOR_SECONDS + time_limits.TTL_MARGIN_SECONDS
+                                       + time_limits.HANDOFF_ALLOWANCE_SECONDS)
+    deps.clock.t += timedelta(seconds=ttl - 300)  # 300 s left: less than a pack's limit
     _prepared_without_exit(deps)
     [pack] = pack_batches(deps)
     assert pack != prepare.batch_id  # a new batch, not the warm one

@@ -25,7 +25,6 @@ PREPARE_BYTES_PER_SECOND = 4 * 1024 * 1024  # a preparation's rate on a default 
 FINALIZE_FIXED_SECONDS = 120.0  # test scoring, the ONNX export and its parity check, the package
 TTL_MARGIN_SECONDS = 120  # a batch's ttl beyond its stage's limit: start-up, the result, the exit
 HANDOFF_ALLOWANCE_SECONDS = 3600  # more ttl for a batch that waits for its job's next work
-TTL_LABEL = "zygarde-ttl"  # a batch's ttl in seconds, as a label: what is left of it decides what it may take
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -65,13 +64,12 @@ def finalize_seconds(refit_seconds: float) -> float:
     return FINALIZE_FIXED_SECONDS + max(refit_seconds, 0.0)
 
 
-def time_left(ttl_label: str | None, created_at: datetime | None, now: datetime) -> float:
-    """Seconds before a batch's ttl (its TTL_LABEL, from its creation) ends it, less TTL_MARGIN_SECONDS
-    (a handed-off stage's result and the exit); unbounded for a batch without the label."""
-    if not ttl_label or not ttl_label.isdigit():
+def time_left(ttl_seconds: int | None, since: datetime, now: datetime) -> float:
+    """Seconds before a batch's ttl, counted from `since` (its claim, just before its creation), ends it,
+    less TTL_MARGIN_SECONDS (a handed-off stage's result and the exit); unbounded for an unknown ttl."""
+    if not ttl_seconds:
         return math.inf
-    age = (now - _utc(created_at)).total_seconds() if created_at is not None else 0.0
-    return int(ttl_label) - age - TTL_MARGIN_SECONDS
+    return ttl_seconds - (_utc(now) - _utc(since)).total_seconds() - TTL_MARGIN_SECONDS
 
 
 def stopped_at_limit(limit_seconds: float | None, started_at: str | None, state: str, state_message: str,

@@ -7,10 +7,10 @@ an idle report while its work still runs is not the batch's own and is ignored."
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 
 from zygarde.domain import time_limits
 from zygarde.domain.contracts import handoff_object
-from zygarde.domain.errors import BatchNotFound
 from zygarde.domain.messages import BatchIdle, Message, ResultWritten, StartWork
 from zygarde.domain.model import ACTIVE, JobState
 from zygarde.service_layer.batch_slots import job_slot_of, tell_to_exit
@@ -38,19 +38,11 @@ def batch_idle(event: BatchIdle, deps: Deps) -> list[Message]:
     if hold is not None and job is not None and job.state is JobState.RUNNING:
         spec = job_spec(job)
         work = [w for w in next_work(deps, job, spec, 1) if w.stage.properties(list(w.trials)) == dict(hold.properties)]
-        if work and _time_left(deps, batch_id) < work[0].time_limit(deps.settings):
+        left = time_limits.time_left(hold.ttl_seconds, datetime.fromisoformat(hold.claimed_at), deps.clock())
+        if work and left < work[0].time_limit(deps.settings):
             log.info("idle batch has too little ttl left for the work job_id=%s batch_id=%s handoff=%d", job_id,
                      batch_id, n)
             work = []
         if work and claim_into_batch(deps, job, spec, work[0], slot, hold, n):
             return [StartWork(job_id, batch_id)]
     return tell_to_exit(deps, job_id, batch_id, n)
-
-
-def _time_left(deps: Deps, batch_id: str) -> float:
-    """Seconds before the batch's ttl ends it (its zygarde-ttl label), less a margin; 0 for a batch gone."""
-    try:
-        info = deps.launcher.get(batch_id)
-    except BatchNotFound:
-        return 0.0
-    return time_limits.time_left(info.labels.get(time_limits.TTL_LABEL), info.create_time, deps.clock())

@@ -6,7 +6,7 @@ each of its trials moves WAITING -> LAUNCHING on its own document, as its next a
 given back when a later step fails, so concurrent handlers never exceed either limit and never launch a
 trial twice, with no hot document. Work handed to a waiting batch needs no slot: the batch holds them.
 Each trial is claimed with its work's time limit (ready_work.Work.time_limit), which its stage's request
-carries and its batch's ttl follows.
+carries; a new batch's hold records the ttl that follows (what is left of it decides what it may take).
 """
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ def claim_new_batch(deps: Deps, job: Job, spec: JobSpec, work: Work, free_capaci
     while free_capacity and free_job_slots:
         capacity_slot = free_capacity.pop(random.randrange(len(free_capacity)))
         pack_id, batch_id = stage.batch_ids(job.job_id, members, capacity_slot)
+        waits, limit = stage.takes_handoffs(spec, deps.settings), work.time_limit(deps.settings)
         hold = SlotHold(batch_id, job.job_id, deps.now(), job.owner, len(members), stage.properties(members),
-                        capacity_slot, stage.takes_handoffs(spec, deps.settings))
+                        capacity_slot, waits, ttl_seconds=stage.batch_ttl(limit, waits, deps.settings))
         if not deps.repo.claim_capacity(capacity_slot, hold):
             continue  # another handler took it: try another capacity slot
         job_slot = free_job_slots.pop(0)
@@ -39,7 +40,7 @@ def claim_new_batch(deps: Deps, job: Job, spec: JobSpec, work: Work, free_capaci
             free_capacity.append(capacity_slot)
             continue
         claimed = _claim_trials(deps, members, batch_id, pack_id, job_slot, capacity_slot,
-                                0 if hold.waits_for_more else None, Reason.SLOT_CLAIMED, work.time_limit(deps.settings))
+                                0 if hold.waits_for_more else None, Reason.SLOT_CLAIMED, limit)
         if not claimed:  # another handler launched these trials: give both slots back
             deps.repo.release_slot(job.job_id, job_slot, batch_id)
             deps.repo.release_capacity(capacity_slot, batch_id)

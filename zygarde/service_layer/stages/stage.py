@@ -106,21 +106,24 @@ class Stage(abc.ABC):
         """The request fields of every stage: the wait for more work (when claimed to), the time limit."""
         return {**self.handoff_fields(trials[0], settings), "time_limit_seconds": float(self.time_limit(trials))}
 
+    @staticmethod
+    def batch_ttl(time_limit: int, takes_handoffs: bool, settings: Settings) -> int | None:
+        """Dataproc's ttl for a batch whose first stage has this limit: the limit and a margin, more for a
+        batch that waits for more work (None without a limit: the launcher's ceiling)."""
+        if not time_limit:
+            return None
+        return time_limits.batch_ttl(time_limit, time_limits.seconds(settings.batch_ttl), takes_handoffs)
+
     def batch_request(self, trials: list[Trial], spec: JobSpec, owner: str, settings: Settings) -> BatchRequest:
-        """The batch of these trials; Dataproc's ttl for it is its stage's limit and a margin (more for a
-        batch that waits for more work), also on its `zygarde-ttl` label for the warm handoffs to read."""
         first, shared = trials[0], self.shared_fields(trials, settings)
         request = self.request(trials, spec, settings, owner, shared)
-        labels = {"zygarde": "trial", "zygarde-job": locations.label(first.job_id),
-                  "zygarde-owner": locations.label(owner), "zygarde-kind": str(self.kind), **self.labels(trials)}
-        ttl = None
-        if limit := self.time_limit(trials):
-            ttl = time_limits.batch_ttl(limit, time_limits.seconds(settings.batch_ttl), "handoff_prefix" in shared)
-            labels[time_limits.TTL_LABEL] = str(ttl)
         return BatchRequest(
             batch_id=first.batch_id, main_python_file_uri=settings.code_uri(self.main),
             args=("--request", request.to_json()), python_file_uris=(settings.code_uri("zygarde.zip"),),
-            labels=labels, properties=self.properties(trials), ttl_seconds=ttl)
+            labels={"zygarde": "trial", "zygarde-job": locations.label(first.job_id),
+                    "zygarde-owner": locations.label(owner), "zygarde-kind": str(self.kind), **self.labels(trials)},
+            properties=self.properties(trials),
+            ttl_seconds=self.batch_ttl(self.time_limit(trials), "handoff_prefix" in shared, settings))
 
     def handoff(self, trials: list[Trial], spec: JobSpec, owner: str, settings: Settings) -> Handoff:
         """The same work, for a batch that waits for it."""
