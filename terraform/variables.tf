@@ -96,7 +96,7 @@ variable "batch_image" {
 }
 
 variable "batch_ttl" {
-  description = "Dataproc batch ttl: a batch still running after this is terminated, so none outlives its job (seconds, e.g. \"14400s\")."
+  description = "The longest a batch stage may run: the ceiling of the per-stage time limits and of every batch's Dataproc ttl (seconds, e.g. \"14400s\")."
   type        = string
   default     = "14400s"
 

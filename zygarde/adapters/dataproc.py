@@ -3,15 +3,18 @@
 endpoint None      -> the regional endpoint {region}-dataproc.googleapis.com:443, gRPC, default credentials.
 endpoint http://.. -> REST with AnonymousCredentials (the local endpoint, zygarde.local.dataproc_server).
 endpoint https://..-> REST with default credentials; any other value -> gRPC to that host:port.
+
+A batch's ttl is its request's (the stage's time limit and a margin: zygarde.domain.time_limits), never
+more than the launcher's `ttl` (Settings.batch_ttl, the ceiling).
 """
 from __future__ import annotations
 
 import logging
-import re
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Iterator
 
+from zygarde.domain import time_limits
 from zygarde.domain.batch_state import ENDING
 from zygarde.domain.errors import (BatchAlreadyExists, BatchNotFound, ConfigError, PermanentError,
                                    TransientError)
@@ -20,16 +23,12 @@ from zygarde.service_layer.ports import BatchInfo, BatchLauncher, BatchRequest
 log = logging.getLogger(__name__)
 
 _TIMEOUT_SECONDS = 60.0
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def parse_duration(text: str) -> timedelta:
-    """'14400s', '30m', '4h', '1d' -> timedelta. Raises ConfigError."""
-    m = _DURATION.match((text or "").strip())
-    if not m:
-        raise ConfigError(f"invalid batch TTL {text!r}: use a number of seconds like '14400s'")
-    return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    """'14400s', '30m', '4h', '1d' -> timedelta (time_limits.seconds). Raises ConfigError."""
+    try:
+        return timedelta(seconds=time_limits.seconds(text))
+    except ValueError:
+        raise ConfigError(f"invalid batch TTL {text!r}: use a number of seconds like '14400s'") from None
 
 
 def _label_filter(labels: dict[str, str]) -> str:
@@ -122,7 +121,8 @@ class DataprocBatchLauncher(BatchLauncher):
     def _batch(self, request: BatchRequest):
         from google.cloud import dataproc_v1
 
-        execution = dataproc_v1.ExecutionConfig(ttl=self.ttl)
+        ttl = timedelta(seconds=request.ttl_seconds) if request.ttl_seconds else self.ttl
+        execution = dataproc_v1.ExecutionConfig(ttl=min(ttl, self.ttl))
         if self.service_account:
             execution.service_account = self.service_account
         if self.subnet:
@@ -191,4 +191,5 @@ def _info(batch) -> BatchInfo:
 
     state = dataproc_v1.Batch.State(batch.state).name
     return BatchInfo(batch_id=batch.name.rsplit("/", 1)[-1], state=state, state_message=batch.state_message,
-                     labels=dict(batch.labels), create_time=batch.create_time or None)
+                     labels=dict(batch.labels), create_time=batch.create_time or None,
+                     state_time=batch.state_time or None)

@@ -25,7 +25,8 @@ _CAS_TRIES = 8
 def _hold_doc(hold: SlotHold) -> dict:
     return {"batch_id": hold.batch_id, "job_id": hold.job_id, "claimed_at": hold.claimed_at, "owner": hold.owner,
             "trials": hold.trials, "properties": dict(hold.properties), "capacity_slot": hold.capacity_slot,
-            "waits_for_more": hold.waits_for_more, "finishing_since": hold.finishing_since}
+            "waits_for_more": hold.waits_for_more, "finishing_since": hold.finishing_since,
+            "ttl_seconds": hold.ttl_seconds}
 
 
 def _hold(data: dict) -> SlotHold:
@@ -33,7 +34,7 @@ def _hold(data: dict) -> SlotHold:
                     claimed_at=data.get("claimed_at") or "", owner=data.get("owner") or "",
                     trials=int(data.get("trials") or 0), properties=dict(data.get("properties") or {}),
                     capacity_slot=data.get("capacity_slot"), waits_for_more=bool(data.get("waits_for_more")),
-                    finishing_since=data.get("finishing_since"))
+                    finishing_since=data.get("finishing_since"), ttl_seconds=data.get("ttl_seconds"))
 
 
 def _held(data: dict | None) -> bool:

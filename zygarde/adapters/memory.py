@@ -172,9 +172,9 @@ class MemoryBatchLauncher(BatchLauncher):
         if b is not None and not b.is_terminal:
             self.finish(batch_id, "CANCELLED", "cancelled")
 
-    def finish(self, batch_id: str, state: str, message: str = "") -> None:
+    def finish(self, batch_id: str, state: str, message: str = "", state_time=None) -> None:
         b = self.batches[batch_id]
-        self.batches[batch_id] = BatchInfo(batch_id, state, message, b.labels, b.create_time)
+        self.batches[batch_id] = BatchInfo(batch_id, state, message, b.labels, b.create_time, state_time)
 
     @property
     def running(self) -> list[str]:

@@ -13,6 +13,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+# What a FAILED result's error_kind says, and whether another attempt may pass (the control plane
+# retries only those): "runtime" is transient (a lost executor, I/O); the others fail the same way
+# every time: "data" (the dataset, the job's selection or row filter, a path rule), "resource" (out of
+# memory: not retried with the same memory), "deterministic" (the same input breaks the same code: a
+# stack overflow, an unsupported operation), "time_limit" (the stage ran past its time limit).
+DATA, RESOURCE, RUNTIME, DETERMINISTIC, TIME_LIMIT = "data", "resource", "runtime", "deterministic", "time_limit"
+RETRYABLE_ERROR_KINDS = frozenset({RUNTIME})
+
+
+def retryable(error_kind: str | None) -> bool:
+    """Whether a failure of this kind may pass on another attempt."""
+    return error_kind in RETRYABLE_ERROR_KINDS
+
+
 class _JsonMessage:
     """JSON round trip for the contract dataclasses; unknown keys from a newer sender are ignored."""
 
@@ -53,6 +67,10 @@ class PrepareRequest(_JsonMessage):
     group_by: list[str] = field(default_factory=list)  # keep each group of these columns in one part
     handoff_prefix: str | None = None  # see Handoff
     handoff_seconds: float = 0.0
+    # The owner's folder (gs://BUCKET/datasets/{owner}/) every object the dataset takes in must lie
+    # under, checked again on every listing in the batch; None for a dataset outside Zygarde's bucket.
+    dataset_home: str | None = None
+    time_limit_seconds: float = 0.0  # > 0: the stage is stopped after this long
     idle_prefix: str | None = None  # see Handoff
 
 
@@ -67,7 +85,7 @@ class PrepareResult(_JsonMessage):
     rows: dict[str, int] = field(default_factory=dict)  # train / validation / test -> row count
     fingerprint: dict[str, Any] = field(default_factory=dict)  # uri, size, crc32c/md5, generation of the input
     error: str | None = None  # the report's reasons when the data cannot serve
-    error_kind: str | None = None  # "data" | "runtime"
+    error_kind: str | None = None  # DATA, RESOURCE, RUNTIME, DETERMINISTIC or TIME_LIMIT (retryable() says)
 
 
 
@@ -103,6 +121,7 @@ class FinalizeRequest(_JsonMessage):
     refit: RefitSpec | None = None
     handoff_prefix: str | None = None  # see Handoff
     handoff_seconds: float = 0.0
+    time_limit_seconds: float = 0.0  # > 0: the stage is stopped after this long
 
     def __post_init__(self) -> None:
         if isinstance(self.refit, dict):
@@ -159,6 +178,7 @@ class PackRequest(_JsonMessage):
     concurrency: int = 0  # trials fitted at once; 0: the session's default parallelism
     handoff_prefix: str | None = None  # see Handoff
     handoff_seconds: float = 0.0
+    time_limit_seconds: float = 0.0  # > 0: the pack is stopped after this long
     idle_prefix: str | None = None  # see Handoff
 
     def __post_init__(self) -> None:
@@ -180,7 +200,7 @@ class TrialResult(_JsonMessage):
     metrics: dict[str, float] = field(default_factory=dict)  # validation metrics, all of them
     model_uri: str | None = None
     error: str | None = None  # one readable sentence when status == FAILED
-    error_kind: str | None = None  # "data" (not retryable) | "runtime" | None
+    error_kind: str | None = None  # DATA, RESOURCE, RUNTIME, DETERMINISTIC or TIME_LIMIT (retryable() says)
     train_rows: int | None = None
     validation_rows: int | None = None
     duration_seconds: float | None = None

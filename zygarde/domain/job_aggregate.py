@@ -2,7 +2,9 @@
 and an event, decide the trial transitions and the commands that follow. Pure: data in, a Decision out.
 
 - an attempt that reports: its success as its stage recorded it; a rung's score waits PAUSED for the
-  rung decisions; a failure is retried within max_attempts (per rung) while the job runs;
+  rung decisions; a failure is retried within max_attempts (per rung) while the job runs, only when it
+  is transient (`failure`: a data, deterministic, memory or time-limit failure is final), and so is a
+  batch that ended without a result, unless it was stopped at its time limit (`batch_ended`);
 - the job: its data rejected, a budget spent (the search stops; the best so far is still finalised),
   successive halving's promotions and prunings, and, once every planned trial has finished, the
   winner's finalisation, its registration and the end of the job;
@@ -13,14 +15,16 @@ applied twice, or on a snapshot gone stale, changes nothing the second time.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Mapping
 
-from zygarde.domain import budgets, pruning, search
-from zygarde.domain.decisions import CancelRequested, Decision, JobSnapshot, Reported, TrialChange
+from zygarde.domain import budgets, contracts, pruning, search, time_limits
+from zygarde.domain.decisions import CancelRequested, Decision, JobSnapshot, Reported, StageOutcome, TrialChange
 from zygarde.domain.job_ending import cancel_unfinished, finish, stop_job, winner
 from zygarde.domain.messages import AttemptEnded, Retry, ReviewJob
 from zygarde.domain.model import ACTIVE, JobState, StageKind, Trial, TrialState
 from zygarde.domain.reasons import Reason
+from zygarde.domain.value_free import scrub
 
 
 def decide(s: JobSnapshot, event: Reported | AttemptEnded | ReviewJob | CancelRequested) -> Decision:
@@ -127,6 +131,31 @@ def _ended(s: JobSnapshot, t: Trial, attempt: int, reason: Reason, message: str,
         return TrialChange(t.trial_id, TrialState.WAITING, Reason.RETRYING, f"{message}; retrying", **guard)
     return TrialChange(t.trial_id, TrialState.FAILED, reason, message, changes={**(changes or {}), "error": message},
                        **guard)
+
+
+# --- how an attempt failed ------------------------------------------------------------------------
+FAILURE_REASONS = {contracts.DATA: Reason.DATA_ERROR, contracts.DETERMINISTIC: Reason.DETERMINISTIC_FAILURE,
+                   contracts.RESOURCE: Reason.RESOURCE_EXHAUSTED, contracts.TIME_LIMIT: Reason.TIME_LIMIT_EXCEEDED}
+
+
+def failure(error_kind: str | None, message: str) -> StageOutcome:
+    """A FAILED result, by the kind its batch gave: retried only when transient (contracts.retryable)."""
+    retry = Retry.IF_ATTEMPTS_LEFT if contracts.retryable(error_kind) else Retry.NEVER
+    return StageOutcome(False, FAILURE_REASONS.get(error_kind or "", Reason.BATCH_FAILED), message, retry)
+
+
+def batch_ended(t: Trial, state: str, state_message: str, ended_at: datetime | None) -> AttemptEnded:
+    """The end of an attempt whose batch ended `state` without a result: stopped at its time limit (Dataproc's
+    ttl, or a batch that ran the attempt's whole limit) it is final, as another attempt would be stopped too;
+    otherwise it died, and is retried. Dataproc's message is scrubbed of quoted values."""
+    if time_limits.stopped_at_limit(t.time_limit_seconds, t.started_at, state, state_message, ended_at):
+        return AttemptEnded(t.job_id, t.trial_id, t.attempt, Reason.TIME_LIMIT_EXCEEDED,
+                            f"batch {t.batch_id} was stopped at its time limit of {t.time_limit_seconds:.0f} s (set "
+                            "from its predicted cost) without a result; another attempt would be stopped too",
+                            Retry.NEVER)
+    detail = f": {scrub(state_message)}" if state_message else ""
+    return AttemptEnded(t.job_id, t.trial_id, t.attempt, Reason.BATCH_DIED,
+                        f"batch {t.batch_id} ended {state} without a result{detail}", Retry.IF_ATTEMPTS_LEFT)
 
 
 # --- successive halving ----------------------------------------------------------------------------

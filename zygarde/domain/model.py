@@ -135,6 +135,8 @@ class Trial:
     train_fraction: float = 1.0
     rung_scores: list[float] = field(default_factory=list)
     rung_attempt: int = 0
+    # the time limit of the attempt's stage (zygarde.domain.time_limits), set when it is claimed
+    time_limit_seconds: float | None = None
     runs: tuple[BatchRun, ...] = ()  # every ended attempt that ran (budgets count them all)
 
     def __post_init__(self) -> None:

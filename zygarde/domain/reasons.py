@@ -31,6 +31,9 @@ class Reason(enum.StrEnum):
     BATCH_DIED = "BatchDied"
     BATCH_FAILED = "BatchFailed"
     DATA_ERROR = "DataError"
+    DETERMINISTIC_FAILURE = "DeterministicFailure"  # the same input breaks the same code (a stack overflow)
+    RESOURCE_EXHAUSTED = "ResourceExhausted"  # out of memory: another attempt with the same memory fails too
+    TIME_LIMIT_EXCEEDED = "TimeLimitExceeded"  # stopped at the stage's time limit (domain/time_limits.py)
     RESULT_UNREADABLE = "ResultUnreadable"
     METRIC_MISSING = "MetricMissing"
     TRAINING_SUCCEEDED = "TrainingSucceeded"

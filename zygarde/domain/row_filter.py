@@ -9,7 +9,10 @@ with an allow-list of pure functions (zygarde.spark.row_filter):
     {"op": OP, "args": [NODE, ...]}    an operator of OPERATORS
     {"fn": NAME, "args": [NODE, ...]}  a function of FUNCTIONS
 
-`check` is the one validation, at submission and again in the batch. Stdlib only: shipped to the batch.
+`check` is the one validation, at submission and again in the batch: besides the shape, a LIKE pattern
+is bounded in length and wildcards (zygarde.domain.like_patterns, which also compiles it to a regex
+that cannot backtrack) and integer arguments are range-checked (round's scale). Stdlib only: shipped
+to the batch.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import math
 import re
 from typing import Any
 
+from zygarde.domain import like_patterns
 from zygarde.domain.raw_doc import shorten
 
 MAX_NODES = 200
@@ -46,9 +50,13 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "to_date": (1, 1), "year": (1, 1), "month": (1, 1), "day": (1, 1), "dayofweek": (1, 1),
     "hour": (1, 1), "minute": (1, 1),
 }
-# (function, argument index) -> what that argument must be: an integer literal
-INTEGER_ARGS = {("round", 1), ("substring", 1), ("substring", 2)}
+# (function, argument index) -> the range of the integer literal that argument must be. round's
+# scale stops at 38 digits (Spark's largest decimal scale; a scale of 2^31 would make Spark build a
+# number of two billion digits); substring's position and length are any Java int.
 MAX_INT_ARG = 2 ** 31 - 1  # a Java int
+INTEGER_ARGS: dict[tuple[str, int], tuple[int, int]] = {
+    ("round", 1): (-38, 38), ("substring", 1): (-MAX_INT_ARG, MAX_INT_ARG),
+    ("substring", 2): (-MAX_INT_ARG, MAX_INT_ARG)}
 
 
 class RowFilterError(ValueError):
@@ -141,6 +149,8 @@ class _Checker:
             raise _fail(path, "in compares a value with a list of literals")
         if op == "like" and not (isinstance(args[1].get("lit"), str)):
             raise _fail(f"{path}args[1]", "like needs a string literal pattern")
+        if op == "like" and (problem := like_patterns.problem(args[1]["lit"])) is not None:
+            raise _fail(f"{path}args[1]", problem)
         if op == "neg" and "lit" in args[0] and type(args[0]["lit"]) in (int, float):
             return {"lit": -args[0]["lit"]}  # a negative number is a literal
         return {"op": op, "args": args}
@@ -152,9 +162,11 @@ class _Checker:
             raise _fail(path, f"unknown function {fn!r} (functions: {_names(FUNCTIONS)})")
         args = self.children(_args(node, name, FUNCTIONS[name], path), path, depth)
         for i, a in enumerate(args):
-            if (name, i) in INTEGER_ARGS and not (type(a.get("lit")) is int and abs(a["lit"]) <= MAX_INT_ARG):
-                raise _fail(f"{path}args[{i}]", f"argument {i + 1} of {name} must be an integer literal "
-                                                f"(at most {MAX_INT_ARG} in size)")
+            if (name, i) in INTEGER_ARGS:
+                low, high = INTEGER_ARGS[(name, i)]
+                if not (type(a.get("lit")) is int and low <= a["lit"] <= high):
+                    raise _fail(f"{path}args[{i}]", f"argument {i + 1} of {name} must be an integer literal "
+                                                    f"from {low} to {high}")
         return {"fn": name, "args": args}
 
 

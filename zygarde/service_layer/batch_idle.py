@@ -1,12 +1,15 @@
 """BatchIdle: a batch has done its work and waits for more (results/{job}/{batch}/idle-{n}.json). It is
 handed the job's next work that fits it (a pack, or the finalisation: a warm handoff, with no new batch
-start-up), which takes over its slots; or it is told to end now (a handoff whose main is "exit") and its
+start-up), which takes over its slots, when its time limit fits in what is left of the batch's ttl; or it is
+told to end now (a handoff whose main is "exit") and its
 slots are freed. Its trials' own results are looked for first, as notifications may come out of order;
 an idle report while its work still runs is not the batch's own and is ignored."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 
+from zygarde.domain import time_limits
 from zygarde.domain.contracts import handoff_object
 from zygarde.domain.messages import BatchIdle, Message, ResultWritten, ReviewJob, StartWork
 from zygarde.domain.model import ACTIVE, UNFINISHED, JobState
@@ -35,6 +38,11 @@ def batch_idle(event: BatchIdle, deps: Deps) -> list[Message]:
     if hold is not None and job is not None and job.state is JobState.RUNNING:
         spec = job_spec(job)
         work = [w for w in next_work(deps, job, spec, 1) if w.stage.properties(list(w.trials)) == dict(hold.properties)]
+        left = time_limits.time_left(hold.ttl_seconds, datetime.fromisoformat(hold.claimed_at), deps.clock())
+        if work and left < work[0].time_limit(deps.settings):
+            log.info("idle batch has too little ttl left for the work job_id=%s batch_id=%s handoff=%d", job_id,
+                     batch_id, n)
+            work = []
         if work and claim_into_batch(deps, job, spec, work[0], slot, hold, n):
             return [StartWork(job_id, batch_id)]
         if not work and not event.reviewed and not deps.repo.list_trials(job_id, UNFINISHED, limit=1):

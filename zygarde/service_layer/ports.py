@@ -25,6 +25,7 @@ class BatchRequest:
     python_file_uris: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     properties: dict[str, str] = field(default_factory=dict)
+    ttl_seconds: int | None = None  # Dataproc ends the batch after this long; None: the launcher's default
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class BatchInfo:
     state_message: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     create_time: datetime | None = None
+    state_time: datetime | None = None  # when it entered its state (for a finished batch: when it ended)
 
     @property
     def is_terminal(self) -> bool:

@@ -4,12 +4,14 @@ finalisation. Reads the two stage documents and a bounded number of waiting tria
 
 Packs are sized by the pure planner (domain/pack_planner.py) from each trial's predicted seconds, corrected
 by a sample of the job's finished trials, against the batch start-up cost; a job that does not pack runs
-packs of one, in index order."""
+packs of one, in index order. Every piece of work carries its predicted seconds (a preparation's from its
+dataset's bytes, a finalisation's from the winner's refit), from which its time limit follows
+(domain/time_limits.py): the limit is claimed with its trials (pack_claims.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zygarde.domain import budgets, pack_planner, search
+from zygarde.domain import budgets, pack_planner, search, time_limits
 from zygarde.domain.model import FINISHED, Job, StageKind, Trial, TrialState
 from zygarde.domain.spec import JobSpec
 from zygarde.service_layer.deps import Deps, log
@@ -25,27 +27,41 @@ class Work:
 
     stage: Stage
     trials: tuple[Trial, ...]
-    predicted_seconds: float = 0.0
+    predicted_seconds: float | None = None  # None: unknown (the limit is then the ceiling)
+
+    def time_limit(self, settings) -> int:
+        """The stage's time limit: a multiple of its predicted seconds, within the floor and Settings.batch_ttl."""
+        return time_limits.stage_limit(self.predicted_seconds, time_limits.seconds(settings.batch_ttl))
 
 
 def next_work(deps: Deps, job: Job, spec: JobSpec, batches: int) -> list[Work]:
     """Up to `batches` pieces of the job's work that may launch now, largest first."""
     prepare = deps.repo.get_trial(job.job_id, str(StageKind.PREPARE))
     if prepare is not None and prepare.state is not TrialState.SUCCEEDED:
-        return [Work(STAGES[StageKind.PREPARE], (prepare,))] if prepare.state is TrialState.WAITING else []
+        if prepare.state is not TrialState.WAITING:
+            return []
+        seconds = time_limits.prepare_seconds(dataset_bytes(deps, spec.dataset.uri))
+        return [Work(STAGES[StageKind.PREPARE], (prepare,), seconds)]
     finalize = deps.repo.get_trial(job.job_id, str(StageKind.FINALIZE))
     if finalize is not None:
-        return [Work(STAGES[StageKind.FINALIZE], (finalize,))] if finalize.state is TrialState.WAITING else []
+        if finalize.state is not TrialState.WAITING:
+            return []
+        refit = finalize.params.get("refit") or {}
+        seconds = pack_planner.predict_seconds(refit["algorithm"], dict(refit.get("params") or {}),
+                                               data_shape(prepare)) if refit else 0.0
+        return [Work(STAGES[StageKind.FINALIZE], (finalize,), time_limits.finalize_seconds(seconds))]
     packs = spec.packing != "off"
     limit = batches * (MAX_PACK_SIZE if packs else 1) + 2
     ready = deps.repo.list_trials(job.job_id, [TrialState.WAITING], limit=limit)  # training trials only, now
     if not ready and search.is_adaptive(spec):
         ready = _ask(deps, job, spec, batches * max(1, deps.settings.pack_concurrency) if packs else batches)
     train = STAGES[StageKind.TRAIN]
-    if not packs:
-        return [Work(train, (t,)) for t in sorted(ready, key=lambda t: t.index)[:batches]]
     finished = deps.repo.list_trials(job.job_id, [TrialState.SUCCEEDED, TrialState.PRUNED], limit=CORRECTION_SAMPLE)
-    plan = pack_planner.plan_packs(trial_costs(ready, finished, data_shape(prepare)), free_batches=batches,
+    costs = trial_costs(ready, finished, data_shape(prepare))
+    if not packs:
+        seconds = {c.trial_id: c.seconds for c in costs}
+        return [Work(train, (t,), seconds[t.trial_id]) for t in sorted(ready, key=lambda t: t.index)[:batches]]
+    plan = pack_planner.plan_packs(costs, free_batches=batches,
                                    startup_seconds=deps.settings.batch_startup_seconds,
                                    concurrency=max(1, deps.settings.pack_concurrency), max_pack_size=MAX_PACK_SIZE)
     by_id = {t.trial_id: t for t in ready}
@@ -68,6 +84,19 @@ def trial_costs(waiting: list[Trial], finished: list[Trial], shape: pack_planner
             for t in finished if t.state in FINISHED and t.metrics.get("train_seconds")]
     return [pack_planner.TrialCost(t.trial_id, t.index, _predicted(t, shape) * pack_planner.correction(seen, t.algorithm))
             for t in waiting]
+
+
+def dataset_bytes(deps: Deps, uri: str) -> int | None:
+    """The bytes under a dataset's URI (a glob: under its literal prefix); None when unknown."""
+    glob = [uri.index(c) for c in "*?[{" if c in uri]
+    try:
+        sizes = deps.blobs.sizes(uri[:min(glob)] if glob else uri)
+    except Exception as exc:  # noqa: BLE001 - an estimate only: unknown means the ceiling
+        log.warning("dataset size unknown uri=%s error=%s", uri, exc)
+        return None
+    if not sizes or any(v is None for v in sizes.values()):
+        return None
+    return sum(int(v) for v in sizes.values())
 
 
 def _predicted(trial: Trial, shape: pack_planner.DataShape) -> float:

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 from zygarde.domain import budgets
 from zygarde.domain.errors import BatchNotFound, PermanentError
+from zygarde.domain.job_aggregate import batch_ended
 from zygarde.domain.messages import (AttemptEnded, BatchCancelled, CancelBatch, JobEnded, Message, PlaceWork,
-                                     Reconcile, Reconciled, ResultWritten, ResumeLaunches, Retry, ReviewJob,
+                                     Reconcile, Reconciled, ResultWritten, ResumeLaunches, ReviewJob,
                                      WorkStarted)
 from zygarde.domain.model import Job, JobState, Trial, TrialState
 from zygarde.domain.reasons import Reason
@@ -69,7 +70,8 @@ def report(trace: list[Message]) -> dict[str, int]:
     """What a tick did, from the messages it caused."""
     own = next((m.counts for m in trace if isinstance(m, Reconciled)), {})
     return {"recovered_results": sum(isinstance(m, ResultWritten) and m.recovered for m in trace),
-            "dead_batches": sum(isinstance(m, AttemptEnded) and m.reason is Reason.BATCH_DIED for m in trace),
+            "dead_batches": sum(isinstance(m, AttemptEnded) and m.reason in (Reason.BATCH_DIED, Reason.TIME_LIMIT_EXCEEDED)
+                                for m in trace),
             "launched": sum(m.trials for m in trace if isinstance(m, WorkStarted)),
             "cancelled_batches": sum(isinstance(m, BatchCancelled) for m in trace),
             "released_slots": own.get("released_slots", 0), "orphan_trials": own.get("orphan_trials", 0)}
@@ -77,7 +79,7 @@ def report(trace: list[Message]) -> dict[str, int]:
 
 def _reconcile_trial(deps: Deps, trial: Trial, jobs: dict[str, Job | None]) -> list[Message]:
     """One active trial: its job has ended, its launch is half done, its result was not delivered, or its
-    batch died without one."""
+    batch ended without one (stopped at its time limit, or died: job_aggregate.batch_ended)."""
     job = jobs.setdefault(trial.job_id, deps.repo.get_job(trial.job_id))
     if job is None or job.state.is_finished():
         if job is None and trial.batch_id:
@@ -91,10 +93,9 @@ def _reconcile_trial(deps: Deps, trial: Trial, jobs: dict[str, Job | None]) -> l
     info = _batch(deps, trial.batch_id, {})
     if info is not None and not info.is_terminal:
         return []
-    state = info.state if info else "MISSING"
-    detail = f": {info.state_message}" if info and info.state_message else ""
-    return [AttemptEnded(trial.job_id, trial.trial_id, trial.attempt, Reason.BATCH_DIED,
-                         f"batch {trial.batch_id} ended {state} without a result{detail}", Retry.IF_ATTEMPTS_LEFT)]
+    if info is None:
+        return [batch_ended(trial, "MISSING", "", None)]
+    return [batch_ended(trial, info.state, info.state_message, info.state_time or deps.clock())]
 
 
 def _release_orphan_slots(deps: Deps, running: list[Job], holders: dict, busy: set[str | None],

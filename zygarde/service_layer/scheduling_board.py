@@ -31,6 +31,7 @@ class SlotHold:
     capacity_slot: int | None = None  # (job slots) the capacity slot the same batch holds
     waits_for_more: bool = False  # (job slots) its current work asks it to wait for more when done
     finishing_since: str | None = None  # (job slots) its work is done and it will report idle
+    ttl_seconds: int | None = None  # its batch's Dataproc ttl, counted from claimed_at (None: unknown)
 
 
 @dataclass(frozen=True)

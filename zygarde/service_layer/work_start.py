@@ -28,7 +28,7 @@ def start_work(cmd: StartWork, deps: Deps) -> list[Message]:
     ctx = f"job_id={cmd.job_id} batch_id={cmd.batch_id} trials={len(trials)}"
     try:
         if n:  # handed to a batch that waits for more
-            missed = _hand_off(deps, stage, trials, spec)
+            missed = _hand_off(deps, stage, trials, spec, job.owner)
             if missed is not None:
                 return [AttemptEnded(t.job_id, t.trial_id, t.attempt, Reason.HANDOFF_MISSED, missed, Retry.ALWAYS)
                         for t in trials]
@@ -42,7 +42,7 @@ def start_work(cmd: StartWork, deps: Deps) -> list[Message]:
         log.error("launch refused %s error=%r", ctx, str(exc))
         return [AttemptEnded(t.job_id, t.trial_id, t.attempt, Reason.LAUNCH_REFUSED, str(exc), Retry.NEVER)
                 for t in trials]
-    log.info("launched %s reason=%s", ctx, reason)
+    log.info("launched %s reason=%s time_limit_seconds=%d", ctx, reason, stage.time_limit(trials))
     now, running = deps.now(), 0
     for t in trials:
         running += deps.repo.update_trial(t.job_id, t.trial_id, lambda cur, t=t: cur.transition(
@@ -58,11 +58,11 @@ def resume_launches(cmd: ResumeLaunches, deps: Deps) -> list[Message]:
     return [StartWork(cmd.job_id, b) for b in sorted(batches)]
 
 
-def _hand_off(deps: Deps, stage: Stage, trials: list[Trial], spec: JobSpec) -> str | None:
+def _hand_off(deps: Deps, stage: Stage, trials: list[Trial], spec: JobSpec, owner: str) -> str | None:
     """Write the handoff object of these trials; None when it is written, else why their work was missed."""
     first = trials[0]
     uri = handoff_object(handoff_prefix(deps.settings, first.job_id, first.batch_id), first.handoff)
-    payload = stage.handoff(trials, spec, deps.settings).to_json()
+    payload = stage.handoff(trials, spec, owner, deps.settings).to_json()
     try:
         deps.blobs.write_bytes(uri, payload.encode(), "application/json", if_generation_match=0)
     except PreconditionFailed:  # written by an earlier try of this launch, or other work took the number

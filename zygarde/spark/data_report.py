@@ -3,8 +3,9 @@ that stop the job before any trial (target missing, one class, non-numeric regre
 rows, failed user expectations).
 
 `build_report` reads the (cached) frame in a few aggregation passes; a wide frame (more than
-WIDE_COLUMNS columns) is read as one record per (row, column), so that 10,000 columns take as many
-passes as ten and plan in bounded memory; the rules that turn statistics into warnings
+WIDE_COLUMNS columns) is read as one record per (row, column) built in the JVM from one star
+expression (zygarde.spark.wide_report), so that 20,000 columns take as many passes as ten, plan in
+bounded memory and cost no round trip per column; the rules that turn statistics into warnings
 and problems are plain functions of those statistics. Values of secret-looking columns (a name such
 as password or email, or nearly every value distinct) stay out of the report: only their counts.
 """
@@ -25,6 +26,7 @@ from zygarde.domain.algorithms import BINARY, CLASSIFICATION, CLUSTERING, REGRES
 from zygarde.spark.dataset import MAX_CLASSES, column, describe_columns
 from zygarde.spark.expectations import plan as expectations_plan
 from zygarde.spark.features import RESERVED
+from zygarde.spark import wide, wide_report
 from zygarde.spark.privacy import withhold_values
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ MIN_ROWS_FOR_HEURISTICS = 20  # identifier and leak warnings need at least this 
 EXACT_DISTINCT_MAX_ROWS = 1_000_000  # exact distinct counts up to this many rows, HyperLogLog++ (5%) beyond
 TOP = 5  # most frequent values listed per categorical column
 TOP_MAX_DISTINCT = 10_000  # columns with more values get no top list
-WIDE_COLUMNS = 100  # from this many columns statistics are computed per (row, column) record, not per column
+WIDE_COLUMNS = wide.WIDE_COLUMNS  # from this many columns statistics are computed per (row, column) record
 
 
 # ---- rules: statistics -> warnings and problems (no Spark) ----
@@ -175,11 +177,11 @@ def _value(df: DataFrame, name: str) -> Column:
 def _column_stats(df: DataFrame, extra_aggs: list) -> tuple[int, dict[str, dict], Any]:
     """Rows, then per column nulls, distinct values, min / max / mean: two aggregation passes
     (distinct counts on their own: mixed with other aggregates they make Spark expand every row;
-    a wide frame goes through _wide_stats, as one pass plans n x n expressions for n distinct counts)."""
+    a wide frame goes through wide_report, as one pass plans n x n expressions for n distinct counts)."""
     fields = list(df.schema.fields)
     if len(fields) > WIDE_COLUMNS:
         row = df.agg(F.count(F.lit(1)).alias("rows"), *extra_aggs).first().asDict()
-        row.update(_wide_stats(df, fields, int(row["rows"])))
+        row.update(wide_report.column_stats(df, fields, int(row["rows"]), kind_of, EXACT_DISTINCT_MAX_ROWS))
     else:
         row = _narrow_stats(df, fields, extra_aggs)
     rows = int(row["rows"])
@@ -212,44 +214,12 @@ def _narrow_stats(df: DataFrame, fields: list, extra_aggs: list) -> dict[str, An
     return row
 
 
-def _text(df: DataFrame, name: str) -> Column:
-    """The value as text, null when missing ("" for types without a text form: only nulls count)."""
-    if kind_of(df.schema[name].dataType) == "other":
-        return F.when(column(name).isNotNull(), F.lit(""))
-    return _value(df, name).cast("string")
-
-
-def _wide_stats(df: DataFrame, fields: list, rows: int) -> dict[str, Any]:
-    """The statistics of _narrow_stats, keyed the same way, in one shuffle of (column index, value as
-    text) records: one expression per column, so the plan grows linearly with the columns."""
-    count = F.count_distinct if rows <= EXACT_DISTINCT_MAX_ROWS else F.approx_count_distinct
-    records = df.select(F.posexplode(F.array(*[_text(df, f.name) for f in fields])).alias("i", "s"))
-    x, t = F.expr("try_cast(s AS DOUBLE)"), F.expr("try_cast(s AS TIMESTAMP)")
-    out: dict[str, Any] = {f"n{i}": 0 for i in range(len(fields))}  # no rows: no records
-    out.update({f"d{i}": 0 for i, f in enumerate(fields) if kind_of(f.dataType) != "other"})
-    for r in records.groupBy("i").agg(F.count_if(F.col("s").isNull()).alias("n"), count("s").alias("d"),
-                                      F.min(x).alias("lo"), F.max(x).alias("hi"), F.avg(x).alias("m"),
-                                      F.min(t).alias("tlo"), F.max(t).alias("thi")).collect():
-        i, dtype = r["i"], fields[r["i"]].dataType
-        kind = kind_of(dtype)
-        out[f"n{i}"] = r["n"]
-        if kind != "other":
-            out[f"d{i}"] = r["d"]
-        if kind == "numeric":
-            integral = isinstance(dtype, T.IntegralType)
-            out.update({f"lo{i}": int(r["lo"]) if integral and r["lo"] is not None else r["lo"],
-                        f"hi{i}": int(r["hi"]) if integral and r["hi"] is not None else r["hi"], f"m{i}": r["m"]})
-        elif kind == "temporal":
-            date = isinstance(dtype, T.DateType)
-            out.update({f"lo{i}": r["tlo"].date() if date and r["tlo"] else r["tlo"],
-                        f"hi{i}": r["thi"].date() if date and r["thi"] else r["thi"]})
-    return out
-
-
 def _top_values(df: DataFrame, names: list[str]) -> dict[str, list]:
     """The TOP most frequent values of each column, in one shuffle."""
     if not names:
         return {}
+    if len(df.columns) > WIDE_COLUMNS:
+        return wide_report.top_values(df, names, TOP)
     pairs = F.explode(F.array(*[F.struct(F.lit(i).alias("i"), column(n).cast("string").alias("v"))
                                 for i, n in enumerate(names)]))
     counts = df.select(pairs.alias("p")).select("p.i", "p.v").where(F.col("v").isNotNull()).groupBy("i", "v").count()
@@ -269,10 +239,8 @@ def _class_balance(df: DataFrame, key: Column) -> dict[str, int]:
 def _correlations(df: DataFrame, names: list[str], y: Column) -> dict[str, float]:
     if not names:
         return {}
-    if len(names) > WIDE_COLUMNS:  # one (column, x, y) record per row and column
-        pairs = F.posexplode(F.array(*[_value(df, n).cast("double") for n in names])).alias("i", "x")
-        found = df.select(pairs, y.alias("y")).groupBy("i").agg(F.corr("x", "y").alias("c")).collect()
-        return {names[r["i"]]: r["c"] for r in found if r["c"] is not None and math.isfinite(r["c"])}
+    if len(df.columns) > WIDE_COLUMNS:
+        return wide_report.correlations(df, names, y)
     row = df.agg(*[F.corr(_value(df, n).cast("double"), y).alias(f"c{i}") for i, n in enumerate(names)]).first()
     return {n: row[f"c{i}"] for i, n in enumerate(names) if row[f"c{i}"] is not None and math.isfinite(row[f"c{i}"])}
 
@@ -281,6 +249,9 @@ def _purities(df: DataFrame, names: list[str], key: Column) -> dict[str, float]:
     """Per feature: the share of (non-null) rows whose value's most common class is their class."""
     if not names:
         return {}
+    if len(df.columns) > WIDE_COLUMNS:
+        counts = wide_report.purity_counts(df, names, key)
+        return {name: top / n for name, (n, top) in counts.items() if n >= MIN_ROWS_FOR_HEURISTICS}
     triples = F.explode(F.array(*[F.struct(F.lit(i).alias("i"), column(n).cast("string").alias("v"))
                                   for i, n in enumerate(names)]))
     counts = (df.select(triples.alias("p"), key.alias("k")).select("p.i", "p.v", "k").where(F.col("v").isNotNull())

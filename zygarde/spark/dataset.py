@@ -12,7 +12,7 @@ from pyspark.sql import types as T
 
 from zygarde.domain.algorithms import BINARY, CLASSIFICATION, CLUSTERING, REGRESSION
 from zygarde.domain.errors import DatasetError
-from zygarde.spark.hadoop_fs import qualify
+from zygarde.spark import listing
 from zygarde.spark.sniffing import check_text_input
 
 log = logging.getLogger(__name__)
@@ -36,24 +36,29 @@ def _option(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def read_dataset(spark: SparkSession, uri: str, fmt: str, options: dict[str, Any] | None = None) -> DataFrame:
+def read_dataset(spark: SparkSession, uri: str, fmt: str, options: dict[str, Any] | None = None,
+                 home: str | None = None) -> DataFrame:
     """The dataset as a DataFrame. csv: header and inferSchema on unless options say otherwise;
-    json: JSON lines; libsvm: label + features columns. A text file's first bytes are checked first
-    (binary, another format, undecodable or corrupt compressed content give one clear sentence), and a
-    byte-order mark left on a column name is dropped."""
+    json: JSON lines; libsvm: label + features columns. The dataset is listed once and checked
+    (zygarde.spark.listing: every object it takes in passes the path rules, and lies under `home`, the
+    owner's folder, when given), then Spark reads the listed files by name. A text file's first bytes
+    are checked first (binary, another format, undecodable or corrupt compressed content give one
+    clear sentence), and a byte-order mark left on a column name is dropped."""
     fmt = (fmt or "").lower()
     if fmt not in FORMATS:
         raise DatasetError(f"unsupported dataset format {fmt!r} (use one of: {', '.join(FORMATS)})")
     opts = {**_READ_DEFAULTS.get(fmt, {}), **{k: _option(v) for k, v in (options or {}).items()}}
+    found = listing.list_dataset(spark, uri, home)
     if fmt in ("csv", "json"):
-        check_text_input(spark, uri, fmt, opts)
-    df = spark.read.format(fmt).options(**opts).load(qualify(uri))
-    if not df.columns:
+        check_text_input(spark, found, fmt, opts)
+    df = listing.load(spark, spark.read.format(fmt).options(**opts), found)
+    columns = df.columns
+    if not columns:
         raise DatasetError(f"the dataset at {uri} is empty: it has no header and no rows")
-    names = [strip_bom(c) for c in df.columns]
-    if names != df.columns:
-        df = df.toDF(*names)
-    unreadable = [c for c in df.columns if _UNREADABLE.search(c)]
+    for name in columns:
+        if strip_bom(name) != name:  # a renaming per marked name (one, the first, in practice)
+            df = df.withColumnRenamed(name, strip_bom(name))
+    unreadable = [c for c in columns if _UNREADABLE.search(c)]
     if unreadable:
         raise DatasetError(f"the header of the dataset at {uri} has {len(unreadable)} unreadable column "
                            f"name{'s' * (len(unreadable) != 1)} (binary or wrongly encoded text): is it a "

@@ -40,12 +40,15 @@ def run_stage(argv: list[str] | None, spark, *, prog: str, description: str, req
 
         spark = SparkSession.builder.appName(app_name(request)).getOrCreate()
     lock_down(spark)
+    from zygarde.spark import time_limit
+
     try:
-        result = execute(spark, request)
+        result = time_limit.run(spark, request, execute, may_exit=own_session)
         log.info("done %s status=%s %s", ids(request), result.status, done(result))
         from zygarde.spark.handoff import serve
 
-        serve(spark, request, ids(request))  # more of the job's work, when the request asks to wait for it
+        if not time_limit.last_stage_hit():  # a stage stopped at its limit may have left a task running
+            serve(spark, request, ids(request), may_exit=own_session)  # more of the job's work, if asked
     except Exception as exc:  # noqa: BLE001 - the result write failed: the batch must fail loudly
         log.error("could not write the result %s uri=%s: %s", ids(request), getattr(request, "result_uri", None),
                   str(exc).splitlines()[0] if str(exc) else exc)

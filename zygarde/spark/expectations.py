@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from zygarde.spark.dataset import column
+from zygarde.spark.privacy import secret_name
 
 KEYS = ("type", "min", "max", "allowed", "severity")
 TYPES = {"numeric": T.NumericType, "integer": T.IntegralType, "string": T.StringType, "boolean": T.BooleanType,
@@ -56,12 +57,15 @@ def _type_issue(name: str, expected: Any, dtype: T.DataType) -> str | None:
 
 
 def _message(name: str, key: str, count: int, example: Any, spec: dict[str, Any]) -> str:
+    """What failed, with an example value, unless the column's name says its values are secret
+    (password, token, email...: zygarde.spark.privacy), whose values never reach a reason."""
     rows = f"{count} row{'s' * (count != 1)} of column {name!r}"
+    shown = not secret_name(name)
     if key == "min":
-        return f"{rows} are below the expected minimum {spec['min']} (lowest {example})"
+        return f"{rows} are below the expected minimum {spec['min']}" + (f" (lowest {example})" if shown else "")
     if key == "max":
-        return f"{rows} are above the expected maximum {spec['max']} (highest {example})"
-    return f"{rows} have values outside the allowed ones (e.g. {example!r})"
+        return f"{rows} are above the expected maximum {spec['max']}" + (f" (highest {example})" if shown else "")
+    return f"{rows} have values outside the allowed ones" + (f" (e.g. {example!r})" if shown else "")
 
 
 def plan(df: DataFrame, expectations: dict[str, dict[str, Any]] | None) -> Plan:

@@ -1,16 +1,25 @@
-"""Any exception from a batch -> (error_kind, one readable sentence), never a stack trace.
+"""Any exception from a batch -> (error_kind, one readable sentence), never a stack trace and never a
+data value.
 
-"data" means retrying cannot help (bad dataset, bad hyperparameters, a learner's own requirement);
-"resource" means the stage ran out of memory: the same attempt would fail the same way, so it is not
-retried identically; "runtime" is everything else (lost executors, I/O), which a new attempt may fix.
+The kinds (zygarde.domain.contracts) decide retries: only "runtime" (lost executors, I/O, anything
+not known to repeat) is retried. "data": the dataset, the selection or a value in it (Spark's ANSI
+errors: a cast, an overflow, a division by zero, translated by zygarde.domain.value_free without the
+value); "resource": out of memory (not retried with the same memory; the reason says which stage and
+what to change); "deterministic": the same input breaks the same code the same way (a stack
+overflow, an unsupported operation, a Python type error); "time_limit": the stage was stopped at its
+time limit (zygarde.spark.time_limit). Any other Spark text is scrubbed of quoted values.
 """
 from __future__ import annotations
 
 import re
 
+from zygarde.domain.contracts import DATA, DETERMINISTIC, RESOURCE, RUNTIME, TIME_LIMIT
 from zygarde.domain.errors import PermanentError
+from zygarde.domain.value_free import scrub, translate
+from zygarde.spark import time_limit
 
-DATA, RESOURCE, RUNTIME = "data", "resource", "runtime"
+__all__ = ["DATA", "DETERMINISTIC", "RESOURCE", "RUNTIME", "TIME_LIMIT", "DECOMPRESSION", "describe_failure",
+           "value_error"]
 _DATA_PYTHON = ("AnalysisException", "ParseException", "IllegalArgumentException", "NumberFormatException")
 _DATA_JAVA = ("java.lang.IllegalArgumentException", "java.lang.NumberFormatException",
               "java.io.FileNotFoundException", "org.apache.spark.sql.AnalysisException")
@@ -19,6 +28,16 @@ _DATA_JAVA = ("java.lang.IllegalArgumentException", "java.lang.NumberFormatExcep
 # raises PATH_NOT_FOUND). Its innermost cause is a plain java.io.IOException, hence a marker.
 _DATA_MARKERS = ("USER_RAISED_EXCEPTION", "MALFORMED", "PATH_NOT_FOUND", "UNRESOLVED_COLUMN",
                  "NumberFormatException", "FileNotFoundException", "CAST_INVALID_INPUT", "InvalidInputException")
+# Failures another attempt would repeat: the same plan on the same data breaks the same way.
+_DETERMINISTIC_PYTHON = ("TypeError", "ValueError", "KeyError", "AttributeError", "IndexError", "AssertionError",
+                         "ZeroDivisionError", "NotImplementedError", "RecursionError", "PySparkTypeError",
+                         "PySparkValueError", "PySparkAssertionError", "UnsupportedOperationException",
+                         "ArrayIndexOutOfBoundsException")
+_DETERMINISTIC_JAVA = ("java.lang.StackOverflowError", "java.lang.UnsupportedOperationException",
+                       "org.apache.spark.SparkUnsupportedOperationException", "java.lang.ClassCastException",
+                       "scala.MatchError", "java.lang.ArrayIndexOutOfBoundsException",
+                       "java.lang.NegativeArraySizeException", "org.apache.spark.SparkArithmeticException")
+_STACK = ("StackOverflowError",)
 _OUT_OF_MEMORY = ("OutOfMemoryError", "Java heap space", "GC overhead limit exceeded", "Requested array size exceeds",
                   "exceeding memory limits", "Unable to acquire", "Cannot grow BufferHolder")
 DECOMPRESSION = ("Not in GZIP format", "not a gzip file", "Unexpected end of input stream", "Corrupt GZIP trailer",
@@ -66,13 +85,16 @@ def _readable(text: str) -> str:
 
 
 def _sentence(exc: BaseException, java_message: str | None) -> str:
+    if isinstance(exc, PermanentError):  # Zygarde's own sentence: it names what it shows on purpose
+        own = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        return _readable(own[0] if own else "")[:MAX_CHARS] or type(exc).__name__
     lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
     line = lines[0] if lines else ""
     if line.startswith(_GENERIC[0]) and len(lines) > 1:
         line = lines[1].lstrip(": ")
     if (not line or line.startswith(_GENERIC)) and java_message:
         line = java_message.strip().splitlines()[0]
-    return _readable(_clean(line))[:MAX_CHARS] or type(exc).__name__
+    return scrub(_readable(_clean(line)))[:MAX_CHARS] or type(exc).__name__
 
 
 def _file(text: str) -> str:
@@ -89,9 +111,19 @@ def _memory_sentence(stage: str, text: str) -> str:
             f"(spark.driver.memory / spark.executor.memory) {advice}")
 
 
+def value_error(exc: BaseException) -> str | None:
+    """A value-free sentence when `exc` is an error a data value caused (zygarde.domain.value_free), else None."""
+    java_class, java_message = _java_root(exc)
+    return translate(f"{str(exc)[:5000]} {java_message or ''}", java_class)
+
+
 def describe_failure(exc: BaseException, stage: str = "batch") -> tuple[str, str]:
     """(error_kind, one readable sentence) for a FAILED result; `stage` names the batch's work in the
     sentence ("data preparation", "training", "finalisation", "prediction")."""
+    limit = time_limit.exceeded()
+    if limit is not None:
+        return TIME_LIMIT, (f"the {stage} ran past its time limit of {limit:.0f} s (set from its predicted cost) "
+                            "and was stopped; another attempt would be stopped too")
     java_class, java_message = _java_root(exc)
     text = f"{str(exc)[:5000]} {java_class or ''} {java_message or ''}"
     if isinstance(exc, MemoryError) or any(marker in text for marker in _OUT_OF_MEMORY):
@@ -99,11 +131,22 @@ def describe_failure(exc: BaseException, stage: str = "batch") -> tuple[str, str
     if any(marker in text for marker in DECOMPRESSION):
         return DATA, (f"the file{_file(text)} cannot be decompressed: it is truncated or corrupt, or its name "
                       "ends in a compression suffix (.gz) that does not match its content")
-    message = _sentence(exc, java_message)
     if isinstance(exc, UnicodeError):
         return DATA, ("the file is not valid UTF-8 text; save it as UTF-8 or name its encoding in the dataset "
                       "options (\"encoding\")")
+    if isinstance(exc, RecursionError) or any(marker in text for marker in _STACK):
+        return DETERMINISTIC, (f"the {stage} ran out of stack space (a StackOverflowError: an expression or plan "
+                               f"too deep for this data), as another attempt would; "
+                               f"{_STAGE_ADVICE.get(stage, 'give it less data at once').removeprefix('or ')}")
+    value = translate(text, java_class)
+    if value is not None:
+        return DATA, f"the {stage} failed on a value of the data: {value}"
+    message = _sentence(exc, java_message)
     searched = f"{str(exc)[:2000]} {java_message or ''}"
-    data = (isinstance(exc, PermanentError) or type(exc).__name__ in _DATA_PYTHON or java_class in _DATA_JAVA
-            or any(marker in searched for marker in _DATA_MARKERS))
-    return (DATA if data else RUNTIME), message
+    if (isinstance(exc, PermanentError) or type(exc).__name__ in _DATA_PYTHON or java_class in _DATA_JAVA
+            or any(marker in searched for marker in _DATA_MARKERS)):
+        return DATA, message
+    if (type(exc).__name__ in _DETERMINISTIC_PYTHON or java_class in _DETERMINISTIC_JAVA
+            or any(f"{name}:" in searched for name in _DETERMINISTIC_JAVA)):
+        return DETERMINISTIC, message
+    return RUNTIME, message

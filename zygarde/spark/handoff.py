@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable
 
 from zygarde.domain.contracts import EXIT, Handoff, IdleReport, handoff_object, idle_object
-from zygarde.spark import hadoop_fs
+from zygarde.spark import hadoop_fs, time_limit
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,10 @@ def next_work(spark, prefix: str, n: int, wait_seconds: float, *, sleep=time.sle
         sleep(POLL_SECONDS)
 
 
-def serve(spark, request: Any, ids: str, executors: dict | None = None) -> list[str]:
-    """Run the work handed to this batch after `request`'s own, until none comes in time or it is told to
-    exit. Returns the statuses of the handed work's results. Raises only if a result cannot be written."""
+def serve(spark, request: Any, ids: str, executors: dict | None = None, may_exit: bool = False) -> list[str]:
+    """Run the work handed to this batch after `request`'s own, until none comes in time, it is told to
+    exit, or a stage is stopped at its time limit (zygarde.spark.time_limit; `may_exit`: the batch owns its
+    session). Returns the statuses of the handed work's results. Raises only if a result cannot be written."""
     statuses: list[str] = []
     n = 1
     while getattr(request, "handoff_prefix", None) and getattr(request, "handoff_seconds", 0) > 0:
@@ -80,7 +81,10 @@ def serve(spark, request: Any, ids: str, executors: dict | None = None) -> list[
             log.error("unreadable handoff %s handoff=%d main=%s: %s", ids, n, work.main, exc)
             break
         log.info("handoff received %s handoff=%d main=%s waited_seconds=%.1f", ids, n, work.main, waited)
-        result = execute(spark, request)
+        result = time_limit.run(spark, request, execute, may_exit=may_exit)
         statuses.append(result.status)
         n += 1
+        if time_limit.last_stage_hit():
+            log.warning("stage stopped at its time limit %s handoff=%d: the batch takes no more work", ids, n - 1)
+            break
     return statuses

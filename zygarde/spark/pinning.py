@@ -14,8 +14,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from zygarde.domain.errors import DatasetError
-from zygarde.spark.hadoop_fs import qualify
+from zygarde.spark.listing import list_dataset
 
 log = logging.getLogger(__name__)
 
@@ -31,34 +30,6 @@ def _iso(millis: int) -> str:
 
 def _hex(data) -> str | None:
     return bytes(data).hex() if data is not None and len(data) else None
-
-
-def _hidden(*names: str) -> bool:
-    return any(name.startswith(("_", ".")) for name in names)
-
-
-def _files(spark: SparkSession, uri: str):
-    """(file system, [FileStatus]) of the data files under `uri` (a file, a directory or a glob),
-    sorted by path; like Spark, names starting with _ or . are not data."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(qualify(uri))
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    matches = fs.globStatus(path)
-    if not matches:
-        raise DatasetError(f"no dataset at {uri}")
-    files = []
-    for status in matches:
-        if not status.isDirectory():  # named (or matched) explicitly: data even if hidden-looking
-            files.append(status)
-            continue
-        root, listing = str(status.getPath()).rstrip("/"), fs.listFiles(status.getPath(), True)
-        while listing.hasNext():
-            found = listing.next()
-            if not _hidden(*str(found.getPath())[len(root):].strip("/").split("/")):
-                files.append(found)
-    if not files:
-        raise DatasetError(f"no data files at {uri}")
-    return fs, sorted(files, key=lambda f: str(f.getPath()))
 
 
 def _gcs_object(spark: SparkSession, fs, path) -> dict[str, Any] | None:
@@ -110,11 +81,13 @@ def _content_sha256(spark: SparkSession, fs, path) -> str:
         stream.close()
 
 
-def fingerprint(spark: SparkSession, uri: str) -> dict[str, Any]:
+def fingerprint(spark: SparkSession, uri: str, home: str | None = None) -> dict[str, Any]:
     """{uri, files, size, modification_time, checksum, generation, objects}: checksum is one
     "algorithm:hex" string (for several files, a SHA-256 over their paths, sizes and checksums);
-    generation is the GCS generation of a single-object input."""
-    fs, files = _files(spark, uri)
+    generation is the GCS generation of a single-object input. The files are those of the one
+    checked listing (zygarde.spark.listing; `home`: the owner's folder)."""
+    found = list_dataset(spark, uri, home)
+    fs, files = found.fs, list(found.files)
     size = sum(int(f.getLen()) for f in files)
     objects = []
     for status in files:

@@ -12,7 +12,6 @@ import logging
 import math
 from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -21,9 +20,10 @@ from zygarde.domain.contracts import PrepareRequest, PrepareResult
 from zygarde.domain.errors import DatasetError
 from zygarde.spark import duplicates, hadoop_fs, row_filter, splitting
 from zygarde.spark.data_report import build_report, part_sizes, target_key
-from zygarde.spark.dataset import column, describe_columns, read_dataset
-from zygarde.spark.failures import describe_failure
+from zygarde.spark.dataset import describe_columns, read_dataset
+from zygarde.spark.failures import describe_failure, value_error
 from zygarde.spark.pinning import fingerprint
+from zygarde.spark.wide import codegen_restored, interpret_if_wide, keep, release, select_names
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,8 @@ def select(df: DataFrame, request: PrepareRequest) -> tuple[DataFrame, list[str]
             and c not in (request.exclude_columns or [])]
     if problems:
         return df, problems
-    df = df.select(*[column(c) for c in keep])
+    if keep != df.columns:
+        df = select_names(df, keep)  # by name in one call: a wide frame costs no round trip per column
     if request.row_filter is not None:
         df, refused = row_filter.apply(df, request.row_filter)
         problems += [refused] if refused else []
@@ -132,7 +133,7 @@ def split_and_write(spark: SparkSession, df: DataFrame, request: PrepareRequest,
     else:
         assigned = assign_parts(df, seed=request.seed, validation_fraction=request.validation_fraction,
                                 test_fraction=request.test_fraction, strata=strata, stratum=stratum)
-    assigned = assigned.persist(StorageLevel.MEMORY_AND_DISK)
+    assigned = keep(assigned)
     try:
         rows = {p: 0 for p in PARTS if p != "test" or request.test_fraction > 0}
         rows.update({r[_PART]: int(r["count"]) for r in assigned.groupBy(_PART).count().collect()})
@@ -152,7 +153,7 @@ def split_and_write(spark: SparkSession, df: DataFrame, request: PrepareRequest,
                      method["method"], uri)
         return uris, rows, method
     finally:
-        assigned.unpersist()
+        release(assigned)
 
 
 # ---- the stage ----
@@ -177,20 +178,24 @@ def _failed(request: PrepareRequest, report: dict, fingerprint_: dict, problems:
                          error_kind="data")
 
 
-def _check_unchanged(spark: SparkSession, uri: str, pinned: dict[str, Any]) -> None:
+def _check_unchanged(spark: SparkSession, request: PrepareRequest, pinned: dict[str, Any]) -> None:
     """The parts must hold exactly the pinned input: fail (retryably) if it changed while being read."""
     keys = ("files", "size", "modification_time", "checksum", "generation")
-    now = fingerprint(spark, uri)
+    uri = request.dataset_uri
+    now = fingerprint(spark, uri, request.dataset_home)
     if any(now.get(k) != pinned.get(k) for k in keys):
         raise RuntimeError(f"the input at {uri} changed while it was being prepared; a new attempt pins it again")
 
 
 def _prepare(spark: SparkSession, request: PrepareRequest, cached: list[DataFrame]) -> PrepareResult:
     _validate_fractions(request)
-    pinned = fingerprint(spark, request.dataset_uri)
+    pinned = fingerprint(spark, request.dataset_uri, request.dataset_home)
     log.info("input pinned %s size=%s checksum=%s generation=%s", _context(request), pinned.get("size"),
              pinned.get("checksum"), pinned.get("generation"))
-    raw = read_dataset(spark, request.dataset_uri, request.dataset_format, request.dataset_options)
+    raw = read_dataset(spark, request.dataset_uri, request.dataset_format, request.dataset_options,
+                       request.dataset_home)
+    if interpret_if_wide(spark, raw):
+        log.info("wide data: expressions interpreted %s columns=%d", _context(request), len(raw.columns))
     selected, problems = select(raw, request)
     problems += group_by_problems(raw, selected, request)
     selection = {"include_columns": request.include_columns, "exclude_columns": list(request.exclude_columns),
@@ -200,7 +205,7 @@ def _prepare(spark: SparkSession, request: PrepareRequest, cached: list[DataFram
                              for f in raw.schema.fields], "selection": selection, "warnings": [], "problems": problems}
         _write_report(spark, request, report)
         return _failed(request, report, pinned, problems)
-    base = selected.persist(StorageLevel.MEMORY_AND_DISK)
+    base = keep(selected)
     cached.append(base)
     report = build_report(base, target=request.target, task=request.task,
                           validation_fraction=request.validation_fraction, test_fraction=request.test_fraction,
@@ -215,7 +220,7 @@ def _prepare(spark: SparkSession, request: PrepareRequest, cached: list[DataFram
                                                                     grouped=bool(request.group_by))
     report["warnings"] += duplicate_warnings
     parts, rows, method = split_and_write(spark, base, request, report, int(pinned.get("size") or 0))
-    _check_unchanged(spark, request.dataset_uri, pinned)
+    _check_unchanged(spark, request, pinned)
     report["split"] = {"seed": request.seed, "validation_fraction": request.validation_fraction,
                        "test_fraction": request.test_fraction, "rows": rows,
                        "stratified": request.task in CLASSIFICATION, **method}
@@ -230,15 +235,18 @@ def run_prepare(spark: SparkSession, request: PrepareRequest) -> PrepareResult:
     log.info("preparation started %s uri=%s format=%s", _context(request), request.dataset_uri,
              request.dataset_format)
     try:
-        result = _prepare(spark, request, cached)
+        with codegen_restored(spark):
+            result = _prepare(spark, request, cached)
     except Exception as exc:  # noqa: BLE001 - every failure must become a result
         kind, message = describe_failure(exc, "data preparation")
+        if request.row_filter is not None and (why := value_error(exc)) is not None:
+            message = row_filter.value_failure(request.row_filter, why)  # the filter computes on values
         log.error("preparation failed %s error_kind=%s error=%s", _context(request), kind, message, exc_info=True)
         result = PrepareResult(job_id=request.job_id, attempt=request.attempt, status="FAILED", error=message,
                                error_kind=kind)
     finally:
         for df in cached:
-            df.unpersist()
+            release(df)
     if result.status == "SUCCEEDED":
         log.info("preparation succeeded %s rows=%s warnings=%d", _context(request), json.dumps(result.rows),
                  len(result.report.get("warnings", [])))

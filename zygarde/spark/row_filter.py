@@ -2,7 +2,9 @@
 
 The tree (zygarde.domain.row_filter) is checked again here, so a tree forged past submission is
 refused, then built from F.col / F.lit / Column operators and the named pyspark functions of
-FUNCTIONS only: no user text ever reaches Spark's SQL parser (never F.expr, never spark.sql).
+FUNCTIONS only: no user text ever reaches Spark's SQL parser (never F.expr, never spark.sql). A LIKE
+runs as `rlike` of the regex zygarde.domain.like_patterns builds from the pattern, which never
+backtracks past a wildcard.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from zygarde.domain import row_filter
+from zygarde.domain import like_patterns, row_filter
 from zygarde.domain.row_filter import RowFilterError, to_text
 from zygarde.spark.dataset import column, describe_columns
 
@@ -56,8 +58,8 @@ def _compile(node: dict) -> Column:
         return _compile(args[0]).isNull()
     if op == "is_not_null":
         return _compile(args[0]).isNotNull()
-    if op == "like":
-        return _compile(args[0]).like(args[1]["lit"])
+    if op == "like":  # Spark's own like backtracks (a pattern of many % held a batch for minutes)
+        return _compile(args[0]).rlike(like_patterns.to_regex(args[1]["lit"]))
     return _BINARY[op](_compile(args[0]), _compile(args[1]))
 
 
@@ -88,3 +90,13 @@ def apply(df: DataFrame, tree: Any) -> tuple[DataFrame, str | None]:
         types = ", ".join(f"{c} {used[c]}" for c in row_filter.columns(checked))
         return df, (f"row_filter {text} does not fit this dataset's column types ({kind}; "
                     f"columns used: {types or 'none'})")
+
+
+def value_failure(tree: Any, why: str) -> str:
+    """The reason of a preparation that a value broke while the filter was computed on it (an ANSI
+    cast, an overflow, a division by zero): the filter and what went wrong, never the value."""
+    try:
+        text = to_text(row_filter.check(tree))
+    except RowFilterError:
+        text = "(as given)"
+    return f"row_filter {text} cannot be computed on this dataset's values: {why}"

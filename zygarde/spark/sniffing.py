@@ -11,7 +11,6 @@ from pyspark.sql import SparkSession
 
 from zygarde.domain.errors import DatasetError
 from zygarde.spark.failures import DECOMPRESSION
-from zygarde.spark.hadoop_fs import qualify
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +52,6 @@ def text_problem(head: bytes, fmt: str, encoding: str | None = None, multiline: 
     return None
 
 
-def _first_file(spark: SparkSession, uri: str):
-    """(file system, path) of the first data file under `uri` (a file, a folder or a glob), or None."""
-    jvm = spark.sparkContext._jvm
-    pattern = jvm.org.apache.hadoop.fs.Path(qualify(uri))
-    fs = pattern.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    statuses = list(fs.globStatus(pattern) or [])
-    for status in sorted(statuses, key=lambda s: s.getPath().toString()):
-        if not status.isDirectory():
-            return fs, status.getPath()
-        inside = [s for s in fs.listStatus(status.getPath())
-                  if s.isFile() and not s.getPath().getName().startswith(("_", "."))]
-        if inside:
-            return fs, min(inside, key=lambda s: s.getPath().getName()).getPath()
-    return None
-
-
 def _head(spark: SparkSession, fs, path) -> bytes:
     """Up to HEAD_BYTES of the file, decompressed when its name has a codec's suffix (.gz, .bz2, ...)."""
     jvm, conf = spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()
@@ -82,13 +65,10 @@ def _head(spark: SparkSession, fs, path) -> bytes:
         stream.close()
 
 
-def check_text_input(spark: SparkSession, uri: str, fmt: str, options: dict[str, str]) -> None:
-    """Raises DatasetError when the first file under `uri` is not CSV / JSON lines text. A missing
-    input is left for Spark to report."""
-    found = _first_file(spark, uri)
-    if found is None:
-        return
-    fs, path = found
+def check_text_input(spark: SparkSession, found, fmt: str, options: dict[str, str]) -> None:
+    """Raises DatasetError when the first listed file (a zygarde.spark.listing.Listing) is not CSV /
+    JSON lines text."""
+    fs, path = found.fs, found.files[0].getPath()
     name = posixpath.basename(str(path.toString()))
     try:
         head = _head(spark, fs, path)

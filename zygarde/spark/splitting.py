@@ -17,9 +17,11 @@ from pyspark.sql import types as T
 
 from zygarde.domain.errors import DatasetError
 from zygarde.spark.dataset import column
+from zygarde.spark.wide import select_names
 
 EXACT_MAX = 100_000  # strata (or fold assignments) of up to this many rows or groups are cut exactly
 _GROUP, _STRATUM, _ROWS, _PART = "zy__group", "zy__stratum", "zy__group_rows", "zy__part"
+_DIGEST, _TIE_BREAK = "zy__digest", "zy__tie_break"
 
 
 def _hashable(df: DataFrame, names: list[str]) -> list[Column]:
@@ -29,14 +31,22 @@ def _hashable(df: DataFrame, names: list[str]) -> list[Column]:
 
 
 def with_row_key(df: DataFrame, seed: int, name: str, salt: str = "") -> DataFrame:
-    """Adds `name`: a 64-bit hash of (seed, salt, row content, copy number among identical rows)."""
-    content = _hashable(df, df.columns)
-    digest = F.xxhash64(*content)
-    # Copies share the digest; a second hash orders the (2^-64 rare) distinct rows that share it too.
-    # Two hashed longs keep the window cheap on wide data, where the columns themselves would not.
-    tie_break = F.xxhash64(F.lit("copies"), *content)
-    copy = F.row_number().over(Window.partitionBy(digest).orderBy(tie_break))
-    return df.withColumn(name, F.xxhash64(F.lit(seed), F.lit(salt), digest, copy))
+    """Adds `name`: a 64-bit hash of (seed, salt, row content, copy number among identical rows).
+    The content is hashed in column name order: by star expressions over the columns selected in
+    that order (one call each, however wide the frame), the frame's own order put back after."""
+    columns = df.columns
+    if any(isinstance(f.dataType, T.MapType) for f in df.schema.fields):  # maps hash as JSON: rare, explicit
+        content = _hashable(df, columns)
+        keyed = df.withColumn(_DIGEST, F.xxhash64(*content)).withColumn(_TIE_BREAK,
+                                                                       F.xxhash64(F.lit("copies"), *content))
+    else:
+        # Copies share the digest; a second hash orders the (2^-64 rare) distinct rows that share it too.
+        # Two hashed longs keep the window cheap on wide data, where the columns themselves would not.
+        keyed = select_names(df, sorted(columns)).select(
+            F.col("*"), F.xxhash64(F.col("*")).alias(_DIGEST), F.xxhash64(F.lit("copies"), F.col("*")).alias(_TIE_BREAK))
+    copy = F.row_number().over(Window.partitionBy(_DIGEST).orderBy(_TIE_BREAK))
+    keyed = keyed.withColumn(name, F.xxhash64(F.lit(seed), F.lit(salt), F.col(_DIGEST), copy))
+    return select_names(keyed, [*columns, name])
 
 
 def group_key(df: DataFrame, seed: int, group_by: list[str], salt: str = "") -> Column:

@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def http(method: str, url: str, data: bytes | None = None) -> bytes:
@@ -38,3 +44,30 @@ def running_fake_gcs(port: int, bucket: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def run_batch(base: str, script: str, request_json: str, *, driver_port: int, timeout: float) -> int:
+    """spark_jobs/{script} in its own process and Spark session, reading and writing the fake GCS at `base`,
+    as a Dataproc batch runs it: its exit code. After `timeout` seconds the script and its JVM are killed and
+    subprocess.TimeoutExpired is raised. ZY_DEBUG=1 prints its stderr."""
+    from zygarde.local.spark_gcs import spark_conf_for_emulator
+
+    conf = {**spark_conf_for_emulator(base), "spark.ui.enabled": "false", "spark.driver.host": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1", "spark.driver.port": str(driver_port),
+            "spark.blockManager.port": str(driver_port + 15), "spark.port.maxRetries": "10",
+            "spark.sql.shuffle.partitions": "2"}
+    jars = conf.pop("spark.jars")
+    args = ["--master", "local[2]", "--jars", jars] + [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_SUBMIT_ARGS": " ".join(args + ["pyspark-shell"])}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "spark_jobs" / script), "--request", request_json], env=env,
+                            cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the script and its JVM
+        proc.wait()
+        raise
+    if os.environ.get("ZY_DEBUG"):
+        print(stderr)
+    return proc.returncode

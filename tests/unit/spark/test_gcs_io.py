@@ -5,10 +5,6 @@ in test_pack_of_one.)"""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -16,13 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.unit.spark.fake_gcs import http as _http
-from tests.unit.spark.fake_gcs import running_fake_gcs
+from tests.unit.spark.fake_gcs import run_batch, running_fake_gcs
 from zygarde.domain.contracts import PackRequest, TrialResult
 
 from .conftest import pack_of_one
 from zygarde.local.cloud import LocalPorts
 
-ROOT = Path(__file__).resolve().parents[3]
 GCS_PORT = LocalPorts.free().storage  # free now, in $ZYGARDE_TEST_PORT_RANGE (another run may hold a fixed one)
 BUCKET = "zy-spark-test"
 
@@ -59,27 +54,7 @@ def _names(base: str, prefix: str) -> list[str]:
 
 
 def _run_batch(base: str, request: PackRequest) -> int:
-    from zygarde.local.spark_gcs import spark_conf_for_emulator
-
-    conf = {**spark_conf_for_emulator(base), "spark.ui.enabled": "false", "spark.driver.host": "127.0.0.1",
-            "spark.driver.bindAddress": "127.0.0.1", "spark.driver.port": "18370",
-            "spark.blockManager.port": "18385", "spark.port.maxRetries": "10",
-            "spark.sql.shuffle.partitions": "2"}
-    jars = conf.pop("spark.jars")
-    args = ["--master", "local[2]", "--jars", jars] + [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_SUBMIT_ARGS": " ".join(args + ["pyspark-shell"])}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "spark_jobs" / "train_pack.py"), "--request",
-                             request.to_json()], env=env, cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        _, stderr = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the script and its JVM
-        proc.wait()
-        raise
-    if os.environ.get("ZY_DEBUG"):
-        print(stderr)
-    return proc.returncode
+    return run_batch(base, "train_pack.py", request.to_json(), driver_port=18370, timeout=240)
 
 
 def _request(trial_id: str, **overrides) -> PackRequest:

@@ -160,6 +160,46 @@ def test_a_wide_dataset_prepares_with_a_full_report(prepare, survey):  # noqa: F
     assert sum(result.rows.values()) == n
 
 
+@pytest.mark.parametrize("columns, target", [(10_000, "first"), (10_000, "last"), (20_000, "last")],
+                         ids=["10k-first", "10k-last", "20k-last"])
+def test_ten_and_twenty_thousand_columns_prepare(spark, prepare, survey, columns, target):  # noqa: F811
+    """A wide sensor export (the audit's 10,000 columns overflowed Spark's stack, target first or last, and
+    were retried for 14 minutes): no expression grows with the columns, so it prepares, and 20,000 (the
+    submission's limit) too. Few rows: the columns are what is hard."""
+    root, _ = survey
+    rng = np.random.default_rng(columns)
+    n = 24
+    values = rng.normal(size=(n, columns)).round(3)
+    values[::3, 5] = np.nan
+    names = [f"sensor_{i:05d}" for i in range(columns)]
+    labels = np.where(np.arange(n) % 2 == 0, "yes", "no")
+    frame = pd.DataFrame(values, columns=names)
+    frame.insert(0 if target == "first" else columns, "churned", labels)
+    path = root / f"wide_{columns}_{target}.csv"
+    frame.to_csv(path, index=False)
+    code, result, _ = _run(prepare, path, min_rows=10)
+    assert code == 0 and result.status == "SUCCEEDED", result.error
+    report = result.report
+    assert [c["name"] for c in report["schema"]] == list(frame.columns)
+    assert report["class_balance"] == {"no": 12, "yes": 12} and sum(result.rows.values()) == n
+    probe = report["columns"]["sensor_00005"]
+    assert probe["nulls"] == 8 and probe["min"] == pytest.approx(np.nanmin(values[:, 5]))
+    assert probe["mean"] == pytest.approx(np.nanmean(values[:, 5]))
+    assert len(spark.read.parquet(result.parts["train"]).columns) == columns + 1
+
+
+def test_a_stack_overflow_from_the_jvm_is_deterministic_never_retried(spark):  # noqa: F811
+    """A real java.lang.StackOverflowError thrown through py4j: another attempt would overflow too."""
+    jvm = spark.sparkContext._jvm
+    try:
+        jvm.scala.util.Failure(jvm.java.lang.StackOverflowError()).get()
+    except Exception as exc:  # noqa: BLE001 - py4j's error class
+        kind, message = describe_failure(exc, "data preparation")
+    else:
+        raise AssertionError("no error")
+    assert kind == "deterministic" and "ran out of stack space" in message and not _RAW.search(message)
+
+
 def test_secret_looking_columns_report_counts_not_values(prepare, survey):  # noqa: F811
     root, frame = survey
     rng = np.random.default_rng(4)

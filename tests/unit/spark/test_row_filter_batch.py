@@ -1,7 +1,8 @@
 """Row filters in the preparation batch, on local Spark: the compiler refuses forged trees, a legitimate
 filter keeps the right rows, failure reasons name the filter's problem and never carry values from
-outside the dataset, and (Hypothesis) every compiled filter holds only
-allow-listed Spark functions."""
+outside the dataset nor from inside it (Spark's cast and ANSI errors translated), LIKE keeps what
+Spark's LIKE keeps without backtracking, a stage stops at its time limit, and (Hypothesis) every
+compiled filter holds only allow-listed Spark functions."""
 from __future__ import annotations
 
 import getpass
@@ -13,11 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.unit.test_row_filter import HOSTILE_TEXTS, _checked, _valid_trees
 from zygarde.domain.contracts import PrepareRequest, PrepareResult
 from zygarde.domain.row_filter import RowFilterError
-from zygarde.domain.row_filter_text import parse
+from zygarde.domain.row_filter_text import parse, to_text
 from zygarde.spark.row_filter import compile_filter
 
 # What the old Spark SQL filters leaked into a job's public reason.
@@ -123,7 +125,7 @@ def test_a_type_mismatch_names_the_filter_problem_not_a_raw_spark_error(prepare)
 # functions), written out here rather than taken from the compiler.
 ALLOWED_SPARK_FUNCTIONS = {
     "and", "or", "!", "=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "negative", "in", "isNull",
-    "isNotNull", "like", "lower", "upper", "length", "trim", "ltrim", "rtrim", "substring", "concat", "abs",
+    "isNotNull", "rlike", "lower", "upper", "length", "trim", "ltrim", "rtrim", "substring", "concat", "abs",
     "round", "floor", "ceil", "sqrt", "coalesce", "greatest", "least", "to_date", "year", "month",
     "dayofmonth", "dayofweek", "hour", "minute"}
 ALLOWED_NODES = {"UnresolvedAttribute", "Literal"}
@@ -162,3 +164,106 @@ def test_the_walk_would_see_sql_text_and_reflection(spark):
 
     assert _spark_functions(F.expr("reflect('a', 'b')"))[1] == {"SqlExpression"}
     assert "reflect" in _spark_functions(F.call_function("reflect", F.lit("a"), F.lit("b")))[0]
+
+
+# ---- bounds: LIKE without backtracking, values kept out of reasons, the stage's time limit ----
+
+PASSWORDS = [f"hunter{i}-Xq{i * 7 % 10}z" for i in range(60)]
+
+
+@pytest.fixture(scope="module")
+def accounts(tmp_path_factory) -> Path:
+    """A user table with a password column (every value a secret), ages, balances and a long note."""
+    frame = pd.DataFrame({"customer_id": [f"C{i:03d}" for i in range(60)], "password": PASSWORDS,
+                          "age": [18 + i % 50 for i in range(60)], "balance": [i * 12.5 for i in range(60)],
+                          "note": ["a" * 3000 for _ in range(60)],
+                          "churned": ["yes" if i % 3 == 0 else "no" for i in range(60)]})
+    path = tmp_path_factory.mktemp("accounts") / "accounts.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def prepare_accounts(spark, accounts, tmp_path):
+    from spark_jobs.prepare_data import main
+
+    def run(tree, **fields):
+        out = tmp_path / uuid.uuid4().hex[:6]
+        request = PrepareRequest(**{**dict(job_id="job-accounts", attempt=1, dataset_uri=str(accounts),
+                                           dataset_format="csv", target="churned", task="binary_classification",
+                                           seed=5, validation_fraction=0.2, test_fraction=0.15,
+                                           output_prefix=f"{out}/data/", result_uri=f"{out}/result.json",
+                                           row_filter=tree), **fields})
+        code = main(["--request", request.to_json()], spark=spark)
+        return code, PrepareResult.from_json(Path(request.result_uri).read_text())
+
+    return run
+
+
+def _no_passwords(text: str) -> None:
+    assert not any(p in text for p in PASSWORDS), text
+    assert "hunter" not in text, text
+
+
+@pytest.mark.parametrize("text, error_class", [
+    ("password > 1", "CAST_INVALID_INPUT"),
+    ("to_date(password) is not null", "CAST_INVALID_INPUT"),
+    ("age + 9223372036854775807 > 0", "ARITHMETIC_OVERFLOW"),
+    ("balance / 0 > 1", "DIVIDE_BY_ZERO"),
+], ids=["compare", "to_date", "overflow", "divide"])
+def test_a_value_error_names_the_filter_and_never_the_value(prepare_accounts, text, error_class):
+    code, result = prepare_accounts(parse(text))
+    assert code == 1 and result.status == "FAILED" and result.error_kind == "data"  # never retried
+    assert result.error.startswith(f"row_filter {to_text(parse(text))} cannot be computed on this dataset's "
+                                   "values: ") and result.error.endswith(f"({error_class})")
+    assert "\n" not in result.error and "SQLSTATE" not in result.error
+    _no_passwords(result.error)
+
+
+def test_an_expectation_on_a_secret_column_shows_no_example(prepare_accounts):
+    code, result = prepare_accounts(None, expectations={"password": {"allowed": ["x"]}})
+    assert code == 1 and "60 rows of column 'password' have values outside the allowed ones" in result.error
+    _no_passwords(result.error)
+
+
+@pytest.mark.parametrize("pattern, why", [
+    ("%a" * 30 + "%b", "a like pattern may have at most 10 '%' wildcards, not 31"),
+    ("abc\\", "the like pattern ends with the escape character"),
+], ids=["bomb", "escape"])
+def test_a_forged_like_pattern_past_submission_is_refused_in_the_batch(prepare_accounts, pattern, why):
+    tree = {"op": "like", "args": [{"col": "note"}, {"lit": pattern}]}
+    with pytest.raises(RowFilterError):
+        compile_filter(tree)
+    code, result = prepare_accounts(tree)
+    assert code == 1 and result.error.startswith("the data cannot serve this job: row_filter is refused: args[1]: ")
+    assert why in result.error
+
+
+@pytest.mark.timeout(600)
+def test_the_worst_allowed_like_pattern_runs_without_backtracking(prepare_accounts):
+    """Ten wildcards over 3,000-character notes that never match: Spark's own LIKE backtracks for
+    longer than any batch lives (the audit's 31 held a slot for minutes on 60 rows); a hang fails."""
+    code, result = prepare_accounts(parse("note like '" + "%a" * 9 + "%b' or age >= 18"))
+    assert code == 0, result.error
+    assert result.report["row_count"] == 60
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text("ab%_\\", max_size=7))
+def test_like_keeps_exactly_the_rows_spark_s_like_keeps(spark, pattern):
+    from zygarde.domain import like_patterns
+
+    if like_patterns.problem(pattern) is not None:
+        return
+    values = ["", "a", "b", "ab", "ba", "aab", "a%b", "a_b", "a\\b", "abab", "a\nb", "%", "_"]
+    df = spark.createDataFrame([(v,) for v in values], "v string")
+    ours = [r.v for r in df.filter(compile_filter({"op": "like", "args": [{"col": "v"}, {"lit": pattern}]})).collect()]
+    theirs = [r.v for r in df.filter(df.v.like(pattern)).collect()]
+    assert ours == theirs
+
+
+def test_a_preparation_is_stopped_at_its_time_limit_and_says_so(prepare_accounts):
+    code, result = prepare_accounts(parse("age >= 18 and note like '%a%b'"), time_limit_seconds=1)
+    assert code == 1 and result.status == "FAILED" and result.error_kind == "time_limit"  # never retried
+    assert result.error == ("the data preparation ran past its time limit of 1 s (set from its predicted cost) and "
+                            "was stopped; another attempt would be stopped too")

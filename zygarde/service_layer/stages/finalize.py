@@ -22,7 +22,8 @@ class FinalizeStage(Stage):
     result_type = FinalizeResult
     waits_for_more = False
 
-    def request(self, trials: list[Trial], spec: JobSpec, settings: Settings, handoff: dict[str, Any]) -> FinalizeRequest:
+    def request(self, trials: list[Trial], spec: JobSpec, settings: Settings, owner: str,
+                shared: dict[str, Any]) -> FinalizeRequest:
         [trial] = trials
         _, result_uri = trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)
         data = data_prefix(settings, trial.job_id)

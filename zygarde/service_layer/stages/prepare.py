@@ -1,5 +1,6 @@
 """Prepare: validate the raw dataset once per job, write its data report and the train / validation /
-test parts (spark_jobs/prepare_data.py). Its batch may wait for the job's first pack."""
+test parts (spark_jobs/prepare_data.py). Its request names the owner's folder in Zygarde's bucket, which
+every object the batch lists must lie under. Its batch may wait for the job's first pack."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,6 +12,7 @@ from zygarde.domain.model import StageKind, Trial
 from zygarde.domain.reasons import Reason
 from zygarde.domain.report_record import report_for_record
 from zygarde.domain.spec import JobSpec
+from zygarde.service_layer.dataset_paths import dataset_home
 from zygarde.service_layer.locations import data_prefix, trial_uris
 from zygarde.service_layer.stages.stage import Stage
 
@@ -21,7 +23,8 @@ class PrepareStage(Stage):
     result_type = PrepareResult
     waits_for_more = True
 
-    def request(self, trials: list[Trial], spec: JobSpec, settings: Settings, handoff: dict[str, Any]) -> PrepareRequest:
+    def request(self, trials: list[Trial], spec: JobSpec, settings: Settings, owner: str,
+                shared: dict[str, Any]) -> PrepareRequest:
         [trial] = trials
         _, result_uri = trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)
         return PrepareRequest(
@@ -32,7 +35,8 @@ class PrepareStage(Stage):
             dataset_options=dict(spec.dataset.options), include_columns=spec.data.include_columns,
             exclude_columns=list(spec.data.exclude_columns), row_filter=spec.data.row_filter,
             expectations=dict(spec.data.expectations), min_rows=spec.data.min_rows,
-            group_by=list(spec.data.group_by), **handoff)
+            group_by=list(spec.data.group_by), dataset_home=dataset_home(spec.dataset.uri, owner, settings.bucket),
+            **shared)
 
     def result_locations(self, trial: Trial, spec: JobSpec, settings: Settings) -> dict[str, str]:
         data = data_prefix(settings, trial.job_id)

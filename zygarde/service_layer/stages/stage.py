@@ -1,6 +1,8 @@
 """A stage definition: what one kind of batch work is (its entry point, request and result, the locations
 a result may name, what its success records, whether its batch may wait for more of the job's work),
-and what every stage shares: reading and checking a result, building the batch or the handoff."""
+and what every stage shares: reading and checking a result (a failure retried only when transient:
+job_aggregate.failure), building the batch or the handoff with the stage's time limit (claimed with the
+trials from the work's predicted cost) and the batch's ttl to match (domain/time_limits.py)."""
 from __future__ import annotations
 
 import abc
@@ -9,17 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from zygarde.config import Settings
+from zygarde.domain import time_limits
 from zygarde.domain.contracts import Handoff
 from zygarde.domain.decisions import StageOutcome
+from zygarde.domain.job_aggregate import failure
 from zygarde.domain.messages import Retry
 from zygarde.domain.model import StageKind, Trial
 from zygarde.domain.reasons import Reason
 from zygarde.domain.spec import JobSpec
 from zygarde.service_layer import locations
 from zygarde.service_layer.ports import BatchRequest
-
-RETRYABLE_ERROR_KINDS = frozenset({"runtime"})  # a failure of these kinds may pass on another attempt
-
 
 @dataclass(frozen=True)
 class NotThisAttempt:
@@ -35,8 +36,10 @@ class Stage(abc.ABC):
     waits_for_more: bool  # its batch may wait for more of the job's work after it (warm handoffs)
 
     @abc.abstractmethod
-    def request(self, trials: list[Trial], spec: JobSpec, settings: Settings, handoff: dict[str, Any]) -> Any:
-        """The entry point's request for these LAUNCHING trials (one stage, or one pack)."""
+    def request(self, trials: list[Trial], spec: JobSpec, settings: Settings, owner: str,
+                shared: dict[str, Any]) -> Any:
+        """The entry point's request for these LAUNCHING trials (one stage, or one pack) of `owner`'s job;
+        `shared`: the fields every stage's request has (shared_fields)."""
 
     def properties(self, trials: list[Trial]) -> dict[str, str]:
         """The Spark properties its batch needs beside the runtime's defaults."""
@@ -69,7 +72,7 @@ class Stage(abc.ABC):
     # --- shared by every stage ------------------------------------------------------------------
     def outcome(self, trial: Trial, raw: bytes, uri: str, spec: JobSpec, settings: Settings) -> StageOutcome | NotThisAttempt:
         """The meaning of the running attempt's result object: unreadable (retried), not its own, a failure
-        (retried when it may pass), or what its success records."""
+        (retried only when transient), or what its success records."""
         try:
             result = self.result_type.from_json(raw)
             if not isinstance(getattr(result, "metrics", {}), dict):
@@ -82,9 +85,7 @@ class Stage(abc.ABC):
         if problem is not None:
             return NotThisAttempt(problem)
         if result.status != "SUCCEEDED":
-            retry = Retry.IF_ATTEMPTS_LEFT if result.error_kind in RETRYABLE_ERROR_KINDS else Retry.NEVER
-            reason = Reason.DATA_ERROR if result.error_kind == "data" else Reason.BATCH_FAILED
-            return StageOutcome(False, reason, result.error or "failed", retry)
+            return failure(result.error_kind, result.error or "failed")
         return self.succeeded(trial, result, expected, spec, settings)
 
     def handoff_fields(self, trial: Trial, settings: Settings) -> dict[str, Any]:
@@ -95,19 +96,38 @@ class Stage(abc.ABC):
                 "handoff_seconds": float(settings.handoff_seconds),
                 "idle_prefix": locations.idle_prefix(settings, trial.job_id, trial.batch_id)}
 
+    @staticmethod
+    def time_limit(trials: list[Trial]) -> int:
+        """The stage's time limit in seconds, claimed with its trials (0: none, as for trials claimed before
+        limits existed)."""
+        return int(max((t.time_limit_seconds or 0 for t in trials), default=0))
+
+    def shared_fields(self, trials: list[Trial], settings: Settings) -> dict[str, Any]:
+        """The request fields of every stage: the wait for more work (when claimed to), the time limit."""
+        return {**self.handoff_fields(trials[0], settings), "time_limit_seconds": float(self.time_limit(trials))}
+
+    @staticmethod
+    def batch_ttl(time_limit: int, takes_handoffs: bool, settings: Settings) -> int | None:
+        """Dataproc's ttl for a batch whose first stage has this limit: the limit and a margin, more for a
+        batch that waits for more work (None without a limit: the launcher's ceiling)."""
+        if not time_limit:
+            return None
+        return time_limits.batch_ttl(time_limit, time_limits.seconds(settings.batch_ttl), takes_handoffs)
+
     def batch_request(self, trials: list[Trial], spec: JobSpec, owner: str, settings: Settings) -> BatchRequest:
-        first = trials[0]
-        request = self.request(trials, spec, settings, self.handoff_fields(first, settings))
+        first, shared = trials[0], self.shared_fields(trials, settings)
+        request = self.request(trials, spec, settings, owner, shared)
         return BatchRequest(
             batch_id=first.batch_id, main_python_file_uri=settings.code_uri(self.main),
             args=("--request", request.to_json()), python_file_uris=(settings.code_uri("zygarde.zip"),),
             labels={"zygarde": "trial", "zygarde-job": locations.label(first.job_id),
                     "zygarde-owner": locations.label(owner), "zygarde-kind": str(self.kind), **self.labels(trials)},
-            properties=self.properties(trials))
+            properties=self.properties(trials),
+            ttl_seconds=self.batch_ttl(self.time_limit(trials), "handoff_prefix" in shared, settings))
 
-    def handoff(self, trials: list[Trial], spec: JobSpec, settings: Settings) -> Handoff:
+    def handoff(self, trials: list[Trial], spec: JobSpec, owner: str, settings: Settings) -> Handoff:
         """The same work, for a batch that waits for it."""
-        request = self.request(trials, spec, settings, self.handoff_fields(trials[0], settings))
+        request = self.request(trials, spec, settings, owner, self.shared_fields(trials, settings))
         return Handoff(main=self.main, request=dataclasses.asdict(request))
 
 

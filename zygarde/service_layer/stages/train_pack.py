@@ -29,7 +29,8 @@ class TrainPackStage(Stage):
     result_type = TrialResult
     waits_for_more = True
 
-    def request(self, trials: list[Trial], spec: JobSpec, settings: Settings, handoff: dict[str, Any]) -> PackRequest:
+    def request(self, trials: list[Trial], spec: JobSpec, settings: Settings, owner: str,
+                shared: dict[str, Any]) -> PackRequest:
         first, data = trials[0], data_prefix(settings, trials[0].job_id)
         packed = []
         for t in sorted(trials, key=lambda t: t.index):
@@ -42,7 +43,7 @@ class TrainPackStage(Stage):
                            metric=spec.objective, target=spec.dataset.target, seed=spec.seed,
                            train_uri=data + "train", validation_uri=data + "validation", trials=tuple(packed),
                            k_folds=spec.data.k_folds, group_by=list(spec.data.group_by),
-                           concurrency=max(1, settings.pack_concurrency), **handoff)
+                           concurrency=max(1, settings.pack_concurrency), **shared)
 
     def properties(self, trials: list[Trial]) -> dict[str, str]:
         properties: dict[str, str] = {}
