@@ -30,7 +30,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from zygarde.domain import algorithms
 from zygarde.domain.contracts import PackedTrial, PackRequest, TrialResult
-from zygarde.spark import boosting, hadoop_fs, warm_models
+from zygarde.spark import boosting, hadoop_fs, trial_parallel, warm_models
 from zygarde.spark.dataset import LABEL
 from zygarde.spark.estimators import resolve_params
 from zygarde.spark.evaluation import evaluate, finite
@@ -136,6 +136,7 @@ class _Pack:
         self.load_error: BaseException | None = None
         self.once = _Once(Counter(key for trial in request.trials for key in self._keys(trial)))
         self.unwritten: list[str] = []
+        self.fit_mode = None  # trial_parallel.choose's, once the parts are loaded (packs with XGBoost)
 
     def _keys(self, trial: PackedTrial) -> list[tuple]:
         """The shared values a trial uses: its preprocessing (whole train part, each fold), the folds."""
@@ -144,7 +145,8 @@ class _Pack:
             return []
         plan, k = preprocessing_key(algorithm), self.request.k_folds
         per_fold = [("features", plan, i) for i in range(k)] + [("folds",)] if k >= 2 else []
-        return [("features", plan, None), *per_fold]
+        arrays = [("arrays", plan)] if algorithm.barrier else []  # trial-parallel XGBoost's broadcast
+        return [("features", plan, None), *per_fold, *arrays]
 
     def candidate(self, trial: PackedTrial) -> Candidate:
         r = self.request
@@ -193,6 +195,8 @@ class _Pack:
         resolve_params(algorithm, candidate.params)  # fail fast, before touching data
         if self.load_error is not None:
             raise self.load_error
+        if trial_parallel.in_a_task(self.fit_mode, algorithm):  # issue #24: the whole trial in one Spark task
+            return trial_parallel.train_and_score(self, trial, candidate, algorithm, context)
         parts, phases, metrics = self.parts, Phases(context), {}
         cv: dict[str, float] = {}
         if candidate.k_folds >= 2:
@@ -278,14 +282,15 @@ class _Pack:
 
     def run(self) -> PackOutcome:
         r = self.request
-        barrier = [t for t in r.trials if getattr(algorithms.get(t.algorithm), "barrier", False)]
-        pooled = [t for t in r.trials if t not in barrier]
         workers = max(1, r.concurrency or self.spark.sparkContext.defaultParallelism)
-        log.info("pack started %s trials=%d concurrency=%d barrier_trials=%d", self.ids, len(r.trials), workers,
-                 len(barrier))
+        log.info("pack started %s trials=%d concurrency=%d", self.ids, len(r.trials), workers)
         results: dict[str, TrialResult] = {}
         try:
             self.load()
+            self.fit_mode = trial_parallel.choose(self)  # issue #24: trial-parallel XGBoost, or None
+            barrier = [t for t in r.trials if getattr(algorithms.get(t.algorithm), "barrier", False)
+                       and not trial_parallel.in_a_task(self.fit_mode, algorithms.get(t.algorithm))]
+            pooled = [t for t in r.trials if t not in barrier]
             if pooled:
                 with ThreadPoolExecutor(max_workers=min(workers, len(pooled)), thread_name_prefix="zy-pack") as pool:
                     results.update(zip((t.trial_id for t in pooled), pool.map(self.finish, pooled)))

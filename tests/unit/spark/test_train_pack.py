@@ -111,7 +111,8 @@ def packed(spark, clinic_parts, tmp_path_factory):
     try:
         with pytest.MonkeyPatch.context() as monkeypatch:
             spy = Spy(monkeypatch)
-            request = pack_request(clinic_parts, root, TRIALS, keep={"t-lr"})
+            # data-parallel: XGBoost's barrier stage (trial-parallel packs: test_trial_parallel.py)
+            request = pack_request(clinic_parts, root, TRIALS, keep={"t-lr"}, fit_mode="data_parallel")
             code, results = run_main(spark, request)
     finally:
         logger.removeHandler(records)
