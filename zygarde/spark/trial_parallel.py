@@ -131,11 +131,13 @@ def run_task(spark: SparkSession, arrays: Arrays, spec: dict[str, Any], score: b
     """One Spark job of one task: the trial (score) or the fit alone on the broadcast arrays."""
     data = arrays.broadcast
 
-    def task(_):
+    def task(rows):
         from pyspark import TaskContext
 
         from zygarde.spark import single_node
 
+        for _ in rows:  # read the input to its end, or the Python worker is not reused (nor its imports)
+            pass
         context = TaskContext.get()
         nthread = context.cpus() if context is not None else 1
         if score:
