@@ -171,6 +171,7 @@ def one_mode(spark, mode: str, dataset, parts: dict, rows: dict, work: Path, cor
         final = run_finalize(spark, FinalizeRequest(
             job_id=job, attempt=1, model_uri=None, test_uri=parts["test"], task=dataset.task, target=dataset.target,
             metric=metric, package_uri=str(work / job / "package") + "/", result_uri=str(work / job / "final.json"),
+            fit_mode=mode,
             refit=RefitSpec(algorithm=winner.algorithm, params=dict(winner.params), seed=SEED,
                             train_uri=parts["train"], validation_uri=parts["validation"])))
         out["finalize"] = {"status": final.status, "error": final.error, "seconds": round(time.monotonic() - started, 1),

@@ -6,7 +6,8 @@ and once per cross-validation fold, and its feature rows are cached for every tr
 (released when the last of them ends). Trials fit `concurrency` at a time in a thread pool, as
 Spark's TrainValidationSplit does with `parallelism`; learners that train in barrier mode (XGBoost)
 then fit one at a time in the main thread, so that two barrier stages never wait on each other's
-task slots. Each trial writes its own TrialResult as soon as it ends; one that fails gets a FAILED
+task slots, unless the pack fits them trial-parallel (zygarde/spark/trial_parallel.py: when the prepared
+parts fit an executor, each XGBoost trial is one Spark task in the pool). Each trial writes its own TrialResult as soon as it ends; one that fails gets a FAILED
 result with one readable sentence and the others go on.
 
 A packed trial's result holds what run_trial's does, scored the same way: the validation metrics

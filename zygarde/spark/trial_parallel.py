@@ -13,6 +13,7 @@ predict_ms_per_1k, here the booster scoring the validation arrays (no Spark job,
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from pyspark.sql import functions as F
 
 from zygarde.domain import algorithms, fit_mode
 from zygarde.domain.algorithms import Algorithm
+from zygarde.domain.errors import DatasetError
 from zygarde.spark import boosting, hadoop_fs, warm_models
 from zygarde.spark.dataset import LABEL
 from zygarde.spark.estimators import build_estimator
@@ -140,13 +142,31 @@ def run_task(spark: SparkSession, arrays: Arrays, spec: dict[str, Any], score: b
             pass
         context = TaskContext.get()
         nthread = context.cpus() if context is not None else 1
-        if score:
-            yield single_node.fit_and_score(data.value, spec, nthread)
-        else:
-            booster, seconds = single_node.fit(data.value, spec, nthread)
-            yield {**single_node.kept(booster), "seconds": seconds}
+        try:
+            if score:
+                yield single_node.fit_and_score(data.value, spec, nthread)
+            else:
+                booster, seconds = single_node.fit(data.value, spec, nthread)
+                yield {**single_node.kept(booster), "seconds": seconds}
+        except MemoryError:
+            raise  # Spark reports the lost task
+        except Exception as exc:  # noqa: BLE001 - the trial's failure, told to the driver in one line
+            yield {"error": str(exc), "error_type": type(exc).__name__}
 
-    return spark.sparkContext.parallelize([0], 1).mapPartitions(task).collect()[0]
+    out = spark.sparkContext.parallelize([0], 1).mapPartitions(task).collect()[0]
+    if "error" in out:
+        raise task_error(out["error_type"], out["error"])
+    return out
+
+
+def task_error(kind: str, text: str) -> Exception:
+    """A task's failure as the driver raises it: XGBoost refusing the data or a parameter (its message's
+    first line, without the source location) is the trial's data error; anything else a runtime one."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), kind)
+    line = re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", line)[:300]
+    if kind == "XGBoostError":
+        return DatasetError(f"XGBoost refused the trial: {line}")
+    return RuntimeError(f"the trial's task failed: {kind}: {line}")
 
 
 def wrap(xgb_estimator, kept: dict[str, Any]):

@@ -163,6 +163,19 @@ def test_multiclass_and_regression_metrics_are_spark_s_too(spark, tmp_path, task
         assert result.metrics[name] == pytest.approx(value, rel=1e-9), name
 
 
+def test_a_trial_xgboost_refuses_fails_alone_with_one_readable_sentence(spark, tmp_path):
+    frame = skdata.load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
+    frame.loc[:9, "progression"] = 0.0  # gamma regression needs targets above 0
+    trials = {"t-gamma": ("xgboost_regressor", {"n_estimators": 5, "objective": "reg:gamma"}),
+              "t-ok": ("xgboost_regressor", {"n_estimators": 5})}
+    results, _, _ = _run(spark, _parts(tmp_path, frame), tmp_path, trials, task="regression", metric="rmse",
+                         target="progression", fit_mode="trial_parallel")
+    failed = results["t-gamma"]
+    assert failed.status == "FAILED" and failed.error_kind == "data", failed
+    assert failed.error == "XGBoost refused the trial: label must be positive for gamma regression."
+    assert results["t-ok"].status == "SUCCEEDED", results["t-ok"].error
+
+
 def test_booster_arguments_are_xgboost_spark_s_own(spark, clinic_parts):
     for algorithm_name, params in (EARLY, ("xgboost_regressor", {"n_estimators": 7, "max_bin": 64,
                                                                  "objective": "reg:absoluteerror"})):
