@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup demo test unit down clean
+.PHONY: setup demo test test-parallel unit down clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The same tests on two pytest-xdist workers: one runs the emulator tests (one work unit, one emulator
+# set), the other the unit tests, module by module, non-Spark first (tests/conftest.py).
+test-parallel: setup
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadscope --no-loadscope-reorder
 
 unit: setup
 	$(PY) -m pytest -q tests/unit

@@ -4,7 +4,6 @@ platform's job view until it ends; then its registered model's test metric, its 
 state, and the URIs of the parts its preparation wrote (FLAML gets the same split)."""
 from __future__ import annotations
 
-import json
 import time
 
 from bench import automl_data, automl_report, packing_cloud
@@ -21,7 +20,7 @@ def run(csv: bytes, rows: int, dataset: automl_data.AutomlDataset, job_id: str, 
     deps.blobs.write_bytes(uri, csv, content_type="text/csv")
     spec = automl_data.job_spec(job_id, uri, dataset, minutes, max_trials, packing)
     published = time.monotonic()
-    deps.publisher.publish("jobs", json.dumps(spec).encode())
+    packing_cloud.publish_signed(deps, spec)
     view, ended = packing_cloud.wait_for(deps, job_id, timeout, progress=progress)
     return record(view, ended - published, spec), parts_of(view)
 

@@ -122,7 +122,7 @@ def main() -> None:
                 blobs.write_bytes(root + "manifest.json", json.dumps({"labels": labels, "online": online}).encode())
                 repo.register_model_version(f"bench-{task}", "job-1", {
                     "package_uri": root, "manifest_uri": root + "manifest.json",
-                    "online": {k: online[k] for k in ("status", "onnx_uri")}})
+                    "online": {k: online[k] for k in ("status", "onnx_uri")}}, "bench")
                 rows = [{k: (None if v != v else v) for k, v in r.items()}
                         for r in frame.drop(columns=[target]).to_dict("records")]
                 batch[task] = {"rows": rows, "parity": online["parity"]}

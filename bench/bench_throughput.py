@@ -89,7 +89,7 @@ def mllib_points(task: str) -> list[tuple[str, dict]]:
 def run_pack(spark, job: str, pack: str, dataset, parts: dict, points, fraction: float, mode: str, work: Path,
              cores: int):
     from zygarde.domain.contracts import PackedTrial, PackRequest
-    from zygarde.spark.pack import run_pack as run
+    from zygarde.spark.pack_runner import run_pack as run
 
     trials = [PackedTrial(trial_id=f"{pack}-{i:02d}", attempt=1, algorithm=algo, params=params,
                           result_uri=str(work / job / f"{pack}-{i:02d}.json"), train_fraction=fraction)

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.packing_data import BenchDataset, dataset_uri, job_spec
-from zygarde.domain.packing import batch_runtimes
+from zygarde.domain.budgets import batch_runtimes
 
 
 def start_cloud(state_dir: Path, max_concurrent_batches: int):
@@ -68,6 +68,16 @@ def wait_for(deps, job_id: str, timeout: float, poll: float = 1.0, progress=prin
     raise TimeoutError(f"job {job_id} did not end within {timeout:.0f} s")
 
 
+def publish_signed(deps, spec: dict) -> str:
+    """Publish a job as its owner does: with the identity token the local cloud issues for them."""
+    from zygarde.adapters.auth import TokenSource
+    from zygarde.config import jobs_audience
+    from zygarde.domain.identity import identity_of_key, token_attributes
+
+    token = TokenSource(jobs_audience(deps.settings.project), identity=identity_of_key(spec["owner"]))()
+    return deps.publisher.publish("jobs", json.dumps(spec).encode(), **token_attributes(token))
+
+
 def run(csv: bytes, dataset: BenchDataset, job_id: str, parallelism: int, timeout: float, progress=print,
         packing: str = "auto") -> dict:
     """Upload the data, publish the job, wait for it to end: the run's record."""
@@ -78,7 +88,7 @@ def run(csv: bytes, dataset: BenchDataset, job_id: str, parallelism: int, timeou
     deps.blobs.write_bytes(uri, csv, content_type="text/csv")
     spec = job_spec(job_id, uri, dataset, max_parallel=parallelism, packing=packing)
     published = time.monotonic()
-    deps.publisher.publish("jobs", json.dumps(spec).encode())
+    publish_signed(deps, spec)
     view, ended = wait_for(deps, job_id, timeout, progress=progress)
     return record(view, ended - published, parallelism)  # publish -> the job's end seen by polling (1 s)
 

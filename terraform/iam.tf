@@ -2,7 +2,7 @@
 
 resource "google_service_account" "functions" {
   account_id   = "${var.name_prefix}-functions"
-  display_name = "Zygarde control plane (submit_job, on_trial_result, on_cluster_idle)"
+  display_name = "Zygarde control plane (submit_job, on_trial_result, on_reconcile_tick)"
 
   depends_on = [google_project_service.api]
 }
@@ -195,4 +195,35 @@ resource "google_project_iam_member" "builder" {
   project = var.project_id
   role    = "roles/cloudbuild.builds.builder"
   member  = "serviceAccount:${google_service_account.builder.email}"
+}
+
+# ---------------------------------------------------------------- command-line users (var.cli_users)
+
+# Publish jobs and cancels; who they are comes from the identity token each message carries.
+resource "google_pubsub_topic_iam_member" "cli_users_publish_jobs" {
+  for_each = local.cli_user_members
+
+  topic  = google_pubsub_topic.topic["jobs"].id
+  role   = "roles/pubsub.publisher"
+  member = each.value
+}
+
+# Write (and read back) objects only under their own folders: a job file's owner is its folder
+# jobs/{key}/, and their jobs read datasets only from datasets/{key}/.
+resource "google_storage_bucket_iam_member" "cli_users_own_folders" {
+  for_each = {
+    for pair in setproduct(var.cli_users, ["job_files", "datasets"]) : "${pair[0]} ${pair[1]}" => {
+      member = local.cli_user_members[pair[0]]
+      prefix = "${local.r.bucket_prefixes[pair[1]]}${local.cli_user_keys[pair[0]]}/"
+    }
+  }
+
+  bucket = google_storage_bucket.main.name
+  role   = "roles/storage.objectUser"
+  member = each.value.member
+
+  condition {
+    title      = "own-folder"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.main.name}/objects/${each.value.prefix}\")"
+  }
 }

@@ -22,19 +22,43 @@ locals {
     (local.r.env.batch_startup_seconds)    = tostring(var.batch_startup_seconds)
     (local.r.env.pack_concurrency)         = tostring(var.pack_concurrency)
     (local.r.env.handoff_seconds)          = tostring(var.handoff_seconds)
+    (local.r.env.token_certs_url)          = var.token_certs_url
+    (local.r.env.token_issuers)            = join(",", var.token_issuers)
+    (local.r.env.token_audiences)          = join(",", var.token_audiences)
+    (local.r.env.trusted_delegates)        = local.trusted_delegates
+  }
+
+  # Identity tokens (docs/deploy.md, "Threat model"): the web app's account publishes and calls the
+  # predict service on behalf of the user IAP verified, so the functions let it name that user.
+  trusted_delegates = join(",", concat([google_service_account.web.email], var.trusted_delegates))
+
+  # Who may use Zygarde from the command line, each with the owner key of their e-mail: the e-mail
+  # lowercased (zygarde/domain/identity.py; the one character Google allows in an address beyond
+  # a-z 0-9 . _ @ + - is the apostrophe, which the key writes ~27).
+  cli_user_keys = { for e in var.cli_users : e => replace(lower(e), "'", "~27") }
+  cli_user_members = {
+    for e in var.cli_users : e => "${endswith(lower(e), ".gserviceaccount.com") ? "serviceAccount" : "user"}:${e}"
   }
 
   # resources.json "env" keys that are deliberately not set in the cloud:
   # dataproc_endpoint points the code at the local Dataproc stand-in, never at Google.
   # predict_url tells the CLI where the predict service is (terraform outputs it); of the cloud's
   # components only the web app calls it (web_env below).
-  local_only_env = ["dataproc_endpoint", "predict_url"]
+  # identity_token, local_token_url and local_identity are how a client gets its token: locally from
+  # the local cloud's issuer; in the cloud from the metadata server or the user's gcloud.
+  local_only_env = ["dataproc_endpoint", "predict_url", "identity_token", "local_token_url", "local_identity"]
 
-  # The predict function needs only where the registry and the packages are.
+  # The predict function needs where the registry and the packages are, how to verify its callers,
+  # and who the administrators are (they may score every model; everyone else only what they may read).
   predict_env = {
-    (local.r.env.project) = var.project_id
-    (local.r.env.region)  = var.region
-    (local.r.env.bucket)  = google_storage_bucket.main.name
+    (local.r.env.project)           = var.project_id
+    (local.r.env.region)            = var.region
+    (local.r.env.bucket)            = google_storage_bucket.main.name
+    (local.r.env.token_certs_url)   = var.token_certs_url
+    (local.r.env.token_issuers)     = join(",", var.token_issuers)
+    (local.r.env.token_audiences)   = join(",", var.token_audiences)
+    (local.r.env.trusted_delegates) = local.trusted_delegates
+    (local.r.web_env.admins)        = join(",", var.web_admins)
   }
 
   # The web app needs to know where things are, not how batches run; who signs in comes from IAP's
@@ -53,9 +77,9 @@ locals {
 
   # Per-function runtime settings (keys are resources.json "functions" keys).
   function_settings = {
-    submit_job      = { memory = "1Gi", timeout_seconds = 540 }
-    on_trial_result = { memory = "512Mi", timeout_seconds = 540 }
-    on_cluster_idle = { memory = "512Mi", timeout_seconds = 300 }
+    submit_job        = { memory = "1Gi", timeout_seconds = 540 }
+    on_trial_result   = { memory = "512Mi", timeout_seconds = 540 }
+    on_reconcile_tick = { memory = "512Mi", timeout_seconds = 300 }
   }
 
   # The bucket notification of resources.json: every object of the bucket, on one topic. Filtered

@@ -131,7 +131,7 @@ variable "max_delivery_attempts" {
 }
 
 variable "reconcile_schedule" {
-  description = "Cron schedule of the reconciler tick published to the cluster-idle topic."
+  description = "Cron schedule of the reconciler tick published to the reconcile topic."
   type        = string
   default     = "*/2 * * * *"
 }
@@ -215,4 +215,39 @@ variable "handoff_seconds" {
     condition     = var.handoff_seconds >= 0 && var.handoff_seconds <= 600
     error_message = "handoff_seconds must lie between 0 and 600."
   }
+}
+
+variable "cli_users" {
+  description = "E-mails of the people (or service accounts) who use Zygarde from the command line or gcloud: each may publish to zygarde-jobs, where their identity token says who they are, and write only under jobs/{key}/ and datasets/{key}/ of the bucket, {key} being their e-mail's owner key."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.cli_users : can(regex("^[A-Za-z0-9][A-Za-z0-9._@+'-]*@[A-Za-z0-9.-]+$", e))])
+    error_message = "cli_users: plain e-mail addresses (letters, digits and . _ @ + - ')."
+  }
+}
+
+variable "token_certs_url" {
+  description = "Where the public keys of the accepted identity tokens are (ZYGARDE_TOKEN_CERTS_URL)."
+  type        = string
+  default     = "https://www.googleapis.com/oauth2/v1/certs"
+}
+
+variable "token_issuers" {
+  description = "Accepted issuers of identity tokens (ZYGARDE_TOKEN_ISSUERS)."
+  type        = list(string)
+  default     = ["https://accounts.google.com", "accounts.google.com"]
+}
+
+variable "token_audiences" {
+  description = "Accepted token audiences (ZYGARDE_TOKEN_AUDIENCES). Empty: gcloud's and ADC's OAuth clients and //pubsub.googleapis.com/projects/PROJECT/topics/zygarde-jobs (docs/deploy.md)."
+  type        = list(string)
+  default     = []
+}
+
+variable "trusted_delegates" {
+  description = "Service accounts, besides the web app's, that may act on behalf of a user they name (ZYGARDE_TRUSTED_DELEGATES)."
+  type        = list(string)
+  default     = []
 }

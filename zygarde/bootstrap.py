@@ -34,7 +34,15 @@ def build_deps(settings: Settings | None = None) -> Deps:
         blobs=GcsBlobStore(gcs),
         publisher=PubSubPublisher(pubsub_v1.PublisherClient(), settings.project),
         settings=settings,
+        verifier=verifier(settings),
     )
+
+
+def verifier(settings: Settings):
+    """The identity-token verifier for these settings (issuers, audiences, where the public keys are)."""
+    from zygarde.adapters.auth import GoogleTokenVerifier
+
+    return GoogleTokenVerifier(settings.audiences, settings.token_issuers, settings.token_certs_url)
 
 
 @lru_cache(maxsize=1)
@@ -45,7 +53,8 @@ def deps() -> Deps:
 
 @lru_cache(maxsize=1)
 def serving():
-    """(repository, model cache) for the predict function: Firestore and the bucket only, nothing else."""
+    """(repository, model cache, settings, verifier) for the predict function: Firestore and the bucket
+    only, and the identity-token verifier for its callers."""
     from google.cloud import firestore, storage
 
     from zygarde.adapters.firestore import FirestoreJobRepository
@@ -59,5 +68,6 @@ def serving():
         gcs = storage.Client(project=settings.project, credentials=AnonymousCredentials())
     else:
         gcs = storage.Client(project=settings.project)
-    return FirestoreJobRepository(firestore.Client(project=settings.project)), ModelCache(GcsBlobStore(gcs))
+    return (FirestoreJobRepository(firestore.Client(project=settings.project)), ModelCache(GcsBlobStore(gcs)),
+            settings, verifier(settings))
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -24,7 +23,8 @@ def main() -> None:
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--wait/--no-wait", default=False, help="Follow the job until it ends.")
 def submit(spec_file: Path, wait: bool) -> None:
-    """Validate SPEC_FILE (spec and dataset, as the submit function does) and publish it to the jobs topic."""
+    """Validate SPEC_FILE (spec and dataset, as the submit function does) and publish it to the jobs topic,
+    signed with your identity token: its owner must be you (your e-mail's owner key)."""
     from zygarde.service_layer import submission
 
     raw = spec_file.read_bytes()
@@ -36,6 +36,12 @@ def submit(spec_file: Path, wait: bool) -> None:
             console.print(f"  - {path or '(document)'}: {safe_text(reason, 500)}", markup=False, highlight=False)
         sys.exit(2)
     deps = cli_common.local_deps()
+    signer = cli_common.Signer(deps)
+    me = signer.identity
+    if spec.owner != me.key:
+        console.print(f"[red]job {spec_file} names the owner {spec.owner}, but you are {me.email} (owner key "
+                      f"{me.key}): a job is submitted by its owner[/red]", highlight=False)
+        sys.exit(2)
     try:
         existing = deps.repo.get_job(spec.job_id) if spec.job_id else None
         if existing is not None and existing.spec != spec.model_dump(mode="json"):
@@ -43,9 +49,10 @@ def submit(spec_file: Path, wait: bool) -> None:
                           f"{existing.created_at[:19]}): choose another job_id, or leave it out[/red]")
             sys.exit(2)
         if existing is None:
+            submission.check_model_name(spec, spec.job_id or "", deps.repo)
             submission.check_dataset(spec, deps.blobs, deps.settings.bucket)
-        message_id = deps.publisher.publish("jobs", raw)
-    except DatasetError as exc:
+        message_id = signer.publish(raw)
+    except (SpecError, DatasetError) as exc:
         console.print(f"[red]job {spec_file} would be rejected:[/red] ", end="", highlight=False)
         console.print(safe_text(str(exc), 1000), markup=False, highlight=False)
         sys.exit(2)
@@ -55,7 +62,7 @@ def submit(spec_file: Path, wait: bool) -> None:
         sys.exit(1)
     job_id = spec.job_id
     if job_id is None:
-        from zygarde.service_layer.handlers import derived_job_id
+        from zygarde.service_layer.job_rejection import derived_job_id
 
         job_id = derived_job_id(f"msg:{message_id}")
     console.print(f"submitted job [bold]{job_id}[/bold] (message {message_id})")
@@ -109,20 +116,27 @@ class _ModelsGroup(click.Group):
 
 @main.group(cls=_ModelsGroup)
 def models() -> None:
-    """A model's versions (`zygarde models NAME`) and aliases (`zygarde models alias NAME ALIAS VERSION`)."""
+    """A model's versions (`zygarde models NAME`), aliases (`zygarde models alias NAME ALIAS VERSION`) and who
+    may use it (`zygarde models grant NAME USER --role reader|writer`, `zygarde models revoke NAME USER`)."""
 
 
 @models.command("list")
 @click.argument("name")
 @FORMAT
 def models_list(name: str, fmt: str) -> None:
-    """The registered versions of model NAME: winner, validation and test scores, package."""
+    """The registered versions of model NAME: winner, validation and test scores, package. Only a model you
+    (as your identity token proves) own or that is shared with you."""
     from zygarde.cli_extras import echo_json, model_rows_json
+    from zygarde.service_layer import model_access
     from zygarde.service_layer.queries import model_versions
 
-    rows = model_versions(cli_common.local_deps().repo, name)
+    deps = cli_common.local_deps()
+    me = cli_common.Signer(deps).identity
+    doc = model_access.readable_model(deps.repo, name, me.key)
+    rows = model_versions(deps.repo, name) if doc is not None else []
     if not rows:
-        console.print(f"[red]no model {name} is registered[/red]")
+        console.print(f"no model {safe_text(name, 100)} that you ({me.email}) may use is registered",
+                      style="red", markup=False, highlight=False)
         sys.exit(1)
     if fmt == "json":
         echo_json(model_rows_json(rows))
@@ -134,41 +148,33 @@ def models_list(name: str, fmt: str) -> None:
                       f"{r.validation:.4f}" if r.validation is not None else "",
                       f"{r.test:.4f}" if r.test is not None else "", r.package_uri or "", (r.registered_at or "")[:19])
     console.print(table)
-
-
-def _local_user() -> str | None:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return None
+    shared = ", ".join(sorted(f"{model_access.member_identity(g)} ({r})" for g, r in (doc.get("grants") or {}).items()))
+    owner = model_access.member_identity(doc["owner"]) if doc.get("owner") else "unknown"
+    console.print(f"owner: {owner}" + (f"; shared with {shared}" if shared else ""), markup=False, highlight=False)
 
 
 @main.command()
 @click.argument("job_id")
-@click.option("--owner", help="Who asks: must be the job's owner (default: $ZYGARDE_OWNER, else your user name).")
-def cancel(job_id: str, owner: str | None) -> None:
-    """Cancel a job: its batches stop, its waiting trials never launch. Only the job's owner may."""
-    owner = owner or os.environ.get("ZYGARDE_OWNER") or _local_user()
-    if not owner:
-        console.print("[red]who is asking? give --owner (or set ZYGARDE_OWNER)[/red]")
-        sys.exit(2)
+def cancel(job_id: str) -> None:
+    """Cancel a job: its batches stop, its waiting trials never launch. Only the job's owner may: you, as your
+    identity token proves."""
     deps = cli_common.local_deps()
+    signer = cli_common.Signer(deps)
+    me = signer.identity
     job = deps.repo.get_job(job_id)
     if job is None:
         console.print(f"[red]no such job {job_id}[/red]")
         sys.exit(1)
-    if job.owner != owner:
-        console.print(f"[red]job {job_id} is owned by {job.owner}, not {owner}: only its owner can cancel it "
-                      "(--owner names who asks)[/red]")
+    if job.owner != me.key:
+        console.print(f"[red]job {job_id} is owned by {job.owner}, not you ({me.email}): only its owner can "
+                      "cancel it[/red]", highlight=False)
         sys.exit(1)
     if job.state.is_finished():
         console.print(f"job {job_id} has already ended ({job.state.value}): nothing to cancel")
         return
-    message_id = deps.publisher.publish("jobs", json.dumps({"job_id": job_id, "requested_by": owner}).encode(),
-                                        action="cancel", requested_by=owner)
-    console.print(f"cancel requested for job [bold]{job_id}[/bold] by {owner} (message {message_id})")
+    message_id = signer.publish(json.dumps({"job_id": job_id}).encode(), action="cancel")
+    console.print(f"cancel requested for job [bold]{job_id}[/bold] by {me.email} (message {message_id})",
+                  highlight=False)
 
 
 @main.command()
@@ -210,10 +216,11 @@ __import__("zygarde.cli_extras").cli_extras.register(main)
 
 
 def _mount_online() -> None:
+    from zygarde.cli_models import models_grant, models_revoke
     from zygarde.cli_online import models_alias, models_aliases, predict
 
-    models.add_command(models_alias)
-    models.add_command(models_aliases)
+    for command in (models_alias, models_aliases, models_grant, models_revoke):
+        models.add_command(command)
     main.add_command(predict)
 
 

@@ -35,6 +35,49 @@ def local_deps():
     return build_deps()
 
 
+class Signer:
+    """Who runs the CLI, as the functions will see it: an identity token for the jobs topic (from
+    $ZYGARDE_IDENTITY_TOKEN, the local cloud's issuer, or Google: see zygarde.adapters.auth), the
+    e-mail it names and that e-mail's owner key. Exits with a clear message when there is no token."""
+
+    def __init__(self, deps):
+        from zygarde.adapters.auth import TokenSource
+        from zygarde.config import jobs_audience
+
+        self.deps = deps
+        self._tokens = TokenSource(jobs_audience(deps.settings.project))
+
+    def token(self) -> str:
+        import sys
+
+        from zygarde.adapters.auth import TokenUnavailable
+
+        try:
+            return self._tokens()
+        except TokenUnavailable as exc:
+            console.print(f"[red]cannot prove who you are: {exc}[/red]")
+            sys.exit(2)
+
+    @property
+    def identity(self):
+        import sys
+
+        from zygarde.adapters.auth import TokenUnavailable, token_email
+        from zygarde.domain.identity import Identity, IdentityError
+
+        try:
+            return Identity(token_email(self.token()))
+        except (TokenUnavailable, IdentityError) as exc:
+            console.print(f"[red]cannot prove who you are: {exc}[/red]")
+            sys.exit(2)
+
+    def publish(self, data: bytes, **attributes: str) -> str:
+        """Publish to the jobs topic, signed: the message's `token` attribute(s) carry the identity token."""
+        from zygarde.domain.identity import token_attributes
+
+        return self.deps.publisher.publish("jobs", data, **token_attributes(self.token()), **attributes)
+
+
 def follow(deps, job_id: str, timeout: float = 3600, poll: float = 2.0) -> int:
     """Show progress until the job ends; exit code 0 when it SUCCEEDED."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn

@@ -14,12 +14,6 @@ from zygarde.terminal import make_console
 console = make_console()
 
 
-def default_owner() -> str:
-    from zygarde.web.identity import owner_name
-
-    return owner_name(os.environ.get("ZYGARDE_OWNER") or os.environ.get("USER") or "cli")
-
-
 def job_json(view) -> dict:
     """A job's state, counts, leaderboard, cost and model, as `status --format json` prints it."""
     from zygarde.service_layer.insights import progress
@@ -35,22 +29,20 @@ def echo_json(value) -> None:
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--owner", default=None, help="Whose datasets/ prefix (default $ZYGARDE_OWNER or $USER).")
-def upload(file: Path, owner: str | None) -> None:
-    """Upload FILE (CSV, Parquet, JSON lines, LIBSVM) to gs://BUCKET/datasets/OWNER/NAME."""
-    from zygarde.cli_common import local_deps as _deps
+def upload(file: Path) -> None:
+    """Upload FILE (CSV, Parquet, JSON lines, LIBSVM) to gs://BUCKET/datasets/OWNER/NAME, where OWNER is your
+    owner key (your e-mail, as your identity token names it): the folder your jobs may read."""
+    from zygarde.cli_common import Signer, local_deps as _deps
     from zygarde.service_layer.catalog import columns_of, format_of, owner_prefix
-    from zygarde.web.identity import owner_name
     from zygarde.web.uploads import content_problem, dataset_object_problem
 
-    owner = owner_name(owner) if owner else default_owner()
     data = file.read_bytes()
     problem = dataset_object_problem(file.name) or content_problem(file.name, data[:64 * 1024], data[-8:])
     if problem:
         console.print(f"[red]{file}: {problem}[/red]")
         sys.exit(2)
     deps = _deps()
-    uri = owner_prefix(deps.settings.bucket, owner) + file.name
+    uri = owner_prefix(deps.settings.bucket, Signer(deps).identity.key) + file.name
     deps.blobs.write_bytes(uri, data)
     columns = columns_of(deps.blobs, uri, format_of(file.name))
     console.print(f"uploaded {uri} ({len(data)} bytes; columns: {', '.join(columns) or '-'})")
@@ -60,16 +52,21 @@ def upload(file: Path, owner: str | None) -> None:
 @click.argument("job_id")
 def rerun(job_id: str) -> None:
     """Submit JOB_ID again: the same spec (data, seed, search) under a new job id, same model name."""
-    from zygarde.cli_common import local_deps as _deps
+    from zygarde.cli_common import Signer, local_deps as _deps
     from zygarde.web.jobform import new_job_id
 
     deps = _deps()
+    signer = Signer(deps)
     job = deps.repo.get_job(job_id)
     if job is None or "dataset" not in job.spec:
         console.print(f"[red]no job {job_id} with a valid spec to run again[/red]")
         sys.exit(1)
+    if job.owner != signer.identity.key:
+        console.print(f"[red]job {job_id} is owned by {job.owner}, not you ({signer.identity.email}): only its owner "
+                      "can run it again[/red]", highlight=False)
+        sys.exit(1)
     spec = {**job.spec, "name": job.spec.get("name") or job_id, "job_id": new_job_id(job_id.rsplit("-", 1)[0])}
-    message_id = deps.publisher.publish("jobs", json.dumps(spec).encode())
+    message_id = signer.publish(json.dumps(spec).encode())
     console.print(f"submitted job [bold]{spec['job_id']}[/bold] again from {job_id} (message {message_id})")
 
 
@@ -83,17 +80,18 @@ def model_rows_json(rows) -> list[dict]:
 @click.option("--format", "fmt", required=True, type=click.Choice(["csv", "parquet", "json", "libsvm"]))
 @click.option("--options", default="{}", help='reader options as a JSON object, e.g. {"sep": ";"}')
 @click.option("--output", default=None, help="where to write the predictions (default: under the model's folder)")
-@click.option("--owner", default=None, help="whose datasets/ the input is in (default $ZYGARDE_OWNER or $USER)")
+@click.option("--owner", default=None, help="whose datasets/ the input is in: an e-mail (default: you, as your identity "
+                                             "token names you)")
 @click.option("--wait/--no-wait", default=True, help="wait for the batch to end")
 def predict_batch(model: str, input_uri: str, fmt: str, options: str, output: str | None, owner: str | None,
                   wait: bool) -> None:
     """Score INPUT_URI with MODEL (NAME or NAME:VERSION, default the latest) in a Dataproc batch."""
     import time
 
-    from zygarde.cli_common import local_deps as _deps
+    from zygarde.cli_common import Signer, local_deps as _deps
     from zygarde.domain.errors import PermanentError
+    from zygarde.domain.identity import owner_key
     from zygarde.service_layer import batch_prediction
-    from zygarde.web.identity import owner_name
 
     name, _, version = model.partition(":")
     try:
@@ -106,7 +104,7 @@ def predict_batch(model: str, input_uri: str, fmt: str, options: str, output: st
     deps = _deps()
     try:
         batch = batch_prediction.submit(deps, name, int(version) if version else None, input_uri, fmt,
-                                        owner_name(owner) if owner else default_owner(), reader, output)
+                                        owner_key(owner) if owner else Signer(deps).identity.key, reader, output)
     except PermanentError as exc:
         console.print(f"[red]{exc}[/red]")
         sys.exit(1)

@@ -1,7 +1,6 @@
 """`zygarde models alias|aliases` and `zygarde predict`: aliases in the registry, the predict service over HTTP."""
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sys
@@ -31,42 +30,43 @@ def _console():
 @click.argument("name")
 @click.argument("alias")
 @click.argument("version", type=int)
-@click.option("--by", "moved_by", default=None, help="Who moves it (default: $USER).")
-def models_alias(name: str, alias: str, version: int, moved_by: str | None) -> None:
-    """Point ALIAS of model NAME at VERSION (e.g. `zygarde models alias churn production 3`)."""
+def models_alias(name: str, alias: str, version: int) -> None:
+    """Point ALIAS of model NAME at VERSION (e.g. `zygarde models alias churn production 3`). Only its owner
+    and its writers may: you, as your identity token proves."""
+    from zygarde.cli_common import Signer
     from zygarde.service_layer.online import move_alias
 
-    who = moved_by or os.environ.get("USER") or getpass.getuser()
+    deps = _deps()
+    me = Signer(deps).identity
     now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
     try:
-        record = move_alias(_deps().repo, name, alias, version, who, now)
+        record = move_alias(deps.repo, name, alias, version, me.key, now)
     except ValueError as exc:
-        _console().print(f"[red]{exc}[/red]")
+        _console().print(str(exc), style="red", markup=False, highlight=False)
         sys.exit(1)
-    _console().print(f"{name}@{alias} -> version {record['version']} (moved by {who} at {now})")
+    _console().print(f"{name}@{alias} -> version {record['version']} (moved by {me.email} at {now})",
+                     markup=False, highlight=False)
 
 
 @click.command("aliases")
 @click.argument("name")
 def models_aliases(name: str) -> None:
-    """The aliases of model NAME, with who moved each last and when."""
+    """The aliases of model NAME, with who moved each last and when (a model you own or that is shared with you)."""
+    from zygarde.cli_common import Signer
+    from zygarde.service_layer import model_access
     from zygarde.service_layer.online import aliases
 
+    deps = _deps()
+    repo, me = deps.repo, Signer(deps).identity
+    if model_access.readable_model(repo, name, me.key) is None:
+        _console().print(f"no model {name[:100]} that you ({me.email}) may use is registered",
+                         style="red", markup=False, highlight=False)
+        sys.exit(1)
     table = Table("alias", "version", "moved by", "moved at", "moves", title=f"aliases of {name}")
-    for alias, r in sorted(aliases(_deps().repo, name).items()):
+    for alias, r in sorted(aliases(repo, name).items()):
         table.add_row(alias, str(r["version"]), r.get("moved_by", ""), r.get("moved_at", ""),
                       str(len(r.get("history", []))))
     _console().print(table)
-
-
-def _token(url: str) -> dict[str, str]:
-    """An identity token for a Cloud Run URL (IAM invoker); none for a local service."""
-    if url.startswith(("http://127.0.0.1", "http://localhost")):
-        return {}
-    import google.auth.transport.requests
-    from google.oauth2 import id_token
-
-    return {"Authorization": "Bearer " + id_token.fetch_id_token(google.auth.transport.requests.Request(), url)}
 
 
 @click.command()
@@ -75,9 +75,10 @@ def _token(url: str) -> dict[str, str]:
 @click.option("--url", default=None, help=f"The predict service (default: ${env_name('predict_url')}).")
 def predict(target: str, rows_file: Path, url: str | None) -> None:
     """Score ROWS_FILE (a JSON list of {column: value}, or {"instances": [...]}) with TARGET:
-    NAME (newest version), NAME@alias or NAME:version."""
+    NAME (newest version), NAME@alias or NAME:version, as the identity your token proves."""
     import requests
 
+    from zygarde.adapters.auth import AuthorizedClient, TokenSource, TokenUnavailable
     from zygarde.cli_common import use_local_cloud_env
 
     use_local_cloud_env()
@@ -89,8 +90,16 @@ def predict(target: str, rows_file: Path, url: str | None) -> None:
     body = json.loads(rows_file.read_text())
     if isinstance(body, list):
         body = {"instances": body}
-    response = requests.post(f"{url.rstrip('/')}/v1/models/{name}/versions/{ref}:predict", json=body,
-                             headers=_token(url), timeout=60)
+    client = AuthorizedClient(TokenSource(url.rstrip("/")), timeout=60)
+    try:
+        response = client.post(f"{url.rstrip('/')}/v1/models/{name}/versions/{ref}:predict", json.dumps(body).encode(),
+                               **{"Content-Type": "application/json"})
+    except TokenUnavailable as exc:
+        _console().print(f"[red]cannot prove who you are: {exc}[/red]")
+        sys.exit(2)
+    except requests.RequestException as exc:
+        _console().print(f"[red]the predict service at {url} cannot be reached: {type(exc).__name__}[/red]")
+        sys.exit(1)
     try:
         answer = response.json()
     except ValueError:

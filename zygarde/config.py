@@ -52,6 +52,30 @@ def env_name(key: str) -> str:
     return resources()["env"][key]
 
 
+# Google's identity tokens (docs/deploy.md, "Threat model"): where their public keys are, who issues them,
+# and the OAuth clients that `gcloud auth print-identity-token` and ADC user credentials mint them for.
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
+GCLOUD_CLIENT_ID = "32555940559.apps.googleusercontent.com"
+ADC_CLIENT_ID = "764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com"
+
+
+def jobs_audience(project: str) -> str:
+    """The audience a service account asks its identity token for when it publishes to the jobs topic."""
+    return f"//pubsub.googleapis.com/projects/{project}/topics/{topic('jobs')}"
+
+
+def _csv(text: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def admin_identities(text: str | None) -> frozenset[str]:
+    """The administrators of a comma-separated list of e-mails, as canonical identities."""
+    from zygarde.domain.identity import canonical_identity
+
+    return frozenset(canonical_identity(email) for email in _csv(text))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a handler needs to know about where it runs. Built from the environment once, in bootstrap."""
@@ -74,6 +98,21 @@ class Settings:
     # How long a batch whose work is done waits for more of its job's work (a warm handoff: the next
     # pack, the finalisation) before it exits; 0: never. Far less than a new batch's start-up.
     handoff_seconds: float = 20.0
+    # Identity tokens on the jobs topic and the predict service: where the issuers' public keys are, which
+    # issuers and audiences are accepted (empty: gcloud's and ADC's clients and jobs_audience(project)),
+    # and the service accounts (the web app's) trusted to act on behalf of a user they name.
+    token_certs_url: str = GOOGLE_CERTS_URL
+    token_issuers: tuple[str, ...] = GOOGLE_ISSUERS
+    token_audiences: tuple[str, ...] = ()
+    trusted_delegates: frozenset[str] = frozenset()
+    # The administrators' e-mails, canonical (domain/identity.py): the web app's admin list, which the
+    # predict service reads too (an administrator may score every model).
+    admins: frozenset[str] = frozenset()
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        """The token audiences accepted here."""
+        return self.token_audiences or (GCLOUD_CLIENT_ID, ADC_CLIENT_ID, jobs_audience(self.project))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -102,6 +141,11 @@ class Settings:
             batch_startup_seconds=float(get("batch_startup_seconds", "60")),
             pack_concurrency=int(get("pack_concurrency", "3")),
             handoff_seconds=float(get("handoff_seconds", "20")),
+            token_certs_url=get("token_certs_url") or GOOGLE_CERTS_URL,
+            token_issuers=_csv(get("token_issuers")) or GOOGLE_ISSUERS,
+            token_audiences=_csv(get("token_audiences")),
+            trusted_delegates=frozenset(d.lower() for d in _csv(get("trusted_delegates"))),
+            admins=admin_identities(env.get(resources()["web_env"]["admins"])),
         )
 
     def code_uri(self, name: str) -> str:

@@ -1,22 +1,29 @@
-"""E2E fixture: the whole local cloud (emulators, fake GCS, local Dataproc, the real functions) on free ports
-($ZYGARDE_TEST_PORT_RANGE, default 18200-18299) in a temporary state folder, once per session."""
+"""E2E fixture: the whole local cloud (local Dataproc, the real functions, the scheduler and the web app
+on the session's emulator set, tests/conftest.py) on free ports ($ZYGARDE_TEST_PORT_RANGE, default
+18200-18299) in a temporary state folder, once per session."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from zygarde.local.cloud import LocalCloud, LocalPorts
+from tests.emulator_set import SHARED_BUCKET, SHARED_PROJECT
+from zygarde.config import env_name
+from zygarde.local.cloud import EMULATORS, all_components
 
 
 @pytest.fixture(scope="session")
-def local_cloud(tmp_path_factory):
+def local_cloud(emulator_set, tmp_path_factory):
     """A started LocalCloud; os.environ points at it for the session and is restored afterwards.
-    On failure the components' logs are in cloud.state_dir / "logs"."""
-    cloud = LocalCloud(tmp_path_factory.mktemp("local-cloud"), LocalPorts.free(), project="zygarde-e2e",
-                       bucket="zygarde-e2e", max_concurrent_batches=2)
+    It runs in the project and bucket fake-gcs-server notifies for. On failure the components' logs
+    are in cloud.state_dir / "logs" (the emulators' in emulator_set.cloud.state_dir / "logs")."""
+    cloud = emulator_set.tenant(tmp_path_factory.mktemp("local-cloud"), SHARED_PROJECT, SHARED_BUCKET,
+                                components=[c for c in all_components() if c not in EMULATORS],
+                                max_concurrent_batches=2)
     saved = dict(os.environ)
     try:
+        # a pack fits two trials at a time, whatever the machine (the killed-pack test's premise)
+        os.environ[env_name("pack_concurrency")] = "2"
         cloud.up()
         os.environ.update(cloud.env())
         yield cloud

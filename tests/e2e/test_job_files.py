@@ -1,5 +1,6 @@
-"""A job file dropped under jobs/ in the bucket is submitted on the local cloud as on Google Cloud:
-the bucket notification reaches submit_job through its filtered subscription and the job is recorded."""
+"""A job file dropped under jobs/{owner}/ in the bucket is submitted on the local cloud as on Google Cloud:
+the bucket notification reaches submit_job through its filtered subscription and the job is recorded,
+owned by the folder's owner; a file outside an owner's folder, or naming another owner, is refused."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,9 @@ import time
 import pytest
 
 from zygarde.config import prefix
+from zygarde.domain.identity import token_attributes
 from zygarde.domain.model import JobState
+from zygarde.service_layer.handlers import derived_job_id
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +35,7 @@ def deps(local_cloud):
     return build_deps()
 
 
-def test_a_dropped_job_file_is_recorded(deps):
+def test_a_dropped_job_file_is_recorded(deps, local_cloud):
     bucket = deps.settings.bucket
     deps.blobs.write_bytes(f"gs://{bucket}/{prefix('datasets')}files/tiny.csv",
                            b"a,b,label\n" + b"".join(f"{i},{i % 7},{i % 2}\n".encode() for i in range(60)))
@@ -40,11 +43,23 @@ def test_a_dropped_job_file_is_recorded(deps):
             "dataset": {"uri": f"gs://{bucket}/{prefix('datasets')}files/tiny.csv", "format": "csv", "target": "label"},
             "task": "binary_classification",
             "candidates": [{"algorithm": "logistic_regression", "params": {"regParam": [0.1]}}]}
-    deps.blobs.write_bytes(f"gs://{bucket}/{prefix('job_files')}dropped.json", json.dumps(spec).encode(),
+    # refused: directly under jobs/ (no owner folder), and in someone else's folder
+    refused = {}
+    for name, owner in ((f"{prefix('job_files')}loose.json", "(unverified)"),
+                        (f"{prefix('job_files')}mallory@example.com/theirs.json", "mallory@example.com")):
+        uri = f"gs://{bucket}/{name}"
+        generation = deps.blobs.write_bytes(uri, json.dumps({**spec, "job_id": "stolen-id"}).encode(),
+                                            "application/json")
+        refused[derived_job_id(f"{uri}#{generation}")] = owner
+    deps.blobs.write_bytes(f"gs://{bucket}/{prefix('job_files')}files/dropped.json", json.dumps(spec).encode(),
                            "application/json")
     job = wait_for(lambda: deps.repo.get_job("dropped-file"), what="the job file's job to be recorded")
     assert job.owner == "files" and job.state is JobState.RUNNING, job
-    # no need to train it: cancel it (its batches stop)
-    deps.publisher.publish("jobs", json.dumps({"job_id": "dropped-file", "requested_by": "files"}).encode(),
-                           action="cancel", requested_by="files")
+    for job_id, owner in refused.items():
+        other = wait_for(lambda: deps.repo.get_job(job_id), what="the refused job files to be recorded")
+        assert other.state is JobState.REJECTED and other.owner == owner, other
+    assert deps.repo.get_job("stolen-id") is None
+    # no need to train it: its owner cancels it (its batches stop), with a token the local cloud issues
+    deps.publisher.publish("jobs", json.dumps({"job_id": "dropped-file"}).encode(), action="cancel",
+                           **token_attributes(local_cloud.identity_token("files")))
     wait_for(lambda: deps.repo.get_job("dropped-file").state is JobState.CANCELLED, what="the cancel")

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from zygarde.config import topic
+from zygarde.domain.identity import identity_of_key, token_attributes
 from zygarde.domain.model import JobState, TrialState
 from zygarde.local import demo
 from zygarde.local.sample_data import breast_cancer_csv
@@ -30,13 +31,24 @@ def wait_finished(deps, job_id: str, timeout: float = 900):
         view = job_view(deps.repo, job_id)
         if view is not None and view.job.state.is_finished():
             return view
-        time.sleep(2)
+        time.sleep(0.5)
     raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job_view(deps.repo, job_id)}")
 
 
-def gcloud_publish(env: dict, project: str, message: str) -> None:
+DEMO_OWNER = "demo@zygarde.dev"
+
+
+def gcloud_publish(cloud, project: str, message: str, user: str = DEMO_OWNER) -> None:
+    """As the README says: `gcloud pubsub topics publish zygarde-jobs --message=... --attribute=token=...`,
+    the token the local cloud issues for `user` (`zygarde local env --user USER` exports it)."""
+    token = cloud.identity_token(user)
     subprocess.run(["gcloud", "pubsub", "topics", "publish", topic("jobs"), f"--project={project}",
-                    f"--message={message}"], env={**os.environ, **env}, check=True, capture_output=True, timeout=120)
+                    f"--message={message}", f"--attribute=token={token}"], env={**os.environ, **cloud.env()},
+                   check=True, capture_output=True, timeout=120)
+
+
+def signed(cloud, user: str = DEMO_OWNER, **attributes: str) -> dict[str, str]:
+    return {**token_attributes(cloud.identity_token(user)), **attributes}
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +64,8 @@ def deps(local_cloud):
 def test_bad_jobs_are_rejected_with_reasons(deps, local_cloud):
     spec = demo_spec(deps.settings.bucket, "e2e-no-target")
     spec["dataset"]["target"] = "price"
-    gcloud_publish(local_cloud.env(), deps.settings.project, json.dumps(spec))
-    gcloud_publish(local_cloud.env(), deps.settings.project, "this is not json")
+    gcloud_publish(local_cloud, deps.settings.project, json.dumps(spec))
+    gcloud_publish(local_cloud, deps.settings.project, "this is not json")
     view = wait_finished(deps, "e2e-no-target", timeout=120)
     assert view.job.state is JobState.REJECTED and "target column 'price'" in view.job.error
     out = subprocess.run([sys.executable, "-m", "zygarde.cli", "status"], env={**os.environ, **local_cloud.env(), "COLUMNS": "200"},
@@ -66,8 +78,8 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
     spec = demo_spec(deps.settings.bucket, "e2e-train")
     spec["candidates"] = [{"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.05]}},
                           {"algorithm": "random_forest_classifier", "params": {"numTrees": [10], "maxDepth": [4]}}]
-    gcloud_publish(local_cloud.env(), deps.settings.project, json.dumps(spec))
-    deps.publisher.publish("jobs", json.dumps(spec).encode())  # the same job twice: trained once
+    gcloud_publish(local_cloud, deps.settings.project, json.dumps(spec))
+    deps.publisher.publish("jobs", json.dumps(spec).encode(), **signed(local_cloud))  # the same job twice: trained once
     view = wait_finished(deps, "e2e-train")
     assert view.job.state is JobState.SUCCEEDED, view.job
     assert [t.state for t in view.trials] == [TrialState.SUCCEEDED] * 3
@@ -107,9 +119,10 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
     out = subprocess.run([sys.executable, "-m", "zygarde.cli", "status", "e2e-train"],
                          env={**os.environ, **local_cloud.env(), "COLUMNS": "200"}, capture_output=True, text=True, timeout=120)
     assert "leaderboard" in out.stdout and "registered: e2e-train v1" in out.stdout, out.stdout + out.stderr
+    owner = {"ZYGARDE_IDENTITY_TOKEN": local_cloud.identity_token(identity_of_key(view.job.owner))}  # as its owner
     out = subprocess.run([sys.executable, "-m", "zygarde.cli", "models", "e2e-train"],
-                         env={**os.environ, **local_cloud.env(), "COLUMNS": "250"}, capture_output=True, text=True,
-                         timeout=120)
+                         env={**os.environ, **local_cloud.env(), **owner, "COLUMNS": "250"}, capture_output=True,
+                         text=True, timeout=120)
     assert out.returncode == 0 and "model e2e-train (areaUnderROC)" in out.stdout, out.stdout + out.stderr
     assert f"{view.job.test_metrics['areaUnderROC']:.4f}" in out.stdout and package in out.stdout, out.stdout
 
@@ -142,56 +155,66 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
 
 def test_a_pack_killed_mid_run_keeps_finished_trials_reruns_the_rest_and_a_forged_result_never_wins(
         deps, local_cloud):
-    """A pack of a fast and two slow trials: once the fast one has reported, a forged result for a
-    slow one (a perfect objective, a model in another bucket) is written and the batch is killed
-    (kill -9). The reconciler tick finds it dead: the fast trial keeps its result, the slow ones are
-    packed again as attempt 2, and only their own results count."""
+    """A pack of two logistic regressions and two small GBTs, fitted two at a time in the request's
+    order: the GBTs start only once a logistic regression has ended. When the first result is
+    written, a forged result for a GBT (a perfect objective, a model in another bucket) is written too
+    and the batch is killed (kill -9). The reconciler tick finds it dead: the trials that reported
+    keep their results, the rest are packed again as attempt 2, and only their own results count.
+    Nothing waits for slow work after the kill (the rerun trials are quick)."""
     import signal
 
     from zygarde.domain.contracts import TrialResult, result_object_name
+    from zygarde.domain.model import TRAIN
 
     spec = demo_spec(deps.settings.bucket, "e2e-killed")
-    spec["candidates"] = [{"algorithm": "logistic_regression", "params": {"regParam": [0.01]}},
-                          {"algorithm": "gbt_classifier", "params": {"maxIter": [100], "maxDepth": [5, 6]}}]
+    spec["candidates"] = [{"algorithm": "logistic_regression", "params": {"regParam": [0.01, 0.1], "maxIter": [10]}},
+                          {"algorithm": "gbt_classifier", "params": {"maxIter": [5], "maxDepth": [2, 3]}}]
     spec["max_parallel"] = 1
-    deps.publisher.publish("jobs", json.dumps(spec).encode())
+    assert deps.settings.pack_concurrency == 2  # tests/e2e/conftest.py: two fits at a time
+    deps.publisher.publish("jobs", json.dumps(spec).encode(), **signed(local_cloud))
     deadline = time.monotonic() + 300
 
-    def first_result() -> str | None:
-        for trial_id in ("t0000", "t0001", "t0002"):
-            uri = f"gs://{deps.settings.bucket}/{result_object_name('e2e-killed', trial_id, 1)}"
-            if deps.blobs.exists(uri):
-                return trial_id
-        return None
+    def result_uri(trial_id: str) -> str:
+        return f"gs://{deps.settings.bucket}/{result_object_name('e2e-killed', trial_id, 1)}"
 
-    while first_result() is None and time.monotonic() < deadline:
+    def trials_of(algorithm: str) -> list[str]:
+        return sorted(t.trial_id for t in deps.repo.list_trials("e2e-killed")
+                      if t.kind == TRAIN and t.algorithm == algorithm)
+
+    while len(trials_of("gbt_classifier")) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
-    done = first_result()
-    assert done is not None, "no trial of the pack reported"
-    batch_id = deps.repo.get_trial("e2e-killed", done).batch_id
-    slow = [t for t in ("t0000", "t0001", "t0002") if t != done]
-    forged = TrialResult("e2e-killed", slow[0], 1, "SUCCEEDED", {"areaUnderROC": 1.0, "f1": 1.0},
+    queued, trial_ids = trials_of("gbt_classifier"), trials_of("logistic_regression") + trials_of("gbt_classifier")
+    while not (first := [t for t in trial_ids if deps.blobs.exists(result_uri(t))]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert first and not set(first) & set(queued), f"reported first: {first}; queued behind them: {queued}"
+    batch_id = deps.repo.get_trial("e2e-killed", first[0]).batch_id
+    pid = int((local_cloud.state_dir / "dataproc" / "batches" / batch_id / "pid").read_text())
+    forged = TrialResult("e2e-killed", queued[0], 1, "SUCCEEDED", {"areaUnderROC": 1.0, "f1": 1.0},
                          model_uri="gs://attacker/model")
-    deps.blobs.write_bytes(f"gs://{deps.settings.bucket}/{result_object_name('e2e-killed', slow[0], 1)}",
-                           forged.to_json().encode(), "application/json")  # notified like any result
-    pid_file = local_cloud.state_dir / "dataproc" / "batches" / batch_id / "pid"
-    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    # notified like any result
+    deps.blobs.write_bytes(result_uri(queued[0]), forged.to_json().encode(), "application/json")
+    os.kill(pid, signal.SIGKILL)
+    done = [t for t in trial_ids if t != queued[0] and deps.blobs.exists(result_uri(t))]  # their own results
+    assert set(first) <= set(done) and not set(done) & set(queued), done
     while deps.launcher.get(batch_id).state != "FAILED" and time.monotonic() < deadline:
-        time.sleep(0.5)
-    deps.publisher.publish("cluster_idle", b'{"reason": "tick"}')
+        time.sleep(0.2)
+    deps.publisher.publish("reconcile", b'{"reason": "tick"}')
     view = wait_finished(deps, "e2e-killed")
     assert view.job.state is JobState.SUCCEEDED, view.job
     trials = {t.trial_id: t for t in view.trials}
-    kept = trials[done]
-    assert kept.attempt == 1 and kept.state is TrialState.SUCCEEDED and kept.batch_id == batch_id
+    for trial_id in done:
+        kept = trials[trial_id]
+        assert kept.attempt == 1 and kept.state is TrialState.SUCCEEDED and kept.batch_id == batch_id
     rerun = [t for t in view.trials if t.attempt == 2]
-    assert rerun and all(t.batch_id != batch_id and t.batch_id.endswith("-a2") for t in rerun)
+    assert sorted(t.trial_id for t in rerun) == sorted(set(trial_ids) - set(done))
+    assert all(t.batch_id != batch_id and t.batch_id.endswith("-a2") for t in rerun)
     assert all(t.state is TrialState.SUCCEEDED and t.attempt <= 2 for t in view.trials)  # never a third time
-    retried = trials[slow[0]]
+    retried = trials[queued[0]]
     reasons = [c.reason for c in retried.conditions]
     assert retried.attempt == 2 and "Retrying" in reasons and reasons[-1] == "TrainingSucceeded"
     died = next(c for c in retried.conditions if c.reason == "Retrying")  # the dead batch left only the forged result
     assert "is not this attempt's" in died.message and "gs://attacker/model" in died.message
+    assert "train_seconds" in retried.metrics  # its own result, which the forged one is not
     assert retried.objective < 1.0 and view.job.best_objective < 1.0  # the forged 1.0 never counted
 
 
@@ -208,7 +231,7 @@ def test_a_v1_request_runs(deps, local_cloud):
                             "hyperparameters": [{"param": "regParam", "values": [0.0, 0.1]}]}],
                "parameterSearch": "grid", "computationalResources": {"maxTotalInstances": 2},
                "emailAddress": "someone@example.com"}
-    gcloud_publish(local_cloud.env(), deps.settings.project, json.dumps(request))
+    gcloud_publish(local_cloud, deps.settings.project, json.dumps(request), user="someone@example.com")
     view = wait_finished(deps, "e2e-v1")
     assert view.job.state is JobState.SUCCEEDED, view.job
     assert view.metric == "mcc" and view.job.owner == "someone@example.com"

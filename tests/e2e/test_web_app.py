@@ -168,3 +168,45 @@ def test_a_team_member_trains_cancels_and_reruns_and_another_cannot_see(browser,
     assert first not in bob.inner_text("main") and second not in bob.inner_text("main")
     assert bob.goto(f"{url}/models/webfirst").status == 404
     shot(bob, "other-user")
+
+    # ana shares her model with bob as a reader (the form publishes a grant, signed by the app on her
+    # behalf); bob then sees it and tries a prediction through the predict service, as himself
+    ana.goto(f"{url}/models/webfirst")
+    ana.fill("#grantee", "Bob@Example.com")
+    ana.select_option("#grant-role", "reader")
+    ana.click("#grant-form button[type=submit]")
+    ana.wait_for_url(lambda u: "/models/webfirst" in u)
+    for _ in range(60):  # until submit_job has handled the grant: the page, reloaded, lists bob
+        if ana.query_selector("#grants") and "bob@example.com" in ana.inner_text("#grants"):
+            break
+        ana.wait_for_timeout(1000)
+        ana.goto(f"{url}/models/webfirst")
+    assert "reader" in ana.inner_text("#grants") and "bob@example.com" in ana.inner_text("#grants")
+    assert bob.goto(f"{url}/models/webfirst").status == 200
+    assert "you are a reader" in bob.inner_text("#model-owner")
+    bob.click("#predict-form button[type=submit]")  # the prefilled example row
+    bob.wait_for_selector("#predictions", timeout=120_000)
+    assert "Answered by version 1 of webfirst" in bob.inner_text("main")
+    shot(bob, "reader-prediction")
+    carol = signed_in(browser, url, "carol@example.com")
+    assert carol.goto(f"{url}/models/webfirst").status == 404
+
+
+def test_sign_in_stays_on_the_site_and_plus_and_minus_are_two_users(browser, local_cloud):
+    """Issue 22 in the browser: /signin?next=%2F%09%2Fevil.example%2F sent the user to //evil.example/;
+    owner+a@ and owner-a@ were one owner and opened each other's jobs."""
+    from zygarde.domain.model import Job, JobState
+
+    url = local_cloud.url("web")
+    repo = repository(local_cloud)
+    repo.add_job(Job(job_id="plus-only-job", owner="owner+a@zygarde.dev", state=JobState.REJECTED,
+                     spec={"raw": "{}"}, created_at="2026-01-01T00:00:00+00:00", error="a rejected job of owner+a"), [])
+    for user, status in (("owner+a@zygarde.dev", 200), ("owner-a@zygarde.dev", 404)):
+        page = browser.new_context().new_page()
+        page.goto(f"{url}/signin?next=%2F%09%2Fevil.example%2F")
+        page.fill("#user", user)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{url}/jobs")  # this site's job list, not another site
+        assert page.url.startswith(url) and user in page.inner_text("#user")
+        assert page.goto(f"{url}/jobs/plus-only-job").status == status, user
+        page.context.close()

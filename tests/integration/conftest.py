@@ -1,5 +1,6 @@
-"""Integration fixtures: the real Pub/Sub and Firestore emulators and fake-gcs-server, started once per
-session on free ports ($ZYGARDE_TEST_PORT_RANGE, default 18200-18299), stopped at the end.
+"""Integration fixtures on the session's emulator set (tests/conftest.py: the real Pub/Sub and
+Firestore emulators and fake-gcs-server, started once per session on free ports of
+$ZYGARDE_TEST_PORT_RANGE, default 18200-18299, stopped at the end).
 
     def test_x(emulators):        # os.environ points every client at the emulators
         emulators.env, emulators.project, emulators.bucket
@@ -18,12 +19,13 @@ import pytest
 
 from zygarde.config import env_name, topic
 from zygarde.local import bootstrap
-from zygarde.local.cloud import EMULATORS, LocalCloud, LocalPorts
+from zygarde.local.cloud import LocalCloud
 
 
 @dataclass
 class Emulators:
-    """The running emulators; `project`/`bucket` are where the session's resources live."""
+    """The running emulators; `project`/`bucket` are where the integration tests' session resources live
+    (`cloud` is their LocalCloud: no processes of its own, the emulator set's ports)."""
 
     cloud: LocalCloud
     env: dict[str, str]
@@ -85,7 +87,7 @@ class Emulators:
 @dataclass
 class Namespace:
     """A fresh project (its own topics, dead-letter topics, Firestore data) and bucket for one test.
-    Bucket notifications still go to the session project and bucket only."""
+    fake-gcs-server sends bucket notifications for the e2e cloud's project and bucket only."""
 
     emulators: Emulators
     project: str
@@ -100,21 +102,20 @@ class Namespace:
 
 
 @pytest.fixture(scope="session")
-def emulators(tmp_path_factory):
-    """Pub/Sub + Firestore emulators and fake-gcs-server (topics + bucket created); os.environ points at them."""
-    cloud = LocalCloud(tmp_path_factory.mktemp("emulators"), LocalPorts.free(), project="zygarde-it",
-                       bucket="zygarde-it", components=EMULATORS)
+def emulators(emulator_set, tmp_path_factory):
+    """The emulator set, with project and bucket `zygarde-it` (topics and bucket created); os.environ
+    points at them for the rest of the session."""
+    cloud = emulator_set.tenant(tmp_path_factory.mktemp("emulators"), "zygarde-it", "zygarde-it")
     env = cloud.env()
     saved = {key: os.environ.get(key) for key in env}
     try:
-        cloud.up()
+        cloud.up()  # no processes: the topics and the bucket
         os.environ.update(env)
         emu = Emulators(cloud, env, cloud.project, cloud.bucket)
         yield emu
         if emu._subscriber is not None:
             emu._subscriber.close()
     finally:
-        cloud.down()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -128,9 +129,8 @@ def firestore_env(emulators) -> dict[str, str]:
     return emulators.env
 
 
-@pytest.fixture
-def namespace(emulators, monkeypatch) -> Namespace:
-    """A fresh project id with all topics, and a fresh bucket; env vars point at them for this test."""
+def new_namespace(emulators: Emulators, mp: pytest.MonkeyPatch) -> Namespace:
+    """A fresh project id with all topics, and a fresh bucket; env vars (set with `mp`) point at them."""
     ns_id = uuid.uuid4().hex[:8]
     project, bucket = f"test-{ns_id}", f"test-{ns_id}"
     bootstrap.create_topics(emulators.pubsub_host, project)
@@ -138,9 +138,21 @@ def namespace(emulators, monkeypatch) -> Namespace:
     values = {"GOOGLE_CLOUD_PROJECT": project, "CLOUDSDK_CORE_PROJECT": project,
               env_name("project"): project, env_name("bucket"): bucket}
     for key, value in values.items():
-        monkeypatch.setenv(key, value)
+        mp.setenv(key, value)
     return Namespace(emulators, project, bucket, {**emulators.env, **values})
 
+
+@pytest.fixture
+def namespace(emulators, monkeypatch) -> Namespace:
+    """A fresh project id with all topics, and a fresh bucket; env vars point at them for this test."""
+    return new_namespace(emulators, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def module_namespace(emulators):
+    """The same for every test of a module (for a service started once per module)."""
+    with pytest.MonkeyPatch.context() as mp:
+        yield new_namespace(emulators, mp)
 
 
 @pytest.fixture
@@ -157,12 +169,29 @@ def repo(emulators):
 def deps(repo):
     """The real handlers' dependencies: Firestore on the emulator, the rest in memory, the unit
     tests' dataset in its owner's folder."""
-    from tests.unit.conftest import CSV, DATA_URI, Clock
+    from tests.unit.conftest import CSV, DATA_URI, SETTINGS, Clock, verifier
     from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryPublisher
-    from zygarde.config import Settings
     from zygarde.service_layer.deps import Deps
 
     d = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
-             settings=Settings(project="p", region="r", bucket="bkt"), clock=Clock())
+             settings=SETTINGS, clock=Clock(), verifier=verifier())
     d.blobs.write_bytes(DATA_URI, CSV)
     return d
+
+
+@pytest.fixture(scope="session")
+def token_issuer():
+    """The local cloud's token server (zygarde/local/token_server.py) on a loopback port, serving the test
+    issuer's certificate: (certs URL, the env a function needs to verify that issuer's tokens)."""
+    import threading
+
+    from tests.unit.identities import issuer
+    from zygarde.local import token_server
+
+    server = token_server.serve("127.0.0.1", 0, issuer())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    certs = f"http://127.0.0.1:{server.server_port}{token_server.CERTS_PATH}"
+    yield {env_name("token_certs_url"): certs, env_name("token_issuers"): issuer().issuer}
+    server.shutdown()
+    thread.join(timeout=10)

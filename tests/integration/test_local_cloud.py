@@ -1,5 +1,9 @@
 """The local cloud for real: emulators answer, Pub/Sub pushes reach function processes as CloudEvents,
-fake-gcs-server notifies results/ objects, gcloud works with env(), down() leaves nothing behind."""
+fake-gcs-server notifies results/ objects, gcloud works with env(), down() leaves nothing behind.
+
+The cloud here runs a fake-gcs-server of its own (its bucket notifications go to its project) and the
+recording functions on the session's Pub/Sub and Firestore emulators (tests/conftest.py, which checks
+at the end of the session that stopping those leaves nothing behind)."""
 from __future__ import annotations
 
 import base64
@@ -13,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from zygarde.config import collection, env_name, prefix, resources, topic
-from zygarde.local.cloud import EMULATORS, LocalCloud, LocalPorts, function_component
+from tests.emulator_set import drop_subscriptions
+from zygarde.local.cloud import LocalCloud, LocalPorts, function_component
 from zygarde.local.processes import (LocalCloudError, ManagedProcess, ProcessSpec, pid_alive, port_is_free,
                                      pubsub_emulator_jar)
 from zygarde.packaging import spark_entry_points
@@ -35,11 +40,12 @@ def record_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory, record_dir):
-    """Emulators + one recording function process per entry point (no Dataproc)."""
-    components = (*EMULATORS, *(function_component(k) for k in resources()["functions"]))
-    c = LocalCloud(tmp_path_factory.mktemp("cloud"), LocalPorts.free(), project="zygarde-lc",
-                   bucket="zygarde-lc", functions_source=RECORDER, components=components)
+def cloud(emulator_set, tmp_path_factory, record_dir):
+    """fake-gcs-server + one recording function process per entry point (no Dataproc), on the
+    session's Pub/Sub and Firestore emulators."""
+    components = ("storage", *(function_component(k) for k in resources()["functions"]))
+    c = emulator_set.tenant(tmp_path_factory.mktemp("cloud"), "zygarde-lc", "zygarde-lc",
+                            functions_source=RECORDER, components=components)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ZYGARDE_TEST_RECORD_DIR", str(record_dir))
         try:
@@ -47,6 +53,7 @@ def cloud(tmp_path_factory, record_dir):
             yield c
         finally:
             c.down()
+            drop_subscriptions(emulator_set.pubsub_host, c.project)  # no pushes to stopped functions
 
 
 @pytest.fixture
@@ -84,7 +91,7 @@ def get(url: str) -> str:
         return resp.read().decode()
 
 
-def test_components_answer_and_up_is_idempotent(cloud):
+def test_components_answer_and_up_is_idempotent(cloud, emulator_set):
     status = cloud.status()
     assert set(status) == set(cloud.components)
     assert all(row["ready"] and row["pid"] for row in status.values()), status
@@ -94,6 +101,9 @@ def test_components_answer_and_up_is_idempotent(cloud):
     again = cloud.up()
     assert {k: v["pid"] for k, v in again.items()} == {k: v["pid"] for k, v in status.items()}
     assert LocalCloud.load(cloud.state_dir).env() == cloud.env()
+    emulators = emulator_set.cloud  # the emulators' JVMs: up() again restarts nothing either
+    before = {k: v["pid"] for k, v in emulators.status().items()}
+    assert all(before.values()) and {k: v["pid"] for k, v in emulators.up().items()} == before
 
 
 def test_subscriptions_push_to_functions_with_dead_letters(cloud):
@@ -121,6 +131,13 @@ def test_publish_reaches_the_function_as_a_cloudevent(cloud, cloud_env, record_d
     message = event["data"]["message"]
     assert base64.b64decode(message["data"]) == b'{"hello": 1}'
     assert message["attributes"] == {"origin": "test"} and message["messageId"] == msg_id
+    # what identity checks rely on: Pub/Sub's publish time (a token is checked at it) and the subscription
+    from zygarde.service_layer.authentication import publish_moment
+    from zygarde.service_layer.edge import decode_pubsub
+
+    decoded = decode_pubsub(event["data"], event["attributes"]["source"])
+    assert publish_moment(decoded.publish_time) is not None, decoded.publish_time
+    assert decoded.source.endswith("/topics/" + topic("jobs"))
 
 
 def test_results_object_notifies_the_trial_result_function(cloud, cloud_env, record_dir):
@@ -140,8 +157,12 @@ def test_results_object_notifies_the_trial_result_function(cloud, cloud_env, rec
     obj = json.loads(base64.b64decode(message["data"]))
     assert (obj["bucket"], obj["name"], obj["generation"]) == (cloud.bucket, blob.name, str(blob.generation))
     assert event["attributes"]["source"].endswith(f"/topics/{topic('bucket_events')}")
-    time.sleep(1)
-    assert len(records(record_dir, entry_point, timeout=0)) == 1
+    # no fixed wait for what must not come: a later results/ object is notified too, and by the time
+    # it is, the dataset object (uploaded first) has not been, nor the first object twice
+    marker = bucket.blob(f"{prefix('results')}job-1/t0002.json")
+    marker.upload_from_string(b'{"metric": 0.8}', content_type="application/json")
+    names = [r["data"]["message"]["attributes"]["objectId"] for r in records(record_dir, entry_point, expected=2)]
+    assert names == [blob.name, marker.name]
 
 
 def test_job_file_notifies_submit_job_through_its_filtered_subscription(cloud, cloud_env, record_dir):
@@ -172,8 +193,8 @@ def test_code_bundle_is_uploaded_under_its_version(cloud, cloud_env):
 
 
 def test_gcloud_publish_works_with_env(cloud, record_dir):
-    _, entry_point = function_for("cluster_idle")
-    out = subprocess.run(["gcloud", "pubsub", "topics", "publish", topic("cluster_idle"), "--message=tick",
+    _, entry_point = function_for("reconcile")
+    out = subprocess.run(["gcloud", "pubsub", "topics", "publish", topic("reconcile"), "--message=tick",
                           "--attribute=via=gcloud"], env={**os.environ, **cloud.env()},
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -226,7 +247,7 @@ def test_the_local_scheduler_publishes_the_reconciler_tick(emulators, namespace,
     """What Cloud Scheduler does on GCP (terraform/scheduler.tf): the tick, with the same payload."""
     import dataclasses
 
-    subscription = namespace.subscribe("cluster_idle")
+    subscription = namespace.subscribe("reconcile")
     ports = dataclasses.replace(emulators.cloud.ports, scheduler=LocalPorts.free().scheduler)
     local = LocalCloud(tmp_path, ports, project=namespace.project, tick_seconds=1, components=("scheduler",))
     proc = ManagedProcess(local.spec("scheduler"), local.state_dir)

@@ -14,8 +14,7 @@ import uuid
 import pyarrow.parquet as pq
 import pytest
 
-from _dataproc_helpers import (start_dataproc_server, start_fake_gcs, stop, stop_dataproc_server,
-                               storage_client)
+from _dataproc_helpers import start_dataproc_server, stop_dataproc_server, storage_client
 from zygarde.adapters.dataproc import DataprocBatchLauncher
 from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, PermanentError
 from zygarde.local.cloud import LocalPorts
@@ -46,15 +45,14 @@ with open(sys.argv[1], "w") as out:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(emulator_set, tmp_path_factory):
+    """The server, reading gs:// from the session's fake-gcs-server."""
     root = tmp_path_factory.mktemp("local-dataproc")
-    ports = LocalPorts.free()  # in $ZYGARDE_TEST_PORT_RANGE
-    gcs_port, dataproc_port = ports.storage, ports.dataproc
-    gcs = start_fake_gcs(gcs_port, root / "fake-gcs.log")
+    dataproc_port = LocalPorts.free().dataproc  # in $ZYGARDE_TEST_PORT_RANGE
     state_dir = root / "state"
     server = None
     try:
-        client = storage_client(gcs_port)
+        client = storage_client(emulator_set.storage_url)
         bucket = client.create_bucket(BUCKET)
         bucket.blob("code/ok.py").upload_from_string(SPARK_OK)
         bucket.blob("code/helper_mod.py").upload_from_string("def double(v):\n    return 2 * v\n")
@@ -63,14 +61,13 @@ def env(tmp_path_factory):
         (root / "sleeps.py").write_text(SLEEPS)
         (root / "master.py").write_text(MASTER)
         server = start_dataproc_server(dataproc_port, state_dir, max_concurrent=1,
-                                       env={"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{gcs_port}"})
+                                       env={"STORAGE_EMULATOR_HOST": emulator_set.storage_url})
         launcher = DataprocBatchLauncher("test-project", "us-central1", endpoint=f"http://127.0.0.1:{dataproc_port}",
                                          runtime_version="2.3", service_account=None, subnet=None, ttl="900s")
         yield {"launcher": launcher, "root": root, "state": state_dir, "bucket": bucket}
     finally:
         if server is not None:
             stop_dataproc_server(server, state_dir)
-        stop(gcs)
 
 
 def wait_state(launcher, batch_id, states, timeout=120.0):
@@ -119,8 +116,7 @@ def test_queue_duplicate_list_cancel_and_success(env):
     with pytest.raises(BatchAlreadyExists):
         launcher.create(BatchRequest(long_id, str(root / "sleeps.py")))
 
-    time.sleep(2)  # max-concurrent=1: the second batch waits for the first
-    assert launcher.get(ok_id).state == "PENDING"
+    assert launcher.get(ok_id).state == "PENDING"  # max-concurrent=1: the second batch waits for the first
     assert {b.batch_id for b in launcher.list({"run": run})} == {long_id, ok_id}
     assert [b.batch_id for b in launcher.list({"run": run, "kind": "ok"})] == [ok_id]
     assert launcher.list({"run": "nobody"}) == []
@@ -133,6 +129,12 @@ def test_queue_duplicate_list_cancel_and_success(env):
 
     done = wait_state(launcher, ok_id, {"SUCCEEDED", "FAILED"}, timeout=150)
     assert done.state == "SUCCEEDED", done.state_message
+    # it waited the whole time the first ran: its RUNNING began once the first had ended
+    client = launcher.client
+    long_ended = client.get_batch(name=launcher.batch_name(long_id)).state_time
+    ok_history = client.get_batch(name=launcher.batch_name(ok_id)).state_history
+    [ok_ran] = [h.state_start_time for h in ok_history if h.state.name == "RUNNING"]
+    assert [h.state.name for h in ok_history][:2] == ["PENDING", "RUNNING"] and ok_ran >= long_ended
     parts = [b for b in env["bucket"].list_blobs(prefix=f"out/{ok_id}/") if b.name.endswith(".parquet")]
     rows = [r for b in parts for r in pq.read_table(io.BytesIO(b.download_as_bytes())).to_pylist()]
     assert sorted((r["x"], r["y"]) for r in rows) == [(1, 2), (2, 4), (3, 6)]
@@ -157,11 +159,11 @@ def test_killed_driver_makes_the_batch_fail(env):
 
 
 def test_batch_past_its_ttl_is_stopped(env):
-    launcher = DataprocBatchLauncher("test-project", "us-central1", endpoint=env["launcher"].endpoint, ttl="6s")
+    launcher = DataprocBatchLauncher("test-project", "us-central1", endpoint=env["launcher"].endpoint, ttl="3s")
     batch_id = ids("ttl")
     launcher.create(BatchRequest(batch_id, str(env["root"] / "sleeps.py")))
     info = wait_state(launcher, batch_id, {"FAILED", "SUCCEEDED"}, timeout=60)
-    assert info.state == "FAILED" and "TTL of 6s" in info.state_message
+    assert info.state == "FAILED" and "TTL of 3s" in info.state_message
 
 
 def test_missing_main_file_fails_the_batch(env):

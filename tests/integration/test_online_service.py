@@ -1,5 +1,7 @@
 """The predict function under functions-framework on the Firestore emulator and fake-gcs-server,
-called by `zygarde predict`; aliases moved by `zygarde models alias` answer with no restart."""
+called by `zygarde predict` with an identity token (a caller without one gets a 401, one who may not read
+the model a 404, an administrator reads every model); aliases moved by `zygarde models alias`, as the
+token's user, answer with no restart."""
 from __future__ import annotations
 
 import json
@@ -14,35 +16,41 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from tests.unit.identities import fresh_token
 from tests.unit.online_fixtures import register
 from zygarde.cli import main as cli
 from zygarde.local.cloud import LocalPorts
 from zygarde.packaging import REPO_ROOT
 
 pytestmark = pytest.mark.integration
+ANA, BOB, ADMIN = "ana@example.com", "bob@example.com", "root@example.com"
 
 
-@pytest.fixture
-def registry(namespace):
+@pytest.fixture(scope="module")
+def registry(module_namespace):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import firestore, storage
 
     from zygarde.adapters.firestore import FirestoreJobRepository
     from zygarde.adapters.gcs import GcsBlobStore
 
-    repo = FirestoreJobRepository(firestore.Client(project=namespace.project))
-    blobs = GcsBlobStore(storage.Client(project=namespace.project, credentials=AnonymousCredentials()))
-    register(repo, blobs, "churn", "job-1", sign=1.0, bucket=namespace.bucket)
-    register(repo, blobs, "churn", "job-2", sign=-1.0, bucket=namespace.bucket)
+    ns = module_namespace
+    repo = FirestoreJobRepository(firestore.Client(project=ns.project))
+    blobs = GcsBlobStore(storage.Client(project=ns.project, credentials=AnonymousCredentials()))
+    register(repo, blobs, "churn", "job-1", sign=1.0, bucket=ns.bucket, owner=ANA)
+    register(repo, blobs, "churn", "job-2", sign=-1.0, bucket=ns.bucket, owner=ANA)
+    repo.set_model_grant("churn", BOB, "writer", ANA)  # bob moves its aliases too
     return repo
 
 
-@pytest.fixture
-def service(namespace, registry, tmp_path):
-    """functions-framework serving functions/main.py:predict on a free port: its URL."""
-    port = LocalPorts.free().scheduler
-    env = {**os.environ, **namespace.env, "PYTHONPATH": str(REPO_ROOT), "XDG_RUNTIME_DIR": str(tmp_path)}
-    log = (tmp_path / "predict.log").open("w")
+@pytest.fixture(scope="module")
+def service(module_namespace, registry, tmp_path_factory, token_issuer):
+    """functions-framework serving functions/main.py:predict on a free port, once for the module,
+    verifying the test issuer's tokens: its URL."""
+    port, run_dir = LocalPorts.free().scheduler, tmp_path_factory.mktemp("predict")
+    env = {**os.environ, **module_namespace.env, **token_issuer, "PYTHONPATH": str(REPO_ROOT),
+           "XDG_RUNTIME_DIR": str(run_dir), "ZYGARDE_WEB_ADMINS": ADMIN.upper()}
+    log = (run_dir / "predict.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "functions_framework", "--target", "predict", "--source",
                              str(REPO_ROOT / "functions" / "main.py"), "--signature-type", "http",
                              "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=log)
@@ -53,12 +61,18 @@ def service(namespace, registry, tmp_path):
             requests.get(url + "/", timeout=1)
             break
         except (requests.ConnectionError, requests.Timeout):
-            assert proc.poll() is None, (tmp_path / "predict.log").read_text()[-2000:]
+            assert proc.poll() is None, (run_dir / "predict.log").read_text()[-2000:]
             time.sleep(0.2)
     yield url
     proc.terminate()
     proc.wait(timeout=20)
     log.close()
+
+
+@pytest.fixture(autouse=True)
+def as_ana(service, monkeypatch):
+    """Each test calls the service as ana (the CLI reads its token from the environment)."""
+    monkeypatch.setenv("ZYGARDE_IDENTITY_TOKEN", fresh_token(ANA, service))
 
 
 def _rows(tmp_path: Path, rows) -> str:
@@ -69,30 +83,67 @@ def _rows(tmp_path: Path, rows) -> str:
 
 def test_cli_predicts_through_the_service_and_alias_moves_need_no_restart(service, registry, tmp_path):
     runner, rows = CliRunner(), _rows(tmp_path, [{"age": 50, "color": "blue"}])
-    moved = runner.invoke(cli, ["models", "alias", "churn", "production", "1", "--by", "alice"])
-    assert moved.exit_code == 0, moved.output
+    moved = runner.invoke(cli, ["models", "alias", "churn", "production", "1"])  # as ana, the owner
+    assert moved.exit_code == 0 and "moved by ana@example.com" in moved.output, moved.output
     first = runner.invoke(cli, ["predict", "churn@production", rows, "--url", service])
     assert first.exit_code == 0, first.output
     answer = json.loads(first.output)
     assert (answer["modelVersionId"], answer["predictions"][0]["label"]) == ("1", "yes")
-    assert runner.invoke(cli, ["models", "alias", "churn", "production", "2", "--by", "bob"]).exit_code == 0
+    as_bob = {"ZYGARDE_IDENTITY_TOKEN": fresh_token(BOB, service)}  # a writer
+    assert runner.invoke(cli, ["models", "alias", "churn", "production", "2"], env=as_bob).exit_code == 0
     second = json.loads(runner.invoke(cli, ["predict", "churn@production", rows, "--url", service]).output)
     assert (second["modelVersionId"], second["predictions"][0]["label"]) == ("2", "no")
     pinned = runner.invoke(cli, ["predict", "churn:1", rows, "--url", service])
     assert json.loads(pinned.output)["modelVersionId"] == "1"
     alias = registry.model_aliases("churn")["production"]
-    assert (alias["version"], alias["moved_by"]) == (2, "bob")
-    assert [m["moved_by"] for m in alias["history"]] == ["alice", "bob"]
+    assert (alias["version"], alias["moved_by"]) == (2, BOB)
+    assert [m["moved_by"] for m in alias["history"]] == [ANA, BOB]
+
+
+def test_the_verified_caller_must_be_allowed_to_read_the_model(service):
+    """Issue 22: invoking the service is not enough. ana owns churn, bob writes it, the administrator
+    (ZYGARDE_WEB_ADMINS, compared as the canonical e-mail) reads every model; carol gets the 404 of a model
+    that does not exist, and so does a forged on-behalf-of header from a caller who is no delegate."""
+    url, body = service + "/v1/models/churn/versions/1:predict", {"instances": [{"age": 50, "color": "blue"}]}
+
+    def post(user: str, **headers: str):
+        headers["Authorization"] = "Bearer " + fresh_token(user, service)
+        return requests.post(url, json=body, headers=headers, timeout=30)
+
+    for user in (ANA, BOB, ADMIN):
+        assert post(user).status_code == 200, user
+    refused = post("carol@example.com")
+    assert (refused.status_code, refused.json()["error"]) == (404, {
+        "code": 404, "field": "model", "message": "there is no model 'churn' that you may use"})
+    assert post("carol@example.com", **{"X-Zygarde-On-Behalf-Of": ANA}).status_code == 401
+
+
+def test_a_caller_without_a_token_that_proves_who_it_is_gets_a_401(service):
+    body = {"instances": [{"age": 50, "color": "blue"}]}
+    url = service + "/v1/models/churn/versions/1:predict"
+    for headers in ({}, {"Authorization": "Bearer not-a-token"},
+                    {"Authorization": "Bearer " + fresh_token("ana@example.com", "https://elsewhere.example")}):
+        r = requests.post(url, json=body, headers=headers, timeout=30)
+        assert r.status_code == 401 and r.json()["error"]["field"] == "authorization", (headers, r.text)
+    ok = requests.post(url, json=body, headers={"Authorization": "Bearer " + os.environ["ZYGARDE_IDENTITY_TOKEN"]},
+                       timeout=30)
+    assert ok.status_code == 200 and ok.json()["modelVersionId"] == "1"
 
 
 def test_bad_requests_are_clear_json_errors(service):
-    post = lambda path, **kw: requests.post(service + path, timeout=30, **kw)  # noqa: E731
+    auth = {"Authorization": "Bearer " + os.environ["ZYGARDE_IDENTITY_TOKEN"]}
+    post = lambda path, **kw: requests.post(service + path, timeout=30, headers=auth, **kw)  # noqa: E731
     r = post("/v1/models/churn/versions/1:predict", json={"instances": [{"age": "x", "color": "red"}]})
     assert r.status_code == 400 and r.json()["error"]["field"] == "instances[0].age"
     r = post("/v1/models/churn/versions/1:predict", data=b"")
     assert r.status_code == 400 and r.json()["error"]["field"] == "body"
     r = post("/v1/models/nope/versions/1:predict", json={"instances": []})
-    assert r.status_code == 400 and r.json()["error"]["field"] == "model"
+    assert r.status_code == 404 and r.json()["error"]["field"] == "model"
+    for odd in ("__x__", "..", "x" * 1600, "a%2Fb"):  # names Firestore would refuse: 404s, never a 500
+        r = post(f"/v1/models/{odd}/versions/1:predict", json={"instances": []})
+        assert r.status_code == 404, (odd, r.status_code, r.text[:200])
+    r = post("/v1/models/churn/versions/__x__:predict", json={"instances": []})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "alias"
     r = post("/v1/models/churn/versions/staging:predict", json={"instances": []})
     assert r.status_code == 400 and r.json()["error"]["message"] == "model 'churn' has no alias 'staging'"
 

@@ -10,12 +10,10 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from _dataproc_helpers import REPO, kill_group, start_fake_gcs, stop, storage_client
+from _dataproc_helpers import REPO, kill_group, storage_client
 from zygarde.local.spark_gcs import gcs_connector_jar, spark_conf_for_emulator
 
 pytestmark = pytest.mark.integration
-
-PORT = 18110
 
 # Runs in its own process (and process group) so the JVM is easy to account for and kill.
 SPARK_SCRIPT = """
@@ -36,10 +34,9 @@ spark.stop()
 
 
 @pytest.fixture(scope="module")
-def fake_gcs(tmp_path_factory):
-    proc = start_fake_gcs(PORT, tmp_path_factory.mktemp("fake-gcs") / "fake-gcs.log")
-    yield f"http://127.0.0.1:{PORT}"
-    stop(proc)
+def fake_gcs(emulator_set) -> str:
+    """The session's fake-gcs-server: its URL."""
+    return emulator_set.storage_url
 
 
 def test_conf_uses_the_shaded_connector_and_byte_counts():
@@ -53,7 +50,7 @@ def test_conf_uses_the_shaded_connector_and_byte_counts():
 
 
 def test_spark_reads_csv_and_writes_parquet_on_fake_gcs(fake_gcs, tmp_path):
-    client = storage_client(PORT)
+    client = storage_client(fake_gcs)
     bucket = client.create_bucket("spark-gcs")
     bucket.blob("in/data.csv").upload_from_string("x,y\n1,a\n2,b\n3,c\n", content_type="text/csv")
 

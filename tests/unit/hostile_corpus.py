@@ -7,7 +7,8 @@ import copy
 import gzip
 import io
 import json
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 
 from tests.unit.conftest import OWNER, spec_dict
 
@@ -21,7 +22,9 @@ class Case:
     name: str
     raw: bytes
     expect: tuple[str, ...]  # each must appear in the reason
-    objects: dict[str, bytes] = field(default_factory=dict)  # uploaded before submitting
+    objects: dict[str, bytes] = dataclasses.field(default_factory=dict)  # uploaded before submitting
+    field: str | None = None  # the field the reason starts with ("name: ..."); None: about the whole document
+    models: dict[str, str] = dataclasses.field(default_factory=dict)  # model -> its owner, registered first
 
     @property
     def id(self) -> str:
@@ -251,6 +254,7 @@ ROW_FILTERS = [
     ("env", "f1 = ${env:HOME}"), ("system", "${system:user.name} = 'root'"),
     ("two-statements", "f1 > 0; DROP TABLE x"), ("too-long", "f1 > 0 AND " * 300 + "f1 > 0"),
     ("wrong-type", ["f1 > 0"]),
+    ("digits", f"f1 > {'9' * 300}"), ("digits-in-function", f"round(f1, {'9' * 300}) > 1"),
 ]
 
 
@@ -299,21 +303,92 @@ def file_cases() -> list[Case]:
         if fmt == "libsvm":
             spec["candidates"] = [{"algorithm": "logistic_regression", "params": {"regParam": [0.0]}}]
         objects = {} if data is None else {f"{HOME}/{obj}": data}
-        out.append(Case("file", name, dumps(spec), (reason,), objects))
+        out.append(Case("file", name, dumps(spec), (reason,), objects, field=FILE_FIELDS.get(name, "dataset.uri")))
     return out
 
 
+# --- 300-digit numbers: the reason names the field that holds one ----------------------------------
+DIGITS = "9" * 300
+LONG_NUMBERS = [  # (name, path, the number as written in the JSON, the field named)
+    ("seed", ("seed",), DIGITS, "seed"), ("seed-negative", ("seed",), "-" + DIGITS, "seed"),
+    ("seed-fraction", ("seed",), DIGITS + ".5", "seed"), ("max-parallel", ("max_parallel",), DIGITS, "max_parallel"),
+    ("min-rows", ("data", "min_rows"), DIGITS, "data.min_rows"),
+    ("test-fraction", ("data", "test_fraction"), DIGITS, "data.test_fraction"),
+    ("deadline", ("budget", "deadline_minutes"), DIGITS + "e5", "budget.deadline_minutes"),
+    ("option", ("dataset", "options", "samplingRatio"), DIGITS, "dataset.options.samplingRatio"),
+    ("param", ("candidates", 0, "params", "regParam"), [DIGITS], "candidates[0].params.regParam"),
+    ("expectation", ("data", "expectations"), None, "data.expectations.f1.max"),
+    ("thousands", ("search", "max_trials"), "9" * 5000, "search.max_trials"),  # beyond what Python parses
+]
+
+
+def long_number_doc(path: tuple, value) -> bytes:
+    if value is None:  # nested in an object
+        return dumps(with_value(base_spec(), path, {"f1": {"max": "@N@"}})).replace(b'"@N@"', DIGITS.encode())
+    return number_doc(path, value)
+
+
+# --- field names Firestore cannot store (empty, longer than 1,500 bytes) ----------------------------
+KEYS = [  # (name, path of the object, its value, the field named)
+    ("option-empty", ("dataset", "options"), {"": "x"}, "dataset.options"),
+    ("param-empty", ("candidates", 0, "params"), {"": [1]}, "candidates[0].params"),
+    ("expectation-empty", ("data", "expectations"), {"": {"min": 1}}, "data.expectations"),
+    ("option-long", ("dataset", "options"), {"k" * 2000: "x"}, "dataset.options"),
+    ("document-empty", None, 1, "(document)"),
+]
+
+
+def key_doc(path: tuple | None, value) -> bytes:
+    return dumps({**base_spec(), "": value} if path is None else with_value(base_spec(), path, value))
+
+
+# --- bucket names Cloud Storage refuses (its client raises ValueError for some) ---------------------
+BUCKETS = [("bucket-trailing-dot", "bkt."), ("bucket-leading-dot", ".bkt"), ("bucket-dot-dot", "b..kt"),
+           ("bucket-trailing-dash", "bkt-"), ("bucket-trailing-underscore", "bkt_"), ("bucket-ip", "10.0.0.1"),
+           ("bucket-goog", "goog-data"), ("bucket-google", "my-google-data"), ("bucket-64", "b" * 64),
+           ("bucket-long-part", "a." + "b" * 64)]
+
+# --- model names: another user's model, names that cannot be model names -----------------------------
+OTHER = "bob@example.com"
+MODEL_NAMES = [  # (name, spec changes, models registered first, words, field)
+    ("taken-name", {"name": "churn"}, {"churn": OTHER}, "the model 'churn' belongs to another user", "name"),
+    ("taken-job-id", {"job_id": "churn"}, {"churn": OTHER}, "model is named after its job id", "job_id"),
+    ("name-dunder", {"name": "__x__"}, {}, "a model name is 1 to 63", "name"),
+    ("name-dotdot", {"name": ".."}, {}, "a model name is 1 to 63", "name"),
+    ("name-slash", {"name": "a/b"}, {}, "a model name is 1 to 63", "name"),
+    ("name-pct-slash", {"name": "a%2Fb"}, {}, "a model name is 1 to 63", "name"),
+    ("name-upper", {"name": "Churn"}, {}, "a model name is 1 to 63", "name"),
+    ("name-newline", {"name": "churn\n"}, {}, "a model name is 1 to 63", "name"),
+    ("name-long", {"name": "m" * 64}, {}, "a model name is 1 to 63", "name"),
+    ("name-empty", {"name": ""}, {}, "a model name is 1 to 63", "name"),
+]
+MALFORMED_FIELDS = {"huge-digits": "seed", "lone-surrogate": "owner"}
+ALGORITHM_FIELDS = {"candidates-empty": "candidates", "candidate-extra-field": "candidates[0].code"}
+FILE_FIELDS = {"no-target": "dataset.target", "bom-no-target": "dataset.target", "cr-in-header": "dataset.target"}
+
+
 def cases() -> list[Case]:
-    out = [Case("malformed", n, raw, (reason,)) for n, raw, reason in MALFORMED]
-    out += [Case("type", n, raw, (where,)) for n, raw, where in wrong_type_cases()]
-    out += [Case("string", n, dumps(with_value(base_spec(), p, v)), (where,)) for n, p, v, where in STRINGS]
-    out += [Case("number", n, number_doc(p, v), (where,)) for n, p, v, where in NUMBERS]
-    out += [Case("number", n, range_doc(d), ("candidates[0].params.threshold",)) for n, d in RANGE_CASES]
-    out += [Case("algorithm", n, dumps(with_value(base_spec(), ("candidates",), c)), (r,)) for n, c, r in ALGORITHMS]
-    out += [Case("path", n, dumps(with_value(base_spec(), ("dataset", "uri"), uri)), (r,)) for n, uri, r in PATHS]
+    out = [Case("malformed", n, raw, (reason,), field=MALFORMED_FIELDS.get(n)) for n, raw, reason in MALFORMED]
+    out += [Case("type", n, raw, (where,), field=where) for n, raw, where in wrong_type_cases()]
+    out += [Case("string", n, dumps(with_value(base_spec(), p, v)), (where,), field=where)
+            for n, p, v, where in STRINGS]
+    out += [Case("number", n, number_doc(p, v), (where,), field=where) for n, p, v, where in NUMBERS]
+    out += [Case("number", n, range_doc(d), ("candidates[0].params.threshold",),
+                 field="candidates[0].params.threshold") for n, d in RANGE_CASES]
+    out += [Case("number", f"digits-{n}", long_number_doc(p, v), (where,), field=where)
+            for n, p, v, where in LONG_NUMBERS]
+    out += [Case("algorithm", n, dumps(with_value(base_spec(), ("candidates",), c)), (r,),
+                 field=ALGORITHM_FIELDS.get(n, "candidates[0]")) for n, c, r in ALGORITHMS]
+    out += [Case("path", n, dumps(with_value(base_spec(), ("dataset", "uri"), uri)), (r,), field="dataset.uri")
+            for n, uri, r in PATHS]
     out += [Case("path", n, dumps(with_value(base_spec(), ("dataset", "uri"), uri)), (r,),
-                 {f"gs://{BUCKET}/{obj}": DECOY}) for n, uri, obj, r in DECOY_GLOBS]
-    out += [Case("row-filter", n, dumps(with_value(base_spec(), ("data", "row_filter"), f)), ("data.row_filter",))
-            for n, f in ROW_FILTERS]
+                 {f"gs://{BUCKET}/{obj}": DECOY}, field="dataset.uri") for n, uri, obj, r in DECOY_GLOBS]
+    out += [Case("path", n, dumps(with_value(base_spec(), ("dataset", "uri"), f"gs://{b}/datasets/{OWNER}/d.csv")),
+                 (f"the bucket name {b!r}",), field="dataset.uri") for n, b in BUCKETS]
+    out += [Case("key", n, key_doc(p, v), ("field",), field=where) for n, p, v, where in KEYS]
+    out += [Case("row-filter", n, dumps(with_value(base_spec(), ("data", "row_filter"), f)), ("data.row_filter",),
+                 field="data.row_filter") for n, f in ROW_FILTERS]
+    out += [Case("model", n, dumps({**base_spec(), **change}), (words,), models=models, field=where)
+            for n, change, models, words, where in MODEL_NAMES]
     out += file_cases()
     return out

@@ -41,8 +41,9 @@ def onnx_model(sign: float = 1.0) -> bytes:
 
 
 def register(repo, blobs, name: str, job_id: str, sign: float = 1.0, online: bool = True,
-             bucket: str = "bucket") -> int:
-    """Writes a package (manifest + model.onnx) into `blobs` and registers it: the version number."""
+             bucket: str = "bucket", owner: str = "ana") -> int:
+    """Writes a package (manifest + model.onnx) into `blobs` and registers it as a job of `owner`'s:
+    the version number."""
     root = f"gs://{bucket}/models/{name}/{job_id}/"
     spec = {"status": "available", "onnx_uri": root + "model.onnx", "inputs": INPUTS, "outputs": OUTPUTS}
     if not online:
@@ -52,4 +53,4 @@ def register(repo, blobs, name: str, job_id: str, sign: float = 1.0, online: boo
     blobs.write_bytes(root + "manifest.json", json.dumps({"labels": ["no", "yes"], "online": spec}).encode())
     summary = {k: spec[k] for k in ("status", "reason", "onnx_uri") if k in spec}
     return repo.register_model_version(name, job_id, {"package_uri": root, "manifest_uri": root + "manifest.json",
-                                                      "online": summary})
+                                                      "online": summary}, owner)

@@ -5,16 +5,16 @@ import json
 
 from click.testing import CliRunner
 
-from tests.unit.conftest import job_message, spec_dict
+from tests.unit.conftest import OWNER, job_message, spec_dict, token
 from zygarde import cli, cli_common
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 
 
-def run_submit(deps, monkeypatch, tmp_path, spec: dict):
+def run_submit(deps, monkeypatch, tmp_path, spec: dict, user: str = OWNER):
     monkeypatch.setattr(cli_common, "local_deps", lambda: deps)
     path = tmp_path / "job.json"
     path.write_text(json.dumps(spec))
-    return CliRunner().invoke(cli.main, ["submit", str(path)])
+    return CliRunner().invoke(cli.main, ["submit", str(path)], env={"ZYGARDE_IDENTITY_TOKEN": token(user)})
 
 
 def test_submit_publishes_a_valid_job(deps, monkeypatch, tmp_path):
@@ -25,7 +25,7 @@ def test_submit_publishes_a_valid_job(deps, monkeypatch, tmp_path):
 
 
 def test_submit_refuses_a_job_id_another_job_has_and_publishes_nothing(deps, monkeypatch, tmp_path):
-    handlers.submit_job(job_message(), deps)
+    edge.submit_job(job_message(), deps)
     result = run_submit(deps, monkeypatch, tmp_path, spec_dict(max_parallel=1))
     assert result.exit_code == 2
     assert "job id job-1 is already used by another job" in " ".join(result.output.split())
@@ -46,7 +46,7 @@ def test_models_lists_the_registered_versions_with_their_scores(deps, monkeypatc
 
     monkeypatch.setattr(cli_common, "local_deps", lambda: deps)
     for job_id, auc in (("job-1", 0.8), ("job-2", 0.85)):
-        handlers.submit_job(job_message(spec_dict(job_id=job_id, name="cancer", candidates=[
+        edge.submit_job(job_message(spec_dict(job_id=job_id, name="cancer", candidates=[
             {"algorithm": "logistic_regression"}]), job_id), deps)
         finish_stage(deps, job_id, "prepare")
         trial = deps.repo.get_trial(job_id, "t0000")
@@ -54,11 +54,18 @@ def test_models_lists_the_registered_versions_with_their_scores(deps, monkeypatc
                 True)
         assert deps.repo.get_trial(job_id, FINALIZE) is not None
         finish_stage(deps, job_id, FINALIZE)
-    out = CliRunner().invoke(cli.main, ["models", "cancer"])
+    def as_user(*args, user="ana@example.com"):
+        return CliRunner().invoke(cli.main, list(args), env={"ZYGARDE_IDENTITY_TOKEN": token(user)})
+
+    out = as_user("models", "cancer")
     assert out.exit_code == 0, out.output
     lines = [ln for ln in out.output.splitlines() if "job-" in ln]
     assert "model cancer (areaUnderROC)" in out.output
     assert [ln.split("│")[1].strip() for ln in lines] == ["1", "2"]
     assert "0.8000" in lines[0] and "0.9100" in lines[0] and "0.8500" in lines[1]
-    missing = CliRunner().invoke(cli.main, ["models", "nope"])
-    assert missing.exit_code == 1 and "no model nope is registered" in missing.output
+    missing = as_user("models", "nope")
+    assert missing.exit_code == 1 and "no model nope that you (ana@example.com) may use" in missing.output
+    # another user is told exactly the same: the model's existence is not theirs to learn
+    other = as_user("models", "cancer", user="bob@example.com")
+    assert other.exit_code == 1 and "no model cancer that you (bob@example.com) may use" in other.output
+    assert "0.8000" not in other.output

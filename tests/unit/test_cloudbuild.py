@@ -1,6 +1,6 @@
 """Offline checks of cloudbuild.yaml: it parses, its steps are the pipeline the deploy docs describe,
-every repository file it names exists, every substitution it uses is defined, and the smoke test's
-job and script are valid."""
+every repository file it names exists, every substitution it uses is defined, every step that runs
+Spark tests installs Java in its own container, and the smoke test's job and script are valid."""
 from __future__ import annotations
 
 import re
@@ -23,6 +23,7 @@ PIPELINE = ["install", "lint", "unit-tests", "integration-tests", "package", "we
             "push-batch-image-after-apply", "smoke-test"]
 BUILD_OUTPUTS = ("dist", ".venv", "tfplan", ".code-uploaded")
 VALUE_FLAGS = {"-p", "--select", "--out", "-o"}
+SPARK_TESTS = ("tests/unit", "tests/integration", "tests/e2e")  # each tier starts Spark's JVM somewhere
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +149,32 @@ def test_web_image_is_built_from_web_dockerfile_and_deployed_by_terraform(build)
     assert '-var="web_image=${_WEB_IMAGE}"' in script(steps(build)["terraform-plan"])
     dockerfile = (ROOT / "web" / "Dockerfile").read_text()
     assert "requirements.txt" in dockerfile and "zygarde.web.wsgi:app" in dockerfile and "USER" in dockerfile
+
+
+def pytest_targets(text: str) -> list[str]:
+    """The paths a step's `python -m pytest` runs (the folders, not the options)."""
+    targets = []
+    for line in text.splitlines():
+        words = shlex.split(line, comments=True) if "-m pytest" in line else []
+        if words:
+            start = words.index("pytest") + 1
+            targets += [w for j, w in enumerate(words[start:], start)
+                        if not w.startswith("-") and words[j - 1] not in VALUE_FLAGS]
+    return targets
+
+
+def test_every_step_that_runs_spark_tests_installs_java_in_its_own_container(build):
+    """Cloud Build runs each step in a fresh container from its image: what another step installed
+    with apt is not there. Spark (tests/unit/spark, the integration and e2e batches) needs a JRE."""
+    checked = []
+    for step in build["steps"]:
+        text = script(step)
+        targets = pytest_targets(text)
+        if not any(t.rstrip("/").startswith(SPARK_TESTS) for t in targets):
+            continue
+        before = text[:text.index("-m pytest")]
+        assert re.search(r"apt-get install[^\n]*openjdk-\d+-jre", before), \
+            f"step {step['id']} runs {targets} (Spark) without installing Java first in its container"
+        assert "apt-get update" in before, f"step {step['id']} installs Java without apt-get update"
+        checked.append(step["id"])
+    assert checked == ["unit-tests", "integration-tests"]

@@ -57,3 +57,16 @@ def test_storage_errors_become_permanent_or_transient(exc, expected, text):
 def test_an_unreadable_range_of_an_empty_object_is_empty():
     store = GcsBlobStore(RaisingClient(gexc.RequestRangeNotSatisfiable("empty")))
     assert store.read_bytes("gs://b/k", max_bytes=10) == b"" and store.read_tail("gs://b/k", 8) == b""
+
+
+@pytest.mark.parametrize("uri", ["gs://bkt./datasets/ana/d.csv", "gs://.bkt/d.csv", "gs://bkt-/d.csv"])
+def test_a_bucket_name_the_client_refuses_is_a_permanent_error_not_a_crash(uri):
+    """google-cloud-storage raises ValueError for a bucket name not starting and ending with a letter or
+    digit; the adapter says so as a permanent error (the real client: no request is made)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    store = GcsBlobStore(storage.Client(project="p", credentials=AnonymousCredentials()))
+    for call in (lambda: store.exists(uri), lambda: store.read_bytes(uri, 10), lambda: store.list(uri)):
+        with pytest.raises(PermanentError, match="is not a Cloud Storage bucket name"):
+            call()

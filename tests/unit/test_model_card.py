@@ -45,7 +45,8 @@ def test_manifest_columns_are_read_once_and_unreadable_manifests_are_not_kept():
 def test_aliases_shown_are_those_pointing_at_visible_versions():
     repo = MemoryJobRepository()
     for job in ("j1", "j2"):
-        repo.register_model_version("m", job, {})
+        repo.register_model_version("m", job, {}, "ana")
+    repo.set_model_grant("m", "bob", "writer", "ana")  # a writer may move its aliases too
     online.move_alias(repo, "m", "production", 1, "ana", "2026-01-01T00:00:00Z")
     online.move_alias(repo, "m", "production", 2, "bob", "2026-01-02T00:00:00Z")
     online.move_alias(repo, "m", "canary", 1, "ana", "2026-01-03T00:00:00Z")

@@ -19,13 +19,15 @@ PATH = "/v1/models/churn/versions/{}:predict"
 @pytest.fixture
 def service():
     repo, blobs = MemoryJobRepository(), MemoryBlobStore()
-    register(repo, blobs, "churn", "job-1", sign=1.0)
+    register(repo, blobs, "churn", "job-1", sign=1.0)  # ana's model
     register(repo, blobs, "churn", "job-2", sign=-1.0)
+    for writer in ("alice", "alice@example.com", "bob@example.com"):  # who moves aliases below
+        repo.set_model_grant("churn", writer, "writer", "ana")
     cache = online.ModelCache(blobs)
 
-    def call(ref: str, body, method: str = "POST", raw: bytes | None = None):
+    def call(ref: str, body, method: str = "POST", raw: bytes | None = None, caller: str | None = "ana"):
         data = raw if raw is not None else json.dumps(body).encode()
-        return handle(method, PATH.format(ref), data, repo, cache)
+        return handle(method, PATH.format(ref), data, repo, cache, caller=caller)
 
     call.repo, call.cache, call.blobs = repo, cache, blobs
     return call
@@ -77,20 +79,20 @@ def test_bad_bodies_are_400s(service, raw, message):
     assert status == 400 and answer["error"]["field"] == "body" and message in answer["error"]["message"]
 
 
-def test_unknown_model_version_and_alias_are_400s_naming_what_is_missing(service):
+def test_unknown_model_is_a_404_and_unknown_version_and_alias_are_400s_naming_what_is_missing(service):
     repo, cache = service.repo, service.cache
     good = json.dumps({"instances": [{"age": 1, "color": "red"}]}).encode()
-    assert handle("POST", "/v1/models/nope/versions/1:predict", good, repo, cache) == \
-        (400, {"error": {"code": 400, "field": "model", "message": "no model named 'nope'"}})
-    assert handle("POST", "/v1/models/nope/versions/production:predict", good, repo, cache)[1]["error"]["field"] \
-        == "model"
+    assert handle("POST", "/v1/models/nope/versions/1:predict", good, repo, cache, caller="ana") == \
+        (404, {"error": {"code": 404, "field": "model", "message": "there is no model 'nope' that you may use"}})
+    assert handle("POST", "/v1/models/nope/versions/production:predict", good, repo, cache,
+                  caller=None)[1]["error"]["field"] == "model"
     assert service("9", {"instances": []}) == (400, {"error": {"code": 400, "field": "version",
                                                                "message": "model 'churn' has no version 9"}})
     status, answer = service("production", {"instances": []})
     assert status == 400 and answer["error"]["field"] == "alias"
     assert answer["error"]["message"] == "model 'churn' has no alias 'production'"
-    assert handle("GET", PATH.format("1"), good, repo, cache)[0] == 405
-    assert handle("POST", "/v1/models/churn:predict", good, repo, cache)[0] == 404  # no such path: not found
+    assert handle("GET", PATH.format("1"), good, repo, cache, caller="ana")[0] == 405
+    assert handle("POST", "/v1/models/churn:predict", good, repo, cache, caller="ana")[0] == 404  # no such path
 
 
 def test_a_version_without_onnx_export_says_why(service):

@@ -8,12 +8,12 @@ from datetime import datetime
 
 import pytest
 
-from tests.unit.conftest import job_message, spec_dict
+from tests.unit.conftest import cancel_message, job_message, spec_dict
 from tests.unit.test_handlers import deliver, finish, finish_stage, submit, train_trials
-from zygarde.domain.contracts import TrialRequest, TrialResult
+from zygarde.domain.contracts import PackRequest, TrialResult
 from zygarde.domain.model import FINALIZE, JobState, TrialState
-from zygarde.service_layer import handlers
-from zygarde.service_layer.launching import trial_uris
+from zygarde.service_layer import edge
+from zygarde.service_layer.locations import trial_uris
 
 S = TrialState
 # the validation score of trial i at rung r: a permutation, so that index order is not score order
@@ -38,7 +38,8 @@ def running(deps, job_id):
 
 
 def requested_fraction(deps, trial) -> float:
-    return TrialRequest.from_json(deps.launcher.requests[trial.batch_id].args[1]).train_fraction
+    [packed] = PackRequest.from_json(deps.launcher.requests[trial.batch_id].args[1]).trials  # a pack of one
+    return packed.train_fraction
 
 
 def run_job(deps, order=lambda ts: sorted(ts, key=score, reverse=True), twice=False, replays=False) -> str:
@@ -57,7 +58,7 @@ def run_job(deps, order=lambda ts: sorted(ts, key=score, reverse=True), twice=Fa
         if replays:
             for trial_id, attempt in delivered:
                 _, uri = trial_uris(deps.settings, job_id, trial_id, attempt)
-                handlers.on_trial_result(handlers.Message(b"{}", {"bucketId": "bkt", "eventType": "OBJECT_FINALIZE",
+                edge.on_trial_result(edge.PubSubMessage(b"{}", {"bucketId": "bkt", "eventType": "OBJECT_FINALIZE",
                                                                   "objectId": uri.removeprefix("gs://bkt/")}), deps)
     return job_id
 
@@ -102,7 +103,7 @@ def test_every_result_delivered_twice_and_replayed_late_changes_nothing(deps):
     from zygarde.service_layer.deps import Deps
 
     clean = Deps(repo=MemoryJobRepository(), launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(),
-                 publisher=MemoryPublisher(), settings=deps.settings, clock=Clock())
+                 publisher=MemoryPublisher(), settings=deps.settings, clock=Clock(), verifier=deps.verifier)
     clean.blobs.write_bytes(DATA_URI, CSV)
     expected = outcome(clean, run_job(clean))
     job_id = run_job(deps, twice=True, replays=True)
@@ -121,7 +122,7 @@ def test_a_pruned_trials_dead_batch_and_a_late_failure_do_not_retry_it(deps):
     batches = len(deps.launcher.batches)
     failed = TrialResult(job_id, pruned.trial_id, pruned.attempt, "FAILED", error="executor lost", error_kind="runtime")
     deliver(deps, pruned, failed, ok=False, times=2)  # its batch ends FAILED too
-    handlers.on_cluster_idle(deps)
+    edge.reconcile(deps)
     after = deps.repo.get_trial(job_id, pruned.trial_id)
     assert after.state is S.PRUNED and after.attempt == pruned.attempt and after.conditions == pruned.conditions
     assert not any(b.labels.get("zygarde-trial") == pruned.trial_id and b.batch_id != pruned.batch_id
@@ -142,7 +143,7 @@ def test_a_promoted_trial_gets_its_attempts_afresh_at_its_new_rung(deps):
         finish(deps, job_id, t.trial_id, auc=score(t))
     assert best is not None and best.attempt == 2 and best.rung_attempt == 1
     deps.launcher.finish(best.batch_id, "FAILED")
-    handlers.on_cluster_idle(deps)  # the batch died without a result: retried at rung 1 (attempt 3)
+    edge.reconcile(deps)  # the batch died without a result: retried at rung 1 (attempt 3)
     again = deps.repo.get_trial(job_id, best.trial_id)
     assert again.attempt == 3 and again.state.is_active() and again.rung == 1
     assert again.train_fraction == pytest.approx(1 / 3)
@@ -153,8 +154,7 @@ def test_a_cancelled_job_cancels_its_paused_trials(deps):
     t = running(deps, job_id)[0]
     finish(deps, job_id, t.trial_id, auc=score(t))
     assert deps.repo.get_trial(job_id, t.trial_id).state is S.PAUSED
-    handlers.submit_job(handlers.Message(json.dumps({"job_id": job_id, "requested_by": "ana@example.com"}).encode(),
-                                         {"action": "cancel"}, "c1"), deps)
+    edge.submit_job(cancel_message(job_id), deps)
     assert deps.repo.get_trial(job_id, t.trial_id).state is S.CANCELLED
     assert all(x.state.is_finished() for x in train_trials(deps, job_id))
 
@@ -231,8 +231,8 @@ def test_a_deadline_cancels_paused_trials_and_registers_the_best_full_fraction_t
     assert winner.train_fraction == 1.0 and deps.repo.get_job(job_id).state is JobState.RUNNING
     assert S.PAUSED in {t.state for t in train_trials(deps, job_id)}
     deps.clock.t += timedelta(minutes=31)
-    handlers.on_cluster_idle(deps)
-    handlers.on_cluster_idle(deps)  # replayed
+    edge.reconcile(deps)
+    edge.reconcile(deps)  # replayed
     states = {t.trial_id: t.state for t in train_trials(deps, job_id)}
     assert S.CANCELLED in states.values()
     assert S.PAUSED not in states.values() and S.WAITING not in states.values() and S.RUNNING not in states.values()
@@ -291,8 +291,8 @@ def test_a_search_until_the_deadline_ends_with_the_best_model_at_the_deadline_le
     assert deps.repo.get_job(job_id).state is JobState.RUNNING  # still searching
     deps.clock.t = created + timedelta(minutes=8, seconds=20)  # within the 105 s kept to register the model
     # (the settings' 60 s batch start-up + 45 s of finalisation work)
-    handlers.on_cluster_idle(deps)
-    handlers.on_cluster_idle(deps)  # replayed
+    edge.reconcile(deps)
+    edge.reconcile(deps)  # replayed
     fin = deps.repo.get_trial(job_id, FINALIZE)
     assert fin is not None and fin.attempt == 1
     assert all(t.state.is_finished() for t in train_trials(deps, job_id))
@@ -312,8 +312,8 @@ def test_a_deadline_before_any_full_fit_registers_the_best_partial_trial_refitte
     assert scored and not any(t.state is S.SUCCEEDED for t in train_trials(deps, job_id))
     leader = max(scored, key=lambda t: (len(t.rung_scores), t.rung_scores[-1]))
     deps.clock.t += timedelta(minutes=31)
-    handlers.on_cluster_idle(deps)
-    handlers.on_cluster_idle(deps)  # replayed
+    edge.reconcile(deps)
+    edge.reconcile(deps)  # replayed
     fin = deps.repo.get_trial(job_id, FINALIZE)
     assert fin.attempt == 1 and fin.params["manifest"]["trial_id"] == leader.trial_id
     assert fin.params["model_uri"] is None and fin.params["refit"]["algorithm"] == leader.algorithm  # refit, all rows

@@ -13,7 +13,7 @@ import pytest
 from tests.unit.conftest import CSV, job_message, spec_dict
 from tests.unit.test_handlers import finish, finish_stage, submit, train_batches, train_trials
 from zygarde.domain.model import FINALIZE, JobState, TrialState
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 
 
 def with_cap(deps, cap):
@@ -81,7 +81,7 @@ def test_deadline_stops_the_search_and_registers_the_best_so_far(deps):
     submit(job("job-d", "ana", n=4, max_parallel=2, budget={"deadline_minutes": 30}), deps)
     finish(deps, "job-d", "t0000", auc=0.8)
     deps.clock.t += timedelta(minutes=31)
-    handlers.on_cluster_idle(deps)
+    edge.reconcile(deps)
     # the search is over: the other trials are cancelled, their batches too; the winner is finalised
     assert {t.trial_id: t.state for t in train_trials(deps, "job-d")} == {
         "t0000": TrialState.SUCCEEDED, "t0001": TrialState.CANCELLED, "t0002": TrialState.CANCELLED,
@@ -90,7 +90,7 @@ def test_deadline_stops_the_search_and_registers_the_best_so_far(deps):
     assert fin.state is TrialState.RUNNING and fin.params["manifest"]["trial_id"] == "t0000"
     assert deps.launcher.running == [fin.batch_id]
     assert deps.repo.get_job("job-d").state is JobState.RUNNING
-    handlers.on_cluster_idle(deps)  # a replayed tick changes nothing
+    edge.reconcile(deps)  # a replayed tick changes nothing
     assert deps.repo.get_trial("job-d", FINALIZE).attempt == 1
     finish_stage(deps, "job-d", FINALIZE, times=2)
     j = deps.repo.get_job("job-d")
@@ -106,7 +106,7 @@ def test_deadline_before_any_success_ends_the_job_without_a_model(deps):
     submit(job("job-n", "ana", n=3, max_parallel=2, budget={"deadline_minutes": 30}), deps)
     finish(deps, "job-n", "t0000", status="FAILED")
     deps.clock.t += timedelta(minutes=31)
-    handlers.on_cluster_idle(deps)
+    edge.reconcile(deps)
     j = deps.repo.get_job("job-n")
     assert j.state is JobState.BUDGET_EXHAUSTED and j.model_version is None and j.best_trial_id is None
     assert deps.repo.get_trial("job-n", FINALIZE) is None and deps.launcher.running == []

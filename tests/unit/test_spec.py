@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.unit.conftest import spec_dict
+from tests.unit.conftest import DATA_URI, spec_dict
 from zygarde.domain.errors import SpecError
 from zygarde.domain.search import expand
 from zygarde.domain.spec import json_schema, parse_job_spec
@@ -46,7 +46,7 @@ def test_defaults_and_objective():
     ({"candidates": [{"algorithm": "logistic_regression", "params": {"regParam": []}}]},
      "candidates[0].params", "no values"),
     ({"max_parallel": 0}, "max_parallel", "greater than or equal to 1"),
-    ({"job_id": "Bad Id"}, "job_id", "pattern"),
+    ({"job_id": "Bad Id"}, "job_id", "lower-case letters"),
     ({"surprise": 1}, "surprise", "Extra inputs"),
 ])
 def test_each_bad_field_is_named(change, path, words):
@@ -106,3 +106,24 @@ def test_row_filters_on_the_dataset_s_own_columns_are_accepted(condition):
 def test_row_filters_that_could_read_other_data_or_run_code_are_refused(condition, word):
     found = problems(spec_dict(data={"row_filter": condition}))
     assert word in found["data.row_filter"], found
+
+
+@pytest.mark.parametrize("over, reason", [
+    ({"dataset": {"uri": DATA_URI, "format": "csv", "target": "y", "options": {"samplingRatio": [0.5]}}},
+     "dataset.options.samplingRatio: must be a boolean, an integer, a number or a string"),
+    ({"data": {"expectations": {"f1": {"min": {"a": 1}}}}},
+     "data.expectations.f1.min: must be a boolean, an integer, a number or a string, or a list of them"),
+    ({"candidates": [{"algorithm": "logistic_regression", "params": {"regParam": [[0.1]]}}]},
+     "candidates[0].params.regParam: must be a distribution object or a list of booleans, integers, numbers or "
+     "strings"),
+    ({"dataset": {"uri": DATA_URI, "format": "csv", "target": "y", "options": {"": "x"}}},
+     "dataset.options: has a field whose name is empty"),
+    ({"name": "Churn"}, "name: a model name is 1 to 63 lower-case letters, digits, '_' or '-', starting with a letter"),
+    ({"dataset": {"uri": "gs://bkt./datasets/ana@example.com/d.csv", "format": "csv", "target": "y"}},
+     "dataset.uri: must be a gs://bucket/object URI, and the bucket name 'bkt.' must start and end with a letter "
+     "or digit"),
+])
+def test_a_value_of_no_allowed_type_is_one_sentence_naming_its_field(over, reason):
+    with pytest.raises(SpecError) as exc:
+        parse_job_spec(spec_dict(**over))
+    assert str(exc.value) == reason

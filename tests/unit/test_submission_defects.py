@@ -10,7 +10,7 @@ import random
 import pytest
 from click.testing import CliRunner
 
-from tests.unit.conftest import DATA_URI, OWNER, job_message, spec_dict
+from tests.unit.conftest import DATA_URI, OWNER, job_message, raw_message, spec_dict, token
 from zygarde import cli, cli_common
 from zygarde.adapters.memory import MemoryJobRepository
 from zygarde.domain import raw_doc
@@ -19,17 +19,17 @@ from zygarde.domain.errors import NotFound, SpecError, TransientError, Unstorabl
 from zygarde.domain.model import JobState
 from zygarde.domain.search_space import draw
 from zygarde.domain.spec import parse_job_spec
-from zygarde.service_layer import datasets, handlers, submission
+from zygarde.service_layer import datasets, edge, submission
 from zygarde.service_layer.dataset_paths import expand_braces
 from zygarde.service_layer.edge import acknowledge_permanent_errors
-from zygarde.service_layer.handlers import Message
+from zygarde.service_layer.edge import PubSubMessage
 
 HOME = f"gs://bkt/datasets/{OWNER}"
 
 
 def submit(deps, spec: dict | bytes, message_id: str = "m") -> str:
     raw = spec if isinstance(spec, bytes) else json.dumps(spec).encode()
-    return handlers.submit_job(Message(raw, {}, message_id), deps)
+    return edge.submit_job(raw_message(raw, message_id), deps)  # published by OWNER
 
 
 # --- 13.1: whatever arrives is recorded, only transient errors raise -------------------------------
@@ -50,7 +50,7 @@ def test_a_rejection_the_store_refuses_is_recorded_without_its_raw_text(deps):
     deps.repo = RefusingRepository(lambda job: job.spec.get("raw", "").startswith("{"))
     job_id = submit(deps, b'{"owner": 5}')
     job = deps.repo.get_job(job_id)
-    assert job.state is JobState.REJECTED and "owner" in job.error and job.owner == "unknown"
+    assert job.state is JobState.REJECTED and "owner" in job.error and job.owner == OWNER  # who sent it
     assert job.spec == {"raw": "(not stored: the store refused it)"}
 
 
@@ -85,9 +85,9 @@ def test_a_transient_error_while_checking_the_dataset_is_raised_and_nothing_is_s
     assert deps.repo.jobs == {}
 
 
-def test_an_owner_that_is_not_a_string_is_recorded_as_unknown(deps):
+def test_an_owner_that_is_not_a_string_is_recorded_under_its_verified_sender(deps):
     job = deps.repo.get_job(submit(deps, spec_dict(owner={"name": "ana"})))
-    assert job.state is JobState.REJECTED and job.owner == "unknown" and job.error.startswith("owner:")
+    assert job.state is JobState.REJECTED and job.owner == OWNER and job.error.startswith("owner:")
 
 
 def test_a_10000_character_target_is_rejected_with_a_short_reason(deps):
@@ -169,9 +169,9 @@ def test_brace_globs_are_expanded_as_spark_reads_them(deps):
 # --- 15.5: job files from another bucket ----------------------------------------------------------
 def test_a_job_file_notification_from_another_bucket_is_ignored_and_logged(deps, caplog):
     deps.blobs.write_bytes("gs://evil/jobs/x.json", json.dumps(spec_dict()).encode())
-    msg = Message(b"{}", {"bucketId": "evil", "objectId": "jobs/x.json", "eventType": "OBJECT_FINALIZE"}, "n1")
+    msg = PubSubMessage(b"{}", {"bucketId": "evil", "objectId": "jobs/x.json", "eventType": "OBJECT_FINALIZE"}, "n1")
     with caplog.at_level(logging.WARNING, logger="zygarde"):
-        assert handlers.submit_job(msg, deps) is None
+        assert edge.submit_job(msg, deps) is None
     assert deps.repo.jobs == {} and deps.launcher.create_calls == 0
     assert "job file notification from another bucket ignored bucket=evil" in caplog.text
 
@@ -181,7 +181,7 @@ def run_cli_submit(deps, monkeypatch, tmp_path, raw: bytes):
     monkeypatch.setattr(cli_common, "local_deps", lambda: deps)
     path = tmp_path / "job.json"
     path.write_bytes(raw)
-    return CliRunner().invoke(cli.main, ["submit", str(path)])
+    return CliRunner().invoke(cli.main, ["submit", str(path)], env={"ZYGARDE_IDENTITY_TOKEN": token(OWNER)})
 
 
 @pytest.mark.parametrize("raw, words", [
@@ -218,16 +218,16 @@ def test_permanent_error_log_lines_name_the_function_s_handler(deps, monkeypatch
         logger.propagate = True
         monkeypatch.setattr(main.bootstrap, "deps", lambda: deps)
 
-        def missing(msg, deps):
+        def missing(msg, settings):
             raise NotFound("trial job-9/t0000 not found")
 
-        monkeypatch.setattr(handlers, "on_trial_result", missing)
+        monkeypatch.setattr(edge, "results_message", missing)
         with caplog.at_level(logging.ERROR, logger="zygarde"):
-            acknowledge_permanent_errors(main.trial_result_message)(Message(b"", {}, "m7"))
+            acknowledge_permanent_errors(edge.on_trial_result)(PubSubMessage(b"", {}, "m7"), deps)
     finally:
         logger.propagate, logger.handlers[:], _ = before
         logger.setLevel(before[2])
-    assert "handler=trial_result_message message_id=m7" in caplog.text and "<lambda>" not in caplog.text
+    assert "handler=on_trial_result message_id=m7" in caplog.text and "<lambda>" not in caplog.text
 
 
 # --- 14.2: dataset paths ---------------------------------------------------------------------------
@@ -254,4 +254,4 @@ def test_the_accepted_job_is_the_same_through_a_redelivery(deps):
     writes = deps.repo.writes
     assert submit(deps, spec_dict(job_id=None), "same") == first and deps.repo.writes == writes
     assert dataclasses.asdict(deps.repo.get_job(first))["state"] is JobState.RUNNING
-    assert handlers.submit_job(job_message(), deps) == "job-1"
+    assert edge.submit_job(job_message(), deps) == "job-1"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -196,6 +197,7 @@ FUNCS = {
     "contains": lambda xs, x: x in xs, "length": len, "replace": lambda s, a, b: s.replace(a, b),
     "lower": str.lower, "trimsuffix": lambda s, x: s.removesuffix(x), "sort": sorted,
     "join": lambda sep, xs: sep.join(xs), "sha256": lambda s: hashlib.sha256(s.encode()).hexdigest(),
+    "endswith": str.endswith, "setproduct": lambda *sets: [list(p) for p in itertools.product(*sets)],
     "filesha256": lambda p: hashlib.sha256(Path(p).read_bytes()).hexdigest(),
     "fileset": lambda path, pattern: sorted({
         str(f.relative_to(path)) for alt in _braces(pattern) for f in Path(path).glob(alt) if f.is_file()}),
@@ -558,13 +560,15 @@ def test_firestore_indexes_match_the_queries(tf):
     jobs = config.collection("jobs")
     assert (jobs, (("owner", "ASCENDING"), ("created_at", "DESCENDING"))) in composites
     assert (jobs, (("state", "ASCENDING"), ("created_at", "ASCENDING"))) in composites
+    trials = config.collection("trials")
+    assert (trials, (("batch_id", "ASCENDING"), ("state", "ASCENDING"))) in composites  # batch_trials with states
 
 
-def test_scheduler_ticks_the_cluster_idle_topic(tf):
+def test_scheduler_ticks_the_reconcile_topic(tf):
     addr = "google_cloud_scheduler_job.reconcile_tick"
     assert tf.arg(addr, None, "schedule") == "*/2 * * * *"
     [target_block] = tf.arg(addr, None, "pubsub_target")
-    assert target(tf, target_block["topic_name"]) == config.topic("cluster_idle")
+    assert target(tf, target_block["topic_name"]) == config.topic("reconcile")
 
 
 def test_web_app_behind_iap(tf):
@@ -649,3 +653,41 @@ def test_packaged_functions_load_from_the_archive_alone(tf, tmp_path):
     run = subprocess.run([sys.executable, "-c", probe, str(tmp_path), *entry_points], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-3000:]
+
+
+def test_each_command_line_user_writes_only_under_their_own_owner_key():
+    """Issue 22: a job file's owner is its folder jobs/{owner}/, so bucket IAM must let each user write
+    only there (and under datasets/{owner}/), the folder named by their e-mail's owner key."""
+    from zygarde.domain.identity import owner_key
+
+    users = ["Ana.Lopez@Example.com", "owner+a@zygarde.dev", "owner-a@zygarde.dev", "o'brien@example.com",
+             "ci-bot@demo-project.iam.gserviceaccount.com"]
+    tf = Module(TF, {**TFVARS, "cli_users": users})
+    addr = "google_storage_bucket_iam_member.cli_users_own_folders"
+    bucket = tf.ev(tf.locals["bucket_name"])
+    grants = {}
+    for key in tf.instances(addr):
+        [cond] = tf.arg(addr, key, "condition")
+        prefix = re.fullmatch(rf'resource\.name\.startsWith\("projects/_/buckets/{bucket}/objects/(.+)"\)',
+                              cond["expression"]).group(1)
+        grants.setdefault(tf.arg(addr, key, "member"), set()).add(prefix)
+        assert tf.arg(addr, key, "role") == "roles/storage.objectUser"
+    expected = {}
+    for user in users:
+        kind = "serviceAccount" if user.endswith(".gserviceaccount.com") else "user"
+        expected[f"{kind}:{user}"] = {f"{R['bucket_prefixes'][p]}{owner_key(user)}/" for p in ("job_files", "datasets")}
+    assert grants == expected  # the same keys the functions derive, never the root of jobs/ or datasets/
+    publishers = {tf.arg("google_pubsub_topic_iam_member.cli_users_publish_jobs", k, "member")
+                  for k in tf.instances("google_pubsub_topic_iam_member.cli_users_publish_jobs")}
+    assert publishers == set(expected)
+
+
+def test_the_functions_and_the_predict_service_verify_identity_tokens(tf):
+    for addr, key in [("google_cloudfunctions2_function.fn", "submit_job"),
+                      ("google_cloudfunctions2_function.predict", "predict")]:
+        [service] = tf.arg(addr, key, "service_config")
+        env = service["environment_variables"]
+        assert env[config.env_name("token_certs_url")] == config.GOOGLE_CERTS_URL
+        assert env[config.env_name("token_issuers")].split(",") == list(config.GOOGLE_ISSUERS)
+        assert env[config.env_name("token_audiences")] == ""  # Settings.audiences: the defaults
+        assert env[config.env_name("trusted_delegates")] == "google_service_account.web.email"  # the web app

@@ -24,7 +24,9 @@ def test_predict_is_an_http_function_of_the_shared_archive(tf):
     assert build["source"][0]["storage_source"][0]["object"] == tf.ev(tf.locals["function_source_object"])
     [service] = tf.arg(addr, "predict", "service_config")
     assert service["service_account_email"].startswith("google_service_account.predict.")
-    assert set(service["environment_variables"]) == {R["env"][k] for k in ("project", "region", "bucket")}
+    assert set(service["environment_variables"]) == {R["env"][k] for k in (
+        "project", "region", "bucket", "token_certs_url", "token_issuers", "token_audiences", "trusted_delegates")} | {
+        R["web_env"]["admins"]}  # administrators may score every model
     defs = {n.name for n in ast.parse((ROOT / "functions" / "main.py").read_text()).body
             if isinstance(n, ast.FunctionDef)}
     assert "predict" in defs

@@ -210,8 +210,8 @@ def _bad_method(**method) -> dict:
     (_bad_method(hyperparameters=[{"param": "maxDepth", "values": [3]}]), "methods[0].hyperparameters[0].values[0]",
      "no hyperparameter 'maxDepth'"),
     (v1("regression", dataset={"path": "gs://B/x", "format": "libsvm"}), "dataset.path", "gs://bucket/object"),
-    (v1("regression", emailAddress="x" * 200), "emailAddress", "at most 128"),
-    (v1("regression", job_id="Bad Id"), "job_id", "pattern"),
+    (v1("regression", emailAddress="x" * 300), "emailAddress", "at most 256"),
+    (v1("regression", job_id="Bad Id"), "job_id", "lower-case letters"),
 ])
 def test_errors_name_the_v1_field(doc, path, words):
     found = problems(doc)

@@ -36,13 +36,22 @@ def split_uri(uri: str) -> tuple[str, str]:
     return bucket, name
 
 
+def _bucket_name(bucket: str, uri: str) -> str:
+    """`bucket`, or a PermanentError for a name the client refuses with a ValueError (it must start and end
+    with a letter or digit), so that such a URI is a clear refusal and never a crash."""
+    if not bucket or not (bucket[0].isalnum() and bucket[-1].isalnum()):
+        raise PermanentError(f"{uri}: {bucket!r} is not a Cloud Storage bucket name (it must start and end with "
+                             "a letter or digit)")
+    return bucket
+
+
 class GcsBlobStore(BlobStore):
     def __init__(self, client: storage.Client):
         self._client = client
 
     def _blob(self, uri: str) -> storage.Blob:
         bucket, name = split_uri(uri)
-        return self._client.bucket(bucket).blob(name)
+        return self._client.bucket(_bucket_name(bucket, uri)).blob(name)
 
     def read_bytes(self, uri: str, max_bytes: int | None = None) -> bytes:
         return self._download(uri) if max_bytes is None else self._download(uri, start=0, end=max_bytes - 1)
@@ -74,12 +83,14 @@ class GcsBlobStore(BlobStore):
     def list(self, uri_prefix: str) -> list[str]:
         bucket, name = split_uri(uri_prefix) if uri_prefix.count("/") > 2 else (uri_prefix[5:].rstrip("/"), "")
         with _translated("list", uri_prefix):
-            return [f"gs://{bucket}/{b.name}" for b in self._client.list_blobs(bucket, prefix=name)]
+            return [f"gs://{bucket}/{b.name}" for b in self._client.list_blobs(_bucket_name(bucket, uri_prefix),
+                                                                                prefix=name)]
 
     def sizes(self, uri_prefix: str) -> dict[str, int | None]:
         bucket, name = split_uri(uri_prefix) if uri_prefix.count("/") > 2 else (uri_prefix[5:].rstrip("/"), "")
         with _translated("list", uri_prefix):
-            return {f"gs://{bucket}/{b.name}": b.size for b in self._client.list_blobs(bucket, prefix=name)}
+            return {f"gs://{bucket}/{b.name}": b.size
+                    for b in self._client.list_blobs(_bucket_name(bucket, uri_prefix), prefix=name)}
 
     def upload_url(self, uri: str, content_type: str, expires_seconds: int = 900) -> str | None:
         """A V4 signed PUT URL. On Cloud Run (no key file) it is signed through the IAM signBlob API

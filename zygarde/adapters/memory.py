@@ -7,21 +7,21 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Callable
 
+from zygarde.adapters.memory_board import MemorySchedulingBoard
+from zygarde.adapters.memory_models import MemoryModelRegistry
 from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, NotFound, PreconditionFailed, Unstorable
 from zygarde.domain.model import PREPARE, Job, Trial, TrialState
 from zygarde.service_layer.ports import (BatchInfo, BatchLauncher, BatchRequest, BlobStore,
-                                         EventPublisher, JobRepository, SlotHold)
+                                         EventPublisher, JobRepository)
 
 
-class MemoryJobRepository(JobRepository):
+class MemoryJobRepository(MemorySchedulingBoard, MemoryModelRegistry, JobRepository):
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.RLock()
         self.jobs: dict[str, Job] = {}
         self.trials: dict[str, dict[str, Trial]] = defaultdict(dict)
-        self.slots: dict[str, dict[int, SlotHold]] = defaultdict(dict)
-        self.capacity: dict[int, SlotHold] = {}
-        self.models: dict[str, dict[int, dict]] = defaultdict(dict)
-        self.aliases: dict[str, dict[str, dict]] = {}
+        self._init_models()
         self._active: dict[tuple[str, str], Trial] = {}  # index of LAUNCHING/RUNNING trials
         self.writes = 0  # how many documents were written, for idempotency tests
 
@@ -80,6 +80,12 @@ class MemoryJobRepository(JobRepository):
         trials = [t for t in self.trials.get(job_id, {}).values() if states is None or t.state in states]
         return sorted(trials[:limit] if limit is not None else trials, key=lambda t: t.index)
 
+    def batch_trials(self, job_id: str, batch_id: str, states: Sequence[TrialState] | None = None,
+                     limit: int | None = None) -> list[Trial]:
+        trials = [t for t in self.trials.get(job_id, {}).values()
+                  if t.batch_id == batch_id and (states is None or t.state in states)]
+        return sorted(trials[:limit] if limit is not None else trials, key=lambda t: t.index)
+
     def update_trial(self, job_id: str, trial_id: str, change: Callable[[Trial], Trial | None]) -> Trial | None:
         with self._lock:
             current = self.get_trial(job_id, trial_id)
@@ -111,73 +117,6 @@ class MemoryJobRepository(JobRepository):
         with self._lock:
             return list(self._active.values())
 
-    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str, attempt: int = 0,
-                   batch_id: str = "") -> bool:
-        with self._lock:
-            if slot in self.slots[job_id]:
-                return False
-            self.slots[job_id][slot] = SlotHold(trial_id, now, attempt=attempt, batch_id=batch_id)
-            return True
-
-    def release_slot(self, job_id: str, slot: int, trial_id: str, attempt: int = 0) -> None:
-        with self._lock:
-            hold = self.slots[job_id].get(slot)
-            if hold is not None and (hold.trial_id, hold.attempt) == (trial_id, attempt):
-                del self.slots[job_id][slot]
-
-    def slot_holders(self, job_id: str) -> dict[int, SlotHold]:
-        return dict(self.slots.get(job_id, {}))
-
-
-    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str, attempt: int = 0,
-                       batch_id: str = "") -> bool:
-        with self._lock:
-            if slot in self.capacity:
-                return False
-            self.capacity[slot] = SlotHold(trial_id, now, job_id, attempt, batch_id)
-            return True
-
-    def release_capacity(self, slot: int, job_id: str, trial_id: str, attempt: int = 0) -> None:
-        with self._lock:
-            hold = self.capacity.get(slot)
-            if hold is not None and (hold.job_id, hold.trial_id, hold.attempt) == (job_id, trial_id, attempt):
-                del self.capacity[slot]
-
-    def capacity_holders(self) -> dict[int, SlotHold]:
-        with self._lock:
-            return dict(self.capacity)
-
-
-    def register_model_version(self, name: str, job_id: str, record: dict) -> int:
-        with self._lock:
-            versions = self.models[name]
-            for number, existing in versions.items():
-                if existing["job_id"] == job_id:
-                    return number
-            number = len(versions) + 1
-            versions[number] = {**record, "job_id": job_id, "version": number}
-            self.writes += 1
-            return number
-
-    def model_versions(self, name: str) -> list[dict]:
-        return [self.models[name][n] for n in sorted(self.models.get(name, {}))]
-
-    def model_version(self, name: str, version: int) -> dict | None:
-        return self.models.get(name, {}).get(version)
-
-    def set_alias(self, name: str, alias: str, version: int, moved_by: str, moved_at: str) -> dict:
-        with self._lock:
-            if version not in self.models.get(name, {}):
-                raise KeyError(f"model {name!r} has no version {version}")
-            previous = self.aliases.setdefault(name, {}).get(alias, {})
-            move = {"version": version, "moved_by": moved_by, "moved_at": moved_at}
-            record = {"alias": alias, **move, "history": [*previous.get("history", []), move]}
-            self.aliases[name][alias] = record
-            self.writes += 1
-            return record
-
-    def model_aliases(self, name: str) -> dict[str, dict]:
-        return dict(self.aliases.get(name, {}))
 
 
 def _old_waiting_prepare(prepare: Trial | None, created_before: str) -> bool:
@@ -185,12 +124,13 @@ def _old_waiting_prepare(prepare: Trial | None, created_before: str) -> bool:
 
 
 _INT64 = (-2 ** 63, 2 ** 63 - 1)
-
-
 def _check_storable(value, where: str) -> None:
-    """Raise Unstorable for what Firestore cannot store: integers beyond 64 bits."""
+    """Raise Unstorable for what Firestore cannot store: integers beyond 64 bits, map keys that are empty
+    or longer than 1,500 bytes ("One or more components is not a string or is empty")."""
     if isinstance(value, dict):
-        for v in value.values():
+        for k, v in value.items():
+            if not isinstance(k, str) or not k or len(k.encode("utf-8", "surrogatepass")) > 1500:
+                raise Unstorable(f"{where}: a field name is empty or longer than 1,500 bytes")
             _check_storable(v, where)
     elif isinstance(value, (list, tuple)):
         for v in value:
@@ -241,12 +181,21 @@ class MemoryBatchLauncher(BatchLauncher):
         return [b.batch_id for b in list(self.batches.values()) if not b.is_terminal]
 
 
+def _bucket_of(uri: str) -> str:
+    """The URI's bucket; ValueError for a name Cloud Storage's client refuses, as the client does."""
+    bucket = uri.removeprefix("gs://").partition("/")[0]
+    if uri.startswith("gs://") and not (bucket and bucket[0].isalnum() and bucket[-1].isalnum()):
+        raise ValueError("Bucket names must start and end with a number or letter.")
+    return bucket
+
+
 class MemoryBlobStore(BlobStore):
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, int]] = {}
         self._generation = 0
 
     def read_bytes(self, uri: str, max_bytes: int | None = None) -> bytes:
+        _bucket_of(uri)
         if uri not in self.objects:
             raise NotFound(f"{uri} does not exist")
         data = self.objects[uri][0]
@@ -266,9 +215,11 @@ class MemoryBlobStore(BlobStore):
         return self._generation
 
     def exists(self, uri: str) -> bool:
+        _bucket_of(uri)
         return uri in self.objects
 
     def list(self, uri_prefix: str) -> list[str]:
+        _bucket_of(uri_prefix)
         return sorted(u for u in self.objects if u.startswith(uri_prefix))
 
     def sizes(self, uri_prefix: str) -> dict[str, int | None]:

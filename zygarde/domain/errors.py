@@ -47,8 +47,17 @@ class AccessDenied(PermanentError):
     """Zygarde's service account may not read or write an object or bucket (e.g. a user's dataset)."""
 
 
+class ModelNameTaken(PermanentError):
+    """A model name that belongs to another user, who has not granted write access to the job's owner."""
+
+
 class MessageError(PermanentError):
     """A Pub/Sub message or bucket notification that cannot be decoded."""
+
+
+class TokenError(PermanentError):
+    """An identity token that proves nothing: malformed, badly signed, expired, for another audience or
+    issuer, or naming no e-mail."""
 
 
 class BatchAlreadyExists(ZygardeError):

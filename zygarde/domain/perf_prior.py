@@ -1,7 +1,7 @@
 """The one cost formula: a trial's fit seconds and a stage's seconds before anything is observed.
 
 It unifies the two guesses Zygarde had (domain/cost.relative_cost, which ordered the search, and
-packing.predict_seconds with _param_factor, which sized packs):
+pack_planner.predict_seconds with _param_factor, which sized packs):
 
     fit seconds = FAMILY_SECONDS[family] x (fit rows x features / REFERENCE_CELLS)
                   x work(algorithm, params) x core_factor(cores)

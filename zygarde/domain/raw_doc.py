@@ -11,6 +11,7 @@ from typing import Any
 MAX_JOB_BYTES = 256 * 1024  # a job document larger than this is refused unread
 MAX_DEPTH = 32  # objects and lists nested deeper than this are refused
 MAX_TEXT = 4096  # characters in any one string of a job
+MAX_KEY_BYTES = 1500  # Firestore's limit on a field name
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 STORED_RAW_CHARS = 20_000  # of a rejected job's raw text kept with its record
 STORED_REASON_CHARS = 2_000
@@ -43,7 +44,7 @@ def load(raw: bytes | str) -> Any:
     if _bracket_depth(text) > MAX_DEPTH:
         raise RawDocError("", f"the job nests objects or lists more than {MAX_DEPTH} levels deep")
     try:
-        return json.loads(text, parse_constant=_constant)
+        return json.loads(text, parse_constant=_constant, parse_int=_integer)
     except RawDocError:
         raise
     except json.JSONDecodeError as exc:
@@ -53,6 +54,24 @@ def load(raw: bytes | str) -> Any:
         raise RawDocError("", f"the job nests objects or lists more than {MAX_DEPTH} levels deep") from None
     except ValueError:  # an integer of thousands of digits
         raise RawDocError("", "the job holds a number too long to read (integers must fit in 64 bits)") from None
+
+
+class LongNumber:
+    """An integer written with more digits than any 64-bit integer has: kept unparsed (converting
+    thousands of digits is slow), so that `problems` names the field that holds it."""
+
+    def __init__(self, digits: str):
+        self.digits = digits
+
+    def __str__(self) -> str:
+        return self.digits
+
+    def __repr__(self) -> str:
+        return f"LongNumber({shorten(self.digits, 40)!r})"
+
+
+def _integer(digits: str) -> int | LongNumber:
+    return int(digits) if len(digits) <= 20 else LongNumber(digits)  # 2**63 has 19 digits
 
 
 def _constant(name: str) -> float:
@@ -91,7 +110,11 @@ def problems(doc: Any) -> list[tuple[str, str]]:
         if isinstance(value, dict):
             for key, item in value.items():
                 where = f"{path}.{key}" if path else str(key)
-                if (reason := _text_problem(key)) is not None:
+                if not key:
+                    out.append((path or "(document)", "has a field whose name is empty"))
+                elif len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+                    out.append((path or "(document)", f"has a field name longer than {MAX_KEY_BYTES:,} bytes"))
+                elif (reason := _text_problem(key)) is not None:
                     out.append((path or "(document)", f"a field name {reason}"))
                 elif key.startswith("__") and key.endswith("__"):
                     out.append((where, "field names of the form __name__ are reserved"))
@@ -108,6 +131,8 @@ def value_problem(value: Any) -> str | None:
     """Why a scalar cannot be part of a job, or None."""
     if isinstance(value, bool) or value is None:
         return None
+    if isinstance(value, LongNumber):
+        return f"the number {shorten(value.digits, 40)} is out of range (integers must fit in 64 bits)"
     if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
         return f"the number {shorten(str(value), 40)} is out of range (integers must fit in 64 bits)"
     if isinstance(value, float) and not math.isfinite(value):

@@ -9,7 +9,7 @@ LATEST = "latest"  # always the newest registered version; cannot be set
 
 def check_alias(alias: str) -> str | None:
     """Why `alias` cannot name an alias, or None."""
-    if not ALIAS.match(alias or ""):
+    if not isinstance(alias, str) or not ALIAS.fullmatch(alias):
         return "an alias is 1-63 lower-case letters, digits, '_' or '-', starting with a letter"
     if alias == LATEST:
         return f"{LATEST!r} always means the newest version and cannot be moved"
@@ -32,3 +32,13 @@ def split_target(target: str) -> tuple[str, str]:
     else:
         name, ref = target, LATEST
     return name, ref or LATEST
+
+
+# A model's name: what `name` in a job spec may be, and every job id is one too. Nothing else is a model
+# name, so a path or reference holding anything else names no model (a 404), never a store lookup.
+MODEL_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
+
+
+def is_model_name(name: object) -> bool:
+    return isinstance(name, str) and MODEL_NAME.fullmatch(name) is not None

@@ -17,6 +17,8 @@ import math
 import re
 from typing import Any
 
+from zygarde.domain.raw_doc import shorten
+
 MAX_NODES = 200
 MAX_DEPTH = 16
 MAX_NAME_CHARS = 256
@@ -66,7 +68,7 @@ def _literal(value: Any, path: str) -> Any:
         return value
     if isinstance(value, int):
         if abs(value) > MAX_INT:
-            raise _fail(path, f"integer {value} is out of range (at most {MAX_INT} in size)")
+            raise _fail(path, f"the integer {shorten(str(value), 40)} is out of range (at most {MAX_INT} in size)")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -124,7 +126,7 @@ class _Checker:
                           "{\"op\", \"args\"} or {\"fn\", \"args\"}")
 
     def children(self, args: list, path: str, depth: int) -> list[dict]:
-        return [self.node(a, f"{path}args[{i}]", depth + 1) for i, a in enumerate(args)]
+        return [self.node(a, f"{path}.args[{i}]" if path else f"args[{i}]", depth + 1) for i, a in enumerate(args)]
 
     def operator(self, node: dict, path: str, depth: int) -> dict:
         op = node["op"]

@@ -7,16 +7,39 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zygarde.domain import algorithms, default_space, raw_doc, row_filter_text, search_space, v1_request
+from zygarde.domain.identity import MAX_OWNER_KEY_LENGTH, OWNER_KEY_PATTERN, key_problem
 from zygarde.domain.search_space import Choices, Hyperparameter, Range
 from zygarde.domain.errors import SpecError
+from zygarde.domain.registry import MODEL_NAME_PATTERN  # every job id is a model name too
 from zygarde.domain.row_filter import RowFilterError, check as check_row_filter
 
 JOB_ID_PATTERN = r"^[a-z][a-z0-9-]{2,39}$"
-# The owner names the dataset folder gs://BUCKET/datasets/{owner}/: one safe path segment.
-OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
-GS_URI_PATTERN = r"^gs://[a-z0-9][a-z0-9._-]{1,220}/.+"
+# The owner is an owner key (domain/identity.py): the verified e-mail, injectively encoded as one safe
+# path segment; it names the dataset folder gs://BUCKET/datasets/{owner}/.
+OWNER_PATTERN = OWNER_KEY_PATTERN
+# A bucket name starts and ends with a letter or digit and never holds two dots in a row (Cloud Storage's
+# naming rules, checked in full by bucket_problem); the JSON Schema carries this much of them, not the
+# length rules, IP addresses or "google".
+GS_URI_PATTERN = r"^gs://[a-z0-9](?:\.?[a-z0-9_-]){0,220}\.?[a-z0-9]/.+"
 CSV_CHAR_OPTIONS = ("sep", "delimiter", "quote", "escape", "comment")
 ParamValue = bool | int | float | str
+
+
+def bucket_problem(name: str) -> str | None:
+    """Why `name` cannot be a Cloud Storage bucket name (as its naming rules say), or None."""
+    if not re.fullmatch(r"[a-z0-9._-]+", name):
+        return "may hold only lower-case letters, digits, '-', '_' and '.'"
+    if not (name[0].isalnum() and name[-1].isalnum()):
+        return "must start and end with a letter or digit"
+    if len(name) > (222 if "." in name else 63) or any(len(part) > 63 for part in name.split(".")):
+        return "may have at most 63 characters (222 with dots, at most 63 between two dots)"
+    if ".." in name:
+        return "cannot hold two dots in a row"
+    if re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", name):
+        return "cannot be an IP address"
+    if name.startswith("goog") or "google" in name:
+        return "cannot start with 'goog' or hold 'google'"
+    return None
 
 
 def _integral(v: Any) -> Any:
@@ -47,6 +70,10 @@ class DatasetSpec(_Strict):
     @field_validator("uri")
     @classmethod
     def _gs_uri(cls, v: str) -> str:
+        bucket = v.removeprefix("gs://").partition("/")[0] if v.startswith("gs://") else ""
+        if bucket and "/" in v[5:] and (problem := bucket_problem(bucket)) is not None:
+            raise ValueError(f"must be a gs://bucket/object URI, and the bucket name {raw_doc.shorten(bucket, 80)!r} "
+                             f"{problem}")
         if not re.match(GS_URI_PATTERN, v):
             raise ValueError("must be a gs://bucket/object URI")
         return v
@@ -211,10 +238,12 @@ class JobSpec(_Strict):
 
     job_id: str | None = Field(None, pattern=JOB_ID_PATTERN,
                                description="optional id; lowercase letters, digits and '-', 3-40 chars")
-    owner: str = Field(min_length=1, max_length=128, json_schema_extra={"pattern": OWNER_PATTERN},
-                       description="who submits (e-mail or user name): letters, digits and . _ @ + -, "
-                                   "starting with a letter or digit; datasets live under datasets/{owner}/")
-    name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,62}$",
+    owner: str = Field(min_length=1, max_length=MAX_OWNER_KEY_LENGTH, json_schema_extra={"pattern": OWNER_PATTERN},
+                       description="who submits: the owner key of their e-mail (lowercased; a character outside "
+                                   "a-z 0-9 . _ @ + -, and a first one that is not a letter or digit, written ~HH "
+                                   "per UTF-8 byte), as their identity token names them; datasets live under "
+                                   "datasets/{owner}/")
+    name: str | None = Field(None, pattern=MODEL_NAME_PATTERN,
                              description="model name for the registry (default: the job id)")
     dataset: DatasetSpec
     task: Literal["binary_classification", "multiclass_classification", "regression", "clustering"] = Field(
@@ -241,12 +270,25 @@ class JobSpec(_Strict):
     final_fit: Literal["train", "train_and_validation"] = Field(
         "train", description="what the winner is fitted on before it is scored once on test")
 
+    @field_validator("name", mode="before")
+    @classmethod
+    def _model_name(cls, v: Any) -> Any:
+        if isinstance(v, str) and not re.fullmatch(MODEL_NAME_PATTERN.strip("^$"), v):
+            raise ValueError("a model name is 1 to 63 lower-case letters, digits, '_' or '-', starting with a letter")
+        return v
+
+    @field_validator("job_id", mode="before")
+    @classmethod
+    def _job_id(cls, v: Any) -> Any:
+        if isinstance(v, str) and not re.fullmatch(JOB_ID_PATTERN.strip("^$"), v):
+            raise ValueError("a job id is 3 to 40 lower-case letters, digits or '-', starting with a letter")
+        return v
+
     @field_validator("owner")
     @classmethod
     def _owner_segment(cls, v: str) -> str:
-        if not re.match(OWNER_PATTERN, v) or v.endswith("\n"):
-            raise ValueError("must be an e-mail address or user name: letters, digits and . _ @ + -, starting "
-                             "with a letter or digit (it names the folder datasets/{owner}/)")
+        if (problem := key_problem(v)) is not None:
+            raise ValueError(problem)
         return v
 
     @model_validator(mode="before")
@@ -327,15 +369,58 @@ def _validate(raw: dict) -> JobSpec:
     except SpecError:
         raise
     except ValidationError as exc:
-        problems = []
+        problems: list[tuple[str, str]] = []
+        unions: dict[str, list[tuple]] = {}  # a value that fits no member of a union: one problem, not one per member
         for err in exc.errors():
             ctx_error = (err.get("ctx") or {}).get("error")
             if isinstance(ctx_error, SpecError):
                 problems.extend(ctx_error.problems)
                 continue
-            path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"])
-            problems.append((path.replace(".[", "["), err["msg"].removeprefix("Value error, ")))
+            loc = list(err["loc"])
+            tag = next((i for i, p in enumerate(loc) if isinstance(p, str) and _UNION_TAG.match(p)), None)
+            path = _path(loc if tag is None else loc[:tag])
+            if tag is not None and err["type"] in _TYPE_WORDS:
+                if path not in unions:
+                    unions[path] = []
+                    problems.append((path, ""))  # filled in below, in the order found
+                listed = any(str(p).startswith("list[") for p in loc[tag:])
+                unions[path].append((_TYPE_WORDS[err["type"]], listed))
+                continue
+            problems.append((path, err["msg"].removeprefix("Value error, ")))
+        for i, (path, reason) in enumerate(problems):
+            if path in unions and not reason:
+                problems[i] = (path, "must be " + _union_kinds(unions[path]))
         raise SpecError(problems) from None
+
+
+def _union_kinds(errs: list[tuple[tuple[str, str] | None, bool]]) -> str:
+    """What a value that fits no member of a union may be: "a boolean, a number or a string, or a list of them"."""
+    plain = list(dict.fromkeys(k for k, listed in errs if k and not listed))
+    inner = list(dict.fromkeys(k for k, listed in errs if k and listed))
+    words = [one for one, _ in plain]
+    if any(listed for _, listed in errs) and (not inner or inner == plain):
+        return _or(words) + ", or a list of them"
+    if inner:
+        words.append("a list of " + _or([many for _, many in inner]))
+    return _or(words)
+
+
+def _or(words: list[str]) -> str:
+    if not words:
+        return "a value of another type"
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+# pydantic's names of union members in an error's location (the spec's unions: scalars, lists of them, distributions)
+_UNION_TAG = re.compile(r"^(bool|int|float|str|Range|Choices|(list|dict|union|function-[a-z]+)\[.*\])$")
+_TYPE_WORDS = {"bool_type": ("a boolean", "booleans"), "int_type": ("an integer", "integers"),
+               "float_type": ("a number", "numbers"), "string_type": ("a string", "strings"),
+               "dict_type": ("an object", "objects"), "model_type": ("a distribution object", "distribution objects"),
+               "list_type": None}  # a list member's "not a list": said by "or a list of them"
+
+
+def _path(loc: list) -> str:
+    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
 
 
 def json_schema() -> dict:

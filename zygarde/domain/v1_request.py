@@ -23,6 +23,7 @@ from typing import Any
 from zygarde.domain import algorithms
 from zygarde.domain.algorithms import BINARY, CLUSTERING, MULTICLASS, REGRESSION
 from zygarde.domain.errors import SpecError
+from zygarde.domain.identity import IdentityError, owner_key
 
 FIELDS = ("domain", "dataset", "methods", "parameterSearch", "computationalResources", "emailAddress")
 EXTRA_FIELDS = ("job_id",)  # native fields a v1 request may carry through unchanged
@@ -121,7 +122,11 @@ def _owner(doc: dict, problems: list) -> str | None:
     if not isinstance(email, str) or not email.strip():
         problems.append(("emailAddress", "required: the e-mail address of who submits the request"))
         return None
-    return email.strip()
+    try:
+        return owner_key(email.strip())  # the native spec's owner: the address's owner key
+    except IdentityError as exc:
+        problems.append(("emailAddress", str(exc)))
+        return None
 
 
 def _task(doc: dict, problems: list) -> tuple[str | None, str | None]:

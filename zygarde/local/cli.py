@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from zygarde.domain.errors import ZygardeError
-from zygarde.local.cloud import EMULATORS, LocalCloud, all_components
+from zygarde.local.cloud import EMULATORS, IDENTITY, LocalCloud, all_components
 from zygarde.terminal import make_console
 
 DEFAULT_STATE_DIR = Path(os.environ.get("ZYGARDE_STATE_DIR", ".zygarde"))
@@ -42,9 +42,9 @@ def local() -> None:
 @local.command()
 @state_dir_option
 @click.option("--ports", default="", metavar="NAME=PORT,...",
-              help="Override ports: pubsub, firestore, storage, dataproc, scheduler, functions (first function "
-                   "port) or a function key. Defaults: pubsub=8085 dataproc=8086 scheduler=8087 firestore=8681 "
-                   "storage=4443 functions=8701.")
+              help="Override ports: pubsub, firestore, storage, dataproc, scheduler, web, identity, functions (first "
+                   "function port) or a function key. Defaults: pubsub=8085 dataproc=8086 scheduler=8087 web=8088 "
+                   "identity=8089 firestore=8681 storage=4443 functions=8701.")
 @click.option("--project", default=None, help="Project id the emulators use (default zygarde-local).")
 @click.option("--bucket", default=None, help="Bucket name (default zygarde-local).")
 @click.option("--max-concurrent-batches", type=int, default=None, help="Batches the local Dataproc runs at once.")
@@ -79,7 +79,8 @@ def up(state_dir: Path, ports: str, project: str | None, bucket: str | None, max
     console.print(f"project={cloud.project} bucket={cloud.bucket} code_version={cloud.code_version or '-'}")
     if "web" in cloud.components:
         console.print(f"web app: [bold]{cloud.url('web')}[/bold] (sign in as any user name)")
-    console.print(f'use it from a shell: eval "$(zygarde local env --state-dir {shlex.quote(str(state_dir))})"')
+    console.print(f'use it from a shell, as one user: eval "$(zygarde local env --state-dir '
+                  f'{shlex.quote(str(state_dir))} --user you@example.com)"')
 
 
 @local.command()
@@ -106,10 +107,21 @@ def status(state_dir: Path) -> None:
 
 @local.command("env")
 @state_dir_option
-def env_(state_dir: Path) -> None:
-    """Print `export K=V` lines for clients of the local cloud: eval "$(zygarde local env)"."""
+@click.option("--user", default=None, metavar="E-MAIL",
+              help="Whose identity token to export as ZYGARDE_IDENTITY_TOKEN (default: $ZYGARDE_OWNER, else $USER).")
+@click.option("--hours", type=click.FloatRange(min=0.01, max=24), default=12.0, show_default=True,
+              help="How long the token is valid.")
+def env_(state_dir: Path, user: str | None, hours: float) -> None:
+    """Print `export K=V` lines for clients of the local cloud, with an identity token for one user:
+    eval "$(zygarde local env --user alice@example.com)"."""
+    from zygarde.config import env_name
+
     try:
-        values = LocalCloud.load(state_dir).env()
+        cloud = LocalCloud.load(state_dir)
+        values = cloud.env()
+        user = user or os.environ.get("ZYGARDE_OWNER") or os.environ.get("USER")
+        if user and IDENTITY in cloud.components:
+            values[env_name("identity_token")] = cloud.identity_token(user, lifetime=hours * 3600)
     except ZygardeError as err:
         raise _fail(err) from None
     for key, value in values.items():

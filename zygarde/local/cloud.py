@@ -20,11 +20,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zygarde.config import env_name, prefix, resources, topic
+from zygarde.config import env_name, jobs_audience, prefix, resources, topic
 from zygarde.local import bootstrap
+from zygarde.local.identity import TokenIssuer
 from zygarde.local.processes import (LocalCloudError, ManagedProcess, ProcessSpec, fake_gcs_binary,
                                      find_java, firestore_emulator_jar, http_ready, port_is_free,
                                      pubsub_emulator_jar)
+from zygarde.local.token_server import CERTS_PATH, TOKEN_PATH
 from zygarde.packaging import REPO_ROOT, build_code_bundle, bundle_version
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,19 @@ def function_component(key: str) -> str:
 
 def all_components() -> tuple[str, ...]:
     """Every component, in start order."""
-    return (*EMULATORS, "dataproc", *(function_component(k) for k in function_keys()), "scheduler", "web")
+    return (*EMULATORS, IDENTITY, "dataproc", *(function_component(k) for k in function_keys()), "scheduler", "web")
+
+
+IDENTITY = "identity"  # the token issuer (zygarde/local/token_server.py)
+WEB_DELEGATE = "zygarde-web@{project}.iam.gserviceaccount.com"  # the web app's identity, a trusted delegate
+
+
+def _with_identity(components: tuple[str, ...]) -> tuple[str, ...]:
+    """The functions and the web app verify or fetch tokens: where they run, the token issuer runs too."""
+    if IDENTITY in components or not any(c.startswith("function-") or c == "web" for c in components):
+        return components
+    return tuple(c for c in all_components() if c in (*components, IDENTITY)) + \
+        tuple(c for c in components if c not in all_components())
 
 
 def _default_function_ports() -> dict[str, int]:
@@ -66,6 +80,7 @@ class LocalPorts:
     storage: int = 4443
     scheduler: int = 8087
     web: int = 8088
+    identity: int = 8089
     functions: dict[str, int] = field(default_factory=_default_function_ports)
 
     def port_of(self, component: str) -> int:
@@ -89,7 +104,7 @@ class LocalPorts:
                 values[key] = port
             else:
                 raise LocalCloudError(f"unknown port name {key!r}: use pubsub, firestore, storage, dataproc, "
-                                      f"scheduler, functions or one of {', '.join(function_keys())}")
+                                      f"scheduler, web, identity, functions or one of {', '.join(function_keys())}")
         return LocalPorts(**values)
 
     @classmethod
@@ -103,12 +118,12 @@ class LocalPorts:
         start = random.randrange(len(span))
         candidates = (p for p in span[start:] + span[:start] if port_is_free(p, host))
         try:
-            pubsub, firestore, storage, dataproc, scheduler, web = (next(candidates) for _ in range(6))
+            pubsub, firestore, storage, dataproc, scheduler, web, identity = (next(candidates) for _ in range(7))
             functions = {key: next(candidates) for key in function_keys()}
         except StopIteration:
             raise LocalCloudError(f"not enough free ports in {low}-{high}") from None
         return cls(pubsub=pubsub, dataproc=dataproc, firestore=firestore, storage=storage, scheduler=scheduler,
-                   web=web, functions=functions)
+                   web=web, identity=identity, functions=functions)
 
 
 LOCAL_BATCH_STARTUP_SECONDS = 20  # spark-submit, JVM and session, reading the prepared data (measured)
@@ -134,7 +149,7 @@ class LocalCloud:
         self.functions_source = _resolve_source(Path(functions_source))
         self.code_version = code_version
         self.pin_code_version = bool(code_version) if pin_code_version is None else pin_code_version
-        self.components = tuple(components) if components is not None else all_components()
+        self.components = _with_identity(tuple(components)) if components is not None else all_components()
         self.tick_seconds = float(tick_seconds)
 
     # --- state ------------------------------------------------------------------------------------
@@ -160,6 +175,7 @@ class LocalCloud:
         except ValueError as err:
             raise LocalCloudError(f"unreadable state file {path}: {err}") from None
         ports = LocalPorts(**data.pop("ports"))
+        data["components"] = _with_identity(tuple(data.get("components") or all_components()))
         return cls(state_dir, ports=ports, functions_source=Path(data.pop("functions_source")), **data)
 
     # --- what clients need ----------------------------------------------------------------------------
@@ -196,7 +212,25 @@ class LocalCloud:
             env[env_name("dataproc_endpoint")] = self.url("dataproc")
         if function_component("predict") in self.components and "predict" in self.ports.functions:
             env[env_name("predict_url")] = self.url(function_component("predict"))
+        if IDENTITY in self.components:
+            issuer = self.url(IDENTITY)
+            env.update({env_name("token_certs_url"): issuer + CERTS_PATH, env_name("token_issuers"): issuer,
+                        env_name("trusted_delegates"): self.web_delegate,
+                        env_name("local_token_url"): issuer + TOKEN_PATH})
         return env
+
+    @property
+    def web_delegate(self) -> str:
+        """The web app's identity here: a trusted delegate, as its service account is on Google Cloud."""
+        return WEB_DELEGATE.format(project=self.project)
+
+    def token_issuer(self) -> TokenIssuer:
+        """The issuer of this cloud's identity tokens (its key made on first use, kept in the state folder)."""
+        return TokenIssuer.load_or_create(self.state_dir / IDENTITY, self.url(IDENTITY))
+
+    def identity_token(self, user: str, lifetime: float = 3600.0) -> str:
+        """A token for `user` that this cloud's functions accept on the jobs topic and the predict service."""
+        return self.token_issuer().mint(user, jobs_audience(self.project), lifetime=lifetime)
 
     def web_env(self) -> dict[str, str]:
         """The web app's settings here: the development sign-in (this is the local cloud) and a
@@ -207,7 +241,8 @@ class LocalCloud:
             key_file.write_text(secrets.token_hex(32))
             key_file.chmod(0o600)
         names = resources()["web_env"]
-        return {names["dev_login"]: "1", names["secret_key"]: key_file.read_text().strip()}
+        return {names["dev_login"]: "1", names["secret_key"]: key_file.read_text().strip(),
+                env_name("local_identity"): self.web_delegate}
 
     # --- components ---------------------------------------------------------------------------------
     def spec(self, component: str) -> ProcessSpec:
@@ -235,6 +270,9 @@ class LocalCloud:
                 env["XDG_RUNTIME_DIR"] = str(self.state_dir / "run" / component)  # gunicorn's control socket
                 argv = (sys.executable, "-m", "gunicorn", "--bind", f"{h}:{port}", "--workers", "1",
                         "--threads", "8", "--access-logfile", "-", "zygarde.web.wsgi:app")
+            elif component == IDENTITY:
+                argv = (sys.executable, "-m", "zygarde.local.token_server", "--host", h, "--port", str(port),
+                        "--state-dir", str(self.state_dir / IDENTITY), "--issuer", self.url(IDENTITY))
             elif component == "dataproc":
                 argv = (sys.executable, "-m", "zygarde.local.dataproc_server", "--host", h, "--port", str(port),
                         "--state-dir", str(self.state_dir / "dataproc"),
@@ -293,6 +331,8 @@ class LocalCloud:
         self._ensure([c for c in wanted if c == "storage"])
         bootstrap.create_bucket(storage_url, self.project, self.bucket)
         runners = [c for c in wanted if c not in EMULATORS]
+        if IDENTITY in runners:
+            self.token_issuer()  # the key exists before anyone asks for a token
         if runners:
             bundle = build_code_bundle(self.state_dir / "code")
             if not (self.pin_code_version and self.code_version):

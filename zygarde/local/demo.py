@@ -28,6 +28,7 @@ def demo_data_uri(bucket: str, owner: str) -> str:
 def run_demo(state_dir: Path, keep_running: bool = True, console: Console | None = None) -> int:
     from zygarde.bootstrap import build_deps
     from zygarde.cli_common import follow
+    from zygarde.domain.identity import identity_of_key, token_attributes
     from zygarde.local.cloud import LocalCloud
     from zygarde.local.sample_data import breast_cancer_csv
 
@@ -47,7 +48,9 @@ def run_demo(state_dir: Path, keep_running: bool = True, console: Console | None
         data_uri = spec["dataset"]["uri"]
         deps.blobs.write_bytes(data_uri, breast_cancer_csv(), content_type="text/csv")
         console.print(f"uploaded the sample dataset to {data_uri}")
-        deps.publisher.publish("jobs", json.dumps(spec).encode())
+        # signed as the demo's owner, with a token the local cloud issues (as gcloud would print one)
+        deps.publisher.publish("jobs", json.dumps(spec).encode(),
+                               **token_attributes(cloud.identity_token(identity_of_key(spec["owner"]))))
         console.print(f"published job [bold]{job_id}[/bold]: "
                       + ", ".join(c["algorithm"] for c in spec["candidates"]))
         return follow(deps, job_id, timeout=1800)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from zygarde.config import Settings, prefix
 from zygarde.domain.errors import DatasetError, NotFound
+from zygarde.domain.raw_doc import safe_text
+from zygarde.service_layer import model_access
 from zygarde.service_layer.dataset_paths import uri_problem
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.ports import BatchRequest
@@ -26,10 +28,13 @@ class PredictionBatch:
     output_uri: str
 
 
-def _version(deps: Deps, name: str, version: int | None) -> dict:
+def _version(deps: Deps, name: str, version: int | None, caller: str) -> dict:
+    """The version record to score with, when `caller` may read the model (else as if it did not exist)."""
+    if model_access.readable_model(deps.repo, name, caller) is None:
+        raise NotFound(f"there is no model {safe_text(name, 100)!r} that {caller} may use")
     records = sorted(deps.repo.model_versions(name), key=lambda r: int(r["version"]))
     if not records:
-        raise NotFound(f"no model {name} is registered")
+        raise NotFound(f"there is no model {name!r} that {caller} may use")
     if version is None:
         return records[-1]
     found = [r for r in records if int(r["version"]) == version]
@@ -64,10 +69,11 @@ def prediction_batch(settings: Settings, record: dict, name: str, input_uri: str
 
 def submit(deps: Deps, name: str, version: int | None, input_uri: str, fmt: str, owner: str,
            options: dict | None = None, output_uri: str | None = None) -> PredictionBatch:
-    """Create the scoring batch (an existing one with the same id counts as created)."""
+    """Create the scoring batch (an existing one with the same id counts as created). `owner`, who asks,
+    must be allowed to read the model (model_access), and the input must be one of their datasets."""
     from zygarde.domain.errors import BatchAlreadyExists
 
-    request, batch = prediction_batch(deps.settings, _version(deps, name, version), name, input_uri, fmt,
+    request, batch = prediction_batch(deps.settings, _version(deps, name, version, owner), name, input_uri, fmt,
                                       options or {}, owner, output_uri)
     try:
         deps.launcher.create(request)

@@ -60,7 +60,8 @@ def _check(spec: JobSpec, blobs: BlobStore) -> None:
                                    "Zygarde trains on: select fewer columns before submitting")
         if columns is not None and spec.task != "clustering" and ds.target not in columns:
             shown = ", ".join(shorten(c, 60) for c in columns[:30]) + (" ..." if len(columns) > 30 else "")
-            raise DatasetError(f"target column {shorten(ds.target, 100)!r} is not in {ds.uri} (columns: {shown})")
+            raise DatasetError(f"dataset.target: the target column {shorten(ds.target, 100)!r} is not in {ds.uri} "
+                               f"(columns: {shown})")
         unknown = [c for c in spec.data.group_by if columns is not None and c not in columns]
         if unknown:
             shown = ", ".join(shorten(c, 60) for c in columns[:30]) + (" ..." if len(columns) > 30 else "")
@@ -252,5 +253,5 @@ def _parquet_columns(uri: str, blobs: BlobStore) -> list[str] | list:
     try:
         schema = pq.read_schema(pa.BufferReader(PARQUET_MAGIC + tail[-(footer_len + 8):]))
     except (pa.ArrowException, OSError) as exc:
-        raise DatasetError(f"{uri}: its Parquet footer cannot be read: {exc}") from None
+        raise DatasetError(f"{uri}: its Parquet footer cannot be read ({' '.join(str(exc).split())})") from None
     return list(schema.names)

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from zygarde.config import Settings
-from zygarde.service_layer.ports import BatchLauncher, BlobStore, EventPublisher, JobRepository
+from zygarde.service_layer.ports import BatchLauncher, BlobStore, EventPublisher, IdentityVerifier, JobRepository
 
 log = logging.getLogger("zygarde")
 
@@ -24,6 +24,7 @@ class Deps:
     publisher: EventPublisher
     settings: Settings
     clock: Callable[[], datetime] = field(default=utcnow)
+    verifier: IdentityVerifier | None = None  # publishers' identity tokens; None: every message is refused
 
     def now(self) -> str:
         return self.clock().isoformat()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from zygarde.domain import packing
+from zygarde.domain import budgets
 from zygarde.domain.model import PREPARE, Job, Trial, TrialState
+from zygarde.service_layer import model_access
 from zygarde.service_layer.ports import JobRepository
 from zygarde.service_layer.queries import JobView, job_view, model_versions
 
@@ -42,9 +43,9 @@ def job_cost(view: JobView, price_per_dcu_hour: float, now: datetime | None = No
     now = now or datetime.now(timezone.utc)
     cores = int((view.job.spec.get("budget") or {}).get("cores_per_trial") or DEFAULT_CORES_PER_TRIAL)
     stages = [t for t in (view.prepare, view.finalize) if t is not None]
-    runtimes = packing.batch_runtimes(view.trials + stages, now)
+    runtimes = budgets.batch_runtimes(view.trials + stages, now)
     batch_hours = sum(runtimes) / 3600
-    dcu_hours = sum(packing.billed_dcu_seconds(r, cores) for r in runtimes) / 3600
+    dcu_hours = sum(budgets.billed_dcu_seconds(r, cores) for r in runtimes) / 3600
     return {"batch_hours": round(batch_hours, 4), "batches": len(runtimes), "cores_per_batch": cores,
             "dcu_hours": round(dcu_hours, 4), "dollars": round(dcu_hours * price_per_dcu_hour, 4),
             "price_per_dcu_hour": price_per_dcu_hour}
@@ -115,29 +116,31 @@ def series(view: JobView) -> dict:
             "by_algorithm": by_algorithm, "timeline": timeline}
 
 
-def visible_models(repo: JobRepository, viewer: Viewer, limit: int = 500) -> dict[str, list[Job]]:
-    """Model name -> the viewer's jobs that registered a version of it."""
-    models: dict[str, list[Job]] = {}
-    for job in visible_jobs(repo, viewer, limit):
-        if job.model_name and job.model_version is not None:
-            models.setdefault(job.model_name, []).append(job)
-    return models
+def visible_models(repo: JobRepository, viewer: Viewer, limit: int = 500) -> list[model_access.ModelSummary]:
+    """The models the viewer may read (model_access): their own, those granted to them, and models named
+    by their jobs that were registered before owners were recorded; every model for an administrator."""
+    legacy = tuple(sorted({job.model_name for job in visible_jobs(repo, viewer, limit)
+                           if job.model_name and job.model_version is not None}))
+    return model_access.visible_models(repo, viewer.owner, viewer.admin, legacy)
 
 
 def visible_versions(repo: JobRepository, viewer: Viewer, name: str) -> list:
-    """A model's versions whose job the viewer may see, with each record's lineage, its online status
-    (the registry's summary of the manifest's `online` section) and its data report's column stats."""
+    """Every version of model `name`, whoever's job registered it, when the viewer may read the model
+    ([] otherwise, as for no model): each record's lineage, its online status (the registry's summary of
+    the manifest's `online` section) and its data report's column stats."""
+    if model_access.readable_model(repo, name, viewer.owner, viewer.admin) is None:
+        return []
     records = {int(r["version"]): r for r in repo.model_versions(name)}
     out = []
     for row in model_versions(repo, name):
         job = repo.get_job(row.job_id)
-        if job is None or not viewer.may_see(job):
-            continue
         record = records.get(row.version, {})
-        prepare = repo.get_trial(row.job_id, PREPARE)
+        prepare = repo.get_trial(row.job_id, PREPARE) if job is not None else None
         fingerprint = record.get("dataset_fingerprint") or (prepare.outputs.get("fingerprint") if prepare else None)
         report = (prepare.outputs.get("report") if prepare else None) or {}
-        out.append({"row": row, "owner": job.owner, "dataset": (job.spec.get("dataset") or {}).get("uri"),
+        out.append({"row": row, "owner": job.owner if job else record.get("registered_by"),
+                    "job_visible": job is not None and viewer.may_see(job),
+                    "dataset": (job.spec.get("dataset") or {}).get("uri") if job else None,
                     "fingerprint": fingerprint or {},
                     "test_metrics": record.get("test_metrics") or {},
                     "validation_metrics": record.get("validation_metrics") or {},

@@ -9,7 +9,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from zygarde.domain.registry import LATEST, check_alias, parse_ref
+from zygarde.domain.raw_doc import safe_text
+from zygarde.domain.registry import LATEST, check_alias, is_model_name, parse_ref
+from zygarde.service_layer import model_access
 from zygarde.service_layer.ports import BlobStore, JobRepository
 
 log = logging.getLogger(__name__)
@@ -26,32 +28,56 @@ class PredictError(Exception):
         return {"error": {"code": self.status, "field": self.field, "message": self.message}}
 
 
+def _no_model(name: str) -> PredictError:
+    """The answer for a model that does not exist and for one the caller may not read: the same 404."""
+    return PredictError(404, "model", f"there is no model {safe_text(name, 100)!r} that you may use")
+
+
+def readable(repo: JobRepository, name: str, caller: str | None, admin: bool = False) -> dict:
+    """Model `name`'s document when `caller` may read it (caller None: a trusted internal call, which
+    reads every model); else the 404 of a model that does not exist."""
+    doc = model_access.model_document(repo, name)
+    if doc is None or (caller is not None and not model_access.may_read(doc, caller, admin)):
+        raise _no_model(name)
+    return doc
+
+
 def resolve(repo: JobRepository, name: str, ref: str) -> dict:
-    """The registered version record `ref` (a number, an alias or "latest") names; a 400 naming the field
-    ("model", "alias" or "version") if there is none: the request is wrong, the path is not."""
+    """The registered version record `ref` (a number, an alias or "latest") of model `name` names; a 404
+    for a string that names no model (never a store lookup), a 400 naming the field ("alias" or
+    "version") if the model has no such version: the request is wrong, the path is not."""
+    if not is_model_name(name):
+        raise _no_model(name)
     kind, value = parse_ref(ref)
     if kind == "alias" and value == LATEST:
         versions = repo.model_versions(name)
         if not versions:
-            raise PredictError(400, "model", f"no model named {name!r}")
+            raise _no_model(name)
         return versions[-1]
     if kind == "alias":
-        alias = repo.model_aliases(name).get(str(value))
+        alias = repo.model_aliases(name).get(str(value)) if check_alias(str(value)) is None else None
         if alias is None:
             if not repo.model_versions(name):
-                raise PredictError(400, "model", f"no model named {name!r}")
-            raise PredictError(400, "alias", f"model {name!r} has no alias {value!r}")
+                raise _no_model(name)
+            raise PredictError(400, "alias", f"model {name!r} has no alias {safe_text(value, 100)!r}")
         value = int(alias["version"])
     record = repo.model_version(name, int(value))
     if record is None:
         if not repo.model_versions(name):
-            raise PredictError(400, "model", f"no model named {name!r}")
-        raise PredictError(400, "version", f"model {name!r} has no version {value}")
+            raise _no_model(name)
+        raise PredictError(400, "version", f"model {name!r} has no version {safe_text(str(value), 40)}")
     return record
 
 
 def move_alias(repo: JobRepository, name: str, alias: str, version: int, moved_by: str, now: str) -> dict:
-    """Points `alias` at `version` of model `name` (who and when recorded). ValueError if it cannot."""
+    """Points `alias` at `version` of model `name` (who and when recorded): only its owner and its writers
+    may. ValueError if it cannot."""
+    doc = model_access.model_document(repo, name)
+    if not model_access.may_read(doc, moved_by):
+        raise ValueError(f"there is no model {safe_text(name, 100)!r} that {moved_by} may use")
+    if not model_access.may_write(doc, moved_by):
+        raise ValueError(f"only the owner of model {name} and its writers may move its aliases; {moved_by} "
+                         "may only read it")
     why = check_alias(alias)
     if why:
         raise ValueError(why)
@@ -62,8 +88,9 @@ def move_alias(repo: JobRepository, name: str, alias: str, version: int, moved_b
 
 
 def aliases(repo: JobRepository, name: str) -> dict[str, dict]:
-    """alias -> {"version", "moved_by", "moved_at", "history"}: the query for the model page and the CLI."""
-    return repo.model_aliases(name)
+    """alias -> {"version", "moved_by", "moved_at", "history"}: the query for the model page and the CLI
+    (none for a string that names no model). Who may read the model is the caller's to check."""
+    return repo.model_aliases(name) if is_model_name(name) else {}
 
 
 @dataclass
@@ -110,12 +137,17 @@ def _runtime_model(onnx_bytes: bytes, online: dict, labels: list[str] | None):
     return OnlineModel(onnx_bytes, online, labels)
 
 
-def predict(repo: JobRepository, cache: ModelCache, name: str, ref: str, body: Any) -> dict[str, Any]:
+def predict(repo: JobRepository, cache: ModelCache, name: str, ref: str, body: Any, *, caller: str | None,
+            admin: bool = False) -> dict[str, Any]:
     """Vertex-AI-shaped response for `body` ({"instances": [...]}); PredictError for bad requests.
+    `caller`: the owner key of who asks, who must be allowed to read the model (model_access), else the
+    404 of a model that does not exist; None only for a trusted internal call (reads every model);
+    `admin`: the caller is an administrator (reads every model).
     Logs one line per request: model, version, rows, latency (never the inputs)."""
     from zygarde.serving.instances import InstanceError
 
     started = time.perf_counter()
+    readable(repo, name, caller, admin)
     if not isinstance(body, dict) or "instances" not in body:
         raise PredictError(400, "instances", 'the body must be a JSON object {"instances": [{column: value}, ...]}')
     record = resolve(repo, name, ref)

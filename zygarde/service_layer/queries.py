@@ -5,6 +5,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, Job, JobState, Trial, TrialState
+from zygarde.domain.registry import is_model_name
 from zygarde.service_layer.ports import JobRepository
 
 
@@ -109,9 +110,10 @@ class ModelVersionRow:
 
 
 def model_versions(repo: JobRepository, name: str) -> list[ModelVersionRow]:
-    """The registered versions of a model, oldest first."""
+    """The registered versions of a model, oldest first (none for a string that names no model). Who may
+    read them is the caller's to check (model_access)."""
     rows = []
-    for record in repo.model_versions(name):
+    for record in repo.model_versions(name) if is_model_name(name) else []:
         validation, test = record.get("validation_metrics") or {}, record.get("test_metrics") or {}
         metric = record.get("metric") or next(iter(test or validation), None)
         rows.append(ModelVersionRow(

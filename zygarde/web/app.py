@@ -18,18 +18,20 @@ csrf = CSRFProtect()
 SIGNED_UPLOAD_ORIGIN = "https://storage.googleapis.com"
 
 
-def create_app(settings: WebSettings | None = None, deps=None, verify_jwt=None, predictor=None) -> Flask:
+def create_app(settings: WebSettings | None = None, deps=None, verify_jwt=None, predictor=None,
+               tokens=None) -> Flask:
     """deps: the service Deps (repo, blobs, publisher); built from the environment when None.
     verify_jwt(token, audience) -> e-mail replaces IAP's key fetching (tests).
-    predictor(name, ref, body bytes) -> (status, JSON) replaces the predict service's HTTP client
-    (zygarde.web.predicting.PredictClient on settings.predict_url) in tests."""
+    predictor(name, ref, body bytes, on_behalf_of=e-mail) -> (status, JSON) replaces the predict service's
+    HTTP client (zygarde.web.predicting.PredictClient on settings.predict_url) in tests.
+    tokens() -> the app's own identity token for the jobs topic (default: zygarde.adapters.auth.TokenSource)."""
     settings = settings or WebSettings.from_env()
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_upload_bytes,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=not settings.dev_login, WTF_CSRF_TIME_LIMIT=None)
     app.extensions["zygarde"] = {"settings": settings, "deps": deps, "verify_jwt": verify_jwt,
-                                 "predictor": predictor, "manifest_columns": None}
+                                 "predictor": predictor, "manifest_columns": None, "tokens": tokens}
     csrf.init_app(app)
 
     from zygarde.web import routes_data, routes_jobs, routes_models
@@ -51,6 +53,25 @@ def _plotly_js() -> Response:
     return resp
 
 
+def same_site_path(target: str | None) -> str | None:
+    """`target` when it is a path on this site (one leading "/", no "//", no backslash, no control or
+    space character, once percent-decoded as a browser would read it), else None: sign-in never sends
+    anyone elsewhere (issue 22: /%09/evil.example/ became //evil.example/)."""
+    from urllib.parse import unquote, urlsplit
+
+    if not target or len(target) > 2048:
+        return None
+    for text in (target, unquote(target)):
+        if not text.startswith("/") or text.startswith("//") or "\\" in text:
+            return None
+        if any(ch.isspace() or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in text):
+            return None
+        parts = urlsplit(text)
+        if parts.scheme or parts.netloc:
+            return None
+    return target
+
+
 def _auth_routes(app: Flask, cfg: WebSettings) -> None:
     @app.route("/signin", methods=["GET", "POST"])
     def signin():
@@ -67,9 +88,7 @@ def _auth_routes(app: Flask, cfg: WebSettings) -> None:
 
                 session.clear()
                 session["user"] = user
-                target = request.args.get("next") or ""
-                return redirect(target if target.startswith("/") and not target.startswith("//")
-                                else url_for("jobs.list_jobs"))
+                return redirect(same_site_path(request.args.get("next")) or url_for("jobs.list_jobs"))
         return render_template("signin.html", error=error), 400 if error else 200
 
     @app.route("/signout", methods=["POST"])

@@ -44,6 +44,24 @@ def predictor():
     return ext["predictor"]
 
 
+def publish_job(data: bytes, **attributes: str) -> str:
+    """Publish to the jobs topic as the app's own identity (its token: a trusted delegate's) on behalf of
+    the signed-in user, whom IAP (or the local sign-in) verified; the function takes the owner from that."""
+    from flask import current_app, g
+
+    from zygarde.domain.identity import ON_BEHALF_OF_ATTRIBUTE, token_attributes
+
+    ext = current_app.extensions["zygarde"]
+    if ext["tokens"] is None:
+        from zygarde.adapters.auth import TokenSource
+        from zygarde.config import jobs_audience
+
+        ext["tokens"] = TokenSource(jobs_audience(settings().project))
+    viewer()
+    return deps().publisher.publish("jobs", data, **token_attributes(ext["tokens"]()),
+                                    **{ON_BEHALF_OF_ATTRIBUTE: g.email}, **attributes)
+
+
 def manifest_columns():
     """Each version's online input columns, read from its manifest once per app."""
     from flask import current_app

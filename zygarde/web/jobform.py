@@ -155,5 +155,7 @@ def validate(doc: dict, problems: dict[str, str]) -> tuple[JobSpec | None, dict[
 
 
 def publish_command(spec_json: str) -> str:
-    """The equivalent gcloud command (locally: after `eval "$(zygarde local env)"`)."""
-    return f"gcloud pubsub topics publish {topic('jobs')} --message={shlex.quote(spec_json)}"
+    """The equivalent gcloud command, signed with the user's identity token (locally, after
+    `eval "$(zygarde local env --user ...)"`, the token is $ZYGARDE_IDENTITY_TOKEN)."""
+    return (f"gcloud pubsub topics publish {topic('jobs')} --message={shlex.quote(spec_json)} "
+            "--attribute=token=$(gcloud auth print-identity-token)")

@@ -7,21 +7,19 @@ publishing), but over HTTP the form shows exactly what the service answers — t
 resolution, the same 400s naming the field — and the web app loads no ONNX models and holds no
 model cache of its own. The URL is ZYGARDE_PREDICT_URL: on the local cloud `zygarde local up` sets it
 to the functions-framework `predict` function for every component, the web app included; on Google
-Cloud terraform sets it to the predict function's Cloud Run URL, and the web app's service account,
-an invoker of that service, sends a Google-signed identity token for it (from the metadata server).
+Cloud terraform sets it to the predict function's Cloud Run URL. Either way the app sends its own
+identity token (from the metadata server on Cloud Run, from the local cloud's issuer here) and names the
+signed-in user it acts for: the service checks that user may read the model, not that the app may.
 """
 from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
-from typing import Any
+from typing import Any, Callable
 
 from zygarde.service_layer.online_edge import MAX_BODY_BYTES
 
 log = logging.getLogger("zygarde.web")
-TOKEN_SECONDS = 45 * 60  # Google identity tokens live an hour
 
 
 def error(status: int, message: str, field: str | None = None) -> tuple[int, dict[str, Any]]:
@@ -30,36 +28,28 @@ def error(status: int, message: str, field: str | None = None) -> tuple[int, dic
 
 
 class PredictClient:
-    """POST {url}/v1/models/{name}/versions/{ref}:predict -> (HTTP status, JSON body). Never raises
-    for what the network or the service does: those are error answers too."""
+    """POST {url}/v1/models/{name}/versions/{ref}:predict -> (HTTP status, JSON body), as the app's own
+    identity (a trusted delegate) naming the signed-in user it acts for. Never raises for what the
+    network or the service does: those are error answers too."""
 
-    def __init__(self, url: str, timeout: float = 30.0):
-        self.url, self.timeout = url.rstrip("/"), timeout
-        self._token: tuple[float, str] | None = None
-        self._lock = threading.Lock()
+    def __init__(self, url: str, timeout: float = 30.0, tokens: Callable[[], str] | None = None):
+        """tokens() -> the app's identity token for the service (default: one for the service's URL, from
+        zygarde.adapters.auth.TokenSource: the metadata server on Cloud Run, the local cloud's issuer here)."""
+        from zygarde.adapters.auth import AuthorizedClient, TokenSource
 
-    def _headers(self) -> dict[str, str]:
-        if self.url.startswith(("http://127.0.0.1", "http://localhost")):
-            return {}  # the local cloud's functions-framework: no IAM in front of it
-        with self._lock:
-            if self._token is None or time.monotonic() - self._token[0] > TOKEN_SECONDS:
-                import google.auth.transport.requests
-                from google.oauth2 import id_token
+        self.url = url.rstrip("/")
+        self._http = AuthorizedClient(tokens or TokenSource(self.url), timeout)
 
-                token = id_token.fetch_id_token(google.auth.transport.requests.Request(), self.url)
-                self._token = (time.monotonic(), token)
-            return {"Authorization": "Bearer " + self._token[1]}
-
-    def __call__(self, name: str, ref: str, data: bytes) -> tuple[int, dict[str, Any]]:
+    def __call__(self, name: str, ref: str, data: bytes, on_behalf_of: str | None = None) -> tuple[int, dict[str, Any]]:
         import requests
-        from google.auth import exceptions as auth_exceptions
+
+        from zygarde.adapters.auth import TokenUnavailable
 
         path = f"/v1/models/{requests.utils.quote(name, safe='')}/versions/{requests.utils.quote(ref, safe='')}:predict"
         try:
-            response = requests.post(self.url + path, data=data, timeout=self.timeout,
-                                     headers={"Content-Type": "application/json", **self._headers()})
-        except (requests.RequestException, auth_exceptions.GoogleAuthError) as exc:
-            log.warning("predict service unreachable url=%s error=%s", self.url, exc)
+            response = self._http.post(self.url + path, data, on_behalf_of, **{"Content-Type": "application/json"})
+        except (requests.RequestException, TokenUnavailable) as exc:
+            log.warning("predict service unreachable url=%s error=%s", self.url, type(exc).__name__)
             return error(503, "The predict service could not be reached; try again in a moment.")
         try:
             body = response.json()

@@ -10,10 +10,11 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from zygarde.domain import algorithms
+from zygarde.domain.errors import SpecError
 from zygarde.domain.spec import JOB_ID_PATTERN
-from zygarde.service_layer import catalog
+from zygarde.service_layer import catalog, submission
 from zygarde.web import jobform
-from zygarde.web.context import deps, settings, signed_in, viewer
+from zygarde.web.context import deps, publish_job, settings, signed_in, viewer
 from zygarde.web.routes_jobs import remember_pending
 from zygarde.web.uploads import content_problem, dataset_object_problem
 
@@ -120,6 +121,11 @@ def submit_job():
         job_id = jobform.new_job_id()
     doc, problems = jobform.build_spec(form, viewer().owner, job_id)
     spec, errors = jobform.validate(doc, problems)
+    if spec is not None:  # another user's model name: said next to the name field, as submit_job would say it
+        try:
+            submission.check_model_name(spec, job_id, deps().repo)
+        except SpecError as exc:
+            spec, errors = None, {jobform.field_of(path, doc): reason for path, reason in exc.problems}
     if spec is None:
         return render_template("new_job.html", **_form_context(form, uri, errors)), 400
     text = json.dumps(spec.model_dump(mode="json", exclude_none=True), sort_keys=True)
@@ -127,7 +133,7 @@ def submit_job():
         preview = {"json": json.dumps(json.loads(text), indent=2), "command": jobform.publish_command(text),
                    "job_id": job_id}
         return render_template("new_job.html", **_form_context(form, uri, {}, preview))
-    deps().publisher.publish("jobs", text.encode())
+    publish_job(text.encode())
     remember_pending(job_id)
     log.info("job submitted from the web job_id=%s", job_id)
     return redirect(url_for("jobs.job_page", job_id=job_id))

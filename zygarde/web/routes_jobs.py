@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from zygarde.service_layer import insights
 from zygarde.service_layer.queries import job_view
 from zygarde.web import charts
-from zygarde.web.context import deps, settings, signed_in, viewer
+from zygarde.web.context import deps, publish_job, settings, signed_in, viewer
 from zygarde.web.jobform import new_job_id
 
 bp = Blueprint("jobs", __name__)
@@ -53,6 +53,7 @@ def job_page(job_id: str):
     figures = charts.figures(data["series"], view.metric)
     package = view.finalize.outputs.get("package_uri") if view.finalize else None
     return render_template("job.html", view=view, data=data, figures=figures, package=package,
+                           mine=view.job.owner == viewer().owner,
                            spec_json=json.dumps(view.job.spec, indent=2, sort_keys=True),
                            report=view.data_report, jobs=insights.visible_jobs(deps().repo, viewer(), 50))
 
@@ -77,9 +78,10 @@ def cancel(job_id: str):
     if view.job.state.is_finished():
         flash(f"Job {job_id} has already ended ({view.job.state.value}).", "error")
         return redirect(url_for("jobs.job_page", job_id=job_id))
-    owner = view.job.owner
-    deps().publisher.publish("jobs", json.dumps({"job_id": job_id, "requested_by": owner}).encode(),
-                             action="cancel", requested_by=owner)
+    if view.job.owner != viewer().owner:  # an admin sees every job, but only its owner may cancel it
+        flash(f"Only the owner of job {job_id} ({view.job.owner}) can cancel it.", "error")
+        return redirect(url_for("jobs.job_page", job_id=job_id))
+    publish_job(json.dumps({"job_id": job_id}).encode(), action="cancel")
     log.info("cancel requested job_id=%s", job_id)
     flash(f"Cancel requested for job {job_id}.", "info")
     return redirect(url_for("jobs.job_page", job_id=job_id))
@@ -95,9 +97,12 @@ def rerun(job_id: str):
     if "raw" in spec and "dataset" not in spec:
         flash("A rejected job has no valid spec to run again: fix it in a new job.", "error")
         return redirect(url_for("jobs.job_page", job_id=job_id))
+    if view.job.owner != viewer().owner:  # its owner is who runs it: an admin runs their own jobs only
+        flash(f"Only the owner of job {job_id} ({view.job.owner}) can run it again.", "error")
+        return redirect(url_for("jobs.job_page", job_id=job_id))
     spec["name"] = spec.get("name") or job_id  # its winner registers as the same model's next version
     spec["job_id"] = new_job_id(job_id.rsplit("-", 1)[0])
-    deps().publisher.publish("jobs", json.dumps(spec).encode())
+    publish_job(json.dumps(spec).encode())
     remember_pending(spec["job_id"])
     log.info("job re-run job_id=%s from=%s", spec["job_id"], job_id)
     flash(f"Job {job_id} submitted again as {spec['job_id']} (same data, seed and search).", "info")

@@ -1,5 +1,7 @@
-"""Registered models: names, versions with metrics, lineage and online status, aliases, a form to try
-a prediction (through the predict service: see zygarde.web.predicting), the package as a zip, comparison."""
+"""Registered models: names, versions with metrics, lineage and online status, aliases, who may use the
+model (its owner grants and revokes, by publishing), a form to try a prediction (through the predict
+service: see zygarde.web.predicting), the package as a zip, comparison. A model the viewer may not read
+(model_access), and any string that cannot name a model, is a 404."""
 from __future__ import annotations
 
 import io
@@ -7,13 +9,14 @@ import json
 import logging
 import zipfile
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
 from zygarde.config import env_name
 from zygarde.domain.errors import NotFound
-from zygarde.service_layer import insights, model_card
+from zygarde.domain.raw_doc import safe_text
+from zygarde.service_layer import grants, insights, model_access, model_card
 from zygarde.web import predicting
-from zygarde.web.context import deps, manifest_columns, predictor, signed_in, viewer
+from zygarde.web.context import deps, manifest_columns, predictor, publish_job, signed_in, viewer
 
 bp = Blueprint("models", __name__)
 log = logging.getLogger("zygarde.web")
@@ -26,11 +29,54 @@ def list_models():
     return render_template("models.html", models=insights.visible_models(deps().repo, viewer()))
 
 
+def _not_found(name: str):
+    abort(404, description=f"There is no model {safe_text(name, 100)} that you can see.")
+
+
 def _versions_or_404(name: str) -> list[dict]:
     versions = insights.visible_versions(deps().repo, viewer(), name)
     if not versions:
-        abort(404, description=f"There is no model {name} that you can see.")
+        _not_found(name)
     return versions
+
+
+def _access(name: str) -> dict:
+    """The model's owner, the viewer's role and, for its owner, the grants (grantee's e-mail, role) by e-mail."""
+    who = viewer()
+    doc = model_access.readable_model(deps().repo, name, who.owner, who.admin) or {}
+    role = model_access.role_of(doc, who.owner)
+    grants = sorted((model_access.member_identity(k), r) for k, r in (doc.get("grants") or {}).items()) \
+        if role == model_access.OWNER else []
+    return {"owner": doc.get("owner"), "role": role, "grants": grants, "roles": model_access.ROLES}
+
+
+@bp.route("/models/<name>/grants", methods=["POST"])
+@signed_in
+def change_grant(name: str):
+    """The owner grants (role reader or writer) or revokes (role empty) a user's access (typed as their
+    e-mail), by publishing a grant request to the jobs topic on their behalf; the page shows the grants
+    once it is handled."""
+    who = viewer()
+    doc = model_access.readable_model(deps().repo, name, who.owner, who.admin)
+    if doc is None:
+        _not_found(name)
+    if model_access.role_of(doc, who.owner) != model_access.OWNER:
+        abort(403, description=f"Only the owner of model {name} can change who may use it.")
+    typed = (request.form.get("grantee") or "").strip()
+    grantee, problem = grants.grantee_key(typed) if typed else ("", "grantee: type the user's e-mail")
+    role = request.form.get("role") or None
+    problem = problem or grants.request_problem(name, grantee, role)
+    if problem is None and grantee == who.owner:
+        problem = "grantee: you own this model; name another user"
+    if problem is not None:
+        flash(f"Access not changed: {problem}.", "error")
+    else:
+        data, attributes = grants.grant_request(name, grantee, role)
+        publish_job(data, **attributes)
+        log.info("model access change requested model=%s role=%s", name, role)
+        flash(f"Requested: {typed} {'becomes a ' + role if role else 'loses access'} (applied in a moment).",
+              "info")
+    return redirect(url_for("models.model_page", name=name, _anchor="access"))
 
 
 @bp.route("/models/<name>")
@@ -54,9 +100,10 @@ def try_prediction(name: str):
         status, answer = predicting.error(503, f"No predict service is configured ({env_name('predict_url')}).")
     else:
         body = predicting.request_body(text)
-        status, answer = body if isinstance(body, tuple) else client(name, ref, body)
+        status, answer = body if isinstance(body, tuple) else client(name, ref, body, on_behalf_of=g.email)
     if status == 200 and str(answer.get("modelVersionId")) not in {str(v["row"].version) for v in versions}:
-        status, answer = predicting.error(409, f"{name}@{ref} now points at a version you cannot see.", "ref")
+        status, answer = predicting.error(409, f"{name}@{ref} now points at a version this page does not show: "
+                                               "reload it.", "ref")
         serving = _serving(name, versions)  # the aliases as they are now
     trial: dict = {"ref": ref, "text": text}
     if status == 200:
@@ -92,7 +139,7 @@ def _render_model(name: str, versions: list[dict], serving: dict | None = None, 
     if "text" not in trial and serving["refs"]:
         trial.update(ref=serving["refs"][0]["ref"], text=serving["refs"][0]["example"])
     return render_template("model.html", name=name, versions=versions, trial=trial,
-                           can_predict=predictor() is not None, **serving), code
+                           can_predict=predictor() is not None, access=_access(name), **serving), code
 
 
 @bp.route("/models/<name>/compare")

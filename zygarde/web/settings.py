@@ -5,7 +5,7 @@ import os
 import secrets
 from dataclasses import dataclass
 
-from zygarde.config import resources
+from zygarde.config import admin_identities, resources
 from zygarde.domain.errors import ConfigError
 
 LOCAL_EMULATOR_VARS = ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
@@ -54,7 +54,7 @@ class WebSettings:
         return cls(
             bucket=bucket, project=env.get(env_name("project"), "zygarde-local"), dev_login=dev_login,
             iap_audience=audience,
-            admins=frozenset(a.strip().lower() for a in get("admins").split(",") if a.strip()),
+            admins=admin_identities(get("admins")),
             price_per_dcu_hour=float(get("price_per_dcu_hour", "0.06")),
             max_upload_bytes=int(get("max_upload_bytes", str(256 * 1024 * 1024))),
             secret_key=get("secret_key") or secrets.token_hex(32),

@@ -33,10 +33,10 @@ def test_the_registered_package_serves_the_test_rows_as_spark_scored_them(packag
     for name in ("manifest.json", "model.onnx"):
         blobs.write_bytes(str(root / name), (root / name).read_bytes())
     repo.register_model_version("cancer", "job-fin", {"manifest_uri": str(root / "manifest.json"),
-                                                      "online": result.online})
+                                                      "online": result.online}, "ana")
     test = pd.read_parquet(prepared[0].parts["test"]).head(20)
     rows = json.loads(test.drop(columns=["diagnosis"]).to_json(orient="records"))
-    answer = online.predict(repo, online.ModelCache(blobs), "cancer", "1", {"instances": rows})
+    answer = online.predict(repo, online.ModelCache(blobs), "cancer", "1", {"instances": rows}, caller="ana")
     labels = [p["label"] for p in answer["predictions"]]
     assert set(labels) <= {"benign", "malignant"} and len(labels) == 20
     assert sum(a == b for a, b in zip(labels, test["diagnosis"])) >= 17  # a good model, scored the same way

@@ -20,11 +20,12 @@ from tests.unit.spark.fake_gcs import running_fake_gcs
 from tests.unit.spark.session import local_session
 from zygarde.domain.contracts import PrepareRequest, PrepareResult
 from zygarde.domain.row_filter_text import parse
+from zygarde.local.cloud import LocalPorts
 from zygarde.spark.data_report import part_sizes
 
 # This helper's port range is 18500-18599.
 SPARK_PORTS = {"spark.driver.port": "18510", "spark.blockManager.port": "18530", "spark.port.maxRetries": "15"}
-GCS_PORT = 18550
+GCS_PORT = LocalPorts.free().storage  # free now, in $ZYGARDE_TEST_PORT_RANGE (another run may hold a fixed one)
 BUCKET = "zy-prepare-test"
 
 

@@ -17,7 +17,8 @@ from xgboost.spark.data import alias
 
 from zygarde.domain import fit_mode
 from zygarde.domain.algorithms import METRICS
-from zygarde.spark import pack, single_node, trial_parallel
+from zygarde.spark import pack_runner as pack
+from zygarde.spark import single_node, trial_parallel
 from zygarde.spark.dataset import LABEL
 from zygarde.spark.evaluation import evaluate
 from zygarde.spark.features import FEATURES

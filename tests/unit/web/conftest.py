@@ -1,13 +1,14 @@
 """Web fixtures: the Flask app on in-memory ports, a signed-in test client, recorded jobs."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher
-from zygarde.config import Settings
+from tests.unit.identities import DELEGATE, SETTINGS, fresh_token, verifier
 from zygarde.domain.model import FINALIZE, PREPARE, Condition, Job, JobState, Trial, TrialState
 from zygarde.domain.spec import parse_job_spec
 from zygarde.service_layer.deps import Deps
@@ -25,8 +26,15 @@ def iso(seconds: float) -> str:
 
 @pytest.fixture
 def deps() -> Deps:
+    """In-memory ports, and the real token verifier: a test can hand what the app published to the handlers."""
     return Deps(repo=MemoryJobRepository(), launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(),
-                publisher=MemoryPublisher(), settings=Settings(project="p", region="r", bucket=BUCKET))
+                publisher=MemoryPublisher(), settings=dataclasses.replace(SETTINGS, bucket=BUCKET),
+                verifier=verifier())
+
+
+def delegate_token() -> str:
+    """The web app's own identity token (a trusted delegate's), valid now."""
+    return fresh_token(DELEGATE)
 
 
 @pytest.fixture
@@ -37,7 +45,7 @@ def settings() -> WebSettings:
 
 @pytest.fixture
 def app(settings, deps):
-    return create_app(settings, deps)
+    return create_app(settings, deps, tokens=delegate_token)
 
 
 def csrf_token(client, path: str = "/signin") -> str:
@@ -60,6 +68,11 @@ def ana(app):
 @pytest.fixture
 def bob(app):
     return sign_in(app.test_client(), "bob")
+
+
+@pytest.fixture
+def carol(app):
+    return sign_in(app.test_client(), "carol")
 
 
 def spec_doc(owner: str, job_id: str, **over) -> dict:
@@ -108,5 +121,5 @@ def add_job(repo, owner: str, job_id: str, finished: bool = True) -> Job:
             "trial_id": "t001", "algorithm": "logistic_regression", "params": {"regParam": 0.1},
             "metric": "areaUnderROC", "validation_metrics": {"areaUnderROC": 0.93},
             "test_metrics": {"areaUnderROC": 0.9}, "package_uri": f"gs://{BUCKET}/models/{job_id}/{job_id}/",
-            "manifest_uri": f"gs://{BUCKET}/models/{job_id}/{job_id}/manifest.json", "registered_at": iso(300)})
+            "manifest_uri": f"gs://{BUCKET}/models/{job_id}/{job_id}/manifest.json", "registered_at": iso(300)}, owner)
     return job

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tests.unit.web.conftest import BUCKET, CSV, csrf_token
+from tests.unit.web.conftest import BUCKET, CSV, add_job, csrf_token
 
 
 def upload(client, name: str, data: bytes):
@@ -134,6 +134,16 @@ def test_bad_form_input_is_shown_next_to_each_field(ana, deps):
     assert "at least one" in field_error(page, "algorithms") and "target" in field_error(page, "target")
     page = ana.post("/jobs/new", data=form_data(ana, params_logistic_regression="{not json")).get_data(as_text=True)
     assert "JSON object" in field_error(page, "params_logistic_regression")
+    assert deps.publisher.messages == []
+
+
+def test_another_users_model_name_is_refused_next_to_the_name_field(ana, bob, deps):
+    add_job(deps.repo, "bob", "churn")  # bob's model churn
+    upload(ana, "people.csv", CSV)
+    resp = ana.post("/jobs/new", data=form_data(ana, name="churn"))
+    assert resp.status_code == 400
+    assert "the model 'churn' belongs to another user" in html.unescape(field_error(resp.get_data(as_text=True),
+                                                                                    "name"))
     assert deps.publisher.messages == []
 
 

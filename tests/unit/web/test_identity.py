@@ -11,7 +11,7 @@ from google.auth import crypt, jwt
 from tests.unit.web.conftest import add_job, csrf_token, sign_in
 from zygarde.domain.errors import ConfigError
 from zygarde.web.app import create_app
-from zygarde.web.identity import NotSignedIn, owner_name, verify_iap_jwt
+from zygarde.web.identity import NotSignedIn, verify_iap_jwt
 from zygarde.web.settings import WebSettings
 
 AUDIENCE = "/projects/123/locations/us-central1/services/zygarde-web"
@@ -92,9 +92,38 @@ def test_sign_in_and_out(app):
     assert client.get("/jobs").status_code == 302
 
 
-def test_owner_name_is_one_safe_segment():
-    assert owner_name("Ana.Lopez@Example.com") == "ana.lopez@example.com"
-    assert "/" not in owner_name("a/../b") and " " not in owner_name("a b")
+@pytest.mark.parametrize("a, b", [("owner+a@zygarde.dev", "owner-a@zygarde.dev"),
+                                  ("owner-a@zygarde.dev.", "owner-a@zygarde.dev")])
+def test_two_addresses_are_two_owners_who_cannot_open_each_other_s_jobs(app, deps, a, b):
+    """Issue 22: the owner key turned + into - and stripped dots, so these pairs were one owner."""
+    from zygarde.domain.identity import owner_key
+
+    add_job(deps.repo, owner_key(a), "first-job")
+    first, second = (sign_in(app.test_client(), user) for user in (a, b))
+    assert first.get("/jobs/first-job").status_code == 200
+    assert second.get("/jobs/first-job").status_code == 404
+    assert "first-job" not in second.get("/jobs").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("target", [
+    "%2F%09%2Fevil.example%2F", "//evil.example/", "/%2Fevil.example/", "%2F%5Cevil.example", "/\\evil.example",
+    "https://evil.example/", "%2F%0D%0A%2Fevil.example", "/%20/evil.example", "evil.example", "/%E3%80%80/evil",
+    "%252F%252Fevil.example", "javascript:alert(1)",
+])
+def test_sign_in_follows_only_same_site_paths(app, target):
+    """Issue 22: POST /signin?next=%2F%09%2Fevil.example%2F answered 302 to //evil.example/."""
+    client = app.test_client()
+    resp = client.post(f"/signin?next={target}", data={"user": "ana", "csrf_token": csrf_token(client)})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/jobs", (target, resp.headers["Location"])
+
+
+def test_sign_in_returns_to_the_page_asked_for(app, deps):
+    add_job(deps.repo, "ana", "ana-job")
+    client = app.test_client()
+    first = client.get("/jobs/ana-job")
+    assert first.status_code == 302 and "next=" in first.headers["Location"]
+    resp = client.post(first.headers["Location"], data={"user": "ana", "csrf_token": csrf_token(client)})
+    assert resp.headers["Location"] in ("/jobs/ana-job", "/jobs/ana-job?")
 
 
 def test_iap_keys_are_fetched_once_and_again_when_iap_rotates_them(iap_key, monkeypatch):
@@ -114,7 +143,7 @@ def test_iap_keys_are_fetched_once_and_again_when_iap_rotates_them(iap_key, monk
         return SimpleNamespace(status=200, data=_json.dumps(served[min(len(calls) - 1, 1)]).encode())
 
     monkeypatch.setattr(google_requests.Request, "__call__", fake_call)
-    monkeypatch.setattr(identity, "_certs_cache", {"at": 0.0, "certs": None})
+    monkeypatch.setattr(identity, "_iap_certs", None)
     assert verify_iap_jwt(iap_token(signer), AUDIENCE) == "ana@example.com"
     assert verify_iap_jwt(iap_token(signer), AUDIENCE) == "ana@example.com"
     assert calls == [identity.IAP_CERTS_URL, identity.IAP_CERTS_URL]  # the refresh, then the cache

@@ -68,13 +68,31 @@ def test_another_users_job_is_a_404_everywhere(bob, deps):
     assert deps.publisher.messages == []
 
 
-def test_cancel_publishes_a_cancel_carrying_the_owner(ana, deps):
+def test_cancel_publishes_a_cancel_signed_by_the_app_for_the_user_which_the_handler_accepts(ana, deps):
+    from zygarde.domain.model import JobState
+    from zygarde.service_layer import edge
+    from zygarde.service_layer.edge import PubSubMessage
+
     add_job(deps.repo, "ana", "ana-run", finished=False)
     resp = ana.post("/jobs/ana-run/cancel", data={"csrf_token": csrf_token(ana, "/jobs")})
     assert resp.status_code == 302
     [(topic, data, attrs)] = published(deps)
-    assert topic == "jobs" and data == {"job_id": "ana-run", "requested_by": "ana"}
-    assert attrs == {"action": "cancel", "requested_by": "ana"}
+    assert topic == "jobs" and data == {"job_id": "ana-run"}
+    assert attrs["action"] == "cancel" and attrs["on_behalf_of"] == "ana" and attrs["token"]
+    edge.submit_job(PubSubMessage(json.dumps(data).encode(), attrs, "c1"), deps)  # published now
+    assert deps.repo.get_job("ana-run").state is JobState.CANCELLED
+
+
+def test_an_admin_sees_but_does_not_cancel_or_rerun_another_users_job(app, deps):
+    add_job(deps.repo, "bob", "bob-run", finished=False)
+    root = sign_in(app.test_client(), "root")
+    page = root.get("/jobs/bob-run").get_data(as_text=True)
+    assert 'id="cancel"' not in page and 'id="rerun"' not in page
+    token = csrf_token(root, "/jobs")
+    for action in ("cancel", "rerun"):
+        resp = root.post(f"/jobs/bob-run/{action}", data={"csrf_token": token}, follow_redirects=True)
+        assert "Only the owner of job bob-run (bob)" in resp.get_data(as_text=True)
+    assert deps.publisher.messages == []
 
 
 def test_rerun_publishes_the_same_spec_and_seed_under_a_new_id(ana, deps):
@@ -123,11 +141,11 @@ def test_security_headers_and_error_pages(ana, app, deps):
 
 
 def test_a_rejected_job_shows_its_reason_and_cannot_be_rerun(ana, deps):
-    from zygarde.service_layer import handlers
-    from zygarde.service_layer.handlers import Message
+    from tests.unit.conftest import raw_message
+    from zygarde.service_layer import edge
 
-    handlers.submit_job(Message(json.dumps({"job_id": "ana-bad", "owner": "ana", "task": "astrology"}).encode(),
-                                {}, "m1"), deps)
+    edge.submit_job(raw_message(json.dumps({"job_id": "ana-bad", "owner": "ana", "task": "astrology"}).encode(),
+                                    sender="ana"), deps)
     page = ana.get("/jobs/ana-bad").get_data(as_text=True)
     assert "REJECTED" in page and "task" in page and 'id="rerun"' not in page
     resp = ana.post("/jobs/ana-bad/rerun", data={"csrf_token": csrf_token(ana, "/jobs")})

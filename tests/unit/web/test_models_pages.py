@@ -35,7 +35,8 @@ def test_compare_two_versions(ana, deps):
     add_job(deps.repo, "ana", "ana-job")
     deps.repo.register_model_version("ana-job", "ana-job-2", {
         "trial_id": "t004", "algorithm": "random_forest_classifier", "params": {"numTrees": 50},
-        "metric": "areaUnderROC", "validation_metrics": {"areaUnderROC": 0.95}, "test_metrics": {"areaUnderROC": 0.94}})
+        "metric": "areaUnderROC", "validation_metrics": {"areaUnderROC": 0.95}, "test_metrics": {"areaUnderROC": 0.94}},
+        "ana")
     add_job(deps.repo, "ana", "ana-job-2")  # the second version's job
     page = ana.get("/models/ana-job/compare?a=1&b=2").get_data(as_text=True)
     assert "v1" in page and "v2" in page and "random_forest_classifier" in page and "0.94" in page

@@ -1,0 +1,98 @@
+"""What every tier shares: the order tests run in, and one emulator set per test session.
+
+- Order: the unit tests without Spark, the Spark unit tests, integration, then e2e (a stable sort of
+  what was collected), so that a broken unit fails in the first minute instead of the last.
+- `emulator_set`: the Pub/Sub and Firestore emulators and fake-gcs-server, started once, on free ports
+  of $ZYGARDE_TEST_PORT_RANGE (default 18200-18299), the first time a test needs them, and stopped at
+  the end of the session, checking that nothing they started is left. Every user has a project (and
+  bucket) of its own on them: the integration tests one per test, the e2e local cloud SHARED_PROJECT
+  (the project and bucket fake-gcs-server sends its bucket notifications for).
+
+    def test_x(emulator_set, tmp_path):
+        cloud = emulator_set.tenant(tmp_path, "my-project", "my-bucket", components=("dataproc",))
+        cloud.up()   # its topics, bucket and processes; cloud.down() stops its processes only
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.emulator_set import SHARED_BUCKET, SHARED_PROJECT, EmulatorSet, group_members
+from zygarde.local.cloud import EMULATORS, LocalCloud, LocalPorts
+from zygarde.local.processes import pid_alive, port_is_free
+
+_TIERS = ("unit", "unit/spark", "integration", "e2e")
+
+
+def _tier(item: pytest.Item) -> int:
+    parts = Path(str(item.path)).resolve().relative_to(Path(__file__).parent).parts
+    if parts[:2] == ("unit", "spark"):
+        return _TIERS.index("unit/spark")
+    return _TIERS.index(parts[0]) if parts and parts[0] in _TIERS else 0
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Unit (non-Spark, then Spark), integration, e2e; each file keeps its own order. In a pytest-xdist
+    worker, the integration and e2e tests come first (see pytest_xdist_make_scheduler)."""
+    cloud = _TIERS.index("integration")
+    worker = hasattr(config, "workerinput")
+    items.sort(key=lambda item: -1 if worker and _tier(item) >= cloud else _tier(item))
+
+
+def _scope(nodeid: str) -> str:
+    """A work unit of `make test`'s scheduler: every integration and e2e test together, else a module."""
+    path = nodeid.split("::")[0]
+    return "cloud" if re.search(r"(^|/)tests/(integration|e2e)/", path) else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` (`-n 2 --dist loadscope --no-loadscope-reorder`): the tests on the emulators are one
+    work unit, queued first, so one worker runs them all (one emulator set) from the start while the
+    other runs the unit tests in order, module by module (a module's fixtures are made once). (pytest-
+    xdist's loadgroup would do it with marks, but it cannot rename pytest 9's node ids.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TierScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    return TierScheduling(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """(pytest-xdist, in the controller) Tell each worker whether COLUMNS was set here."""
+    node.workerinput["zygarde_columns"] = os.environ.get("COLUMNS")
+
+
+def pytest_configure(config):
+    """(in an xdist worker) The environment of a run in one process: workers start with COLUMNS=80,
+    which would make the command line print at 80 columns instead of its piped width."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "zygarde_columns" in workerinput:
+        if workerinput["zygarde_columns"] is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = workerinput["zygarde_columns"]
+
+
+@pytest.fixture(scope="session")
+def emulator_set(tmp_path_factory):
+    cloud = LocalCloud(tmp_path_factory.mktemp("emulator-set"), LocalPorts.free(), project=SHARED_PROJECT,
+                       bucket=SHARED_BUCKET, components=EMULATORS)
+    try:
+        cloud.up()
+        yield EmulatorSet(cloud)
+    finally:
+        members = group_members({row["pid"] for row in cloud.status().values() if row["pid"]})
+        stopped = cloud.down()
+    # what `zygarde local down` promises, checked on the emulators at the end of every session
+    assert sorted(stopped) == sorted(EMULATORS), f"stopped {stopped}, expected every emulator"
+    assert not [pid for pid in members if pid_alive(pid)], "an emulator left a process behind"
+    assert all(port_is_free(cloud.ports.port_of(c)) for c in EMULATORS), "an emulator's port is still taken"
