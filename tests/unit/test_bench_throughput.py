@@ -9,7 +9,7 @@ from bench import bench_throughput as bench
 
 
 def _record(message: str) -> logging.LogRecord:
-    return logging.LogRecord("zygarde.spark.trial", logging.INFO, __file__, 1, message, None, None)
+    return logging.LogRecord("zygarde.spark.fitting", logging.INFO, __file__, 1, message, None, None)
 
 
 def test_phases_are_summed_per_trial_and_pack_phases_kept_by_plan():
