@@ -12,6 +12,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from zygarde.domain.fit_mode import MODES as FIT_MODES
+
 
 # What a FAILED result's error_kind says, and whether another attempt may pass (the control plane
 # retries only those): "runtime" is transient (a lost executor, I/O); the others fail the same way
@@ -122,12 +124,15 @@ class FinalizeRequest(_JsonMessage):
     handoff_prefix: str | None = None  # see Handoff
     handoff_seconds: float = 0.0
     time_limit_seconds: float = 0.0  # > 0: the stage is stopped after this long
+    fit_mode: str = "auto"  # how an XGBoost refit fits: as PackRequest.fit_mode
 
     def __post_init__(self) -> None:
         if isinstance(self.refit, dict):
             object.__setattr__(self, "refit", RefitSpec(**self.refit))
         if self.model_uri is None and self.refit is None:
             raise ValueError("a FinalizeRequest needs model_uri or refit")
+        if self.fit_mode not in FIT_MODES:
+            raise ValueError(f"fit_mode must be one of {', '.join(FIT_MODES)}, not {self.fit_mode!r}")
 
 
 
@@ -180,6 +185,10 @@ class PackRequest(_JsonMessage):
     handoff_seconds: float = 0.0
     time_limit_seconds: float = 0.0  # > 0: the pack is stopped after this long
     idle_prefix: str | None = None  # see Handoff
+    # How XGBoost trials fit (domain/fit_mode.py): "auto" (trial-parallel when the prepared parts fit an
+    # executor's memory), "trial_parallel" (one single-node fit per Spark task) or "data_parallel"
+    # (one xgboost.spark barrier stage per trial).
+    fit_mode: str = "auto"
 
     def __post_init__(self) -> None:
         trials = tuple(PackedTrial.from_dict(t) if isinstance(t, dict) else t for t in self.trials)
@@ -189,6 +198,8 @@ class PackRequest(_JsonMessage):
         ids = [t.trial_id for t in trials]
         if len(set(ids)) != len(ids):
             raise ValueError("a pack holds each trial once")
+        if self.fit_mode not in FIT_MODES:
+            raise ValueError(f"fit_mode must be one of {', '.join(FIT_MODES)}, not {self.fit_mode!r}")
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ and once per cross-validation fold, and its feature rows are cached for every tr
 (released when the last of them ends). Trials fit `concurrency` at a time in a thread pool, as
 Spark's TrainValidationSplit does with `parallelism`; learners that train in barrier mode (XGBoost)
 then fit one at a time in the main thread, so that two barrier stages never wait on each other's
-task slots. Each trial writes its own TrialResult as soon as it ends; one that fails gets a FAILED
-result with one readable sentence and the others go on.
+task slots, unless the pack fits them trial-parallel (zygarde/spark/trial_parallel.py: when the prepared
+parts fit an executor, each XGBoost trial is one Spark task in the pool). Each trial writes its own
+TrialResult as soon as it ends; one that fails gets a FAILED result with one readable sentence and the
+others go on.
 
 A packed trial's result holds what run_trial's does, scored the same way: the validation metrics
 (and the cross-validation means), boosting.fitted_metrics, train_seconds (the learner's fit: the shared
@@ -33,7 +35,7 @@ from pyspark.sql import DataFrame, SparkSession
 from zygarde.domain import algorithms
 from zygarde.domain.contracts import PackedTrial, PackRequest, TrialResult
 from zygarde.domain.errors import SpecError
-from zygarde.spark import boosting, hadoop_fs, warm_models
+from zygarde.spark import boosting, hadoop_fs, trial_parallel, warm_models
 from zygarde.spark.dataset import LABEL
 from zygarde.spark.estimators import resolve_params
 from zygarde.spark.evaluation import evaluate, finite
@@ -142,6 +144,7 @@ class _Pack:
         self.load_error: BaseException | None = None
         self.once = _Once(Counter(key for trial in request.trials for key in self._keys(trial)))
         self.unwritten: list[str] = []
+        self.fit_mode = None  # trial_parallel.choose's, once the parts are loaded (packs with XGBoost)
         # a pack of one is its batch: the batch's resource use is the trial's (peak memory included)
         self.meter = ResourceMeter(spark) if len(request.trials) == 1 else None
 
@@ -152,7 +155,8 @@ class _Pack:
             return []
         plan, k = preprocessing_key(algorithm), self.request.k_folds
         per_fold = [("features", plan, i) for i in range(k)] + [("folds",)] if k >= 2 else []
-        return [("features", plan, None), *per_fold]
+        arrays = [("arrays", plan)] if algorithm.barrier else []  # trial-parallel XGBoost's broadcast
+        return [("features", plan, None), *per_fold, *arrays]
 
     def candidate(self, trial: PackedTrial) -> Candidate:
         r = self.request
@@ -204,6 +208,8 @@ class _Pack:
         resolve_params(algorithm, candidate.params)  # fail fast, before touching data
         if self.load_error is not None:
             raise self.load_error
+        if trial_parallel.in_a_task(self.fit_mode, algorithm):  # issue #24: the whole trial in one Spark task
+            return trial_parallel.train_and_score(self, trial, candidate, algorithm, context)
         parts, phases, metrics = self.parts, Phases(context), {}
         cv: dict[str, float] = {}
         if candidate.k_folds >= 2:
@@ -290,14 +296,15 @@ class _Pack:
 
     def run(self) -> PackOutcome:
         r = self.request
-        barrier = [t for t in r.trials if getattr(algorithms.get(t.algorithm), "barrier", False)]
-        pooled = [t for t in r.trials if t not in barrier]
         workers = max(1, r.concurrency or self.spark.sparkContext.defaultParallelism)
-        log.info("pack started %s trials=%d concurrency=%d barrier_trials=%d", self.ids, len(r.trials), workers,
-                 len(barrier))
+        log.info("pack started %s trials=%d concurrency=%d", self.ids, len(r.trials), workers)
         results: dict[str, TrialResult] = {}
         try:
             self.load()
+            self.fit_mode = trial_parallel.choose(self)  # issue #24: trial-parallel XGBoost, or None
+            barrier = [t for t in r.trials if getattr(algorithms.get(t.algorithm), "barrier", False)
+                       and not trial_parallel.in_a_task(self.fit_mode, algorithms.get(t.algorithm))]
+            pooled = [t for t in r.trials if t not in barrier]
             if pooled:
                 with ThreadPoolExecutor(max_workers=min(workers, len(pooled)), thread_name_prefix="zy-pack") as pool:
                     results.update(zip((t.trial_id for t in pooled), pool.map(self.finish, pooled)))

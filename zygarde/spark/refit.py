@@ -10,6 +10,7 @@ n_estimators. `best_iteration` is never passed on to the learner itself.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from typing import Any
 
@@ -17,7 +18,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 
 from zygarde.domain.contracts import FinalizeRequest
-from zygarde.spark import boosting, warm_models
+from zygarde.spark import boosting, trial_parallel, warm_models
 from zygarde.spark.estimators import resolve_params
 from zygarde.spark.fitting import Candidate, Phases, algorithm_for, fit_pipeline, load_prepared
 
@@ -51,12 +52,16 @@ def refit(spark: SparkSession, request: FinalizeRequest, cached: list[DataFrame]
             return kept, ({**info, "trial_best_iteration": best} if best is not None else info)
     parts = load_prepared(spark, spec.train_uri, spec.validation_uri, request.target, request.task, cached)
     phases.done("load", train_rows=parts.train_rows, validation_rows=parts.validation_rows)
+    fit = fit_pipeline
+    if algorithm.barrier:  # issue #24: XGBoost refits in the fit mode its packs chose (same decision)
+        fit = functools.partial(trial_parallel.fit_pipeline, requested=request.fit_mode,
+                                rows=parts.train_rows + parts.validation_rows)
     if both:
         rows = parts.train.unionByName(parts.validation)
-        model, seconds = fit_pipeline(candidate, algorithm, parts.raw, rows, parts.labels, cached, phases)
+        model, seconds = fit(candidate, algorithm, parts.raw, rows, parts.labels, cached, phases)
     else:
-        model, seconds = fit_pipeline(candidate, algorithm, parts.raw, parts.train, parts.labels, cached, phases,
-                                      validation=parts.validation)
+        model, seconds = fit(candidate, algorithm, parts.raw, parts.train, parts.labels, cached, phases,
+                             validation=parts.validation)
     info = {"refitted": True, "on": "train+validation" if both else "train", "algorithm": spec.algorithm,
             "params": params, "seed": spec.seed, "train_uri": spec.train_uri, "validation_uri": spec.validation_uri,
             "train_rows": parts.train_rows + (parts.validation_rows if both else 0),

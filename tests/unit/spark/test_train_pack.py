@@ -111,7 +111,8 @@ def packed(spark, clinic_parts, tmp_path_factory):
     try:
         with pytest.MonkeyPatch.context() as monkeypatch:
             spy = Spy(monkeypatch)
-            request = pack_request(clinic_parts, root, TRIALS, keep={"t-lr"})
+            # data-parallel: XGBoost's barrier stage (trial-parallel packs: test_trial_parallel.py)
+            request = pack_request(clinic_parts, root, TRIALS, keep={"t-lr"}, fit_mode="data_parallel")
             code, results = run_main(spark, request)
     finally:
         logger.removeHandler(records)
@@ -156,7 +157,8 @@ def test_only_kept_trial_models_are_saved(packed):
 def test_a_packed_trial_scores_as_the_same_trial_run_alone(spark, clinic_parts, packed, tmp_path):
     _, results, _, _, _, _ = packed
     for trial_id in ("t-lr", "t-rf", "t-xgb"):
-        single = alone(spark, clinic_parts, tmp_path, trial_id)
+        # in the pack's fit mode: a pack of one would fit this small XGBoost trial trial-parallel
+        single = alone(spark, clinic_parts, tmp_path, trial_id, fit_mode="data_parallel")
         assert single.status == "SUCCEEDED", single.error
         for name in SCORES + ("best_iteration",) * (trial_id == "t-xgb"):
             assert results[trial_id].metrics[name] == pytest.approx(single.metrics[name], abs=1e-6), (trial_id, name)
