@@ -101,7 +101,8 @@ def _apply_result(deps: Deps, trial: Trial, raw: bytes, uri: str) -> None:
     elif isinstance(result, FinalizeResult):
         trial_ended(deps, trial, True, "ModelPackaged", f"packaged at {expected['package_uri']}", False,
                     outputs={"test_metrics": result.test_metrics, "package_uri": expected["package_uri"],
-                             "manifest_uri": expected["manifest_uri"], "online": result.online})
+                             "manifest_uri": expected["manifest_uri"], "online": result.online,
+                             "importance": result.importance, "explanations": result.explanations})
     else:
         objective = spec.objective
         metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
