@@ -1,10 +1,11 @@
-"""MLflow's `python_function` loader for a Zygarde model package (the MLmodel file names this module).
+"""MLflow's `python_function` loader for a Zygarde model package (the MLmodel file names this module; the
+package carries a copy of it under code/zygarde_pyfunc/, serving.mlflow_model).
 
 `mlflow.pyfunc.load_model(PACKAGE_DIR).predict(frame)` scores a pandas DataFrame as `zygarde predict`
 does: with the package's model.onnx through onnxruntime, the rows passed as JSON rows are passed to the
 predict service (so nulls, booleans and unseen categories are scored the same way). A version that does
 not serve online (no model.onnx) is scored by its Spark PipelineModel in a local Spark session, which
-needs pyspark (and Java). The answer is a DataFrame: `prediction`, and for classifiers `label` and
+needs Zygarde installed, pyspark and Java. The answer is a DataFrame: `prediction`, and for classifiers `label` and
 `probabilities` (one list a row, in the order of the manifest's `labels`).
 """
 from __future__ import annotations
