@@ -180,7 +180,8 @@ def permutation(spark: SparkSession, model: PipelineModel, labelled: DataFrame, 
 def importance(spark: SparkSession, model: PipelineModel, labelled: DataFrame, feature_cols: list[str],
                task: str, metric: str | None, seed: int) -> dict[str, Any]:
     """The manifest's `importance`: {"columns": [{"column", "permutation"?, "native"?}] most important
-    first, "native": kind or None, "permutation": {metric, rows, repeats, baseline, part, columns_scored}}."""
+    first, "native": kind or None, "permutation": {metric, rows, repeats, baseline, part, columns_scored,
+    fitted_on_it? (package_extras: true when final_fit also trained on the validation part)}}."""
     sources = list(dict.fromkeys(feature_cols))
     kind, values = native(model, labelled, len(feature_cols))
     natives = _by_column(values, feature_cols) if values is not None else {}

@@ -78,6 +78,9 @@ def build(spark: SparkSession, request: FinalizeRequest, model: PipelineModel, o
     seed = int(request.manifest.get("seed") or 0)
     importance, explanations = package_explanations(
         spark, model, validation, request.task, request.metric, seed, labels, online, request.package_uri, context)
+    if request.refit is not None and request.refit.on_train_and_validation and "permutation" in importance:
+        # final_fit train_and_validation: the model has seen these rows, so the drops are optimistic
+        importance["permutation"]["fitted_on_it"] = True
     try:
         example = input_example(model, input_schema)
     except Exception:  # noqa: BLE001
