@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.packing_data import BenchDataset, dataset_uri, job_spec
-from zygarde.domain.packing import batch_runtimes
+from zygarde.domain.budgets import batch_runtimes
 
 
 def start_cloud(state_dir: Path, max_concurrent_batches: int):

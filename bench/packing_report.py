@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from zygarde.domain.packing import billed_dcu_seconds
+from zygarde.domain.budgets import billed_dcu_seconds
 
 # Dataproc Serverless for Spark defaults: a 4-DCU driver and 2 executors of 4 DCU (4 cores each).
 DRIVER_DCU, EXECUTORS, EXECUTOR_DCU = 4.0, 2, 4.0

@@ -1,8 +1,8 @@
 """The one-session anchor: the job's preparation and all its trials in one warm local Spark session,
 `parallelism` trials at a time (a thread pool; Spark runs jobs from several threads at once).
 
-It runs the platform's own stage code (zygarde.spark.prepare.run_prepare, zygarde.spark.trial.run_trial)
-on local files, so preprocessing, fitting, scoring, the latency probe and the model save are what a
+It runs the platform's own stage code (zygarde.spark.prepare.run_prepare; zygarde.spark.pack_runner.run_pack,
+one trial per pack) on local files, so preprocessing, fitting, scoring, the latency probe and the model save are what a
 batch does today, only without a batch per trial: what packing trials into one batch can reach.
 """
 from __future__ import annotations
@@ -63,19 +63,18 @@ def prepare(spark, csv_path: Path, dataset: BenchDataset, out_dir: Path, job_id:
 
 def train_all(spark, spec: dict, dataset: BenchDataset, parts: dict, out_dir: Path, parallelism: int) -> list[dict]:
     """Every trial of the grid on the prepared parts, `parallelism` at a time, in grid order."""
-    from zygarde.domain.contracts import TrialRequest
-    from zygarde.spark.trial import run_trial
+    from zygarde.domain.contracts import PackedTrial, PackRequest
+    from zygarde.spark.pack_runner import run_pack
 
     def one(item: tuple[str, str, dict]) -> dict:
         trial_id, algorithm, params = item
-        request = TrialRequest(
-            job_id=spec["job_id"], trial_id=trial_id, attempt=1, dataset_uri=parts["train"],
-            dataset_format="parquet", target=dataset.target, task=dataset.task, metric=spec["metric"],
-            algorithm=algorithm, params=params, seed=SEED, validation_fraction=VALIDATION_FRACTION,
-            model_uri=str(out_dir / "models" / trial_id), result_uri=str(out_dir / f"{trial_id}.json"),
-            train_uri=parts["train"], validation_uri=parts["validation"])
+        trial = PackedTrial(trial_id=trial_id, attempt=1, algorithm=algorithm, params=params,
+                            result_uri=str(out_dir / f"{trial_id}.json"), model_uri=str(out_dir / "models" / trial_id))
+        request = PackRequest(job_id=spec["job_id"], pack_id=f"{trial_id}-a1", task=dataset.task,
+                              metric=spec["metric"], target=dataset.target, seed=SEED, train_uri=parts["train"],
+                              validation_uri=parts["validation"], trials=(trial,))
         spark.sparkContext.setLocalProperty("spark.scheduler.pool", f"lane-{trial_id}")
-        result = run_trial(spark, request)
+        result = run_pack(spark, request).results[trial_id]  # a pack of one: a trial on its own
         if result.status != "SUCCEEDED":
             log.warning("trial %s failed: %s", trial_id, result.error)
         return {"trial_id": trial_id, "algorithm": algorithm, "params": params,

@@ -99,7 +99,7 @@ def one_run(spark, run: Run, work: Path) -> list[pr.Observation]:
     from zygarde.domain import algorithms
     from zygarde.domain.contracts import FinalizeRequest, PackedTrial, PackRequest
     from zygarde.spark.fitting import preprocessing_key
-    from zygarde.spark.pack import run_pack
+    from zygarde.spark.pack_runner import run_pack
     from zygarde.spark.package import run_finalize
 
     dataset = DATASETS[run.dataset]

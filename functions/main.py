@@ -1,44 +1,35 @@
-"""Cloud Functions (2nd gen) entry points: decode the Pub/Sub envelope, call one handler."""
+"""Cloud Functions (2nd gen) entry points: decode the Pub/Sub envelope into one message and put it on the
+bus (service_layer/edge.py); permanent errors are acknowledged, transient ones re-raised for redelivery."""
 import functions_framework
 
 from zygarde import bootstrap
 from zygarde.logs import configure_logging
-from zygarde.service_layer import handlers
-from zygarde.service_layer.edge import acknowledge_permanent_errors, decode_pubsub, passes_subscription_filter
+from zygarde.service_layer import edge
 
 configure_logging()
 
 
-def submit_job_message(msg):
-    return handlers.submit_job(msg, bootstrap.deps())
-
-
-def trial_result_message(msg):
-    return handlers.on_trial_result(msg, bootstrap.deps())
-
-
-def cluster_idle_message(msg):
-    return handlers.on_cluster_idle(bootstrap.deps())
-
-
 @functions_framework.cloud_event
 def submit_job(cloud_event):
-    """zygarde-jobs: a job spec; zygarde-bucket-events (filtered to jobs/): a job file was written."""
-    if passes_subscription_filter("submit_job", cloud_event.data):
-        acknowledge_permanent_errors(submit_job_message)(decode_pubsub(cloud_event.data, cloud_event["source"]))
+    """zygarde-jobs: a job, a cancel or a grant, signed; zygarde-bucket-events (filtered to jobs/): a job file."""
+    if edge.passes_subscription_filter("submit_job", cloud_event.data):
+        msg = edge.decode_pubsub(cloud_event.data, cloud_event["source"])  # the topic tells a job file from a job
+        edge.acknowledge_permanent_errors(edge.submit_job)(msg, bootstrap.deps())
 
 
 @functions_framework.cloud_event
 def on_trial_result(cloud_event):
-    """zygarde-bucket-events (filtered to results/): a result object was written."""
-    if passes_subscription_filter("on_trial_result", cloud_event.data):
-        acknowledge_permanent_errors(trial_result_message)(decode_pubsub(cloud_event.data))
+    """zygarde-bucket-events (filtered to results/): a result or an idle report was written."""
+    if edge.passes_subscription_filter("on_trial_result", cloud_event.data):
+        msg = edge.decode_pubsub(cloud_event.data, cloud_event["source"])
+        edge.acknowledge_permanent_errors(edge.on_trial_result)(msg, bootstrap.deps())
 
 
 @functions_framework.cloud_event
-def on_cluster_idle(cloud_event):
-    """zygarde-cluster-idle: the reconciler's tick."""
-    acknowledge_permanent_errors(cluster_idle_message)(decode_pubsub(cloud_event.data))
+def on_reconcile_tick(cloud_event):
+    """zygarde-reconcile: the scheduler's tick, or a job that has ended."""
+    msg = edge.decode_pubsub(cloud_event.data, cloud_event["source"])
+    edge.acknowledge_permanent_errors(edge.on_reconcile_tick)(msg, bootstrap.deps())
 
 
 @functions_framework.http
@@ -53,4 +44,3 @@ def predict(request):
     status, body = serve(request.method, request.path, request.get_data(cache=False), request.headers,
                          request.host_url, repo, cache, settings, verifier)
     return json.dumps(body), status, {"Content-Type": "application/json"}
-

@@ -113,3 +113,21 @@ resource "google_firestore_index" "trials_by_kind_and_state" {
 
   depends_on = [google_firestore_index.jobs_by_owner_and_state]
 }
+
+# A batch's trials still running (SettleBatch: is any of its work left?), read with a limit.
+resource "google_firestore_index" "trials_by_batch_and_state" {
+  database    = google_firestore_database.main.name
+  collection  = local.r.collections.trials
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "batch_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+
+  depends_on = [google_firestore_index.trials_by_kind_and_state]
+}

@@ -2,7 +2,7 @@
 
 resource "google_service_account" "functions" {
   account_id   = "${var.name_prefix}-functions"
-  display_name = "Zygarde control plane (submit_job, on_trial_result, on_cluster_idle)"
+  display_name = "Zygarde control plane (submit_job, on_trial_result, on_reconcile_tick)"
 
   depends_on = [google_project_service.api]
 }

@@ -77,9 +77,9 @@ locals {
 
   # Per-function runtime settings (keys are resources.json "functions" keys).
   function_settings = {
-    submit_job      = { memory = "1Gi", timeout_seconds = 540 }
-    on_trial_result = { memory = "512Mi", timeout_seconds = 540 }
-    on_cluster_idle = { memory = "512Mi", timeout_seconds = 300 }
+    submit_job        = { memory = "1Gi", timeout_seconds = 540 }
+    on_trial_result   = { memory = "512Mi", timeout_seconds = 540 }
+    on_reconcile_tick = { memory = "512Mi", timeout_seconds = 300 }
   }
 
   # The bucket notification of resources.json: every object of the bucket, on one topic. Filtered

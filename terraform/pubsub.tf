@@ -51,8 +51,9 @@ resource "google_pubsub_subscription" "function" {
   filter = lookup(local.function_filters, each.key, null)
   # A push delivery must be answered within this; the functions time out before it.
   ack_deadline_seconds = 600
-  # Ticks of the reconciler are worthless after a few minutes; work messages are kept a week.
-  message_retention_duration = each.value.topic == "cluster_idle" ? "600s" : "604800s"
+  # Ticks of the reconciler (and its job-ended events) are worthless after a few minutes; work messages
+  # are kept a week.
+  message_retention_duration = each.value.topic == "reconcile" ? "600s" : "604800s"
   labels                     = local.labels
 
   push_config {

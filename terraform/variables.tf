@@ -131,7 +131,7 @@ variable "max_delivery_attempts" {
 }
 
 variable "reconcile_schedule" {
-  description = "Cron schedule of the reconciler tick published to the cluster-idle topic."
+  description = "Cron schedule of the reconciler tick published to the reconcile topic."
   type        = string
   default     = "*/2 * * * *"
 }

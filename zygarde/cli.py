@@ -62,7 +62,7 @@ def submit(spec_file: Path, wait: bool) -> None:
         sys.exit(1)
     job_id = spec.job_id
     if job_id is None:
-        from zygarde.service_layer.handlers import derived_job_id
+        from zygarde.service_layer.job_rejection import derived_job_id
 
         job_id = derived_job_id(f"msg:{message_id}")
     console.print(f"submitted job [bold]{job_id}[/bold] (message {message_id})")

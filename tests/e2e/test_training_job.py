@@ -198,7 +198,7 @@ def test_a_pack_killed_mid_run_keeps_finished_trials_reruns_the_rest_and_a_forge
     assert set(first) <= set(done) and not set(done) & set(queued), done
     while deps.launcher.get(batch_id).state != "FAILED" and time.monotonic() < deadline:
         time.sleep(0.2)
-    deps.publisher.publish("cluster_idle", b'{"reason": "tick"}')
+    deps.publisher.publish("reconcile", b'{"reason": "tick"}')
     view = wait_finished(deps, "e2e-killed")
     assert view.job.state is JobState.SUCCEEDED, view.job
     trials = {t.trial_id: t for t in view.trials}

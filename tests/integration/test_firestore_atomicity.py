@@ -11,7 +11,7 @@ from tests.unit.conftest import job_message, spec_dict
 from tests.unit.test_orphans import big_int_job, orphan
 from zygarde.domain.errors import Unstorable, TransientError
 from zygarde.domain.model import Job, JobState, Trial, TrialState
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 from zygarde.service_layer.edge import acknowledge_permanent_errors
 
 pytestmark = pytest.mark.integration
@@ -40,22 +40,22 @@ def test_a_large_job_is_written_whole_and_only_once(repo):
 
 
 def test_the_reconciler_sweeps_orphan_trials_on_firestore(deps, caplog):
-    handlers.submit_job(job_message(spec_dict()), deps)
+    edge.submit_job(job_message(spec_dict()), deps)
     orphan(deps.repo, "job-lost", deps.now())
-    assert handlers.on_cluster_idle(deps)["orphan_trials"] == 0
+    assert edge.reconcile(deps)["orphan_trials"] == 0
     deps.clock.t += timedelta(minutes=11)
     with caplog.at_level(logging.WARNING, logger="zygarde"):
-        assert handlers.on_cluster_idle(deps)["orphan_trials"] == 2
+        assert edge.reconcile(deps)["orphan_trials"] == 2
     assert any("orphan trials swept job_id=job-lost trials=2" in r.getMessage() for r in caplog.records)
     assert deps.repo.list_trials("job-lost") == [] and len(deps.repo.list_trials("job-1")) == 5
-    assert handlers.on_cluster_idle(deps)["orphan_trials"] == 0
+    assert edge.reconcile(deps)["orphan_trials"] == 0
 
 
 def test_an_orphan_whose_job_arrives_is_not_swept_on_firestore(deps):
     orphan(deps.repo, "job-1", "2025-12-01T00:00:00+00:00")
     before = deps.clock().isoformat()
     assert deps.repo.orphan_jobs(before) == ["job-1"]
-    handlers.submit_job(job_message(spec_dict()), deps)
+    edge.submit_job(job_message(spec_dict()), deps)
     assert deps.repo.delete_orphan("job-1", before) == 0 and deps.repo.orphan_jobs(before) == []
     assert len(deps.repo.list_trials("job-1")) == 5
 
@@ -66,7 +66,7 @@ def test_transaction_contention_is_transient(deps, monkeypatch, caplog):
     from google.api_core import exceptions as gexc
     from google.cloud.firestore_v1.transaction import Transaction
 
-    handlers.submit_job(job_message(spec_dict()), deps)
+    edge.submit_job(job_message(spec_dict()), deps)
     prepare = deps.repo.get_trial("job-1", "prepare")
     deps.launcher.finish(prepare.batch_id, "FAILED", "executor lost")  # the tick must record it
 
@@ -76,12 +76,12 @@ def test_transaction_contention_is_transient(deps, monkeypatch, caplog):
         raise gexc.Aborted("too much contention on these datastore entities")
 
     monkeypatch.setattr(Transaction, "_commit", aborted)
-    tick = acknowledge_permanent_errors(lambda m: handlers.on_cluster_idle(deps))
+    tick = acknowledge_permanent_errors(edge.on_reconcile_tick)
     with caplog.at_level(logging.WARNING, logger="zygarde"), pytest.raises(TransientError, match="contention"):
-        tick(handlers.Message(b"{}", {}, "tick-1"))
+        tick(edge.PubSubMessage(b"{}", {}, "tick-1"), deps)
     assert [r.levelname for r in caplog.records] == ["WARNING"]
     assert "will be redelivered" in caplog.records[0].getMessage()
     monkeypatch.undo()
     assert deps.repo.get_trial("job-1", "prepare").state is TrialState.RUNNING  # nothing half-done
-    handlers.on_cluster_idle(deps)  # the redelivery succeeds
+    edge.reconcile(deps)  # the redelivery succeeds
     assert deps.repo.get_trial("job-1", "prepare").attempt == 2

@@ -14,7 +14,7 @@ from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, Memory
 from zygarde.config import Settings, collection
 from zygarde.domain.errors import ModelNameTaken
 from zygarde.domain.model import Job, JobState
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 from zygarde.service_layer.deps import Deps
 
 pytestmark = pytest.mark.integration
@@ -91,8 +91,8 @@ def test_handlers_on_firestore_reject_another_users_model_name_until_the_owner_g
         msg = job_message(spec_dict(job_id=job_id, owner=owner, name="churn", candidates=[
             {"algorithm": "logistic_regression", "params": {"regParam": [0.0]}}],
             dataset={"uri": uri, "format": "csv", "target": "y"}), job_id)
-        handlers.submit_job(msg, deps)
-        return handlers.submit_job(msg, deps)
+        edge.submit_job(msg, deps)
+        return edge.submit_job(msg, deps)
 
     def run(job_id: str) -> None:
         finish_stage(deps, job_id, "prepare", times=2)
@@ -102,10 +102,10 @@ def test_handlers_on_firestore_reject_another_users_model_name_until_the_owner_g
     assert repo.get_job(submit("bob-1", BOB)).state is JobState.REJECTED
     for msg in (grant_message("churn", BOB, "writer", BOB, "g0"),
                 grant_message("churn", BOB, "writer", BOB, "g1", requested_by=ANA)):
-        handlers.submit_job(msg, deps)  # bob cannot grant himself write access, even claiming to be ana
+        edge.submit_job(msg, deps)  # bob cannot grant himself write access, even claiming to be ana
     assert repo.get_job(submit("bob-1b", BOB)).state is JobState.REJECTED
     for _ in range(2):
-        handlers.submit_job(grant_message("churn", BOB, "writer", ANA, "g2"), deps)
+        edge.submit_job(grant_message("churn", BOB, "writer", ANA, "g2"), deps)
     run(submit("bob-2", BOB))
     assert repo.get_job("bob-2").model_version == 2
     assert [v["registered_by"] for v in repo.model_versions("churn")] == [ANA, BOB]

@@ -8,8 +8,9 @@ import pytest
 from tests.unit.conftest import CSV, DATA_URI, SETTINGS, Clock, job_message, raw_message, spec_dict, verifier
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryPublisher
 from zygarde.domain.model import Job, JobState, Trial, TrialState
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 from zygarde.service_layer.deps import Deps
+from zygarde.service_layer.scheduling_board import ReadyJob, SlotHold
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +34,9 @@ def test_add_get_update_and_list(repo):
     assert [t.trial_id for t in repo.list_trials("job-a")] == ["t0000", "t0001", "t0002"]
     assert repo.get_trial("job-a", "t0001").params == {"regParam": 0.1}
     moved = repo.update_trial("job-a", "t0001", lambda t: t.transition(
-        TrialState.LAUNCHING, "SlotClaimed", "slot 0", "2026-01-01T00:00:01", slot=0, attempt=1))
+        TrialState.LAUNCHING, "SlotClaimed", "slot 0", "2026-01-01T00:00:01", slot=0, attempt=1, batch_id="zyg-b1"))
+    assert repo.batch_trials("job-a", "zyg-b1") == [moved] == repo.batch_trials("job-a", "zyg-b1", [TrialState.LAUNCHING], 1)
+    assert repo.batch_trials("job-a", "zyg-b1", [TrialState.RUNNING]) == [] == repo.batch_trials("job-a", "zyg-b2")
     assert repo.get_trial("job-a", "t0001") == moved
     assert repo.update_trial("job-a", "t0001", lambda t: None) is None
     assert [t.trial_id for t in repo.active_trials()] == ["t0001"]
@@ -46,19 +49,42 @@ def test_add_get_update_and_list(repo):
     assert repo.list_jobs(owner="bob") == []
 
 
-def test_slots_are_exclusive_and_released_only_by_their_holder(repo):
-    assert repo.claim_slot("job-b", 0, "t0000", "now") is True
-    assert repo.claim_slot("job-b", 0, "t0001", "now") is False
-    repo.release_slot("job-b", 0, "t0001")  # not the holder: no effect
-    assert repo.slot_holders("job-b")[0].trial_id == "t0000"
-    repo.release_slot("job-b", 0, "t0000")
+def test_slots_are_exclusive_and_released_only_by_their_batch(repo):
+    b1 = SlotHold("zyg-job-b-t0000-a1", "job-b", "now", "ana", 3, {"spark.x": "1"}, capacity_slot=3, waits_for_more=True)
+    b2 = SlotHold("zyg-job-b-t0001-a1", "job-b", "now", "bob", 1)
+    assert repo.claim_slot("job-b", 0, b1) is True
+    assert repo.claim_slot("job-b", 0, b2) is False
+    repo.release_slot("job-b", 0, b2.batch_id)  # not the holder: no effect
+    assert repo.slot_holders("job-b")[0] == b1
+    repo.update_slot("job-b", 0, b1.batch_id, finishing_since="later")
+    assert repo.slot_holders("job-b")[0].finishing_since == "later"
+    repo.release_slot("job-b", 0, b1.batch_id)
     assert repo.slot_holders("job-b") == {}
-    assert repo.claim_capacity(3, "job-b", "t0000", "now") is True
-    assert repo.claim_capacity(3, "job-c", "t0000", "now") is False
-    repo.release_capacity(3, "job-c", "t0000")  # not the holder
-    assert repo.capacity_holders()[3].job_id == "job-b"
-    repo.release_capacity(3, "job-b", "t0000")
-    assert repo.capacity_holders() == {}
+    assert repo.free_capacity(4, 10) == [0, 1, 2, 3]
+    assert repo.claim_capacity(3, b1) is True and repo.claim_capacity(1, b2) is True
+    assert repo.claim_capacity(3, b2) is False
+    assert repo.free_capacity(4, 10) == [0, 2] and len(repo.free_capacity(4, 1)) == 1
+    assert (repo.owner_running("ana"), repo.owner_running("bob"), repo.owner_running("cyd")) == (3, 1, 0)
+    repo.set_capacity_trials(3, b1.batch_id, 5)
+    assert repo.owner_running("ana") == 5
+    repo.release_capacity(3, b2.batch_id)  # not the holder
+    assert repo.capacity_holders()[3].job_id == "job-b" and repo.capacity_holders()[3].trials == 5
+    repo.release_capacity(3, b1.batch_id)
+    repo.release_capacity(1, b2.batch_id)
+    assert repo.capacity_holders() == {} and repo.free_capacity(4, 10) == [0, 1, 2, 3] and repo.owner_running("ana") == 0
+
+
+def test_the_ready_queue_is_read_in_order_of_the_owner_s_running_trials_then_age(repo):
+    for ready in (ReadyJob("job-c", "cyd", "2026-01-03", 0), ReadyJob("job-a", "ana", "2026-01-01", 2),
+                  ReadyJob("job-b", "bob", "2026-01-02", 0), ReadyJob("job-d", "dan", "2026-01-04", 10)):
+        repo.mark_ready(ready)
+    assert [r.job_id for r in repo.ready_jobs(10)] == ["job-b", "job-c", "job-a", "job-d"]
+    first = repo.ready_jobs(2)
+    assert [r.job_id for r in first] == ["job-b", "job-c"]
+    assert [r.job_id for r in repo.ready_jobs(2, after=first[-1].order)] == ["job-a", "job-d"]
+    repo.mark_ready(ReadyJob("job-b", "bob", "2026-01-02", 3))  # its owner runs more now
+    repo.clear_ready("job-c")
+    assert [(r.job_id, r.owner_running) for r in repo.ready_jobs(10)] == [("job-a", 2), ("job-b", 3), ("job-d", 10)]
     trial = Trial("job-b", "prepare", -2, "prepare", {}, kind="prepare",
                   outputs={"report": {"columns": {"c": {"top": [["red", 3], ["blue", 1]]}}}})
     assert repo.add_trial(trial) is True and repo.add_trial(trial) is False
@@ -70,8 +96,8 @@ def test_handlers_on_firestore_deliver_everything_twice(repo):
                 settings=SETTINGS, clock=Clock(), verifier=verifier())
     deps.blobs.write_bytes(DATA_URI, CSV)
     msg = job_message(spec_dict(), "m1")
-    handlers.submit_job(msg, deps)
-    handlers.submit_job(msg, deps)
+    edge.submit_job(msg, deps)
+    edge.submit_job(msg, deps)
     assert list(deps.launcher.batches) == ["zyg-job-1-prepare-a1"]
     from tests.unit.test_handlers import finish, finish_stage, train_batches
 
@@ -87,8 +113,8 @@ def test_handlers_on_firestore_deliver_everything_twice(repo):
     assert repo.register_model_version("job-1", "job-1", {}, "ana@example.com") == 1  # a repeat: the same version
     assert repo.register_model_version("job-1", "job-9", {"x": 1}, "ana@example.com") == 2
     bad = raw_message(b'{"job_id": "bad-one", "owner": "x"}', "m2", sender="x")
-    handlers.submit_job(bad, deps)
-    handlers.submit_job(bad, deps)
+    edge.submit_job(bad, deps)
+    edge.submit_job(bad, deps)
     rejected = repo.get_job("bad-one")
     assert rejected.state is JobState.REJECTED and "dataset" in rejected.error and len(rejected.conditions) == 1
 
@@ -110,7 +136,7 @@ def test_concurrent_completions_on_firestore_keep_the_cap_and_launch_each_trial_
         spec = spec_dict(job_id=job_id, owner=owner, max_parallel=2, candidates=[
             {"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.1, 0.2]}}],
             dataset={"uri": data_uri, "format": "csv", "target": "y"})
-        handlers.submit_job(job_message(spec, job_id), deps)
+        edge.submit_job(job_message(spec, job_id), deps)
     peak = 0
     with ThreadPoolExecutor(max_workers=3) as pool:
         for _ in range(40):

@@ -17,7 +17,7 @@ from zygarde.config import prefix, resources
 from zygarde.domain.identity import token_attributes
 from zygarde.domain.model import JobState
 from zygarde.local.cloud import function_component
-from zygarde.service_layer.handlers import derived_job_id
+from zygarde.service_layer.job_rejection import derived_job_id
 
 pytestmark = pytest.mark.integration
 

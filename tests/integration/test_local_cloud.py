@@ -193,8 +193,8 @@ def test_code_bundle_is_uploaded_under_its_version(cloud, cloud_env):
 
 
 def test_gcloud_publish_works_with_env(cloud, record_dir):
-    _, entry_point = function_for("cluster_idle")
-    out = subprocess.run(["gcloud", "pubsub", "topics", "publish", topic("cluster_idle"), "--message=tick",
+    _, entry_point = function_for("reconcile")
+    out = subprocess.run(["gcloud", "pubsub", "topics", "publish", topic("reconcile"), "--message=tick",
                           "--attribute=via=gcloud"], env={**os.environ, **cloud.env()},
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -247,7 +247,7 @@ def test_the_local_scheduler_publishes_the_reconciler_tick(emulators, namespace,
     """What Cloud Scheduler does on GCP (terraform/scheduler.tf): the tick, with the same payload."""
     import dataclasses
 
-    subscription = namespace.subscribe("cluster_idle")
+    subscription = namespace.subscribe("reconcile")
     ports = dataclasses.replace(emulators.cloud.ports, scheduler=LocalPorts.free().scheduler)
     local = LocalCloud(tmp_path, ports, project=namespace.project, tick_seconds=1, components=("scheduler",))
     proc = ManagedProcess(local.spec("scheduler"), local.state_dir)

@@ -2,6 +2,7 @@
 here, checked by the real verifier (zygarde.adapters.auth), as the functions check them."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -11,7 +12,7 @@ from tests.unit.identities import (DELEGATE, ISSUER, PUBLISHED, SETTINGS, T0, is
                                    token, verifier)
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher
 from zygarde.service_layer.deps import Deps
-from zygarde.service_layer.handlers import Message
+from zygarde.service_layer.edge import PubSubMessage
 
 CSV = b"f1,f2,color,y\n1,2,red,0\n3,4,blue,1\n"
 OWNER = "ana@example.com"
@@ -42,7 +43,9 @@ class Clock:
 @pytest.fixture
 def deps() -> Deps:
     d = Deps(repo=MemoryJobRepository(), launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(),
-             publisher=MemoryPublisher(), settings=SETTINGS, clock=Clock(), verifier=verifier())
+             publisher=MemoryPublisher(), clock=Clock(), verifier=verifier(),
+             # warm handoffs off: a batch exits when its work is done (warm batches are tested on their own)
+             settings=dataclasses.replace(SETTINGS, handoff_seconds=0))
     d.blobs.write_bytes(DATA_URI, CSV)
     return d
 
@@ -58,27 +61,27 @@ def spec_dict(**over) -> dict:
     return spec
 
 
-def job_message(spec: dict | None = None, message_id: str = "m1", sender: str | None = None) -> Message:
+def job_message(spec: dict | None = None, message_id: str = "m1", sender: str | None = None) -> PubSubMessage:
     """A job as published: signed by `sender` (default: its owner), with a publish time."""
     spec = spec if spec is not None else spec_dict()
-    return Message(json.dumps(spec).encode(), signed(sender or sender_of(spec)), message_id, PUBLISHED)
+    return PubSubMessage(json.dumps(spec).encode(), signed(sender or sender_of(spec)), message_id, PUBLISHED)
 
 
-def raw_message(raw: bytes, message_id: str = "m1", sender: str = OWNER, **attributes: str) -> Message:
+def raw_message(raw: bytes, message_id: str = "m1", sender: str = OWNER, **attributes: str) -> PubSubMessage:
     """Any bytes, published (signed) by `sender`."""
-    return Message(raw, signed(sender, **attributes), message_id, PUBLISHED)
+    return PubSubMessage(raw, signed(sender, **attributes), message_id, PUBLISHED)
 
 
-def cancel_message(job_id: str = "job-1", sender: str = OWNER, message_id: str = "c1", **attributes: str) -> Message:
+def cancel_message(job_id: str = "job-1", sender: str = OWNER, message_id: str = "c1", **attributes: str) -> PubSubMessage:
     """A cancel of `job_id` signed by `sender`."""
-    return Message(json.dumps({"job_id": job_id}).encode(), signed(sender, action="cancel", **attributes), message_id,
+    return PubSubMessage(json.dumps({"job_id": job_id}).encode(), signed(sender, action="cancel", **attributes), message_id,
                    PUBLISHED)
 
 
 def grant_message(model: str, grantee: str, role: str | None, sender: str = OWNER, message_id: str = "g1",
-                  **attributes: str) -> Message:
+                  **attributes: str) -> PubSubMessage:
     """A grant (role None: a revocation) of `grantee` (an owner key) on `model`, signed by `sender`."""
     from zygarde.service_layer.grants import grant_request
 
     data, base = grant_request(model, grantee, role)
-    return Message(data, signed(sender, **base, **attributes), message_id, PUBLISHED)
+    return PubSubMessage(data, signed(sender, **base, **attributes), message_id, PUBLISHED)

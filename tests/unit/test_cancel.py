@@ -11,20 +11,20 @@ import pytest
 from click.testing import CliRunner
 
 from tests.unit.conftest import DELEGATE, PUBLISHED, T0, cancel_message, issuer, job_message, signed, token
-from tests.unit.test_handlers import finish, finish_stage, submit, train_trials
+from tests.unit.test_handlers import finish, finish_stage, submit, training_trials
 from zygarde import cli, cli_common
 from zygarde.config import jobs_audience
 from zygarde.domain.identity import token_attributes
 from zygarde.domain.model import FINALIZE, JobState, TrialState
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 from zygarde.service_layer.edge import acknowledge_permanent_errors
-from zygarde.service_layer.handlers import Message
+from zygarde.service_layer.edge import PubSubMessage
 
 OWNER = "ana@example.com"
 
 
-def _cancel(data: dict, message_id: str = "c1", attributes: dict | None = None, published: str = PUBLISHED) -> Message:
-    return Message(json.dumps(data).encode(), {"action": "cancel", **(attributes or {})}, message_id, published)
+def _cancel(data: dict, message_id: str = "c1", attributes: dict | None = None, published: str = PUBLISHED) -> PubSubMessage:
+    return PubSubMessage(json.dumps(data).encode(), {"action": "cancel", **(attributes or {})}, message_id, published)
 
 
 def _snapshot(deps) -> tuple:
@@ -44,14 +44,14 @@ def _refusals(deps) -> list[str]:
 ], ids=["token", "requested_by-attribute", "requested_by-both", "trusted-delegate"])
 def test_the_owner_s_cancel_cancels_and_a_second_delivery_changes_nothing(deps, message):
     submit(job_message(), deps)
-    assert handlers.submit_job(message, deps) == "job-1"
+    assert edge.submit_job(message, deps) == "job-1"
     writes = deps.repo.writes
-    assert handlers.submit_job(message, deps) == "job-1"
+    assert edge.submit_job(message, deps) == "job-1"
     assert deps.repo.writes == writes
     job = deps.repo.get_job("job-1")
     assert job.state is JobState.CANCELLED and job.conditions[-1].message.startswith(f"cancelled by its owner {OWNER}")
     assert ("through " + DELEGATE in job.conditions[-1].message) == ("on_behalf_of" in message.attributes)
-    assert {t.state for t in train_trials(deps, "job-1")} == {TrialState.CANCELLED}
+    assert {t.state for t in training_trials(deps, "job-1")} == {TrialState.CANCELLED}
     assert deps.launcher.running == []
 
 
@@ -94,7 +94,7 @@ def test_any_other_cancel_is_refused_recorded_once_acknowledged_and_changes_noth
     before = _snapshot(deps)
     with caplog.at_level(logging.WARNING, logger="zygarde"):
         for _ in range(2):  # delivered twice
-            assert handlers.submit_job(message, deps) is None  # returns: the message is acknowledged
+            assert edge.submit_job(message, deps) is None  # returns: the message is acknowledged
     assert _snapshot(deps) == before and deps.repo.get_job("job-1").state is JobState.RUNNING
     [recorded] = _refusals(deps)  # once, though delivered twice
     assert reason in recorded and recorded.endswith(f"(message {message.message_id})"), recorded
@@ -106,7 +106,7 @@ def test_any_other_cancel_is_refused_recorded_once_acknowledged_and_changes_noth
 def test_refusals_recorded_on_a_job_are_bounded(deps):
     submit(job_message(), deps)
     for i in range(30):
-        assert handlers.submit_job(cancel_message("job-1", sender="eve@example.com", message_id=f"e{i}"), deps) is None
+        assert edge.submit_job(cancel_message("job-1", sender="eve@example.com", message_id=f"e{i}"), deps) is None
     assert len(_refusals(deps)) == 20 and deps.repo.get_job("job-1").state is JobState.RUNNING
 
 
@@ -115,24 +115,24 @@ def test_a_redelivery_long_after_the_token_expired_still_verifies_at_its_publish
     the message was published within its hour, which is what counts."""
     submit(job_message(), deps)
     deps.clock.t = T0.replace(year=2027)
-    assert handlers.submit_job(cancel_message("job-1"), deps) == "job-1"
+    assert edge.submit_job(cancel_message("job-1"), deps) == "job-1"
     assert deps.repo.get_job("job-1").state is JobState.CANCELLED
 
 
 def test_a_cancel_of_a_finished_job_changes_nothing(deps):
     submit(job_message(), deps)
-    for trial in train_trials(deps, "job-1"):
+    for trial in training_trials(deps, "job-1"):
         if deps.repo.get_trial("job-1", trial.trial_id).state is TrialState.RUNNING:
             finish(deps, "job-1", trial.trial_id)
     while deps.repo.get_job("job-1").state is JobState.RUNNING:
-        running = [t for t in train_trials(deps, "job-1") if t.state is TrialState.RUNNING]
+        running = [t for t in training_trials(deps, "job-1") if t.state is TrialState.RUNNING]
         if running:
             finish(deps, "job-1", running[0].trial_id)
         elif deps.repo.get_trial("job-1", FINALIZE) is not None:
             finish_stage(deps, "job-1", FINALIZE)
     assert deps.repo.get_job("job-1").state is JobState.SUCCEEDED
     before, writes = _snapshot(deps), deps.repo.writes
-    assert handlers.submit_job(cancel_message("job-1"), deps) == "job-1"
+    assert edge.submit_job(cancel_message("job-1"), deps) == "job-1"
     assert _snapshot(deps) == before and deps.repo.writes == writes
 
 
@@ -145,20 +145,20 @@ def test_a_cancel_that_cannot_be_read_is_acknowledged_before_the_store_is_read(d
         raise AssertionError("the store was read")
 
     deps.repo.get_job = untouchable
-    message = Message(data, signed(OWNER, action="cancel"), "bad", PUBLISHED)
+    message = PubSubMessage(data, signed(OWNER, action="cancel"), "bad", PUBLISHED)
     from zygarde.domain.errors import MessageError
 
     with pytest.raises(MessageError, match='a cancel message needs data {"job_id"'):
-        handlers.submit_job(message, deps)
+        edge.submit_job(message, deps)
     for _ in range(2):  # at the edge: logged and acknowledged, delivered twice
-        assert acknowledge_permanent_errors(lambda m: handlers.submit_job(m, deps))(message) is None
+        assert acknowledge_permanent_errors(edge.submit_job)(message, deps) is None
 
 
 def test_a_cancel_of_no_such_job_is_acknowledged(deps):
     from zygarde.domain.errors import MessageError
 
     with pytest.raises(MessageError, match="no such job"):
-        handlers.submit_job(cancel_message("nope"), deps)
+        edge.submit_job(cancel_message("nope"), deps)
 
 
 # ---- zygarde cancel ----
@@ -180,7 +180,7 @@ def test_cli_cancel_publishes_a_signed_request_which_the_handler_accepts(deps, m
     assert f"cancel requested for job job-1 by {OWNER}" in " ".join(result.output.split())
     [(data, attrs)] = _cancels(deps)
     assert data == {"job_id": "job-1"} and attrs == {**token_attributes(token(OWNER)), "action": "cancel"}
-    handlers.submit_job(Message(json.dumps(data).encode(), attrs, "c1", PUBLISHED), deps)
+    edge.submit_job(PubSubMessage(json.dumps(data).encode(), attrs, "c1", PUBLISHED), deps)
     assert deps.repo.get_job("job-1").state is JobState.CANCELLED
 
 

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from tests.unit.conftest import OWNER, job_message, spec_dict, token
 from zygarde import cli, cli_common
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 
 
 def run_submit(deps, monkeypatch, tmp_path, spec: dict, user: str = OWNER):
@@ -25,7 +25,7 @@ def test_submit_publishes_a_valid_job(deps, monkeypatch, tmp_path):
 
 
 def test_submit_refuses_a_job_id_another_job_has_and_publishes_nothing(deps, monkeypatch, tmp_path):
-    handlers.submit_job(job_message(), deps)
+    edge.submit_job(job_message(), deps)
     result = run_submit(deps, monkeypatch, tmp_path, spec_dict(max_parallel=1))
     assert result.exit_code == 2
     assert "job id job-1 is already used by another job" in " ".join(result.output.split())
@@ -46,7 +46,7 @@ def test_models_lists_the_registered_versions_with_their_scores(deps, monkeypatc
 
     monkeypatch.setattr(cli_common, "local_deps", lambda: deps)
     for job_id, auc in (("job-1", 0.8), ("job-2", 0.85)):
-        handlers.submit_job(job_message(spec_dict(job_id=job_id, name="cancer", candidates=[
+        edge.submit_job(job_message(spec_dict(job_id=job_id, name="cancer", candidates=[
             {"algorithm": "logistic_regression"}]), job_id), deps)
         finish_stage(deps, job_id, "prepare")
         trial = deps.repo.get_trial(job_id, "t0000")

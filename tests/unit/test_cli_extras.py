@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from tests.unit.conftest import OWNER, job_message, token
 from zygarde import cli, cli_common
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 
 
 def run(deps, monkeypatch, *args, user=OWNER):
@@ -30,7 +30,7 @@ def test_upload_puts_the_file_under_the_owners_prefix(deps, monkeypatch, tmp_pat
 
 
 def test_rerun_publishes_the_same_spec_under_a_new_id(deps, monkeypatch):
-    handlers.submit_job(job_message(), deps)
+    edge.submit_job(job_message(), deps)
     deps.publisher.messages.clear()
     result = run(deps, monkeypatch, "rerun", "job-1")
     assert result.exit_code == 0, result.output
@@ -43,7 +43,7 @@ def test_rerun_publishes_the_same_spec_under_a_new_id(deps, monkeypatch):
 
 
 def test_status_and_models_as_json(deps, monkeypatch):
-    handlers.submit_job(job_message(), deps)
+    edge.submit_job(job_message(), deps)
     listing = json.loads(run(deps, monkeypatch, "status", "--format", "json").output)
     assert [j["job_id"] for j in listing] == ["job-1"] and listing[0]["state"] == "RUNNING"
     one = json.loads(run(deps, monkeypatch, "status", "job-1", "--format", "json").output)
@@ -56,7 +56,7 @@ def test_status_and_models_as_json(deps, monkeypatch):
 
 
 def test_watch_as_json_prints_a_line_per_change_until_the_job_ends(deps, monkeypatch):
-    handlers.submit_job(job_message(), deps)
+    edge.submit_job(job_message(), deps)
     deps.repo.update_job("job-1", lambda j: j.transition(j.state.__class__.CANCELLED, "Cancelled", "by test", "t"))
     result = run(deps, monkeypatch, "watch", "job-1", "--format", "json")
     lines = [json.loads(line) for line in result.output.splitlines()]
@@ -104,7 +104,8 @@ def test_a_plus_address_uploads_with_the_cli_and_then_trains_on_that_upload(deps
     The upload goes under the owner key of the token's e-mail, which is the key the job must name."""
     from tests.unit.conftest import PUBLISHED
     from zygarde.domain.model import JobState
-    from zygarde.service_layer.handlers import Message
+    from zygarde.service_layer import edge
+    from zygarde.service_layer.edge import PubSubMessage
 
     user = "Owner+A@zygarde.dev"
     path = tmp_path / "churn.csv"
@@ -119,7 +120,7 @@ def test_a_plus_address_uploads_with_the_cli_and_then_trains_on_that_upload(deps
     result = run(deps, monkeypatch, "submit", str(tmp_path / "job.json"), user=user)
     assert result.exit_code == 0, result.output
     [(_, data, attributes)] = [m for m in deps.publisher.messages if m[0] == "jobs"]
-    assert handlers.submit_job(Message(data, attributes, "m-plus", PUBLISHED), deps) == "plus-job"
+    assert edge.submit_job(PubSubMessage(data, attributes, "m-plus", PUBLISHED), deps) == "plus-job"
     job = deps.repo.get_job("plus-job")
     assert job.state is JobState.RUNNING and job.owner == "owner+a@zygarde.dev", job.error
 
@@ -147,7 +148,7 @@ def test_models_show_each_versions_feature_importance_from_its_finalisation(deps
     from zygarde.domain.contracts import FinalizeResult, TrialResult
     from zygarde.domain.model import FINALIZE
 
-    handlers.submit_job(job_message(spec_dict(name="churn", candidates=[{"algorithm": "xgboost_classifier"}])), deps)
+    edge.submit_job(job_message(spec_dict(name="churn", candidates=[{"algorithm": "xgboost_classifier"}])), deps)
     finish_stage(deps, "job-1", "prepare")
     trial = deps.repo.get_trial("job-1", "t0000")
     deliver(deps, trial, TrialResult("job-1", "t0000", 1, "SUCCEEDED", {"areaUnderROC": 0.9}), True)

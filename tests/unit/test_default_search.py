@@ -8,10 +8,10 @@ import pytest
 from zygarde.config import Settings
 from zygarde.domain import cost, search
 from zygarde.domain.errors import SpecError
-from zygarde.domain.model import Trial
+from zygarde.domain.model import StageKind, Trial
 from zygarde.domain.spec import parse_job_spec
 from zygarde.service_layer import batch_properties
-from zygarde.service_layer.launching import batch_request
+from zygarde.service_layer.stages import STAGES
 
 NOW = "2026-01-01T00:00:00+00:00"
 BOOSTED = {"binary_classification": "xgboost_classifier", "multiclass_classification": "xgboost_classifier",
@@ -89,11 +89,12 @@ def test_xgboost_trials_get_fixed_executors_and_others_none():
     spec = parse_job_spec(job())
     settings = Settings(project="p", region="r", bucket="b")
     xgb = Trial(job_id="job-1", trial_id="t0001", index=1, algorithm="xgboost_regressor", params={},
-                batch_id="zyg-job-1-t0001-a1", attempt=1)
-    properties = batch_request(xgb, spec, "ana", settings).properties
+                batch_id="zyg-job-1-t0001-a1", attempt=1, pack_id="pack-1")
+    train = STAGES[StageKind.TRAIN]
+    properties = train.batch_request([xgb], spec, "ana", settings).properties
     assert properties["spark.dynamicAllocation.enabled"] == "false"
     assert int(properties["spark.executor.instances"]) >= 2
     linear = Trial(job_id="job-1", trial_id="t0002", index=2, algorithm="linear_regression", params={},
-                   batch_id="zyg-job-1-t0002-a1", attempt=1)
-    assert batch_request(linear, spec, "ana", settings).properties == {}
+                   batch_id="zyg-job-1-t0002-a1", attempt=1, pack_id="pack-2")
+    assert train.batch_request([linear], spec, "ana", settings).properties == {}
     assert batch_properties.for_algorithm("kmeans") == {} and batch_properties.for_algorithm(None) == {}

@@ -7,9 +7,10 @@ from tests.unit.conftest import DATA_URI, cancel_message, job_message, raw_messa
 from zygarde.domain.contracts import FinalizeResult, PrepareResult, TrialResult
 from zygarde.domain.errors import AccessDenied
 from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, JobState, TrialState
-from zygarde.service_layer import handlers
-from zygarde.service_layer.handlers import Message
-from zygarde.service_layer.launching import data_prefix, package_uri, trial_uris
+from zygarde.service_layer import edge
+from zygarde.service_layer.edge import PubSubMessage
+from zygarde.service_layer.locations import data_prefix, package_uri, trial_uris
+from zygarde.service_layer.scheduling_board import SlotHold
 
 
 def deliver(deps, trial, result, ok: bool, times: int = 1, end_batch: bool = True) -> None:
@@ -18,9 +19,9 @@ def deliver(deps, trial, result, ok: bool, times: int = 1, end_batch: bool = Tru
     deps.blobs.write_bytes(uri, result.to_json().encode())
     if end_batch:
         deps.launcher.finish(trial.batch_id, "SUCCEEDED" if ok else "FAILED")
-    msg = Message(b"{}", {"bucketId": "bkt", "objectId": uri.removeprefix("gs://bkt/"), "eventType": "OBJECT_FINALIZE"})
+    msg = PubSubMessage(b"{}", {"bucketId": "bkt", "objectId": uri.removeprefix("gs://bkt/"), "eventType": "OBJECT_FINALIZE"})
     for _ in range(times):
-        handlers.on_trial_result(msg, deps)
+        edge.on_trial_result(msg, deps)
 
 
 def model_of(deps, trial) -> str:
@@ -46,7 +47,7 @@ def finish_stage(deps, job_id, kind, ok=True, error="the target has one class", 
 
 def submit(msg, deps):
     """Submit a job and complete its data preparation."""
-    job_id = handlers.submit_job(msg, deps)
+    job_id = edge.submit_job(msg, deps)
     prep = deps.repo.get_trial(job_id, PREPARE) if job_id else None
     if prep is not None and prep.state is TrialState.RUNNING:
         finish_stage(deps, job_id, PREPARE)
@@ -65,7 +66,7 @@ def finish(deps, job_id, trial_id, status="SUCCEEDED", auc=0.9, error_kind=None,
         finish_stage(deps, job_id, FINALIZE)
 
 
-def train_trials(deps, job_id):
+def training_trials(deps, job_id):
     return [t for t in deps.repo.list_trials(job_id) if t.kind == TRAIN]
 
 
@@ -77,18 +78,19 @@ def test_submit_records_job_and_launches_up_to_max_parallel(deps):
     assert submit(job_message(), deps) == "job-1"
     job = deps.repo.get_job("job-1")
     assert job.state is JobState.RUNNING and job.trial_count == 4
-    states = [t.state for t in train_trials(deps, "job-1")]
+    states = [t.state for t in training_trials(deps, "job-1")]
     assert states == [TrialState.RUNNING, TrialState.RUNNING, TrialState.WAITING, TrialState.WAITING]
     assert sorted(deps.launcher.running) == ["zyg-job-1-t0000-a1", "zyg-job-1-t0001-a1"]
     assert deps.launcher.requests["zyg-job-1-prepare-a1"].main_python_file_uri.endswith("/prepare_data.py")
     req = deps.launcher.requests["zyg-job-1-t0000-a1"]
-    assert req.main_python_file_uri == "gs://bkt/code/dev/train_trial.py"
-    assert json.loads(req.args[1])["params"] == {"regParam": 0.0}
+    assert req.main_python_file_uri == "gs://bkt/code/dev/train_pack.py"  # a pack of one: the job does not pack
+    [packed] = json.loads(req.args[1])["trials"]
+    assert packed["params"] == {"regParam": 0.0} and packed["model_uri"] == model_of(deps, training_trials(deps, "job-1")[0])
     assert job.conditions[0].message == "4 trials to run after the data is prepared"
 
 
 def test_k_fold_cost_is_stated_when_the_job_is_accepted(deps):
-    handlers.submit_job(job_message(spec_dict(data={"k_folds": 3})), deps)
+    edge.submit_job(job_message(spec_dict(data={"k_folds": 3})), deps)
     assert "with 3-fold cross-validation each trial fits 4 models" in deps.repo.get_job("job-1").conditions[0].message
 
 
@@ -161,7 +163,7 @@ def test_bad_inputs_are_rejected_with_reason_and_launch_nothing(deps):
     }
     for i, (raw, expected) in enumerate(cases.values()):
         data = raw if isinstance(raw, bytes) else json.dumps(raw).encode()
-        job_id = handlers.submit_job(raw_message(data, f"msg-{i}"), deps)
+        job_id = edge.submit_job(raw_message(data, f"msg-{i}"), deps)
         job = deps.repo.get_job(job_id)
         assert job.state is JobState.REJECTED, raw
         assert expected in job.error, job.error
@@ -170,11 +172,11 @@ def test_bad_inputs_are_rejected_with_reason_and_launch_nothing(deps):
 
 def test_job_file_dropped_in_bucket_is_submitted(deps):
     deps.blobs.write_bytes("gs://bkt/jobs/ana@example.com/mine.json", json.dumps(spec_dict(job_id=None)).encode())
-    msg = Message(b"{}", {"bucketId": "bkt", "objectId": "jobs/ana@example.com/mine.json", "objectGeneration": "7",
+    msg = PubSubMessage(b"{}", {"bucketId": "bkt", "objectId": "jobs/ana@example.com/mine.json", "objectGeneration": "7",
                           "eventType": "OBJECT_FINALIZE"}, "n1")
-    job_id = handlers.submit_job(msg, deps)
+    job_id = edge.submit_job(msg, deps)
     assert job_id.startswith("j") and deps.repo.get_job(job_id).state is JobState.RUNNING
-    assert handlers.submit_job(msg, deps) == job_id  # the same notification twice: one job
+    assert edge.submit_job(msg, deps) == job_id  # the same notification twice: one job
 
 
 def test_a_job_file_zygarde_may_not_read_is_recorded_rejected_once(deps):
@@ -184,10 +186,10 @@ def test_a_job_file_zygarde_may_not_read_is_recorded_rejected_once(deps):
         raise AccessDenied(f"access to {uri} is denied (read): 403")
 
     deps.blobs.read_bytes = denied
-    msg = Message(b"{}", {"bucketId": "bkt", "objectId": "jobs/ana@example.com/locked.json", "objectGeneration": "3",
+    msg = PubSubMessage(b"{}", {"bucketId": "bkt", "objectId": "jobs/ana@example.com/locked.json", "objectGeneration": "3",
                           "eventType": "OBJECT_FINALIZE"}, "n1")
-    job_id = handlers.submit_job(msg, deps)
-    assert handlers.submit_job(msg, deps) == job_id  # redelivered: the same record
+    job_id = edge.submit_job(msg, deps)
+    assert edge.submit_job(msg, deps) == job_id  # redelivered: the same record
     job = deps.repo.get_job(job_id)
     assert job.state is JobState.REJECTED and "ana@example.com/locked.json cannot be read" in job.error
     assert "403" in job.error and job.owner == "ana@example.com"
@@ -197,7 +199,7 @@ def test_a_job_file_zygarde_may_not_read_is_recorded_rejected_once(deps):
 def test_a_job_id_taken_by_another_job_is_rejected_under_its_own_record(deps):
     submit(job_message(), deps)
     other = spec_dict(max_parallel=1)
-    dup_ids = {handlers.submit_job(job_message(other, f"m{i}"), deps) for i in (2, 3)}  # twice: one record
+    dup_ids = {edge.submit_job(job_message(other, f"m{i}"), deps) for i in (2, 3)}  # twice: one record
     assert len(dup_ids) == 1 and (dup_id := dup_ids.pop()).startswith("job-1-dup-")
     dup = deps.repo.get_job(dup_id)
     assert dup.state is JobState.REJECTED and "job id job-1 is already used by another job" in dup.error
@@ -212,9 +214,9 @@ def test_an_unreadable_result_fails_the_attempt_and_is_retried_then_fails(deps):
         _, uri = trial_uris(deps.settings, "job-1", "t0000", attempt)
         deps.blobs.write_bytes(uri, garbage)
         deps.launcher.finish(trial.batch_id, "SUCCEEDED")
-        msg = Message(b"{}", {"bucketId": "bkt", "objectId": uri.removeprefix("gs://bkt/")})
+        msg = PubSubMessage(b"{}", {"bucketId": "bkt", "objectId": uri.removeprefix("gs://bkt/")})
         for _ in range(2):  # delivered twice: one retry, not two
-            handlers.on_trial_result(msg, deps)
+            edge.on_trial_result(msg, deps)
     trial = deps.repo.get_trial("job-1", "t0000")
     assert trial.state is TrialState.FAILED and "cannot be read" in trial.error
     assert [c.reason for c in trial.conditions].count("Retrying") == 1
@@ -222,7 +224,7 @@ def test_an_unreadable_result_fails_the_attempt_and_is_retried_then_fails(deps):
 
 def test_one_broken_trial_does_not_stop_the_reconciler_for_the_others(deps):
     submit(job_message(spec_dict(max_parallel=2, max_attempts=1)), deps)
-    first, second = train_trials(deps, "job-1")[:2]
+    first, second = training_trials(deps, "job-1")[:2]
     deps.launcher.finish(first.batch_id, "FAILED", "executor lost")
     deps.launcher.finish(second.batch_id, "FAILED", "executor lost")
     real_exists = deps.blobs.exists
@@ -233,7 +235,7 @@ def test_one_broken_trial_does_not_stop_the_reconciler_for_the_others(deps):
         return real_exists(uri)
 
     deps.blobs.exists = exists
-    report = handlers.on_cluster_idle(deps)
+    report = edge.reconcile(deps)
     assert report["dead_batches"] == 1 and report["launched"] >= 1
     assert deps.repo.get_trial("job-1", second.trial_id).state is TrialState.FAILED
     assert deps.repo.get_trial("job-1", first.trial_id).state is TrialState.RUNNING  # left for a later tick
@@ -248,13 +250,13 @@ def test_reconciler_fails_dead_batch_then_retry_and_recovers_lost_result(deps):
     _, uri = trial_uris(deps.settings, "job-1", "t0001", 1)
     deps.blobs.write_bytes(uri, TrialResult("job-1", "t0001", 1, "SUCCEEDED", {"areaUnderROC": 0.7}).to_json().encode())
     deps.launcher.finish(trial.batch_id, "SUCCEEDED")
-    report = handlers.on_cluster_idle(deps)
+    report = edge.reconcile(deps)
     assert report["dead_batches"] == 1 and report["recovered_results"] == 1
     dead = deps.repo.get_trial("job-1", "t0000")
     assert dead.state is TrialState.FAILED and "executor lost" in dead.error
     assert deps.repo.get_trial("job-1", "t0001").state is TrialState.SUCCEEDED
-    assert [t.state for t in train_trials(deps, "job-1")][2:] == [TrialState.RUNNING, TrialState.RUNNING]
-    again = handlers.on_cluster_idle(deps)  # replay: nothing more happens
+    assert [t.state for t in training_trials(deps, "job-1")][2:] == [TrialState.RUNNING, TrialState.RUNNING]
+    again = edge.reconcile(deps)  # replay: nothing more happens
     assert again == {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0,
                      "released_slots": 0, "orphan_trials": 0}
 
@@ -262,9 +264,9 @@ def test_reconciler_fails_dead_batch_then_retry_and_recovers_lost_result(deps):
 def test_reconciler_cancels_batches_of_finished_jobs(deps):
     submit(job_message(), deps)
     deps.repo.update_job("job-1", lambda j: j.transition(JobState.CANCELLED, "UserCancelled", "stop", "2026-01-02"))
-    report = handlers.on_cluster_idle(deps)
+    report = edge.reconcile(deps)
     assert report["cancelled_batches"] == 2 and deps.launcher.running == []
-    assert {t.state for t in train_trials(deps, "job-1")} == {TrialState.CANCELLED, TrialState.WAITING}
+    assert {t.state for t in training_trials(deps, "job-1")} == {TrialState.CANCELLED, TrialState.WAITING}
 
 
 def test_transient_launch_error_leaves_trial_launching_and_redelivery_resumes(deps):
@@ -274,28 +276,28 @@ def test_transient_launch_error_leaves_trial_launching_and_redelivery_resumes(de
 
     deps.launcher.fail_next_create = TransientError("quota")
     with pytest.raises(TransientError):
-        handlers.submit_job(job_message(), deps)
+        edge.submit_job(job_message(), deps)
     assert deps.repo.get_trial("job-1", PREPARE).state is TrialState.LAUNCHING
-    handlers.submit_job(job_message(), deps)  # Pub/Sub redelivers
+    edge.submit_job(job_message(), deps)  # Pub/Sub redelivers
     assert deps.repo.get_trial("job-1", PREPARE).state is TrialState.RUNNING
     assert len(deps.launcher.batches) == 1
     finish_stage(deps, "job-1", PREPARE)
-    assert [t.state for t in train_trials(deps, "job-1")][:2] == [TrialState.RUNNING, TrialState.RUNNING]
+    assert [t.state for t in training_trials(deps, "job-1")][:2] == [TrialState.RUNNING, TrialState.RUNNING]
 
 
 def test_cancel_stops_batches_and_waiting_trials_and_replays_change_nothing(deps):
     submit(job_message(), deps)
     cancel = cancel_message("job-1", requested_by="ana@example.com")
-    assert handlers.submit_job(cancel, deps) == "job-1"
+    assert edge.submit_job(cancel, deps) == "job-1"
     writes = deps.repo.writes
-    handlers.submit_job(cancel, deps)
+    edge.submit_job(cancel, deps)
     assert deps.repo.writes == writes
     assert deps.repo.get_job("job-1").state is JobState.CANCELLED
-    assert {t.state for t in train_trials(deps, "job-1")} == {TrialState.CANCELLED}
+    assert {t.state for t in training_trials(deps, "job-1")} == {TrialState.CANCELLED}
     assert deps.launcher.running == [] and len(train_batches(deps)) == 2
     finish(deps, "job-1", "t0000")  # a late result changes nothing
     assert deps.repo.get_trial("job-1", "t0000").state is TrialState.CANCELLED
-    assert handlers.on_cluster_idle(deps)["launched"] == 0
+    assert edge.reconcile(deps)["launched"] == 0
 
 
 def test_cancel_of_unknown_job_is_a_clear_permanent_error(deps):
@@ -304,17 +306,17 @@ def test_cancel_of_unknown_job_is_a_clear_permanent_error(deps):
     from zygarde.domain.errors import MessageError
 
     with pytest.raises(MessageError, match="no such job"):
-        handlers.submit_job(cancel_message("nope", message_id="c2"), deps)
+        edge.submit_job(cancel_message("nope", message_id="c2"), deps)
     with pytest.raises(MessageError, match="needs data"):
-        handlers.submit_job(Message(b'nope', {"action": "cancel"}, "c3"), deps)
+        edge.submit_job(PubSubMessage(b'nope', {"action": "cancel"}, "c3"), deps)
 
 
 def test_data_that_cannot_serve_fails_the_job_before_any_trial(deps):
-    handlers.submit_job(job_message(), deps)
+    edge.submit_job(job_message(), deps)
     finish_stage(deps, "job-1", PREPARE, ok=False, error="the target 'y' has 1 class; 2 are needed", times=2)
     job = deps.repo.get_job("job-1")
     assert job.state is JobState.FAILED and "1 class" in job.error and job.conditions[-1].reason == "DataRejected"
-    assert train_batches(deps) == [] and {t.state for t in train_trials(deps, "job-1")} == {TrialState.CANCELLED}
+    assert train_batches(deps) == [] and {t.state for t in training_trials(deps, "job-1")} == {TrialState.CANCELLED}
 
 
 def test_winner_is_finalised_once_and_registered_as_the_next_version(deps):
@@ -332,8 +334,8 @@ def test_winner_is_finalised_once_and_registered_as_the_next_version(deps):
         assert request["manifest"]["trial_id"] == "t0001" and request["manifest"]["params"] == {"regParam": 0.1}
         finish_stage(deps, job_id, FINALIZE, times=2)
     first, second = deps.repo.get_job("job-1"), deps.repo.get_job("job-2")
-    ticks = [json.loads(m[1]) for m in deps.publisher.messages if m[0] == "cluster_idle"]
-    assert ticks == [{"reason": "job-finished", "job_id": "job-1"}, {"reason": "job-finished", "job_id": "job-2"}]
+    ends = [json.loads(m[1]) for m in deps.publisher.messages if m[0] == "reconcile"]
+    assert ends == [{"event": "job-ended", "job_id": "job-1"}, {"event": "job-ended", "job_id": "job-2"}]
     assert (first.state, first.model_name, first.model_version) == (JobState.SUCCEEDED, "cancer", 1)
     assert second.model_version == 2 and second.test_metrics == {"areaUnderROC": 0.91}
     assert "registered as cancer v2" in second.conditions[-1].message
@@ -356,13 +358,14 @@ def test_reconciler_frees_slots_left_by_a_crash_between_claim_and_trial_update(d
     from datetime import timedelta
 
     submit(job_message(spec_dict(max_parallel=1)), deps)
-    running_trial = train_trials(deps, "job-1")[0]
-    # a crashed handler claimed capacity slot 5 and job slot 3 for t0001, then died
-    deps.repo.claim_capacity(5, "job-1", "t0001", deps.now())
-    deps.repo.claim_slot("job-1", 3, "t0001", deps.now())
-    assert handlers.on_cluster_idle(deps)["released_slots"] == 0  # within the grace period
+    running_trial = training_trials(deps, "job-1")[0]
+    # a crashed handler claimed capacity slot 5 and job slot 3 for a batch of t0001, then died
+    hold = SlotHold("zyg-job-1-t0001-a1", "job-1", deps.now(), "ana@example.com", 1, capacity_slot=5)
+    deps.repo.claim_capacity(5, hold)
+    deps.repo.claim_slot("job-1", 3, hold)
+    assert edge.reconcile(deps)["released_slots"] == 0  # within the grace period
     deps.clock.t += timedelta(minutes=5)
-    assert handlers.on_cluster_idle(deps)["released_slots"] == 2
+    assert edge.reconcile(deps)["released_slots"] == 2
     assert set(deps.repo.capacity_holders()) == {running_trial.capacity_slot}
     assert set(deps.repo.slot_holders("job-1")) == {running_trial.slot}
 
@@ -382,8 +385,8 @@ def test_reconciler_lets_a_batch_that_just_reported_exit_before_cancelling_it(de
     deliver(deps, fin, result, True, end_batch=False)
     job = deps.repo.get_job("job-1")
     assert job.state is JobState.SUCCEEDED and fin.batch_id in deps.launcher.running
-    assert handlers.on_cluster_idle(deps)["cancelled_batches"] == 0
+    assert edge.reconcile(deps)["cancelled_batches"] == 0
     assert fin.batch_id in deps.launcher.running
     deps.clock.t += timedelta(minutes=5)
-    assert handlers.on_cluster_idle(deps)["cancelled_batches"] == 1
+    assert edge.reconcile(deps)["cancelled_batches"] == 1
     assert deps.launcher.running == []

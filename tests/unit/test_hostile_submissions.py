@@ -11,7 +11,7 @@ from tests.unit.conftest import job_message, raw_message
 from tests.unit.hostile_corpus import cases
 from zygarde.domain.model import JobState
 from zygarde.domain.raw_doc import STORED_RAW_CHARS, STORED_REASON_CHARS
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 
 CASES = cases()
 
@@ -32,7 +32,7 @@ def snapshot(deps) -> tuple:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_a_hostile_submission_is_rejected_with_a_specific_reason_and_changes_nothing_else(deps, case):
-    assert handlers.submit_job(job_message(), deps) == "job-1"  # someone else's job, already running
+    assert edge.submit_job(job_message(), deps) == "job-1"  # someone else's job, already running
     for uri, data in case.objects.items():
         deps.blobs.write_bytes(uri, data)
     for name, owner in case.models.items():
@@ -40,7 +40,7 @@ def test_a_hostile_submission_is_rejected_with_a_specific_reason_and_changes_not
     jobs, trials, objects, batches, messages, model_docs, versions = snapshot(deps)
 
     msg = raw_message(case.raw, f"hostile-{case.id}")  # published by a verified user
-    job_id = handlers.submit_job(msg, deps)
+    job_id = edge.submit_job(msg, deps)
 
     job = deps.repo.get_job(job_id)
     assert job is not None and job.state is JobState.REJECTED, (job_id, job)
@@ -60,5 +60,5 @@ def test_a_hostile_submission_is_rejected_with_a_specific_reason_and_changes_not
     assert deps.repo.model_docs == model_docs and dict(deps.repo.models) == versions
 
     writes = deps.repo.writes
-    assert handlers.submit_job(msg, deps) == job_id  # redelivered: the same record, nothing written
+    assert edge.submit_job(msg, deps) == job_id  # redelivered: the same record, nothing written
     assert deps.repo.writes == writes and deps.repo.get_job(job_id) == job

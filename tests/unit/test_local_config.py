@@ -11,10 +11,10 @@ from zygarde.local.processes import LocalCloudError, port_is_free
 
 
 def test_port_overrides_and_defaults():
-    ports = LocalPorts().with_overrides("pubsub=9085, functions=9701,on_cluster_idle=9999")
+    ports = LocalPorts().with_overrides("pubsub=9085, functions=9701,on_reconcile_tick=9999")
     keys = list(resources()["functions"])
     assert (ports.pubsub, ports.firestore, ports.storage, ports.dataproc) == (9085, 8681, 4443, 8086)
-    assert ports.functions[keys[0]] == 9701 and ports.functions["on_cluster_idle"] == 9999
+    assert ports.functions[keys[0]] == 9701 and ports.functions["on_reconcile_tick"] == 9999
     assert ports.port_of("function-" + keys[0]) == 9701
     with pytest.raises(LocalCloudError, match="unknown port name 'pubsbu'"):
         LocalPorts().with_overrides("pubsbu=1")

@@ -8,7 +8,7 @@ import pytest
 from zygarde.domain.errors import InvalidTransition, PermanentError, TransientError
 from zygarde.domain.model import Trial, TrialState, best_trial
 from zygarde.service_layer.edge import acknowledge_permanent_errors, decode_pubsub
-from zygarde.service_layer.handlers import Message
+from zygarde.service_layer.edge import PubSubMessage
 
 NOW = "2026-01-01T00:00:00+00:00"
 
@@ -53,17 +53,17 @@ def test_decode_pubsub_envelope():
                         "messageId": "42", "publishTime": "2026-01-01T00:00:01.5Z"},
             "subscription": "projects/p/subscriptions/s"}
     source = "//pubsub.googleapis.com/projects/p/topics/t"
-    assert decode_pubsub(data, source) == Message(b'{"a": 1}', {"k": "v"}, "42", "2026-01-01T00:00:01.5Z", source)
-    assert decode_pubsub(None) == Message(b"", {}, "")
+    assert decode_pubsub(data, source) == PubSubMessage(b'{"a": 1}', {"k": "v"}, "42", "2026-01-01T00:00:01.5Z", source)
+    assert decode_pubsub(None) == PubSubMessage(b"", {}, "")
 
 
 def test_permanent_errors_are_acknowledged_transient_ones_retried():
-    def permanent(_):
+    def permanent(_, deps):
         raise PermanentError("bad")
 
-    def transient(_):
+    def transient(_, deps):
         raise TransientError("later")
 
-    assert acknowledge_permanent_errors(permanent)(Message(b"")) is None
+    assert acknowledge_permanent_errors(permanent)(PubSubMessage(b""), None) is None
     with pytest.raises(TransientError):
-        acknowledge_permanent_errors(transient)(Message(b""))
+        acknowledge_permanent_errors(transient)(PubSubMessage(b""), None)

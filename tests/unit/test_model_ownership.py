@@ -10,13 +10,13 @@ import json
 from tests.unit.conftest import CSV, DELEGATE, PUBLISHED, grant_message, job_message, signed, spec_dict
 from tests.unit.test_handlers import finish, finish_stage
 from zygarde.domain.model import FINALIZE, PREPARE, JobState, TrialState
-from zygarde.service_layer import handlers
-from zygarde.service_layer.handlers import Message
+from zygarde.service_layer import edge
+from zygarde.service_layer.edge import PubSubMessage
 
 ANA, BOB, CAROL = "ana@example.com", "bob@example.com", "carol@example.com"
 
 
-def job(deps, job_id: str, owner: str, name: str | None = "churn", **over) -> Message:
+def job(deps, job_id: str, owner: str, name: str | None = "churn", **over) -> PubSubMessage:
     """A one-trial job of `owner` on a dataset in their own folder."""
     uri = f"gs://bkt/datasets/{owner}/d.csv"
     deps.blobs.write_bytes(uri, CSV)
@@ -27,9 +27,9 @@ def job(deps, job_id: str, owner: str, name: str | None = "churn", **over) -> Me
     return job_message(spec, f"m-{job_id}")
 
 
-def submit_twice(deps, msg: Message) -> str:
-    job_id = handlers.submit_job(msg, deps)
-    assert handlers.submit_job(msg, deps) == job_id  # redelivered: the same outcome
+def submit_twice(deps, msg: PubSubMessage) -> str:
+    job_id = edge.submit_job(msg, deps)
+    assert edge.submit_job(msg, deps) == job_id  # redelivered: the same outcome
     return job_id
 
 
@@ -45,9 +45,9 @@ def run_to_the_end(deps, job_id: str) -> None:
 def grant(deps, requester: str, grantee: str, role: str | None, model: str = "churn", **attributes: str) -> None:
     """A grant signed by `requester`, delivered twice."""
     msg = grant_message(model, grantee, role, requester, f"g-{grantee}-{role}", **attributes)
-    handlers.submit_job(msg, deps)
+    edge.submit_job(msg, deps)
     writes = deps.repo.writes
-    handlers.submit_job(msg, deps)  # redelivered: nothing more
+    edge.submit_job(msg, deps)  # redelivered: nothing more
     assert deps.repo.writes == writes
 
 
@@ -158,7 +158,7 @@ def test_grant_messages_that_cannot_be_read_are_acknowledged_and_change_nothing(
 
     anas_model(deps)
     writes, doc = deps.repo.writes, deps.repo.model("churn")
-    edge = acknowledge_permanent_errors(lambda m: handlers.submit_job(m, deps))
+    acknowledged = acknowledge_permanent_errors(edge.submit_job)
     good = {"model": "churn", "grantee": BOB, "role": "reader"}
     bodies = [b"", b"[]", b"{", b"\xff", b"null"]
     for key, values in {"model": ["a/b", "..", ".", "__x__", "x" * 5000, "Churn", "modèle", 5, None, "a%2Fb"],
@@ -167,8 +167,8 @@ def test_grant_messages_that_cannot_be_read_are_acknowledged_and_change_nothing(
         bodies += [json.dumps({**good, key: value}).encode() for value in values]
     for body in bodies:
         for attributes in (signed(ANA, action="grant"), {"action": "grant"}):
-            msg = Message(body, attributes, "bad", PUBLISHED)
-            assert edge(msg) is None and edge(msg) is None  # acknowledged, twice
+            msg = PubSubMessage(body, attributes, "bad", PUBLISHED)
+            assert acknowledged(msg, deps) is None and acknowledged(msg, deps) is None  # acknowledged, twice
     assert deps.repo.writes == writes and deps.repo.model("churn") == doc
 
 
@@ -179,15 +179,15 @@ def test_a_grant_is_made_by_whom_its_token_proves_never_by_what_it_says(deps, ca
 
     anas_model(deps)
     writes = deps.repo.writes
-    edge = acknowledge_permanent_errors(lambda m: handlers.submit_job(m, deps))
+    acknowledged = acknowledge_permanent_errors(edge.submit_job)
     data = json.dumps({"model": "churn", "grantee": BOB, "role": "writer", "requested_by": ANA}).encode()
-    forged = [Message(data, {"action": "grant", "requested_by": ANA}, "g1", PUBLISHED),  # unsigned
-              Message(data, signed(BOB, action="grant"), "g2", PUBLISHED),  # bob claims to be ana
-              Message(data, signed(BOB, action="grant", requested_by=ANA), "g3", PUBLISHED),
+    forged = [PubSubMessage(data, {"action": "grant", "requested_by": ANA}, "g1", PUBLISHED),  # unsigned
+              PubSubMessage(data, signed(BOB, action="grant"), "g2", PUBLISHED),  # bob claims to be ana
+              PubSubMessage(data, signed(BOB, action="grant", requested_by=ANA), "g3", PUBLISHED),
               grant_message("churn", BOB, "writer", BOB, "g4", on_behalf_of=ANA),  # bob is no delegate
               grant_message("churn", BOB, "writer", BOB, "g5")]  # bob, as himself: not the owner
     for msg in forged:
-        assert edge(msg) is None and edge(msg) is None
+        assert acknowledged(msg, deps) is None and acknowledged(msg, deps) is None
     assert deps.repo.writes == writes and deps.repo.model("churn")["grants"] == {}
     assert "requested_by" in caplog.text and "not who signed" in caplog.text
     grant(deps, ANA, BOB, "reader", requested_by=ANA)  # a requested_by that is the signer's own key is fine

@@ -13,8 +13,8 @@ from tests.unit.online_fixtures import register
 from zygarde import cli, cli_common
 from zygarde.adapters.memory import MemoryBlobStore, MemoryJobRepository
 from zygarde.domain.errors import NotFound
-from zygarde.service_layer import batch_prediction, handlers, online
-from zygarde.service_layer.handlers import Message
+from zygarde.service_layer import batch_prediction, edge, online
+from zygarde.service_layer.edge import PubSubMessage
 from zygarde.service_layer.online_edge import handle
 
 ROWS = json.dumps({"instances": [{"age": 50, "color": "blue"}]}).encode()
@@ -108,7 +108,7 @@ def test_the_cli_shows_a_model_to_who_may_read_it_and_shares_it_by_publishing(de
         ("jobs", {"model": "churn", "grantee": "bob", "role": "reader"}, {"action": "grant", "token": token("ana")}),
         ("jobs", {"model": "churn", "grantee": "bob", "role": None}, {"action": "grant", "token": token("ana")})]
     for _, data, attrs in deps.publisher.messages:  # signed by ana: the handler applies them as hers
-        handlers.submit_job(Message(data, attrs, "g1", PUBLISHED), deps)
+        edge.submit_job(PubSubMessage(data, attrs, "g1", PUBLISHED), deps)
     assert deps.repo.model("churn")["grants"] == {}
     for name in ODD_NAMES[:4]:
         odd = run(deps, monkeypatch, "models", name, owner="ana")

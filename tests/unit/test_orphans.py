@@ -10,7 +10,7 @@ import pytest
 from tests.unit.conftest import job_message, spec_dict
 from zygarde.domain.errors import Unstorable
 from zygarde.domain.model import PREPARE, Job, JobState, Trial
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 
 
 def big_int_job() -> tuple[Job, list[Trial]]:
@@ -39,14 +39,14 @@ def test_a_job_the_store_cannot_hold_leaves_nothing(deps):
 
 
 def test_the_reconciler_sweeps_trials_without_a_job_after_a_grace_period(deps, caplog):
-    handlers.submit_job(job_message(spec_dict()), deps)  # a real job: never swept
+    edge.submit_job(job_message(spec_dict()), deps)  # a real job: never swept
     orphan(deps.repo, "job-lost", deps.now())
-    assert handlers.on_cluster_idle(deps)["orphan_trials"] == 0  # may be a submission in flight
+    assert edge.reconcile(deps)["orphan_trials"] == 0  # may be a submission in flight
     assert len(deps.repo.list_trials("job-lost")) == 2
     deps.clock.t += timedelta(minutes=11)
     with caplog.at_level(logging.WARNING, logger="zygarde"):
-        assert handlers.on_cluster_idle(deps)["orphan_trials"] == 2
-        assert handlers.on_cluster_idle(deps)["orphan_trials"] == 0  # replayed: nothing more
+        assert edge.reconcile(deps)["orphan_trials"] == 2
+        assert edge.reconcile(deps)["orphan_trials"] == 0  # replayed: nothing more
     assert deps.repo.list_trials("job-lost") == []
     assert [r.getMessage() for r in caplog.records if "orphan" in r.getMessage()] == [
         "orphan trials swept job_id=job-lost trials=2 (no job document)"]
@@ -57,6 +57,6 @@ def test_an_orphan_whose_job_arrives_is_not_swept(deps):
     orphan(deps.repo, "job-1", "2025-12-01T00:00:00+00:00")
     before = deps.clock().isoformat()
     assert deps.repo.orphan_jobs(before) == ["job-1"]
-    handlers.submit_job(job_message(spec_dict()), deps)  # the redelivery writes the job
+    edge.submit_job(job_message(spec_dict()), deps)  # the redelivery writes the job
     assert deps.repo.delete_orphan("job-1", before) == 0
     assert deps.repo.orphan_jobs(before) == []

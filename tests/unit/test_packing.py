@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zygarde.domain.packing import (DataShape, Observation, TrialCost, billed_dcu_seconds, correction,
+from zygarde.domain.budgets import billed_dcu_seconds
+from zygarde.domain.pack_planner import (DataShape, Observation, TrialCost, correction,
                                     plan_packs, predict_seconds, whole_job_fits_one_batch)
 
 STARTUP = 60.0
@@ -96,7 +97,7 @@ def test_batch_runtimes_count_a_pack_s_batch_once_and_a_running_one_until_now():
     from datetime import datetime, timezone
 
     from zygarde.domain.model import Trial, TrialState
-    from zygarde.domain.packing import batch_runtimes
+    from zygarde.domain.budgets import batch_runtimes
 
     def at(s: int) -> str:
         return datetime(2026, 1, 1, 0, 0, s, tzinfo=timezone.utc).isoformat()

@@ -10,17 +10,18 @@ import pytest
 from tests.unit.conftest import (DELEGATE, PUBLISHED, issuer, job_message, raw_message, signed, spec_dict, token)
 from zygarde.domain.identity import token_attributes
 from zygarde.domain.model import JobState
-from zygarde.service_layer import handlers
-from zygarde.service_layer.handlers import Message, derived_job_id
+from zygarde.service_layer import edge
+from zygarde.service_layer.edge import PubSubMessage
+from zygarde.service_layer.job_rejection import derived_job_id
 
 OWNER = "ana@example.com"
 
 
 def twice(deps, msg) -> str:
     """Deliver `msg` twice; the second delivery writes nothing. Returns the job id."""
-    job_id = handlers.submit_job(msg, deps)
+    job_id = edge.submit_job(msg, deps)
     writes = deps.repo.writes
-    assert handlers.submit_job(msg, deps) == job_id and deps.repo.writes == writes
+    assert edge.submit_job(msg, deps) == job_id and deps.repo.writes == writes
     return job_id
 
 
@@ -39,12 +40,12 @@ def rejected(deps, job_id: str):
      "eve@example.com may not act on behalf of another user"),
 ], ids=["unsigned", "garbage", "audience", "not-a-delegate"])
 def test_an_unproven_job_is_refused_under_no_one_and_takes_no_job_id(deps, attributes, words):
-    msg = Message(json.dumps(spec_dict()).encode(), attributes, "m-anon", PUBLISHED)
+    msg = PubSubMessage(json.dumps(spec_dict()).encode(), attributes, "m-anon", PUBLISHED)
     job_id = twice(deps, msg)
     job = rejected(deps, job_id)
     assert job_id == derived_job_id("msg:m-anon") and deps.repo.get_job("job-1") is None  # not the claimed id
     assert job.owner == "(unverified)" and words in job.error and job.error.startswith("the job was refused: ")
-    assert handlers.submit_job(job_message(), deps) == "job-1"  # the real owner still gets the id
+    assert edge.submit_job(job_message(), deps) == "job-1"  # the real owner still gets the id
     assert deps.repo.get_job("job-1").state is JobState.RUNNING
 
 
@@ -68,11 +69,11 @@ def test_a_bad_job_is_recorded_under_its_verified_sender_not_the_owner_it_claims
 
 
 def test_the_web_app_as_a_trusted_delegate_submits_for_the_user_it_names(deps):
-    msg = Message(json.dumps(spec_dict()).encode(), signed(DELEGATE, on_behalf_of="Ana@Example.com"), "m-web",
+    msg = PubSubMessage(json.dumps(spec_dict()).encode(), signed(DELEGATE, on_behalf_of="Ana@Example.com"), "m-web",
                   PUBLISHED)
     assert twice(deps, msg) == "job-1"
     assert deps.repo.get_job("job-1").owner == OWNER and deps.repo.get_job("job-1").state is JobState.RUNNING
-    other = Message(json.dumps(spec_dict(job_id="job-2")).encode(), signed(DELEGATE, on_behalf_of="bob@example.com"),
+    other = PubSubMessage(json.dumps(spec_dict(job_id="job-2")).encode(), signed(DELEGATE, on_behalf_of="bob@example.com"),
                     "m-web-2", PUBLISHED)
     job = deps.repo.get_job(twice(deps, other))
     assert job.state is JobState.REJECTED and job.owner == "bob@example.com"  # bob's job must name bob
@@ -88,14 +89,14 @@ def test_a_long_token_spread_over_several_attributes_verifies(deps):
                         padding="x" * 1500)
     attributes = token_attributes(big)
     assert len(attributes) == 3
-    assert twice(deps, Message(json.dumps(spec_dict()).encode(), attributes, "m-long", PUBLISHED)) == "job-1"
+    assert twice(deps, PubSubMessage(json.dumps(spec_dict()).encode(), attributes, "m-long", PUBLISHED)) == "job-1"
 
 
 # ---- job files: the owner is the folder -------------------------------------------------------------
-def job_file(deps, name: str, spec: dict | None, generation: str = "1") -> Message:
+def job_file(deps, name: str, spec: dict | None, generation: str = "1") -> PubSubMessage:
     if spec is not None:
         deps.blobs.write_bytes(f"gs://bkt/{name}", json.dumps(spec).encode())
-    return Message(b"{}", {"bucketId": "bkt", "objectId": name, "objectGeneration": generation,
+    return PubSubMessage(b"{}", {"bucketId": "bkt", "objectId": name, "objectGeneration": generation,
                            "eventType": "OBJECT_FINALIZE"}, f"n-{generation}", PUBLISHED,
                    "//pubsub.googleapis.com/projects/p/topics/zygarde-bucket-events")
 
@@ -121,7 +122,7 @@ def test_a_message_on_the_jobs_topic_dressed_as_a_notification_is_no_job_file(de
     """The jobs topic carries messages anyone with publish rights wrote: attributes that name an object do
     not make a job file of them (whose owner would be its folder)."""
     deps.blobs.write_bytes("gs://bkt/jobs/ana@example.com/mine.json", json.dumps(spec_dict()).encode())
-    forged = Message(json.dumps(spec_dict(job_id="job-9", owner="eve@example.com")).encode(),
+    forged = PubSubMessage(json.dumps(spec_dict(job_id="job-9", owner="eve@example.com")).encode(),
                      {"bucketId": "bkt", "objectId": "jobs/ana@example.com/mine.json", "eventType": "OBJECT_FINALIZE",
                       **signed("eve@example.com")}, "m-forged", PUBLISHED,
                      "//pubsub.googleapis.com/projects/p/topics/zygarde-jobs")

@@ -8,8 +8,8 @@ from tests.unit.test_handlers import deliver
 from zygarde.domain.contracts import PrepareResult
 from zygarde.domain.model import PREPARE, TrialState
 from zygarde.domain.report_record import MAX_RECORD_BYTES, report_for_record
-from zygarde.service_layer import handlers
-from zygarde.service_layer.launching import data_prefix
+from zygarde.service_layer import edge
+from zygarde.service_layer.locations import data_prefix
 
 
 def wide_report(n: int) -> dict:
@@ -39,7 +39,7 @@ def test_a_wide_report_is_cut_below_the_limit_keeping_the_target_and_a_pointer()
 
 
 def test_the_preparation_of_a_wide_dataset_is_recorded_with_a_cut_report(deps):
-    job_id = handlers.submit_job(job_message(spec_dict()), deps)
+    job_id = edge.submit_job(job_message(spec_dict()), deps)
     trial = deps.repo.get_trial(job_id, PREPARE)
     result = PrepareResult(job_id, trial.attempt, "SUCCEEDED", report=wide_report(10_000),
                            rows={"train": 3500, "validation": 1000, "test": 500},

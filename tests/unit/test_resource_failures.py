@@ -6,7 +6,7 @@ from tests.unit.conftest import job_message, spec_dict
 from tests.unit.test_handlers import deliver, finish, submit
 from zygarde.domain.contracts import PrepareResult
 from zygarde.domain.model import PREPARE, JobState, TrialState
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 
 OOM = ("the data preparation ran out of memory in the driver (Java heap space); give the batch more memory "
        "(spark.driver.memory / spark.executor.memory) or select fewer columns (data.include_columns / "
@@ -21,7 +21,7 @@ def test_a_resource_failure_of_a_trial_is_not_retried(deps):
 
 
 def test_a_preparation_out_of_memory_fails_the_job_once_with_its_reason(deps):
-    job_id = handlers.submit_job(job_message(spec_dict(max_attempts=3)), deps)
+    job_id = edge.submit_job(job_message(spec_dict(max_attempts=3)), deps)
     prep = deps.repo.get_trial(job_id, PREPARE)
     deliver(deps, prep, PrepareResult(job_id, prep.attempt, "FAILED", error=OOM, error_kind="resource"), False)
     prep = deps.repo.get_trial(job_id, PREPARE)

@@ -12,10 +12,10 @@ from tests.unit.test_handlers import deliver, finish_stage, model_of, submit
 from zygarde.domain.contracts import FinalizeResult, PrepareResult, TrialResult, parse_result_object_name
 from zygarde.domain.errors import MessageError
 from zygarde.domain.model import FINALIZE, PREPARE, JobState, TrialState
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 from zygarde.service_layer.edge import acknowledge_permanent_errors, decode_pubsub
-from zygarde.service_layer.handlers import Message
-from zygarde.service_layer.launching import trial_uris
+from zygarde.service_layer.edge import PubSubMessage
+from zygarde.service_layer.locations import trial_uris
 
 ONE = [{"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.1]}}]
 
@@ -31,9 +31,9 @@ def snapshot(deps):
     return {t.trial_id: t for t in deps.repo.list_trials("job-1")}, deps.repo.get_job("job-1"), deps.repo.writes
 
 
-def notification(uri: str, bucket: str = "bkt", **attrs) -> Message:
+def notification(uri: str, bucket: str = "bkt", **attrs) -> PubSubMessage:
     name = uri.split("/", 3)[3]
-    return Message(b"{}", {"bucketId": bucket, "objectId": name, "eventType": "OBJECT_FINALIZE", **attrs}, "msg-7")
+    return PubSubMessage(b"{}", {"bucketId": bucket, "objectId": name, "eventType": "OBJECT_FINALIZE", **attrs}, "msg-7")
 
 
 @pytest.mark.parametrize("missing", ["bucketId", "objectId"])
@@ -44,11 +44,11 @@ def test_a_notification_without_bucket_or_object_is_acknowledged_once_with_its_i
     del msg.attributes[missing]
     before = snapshot(deps)
     with pytest.raises(MessageError, match="msg-7"):
-        handlers.on_trial_result(msg, deps)
-    handler = acknowledge_permanent_errors(lambda m: handlers.on_trial_result(m, deps))
+        edge.on_trial_result(msg, deps)
+    handler = acknowledge_permanent_errors(edge.on_trial_result)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="zygarde"):
-        assert handler(msg) is None and handler(msg) is None  # acknowledged, twice: no retry storm
+        assert handler(msg, deps) is None and handler(msg, deps) is None  # acknowledged, twice: no retry storm
     assert [r.levelno for r in caplog.records] == [logging.ERROR, logging.ERROR]  # one line per delivery
     assert "msg-7" in caplog.records[0].getMessage() and missing in caplog.records[0].getMessage()
     assert snapshot(deps) == before
@@ -62,7 +62,7 @@ def test_a_notification_from_another_bucket_is_ignored_and_logged(deps, caplog):
     before = snapshot(deps)
     with caplog.at_level(logging.WARNING, logger="zygarde"):
         for _ in range(2):
-            handlers.on_trial_result(notification(forged, bucket="evil"), deps)
+            edge.on_trial_result(notification(forged, bucket="evil"), deps)
     assert snapshot(deps) == before
     assert sum("another bucket" in r.getMessage() and "evil" in r.getMessage() for r in caplog.records) == 2
 
@@ -117,7 +117,7 @@ def test_a_forged_winner_never_wins_nor_gets_packaged(deps):
 
 
 def test_stage_results_naming_other_locations_are_refused(deps):
-    handlers.submit_job(job_message(spec_dict(candidates=ONE)), deps)
+    edge.submit_job(job_message(spec_dict(candidates=ONE)), deps)
     prep = deps.repo.get_trial("job-1", PREPARE)
     deliver(deps, prep, PrepareResult("job-1", 1, "SUCCEEDED", parts={"train": "gs://evil/train"}), True)
     prep = deps.repo.get_trial("job-1", PREPARE)
@@ -146,11 +146,31 @@ def test_result_object_names_must_be_exact():
         assert parse_result_object_name(name) is None, name
 
 
+def test_idle_report_names_are_as_exact_and_only_they_are_idle_reports(deps):
+    from zygarde.domain.contracts import parse_idle_object_name
+    from zygarde.domain.messages import BatchIdle, ResultWritten
+
+    assert parse_idle_object_name("results/job-1/zyg-job-1-prepare-a1/idle-2.json") == ("job-1", "zyg-job-1-prepare-a1", 2)
+    for name in ("results/job-1/zyg-b/idle-0.json", "results/job-1/zyg-b/idle-02.json", "results/job-1/zyg-b/idle-+1.json",
+                 "results/job-1/zyg-b/idle-1.json.tmp", "results/job-1//idle-1.json", "results/../zyg-b/idle-1.json",
+                 "results/job-1/zyg-b/idle-١.json", "results/job-1/zyg-b/attempt-1.json/idle-1.json",
+                 "results/job-1/zyg-b/idle-1.json/x"):
+        assert parse_idle_object_name(name) is None, name
+    assert parse_result_object_name("results/job-1/zyg-b/idle-1.json") is None
+
+    def decoded(name, bucket="bkt"):
+        return edge.results_message(PubSubMessage(b"{}", {"bucketId": bucket, "objectId": name}), deps.settings)
+
+    assert decoded("results/job-1/zyg-b/idle-1.json") == BatchIdle("job-1", "zyg-b", 1)
+    assert isinstance(decoded("results/job-1/t0000/attempt-1.json"), ResultWritten)
+    assert decoded("results/job-1/zyg-b/idle-01.json") is None and decoded("results/job-1/zyg-b/idle-1.json", "evil") is None
+
+
 def test_a_tick_message_with_any_data_reconciles(deps):
     running_job(deps)
-    tick = acknowledge_permanent_errors(lambda m: handlers.on_cluster_idle(deps))
+    tick = acknowledge_permanent_errors(edge.on_reconcile_tick)
     for data in (None, {}, {"message": {"data": "!!not base64!!", "attributes": {"x": "y"}}}):
-        assert tick(decode_pubsub(data))["launched"] == 0
+        assert tick(decode_pubsub(data), deps)["launched"] == 0
 
 
 def test_the_derived_manifest_location_is_where_the_finalize_batch_writes_it():

@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 
 from tests.unit.conftest import CSV, job_message, spec_dict
-from tests.unit.test_handlers import finish, finish_stage, submit, train_batches, train_trials
+from tests.unit.test_handlers import finish, finish_stage, submit, train_batches, training_trials
 from zygarde.domain.model import FINALIZE, JobState, TrialState
-from zygarde.service_layer import handlers
+from zygarde.service_layer import edge
 
 
 def with_cap(deps, cap):
@@ -81,16 +81,16 @@ def test_deadline_stops_the_search_and_registers_the_best_so_far(deps):
     submit(job("job-d", "ana", n=4, max_parallel=2, budget={"deadline_minutes": 30}), deps)
     finish(deps, "job-d", "t0000", auc=0.8)
     deps.clock.t += timedelta(minutes=31)
-    handlers.on_cluster_idle(deps)
+    edge.reconcile(deps)
     # the search is over: the other trials are cancelled, their batches too; the winner is finalised
-    assert {t.trial_id: t.state for t in train_trials(deps, "job-d")} == {
+    assert {t.trial_id: t.state for t in training_trials(deps, "job-d")} == {
         "t0000": TrialState.SUCCEEDED, "t0001": TrialState.CANCELLED, "t0002": TrialState.CANCELLED,
         "t0003": TrialState.CANCELLED}
     fin = deps.repo.get_trial("job-d", FINALIZE)
     assert fin.state is TrialState.RUNNING and fin.params["manifest"]["trial_id"] == "t0000"
     assert deps.launcher.running == [fin.batch_id]
     assert deps.repo.get_job("job-d").state is JobState.RUNNING
-    handlers.on_cluster_idle(deps)  # a replayed tick changes nothing
+    edge.reconcile(deps)  # a replayed tick changes nothing
     assert deps.repo.get_trial("job-d", FINALIZE).attempt == 1
     finish_stage(deps, "job-d", FINALIZE, times=2)
     j = deps.repo.get_job("job-d")
@@ -106,7 +106,7 @@ def test_deadline_before_any_success_ends_the_job_without_a_model(deps):
     submit(job("job-n", "ana", n=3, max_parallel=2, budget={"deadline_minutes": 30}), deps)
     finish(deps, "job-n", "t0000", status="FAILED")
     deps.clock.t += timedelta(minutes=31)
-    handlers.on_cluster_idle(deps)
+    edge.reconcile(deps)
     j = deps.repo.get_job("job-n")
     assert j.state is JobState.BUDGET_EXHAUSTED and j.model_version is None and j.best_trial_id is None
     assert deps.repo.get_trial("job-n", FINALIZE) is None and deps.launcher.running == []
@@ -151,7 +151,7 @@ def test_many_concurrent_completions_keep_the_cap_and_run_every_trial_once(deps)
     assert len(train_batches(deps)) == 40  # each trial exactly once
     assert len(deps.launcher.batches) == 40 + 2 * len(jobs) <= deps.launcher.create_calls  # + prepare, finalize
     # (a handler resuming another's in-flight launch may call create again: the API refuses the duplicate)
-    assert all(t.attempt == 1 for j, _ in jobs for t in train_trials(deps, j))
+    assert all(t.attempt == 1 for j, _ in jobs for t in training_trials(deps, j))
 
 
 def test_bayesian_job_asks_for_a_trial_whenever_a_slot_frees(deps):
@@ -166,7 +166,7 @@ def test_bayesian_job_asks_for_a_trial_whenever_a_slot_frees(deps):
     for step in range(6):
         current = sorted(running(deps, "job-tpe"), key=lambda t: t.index)
         finish(deps, "job-tpe", current[0].trial_id, auc=0.5 + step / 20, deliver_twice=True)
-    trials = train_trials(deps, "job-tpe")
+    trials = training_trials(deps, "job-tpe")
     assert len(trials) == 6 and all(t.state is TrialState.SUCCEEDED for t in trials)
     assert deps.repo.get_job("job-tpe").state is JobState.SUCCEEDED
     assert len({json.dumps(t.params, sort_keys=True) + t.algorithm for t in trials}) == 6

@@ -1,10 +1,12 @@
 """The warm batch's wait for handed work (zygarde/spark/handoff.py), with the file system faked:
-it runs each handoff in order, stops when none comes in time, and never waits when not asked to."""
+it reports idle before each wait, runs each handoff in order, stops when none comes in time or it is told to
+exit, and never waits when not asked to."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from zygarde.domain.contracts import Handoff, handoff_object
+from zygarde.domain.contracts import EXIT, Handoff, IdleReport, handoff_object, idle_object, parse_idle_object_name
 from zygarde.spark import handoff
 
 
@@ -51,3 +53,36 @@ def test_no_wait_without_a_prefix_or_seconds_and_unknown_work_stops_the_wait(mon
     assert handoff.serve(None, Req("prepare"), "job_id=j", executors) == []
     assert handoff.serve(None, Req("prepare", prefix, 0.0), "job_id=j", executors) == []
     assert handoff.serve(None, Req("prepare", prefix, 5.0), "job_id=j", executors) == []  # unknown main: stop
+
+
+@dataclass(frozen=True)
+class IdleReq:
+    name: str
+    handoff_prefix: str | None = None
+    handoff_seconds: float = 0.0
+    idle_prefix: str | None = None
+    job_id: str = "j"
+
+    @classmethod
+    def from_json(cls, text):
+        import json
+
+        return cls(**json.loads(text))
+
+
+def test_the_batch_reports_idle_before_each_wait_and_an_exit_ends_it_at_once(monkeypatch):
+    prefix, idle = "gs://b/artifacts/j/handoff/zyg-j-prepare-a1/", "gs://b/results/j/zyg-j-prepare-a1/"
+    objects = {handoff_object(prefix, 1): Handoff(main="train_pack.py", request={
+        "name": "pack1", "handoff_prefix": prefix, "handoff_seconds": 60.0, "idle_prefix": idle}).to_json().encode(),
+               handoff_object(prefix, 2): Handoff(main=EXIT).to_json().encode()}
+    _fake_fs(monkeypatch, objects)
+    written = {}
+    monkeypatch.setattr(handoff.hadoop_fs, "write_bytes", lambda spark, uri, data: written.__setitem__(uri, data))
+    ran = []
+    executors = {"train_pack.py": (IdleReq, lambda spark, r: ran.append(r.name) or Res("SUCCEEDED"))}
+    started = time.monotonic()
+    statuses = handoff.serve(None, IdleReq("prepare", prefix, 60.0, idle), "job_id=j", executors)
+    assert ran == ["pack1"] and statuses == ["SUCCEEDED"] and time.monotonic() - started < 30  # no 60 s wait
+    assert {uri: IdleReport.from_json(data) for uri, data in written.items()} == {
+        idle_object(idle, 1): IdleReport("j", 1), idle_object(idle, 2): IdleReport("j", 2)}
+    assert parse_idle_object_name(idle_object(idle, 2).removeprefix("gs://b/")) == ("j", "zyg-j-prepare-a1", 2)

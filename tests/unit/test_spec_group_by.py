@@ -58,12 +58,12 @@ def test_unknown_group_columns_are_refused_at_submission():
 
 def test_group_by_reaches_the_prepare_and_trial_requests():
     from zygarde.domain.model import Trial
-    from zygarde.service_layer.launching import batch_request
+    from zygarde.service_layer.stages import STAGES
 
     spec = parse_job_spec(spec_dict(data={"group_by": ["customer"], "k_folds": 3}))
     settings = Settings(project="p", region="r", bucket="bkt")
     for kind, trial_id in ((PREPARE, "prepare"), (TRAIN, "t1")):
         trial = Trial(job_id="job-1", trial_id=trial_id, index=0, kind=kind, algorithm="logistic_regression",
-                      params={}, attempt=1, batch_id="b")
-        request = json.loads(batch_request(trial, spec, "ana", settings).args[1])
+                      params={}, attempt=1, batch_id="b", pack_id="p")
+        request = json.loads(STAGES[kind].batch_request([trial], spec, "ana", settings).args[1])
         assert request["group_by"] == ["customer"]

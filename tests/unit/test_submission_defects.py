@@ -19,17 +19,17 @@ from zygarde.domain.errors import NotFound, SpecError, TransientError, Unstorabl
 from zygarde.domain.model import JobState
 from zygarde.domain.search_space import draw
 from zygarde.domain.spec import parse_job_spec
-from zygarde.service_layer import datasets, handlers, submission
+from zygarde.service_layer import datasets, edge, submission
 from zygarde.service_layer.dataset_paths import expand_braces
 from zygarde.service_layer.edge import acknowledge_permanent_errors
-from zygarde.service_layer.handlers import Message
+from zygarde.service_layer.edge import PubSubMessage
 
 HOME = f"gs://bkt/datasets/{OWNER}"
 
 
 def submit(deps, spec: dict | bytes, message_id: str = "m") -> str:
     raw = spec if isinstance(spec, bytes) else json.dumps(spec).encode()
-    return handlers.submit_job(raw_message(raw, message_id), deps)  # published by OWNER
+    return edge.submit_job(raw_message(raw, message_id), deps)  # published by OWNER
 
 
 # --- 13.1: whatever arrives is recorded, only transient errors raise -------------------------------
@@ -169,9 +169,9 @@ def test_brace_globs_are_expanded_as_spark_reads_them(deps):
 # --- 15.5: job files from another bucket ----------------------------------------------------------
 def test_a_job_file_notification_from_another_bucket_is_ignored_and_logged(deps, caplog):
     deps.blobs.write_bytes("gs://evil/jobs/x.json", json.dumps(spec_dict()).encode())
-    msg = Message(b"{}", {"bucketId": "evil", "objectId": "jobs/x.json", "eventType": "OBJECT_FINALIZE"}, "n1")
+    msg = PubSubMessage(b"{}", {"bucketId": "evil", "objectId": "jobs/x.json", "eventType": "OBJECT_FINALIZE"}, "n1")
     with caplog.at_level(logging.WARNING, logger="zygarde"):
-        assert handlers.submit_job(msg, deps) is None
+        assert edge.submit_job(msg, deps) is None
     assert deps.repo.jobs == {} and deps.launcher.create_calls == 0
     assert "job file notification from another bucket ignored bucket=evil" in caplog.text
 
@@ -218,16 +218,16 @@ def test_permanent_error_log_lines_name_the_function_s_handler(deps, monkeypatch
         logger.propagate = True
         monkeypatch.setattr(main.bootstrap, "deps", lambda: deps)
 
-        def missing(msg, deps):
+        def missing(msg, settings):
             raise NotFound("trial job-9/t0000 not found")
 
-        monkeypatch.setattr(handlers, "on_trial_result", missing)
+        monkeypatch.setattr(edge, "results_message", missing)
         with caplog.at_level(logging.ERROR, logger="zygarde"):
-            acknowledge_permanent_errors(main.trial_result_message)(Message(b"", {}, "m7"))
+            acknowledge_permanent_errors(edge.on_trial_result)(PubSubMessage(b"", {}, "m7"), deps)
     finally:
         logger.propagate, logger.handlers[:], _ = before
         logger.setLevel(before[2])
-    assert "handler=trial_result_message message_id=m7" in caplog.text and "<lambda>" not in caplog.text
+    assert "handler=on_trial_result message_id=m7" in caplog.text and "<lambda>" not in caplog.text
 
 
 # --- 14.2: dataset paths ---------------------------------------------------------------------------
@@ -254,4 +254,4 @@ def test_the_accepted_job_is_the_same_through_a_redelivery(deps):
     writes = deps.repo.writes
     assert submit(deps, spec_dict(job_id=None), "same") == first and deps.repo.writes == writes
     assert dataclasses.asdict(deps.repo.get_job(first))["state"] is JobState.RUNNING
-    assert handlers.submit_job(job_message(), deps) == "job-1"
+    assert edge.submit_job(job_message(), deps) == "job-1"

@@ -27,5 +27,5 @@ def test_functions_drop_what_the_filters_would_have_dropped():
     assert passes_subscription_filter("submit_job", envelope("s", "jobs/x.json"))
     assert not passes_subscription_filter("submit_job", envelope("s", "results/j/t/attempt-1.json"))
     assert passes_subscription_filter("submit_job", envelope("s", None))  # a published job: no object
-    assert passes_subscription_filter("on_cluster_idle", envelope("s", None))
+    assert passes_subscription_filter("on_reconcile_tick", envelope("s", None))
     assert passes_subscription_filter("submit_job", None)

@@ -560,13 +560,15 @@ def test_firestore_indexes_match_the_queries(tf):
     jobs = config.collection("jobs")
     assert (jobs, (("owner", "ASCENDING"), ("created_at", "DESCENDING"))) in composites
     assert (jobs, (("state", "ASCENDING"), ("created_at", "ASCENDING"))) in composites
+    trials = config.collection("trials")
+    assert (trials, (("batch_id", "ASCENDING"), ("state", "ASCENDING"))) in composites  # batch_trials with states
 
 
-def test_scheduler_ticks_the_cluster_idle_topic(tf):
+def test_scheduler_ticks_the_reconcile_topic(tf):
     addr = "google_cloud_scheduler_job.reconcile_tick"
     assert tf.arg(addr, None, "schedule") == "*/2 * * * *"
     [target_block] = tf.arg(addr, None, "pubsub_target")
-    assert target(tf, target_block["topic_name"]) == config.topic("cluster_idle")
+    assert target(tf, target_block["topic_name"]) == config.topic("reconcile")
 
 
 def test_web_app_behind_iap(tf):

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Iterator
 
+from zygarde.domain.batch_state import ENDING
 from zygarde.domain.errors import (BatchAlreadyExists, BatchNotFound, ConfigError, PermanentError,
                                    TransientError)
 from zygarde.service_layer.ports import BatchInfo, BatchLauncher, BatchRequest
@@ -169,7 +170,7 @@ class DataprocBatchLauncher(BatchLauncher):
         except BatchNotFound:
             return
         info = _info(batch)
-        if info.is_terminal or info.state == "CANCELLING" or not batch.operation:
+        if info.state in ENDING or not batch.operation:
             return
         try:
             with _mapped_errors("cancel", batch_id):
@@ -177,7 +178,7 @@ class DataprocBatchLauncher(BatchLauncher):
         except (BatchNotFound, PermanentError):
             # Refused (400/404/FAILED_PRECONDITION): fine if the batch finished or vanished meanwhile.
             try:
-                if self.get(batch_id).state in ("SUCCEEDED", "FAILED", "CANCELLED", "CANCELLING"):
+                if self.get(batch_id).state in ENDING:
                     return
             except BatchNotFound:
                 return

@@ -1,9 +1,9 @@
 """JobRepository on Firestore (native mode).
 
-Layout (models: see firestore_models): zygarde_jobs/{job} holds the job header; zygarde_jobs/{job}/trials/{trial} one document per
-trial; zygarde_jobs/{job}/slots/{n} exists while slot n is held (by one attempt: trial, attempt and
-batch id, as zygarde_capacity/{n}). Each update is a transaction on one document, so concurrent handlers
-of different trials never contend; a job and its trials are written in one batch.
+Layout: zygarde_jobs/{job} holds the job header; zygarde_jobs/{job}/trials/{trial} one document per
+trial; the scheduling board (slots and the ready queue) is adapters/firestore_board.py, the model registry
+adapters/firestore_models.py. Each update is a transaction on one document, so concurrent handlers of
+different trials never contend; a job and its trials are written in one batch.
 """
 from __future__ import annotations
 
@@ -14,18 +14,19 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from zygarde.adapters.firestore_board import FirestoreSchedulingBoard
 from zygarde.adapters.firestore_models import FirestoreModelRegistry
-from zygarde.adapters.firestore_support import transient as _transient
+from zygarde.adapters.firestore_support import transient
 from zygarde.adapters.records import job_from_dict, job_to_dict, trial_from_dict, trial_to_dict
 from zygarde.config import collection
 from zygarde.domain.errors import NotFound, Unstorable
-from zygarde.domain.model import PREPARE, Job, JobState, Trial, TrialState
-from zygarde.service_layer.ports import JobRepository, SlotHold
+from zygarde.domain.model import ACTIVE, PREPARE, Job, JobState, Trial, TrialState
+from zygarde.service_layer.ports import JobRepository
 
 _BATCH_LIMIT = 400
 
 
-class FirestoreJobRepository(FirestoreModelRegistry, JobRepository):
+class FirestoreJobRepository(FirestoreSchedulingBoard, FirestoreModelRegistry, JobRepository):
     def __init__(self, client: firestore.Client):
         self._db = client
         self._jobs = client.collection(collection("jobs"))
@@ -35,9 +36,6 @@ class FirestoreJobRepository(FirestoreModelRegistry, JobRepository):
 
     def _trials(self, job_id: str):
         return self._job_ref(job_id).collection(collection("trials"))
-
-    def _slots(self, job_id: str):
-        return self._job_ref(job_id).collection(collection("job_slots"))
 
     def add_job(self, job: Job, trials: list[Trial]) -> bool:
         """One batched write, the job's create first: all or nothing, and refused whole if the job
@@ -52,7 +50,7 @@ class FirestoreJobRepository(FirestoreModelRegistry, JobRepository):
         except (gexc.InvalidArgument, gexc.FailedPrecondition, ValueError, TypeError, UnicodeEncodeError) as exc:
             raise Unstorable(f"Firestore refuses the job document ({type(exc).__name__})") from exc
 
-    @_transient
+    @transient
     def _add_job(self, job: Job, trials: list[Trial]) -> bool:
         if self._job_ref(job.job_id).get().exists:
             return False
@@ -73,7 +71,7 @@ class FirestoreJobRepository(FirestoreModelRegistry, JobRepository):
             return False
         return True
 
-    @_transient
+    @transient
     def orphan_jobs(self, created_before: str) -> list[str]:
         query = self._db.collection_group(collection("trials")).where(
             filter=FieldFilter("kind", "==", PREPARE)).where(
@@ -83,7 +81,7 @@ class FirestoreJobRepository(FirestoreModelRegistry, JobRepository):
             return []
         return sorted(s.id for s in self._db.get_all([self._job_ref(job_id) for job_id in stale]) if not s.exists)
 
-    @_transient
+    @transient
     def delete_orphan(self, job_id: str, created_before: str) -> int:
         job_ref, prepare_ref = self._job_ref(job_id), self._trials(job_id).document(PREPARE)
         refs = [r for r in self._trials(job_id).list_documents() if r.id != PREPARE] + [prepare_ref]
@@ -107,7 +105,7 @@ class FirestoreJobRepository(FirestoreModelRegistry, JobRepository):
             deleted += len(chunk)
         return deleted
 
-    @_transient
+    @transient
     def get_job(self, job_id: str) -> Job | None:
         snap = self._job_ref(job_id).get()
         return job_from_dict(snap.to_dict()) if snap.exists else None
@@ -125,26 +123,26 @@ class FirestoreJobRepository(FirestoreModelRegistry, JobRepository):
 
         return run(self._db.transaction())
 
-    @_transient
+    @transient
     def update_job(self, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
         return self._update(self._job_ref(job_id), job_from_dict, job_to_dict, change, f"job {job_id}")
 
-    @_transient
+    @transient
     def list_jobs(self, owner: str | None = None, states: list[JobState] | None = None, limit: int = 100) -> list[Job]:
         query = self._jobs
         if owner is not None:
             query = query.where(filter=FieldFilter("owner", "==", owner))
         if states is not None:
-            query = query.where(filter=FieldFilter("state", "in", [s.value for s in states]))
+            query = query.where(filter=FieldFilter("state", "in", sorted(s.value for s in states)))
         jobs = [job_from_dict(s.to_dict()) for s in query.stream()]
         return sorted(jobs, key=lambda j: j.created_at, reverse=True)[:limit]
 
-    @_transient
+    @transient
     def get_trial(self, job_id: str, trial_id: str) -> Trial | None:
         snap = self._trials(job_id).document(trial_id).get()
         return trial_from_dict(snap.to_dict()) if snap.exists else None
 
-    @_transient
+    @transient
     def list_trials(self, job_id: str, states: Sequence[TrialState] | None = None,
                     limit: int | None = None) -> list[Trial]:
         query = self._trials(job_id)
@@ -154,12 +152,22 @@ class FirestoreJobRepository(FirestoreModelRegistry, JobRepository):
             query = query.limit(limit)
         return sorted((trial_from_dict(s.to_dict()) for s in query.stream()), key=lambda t: t.index)
 
-    @_transient
+    @transient
+    def batch_trials(self, job_id: str, batch_id: str, states: Sequence[TrialState] | None = None,
+                     limit: int | None = None) -> list[Trial]:
+        query = self._trials(job_id).where(filter=FieldFilter("batch_id", "==", batch_id))
+        if states is not None:
+            query = query.where(filter=FieldFilter("state", "in", sorted(s.value for s in states)))
+        if limit is not None:
+            query = query.limit(limit)
+        return sorted((trial_from_dict(s.to_dict()) for s in query.stream()), key=lambda t: t.index)
+
+    @transient
     def update_trial(self, job_id: str, trial_id: str, change: Callable[[Trial], Trial | None]) -> Trial | None:
         return self._update(self._trials(job_id).document(trial_id), trial_from_dict, trial_to_dict, change,
                             f"trial {job_id}/{trial_id}")
 
-    @_transient
+    @transient
     def add_trial(self, trial: Trial) -> bool:
         try:
             self._trials(trial.job_id).document(trial.trial_id).create(trial_to_dict(trial))
@@ -167,68 +175,9 @@ class FirestoreJobRepository(FirestoreModelRegistry, JobRepository):
             return False
         return True
 
-    @_transient
+    @transient
     def active_trials(self) -> list[Trial]:
         query = self._db.collection_group(collection("trials")).where(
-            filter=FieldFilter("state", "in", [TrialState.LAUNCHING.value, TrialState.RUNNING.value]))
+            filter=FieldFilter("state", "in", sorted(s.value for s in ACTIVE)))
         return [trial_from_dict(s.to_dict()) for s in query.stream()]
 
-    @_transient
-    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str, attempt: int = 0,
-                   batch_id: str = "") -> bool:
-        return self._create(self._slots(job_id).document(str(slot)), {
-            "trial_id": trial_id, "claimed_at": now, "attempt": attempt, "batch_id": batch_id})
-
-    @_transient
-    def release_slot(self, job_id: str, slot: int, trial_id: str, attempt: int = 0) -> None:
-        self._delete_if_held(self._slots(job_id).document(str(slot)), {"trial_id": trial_id, "attempt": attempt})
-
-    @staticmethod
-    def _create(ref, data: dict) -> bool:
-        try:
-            ref.create(data)
-        except gexc.AlreadyExists:
-            return False
-        return True
-
-    def _delete_if_held(self, ref, holder: dict) -> None:
-        """Delete a slot document only if `holder` (trial and attempt) still holds it, in a
-        one-document transaction. A document written before attempts were recorded matches any attempt."""
-
-        @firestore.transactional
-        def run(tx):
-            snap = ref.get(transaction=tx)
-            data = snap.to_dict() if snap.exists else None
-            if data is not None and all(data.get(k, v) == v if k == "attempt" else data.get(k) == v
-                                        for k, v in holder.items()):
-                tx.delete(ref)
-
-        run(self._db.transaction())
-
-    @staticmethod
-    def _hold(snap) -> SlotHold:
-        data = snap.to_dict()
-        return SlotHold(data.get("trial_id"), data.get("claimed_at"), data.get("job_id", ""),
-                        int(data.get("attempt", 0)), data.get("batch_id", ""))
-
-    @_transient
-    def slot_holders(self, job_id: str) -> dict[int, SlotHold]:
-        return {int(s.id): self._hold(s) for s in self._slots(job_id).stream()}
-
-    def _capacity(self):
-        return self._db.collection(collection("capacity"))
-
-    @_transient
-    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str, attempt: int = 0,
-                       batch_id: str = "") -> bool:
-        return self._create(self._capacity().document(str(slot)), {
-            "job_id": job_id, "trial_id": trial_id, "claimed_at": now, "attempt": attempt, "batch_id": batch_id})
-
-    @_transient
-    def release_capacity(self, slot: int, job_id: str, trial_id: str, attempt: int = 0) -> None:
-        self._delete_if_held(self._capacity().document(str(slot)),
-                             {"job_id": job_id, "trial_id": trial_id, "attempt": attempt})
-
-    @_transient
-    def capacity_holders(self) -> dict[int, SlotHold]:
-        return {int(s.id): self._hold(s) for s in self._capacity().stream()}

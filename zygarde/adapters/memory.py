@@ -7,20 +7,20 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Callable
 
+from zygarde.adapters.memory_board import MemorySchedulingBoard
 from zygarde.adapters.memory_models import MemoryModelRegistry
 from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, NotFound, PreconditionFailed, Unstorable
 from zygarde.domain.model import PREPARE, Job, Trial, TrialState
 from zygarde.service_layer.ports import (BatchInfo, BatchLauncher, BatchRequest, BlobStore,
-                                         EventPublisher, JobRepository, SlotHold)
+                                         EventPublisher, JobRepository)
 
 
-class MemoryJobRepository(MemoryModelRegistry, JobRepository):
+class MemoryJobRepository(MemorySchedulingBoard, MemoryModelRegistry, JobRepository):
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.RLock()
         self.jobs: dict[str, Job] = {}
         self.trials: dict[str, dict[str, Trial]] = defaultdict(dict)
-        self.slots: dict[str, dict[int, SlotHold]] = defaultdict(dict)
-        self.capacity: dict[int, SlotHold] = {}
         self._init_models()
         self._active: dict[tuple[str, str], Trial] = {}  # index of LAUNCHING/RUNNING trials
         self.writes = 0  # how many documents were written, for idempotency tests
@@ -80,6 +80,12 @@ class MemoryJobRepository(MemoryModelRegistry, JobRepository):
         trials = [t for t in self.trials.get(job_id, {}).values() if states is None or t.state in states]
         return sorted(trials[:limit] if limit is not None else trials, key=lambda t: t.index)
 
+    def batch_trials(self, job_id: str, batch_id: str, states: Sequence[TrialState] | None = None,
+                     limit: int | None = None) -> list[Trial]:
+        trials = [t for t in self.trials.get(job_id, {}).values()
+                  if t.batch_id == batch_id and (states is None or t.state in states)]
+        return sorted(trials[:limit] if limit is not None else trials, key=lambda t: t.index)
+
     def update_trial(self, job_id: str, trial_id: str, change: Callable[[Trial], Trial | None]) -> Trial | None:
         with self._lock:
             current = self.get_trial(job_id, trial_id)
@@ -111,41 +117,6 @@ class MemoryJobRepository(MemoryModelRegistry, JobRepository):
         with self._lock:
             return list(self._active.values())
 
-    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str, attempt: int = 0,
-                   batch_id: str = "") -> bool:
-        with self._lock:
-            if slot in self.slots[job_id]:
-                return False
-            self.slots[job_id][slot] = SlotHold(trial_id, now, attempt=attempt, batch_id=batch_id)
-            return True
-
-    def release_slot(self, job_id: str, slot: int, trial_id: str, attempt: int = 0) -> None:
-        with self._lock:
-            hold = self.slots[job_id].get(slot)
-            if hold is not None and (hold.trial_id, hold.attempt) == (trial_id, attempt):
-                del self.slots[job_id][slot]
-
-    def slot_holders(self, job_id: str) -> dict[int, SlotHold]:
-        return dict(self.slots.get(job_id, {}))
-
-
-    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str, attempt: int = 0,
-                       batch_id: str = "") -> bool:
-        with self._lock:
-            if slot in self.capacity:
-                return False
-            self.capacity[slot] = SlotHold(trial_id, now, job_id, attempt, batch_id)
-            return True
-
-    def release_capacity(self, slot: int, job_id: str, trial_id: str, attempt: int = 0) -> None:
-        with self._lock:
-            hold = self.capacity.get(slot)
-            if hold is not None and (hold.job_id, hold.trial_id, hold.attempt) == (job_id, trial_id, attempt):
-                del self.capacity[slot]
-
-    def capacity_holders(self) -> dict[int, SlotHold]:
-        with self._lock:
-            return dict(self.capacity)
 
 
 def _old_waiting_prepare(prepare: Trial | None, created_before: str) -> bool:

@@ -1,7 +1,8 @@
 """The wire contract between the control plane and a Spark trial batch.
 
-A batch receives one TrialRequest as JSON in its `--request` argument and writes one TrialResult
-JSON object to `request.result_uri` as its very last act. Stdlib only: this module is shipped to
+A batch receives one request as JSON in its `--request` argument (a PrepareRequest, a PackRequest of
+one or more trials, a FinalizeRequest) and writes one result JSON object per piece of work (a
+PrepareResult, a TrialResult per trial, a FinalizeResult) to the result URI it names. Stdlib only: this module is shipped to
 the Spark batch inside the core package zip.
 """
 from __future__ import annotations
@@ -25,32 +26,6 @@ class _JsonMessage:
     @classmethod
     def from_dict(cls, data: dict):
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
-@dataclass(frozen=True)
-class TrialRequest(_JsonMessage):
-    job_id: str
-    trial_id: str
-    attempt: int
-    dataset_uri: str  # gs://... or a local path
-    dataset_format: str  # csv | parquet | json | libsvm
-    target: str  # label column; "label" for libsvm
-    task: str  # binary_classification | multiclass_classification | regression
-    metric: str  # the metric to optimise, e.g. "f1", "areaUnderROC", "rmse"
-    algorithm: str  # a name from zygarde.domain.algorithms
-    params: dict[str, Any]  # Spark ML param name -> value
-    seed: int
-    validation_fraction: float
-    model_uri: str  # where to save the fitted PipelineModel (a gs:// "directory")
-    result_uri: str  # where to write the TrialResult JSON, last
-    dataset_options: dict[str, Any] = field(default_factory=dict)  # reader options (header, sep...)
-    # Set once the job's data is prepared: the trial reads these Parquet parts, never the raw file.
-    train_uri: str | None = None
-    validation_uri: str | None = None
-    k_folds: int = 0  # >= 2: k-fold cross-validation on the train part; the objective is the CV mean
-    group_by: list[str] = field(default_factory=list)  # k-fold by these columns' groups (empty: row by row)
-    train_fraction: float = 1.0  # < 1: fit on a seeded sample of the train part (a successive halving rung)
-
 
 
 @dataclass(frozen=True)
@@ -78,6 +53,7 @@ class PrepareRequest(_JsonMessage):
     group_by: list[str] = field(default_factory=list)  # keep each group of these columns in one part
     handoff_prefix: str | None = None  # see Handoff
     handoff_seconds: float = 0.0
+    idle_prefix: str | None = None  # see Handoff
 
 
 
@@ -187,6 +163,7 @@ class PackRequest(_JsonMessage):
     concurrency: int = 0  # trials fitted at once; 0: the session's default parallelism
     handoff_prefix: str | None = None  # see Handoff
     handoff_seconds: float = 0.0
+    idle_prefix: str | None = None  # see Handoff
 
     def __post_init__(self) -> None:
         trials = tuple(PackedTrial.from_dict(t) if isinstance(t, dict) else t for t in self.trials)
@@ -221,19 +198,35 @@ class TrialResult(_JsonMessage):
 
 
 
+EXIT = "exit"  # a Handoff's main when the batch is to end now
+
+
 @dataclass(frozen=True)
 class Handoff(_JsonMessage):
-    """More work for a warm batch. A batch whose request names a handoff_prefix does not exit when its
-    work is done: it waits up to handoff_seconds for {handoff_prefix}{n}.json (n = 1, 2, ...: the
-    handoffs it has run, plus one) and runs it in the same Spark session, with no new start-up.
-    The control plane writes it (create-only) instead of creating a new batch."""
+    """More work for a warm batch, or its leave to go. A batch whose request names a handoff_prefix does
+    not exit when its work is done: it reports that it is idle ({idle_prefix}idle-{n}.json, an
+    IdleReport), then waits up to handoff_seconds for {handoff_prefix}{n}.json (n = 1, 2, ...: the
+    handoffs it has run, plus one) and runs it in the same Spark session, with no new start-up; a
+    handoff whose main is EXIT ends it at once. The control plane writes it (create-only)."""
 
-    main: str  # the entry point whose work this is: train_pack.py, finalize_model.py
-    request: dict[str, Any]  # that entry point's request (which names the next handoff in turn)
+    main: str  # the entry point whose work this is: train_pack.py, finalize_model.py; or EXIT
+    request: dict[str, Any] = field(default_factory=dict)  # that entry point's request (names the next handoff)
+
+
+@dataclass(frozen=True)
+class IdleReport(_JsonMessage):
+    """A batch's report that it has done its work and waits for handoff number `handoff`."""
+
+    job_id: str
+    handoff: int
 
 
 def handoff_object(prefix: str, n: int) -> str:
     return f"{prefix}{n}.json"
+
+
+def idle_object(prefix: str, n: int) -> str:
+    return f"{prefix}idle-{n}.json"
 
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # a job or trial id (a valid Firestore document id)
@@ -244,6 +237,27 @@ MANIFEST_NAME = "manifest.json"  # a model package's manifest, {package_uri}mani
 def result_object_name(job_id: str, trial_id: str, attempt: int) -> str:
     """results/{job}/{trial}/attempt-{n}.json: the object whose finalize event reports a trial."""
     return f"results/{job_id}/{trial_id}/attempt-{attempt}.json"
+
+
+def idle_prefix_name(job_id: str, batch_id: str) -> str:
+    """results/{job}/{batch}/: where a batch reports it is idle (idle-{n}.json)."""
+    return f"results/{job_id}/{batch_id}/"
+
+
+def parse_idle_object_name(name: str) -> tuple[str, str, int] | None:
+    """(job_id, batch_id, n) from results/{job}/{batch}/idle-{n}.json, or None if it is not exactly such
+    a name (ids of letters, digits, _ and -; n >= 1 without leading zeros)."""
+    parts = name.split("/")
+    if len(parts) != 4 or parts[0] != "results" or not _ID.fullmatch(parts[1]) or not _ID.fullmatch(parts[2]) \
+            or not parts[3].startswith("idle-") or not parts[3].endswith(".json"):
+        return None
+    digits = parts[3][len("idle-"):-len(".json")]
+    if not digits.isdecimal() or not digits.isascii():
+        return None
+    n = int(digits)
+    if n < 1 or idle_object(idle_prefix_name(parts[1], parts[2]), n) != name:
+        return None
+    return parts[1], parts[2], n
 
 
 def parse_result_object_name(name: str) -> tuple[str, str, int] | None:

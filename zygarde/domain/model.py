@@ -20,10 +20,16 @@ class TrialState(str, enum.Enum):
     PRUNED = "PRUNED"  # stopped early by successive halving: finished at its last rung, never retried
 
     def is_finished(self) -> bool:
-        return self in (TrialState.SUCCEEDED, TrialState.FAILED, TrialState.CANCELLED, TrialState.PRUNED)
+        return self in FINISHED
 
     def is_active(self) -> bool:
-        return self in (TrialState.LAUNCHING, TrialState.RUNNING)
+        return self in ACTIVE
+
+
+# The one definition of the trial state sets (Firestore queries, the rules and the views use these).
+ACTIVE = frozenset({TrialState.LAUNCHING, TrialState.RUNNING})  # an attempt holds a batch
+FINISHED = frozenset({TrialState.SUCCEEDED, TrialState.FAILED, TrialState.CANCELLED, TrialState.PRUNED})
+UNFINISHED = frozenset(TrialState) - FINISHED  # waiting, launching, running or paused between rungs
 
 
 class JobState(str, enum.Enum):
@@ -68,11 +74,32 @@ class Condition:
     message: str
     time: str  # ISO 8601 UTC
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", str(self.reason))  # a Reason is stored as its plain word
+
     def to_dict(self) -> dict[str, str]:
         return dataclasses.asdict(self)
 
 
-TRAIN, PREPARE, FINALIZE = "train", "prepare", "finalize"  # trial kinds: a job's stages run as trials too
+@dataclass(frozen=True)
+class BatchRun:
+    """One ended attempt's time in its batch, kept so that budgets bill every rung and every retry."""
+
+    batch_id: str
+    started_at: str  # ISO 8601
+    finished_at: str
+
+
+class StageKind(enum.StrEnum):
+    """What a trial's batch does: prepare the job's data, train candidates (always in a pack), or
+    finalise the winner. A job's stages run as trials too, each with its own record."""
+
+    PREPARE = "prepare"
+    TRAIN = "train"
+    FINALIZE = "finalize"
+
+
+TRAIN, PREPARE, FINALIZE = StageKind.TRAIN, StageKind.PREPARE, StageKind.FINALIZE
 
 
 @dataclass(frozen=True)
@@ -98,7 +125,7 @@ class Trial:
     started_at: str | None = None
     finished_at: str | None = None
     conditions: tuple[Condition, ...] = ()
-    kind: str = TRAIN
+    kind: StageKind = StageKind.TRAIN
     outputs: dict[str, Any] = field(default_factory=dict)  # stage results: data report, parts, package...
     pack_id: str | None = None  # the pack this attempt runs in (its batch holds the pack's slots)
     handoff: int | None = None  # 0: this attempt's batch was created to take handoffs; n: the nth handed to it
@@ -108,10 +135,14 @@ class Trial:
     train_fraction: float = 1.0
     rung_scores: list[float] = field(default_factory=list)
     rung_attempt: int = 0
+    runs: tuple[BatchRun, ...] = ()  # every ended attempt that ran (budgets count them all)
 
     def __post_init__(self) -> None:
-        if self.kind not in (TRAIN, PREPARE, FINALIZE):
-            raise ValueError(f"trial {self.trial_id}: unknown kind {self.kind!r}")
+        if not isinstance(self.kind, StageKind):
+            try:
+                object.__setattr__(self, "kind", StageKind(self.kind))
+            except ValueError:
+                raise ValueError(f"trial {self.trial_id}: unknown kind {self.kind!r}") from None
         if self.state is TrialState.SUCCEEDED and self.kind == TRAIN and self.objective is None:
             raise ValueError(f"trial {self.trial_id}: SUCCEEDED needs an objective value")
         if self.state is TrialState.PRUNED and not self.rung_scores:
@@ -132,6 +163,8 @@ class Trial:
             extra.update(started_at=now, finished_at=None)  # a later rung's attempt runs anew
         if new is TrialState.PAUSED:
             extra["finished_at"] = now  # this rung's attempt has ended
+        if self.state is TrialState.RUNNING and new is not TrialState.RUNNING and self.started_at:
+            extra["runs"] = self.runs + (BatchRun(self.batch_id or "", self.started_at, now),)
         cond = Condition(new.value, reason, message, now)
         return dataclasses.replace(self, state=new, conditions=self.conditions + (cond,), **extra, **changes)
 

@@ -19,7 +19,7 @@ from collections import Counter
 from typing import Any
 
 from zygarde.domain import algorithms, cost, pruning, search_space
-from zygarde.domain.model import TRAIN, Trial, TrialState
+from zygarde.domain.model import TRAIN, StageKind, Trial, TrialState
 from zygarde.domain.spec import CandidateSpec, JobSpec
 
 Point = tuple[str, dict[str, Any]]  # (algorithm, coerced params)
@@ -64,9 +64,11 @@ def grid(spec: JobSpec, job_id: str, now: str) -> list[Trial]:
 
 
 def ask(spec: JobSpec, job_id: str, trials: list[Trial], now: str) -> Trial | None:
-    """The next trial of a Bayesian search given every trial so far (any state), or None when the
-    search is not adaptive or has all its trials. Its index is len(trials): two calls with the same
-    history return the same trial, so storing it by id lets exactly one caller own it."""
+    """The next trial of a Bayesian search given every trial of the job so far (any state; its stages are
+    left out), or None when the search is not adaptive or has all its trials. Its index is the number of
+    training trials: two calls with the same history return the same trial, so storing it by id lets
+    exactly one caller own it."""
+    trials = [t for t in trials if t.kind is StageKind.TRAIN]
     if not is_adaptive(spec) or len(trials) >= planned_trial_count(spec):
         return None
     algo, params = _startup_point(spec, trials) or _tpe_point(spec, trials)

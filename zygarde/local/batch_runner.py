@@ -20,12 +20,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from zygarde.domain.batch_state import TERMINAL
 from zygarde.local.batch_cores import local_cores
 from zygarde.local.spark_submit import build_command, default_spark_submit, failure_message
 
 log = logging.getLogger("zygarde.local.batch_runner")
 
-TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+
 _CANCEL_GRACE_SECONDS = 5.0
 
 

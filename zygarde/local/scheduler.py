@@ -1,4 +1,4 @@
-"""The local Cloud Scheduler: publishes the reconciler's tick to the cluster-idle topic of the Pub/Sub
+"""The local Cloud Scheduler: publishes the reconciler's tick to the reconcile topic of the Pub/Sub
 emulator every N seconds, with the payload terraform's scheduler job sends, so that dead batches,
 lost results and deadlines are handled locally without anyone publishing by hand.
 
@@ -42,7 +42,7 @@ class Ticker(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        topic_name = topic("cluster_idle")
+        topic_name = topic("reconcile")
         while not self.stopped.wait(self.every):
             try:
                 message_id = publish_tick(self.pubsub_host, self.project, topic_name)
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     ticker = Ticker(args.pubsub, args.project, args.every)
     ticker.start()
     server = serve(args.host, args.port, ticker)
-    log.info("local scheduler every=%ss topic=%s port=%d", args.every, topic("cluster_idle"), args.port)
+    log.info("local scheduler every=%ss topic=%s port=%d", args.every, topic("reconcile"), args.port)
     try:
         server.serve_forever()
     finally:

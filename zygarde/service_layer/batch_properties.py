@@ -21,13 +21,3 @@ def for_algorithm(name: str | None) -> dict[str, str]:
     return {"spark.dynamicAllocation.enabled": "false",
             "spark.executor.instances": str(BARRIER_EXECUTORS),
             "spark.executor.cores": str(BARRIER_EXECUTOR_CORES)}
-
-
-def for_stage(kind: str, algorithm: str | None, params: dict) -> dict[str, str]:
-    """The batch properties of a stage or trial: a training trial's learner's; a finalisation that
-    fits the winner again needs its learner's too; a preparation needs the runtime's defaults."""
-    if kind == "train":
-        return for_algorithm(algorithm)
-    if kind == "finalize" and params.get("refit"):
-        return for_algorithm(params["refit"].get("algorithm"))
-    return {}

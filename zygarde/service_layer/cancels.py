@@ -8,18 +8,19 @@ import dataclasses
 import json
 import re
 
+from zygarde.domain.decisions import CancelRequested
 from zygarde.domain.errors import MessageError
+from zygarde.domain.messages import CancelAnswered, CancelJob, Message, PlaceWork
 from zygarde.domain.model import Condition, JobState
 from zygarde.domain.raw_doc import safe_text
+from zygarde.domain.reasons import Reason
 from zygarde.domain.spec import JOB_ID_PATTERN
 from zygarde.service_layer.authentication import Refused, Requester, message_sender
 from zygarde.service_layer.deps import Deps, log
-from zygarde.service_layer.lifecycle import stop_job
-from zygarde.service_layer.messages import Message
-from zygarde.service_layer.scheduling import dispatch
+from zygarde.service_layer.job_decisions import decide_and_apply
 
 MAX_RECORDED_REFUSALS = 20
-REFUSED = "CancelRefused"
+REFUSED = Reason.CANCEL_REFUSED
 USAGE = 'a cancel message needs data {"job_id": "..."} and the identity token of the job\'s owner'
 
 
@@ -38,7 +39,7 @@ def cancel_target(data: bytes) -> str:
     return job_id
 
 
-def cancel_job(msg: Message, deps: Deps) -> str | None:
+def cancel_job(msg: CancelJob, deps: Deps) -> list[Message]:
     """Cancel a job: it ends CANCELLED, its batches are cancelled, waiting trials never launch. A cancel of
     a job that ended otherwise changes nothing; a repeated one completes what the first started."""
     job_id = cancel_target(msg.data)
@@ -61,16 +62,15 @@ def cancel_job(msg: Message, deps: Deps) -> str | None:
             why = f"{sender.describe()} is not the job's owner"
     if why is not None:
         _refuse(deps, job_id, msg.message_id, sender, why)
-        return None
+        return [CancelAnswered(None)]
     if job.state.is_finished() and job.state is not JobState.CANCELLED:
         log.info("cancel ignored job_id=%s message_id=%s: the job already ended %s", job_id, msg.message_id,
                  job.state.value)
-        return job_id
+        return [CancelAnswered(job_id)]
     through = f" through {sender.identity.email}" if sender.delegated else ""
-    stop_job(deps, job_id, JobState.CANCELLED, "Cancelled", f"cancelled by its owner {job.owner}{through}")
-    dispatch(deps)  # its capacity goes to other jobs
+    follow = decide_and_apply(deps, job_id, CancelRequested(f"cancelled by its owner {job.owner}{through}"))
     log.info("job cancelled job_id=%s message_id=%s", job_id, msg.message_id)
-    return job_id
+    return [CancelAnswered(job_id), *follow, PlaceWork()]  # its capacity goes to other jobs
 
 
 def _refuse(deps: Deps, job_id: str, message_id: str, sender: Requester | None, why: str) -> None:

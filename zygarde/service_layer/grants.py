@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from zygarde.domain.errors import MessageError
 from zygarde.domain.identity import IdentityError, is_owner_key, owner_key
+from zygarde.domain.messages import GrantAccess, GrantAnswered, Message
 from zygarde.domain.raw_doc import safe_text
 from zygarde.domain.registry import is_model_name
 from zygarde.service_layer import model_access
@@ -81,6 +82,11 @@ def grant_access(deps: Deps, requester: str, model: str, grantee: str, role: str
     log.info("model access %s model=%s grantee=%s role=%s requested_by=%s changed=%s",
              "granted" if role else "revoked", model, grantee, role, requester, changed)
     return GrantOutcome(True, changed, what)
+
+
+def grant(cmd: GrantAccess, deps: Deps) -> list[Message]:
+    """The handler of GrantAccess: the model's name once applied (GrantAnswered)."""
+    return [GrantAnswered(grant_message(cmd, deps))]
 
 
 def grant_message(msg, deps: Deps) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from zygarde.domain import packing
+from zygarde.domain import budgets
 from zygarde.domain.model import PREPARE, Job, Trial, TrialState
 from zygarde.service_layer import model_access
 from zygarde.service_layer.ports import JobRepository
@@ -43,9 +43,9 @@ def job_cost(view: JobView, price_per_dcu_hour: float, now: datetime | None = No
     now = now or datetime.now(timezone.utc)
     cores = int((view.job.spec.get("budget") or {}).get("cores_per_trial") or DEFAULT_CORES_PER_TRIAL)
     stages = [t for t in (view.prepare, view.finalize) if t is not None]
-    runtimes = packing.batch_runtimes(view.trials + stages, now)
+    runtimes = budgets.batch_runtimes(view.trials + stages, now)
     batch_hours = sum(runtimes) / 3600
-    dcu_hours = sum(packing.billed_dcu_seconds(r, cores) for r in runtimes) / 3600
+    dcu_hours = sum(budgets.billed_dcu_seconds(r, cores) for r in runtimes) / 3600
     return {"batch_hours": round(batch_hours, 4), "batches": len(runtimes), "cores_per_batch": cores,
             "dcu_hours": round(dcu_hours, 4), "dollars": round(dcu_hours * price_per_dcu_hour, 4),
             "price_per_dcu_hour": price_per_dcu_hour}

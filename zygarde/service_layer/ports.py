@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     from zygarde.domain.identity import Identity
     from zygarde.domain.model import Job, JobState, Trial, TrialState
 
-# Dataproc batch states, as the API spells them.
-BATCH_TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+from zygarde.domain.batch_state import ENDING, TERMINAL
+from zygarde.service_layer.scheduling_board import ReadyJob, SchedulingBoard, SlotHold  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -39,18 +39,12 @@ class BatchInfo:
 
     @property
     def is_terminal(self) -> bool:
-        return self.state in BATCH_TERMINAL_STATES
+        return self.state in TERMINAL
 
-
-@dataclass(frozen=True)
-class SlotHold:
-    """Who holds a slot: one attempt of one trial (attempt 0: a claim that named no attempt)."""
-
-    trial_id: str
-    claimed_at: str  # ISO 8601
-    job_id: str = ""  # set for global capacity slots
-    attempt: int = 0
-    batch_id: str = ""
+    @property
+    def is_ending(self) -> bool:
+        """Ended, or being cancelled: it takes no more work."""
+        return self.state in ENDING
 
 
 class BatchLauncher(abc.ABC):
@@ -126,9 +120,9 @@ class IdentityVerifier(abc.ABC):
         cannot be fetched."""
 
 
-class JobRepository(abc.ABC):
-    """Jobs, their trials and their launch slots. Every update is a read-modify-write on ONE
-    document (a job header or a trial), so no document is hot."""
+class JobRepository(SchedulingBoard):
+    """Jobs, their trials, the scheduling board (scheduling_board.py) and the model registry. Every update
+    is a read-modify-write on ONE document (a job header, a trial, a slot), so no document is hot."""
 
     @abc.abstractmethod
     def add_job(self, job: "Job", trials: list["Trial"]) -> bool:
@@ -167,6 +161,12 @@ class JobRepository(abc.ABC):
         """The job's trials (those in `states`, at most `limit` of them: any ones), by index."""
 
     @abc.abstractmethod
+    def batch_trials(self, job_id: str, batch_id: str, states: "Sequence[TrialState] | None" = None,
+                     limit: int | None = None) -> "list[Trial]":
+        """The job's trials whose latest attempt was given to that batch (those in `states`, at most `limit`
+        of them), by index."""
+
+    @abc.abstractmethod
     def update_trial(self, job_id: str, trial_id: str,
                      change: "Callable[[Trial], Trial | None]") -> "Trial | None":
         """Apply `change` atomically; it returns the new snapshot or None for no change."""
@@ -177,35 +177,7 @@ class JobRepository(abc.ABC):
 
     @abc.abstractmethod
     def active_trials(self) -> "list[Trial]":
-        """LAUNCHING or RUNNING trials of every job."""
-
-    @abc.abstractmethod
-    def claim_slot(self, job_id: str, slot: int, trial_id: str, now: str, attempt: int = 0,
-                   batch_id: str = "") -> bool:
-        """Take job slot `slot` for attempt `attempt` of `trial_id` (running batch `batch_id`) at time
-        `now`; False if it is held (an atomic create)."""
-
-    @abc.abstractmethod
-    def release_slot(self, job_id: str, slot: int, trial_id: str, attempt: int = 0) -> None:
-        """Free the slot if this attempt of `trial_id` holds it (atomically: never another attempt's)."""
-
-    @abc.abstractmethod
-    def slot_holders(self, job_id: str) -> dict[int, "SlotHold"]:
-        """slot -> who holds it since when."""
-
-    @abc.abstractmethod
-    def claim_capacity(self, slot: int, job_id: str, trial_id: str, now: str, attempt: int = 0,
-                       batch_id: str = "") -> bool:
-        """Take global capacity slot `slot` (of ZYGARDE_MAX_CONCURRENT_BATCHES) for one attempt;
-        False if held."""
-
-    @abc.abstractmethod
-    def release_capacity(self, slot: int, job_id: str, trial_id: str, attempt: int = 0) -> None:
-        """Free the capacity slot if this attempt of this trial holds it."""
-
-    @abc.abstractmethod
-    def capacity_holders(self) -> dict[int, SlotHold]:
-        """slot -> holder, for every held global capacity slot."""
+        """LAUNCHING or RUNNING trials of every job (the reconciler's view)."""
 
     @abc.abstractmethod
     def register_model_version(self, name: str, job_id: str, record: dict, owner: str) -> int:

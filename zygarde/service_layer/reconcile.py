@@ -1,117 +1,131 @@
-"""The reconciler: makes Firestore and Dataproc agree, so compute exists only while trials run and
-nothing is lost when a batch dies or an event goes missing."""
+"""Reconcile (the scheduler's tick): make the store and Dataproc agree, so compute exists only while work
+runs and nothing is lost when a batch dies or an event goes missing. Per tick: active trials (a result
+whose notification was lost, a batch that died, a launch left half done, a job that has ended), slots
+held by batches that have ended, trials without their job, the rules of running jobs that time alone may
+end (deadlines, core-hour budgets), the ready queue for jobs with no batch, batches of ended jobs; then
+placement of free capacity. Other jobs move on their own events (a result, a redelivery)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from zygarde.domain import budgets
 from zygarde.domain.errors import BatchNotFound, PermanentError
+from zygarde.domain.messages import (AttemptEnded, BatchCancelled, CancelBatch, JobEnded, Message, PlaceWork,
+                                     Reconcile, Reconciled, ResultWritten, ResumeLaunches, Retry, ReviewJob,
+                                     WorkStarted)
 from zygarde.domain.model import Job, JobState, Trial, TrialState
+from zygarde.domain.reasons import Reason
 from zygarde.service_layer.deps import Deps, log
-from zygarde.service_layer.launching import ACTIVE, trial_uris
-from zygarde.service_layer.packs import is_pack_holder
-from zygarde.service_layer.lifecycle import cancel_trial, maybe_finish_job, trial_ended
-from zygarde.service_layer.results import record_result
-from zygarde.service_layer.scheduling import dispatch
+from zygarde.service_layer.job_specs import job_spec
+from zygarde.service_layer.locations import trial_uris
+from zygarde.service_layer.ports import BatchInfo
+from zygarde.service_layer.scheduling_board import ReadyJob
 
-def reconcile(deps: Deps) -> dict[str, int]:
-    """Reconcile Firestore with Dataproc: trials whose batch ended unreported, lost launches,
-    batches of finished jobs. Returns counts of what it did."""
-    report = {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0, "released_slots": 0,
-              "orphan_trials": 0}
+ORPHAN_SLOT_GRACE_SECONDS = 120  # a claim younger than this may still be launching
+ORPHAN_TRIAL_GRACE_SECONDS = 600  # a submission in flight writes its trials before its job
+ORPHAN_BATCH_GRACE_SECONDS = 120  # a batch writes its result last, then exits: a job that just ended waits
+
+
+def reconcile(cmd: Reconcile, deps: Deps) -> list[Message]:
     jobs: dict[str, Job | None] = {}
-    for trial in deps.repo.active_trials():
+    listed = {b.batch_id: b for b in deps.launcher.list({"zygarde": "trial"})}
+    active = deps.repo.active_trials()
+    follow: list[Message] = []
+    for trial in active:
         try:
-            _reconcile_trial(deps, trial, jobs, report)
+            follow += _reconcile_trial(deps, trial, jobs)
         except PermanentError as exc:  # one broken trial must not stop the tick for all others
             log.error("reconcile failed for a trial job_id=%s trial_id=%s error=%r", trial.job_id, trial.trial_id,
                       str(exc))
-    report["released_slots"] = _release_orphan_slots(deps)
-    report["orphan_trials"] = _sweep_orphan_trials(deps)
-    for job in deps.repo.list_jobs(states=[JobState.RUNNING], limit=100_000):
-        try:
-            maybe_finish_job(job.job_id, deps)  # deadlines and budgets
-        except PermanentError as exc:
-            log.error("reconcile failed for a job job_id=%s error=%r", job.job_id, str(exc))
-    report["launched"] = len(dispatch(deps))
-    report["cancelled_batches"] += _cancel_orphan_batches(deps, jobs)
-    log.info("reconciled %s", " ".join(f"{k}={v}" for k, v in report.items()))
-    return report
+    running = deps.repo.list_jobs(states=[JobState.RUNNING], limit=100_000)
+    holders = deps.repo.capacity_holders()
+    released = _release_orphan_slots(deps, running, holders, {t.batch_id for t in active}, listed)
+    swept = _sweep_orphan_trials(deps)
+    busy_jobs = {hold.job_id for hold in holders.values()}
+    for job in running:
+        if _bound_by_time(deps, job):
+            follow.append(ReviewJob(job.job_id))  # deadlines and core-hour budgets: time alone ends them
+        if job.job_id not in busy_jobs:
+            _keep_ready(deps, job)  # a job with a batch is put back in the queue when one ends
+    follow += _cancel_orphan_batches(deps, jobs, listed)
+    return [Reconciled({"released_slots": released, "orphan_trials": swept}), *dict.fromkeys(follow), PlaceWork()]
 
 
-def _reconcile_trial(deps: Deps, trial: Trial, jobs: dict[str, Job | None], report: dict[str, int]) -> None:
-    """One active trial: cancel it if its job has ended; record its result, or its batch's death."""
+def _bound_by_time(deps: Deps, job: Job) -> bool:
+    """Whether the passing of time alone may end the job's search: a core-hour budget, or a deadline due."""
+    spec = job_spec(job)
+    return spec.budget.max_core_hours is not None or \
+        budgets.deadline_problem(job, spec, deps.clock(), deps.settings.batch_startup_seconds) is not None
+
+
+def _keep_ready(deps: Deps, job: Job) -> None:
+    """Put back in the ready queue a job that has waiting work and a free job slot (a mark lost to a crash)."""
+    if deps.repo.list_trials(job.job_id, [TrialState.WAITING], limit=1) and \
+            len(deps.repo.slot_holders(job.job_id)) < job_spec(job).max_parallel:
+        deps.repo.mark_ready(ReadyJob(job.job_id, job.owner, job.created_at, deps.repo.owner_running(job.owner)))
+
+
+def report(trace: list[Message]) -> dict[str, int]:
+    """What a tick did, from the messages it caused."""
+    own = next((m.counts for m in trace if isinstance(m, Reconciled)), {})
+    return {"recovered_results": sum(isinstance(m, ResultWritten) and m.recovered for m in trace),
+            "dead_batches": sum(isinstance(m, AttemptEnded) and m.reason is Reason.BATCH_DIED for m in trace),
+            "launched": sum(m.trials for m in trace if isinstance(m, WorkStarted)),
+            "cancelled_batches": sum(isinstance(m, BatchCancelled) for m in trace),
+            "released_slots": own.get("released_slots", 0), "orphan_trials": own.get("orphan_trials", 0)}
+
+
+def _reconcile_trial(deps: Deps, trial: Trial, jobs: dict[str, Job | None]) -> list[Message]:
+    """One active trial: its job has ended, its launch is half done, its result was not delivered, or its
+    batch died without one."""
     job = jobs.setdefault(trial.job_id, deps.repo.get_job(trial.job_id))
-    if trial.state is TrialState.LAUNCHING or trial.batch_id is None:
-        return  # dispatch below resumes it
-    try:
-        info = deps.launcher.get(trial.batch_id)
-    except BatchNotFound:
-        info = None
     if job is None or job.state.is_finished():
-        if info is not None and not info.is_terminal:
-            deps.launcher.cancel(trial.batch_id)
-            report["cancelled_batches"] += 1
-        cancel_trial(deps, trial, "JobFinished", f"job {trial.job_id} had already finished")
-        return
+        if job is None and trial.batch_id:
+            return [CancelBatch(trial.job_id, trial.batch_id)]
+        return [JobEnded(trial.job_id)]
+    if trial.state is TrialState.LAUNCHING or trial.batch_id is None:
+        return [ResumeLaunches(trial.job_id)]
     _, result_uri = trial_uris(deps.settings, trial.job_id, trial.trial_id, trial.attempt)
     if deps.blobs.exists(result_uri):  # its notification was lost (its batch may run on: a pack, a warm wait)
-        record_result(deps, trial.job_id, trial.trial_id, trial.attempt, result_uri)
-        report["recovered_results"] += 1
-    elif info is not None and not info.is_terminal:
-        return
-    else:
-        state = info.state if info else "MISSING"
-        detail = f": {info.state_message}" if info and info.state_message else ""
-        trial_ended(deps, trial, False, "BatchDied", f"batch {trial.batch_id} ended {state} without a result{detail}",
-                    True)
-        report["dead_batches"] += 1
+        return [ResultWritten(trial.job_id, trial.trial_id, trial.attempt, result_uri, recovered=True)]
+    info = _batch(deps, trial.batch_id, {})
+    if info is not None and not info.is_terminal:
+        return []
+    state = info.state if info else "MISSING"
+    detail = f": {info.state_message}" if info and info.state_message else ""
+    return [AttemptEnded(trial.job_id, trial.trial_id, trial.attempt, Reason.BATCH_DIED,
+                         f"batch {trial.batch_id} ended {state} without a result{detail}", Retry.IF_ATTEMPTS_LEFT)]
 
 
-ORPHAN_SLOT_GRACE_SECONDS = 120
-
-
-def _age_seconds(now: datetime, iso: str) -> float:
-    then = datetime.fromisoformat(iso)
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=timezone.utc)
-    return (now - then).total_seconds()
-
-
-def _release_orphan_slots(deps: Deps) -> int:
-    """Free slots whose holding attempt is not running with them: left by a handler that crashed
-    between claiming a slot and moving its trial (after a grace period, so in-flight claims are left
-    alone). A slot is released as its holder (trial and attempt), so a racing claim is never freed."""
+def _release_orphan_slots(deps: Deps, running: list[Job], holders: dict, busy: set[str | None],
+                          listed: dict[str, BatchInfo]) -> int:
+    """Free slots held by a batch that has ended (or was never created) with no trial of it active: left by a
+    batch that died while it waited, or by a handler that crashed between a claim and its trials. After a
+    grace period, so in-flight claims are left alone; released as their batch, so a racing claim never is."""
     now = deps.clock()
 
-    def stale(hold, job_id: str, slot: int, field: str) -> bool:
-        if _age_seconds(now, hold.claimed_at) < ORPHAN_SLOT_GRACE_SECONDS:
+    def stale(hold) -> bool:
+        if hold.batch_id in busy or _age_seconds(now, hold.claimed_at) < ORPHAN_SLOT_GRACE_SECONDS:
             return False
-        if is_pack_holder(hold.trial_id):  # held by a pack: stale once none of its trials runs with it
-            return not any(t.pack_id == hold.trial_id and getattr(t, field) == slot
-                           for t in deps.repo.list_trials(job_id, ACTIVE))
-        trial = deps.repo.get_trial(job_id, hold.trial_id)
-        return trial is None or not trial.state.is_active() or getattr(trial, field) != slot \
-            or (hold.attempt > 0 and trial.attempt != hold.attempt)
+        info = _batch(deps, hold.batch_id, listed)
+        return info is None or info.is_ending
 
     released = 0
-    for slot, hold in deps.repo.capacity_holders().items():
-        if stale(hold, hold.job_id, slot, "capacity_slot"):
-            deps.repo.release_capacity(slot, hold.job_id, hold.trial_id, hold.attempt)
+    for slot, hold in holders.items():
+        if stale(hold):
+            deps.repo.release_capacity(slot, hold.batch_id)
             released += 1
-    for job in deps.repo.list_jobs(states=[JobState.RUNNING], limit=100_000):
+    for job in running:
         for slot, hold in deps.repo.slot_holders(job.job_id).items():
-            if stale(hold, job.job_id, slot, "slot"):
-                deps.repo.release_slot(job.job_id, slot, hold.trial_id, hold.attempt)
+            if stale(hold):
+                deps.repo.release_slot(job.job_id, slot, hold.batch_id)
                 released += 1
     return released
 
 
-ORPHAN_TRIAL_GRACE_SECONDS = 600
-
-
 def _sweep_orphan_trials(deps: Deps) -> int:
-    """Delete trials that have no job document (a job write that failed after its trials were
-    written), once they are older than a grace period, so a submission in flight is left alone."""
+    """Delete trials that have no job document (a job write that failed after its trials were written),
+    once they are older than a grace period, so a submission in flight is left alone."""
     before = (deps.clock() - timedelta(seconds=ORPHAN_TRIAL_GRACE_SECONDS)).isoformat()
     swept = 0
     for job_id in deps.repo.orphan_jobs(before):
@@ -122,23 +136,33 @@ def _sweep_orphan_trials(deps: Deps) -> int:
     return swept
 
 
-ORPHAN_BATCH_GRACE_SECONDS = 120
-
-
-def _cancel_orphan_batches(deps: Deps, jobs: dict[str, Job | None]) -> int:
-    """Cancel batches still running for a job that has ended. A batch writes its result last and
-    then exits, so a job that has just ended (on that very result) gets a grace period first."""
-    cancelled = 0
-    now = deps.clock()
-    for info in deps.launcher.list({"zygarde": "trial"}):
+def _cancel_orphan_batches(deps: Deps, jobs: dict[str, Job | None], listed: dict[str, BatchInfo]) -> list[Message]:
+    """Batches still running for a job that has ended, after a grace period (a batch writes its result
+    last and then exits, so a job that has just ended on that very result waits a little)."""
+    now, follow = deps.clock(), []
+    for info in listed.values():
         job_id = info.labels.get("zygarde-job")
         if info.is_terminal or not job_id:
             continue
         job = jobs.setdefault(job_id, deps.repo.get_job(job_id))
-        if job is not None and not job.state.is_finished():
+        if job is not None and (not job.state.is_finished() or
+                                (job.finished_at and _age_seconds(now, job.finished_at) < ORPHAN_BATCH_GRACE_SECONDS)):
             continue
-        if job is not None and job.finished_at and _age_seconds(now, job.finished_at) < ORPHAN_BATCH_GRACE_SECONDS:
-            continue
-        deps.launcher.cancel(info.batch_id)
-        cancelled += 1
-    return cancelled
+        follow.append(CancelBatch(job_id, info.batch_id))
+    return follow
+
+
+def _batch(deps: Deps, batch_id: str, listed: dict[str, BatchInfo]) -> BatchInfo | None:
+    if batch_id in listed:
+        return listed[batch_id]
+    try:
+        return deps.launcher.get(batch_id)
+    except BatchNotFound:
+        return None
+
+
+def _age_seconds(now: datetime, iso: str) -> float:
+    then = datetime.fromisoformat(iso)
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    return (now - then).total_seconds()

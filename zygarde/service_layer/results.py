@@ -1,121 +1,68 @@
-"""Recording a batch's result object: checked to be the running attempt's own, then applied to
-its trial (data prepared, trial scored, model packaged, or a failure, retried when it may pass)."""
+"""ResultWritten: a batch's result object, checked to be the running attempt's own and read by its stage,
+then decided by the job's rules (recorded, retried, paused at a rung; the job may move on or end).
+A result for a finished trial or an older attempt is a replay: it changes nothing, and only makes sure
+what its first delivery started is finished."""
 from __future__ import annotations
 
-from zygarde.domain import pruning
-from zygarde.domain.contracts import FinalizeResult, PrepareResult, TrialResult
+from zygarde.domain.decisions import Reported
 from zygarde.domain.errors import BatchNotFound, NotFound
-from zygarde.domain.model import FINALIZE, PREPARE, Trial, TrialState
-from zygarde.domain.report_record import report_for_record
+from zygarde.domain.messages import AttemptEnded, Message, PlaceWork, ResultWritten, Retry, ReviewJob, SettleBatch
+from zygarde.domain.reasons import Reason
 from zygarde.service_layer.deps import Deps, log
+from zygarde.service_layer.job_decisions import decide_and_apply
 from zygarde.service_layer.job_specs import job_spec
-from zygarde.service_layer.launching import data_prefix, end_attempt, release_slots, result_locations
-from zygarde.service_layer.lifecycle import maybe_finish_job, trial_ended
-from zygarde.service_layer.scheduling import dispatch
-
-RETRYABLE_ERROR_KINDS = frozenset({"runtime"})
+from zygarde.service_layer.stages import NotThisAttempt, stage_of
 
 
-def record_result(deps: Deps, job_id: str, trial_id: str, attempt: int, uri: str) -> None:
+def record_result(event: ResultWritten, deps: Deps) -> list[Message]:
+    job_id, trial_id, attempt, uri = event.job_id, event.trial_id, event.attempt, event.uri
     trial = deps.repo.get_trial(job_id, trial_id)
     if trial is None:
         log.warning("result for an unknown trial job_id=%s trial_id=%s", job_id, trial_id)
-        return
-    if trial.attempt == attempt and trial.state.is_active():
-        try:
-            raw = deps.blobs.read_bytes(uri)
-        except NotFound:
-            log.warning("result object vanished job_id=%s trial_id=%s attempt=%d uri=%s", job_id, trial_id, attempt, uri)
-            return
-        _apply_result(deps, trial, raw, uri)
-    else:
-        log.info("result replayed or stale job_id=%s trial_id=%s attempt=%d state=%s",
-                 job_id, trial_id, attempt, trial.state.value)
-        if not trial.state.is_active():
-            release_slots(deps, trial)
-    maybe_finish_job(job_id, deps)
-    dispatch(deps)
-
-
-def _not_this_attempt(result, trial: Trial, expected: dict[str, str]) -> str | None:
-    """Why a parsed result is not the running attempt's own (ids, or a location the control plane
-    did not derive), or None."""
-    ids = {"job_id": trial.job_id, "attempt": trial.attempt}
-    if isinstance(result, TrialResult):
-        ids["trial_id"] = trial.trial_id
-    named = {"model_uri": getattr(result, "model_uri", None), "package_uri": getattr(result, "package_uri", None),
-             "manifest_uri": getattr(result, "manifest_uri", None)}
-    parts = getattr(result, "parts", None)
-    if parts is not None and not isinstance(parts, dict):
-        return "parts is not an object"
-    named.update({f"parts.{k}": v for k, v in (parts or {}).items()})
-    wrong = [f"{k}={getattr(result, k)!r} (expected {v!r})" for k, v in ids.items()
-             if type(getattr(result, k)) is not type(v) or getattr(result, k) != v]
-    wrong += [f"{k}={v!r} (expected {expected.get(k)!r})" for k, v in named.items()
-              if v is not None and v != expected.get(k)]
-    return ", ".join(wrong) or None
-
-
-def _batch_running(deps: Deps, trial: Trial) -> bool:
+        return []
+    if trial.attempt != attempt or not trial.state.is_active():
+        log.info("result replayed or stale job_id=%s trial_id=%s attempt=%d state=%s", job_id, trial_id, attempt,
+                 trial.state.value)
+        settle = [SettleBatch(job_id, trial.batch_id)] if trial.batch_id and not trial.state.is_active() else []
+        return [*settle, ReviewJob(job_id), PlaceWork()]
     try:
-        return trial.batch_id is not None and not deps.launcher.get(trial.batch_id).is_terminal
+        raw = deps.blobs.read_bytes(uri)
+    except NotFound:
+        log.warning("result object vanished job_id=%s trial_id=%s attempt=%d uri=%s", job_id, trial_id, attempt, uri)
+        return []
+    job = deps.repo.get_job(job_id)
+    if job is None:  # an orphan trial: the reconciler sweeps it
+        log.warning("result for a trial without its job job_id=%s trial_id=%s uri=%s", job_id, trial_id, uri)
+        return []
+    outcome = stage_of(trial).outcome(trial, raw, uri, job_spec(job), deps.settings)
+    if isinstance(outcome, NotThisAttempt):  # forged, or a batch that wrote another's result: never trusted
+        if _batch_running(deps, trial.batch_id):  # its own result may still come: wait for it
+            log.warning("result ignored, not this attempt's job_id=%s trial_id=%s uri=%s problem=%s", job_id,
+                        trial_id, uri, outcome.problem)
+            return []
+        log.warning("result rejected, not this attempt's job_id=%s trial_id=%s uri=%s problem=%s", job_id, trial_id,
+                    uri, outcome.problem)
+        return [AttemptEnded(job_id, trial_id, attempt, Reason.RESULT_UNREADABLE,
+                             f"the result {uri} is not this attempt's: {outcome.problem}", Retry.IF_ATTEMPTS_LEFT)]
+    return decide_and_apply(deps, job_id, Reported(trial_id, attempt, outcome), [trial])
+
+
+def attempt_ended(event: AttemptEnded, deps: Deps) -> list[Message]:
+    """An attempt ended without a usable result: the job's rules retry it or fail it."""
+    trial = deps.repo.get_trial(event.job_id, event.trial_id)
+    return decide_and_apply(deps, event.job_id, event, [trial]) if trial is not None else []
+
+
+def review_job(cmd: ReviewJob, deps: Deps) -> list[Message]:
+    """The job's rules now: deadlines and budgets, rung decisions, its end."""
+    from zygarde.domain.model import StageKind
+
+    prepare = deps.repo.get_trial(cmd.job_id, str(StageKind.PREPARE))
+    return decide_and_apply(deps, cmd.job_id, cmd, [prepare] if prepare is not None else [])
+
+
+def _batch_running(deps: Deps, batch_id: str | None) -> bool:
+    try:
+        return batch_id is not None and not deps.launcher.get(batch_id).is_terminal
     except BatchNotFound:
         return False
-
-
-def _apply_result(deps: Deps, trial: Trial, raw: bytes, uri: str) -> None:
-    parse = {PREPARE: PrepareResult, FINALIZE: FinalizeResult}.get(trial.kind, TrialResult)
-    ctx = f"job_id={trial.job_id} trial_id={trial.trial_id} attempt={trial.attempt}"
-    try:
-        result = parse.from_json(raw)
-        if not isinstance(getattr(result, "metrics", {}), dict):
-            raise TypeError("metrics is not an object")
-    except (ValueError, TypeError, AttributeError) as exc:  # the batch wrote something else: retry it
-        trial_ended(deps, trial, False, "ResultUnreadable", f"the result {uri} cannot be read: {exc}", True)
-        return
-    job = deps.repo.get_job(trial.job_id)
-    if job is None:  # an orphan trial: the reconciler sweeps it
-        log.warning("result for a trial without its job %s uri=%s", ctx, uri)
-        return
-    spec = job_spec(job)
-    expected = result_locations(deps.settings, trial, spec)
-    problem = _not_this_attempt(result, trial, expected)
-    if problem is not None:  # forged, or a batch that wrote another's result: never trusted
-        if _batch_running(deps, trial):  # its own result may still come: wait for it
-            log.warning("result ignored, not this attempt's %s uri=%s problem=%s", ctx, uri, problem)
-            return
-        log.warning("result rejected, not this attempt's %s uri=%s problem=%s", ctx, uri, problem)
-        trial_ended(deps, trial, False, "ResultUnreadable", f"the result {uri} is not this attempt's: {problem}", True)
-        return
-    if result.status != "SUCCEEDED":
-        reason = "DataError" if result.error_kind == "data" else "BatchFailed"
-        trial_ended(deps, trial, False, reason, result.error or "failed", result.error_kind in RETRYABLE_ERROR_KINDS)
-    elif isinstance(result, PrepareResult):
-        rows = ", ".join(f"{k} {v}" for k, v in sorted(result.rows.items()))
-        parts = {k.removeprefix("parts."): v for k, v in expected.items()}
-        trial_ended(deps, trial, True, "DataPrepared", f"data prepared: {rows}", False,
-                    outputs={"report": report_for_record(result.report,
-                                                         data_prefix(deps.settings, trial.job_id) + "report.json"),
-                             "parts": parts, "rows": result.rows,
-                             "fingerprint": result.fingerprint})
-    elif isinstance(result, FinalizeResult):
-        trial_ended(deps, trial, True, "ModelPackaged", f"packaged at {expected['package_uri']}", False,
-                    outputs={"test_metrics": result.test_metrics, "package_uri": expected["package_uri"],
-                             "manifest_uri": expected["manifest_uri"], "online": result.online,
-                             "importance": result.importance, "explanations": result.explanations})
-    else:
-        objective = spec.objective
-        metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
-        rungs = pruning.rungs_of(spec)
-        if objective in metrics and rungs is not None and trial.rung < rungs.last:
-            # a lower rung: the score waits PAUSED for the job's rung decisions (maybe_finish_job makes them)
-            score = metrics[objective]
-            end_attempt(deps, trial, TrialState.PAUSED, "RungScored",
-                        f"{objective}={score:.6g} at rung {trial.rung} ({pruning.percent(trial.train_fraction)})",
-                        metrics=metrics, objective=score, rung_scores=[*trial.rung_scores, score])
-        elif objective in metrics:
-            extra = {"rung_scores": [*trial.rung_scores, metrics[objective]]} if rungs is not None else {}
-            trial_ended(deps, trial, True, "TrainingSucceeded", f"{objective}={metrics[objective]:.6g}", False,
-                        metrics=metrics, objective=metrics[objective], model_uri=expected.get("model_uri"), **extra)
-        else:
-            trial_ended(deps, trial, False, "MetricMissing", f"the result has no {objective}", False)

@@ -1,4 +1,4 @@
-"""What the stage entry points (spark_jobs/prepare_data.py, train_trial.py, train_pack.py, finalize_model.py)
+"""What the stage entry points (spark_jobs/prepare_data.py, train_pack.py, finalize_model.py)
 share: read --request, own a SparkSession unless given one, run the stage, map the outcome to the
 exit code. Exit codes: 0 succeeded, 1 failed (the result says why), 2 unreadable request (nowhere
 to report), 3 the result itself could not be written."""

@@ -1,10 +1,10 @@
-"""What one trial (zygarde.spark.trial), a pack of trials (zygarde.spark.pack) and the winner's refit
+"""What a pack of trials (zygarde.spark.pack_runner) and the winner's refit
 at finalisation (zygarde.spark.refit) share: the prepared parts read and labelled, preprocessing
 fitted on the training rows, a learner fitted on the preprocessed rows and wrapped with them (and
 IndexToString) in one PipelineModel, k-fold cross-validation, the objective checks and the latency probe.
 
 A "candidate" is anything with the attributes task, metric, target, algorithm, params, seed, k_folds,
-group_by and train_fraction: a TrialRequest, or a Candidate built from a packed trial or a refit.
+group_by and train_fraction: a Candidate built from a packed trial or a refit.
 
 A train_fraction below 1 (a successive halving rung, domain/pruning.py) fits the learner on a seeded
 sample of the training rows (sample_train); the preprocessing is still fitted on all of them, and the
@@ -34,7 +34,7 @@ from zygarde.spark.evaluation import evaluate
 from zygarde.spark.features import FEATURES, FeaturePlan, Prepared, fit_preprocessing, plan_features, profile
 from zygarde.spark.splitting import with_fold
 
-log = logging.getLogger("zygarde.spark.trial")
+log = logging.getLogger(__name__)
 
 LATENCY_ROWS = 10_000
 MIN_SAMPLE_ROWS = 2_000  # a rung's sample holds at least this many training rows (all of them when fewer)
@@ -45,7 +45,7 @@ PREDICTED_LABEL = "predicted_label"  # the class name, next to Spark's numeric "
 
 @dataclass(frozen=True)
 class Candidate:
-    """A learner to fit and score, when it does not come as a TrialRequest."""
+    """A learner to fit and score."""
 
     task: str
     metric: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from sklearn import datasets as skdata
 from sklearn.model_selection import train_test_split
 
 from tests.unit.spark.session import local_session
-from zygarde.domain.contracts import PrepareRequest, PrepareResult, TrialRequest, TrialResult
+from zygarde.domain.contracts import PackedTrial, PackRequest, PrepareRequest, PrepareResult, TrialResult
 
 # This helper's port range is 18300-18399; Spark falls back to the next ports when one is busy.
 _SPARK_CONF = {
@@ -114,10 +115,10 @@ DATASETS = {  # name -> (file, format, target, task)
 }
 
 
-# What a trial request shares with the preparation that feeds it (launching.batch_request), and
-# the job spec's default test fraction.
+# What a trial shares with the preparation that feeds it, and the job spec's default test fraction.
 _PREPARATION_FIELDS = ("dataset_uri", "dataset_format", "dataset_options", "target", "task", "seed",
                        "validation_fraction", "group_by")
+_PACK_TOO = {"target", "task", "seed", "group_by"}  # preparation fields a pack request also carries
 TEST_FRACTION = 0.15
 TRIAL_SEED, TRIAL_VALIDATION_FRACTION = 11, 0.25
 
@@ -164,31 +165,64 @@ def prepared_parts(prepared, data_dir):
     return run
 
 
+@dataclass(frozen=True)
+class OneTrial:
+    """What a `trial` ran: its pack of one, and the dataset it was prepared from (to score new rows)."""
+
+    request: PackRequest
+    dataset_uri: str
+    dataset_format: str
+
+    @property
+    def model_uri(self) -> str | None:
+        return self.request.trials[0].model_uri
+
+    @property
+    def target(self) -> str:
+        return self.request.target
+
+    @property
+    def task(self) -> str:
+        return self.request.task
+
+
+def pack_of_one(job_id: str, trial_id: str, algorithm: str, params: dict, *, task: str, metric: str, target: str,
+                seed: int, train_uri: str | None, validation_uri: str | None, result_uri: str,
+                model_uri: str | None = None, train_fraction: float = 1.0, **fields) -> PackRequest:
+    """A PackRequest of one trial, as a job that does not pack (or a lone trial) launches it."""
+    trial = PackedTrial(trial_id=trial_id, attempt=1, algorithm=algorithm, params=params, result_uri=result_uri,
+                        model_uri=model_uri, train_fraction=train_fraction)
+    return PackRequest(job_id=job_id, pack_id=f"{trial_id}-a1", task=task, metric=metric, target=target, seed=seed,
+                       train_uri=train_uri, validation_uri=validation_uri, trials=(trial,), **fields)
+
+
 @pytest.fixture
 def trial(spark, data_dir, tmp_path, prepared_parts):
-    """trial(dataset, algorithm, **overrides) -> (exit code, TrialResult, TrialRequest): prepares the
-    dataset as the job would (once per session, see `prepared`), then runs the trial batch's entry
-    point in-process against the shared session on the prepared train and validation parts. Passing
-    train_uri / validation_uri (None included) skips the preparation."""
-    from spark_jobs.train_trial import main
+    """trial(dataset, algorithm, **overrides) -> (exit code, TrialResult, OneTrial): prepares the
+    dataset as the job would (once per session, see `prepared`), then runs the training batch's entry
+    point in-process against the shared session with a pack of this one trial on the prepared train and
+    validation parts, keeping its model. Passing train_uri / validation_uri (None included) skips the
+    preparation."""
+    from spark_jobs.train_pack import main
 
     def run(dataset: str, algorithm: str, params: dict | None = None, **overrides):
         file, fmt, target, task = DATASETS[dataset]
         trial_id = "t" + uuid.uuid4().hex[:6]
-        fields = dict(job_id="job-test", trial_id=trial_id, attempt=1, dataset_uri=str(data_dir / file),
-                      dataset_format=fmt, target=target, task=task, metric="", algorithm=algorithm,
-                      params=params or {}, seed=TRIAL_SEED, validation_fraction=TRIAL_VALIDATION_FRACTION,
+        dataset_uri = overrides.get("dataset_uri", str(data_dir / file))
+        preparation = {k: v for k, v in overrides.items() if k in _PREPARATION_FIELDS}
+        fields = dict(task=task, metric="", target=target, seed=TRIAL_SEED,
                       model_uri=str(tmp_path / "models" / trial_id),
                       result_uri=str(tmp_path / "results" / f"{trial_id}.json"))
-        fields.update(overrides)
+        fields.update({k: v for k, v in overrides.items() if k not in _PREPARATION_FIELDS or k in _PACK_TOO})
         if "train_uri" not in overrides and "validation_uri" not in overrides:
-            parts = prepared_parts(dataset, **{k: v for k, v in overrides.items() if k in _PREPARATION_FIELDS})
+            parts = prepared_parts(dataset, **preparation)
             fields.update(train_uri=parts.parts["train"], validation_uri=parts.parts["validation"])
-        request = TrialRequest(**fields)
+        request = pack_of_one("job-test", trial_id, algorithm, params or {}, **fields)
         code = main(["--request", request.to_json()], spark=spark)
-        result = TrialResult.from_json(Path(request.result_uri).read_text())
-        json.loads(Path(request.result_uri).read_text(), parse_constant=_reject)  # strict JSON
-        return code, result, request
+        uri = request.trials[0].result_uri
+        result = TrialResult.from_json(Path(uri).read_text())
+        json.loads(Path(uri).read_text(), parse_constant=_reject)  # strict JSON
+        return code, result, OneTrial(request, dataset_uri, fmt)
 
     return run
 
@@ -197,7 +231,7 @@ def _reject(name: str):
     raise AssertionError(f"non-standard JSON constant {name} in a result")
 
 
-def score_unseen(spark, request: TrialRequest, changes: dict[int, dict]) -> list:
+def score_unseen(spark, request: OneTrial, changes: dict[int, dict]) -> list:
     """Reloads the trial's saved model and scores five dataset rows without the target, after
     applying `changes` (row index -> {column: new value}): unseen categories, nulls, extremes."""
     from pyspark.ml import PipelineModel

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from zygarde.domain.algorithms import METRICS
-from zygarde.domain.contracts import (FinalizeRequest, FinalizeResult, PrepareRequest, PrepareResult, TrialRequest,
-                                      TrialResult)
+from zygarde.domain.contracts import FinalizeRequest, FinalizeResult, PrepareRequest, PrepareResult, TrialResult
 from zygarde.spark.evaluation import confusion_metrics
 
+from .conftest import pack_of_one
 from .test_prepare import spark  # noqa: F401 - this helper's local session (ports 18500-18599)
 
 
@@ -35,17 +35,15 @@ def prepared(spark, data_dir, tmp_path_factory):  # noqa: F811
 @pytest.fixture(scope="module")
 def trained(spark, prepared):  # noqa: F811
     """A logistic regression trial trained on the prepared parts: its TrialResult."""
-    from spark_jobs.train_trial import main
+    from spark_jobs.train_pack import main
 
     result, root = prepared
-    request = TrialRequest(job_id="job-fin", trial_id="t0001", attempt=1, dataset_uri=str(root / "never-read.csv"),
-                           dataset_format="csv", target="diagnosis", task="binary_classification",
-                           metric="areaUnderROC", algorithm="logistic_regression",
-                           params={"maxIter": 50, "regParam": 0.01}, seed=7, validation_fraction=0.2,
-                           model_uri=f"{root}/artifacts/t0001/model", result_uri=f"{root}/results/t0001.json",
-                           train_uri=result.parts["train"], validation_uri=result.parts["validation"])
+    request = pack_of_one("job-fin", "t0001", "logistic_regression", {"maxIter": 50, "regParam": 0.01},
+                          target="diagnosis", task="binary_classification", metric="areaUnderROC", seed=7,
+                          model_uri=f"{root}/artifacts/t0001/model", result_uri=f"{root}/results/t0001.json",
+                          train_uri=result.parts["train"], validation_uri=result.parts["validation"])
     assert main(["--request", request.to_json()], spark=spark) == 0
-    return TrialResult.from_json(Path(request.result_uri).read_text())
+    return TrialResult.from_json(Path(request.trials[0].result_uri).read_text())
 
 
 def _finalize(spark, prepared, trained, **overrides):  # noqa: F811

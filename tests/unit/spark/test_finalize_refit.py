@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from pyspark.ml import PipelineModel
 
-from zygarde.domain.contracts import FinalizeRequest, FinalizeResult, RefitSpec, TrialRequest
-from zygarde.spark.trial import run_trial
+from zygarde.domain.contracts import FinalizeRequest, FinalizeResult, RefitSpec
+from zygarde.spark.pack_runner import run_pack
+
+from .conftest import pack_of_one
 
 LR = ("logistic_regression", {"maxIter": 50, "regParam": 0.01})
 
@@ -36,12 +38,11 @@ def refit_spec(parts: dict, algorithm: str, params: dict, **fields) -> RefitSpec
 
 def test_refit_on_train_packages_the_model_its_trial_would_have_saved(spark, clinic_parts, tmp_path):
     algorithm, params = LR
-    trial = run_trial(spark, TrialRequest(
-        job_id="job-refit", trial_id="t-lr", attempt=1, dataset_uri="never-read.csv", dataset_format="csv",
-        target="diagnosis", task="binary_classification", metric="areaUnderROC", algorithm=algorithm,
-        params=params, seed=11, validation_fraction=0.2, model_uri=str(tmp_path / "trial-model"),
+    trial = run_pack(spark, pack_of_one(
+        "job-refit", "t-lr", algorithm, params, target="diagnosis", task="binary_classification",
+        metric="areaUnderROC", seed=11, model_uri=str(tmp_path / "trial-model"),
         result_uri=str(tmp_path / "trial.json"), train_uri=clinic_parts["train"],
-        validation_uri=clinic_parts["validation"]))
+        validation_uri=clinic_parts["validation"])).results["t-lr"]
     assert trial.status == "SUCCEEDED", trial.error
     code, saved, saved_manifest = finalize(spark, clinic_parts, tmp_path, "saved", model_uri=trial.model_uri)
     assert code == 0, saved.error

@@ -1,6 +1,7 @@
 """The real entry point as a script, against gs:// on fake-gcs-server: it reads the job's prepared
 parts, saves the model and writes the result through the GCS connector, in its own process and SparkSession like
-a Dataproc batch. (Failed trials' results and exit codes are tested in-process in test_train_trial.)"""
+a Dataproc batch, with a pack of one trial. (Failed trials' results and exit codes are tested in-process
+in test_pack_of_one.)"""
 from __future__ import annotations
 
 import json
@@ -16,7 +17,9 @@ import pytest
 
 from tests.unit.spark.fake_gcs import http as _http
 from tests.unit.spark.fake_gcs import running_fake_gcs
-from zygarde.domain.contracts import TrialRequest, TrialResult
+from zygarde.domain.contracts import PackRequest, TrialResult
+
+from .conftest import pack_of_one
 from zygarde.local.cloud import LocalPorts
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -55,7 +58,7 @@ def _names(base: str, prefix: str) -> list[str]:
     return [item["name"] for item in listing.get("items", [])]
 
 
-def _run_batch(base: str, request: TrialRequest) -> int:
+def _run_batch(base: str, request: PackRequest) -> int:
     from zygarde.local.spark_gcs import spark_conf_for_emulator
 
     conf = {**spark_conf_for_emulator(base), "spark.ui.enabled": "false", "spark.driver.host": "127.0.0.1",
@@ -65,7 +68,7 @@ def _run_batch(base: str, request: TrialRequest) -> int:
     jars = conf.pop("spark.jars")
     args = ["--master", "local[2]", "--jars", jars] + [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_SUBMIT_ARGS": " ".join(args + ["pyspark-shell"])}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "spark_jobs" / "train_trial.py"), "--request",
+    proc = subprocess.Popen([sys.executable, str(ROOT / "spark_jobs" / "train_pack.py"), "--request",
                              request.to_json()], env=env, cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -79,16 +82,13 @@ def _run_batch(base: str, request: TrialRequest) -> int:
     return proc.returncode
 
 
-def _request(trial_id: str, **overrides) -> TrialRequest:
-    fields = dict(job_id="job-gcs", trial_id=trial_id, attempt=1,
-                  dataset_uri=f"gs://{BUCKET}/datasets/cancer.csv", dataset_format="csv", target="diagnosis",
-                  task="binary_classification", metric="areaUnderROC", algorithm="logistic_regression",
-                  params={"maxIter": 20}, seed=3, validation_fraction=0.25,
+def _request(trial_id: str, **overrides) -> PackRequest:
+    fields = dict(target="diagnosis", task="binary_classification", metric="areaUnderROC", seed=3,
                   model_uri=f"gs://{BUCKET}/artifacts/job-gcs/{trial_id}/model",
                   result_uri=f"gs://{BUCKET}/results/job-gcs/{trial_id}/attempt-1.json",
                   train_uri=f"gs://{BUCKET}/{PARTS}train", validation_uri=f"gs://{BUCKET}/{PARTS}validation")
     fields.update(overrides)
-    return TrialRequest(**fields)
+    return pack_of_one("job-gcs", trial_id, "logistic_regression", {"maxIter": 20}, **fields)
 
 
 def test_batch_script_reads_and_writes_gs(gcs):

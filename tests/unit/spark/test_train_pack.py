@@ -1,5 +1,5 @@
 """A pack of trials in one batch (spark_jobs/train_pack.py) on messy prepared parts: one result per
-trial, written as each trial ends, scored as run_trial scores the same trial alone; preprocessing
+trial, written as each trial ends, scored as the same trial in a pack of its own; preprocessing
 fitted once per plan (and per fold); failures stay with their trial; models saved only when kept."""
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import pytest
 from pyspark.ml import PipelineModel
 
 from zygarde.domain.algorithms import METRICS
-from zygarde.domain.contracts import PackedTrial, PackRequest, TrialRequest, TrialResult
-from zygarde.spark import fitting, pack
-from zygarde.spark.trial import run_trial
+from zygarde.domain.contracts import PackedTrial, PackRequest, TrialResult
+from zygarde.spark import fitting
+from zygarde.spark import pack_runner as pack
+
+from .conftest import pack_of_one
 
 BINARY_METRICS = set(METRICS["binary_classification"])
 TRIALS = {  # trial id -> (algorithm, params)
@@ -88,15 +90,13 @@ def run_main(spark, request: PackRequest) -> tuple[int, dict[str, TrialResult]]:
 
 
 def alone(spark, parts: dict, root: Path, trial_id: str, **fields) -> TrialResult:
-    """The same trial run on its own by run_trial (train_trial.py's code)."""
+    """The same trial run on its own: a pack of one (what a job that does not pack launches)."""
     algorithm, params = TRIALS[trial_id]
-    request = TrialRequest(job_id="job-pack", trial_id=trial_id, attempt=1, dataset_uri=str(root / "never-read.csv"),
-                           dataset_format="csv", target="diagnosis", task="binary_classification",
-                           metric="areaUnderROC", algorithm=algorithm, params=params, seed=11,
-                           validation_fraction=0.2, model_uri=str(root / "alone" / trial_id),
-                           result_uri=str(root / "alone" / f"{trial_id}.json"), train_uri=parts["train"],
-                           validation_uri=parts["validation"], **fields)
-    return run_trial(spark, request)
+    request = pack_of_one("job-pack", trial_id, algorithm, params, task="binary_classification",
+                          metric="areaUnderROC", target="diagnosis", seed=11, model_uri=str(root / "alone" / trial_id),
+                          result_uri=str(root / "alone" / f"{trial_id}.json"), train_uri=parts["train"],
+                          validation_uri=parts["validation"], **fields)
+    return pack.run_pack(spark, request).results[trial_id]
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +205,7 @@ def test_unreadable_parts_fail_every_trial_with_a_result(spark, clinic_parts, tm
     trials = {t: TRIALS[t] for t in ("t-lr", "t-rf")}
     request = pack_request({**clinic_parts, "train": str(tmp_path / "no-such-part")}, tmp_path, trials)
     code, results = run_main(spark, request)
-    assert code == 0 and set(results) == set(trials)
+    assert code == 1 and set(results) == set(trials)  # every result written; every trial failed
     for result in results.values():
         assert result.status == "FAILED" and result.error_kind == "data" and "no-such-part" in result.error
 

@@ -70,8 +70,8 @@ def test_another_users_job_is_a_404_everywhere(bob, deps):
 
 def test_cancel_publishes_a_cancel_signed_by_the_app_for_the_user_which_the_handler_accepts(ana, deps):
     from zygarde.domain.model import JobState
-    from zygarde.service_layer import handlers
-    from zygarde.service_layer.handlers import Message
+    from zygarde.service_layer import edge
+    from zygarde.service_layer.edge import PubSubMessage
 
     add_job(deps.repo, "ana", "ana-run", finished=False)
     resp = ana.post("/jobs/ana-run/cancel", data={"csrf_token": csrf_token(ana, "/jobs")})
@@ -79,7 +79,7 @@ def test_cancel_publishes_a_cancel_signed_by_the_app_for_the_user_which_the_hand
     [(topic, data, attrs)] = published(deps)
     assert topic == "jobs" and data == {"job_id": "ana-run"}
     assert attrs["action"] == "cancel" and attrs["on_behalf_of"] == "ana" and attrs["token"]
-    handlers.submit_job(Message(json.dumps(data).encode(), attrs, "c1"), deps)  # published now
+    edge.submit_job(PubSubMessage(json.dumps(data).encode(), attrs, "c1"), deps)  # published now
     assert deps.repo.get_job("ana-run").state is JobState.CANCELLED
 
 
@@ -142,9 +142,9 @@ def test_security_headers_and_error_pages(ana, app, deps):
 
 def test_a_rejected_job_shows_its_reason_and_cannot_be_rerun(ana, deps):
     from tests.unit.conftest import raw_message
-    from zygarde.service_layer import handlers
+    from zygarde.service_layer import edge
 
-    handlers.submit_job(raw_message(json.dumps({"job_id": "ana-bad", "owner": "ana", "task": "astrology"}).encode(),
+    edge.submit_job(raw_message(json.dumps({"job_id": "ana-bad", "owner": "ana", "task": "astrology"}).encode(),
                                     sender="ana"), deps)
     page = ana.get("/jobs/ana-bad").get_data(as_text=True)
     assert "REJECTED" in page and "task" in page and 'id="rerun"' not in page

@@ -11,8 +11,8 @@ import pytest
 from tests.unit.identities import DELEGATE
 from tests.unit.web.conftest import BUCKET, add_job, csrf_token, sign_in
 from zygarde.adapters.auth import token_email
-from zygarde.service_layer import handlers
-from zygarde.service_layer.handlers import Message
+from zygarde.service_layer import edge
+from zygarde.service_layer.edge import PubSubMessage
 
 ROUTES = ["/models/{}", "/models/{}/compare?a=1&b=2", "/models/{}/1/package.zip"]
 POSTS = ["/models/{}/predict", "/models/{}/grants"]
@@ -74,11 +74,11 @@ def test_the_owner_shares_the_model_by_publishing_and_sees_who_may_use_it(ana, b
     assert (topic, json.loads(data)) == ("jobs", {"model": shared, "grantee": "carol", "role": "reader"})
     assert (attributes["action"], attributes["on_behalf_of"], token_email(attributes["token"])) == (
         "grant", "ana", DELEGATE)  # the app's own token, naming the signed-in user it acts for
-    handlers.submit_job(Message(data, attributes, "g1"), deps)  # what the submit_job function does with it
+    edge.submit_job(PubSubMessage(data, attributes, "g1"), deps)  # what the submit_job function does with it
     carol = sign_in(deps_client(ana), "carol")
     assert versions_on(carol.get(f"/models/{shared}").get_data(as_text=True)) == ["1", "2"]
     ana.post(f"/models/{shared}/grants", data={"csrf_token": token, "grantee": "carol", "role": ""})  # Remove
-    handlers.submit_job(Message(*deps.publisher.messages[-1][1:], "g2"), deps)
+    edge.submit_job(PubSubMessage(*deps.publisher.messages[-1][1:], "g2"), deps)
     assert carol.get(f"/models/{shared}").status_code == 404
 
 

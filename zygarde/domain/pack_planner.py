@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from datetime import datetime
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -177,23 +176,3 @@ def whole_job_fits_one_batch(predicted: Sequence[float], *, startup_seconds: flo
     """True when all of a job's trials together are about one batch's work: then preparation,
     trials and finalisation can run in a single batch."""
     return bool(predicted) and _wall(predicted, concurrency) <= work_multiple * startup_seconds
-
-
-def batch_runtimes(trials: Iterable[Any], now: datetime) -> list[float]:
-    """Seconds each batch of these trials (model.Trial snapshots) has run: a pack's batch counts
-    once, from its first trial's start to its last trial's end (or now while one runs)."""
-    spans: dict[str, tuple[datetime, datetime]] = {}
-    for t in trials:
-        if not t.started_at:
-            continue
-        start = datetime.fromisoformat(t.started_at)
-        end = datetime.fromisoformat(t.finished_at) if t.finished_at else now
-        key = t.batch_id if t.pack_id and t.batch_id else f"{t.job_id}/{t.trial_id}#{t.attempt}"
-        low, high = spans.get(key, (start, end))
-        spans[key] = (min(low, start), max(high, end))
-    return [max(0.0, (end - start).total_seconds()) for start, end in spans.values()]
-
-
-def billed_dcu_seconds(runtime_seconds: float, dcu: float, minimum_seconds: float = 60.0) -> float:
-    """What Dataproc Serverless bills for one batch: its runtime at its DCU, at least one minute."""
-    return max(runtime_seconds, minimum_seconds) * dcu

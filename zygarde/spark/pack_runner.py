@@ -1,4 +1,5 @@
-"""A pack of one job's trials trained in one Spark session (spark_jobs/train_pack.py).
+"""A pack of one job's trials trained in one Spark session (spark_jobs/train_pack.py). Every trial runs
+in a pack: a job that turns packing off runs packs of one.
 
 The prepared train and validation parts are read, labelled and cached once. Each preprocessing
 (fitting.preprocessing_key: "one_hot+standard", "indexed"...) is fitted once on the training rows,
@@ -12,8 +13,9 @@ result with one readable sentence and the others go on.
 A packed trial's result holds what run_trial's does, scored the same way: the validation metrics
 (and the cross-validation means), boosting.fitted_metrics, train_seconds (the learner's fit: the shared
 preprocessing is logged per plan), predict_ms_per_1k, executor_cpu_seconds of the trial's own Spark
-job group (peak memory is the batch's, not a trial's: not reported). The model is saved (model_uri,
-model_bytes) only when the packed trial names a model_uri (the job keeps every trial's model).
+job group (peak memory is the batch's, not a trial's: reported for a pack of one only, as
+peak_memory_bytes with the batch's executor CPU). The model is saved (model_uri, model_bytes) only
+when the packed trial names a model_uri (the job keeps every trial's model, or does not pack).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from zygarde.domain import algorithms
 from zygarde.domain.contracts import PackedTrial, PackRequest, TrialResult
+from zygarde.domain.errors import SpecError
 from zygarde.spark import boosting, hadoop_fs, warm_models
 from zygarde.spark.dataset import LABEL
 from zygarde.spark.estimators import resolve_params
@@ -39,7 +42,7 @@ from zygarde.spark.features import FEATURES
 from zygarde.spark.fitting import (Candidate, Features, Parts, Phases, algorithm_for, cross_validate, distance,
                                    fit_learner, fold_parts, folds, load_prepared, predict_ms_per_1k, preprocess,
                                    preprocessing_key, profile_plan, require_objective, use_cv_objective)
-from zygarde.spark.resources import group_cpu_seconds
+from zygarde.spark.resources import ResourceMeter, group_cpu_seconds
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +60,11 @@ class PackOutcome:
     unwritten: list[str] = field(default_factory=list)  # result URIs that could not be written
 
     @property
-    def status(self) -> str:  # the batch succeeded when every result was written, whatever it says
-        return "SUCCEEDED" if not self.unwritten else "FAILED"
+    def status(self) -> str:
+        """SUCCEEDED when every result was written and at least one trial succeeded (the others' results
+        say why they failed); FAILED when a result could not be written or every trial failed."""
+        ok = any(r.status == "SUCCEEDED" for r in self.results.values())
+        return "SUCCEEDED" if ok and not self.unwritten else "FAILED"
 
     def summary(self) -> str:
         counts = Counter(r.status for r in self.results.values())
@@ -136,6 +142,8 @@ class _Pack:
         self.load_error: BaseException | None = None
         self.once = _Once(Counter(key for trial in request.trials for key in self._keys(trial)))
         self.unwritten: list[str] = []
+        # a pack of one is its batch: the batch's resource use is the trial's (peak memory included)
+        self.meter = ResourceMeter(spark) if len(request.trials) == 1 else None
 
     def _keys(self, trial: PackedTrial) -> list[tuple]:
         """The shared values a trial uses: its preprocessing (whole train part, each fold), the folds."""
@@ -155,6 +163,9 @@ class _Pack:
     def load(self) -> None:
         phases, r = Phases(self.ids), self.request
         try:
+            if not (r.train_uri and r.validation_uri):
+                raise SpecError([("", "the trial request names no prepared data (train_uri and validation_uri): a "
+                                      "trial trains only on the parts the job's data preparation writes")])
             with job_group(self.spark, f"{r.pack_id}-load", "reading the prepared parts"):
                 self.parts = load_prepared(self.spark, r.train_uri, r.validation_uri, r.target, r.task, self.cached)
             phases.done("load", train_rows=self.parts.train_rows, validation_rows=self.parts.validation_rows)
@@ -247,7 +258,8 @@ class _Pack:
         try:
             with job_group(self.spark, group, f"trial {trial.trial_id} ({trial.algorithm})"):
                 metrics = self._train_and_score(trial, context)
-            metrics = finite({**metrics, **group_cpu_seconds(self.spark, group)})
+            usage = self.meter.usage() if self.meter is not None else group_cpu_seconds(self.spark, group)
+            metrics = finite({**metrics, **usage})
             train_rows = int(metrics["fit_rows"]) if "fit_rows" in metrics else self.parts.train_rows
             result = TrialResult(status="SUCCEEDED", metrics=metrics, model_uri=trial.model_uri,
                                  train_rows=train_rows, validation_rows=self.parts.validation_rows,

@@ -1,5 +1,6 @@
-"""The walking-skeleton trial: spark_jobs/train_trial.py run in-process on local files, on the parts
-the job's preparation wrote (data the preparation refuses never reaches a trial: test_prepare.py)."""
+"""The walking-skeleton trial: a pack of one trial (what a job that does not pack launches) run through
+spark_jobs/train_pack.py in-process on local files, on the parts the job's preparation wrote (data the
+preparation refuses never reaches a trial: test_prepare.py)."""
 from __future__ import annotations
 
 from zygarde.domain.algorithms import METRICS, RESOURCE_METRICS
@@ -76,7 +77,7 @@ def test_invalid_hyperparameter_fails_before_reading_data(trial, tmp_path):
 
 
 def test_unreadable_request_exits_2():
-    from spark_jobs.train_trial import main
+    from spark_jobs.train_pack import main
     assert main(["--request", "{not json"], spark=object()) == 2
 
 

@@ -1,0 +1,79 @@
+"""Finalize: score the winner once on the test part and write its model package
+(spark_jobs/finalize_model.py), fitting it again first when no trial model was kept. The job's last
+stage: its batch never waits for more."""
+from __future__ import annotations
+
+from typing import Any
+
+from zygarde.config import Settings
+from zygarde.domain.contracts import MANIFEST_NAME, FinalizeRequest, FinalizeResult, RefitSpec
+from zygarde.domain.decisions import StageOutcome
+from zygarde.domain.model import StageKind, Trial
+from zygarde.domain.reasons import Reason
+from zygarde.domain.spec import JobSpec
+from zygarde.service_layer import batch_properties
+from zygarde.service_layer.locations import data_prefix, package_uri, trial_uris
+from zygarde.service_layer.stages.stage import Stage
+
+
+class FinalizeStage(Stage):
+    kind = StageKind.FINALIZE
+    main = "finalize_model.py"
+    result_type = FinalizeResult
+    waits_for_more = False
+
+    def request(self, trials: list[Trial], spec: JobSpec, settings: Settings, handoff: dict[str, Any]) -> FinalizeRequest:
+        [trial] = trials
+        _, result_uri = trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)
+        data = data_prefix(settings, trial.job_id)
+        return FinalizeRequest(
+            job_id=trial.job_id, attempt=trial.attempt, model_uri=trial.params["model_uri"], test_uri=data + "test",
+            task=spec.task, target=spec.dataset.target, metric=spec.objective,
+            package_uri=package_uri(settings, spec.name or trial.job_id, trial.job_id), result_uri=result_uri,
+            manifest=dict(trial.params["manifest"]), refit=_refit(trial, spec, data))
+
+    def properties(self, trials: list[Trial]) -> dict[str, str]:
+        refit = trials[0].params.get("refit")  # fitting the winner again needs its learner's properties
+        return batch_properties.for_algorithm(refit.get("algorithm")) if refit else {}
+
+    def result_locations(self, trial: Trial, spec: JobSpec, settings: Settings) -> dict[str, str]:
+        package = package_uri(settings, spec.name or trial.job_id, trial.job_id)
+        return {"package_uri": package, "manifest_uri": package + MANIFEST_NAME}
+
+    def succeeded(self, trial: Trial, result: FinalizeResult, expected: dict[str, str], spec: JobSpec,
+                  settings: Settings) -> StageOutcome:
+        outputs = {"test_metrics": result.test_metrics, "package_uri": expected["package_uri"],
+                   "manifest_uri": expected["manifest_uri"], "online": result.online,
+                   "importance": result.importance, "explanations": result.explanations}
+        return StageOutcome(True, Reason.MODEL_PACKAGED, f"packaged at {expected['package_uri']}",
+                            changes={"outputs": outputs})
+
+
+def finalize_trial(job_id: str, owner: str, spec_dict: dict, spec: JobSpec, best: Trial, prepare: Trial | None,
+                   code_version: str, now: str, refit: bool = False) -> Trial:
+    """The finalisation of `best` (refit: it was scored on a fraction of the rows, fit it on all)."""
+    manifest = {"job_id": job_id, "owner": owner, "trial_id": best.trial_id, "algorithm": best.algorithm,
+                "params": best.params, "validation_metrics": best.metrics, "seed": spec.seed, "spec": spec_dict,
+                "dataset_fingerprint": (prepare.outputs.get("fingerprint") if prepare else None) or {},
+                "code_version": code_version, "metric": spec.objective}
+    params: dict = {"model_uri": best.model_uri, "manifest": manifest}
+    if best.model_uri is None or spec.final_fit == "train_and_validation" or refit:
+        refit_params = dict(best.params)
+        if "best_iteration" in best.metrics:  # XGBoost's early stop: the rounds to fit on train + validation
+            refit_params["best_iteration"] = int(best.metrics["best_iteration"])
+        params["refit"] = {"algorithm": best.algorithm, "params": refit_params}
+        if spec.final_fit == "train_and_validation" or refit:
+            params["model_uri"] = None
+    return Trial(job_id=job_id, trial_id=str(StageKind.FINALIZE), index=-1, algorithm=best.algorithm,
+                 kind=StageKind.FINALIZE, params=params, created_at=now)
+
+
+def _refit(trial: Trial, spec: JobSpec, data: str) -> RefitSpec | None:
+    """The winner to fit again: when its trial kept no model, or the job fits the final model on train +
+    validation."""
+    refit = trial.params.get("refit")
+    if not refit:
+        return None
+    return RefitSpec(algorithm=refit["algorithm"], params=dict(refit["params"]), seed=spec.seed,
+                     train_uri=data + "train", validation_uri=data + "validation",
+                     on_train_and_validation=spec.final_fit == "train_and_validation")

@@ -1,0 +1,76 @@
+"""TrainPack: several of a job's training trials in one batch and one Spark session
+(spark_jobs/train_pack.py); a job that does not pack runs packs of one. Each trial writes its own
+TrialResult. A trial saves its model only when the job keeps every trial's model, or does not pack (its
+model then serves the finalisation, as before packing); otherwise the winner is fitted again at
+finalisation. Its batch may wait for the job's next pack or its finalisation."""
+from __future__ import annotations
+
+from typing import Any
+
+from zygarde.config import Settings
+from zygarde.domain.contracts import PackedTrial, PackRequest, TrialResult
+from zygarde.domain.decisions import StageOutcome
+from zygarde.domain.messages import Retry
+from zygarde.domain.model import StageKind, Trial
+from zygarde.domain.reasons import Reason
+from zygarde.domain.spec import JobSpec
+from zygarde.service_layer import batch_properties, locations
+from zygarde.service_layer.locations import data_prefix, trial_uris
+from zygarde.service_layer.stages.stage import Stage
+
+
+def keeps_models(spec: JobSpec) -> bool:
+    return spec.keep_trial_models or spec.packing == "off"
+
+
+class TrainPackStage(Stage):
+    kind = StageKind.TRAIN
+    main = "train_pack.py"
+    result_type = TrialResult
+    waits_for_more = True
+
+    def request(self, trials: list[Trial], spec: JobSpec, settings: Settings, handoff: dict[str, Any]) -> PackRequest:
+        first, data = trials[0], data_prefix(settings, trials[0].job_id)
+        packed = []
+        for t in sorted(trials, key=lambda t: t.index):
+            model_uri, result_uri = trial_uris(settings, t.job_id, t.trial_id, t.attempt)
+            packed.append(PackedTrial(trial_id=t.trial_id, attempt=t.attempt, algorithm=t.algorithm,
+                                      params=dict(t.params), result_uri=result_uri,
+                                      model_uri=model_uri if keeps_models(spec) else None,
+                                      train_fraction=t.train_fraction))
+        return PackRequest(job_id=first.job_id, pack_id=first.pack_id or first.trial_id, task=spec.task,
+                           metric=spec.objective, target=spec.dataset.target, seed=spec.seed,
+                           train_uri=data + "train", validation_uri=data + "validation", trials=tuple(packed),
+                           k_folds=spec.data.k_folds, group_by=list(spec.data.group_by),
+                           concurrency=max(1, settings.pack_concurrency), **handoff)
+
+    def properties(self, trials: list[Trial]) -> dict[str, str]:
+        properties: dict[str, str] = {}
+        for t in trials:
+            properties.update(batch_properties.for_algorithm(t.algorithm))
+        return properties
+
+    def batch_ids(self, job_id: str, trials: list[Trial], capacity_slot: int) -> tuple[str | None, str]:
+        pack_id = locations.pack_id_for(job_id, [(t.trial_id, t.attempt + 1) for t in trials], capacity_slot)
+        return pack_id, locations.batch_id_for_pack(job_id, pack_id, trials)
+
+    def labels(self, trials: list[Trial]) -> dict[str, str]:
+        return {"zygarde-pack": locations.label(trials[0].pack_id or trials[0].trial_id)}
+
+    def result_locations(self, trial: Trial, spec: JobSpec, settings: Settings) -> dict[str, str]:
+        if not keeps_models(spec):
+            return {}  # no model kept: the winner is fitted again at finalisation
+        return {"model_uri": trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)[0]}
+
+    def result_ids(self, trial: Trial) -> dict[str, Any]:
+        return {**super().result_ids(trial), "trial_id": trial.trial_id}
+
+    def succeeded(self, trial: Trial, result: TrialResult, expected: dict[str, str], spec: JobSpec,
+                  settings: Settings) -> StageOutcome:
+        objective = spec.objective
+        metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
+        if objective not in metrics:
+            return StageOutcome(False, Reason.METRIC_MISSING, f"the result has no {objective}", Retry.NEVER)
+        score = metrics[objective]
+        return StageOutcome(True, Reason.TRAINING_SUCCEEDED, f"{objective}={score:.6g}", score=score,
+                            changes={"metrics": metrics, "objective": score, "model_uri": expected.get("model_uri")})
