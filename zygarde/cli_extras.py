@@ -146,3 +146,24 @@ def watch_json(deps, job_id: str, timeout: float = 3600, poll: float = 2.0) -> i
                 return 0 if data["state"] == "SUCCEEDED" else 1
         time.sleep(poll)
     return 1
+
+
+def importance_lines(row, top: int = 10, width: int = 30) -> list[str]:
+    """The latest version's global feature importance as text bars (what `zygarde models NAME` prints):
+    permutation on validation when measured, else the learner's own measure; [] when it has none."""
+    section = row.importance or {}
+    if section.get("status") != "available" or not section.get("columns"):
+        reason = section.get("reason") or "registered before models carried feature importance"
+        return [f"v{row.version} feature importance: none ({reason})"]
+    perm = section.get("permutation") or {}
+    key = "permutation" if any("permutation" in c for c in section["columns"]) else "native"
+    measure = (f"permutation: how much {perm.get('metric')} worsens on validation when the column is shuffled"
+               if key == "permutation" else f"the learner's {section.get('native')}")
+    columns = [c for c in section["columns"] if c.get(key) is not None][:top]
+    scale = max([abs(c[key]) for c in columns] + [1e-12])
+    lines = [f"v{row.version} feature importance ({measure}):"]
+    name_width = max(len(c["column"]) for c in columns)
+    for c in columns:
+        bar = "#" * max(0, round(width * max(c[key], 0.0) / scale))
+        lines.append(f"  {c['column']:<{name_width}}  {c[key]:>9.4f}  {bar}")
+    return lines

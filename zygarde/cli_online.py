@@ -74,8 +74,10 @@ def models_aliases(name: str) -> None:
 @click.argument("target")
 @click.argument("rows_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--url", default=None, help=f"The predict service (default: ${env_name('predict_url')}).")
+@click.option("--explain", is_flag=True, help="Each row's attributions too: how much each column moved its margin "
+                                              "(XGBoost and linear models; shown with --format json).")
 @FORMAT
-def predict(target: str, rows_file: Path, url: str | None, fmt: str) -> None:
+def predict(target: str, rows_file: Path, url: str | None, explain: bool, fmt: str) -> None:
     """Score ROWS_FILE (a JSON list of {column: value}, or {"instances": [...]}) with TARGET:
     NAME (newest version), NAME@alias or NAME:version, as the identity your token proves. A table
     (row, prediction, label, each class's probability), or with --format json the service's answer."""
@@ -93,6 +95,8 @@ def predict(target: str, rows_file: Path, url: str | None, fmt: str) -> None:
     body = json.loads(rows_file.read_text())
     if isinstance(body, list):
         body = {"instances": body}
+    if explain and isinstance(body, dict):
+        body["explain"] = True
     client = AuthorizedClient(TokenSource(url.rstrip("/")), timeout=60)
     try:
         response = client.post(f"{url.rstrip('/')}/v1/models/{name}/versions/{ref}:predict", json.dumps(body).encode(),

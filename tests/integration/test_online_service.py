@@ -171,3 +171,11 @@ def test_unknown_alias_from_the_cli_is_an_error_not_a_trace(service, tmp_path):
     result = CliRunner().invoke(cli, ["predict", "churn@staging", _rows(tmp_path, [{"age": 1, "color": "red"}]),
                                       "--url", service])
     assert result.exit_code == 1 and "no alias 'staging'" in result.output and "Traceback" not in result.output
+
+
+def test_explain_on_a_version_without_attributions_is_a_clear_error(service, tmp_path):
+    result = CliRunner().invoke(cli, ["predict", "churn:1", _rows(tmp_path, [{"age": 1, "color": "red"}]),
+                                      "--url", service, "--explain"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "400: churn v1 has no per-row attributions: it was registered before models carried explanations" \
+        in " ".join(result.output.split())

@@ -132,3 +132,34 @@ def test_submit_refuses_a_job_naming_another_owner_and_publishes_nothing(deps, m
     result = run(deps, monkeypatch, "submit", str(tmp_path / "job.json"), user="owner+a@zygarde.dev")
     assert result.exit_code == 2 and "a job is submitted by its owner" in " ".join(result.output.split())
     assert not [m for m in deps.publisher.messages if m[0] == "jobs"]
+
+
+IMPORTANCE = {"status": "available", "native": "gain",
+              "columns": [{"column": "support_calls", "permutation": 0.21, "native": 0.7},
+                          {"column": "tenure_months", "permutation": 0.03, "native": 0.2},
+                          {"column": "region", "permutation": -0.001, "native": 0.1}],
+              "permutation": {"metric": "areaUnderROC", "rows": 300, "repeats": 2, "baseline": 0.93,
+                              "part": "validation", "columns_scored": 3, "columns_total": 3}}
+
+
+def test_models_show_each_versions_feature_importance_from_its_finalisation(deps, monkeypatch):
+    from tests.unit.conftest import spec_dict
+    from tests.unit.test_handlers import deliver, finish_stage
+    from zygarde.domain.contracts import FinalizeResult, TrialResult
+    from zygarde.domain.model import FINALIZE
+
+    edge.submit_job(job_message(spec_dict(name="churn", candidates=[{"algorithm": "xgboost_classifier"}])), deps)
+    finish_stage(deps, "job-1", "prepare")
+    trial = deps.repo.get_trial("job-1", "t0000")
+    deliver(deps, trial, TrialResult("job-1", "t0000", 1, "SUCCEEDED", {"areaUnderROC": 0.9}), True)
+    final = deps.repo.get_trial("job-1", FINALIZE)
+    package = "gs://bkt/models/churn/job-1/"
+    deliver(deps, final, FinalizeResult("job-1", final.attempt, "SUCCEEDED", test_metrics={"areaUnderROC": 0.91},
+                                        package_uri=package, manifest_uri=package + "manifest.json",
+                                        importance=IMPORTANCE), True, times=2)  # redelivered: one version
+    [version] = json.loads(run(deps, monkeypatch, "models", "churn", "--format", "json").output)
+    assert version["importance"] == IMPORTANCE
+    text = run(deps, monkeypatch, "models", "churn").output
+    assert "v1 feature importance (permutation: how much areaUnderROC worsens on validation" in " ".join(text.split())
+    bars = [ln.split() for ln in text.splitlines() if ln.startswith("  ") and "#" in ln]
+    assert [b[0] for b in bars] == ["support_calls", "tenure_months"] and len(bars[0][2]) == 30

@@ -134,3 +134,13 @@ def test_each_request_is_one_log_line_without_inputs(service, caplog):
     assert len(lines) == 1
     assert "model=churn version=1" in lines[0] and "rows=3" in lines[0] and "latency_ms=" in lines[0]
     assert "secret-colour" not in lines[0] and "41.5" not in lines[0]
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("yes", "expected true or false, got str"),
+    (True, "churn v1 has no per-row attributions: it was registered before models carried explanations")])
+def test_explain_is_a_boolean_and_a_version_without_attributions_says_why(service, flag, message):
+    status, body = service("1", {"instances": [{"age": 50, "color": "blue"}], "explain": flag})
+    assert status == 400 and body["error"]["field"] == "explain" and body["error"]["message"] == message
+    status, body = service("1", {"instances": [{"age": 50, "color": "blue"}], "explain": False})
+    assert status == 200 and "attributions" not in body["predictions"][0] and "explanation" not in body

@@ -147,6 +147,10 @@ class FinalizeResult(_JsonMessage):
     error: str | None = None
     error_kind: str | None = None
     online: dict[str, Any] | None = None  # {"status": "available" | "unavailable", "reason"?, "onnx_uri"?, ...}
+    # {"status", "native", "columns": [{"column", "permutation"?, "native"?}] (most important first, the top
+    # 50), "permutation": {"metric", "rows", "repeats", "baseline", "part", ...}} or {"status", "reason"}
+    importance: dict[str, Any] | None = None
+    explanations: dict[str, Any] | None = None  # online attributions: {"status", "method"?, "output"?, "reason"?}
 
 
 

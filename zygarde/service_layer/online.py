@@ -97,6 +97,8 @@ def aliases(repo: JobRepository, name: str) -> dict[str, dict]:
 class _Loaded:
     model: Any  # zygarde.serving.runtime.OnlineModel
     labels: list[str] | None
+    explanations: dict | None = None  # the manifest's explanations section (online_explain)
+    explainer: Any = None  # built on the first request that asks for attributions
 
 
 class ModelCache:
@@ -122,7 +124,7 @@ class ModelCache:
         manifest = json.loads(self.blobs.read_bytes(record["manifest_uri"]))
         spec = manifest["online"]
         loaded = _Loaded(self.factory(self.blobs.read_bytes(spec["onnx_uri"]), spec, manifest.get("labels")),
-                         manifest.get("labels"))
+                         manifest.get("labels"), manifest.get("explanations"))
         with self._lock:
             self.loads += 1
             if len(self._models) >= self.size:
@@ -152,8 +154,10 @@ def predict(repo: JobRepository, cache: ModelCache, name: str, ref: str, body: A
         raise PredictError(400, "instances", 'the body must be a JSON object {"instances": [{column: value}, ...]}')
     record = resolve(repo, name, ref)
     loaded = cache.get(name, record)
+    explainer = _explainer(cache, loaded, body, f"{name} v{record['version']}") if "explain" in body else None
     try:
-        rows = loaded.model.predict(body["instances"])
+        rows = loaded.model.predict(body["instances"]) if explainer is None else \
+            loaded.model.predict_explained(body["instances"], explainer)
     except InstanceError as exc:
         raise PredictError(400, exc.field, exc.message) from exc
     version = int(record["version"])
@@ -162,4 +166,19 @@ def predict(repo: JobRepository, cache: ModelCache, name: str, ref: str, body: A
     out: dict[str, Any] = {"predictions": rows, "model": name, "modelVersionId": str(version)}
     if loaded.labels:
         out["classes"] = loaded.labels
+    if explainer is not None:
+        out["explanation"] = explainer.describe()
     return out
+
+
+def _explainer(cache: ModelCache, loaded: _Loaded, body: dict, label: str):
+    """The version's explainer when the body asks for attributions ("explain": true), else None; a 400
+    naming `explain` when the flag is not a boolean or the version has none."""
+    from zygarde.service_layer import online_explain
+
+    try:
+        if not online_explain.wants_explanations(body):
+            return None
+        return online_explain.explainer(cache.blobs, loaded, label)
+    except ValueError as exc:
+        raise PredictError(400, "explain", str(exc)) from exc

@@ -107,6 +107,10 @@ class ModelVersionRow:
     test: float | None  # the metric on the held-out test split, scored once
     package_uri: str | None
     registered_at: str | None
+    # global feature importance (spark/importance.py): {"status", "native", "columns": [{"column",
+    # "permutation"?, "native"?}] most important first, "permutation": {...}} or {"status", "reason"}; None
+    # for versions registered before models carried it
+    importance: dict | None = None
 
 
 def model_versions(repo: JobRepository, name: str) -> list[ModelVersionRow]:
@@ -120,5 +124,5 @@ def model_versions(repo: JobRepository, name: str) -> list[ModelVersionRow]:
             version=int(record["version"]), job_id=record.get("job_id", ""), trial_id=record.get("trial_id", ""),
             algorithm=record.get("algorithm", ""), params=dict(record.get("params") or {}), metric=metric,
             validation=validation.get(metric), test=test.get(metric), package_uri=record.get("package_uri"),
-            registered_at=record.get("registered_at")))
+            registered_at=record.get("registered_at"), importance=record.get("importance")))
     return rows

@@ -32,7 +32,21 @@ class OnlineModel:
 
     def predict(self, instances: Any) -> list[dict[str, Any]]:
         """One {"prediction", "label"?, "probabilities"?} per row."""
-        prediction, probability = self.raw(instances)
+        return self._rows(*self.raw(instances))
+
+    def predict_explained(self, instances: Any, explainer) -> list[dict[str, Any]]:
+        """predict's rows, each with its "attributions" and "base_value" (zygarde.serving.attributions),
+        computed on the feature vector the model scored (the export's `features` output)."""
+        names = [self.outputs["prediction"], self.outputs.get("probability"), self.outputs["features"]]
+        result = self.session.run([n for n in names if n], feeds(self.online["inputs"], instances, self.max_rows))
+        prediction = np.asarray(result[0], dtype=np.float64).reshape(-1)
+        probability = np.asarray(result[1], dtype=np.float64) if len(result) > 2 else None
+        rows = self._rows(prediction, probability)
+        for row, extra in zip(rows, explainer.explain(np.asarray(result[-1], dtype=np.float64), prediction)):
+            row.update(extra)
+        return rows
+
+    def _rows(self, prediction: np.ndarray, probability: np.ndarray | None) -> list[dict[str, Any]]:
         rows = []
         for i, value in enumerate(prediction):
             row: dict[str, Any] = {"prediction": float(value)}

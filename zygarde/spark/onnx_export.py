@@ -18,11 +18,13 @@ import numpy as np
 from zygarde.spark.features import FEATURES
 from zygarde.spark.onnx_learners import CONVERTERS as LINEAR_CONVERTERS
 from zygarde.spark.onnx_trees import CONVERTERS as TREE_CONVERTERS
+from zygarde.spark.onnx_xgboost import CONVERTERS as XGBOOST_CONVERTERS
 
 FEATURES_F = "zy__features_f32"
 LEARNER_PREFIX = "learner_"
 # class name of a fitted learner -> (graph, stage, double features) -> {"prediction", "probability"?}
-DOUBLE_CONVERTERS: dict[str, Callable] = {**LINEAR_CONVERTERS, **TREE_CONVERTERS}
+DOUBLE_CONVERTERS: dict[str, Callable] = {**LINEAR_CONVERTERS, **TREE_CONVERTERS, **XGBOOST_CONVERTERS}
+FEATURES_OUT = "features"  # a graph output: the learner's double feature vector (for explanations)
 
 
 class Unsupported(Exception):
@@ -164,7 +166,7 @@ def _native(g: _Graph, inputs: list[dict[str, str]], convert: Callable, learner,
     from onnx import TensorProto
 
     try:
-        produced = convert(g, learner, features)
+        produced = {**convert(g, learner, features), FEATURES_OUT: features}
     except ValueError as exc:
         raise Unsupported(f"no ONNX translation for {type(learner).__name__} with {exc}") from exc
     outputs, infos = {}, []
@@ -199,17 +201,19 @@ def export(model, spark) -> tuple[bytes, dict[str, Any]]:
         _preprocess(g, stage, cols, inputs, first=i == 0)
     if FEATURES not in cols:
         raise Unsupported("the preprocessing does not produce the feature vector")
-    n_features = int(learner.numFeatures if hasattr(learner, "numFeatures") else len(learner.clusterCenters()[0]))
     if kind in DOUBLE_CONVERTERS and kind not in LEARNER_CONVERTERS:
         return _native(g, inputs, DOUBLE_CONVERTERS[kind], learner, cols[FEATURES])
+    n_features = int(learner.numFeatures if hasattr(learner, "numFeatures") else len(learner.clusterCenters()[0]))
     g.op("Cast", [cols[FEATURES]], output=FEATURES_F, to=TensorProto.FLOAT)
     learned = LEARNER_CONVERTERS.get(kind, _onnxmltools_learner)(learner, n_features, spark)
     opsets = {o.domain: o.version for o in learned.opset_import}
     opsets[""] = max(opsets.get("", 13), 13)
     opsets["ai.onnx.ml"] = max(opsets.get("ai.onnx.ml", 2), 2)
     features_out = g.helper.make_tensor_value_info(FEATURES_F, TensorProto.FLOAT, [None, n_features])
-    pre = g.helper.make_model(g.helper.make_graph(g.nodes, "zygarde_preprocessing", g.inputs, [features_out],
-                                                  g.inits),
+    g.op("Identity", [cols[FEATURES]], output=FEATURES_OUT)
+    double_out = g.helper.make_tensor_value_info(FEATURES_OUT, TensorProto.DOUBLE, [None, n_features])
+    pre = g.helper.make_model(g.helper.make_graph(g.nodes, "zygarde_preprocessing", g.inputs,
+                                                  [features_out, double_out], g.inits),
                               opset_imports=[g.helper.make_opsetid(d, v) for d, v in opsets.items()])
     pre.ir_version = learned.ir_version
     learned = compose.add_prefix(learned, LEARNER_PREFIX)
@@ -221,4 +225,6 @@ def export(model, spark) -> tuple[bytes, dict[str, Any]]:
     if "prediction" not in names:
         raise Unsupported(f"the {kind} converter gives no prediction output")
     outputs = {k: names[k] for k in ("prediction", "probability") if k in names}
+    if any(o.name == FEATURES_OUT for o in merged.graph.output):
+        outputs[FEATURES_OUT] = FEATURES_OUT
     return merged.SerializeToString(), {"inputs": inputs, "outputs": outputs}

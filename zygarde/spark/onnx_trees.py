@@ -54,14 +54,14 @@ def _tensor(values, dtype=np.float64):
 
 
 def _ensemble(g, x: str, trees: list[dict[int, Node]], leaf: Callable[[int, Node], float],
-              per_tree: bool) -> str:
+              per_tree: bool, targets: list[int] | None = None) -> str:
     """One TreeEnsemble summing leaf(t, node) over the trees: [n, 1], or [n, trees] (one target per
-    tree) when per_tree."""
+    tree) when per_tree, or [n, max(targets) + 1] summing tree t into column targets[t]."""
     a: dict[str, list] = {k: [] for k in ("feat", "split", "mode", "tnode", "tleaf", "fnode", "fleaf", "members",
                                           "roots", "target", "weight")}
 
     def add_leaf(t: int, node: Node) -> tuple[int, int]:
-        a["target"].append(t if per_tree else 0)
+        a["target"].append(targets[t] if targets is not None else t if per_tree else 0)
         a["weight"].append(leaf(t, node))
         return len(a["weight"]) - 1, 1
 
@@ -99,7 +99,8 @@ def _ensemble(g, x: str, trees: list[dict[int, Node]], leaf: Callable[[int, Node
                  nodes_modes=_tensor(a["mode"], np.uint8), nodes_truenodeids=a["tnode"],
                  nodes_trueleafs=a["tleaf"], nodes_falsenodeids=a["fnode"], nodes_falseleafs=a["fleaf"],
                  tree_roots=a["roots"], leaf_targetids=a["target"], leaf_weights=_tensor(a["weight"]),
-                 n_targets=len(trees) if per_tree else 1, aggregate_function=_SUM, post_transform=0)
+                 n_targets=max(targets) + 1 if targets is not None else len(trees) if per_tree else 1,
+                 aggregate_function=_SUM, post_transform=0)
     if a["members"]:
         attrs["membership_values"] = _tensor(a["members"][:-1])
     g.ml_opset = max(getattr(g, "ml_opset", 0), ML_OPSET)

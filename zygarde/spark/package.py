@@ -1,6 +1,7 @@
 """Finalising the winner of a job: scored once on the test part (never used for choosing), then
 packaged as a model version: the fitted PipelineModel copied to {package_uri}model and a manifest
-at {package_uri}manifest.json.
+at {package_uri}manifest.json, with its explanations (feature importance, what online attributions
+need) and the MLflow model files (MLmodel, input example): package_extras.
 
 When the request names no model (no trial model was kept), the winner is fitted again first, from
 `request.refit` (zygarde.spark.refit), and the manifest records it under "refit".
@@ -27,7 +28,9 @@ from zygarde.spark.dataset import LABEL, read_dataset
 from zygarde.spark.evaluation import evaluate
 from zygarde.spark.failures import describe_failure
 from zygarde.spark.features import FEATURES
+from zygarde.spark.importance import for_record
 from zygarde.spark.online import export_and_check
+from zygarde.spark.package_extras import build as build_extras, write_mlflow_files
 from zygarde.spark.predict import MANIFEST, label_as_model, load_model, model_labels
 from zygarde.spark.refit import refit
 
@@ -115,8 +118,10 @@ def _finalize(spark: SparkSession, request: FinalizeRequest, cached: list[DataFr
         copy_tree(spark, request.model_uri, model_copy)
     online = export_and_check(spark, model, scored, classes=labels is not None or request.task == CLUSTERING,
                               package_uri=request.package_uri, context=_context(request))
-    manifest = {**request.manifest,
-                "input_schema": _input_schema(test, request.target), "target": request.target,
+    input_schema = _input_schema(test, request.target)
+    extras = build_extras(spark, request, model, online, labels, input_schema, cached, _context(request))
+    manifest = {**request.manifest, **extras,
+                "input_schema": input_schema, "target": request.target,
                 "task": request.task, "metric": request.metric or request.manifest.get("metric"),
                 "labels": labels, "test_metrics": metrics, "test_rows": rows, "test_uri": request.test_uri,
                 "model_uri": model_copy, "source_model_uri": request.model_uri, "online": online,
@@ -125,10 +130,17 @@ def _finalize(spark: SparkSession, request: FinalizeRequest, cached: list[DataFr
                 "created_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")}
     manifest_uri = _under(request.package_uri, MANIFEST)
     hadoop_fs.write_bytes(spark, manifest_uri, json.dumps(manifest, sort_keys=True, indent=1, default=str).encode())
+    write_mlflow_files(spark, request.package_uri, manifest)
     log.info("package written %s package_uri=%s", _context(request), request.package_uri)
     return FinalizeResult(job_id=request.job_id, attempt=request.attempt, status="SUCCEEDED", test_metrics=metrics,
                           package_uri=request.package_uri, manifest_uri=manifest_uri,
-                          online=_online_summary(online))
+                          online=_online_summary(online), importance=for_record(extras["importance"]),
+                          explanations=_explanations_summary(extras["explanations"]))
+
+
+def _explanations_summary(explanations: dict[str, Any]) -> dict[str, Any]:
+    """What the registry record keeps of the manifest's explanations section."""
+    return {k: explanations[k] for k in ("status", "reason", "method", "output") if k in explanations}
 
 
 def _online_summary(online: dict[str, Any]) -> dict[str, Any]:

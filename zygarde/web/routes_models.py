@@ -17,6 +17,7 @@ from zygarde.domain.raw_doc import safe_text
 from zygarde.service_layer import grants, insights, model_access, model_card
 from zygarde.web import predicting
 from zygarde.web.context import deps, manifest_columns, predictor, publish_job, signed_in, viewer
+from zygarde.web.importance_chart import importance_svg, measure
 
 bp = Blueprint("models", __name__)
 log = logging.getLogger("zygarde.web")
@@ -138,7 +139,8 @@ def _render_model(name: str, versions: list[dict], serving: dict | None = None, 
     trial = trial or {}
     if "text" not in trial and serving["refs"]:
         trial.update(ref=serving["refs"][0]["ref"], text=serving["refs"][0]["example"])
-    return render_template("model.html", name=name, versions=versions, trial=trial,
+    charts = [(v["row"], importance_svg(v["row"].importance)) for v in reversed(versions)]
+    return render_template("model.html", name=name, versions=versions, trial=trial, importance=charts, measure=measure,
                            can_predict=predictor() is not None, access=_access(name), **serving), code
 
 

@@ -42,3 +42,24 @@ def test_compare_two_versions(ana, deps):
     assert "v1" in page and "v2" in page and "random_forest_classifier" in page and "0.94" in page
     assert "param numTrees" in page
     assert ana.get("/models/ana-job/compare?a=1&b=7").status_code == 404
+
+
+def test_model_page_charts_each_versions_feature_importance(ana, deps):
+    import re
+
+    add_job(deps.repo, "ana", "ana-job")  # version 1: registered before models carried importance
+    columns = [{"column": "support_calls", "permutation": 0.2, "native": 0.6},
+               {"column": "tenure <months>", "permutation": 0.05, "native": 0.3},
+               {"column": "region", "permutation": -0.01, "native": 0.1}]
+    deps.repo.register_model_version("ana-job", "ana-job-2", {
+        "trial_id": "t004", "algorithm": "xgboost_classifier", "metric": "areaUnderROC",
+        "importance": {"status": "available", "native": "gain", "columns": columns,
+                       "permutation": {"metric": "areaUnderROC", "part": "validation"}}}, "ana")
+    add_job(deps.repo, "ana", "ana-job-2")
+    page = ana.get("/models/ana-job").get_data(as_text=True)
+    newest = page[page.index('id="importance-v2"'):page.index('id="importance-v1"')]
+    assert "areaUnderROC worsens on the validation part when the column is shuffled" in newest
+    bars = re.findall(r'<rect class="bar" data-column="([^"]+)" x="\d+" y="\d+" width="([\d.]+)"', newest)
+    assert bars == [("support_calls", "320.0"), ("tenure &lt;months&gt;", "80.0"), ("region", "0.0")]
+    older = page[page.index('id="importance-v1"'):]
+    assert "No feature importance: registered before models carried it" in older.split("</details>")[0]

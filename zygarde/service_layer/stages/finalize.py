@@ -44,7 +44,8 @@ class FinalizeStage(Stage):
     def succeeded(self, trial: Trial, result: FinalizeResult, expected: dict[str, str], spec: JobSpec,
                   settings: Settings) -> StageOutcome:
         outputs = {"test_metrics": result.test_metrics, "package_uri": expected["package_uri"],
-                   "manifest_uri": expected["manifest_uri"], "online": result.online}
+                   "manifest_uri": expected["manifest_uri"], "online": result.online,
+                   "importance": result.importance, "explanations": result.explanations}
         return StageOutcome(True, Reason.MODEL_PACKAGED, f"packaged at {expected['package_uri']}",
                             changes={"outputs": outputs})
 
