@@ -73,7 +73,7 @@ def test_every_function_sets_the_image_on_its_batches(tf):  # noqa: F811
 
 
 def test_the_adapter_puts_the_image_in_the_runtime_config():
-    request = BatchRequest(batch_id="zyg-j-t0001-a1", main_python_file_uri="gs://b/code/v/train_trial.py",
+    request = BatchRequest(batch_id="zyg-j-t0001-a1", main_python_file_uri="gs://b/code/v/train_pack.py",
                            properties={"spark.executor.instances": "2"})
     image = "europe-docker.pkg.dev/p/zygarde-containers/batch:abc1234"
     batch = DataprocBatchLauncher("p", "europe-west1", container_image=image)._batch(request)

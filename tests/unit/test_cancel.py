@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.unit.conftest import DELEGATE, PUBLISHED, T0, cancel_message, issuer, job_message, signed, token
-from tests.unit.test_handlers import finish, finish_stage, submit, train_trials
+from tests.unit.test_handlers import finish, finish_stage, submit, training_trials
 from zygarde import cli, cli_common
 from zygarde.config import jobs_audience
 from zygarde.domain.identity import token_attributes
@@ -51,7 +51,7 @@ def test_the_owner_s_cancel_cancels_and_a_second_delivery_changes_nothing(deps, 
     job = deps.repo.get_job("job-1")
     assert job.state is JobState.CANCELLED and job.conditions[-1].message.startswith(f"cancelled by its owner {OWNER}")
     assert ("through " + DELEGATE in job.conditions[-1].message) == ("on_behalf_of" in message.attributes)
-    assert {t.state for t in train_trials(deps, "job-1")} == {TrialState.CANCELLED}
+    assert {t.state for t in training_trials(deps, "job-1")} == {TrialState.CANCELLED}
     assert deps.launcher.running == []
 
 
@@ -121,11 +121,11 @@ def test_a_redelivery_long_after_the_token_expired_still_verifies_at_its_publish
 
 def test_a_cancel_of_a_finished_job_changes_nothing(deps):
     submit(job_message(), deps)
-    for trial in train_trials(deps, "job-1"):
+    for trial in training_trials(deps, "job-1"):
         if deps.repo.get_trial("job-1", trial.trial_id).state is TrialState.RUNNING:
             finish(deps, "job-1", trial.trial_id)
     while deps.repo.get_job("job-1").state is JobState.RUNNING:
-        running = [t for t in train_trials(deps, "job-1") if t.state is TrialState.RUNNING]
+        running = [t for t in training_trials(deps, "job-1") if t.state is TrialState.RUNNING]
         if running:
             finish(deps, "job-1", running[0].trial_id)
         elif deps.repo.get_trial("job-1", FINALIZE) is not None:

@@ -66,7 +66,7 @@ def finish(deps, job_id, trial_id, status="SUCCEEDED", auc=0.9, error_kind=None,
         finish_stage(deps, job_id, FINALIZE)
 
 
-def train_trials(deps, job_id):
+def training_trials(deps, job_id):
     return [t for t in deps.repo.list_trials(job_id) if t.kind == TRAIN]
 
 
@@ -78,14 +78,14 @@ def test_submit_records_job_and_launches_up_to_max_parallel(deps):
     assert submit(job_message(), deps) == "job-1"
     job = deps.repo.get_job("job-1")
     assert job.state is JobState.RUNNING and job.trial_count == 4
-    states = [t.state for t in train_trials(deps, "job-1")]
+    states = [t.state for t in training_trials(deps, "job-1")]
     assert states == [TrialState.RUNNING, TrialState.RUNNING, TrialState.WAITING, TrialState.WAITING]
     assert sorted(deps.launcher.running) == ["zyg-job-1-t0000-a1", "zyg-job-1-t0001-a1"]
     assert deps.launcher.requests["zyg-job-1-prepare-a1"].main_python_file_uri.endswith("/prepare_data.py")
     req = deps.launcher.requests["zyg-job-1-t0000-a1"]
     assert req.main_python_file_uri == "gs://bkt/code/dev/train_pack.py"  # a pack of one: the job does not pack
     [packed] = json.loads(req.args[1])["trials"]
-    assert packed["params"] == {"regParam": 0.0} and packed["model_uri"] == model_of(deps, train_trials(deps, "job-1")[0])
+    assert packed["params"] == {"regParam": 0.0} and packed["model_uri"] == model_of(deps, training_trials(deps, "job-1")[0])
     assert job.conditions[0].message == "4 trials to run after the data is prepared"
 
 
@@ -224,7 +224,7 @@ def test_an_unreadable_result_fails_the_attempt_and_is_retried_then_fails(deps):
 
 def test_one_broken_trial_does_not_stop_the_reconciler_for_the_others(deps):
     submit(job_message(spec_dict(max_parallel=2, max_attempts=1)), deps)
-    first, second = train_trials(deps, "job-1")[:2]
+    first, second = training_trials(deps, "job-1")[:2]
     deps.launcher.finish(first.batch_id, "FAILED", "executor lost")
     deps.launcher.finish(second.batch_id, "FAILED", "executor lost")
     real_exists = deps.blobs.exists
@@ -255,7 +255,7 @@ def test_reconciler_fails_dead_batch_then_retry_and_recovers_lost_result(deps):
     dead = deps.repo.get_trial("job-1", "t0000")
     assert dead.state is TrialState.FAILED and "executor lost" in dead.error
     assert deps.repo.get_trial("job-1", "t0001").state is TrialState.SUCCEEDED
-    assert [t.state for t in train_trials(deps, "job-1")][2:] == [TrialState.RUNNING, TrialState.RUNNING]
+    assert [t.state for t in training_trials(deps, "job-1")][2:] == [TrialState.RUNNING, TrialState.RUNNING]
     again = edge.reconcile(deps)  # replay: nothing more happens
     assert again == {"recovered_results": 0, "dead_batches": 0, "launched": 0, "cancelled_batches": 0,
                      "released_slots": 0, "orphan_trials": 0}
@@ -266,7 +266,7 @@ def test_reconciler_cancels_batches_of_finished_jobs(deps):
     deps.repo.update_job("job-1", lambda j: j.transition(JobState.CANCELLED, "UserCancelled", "stop", "2026-01-02"))
     report = edge.reconcile(deps)
     assert report["cancelled_batches"] == 2 and deps.launcher.running == []
-    assert {t.state for t in train_trials(deps, "job-1")} == {TrialState.CANCELLED, TrialState.WAITING}
+    assert {t.state for t in training_trials(deps, "job-1")} == {TrialState.CANCELLED, TrialState.WAITING}
 
 
 def test_transient_launch_error_leaves_trial_launching_and_redelivery_resumes(deps):
@@ -282,7 +282,7 @@ def test_transient_launch_error_leaves_trial_launching_and_redelivery_resumes(de
     assert deps.repo.get_trial("job-1", PREPARE).state is TrialState.RUNNING
     assert len(deps.launcher.batches) == 1
     finish_stage(deps, "job-1", PREPARE)
-    assert [t.state for t in train_trials(deps, "job-1")][:2] == [TrialState.RUNNING, TrialState.RUNNING]
+    assert [t.state for t in training_trials(deps, "job-1")][:2] == [TrialState.RUNNING, TrialState.RUNNING]
 
 
 def test_cancel_stops_batches_and_waiting_trials_and_replays_change_nothing(deps):
@@ -293,7 +293,7 @@ def test_cancel_stops_batches_and_waiting_trials_and_replays_change_nothing(deps
     edge.submit_job(cancel, deps)
     assert deps.repo.writes == writes
     assert deps.repo.get_job("job-1").state is JobState.CANCELLED
-    assert {t.state for t in train_trials(deps, "job-1")} == {TrialState.CANCELLED}
+    assert {t.state for t in training_trials(deps, "job-1")} == {TrialState.CANCELLED}
     assert deps.launcher.running == [] and len(train_batches(deps)) == 2
     finish(deps, "job-1", "t0000")  # a late result changes nothing
     assert deps.repo.get_trial("job-1", "t0000").state is TrialState.CANCELLED
@@ -316,7 +316,7 @@ def test_data_that_cannot_serve_fails_the_job_before_any_trial(deps):
     finish_stage(deps, "job-1", PREPARE, ok=False, error="the target 'y' has 1 class; 2 are needed", times=2)
     job = deps.repo.get_job("job-1")
     assert job.state is JobState.FAILED and "1 class" in job.error and job.conditions[-1].reason == "DataRejected"
-    assert train_batches(deps) == [] and {t.state for t in train_trials(deps, "job-1")} == {TrialState.CANCELLED}
+    assert train_batches(deps) == [] and {t.state for t in training_trials(deps, "job-1")} == {TrialState.CANCELLED}
 
 
 def test_winner_is_finalised_once_and_registered_as_the_next_version(deps):
@@ -358,7 +358,7 @@ def test_reconciler_frees_slots_left_by_a_crash_between_claim_and_trial_update(d
     from datetime import timedelta
 
     submit(job_message(spec_dict(max_parallel=1)), deps)
-    running_trial = train_trials(deps, "job-1")[0]
+    running_trial = training_trials(deps, "job-1")[0]
     # a crashed handler claimed capacity slot 5 and job slot 3 for a batch of t0001, then died
     hold = SlotHold("zyg-job-1-t0001-a1", "job-1", deps.now(), "ana@example.com", 1, capacity_slot=5)
     deps.repo.claim_capacity(5, hold)

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from tests.unit.conftest import OWNER, cancel_message, grant_message, job_message, spec_dict
-from tests.unit.test_handlers import deliver, finish, submit, train_trials
+from tests.unit.test_handlers import deliver, finish, submit, training_trials
 from zygarde.domain import messages as m
 from zygarde.domain.contracts import IdleReport, PrepareResult, TrialResult, idle_object
 from zygarde.domain.model import ACTIVE, JobState, StageKind, TrialState
@@ -35,7 +35,7 @@ def twice(deps, message) -> None:
 
 
 def running(deps, job_id="job-1"):
-    return [t for t in train_trials(deps, job_id) if t.state is TrialState.RUNNING]
+    return [t for t in training_trials(deps, job_id) if t.state is TrialState.RUNNING]
 
 
 def warm_world(deps):
@@ -154,13 +154,13 @@ def test_every_handler_delivered_twice_changes_nothing_the_second_time(deps, kin
 def test_a_warm_batch_that_has_nothing_to_do_is_told_to_exit_once(deps):
     batch_id = warm_world(deps)
     messagebus.handle(m.BatchIdle("job-1", batch_id, 1), deps)  # takes the pack
-    for t in train_trials(deps, "job-1"):
+    for t in training_trials(deps, "job-1"):
         _, uri = trial_uris(deps.settings, "job-1", t.trial_id, t.attempt)
         deps.blobs.write_bytes(uri, TrialResult("job-1", t.trial_id, t.attempt, "SUCCEEDED",
                                                 {"areaUnderROC": 0.7}).to_json().encode())
     # its results were written but not yet delivered when its idle report comes: they are read first
     twice(deps, m.BatchIdle("job-1", batch_id, 2))
-    assert all(t.state is TrialState.SUCCEEDED for t in train_trials(deps, "job-1"))
+    assert all(t.state is TrialState.SUCCEEDED for t in training_trials(deps, "job-1"))
     finalize = deps.repo.get_trial("job-1", "finalize")
     assert finalize.batch_id == batch_id and finalize.handoff == 2 and finalize.state in ACTIVE
     assert deps.repo.get_trial("job-1", "prepare").kind is StageKind.PREPARE

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.unit.conftest import cancel_message, job_message, spec_dict
-from tests.unit.test_handlers import deliver, finish_stage, submit, train_trials
+from tests.unit.test_handlers import deliver, finish_stage, submit, training_trials
 from zygarde.domain.contracts import (FinalizeRequest, Handoff, IdleReport, PackRequest, TrialResult, handoff_object,
                                       idle_object)
 from zygarde.domain.model import FINALIZE, JobState, TrialState
@@ -61,7 +61,7 @@ def finish_pack(deps, batch_id: str, auc_of=lambda i: 0.5 + i / 100) -> None:
 
 def test_a_grid_is_launched_as_packs_of_its_trials_within_max_parallel_and_the_cap(deps):
     submit(job_message(packed_spec()), deps)
-    trials = train_trials(deps, "job-1")
+    trials = training_trials(deps, "job-1")
     packs = pack_batches(deps)
     assert 1 <= len(packs) <= 2 and len(deps.launcher.running) == len(packs)  # max_parallel 2 batches
     launched = [t for t in trials if t.state is TrialState.RUNNING]
@@ -100,7 +100,7 @@ def test_the_whole_grid_ends_with_a_refit_of_the_winner_and_a_registered_model(d
         if not running:
             break
         finish_pack(deps, running[0])
-    trials = train_trials(deps, "job-1")
+    trials = training_trials(deps, "job-1")
     assert all(t.state is TrialState.SUCCEEDED and t.attempt == 1 and t.model_uri is None for t in trials)
     finalize = deps.repo.get_trial("job-1", FINALIZE)
     request = FinalizeRequest.from_json(stage_request(deps, finalize))
@@ -127,7 +127,7 @@ def test_final_fit_on_train_and_validation_refits_even_a_kept_model(deps):
             deliver(deps, trial, TrialResult("job-1", p.trial_id, 1, "SUCCEEDED", {"areaUnderROC": 0.7},
                                              model_uri=p.model_uri), True, end_batch=False)
         deps.launcher.finish(running[0], "SUCCEEDED")
-    assert all(t.model_uri for t in train_trials(deps, "job-1"))
+    assert all(t.model_uri for t in training_trials(deps, "job-1"))
     finalize = deps.repo.get_trial("job-1", FINALIZE)
     request = FinalizeRequest.from_json(stage_request(deps, finalize))
     assert request.model_uri is None and request.refit.on_train_and_validation is True
@@ -175,7 +175,7 @@ def test_a_cancel_cancels_the_pack_s_batch_and_frees_its_slots(deps):
     edge.submit_job(cancel_message("job-1"), deps)
     assert deps.launcher.batches[batch_id].state == "CANCELLED"
     assert deps.repo.get_job("job-1").state is JobState.CANCELLED
-    assert all(t.state is TrialState.CANCELLED for t in train_trials(deps, "job-1"))
+    assert all(t.state is TrialState.CANCELLED for t in training_trials(deps, "job-1"))
     assert deps.repo.capacity_holders() == {} and deps.repo.slot_holders("job-1") == {}
 
 
@@ -255,7 +255,7 @@ def test_a_small_job_runs_its_preparation_trials_and_finalisation_in_one_warm_ba
     warm(deps)
     edge.submit_job(job_message(packed_spec(max_parallel=1)), deps)
     batch_id = _prepared_without_exit(deps)
-    trials = train_trials(deps, "job-1")
+    trials = training_trials(deps, "job-1")
     assert {t.batch_id for t in trials} == {batch_id} and {t.handoff for t in trials} == {1}
     assert list(deps.launcher.requests) == [batch_id]  # no new batch: the pack went to the warm one
     handed = Handoff.from_json(deps.blobs.read_bytes(handoff_object(handoff_prefix(deps.settings, "job-1", batch_id), 1)))
@@ -284,7 +284,7 @@ def test_a_batch_that_has_exited_is_not_handed_work(deps):
     deps.launcher.finish(prepare.batch_id, "SUCCEEDED")
     _prepared_without_exit(deps)
     [pack] = pack_batches(deps)
-    assert pack != prepare.batch_id and all(t.handoff == 0 for t in train_trials(deps, "job-1"))
+    assert pack != prepare.batch_id and all(t.handoff == 0 for t in training_trials(deps, "job-1"))
 
 
 def test_work_handed_to_a_batch_that_exits_at_that_moment_is_retried_in_a_new_batch(deps):
@@ -300,7 +300,7 @@ def test_work_handed_to_a_batch_that_exits_at_that_moment_is_retried_in_a_new_ba
 
     deps.blobs.write_bytes = exiting
     _prepared_without_exit(deps)
-    trials = train_trials(deps, "job-1")
+    trials = training_trials(deps, "job-1")
     assert all(any(c.reason == "HandoffMissed" for c in t.conditions) for t in trials)
     assert all(t.state is TrialState.RUNNING and t.attempt == 2 and t.handoff == 0 for t in trials)
     assert len(pack_batches(deps)) == 1
@@ -335,9 +335,9 @@ def test_a_handoff_resumed_after_a_crash_is_written_once_and_launched_once(deps)
     except TransientError:
         pass
     deps.launcher.get = get
-    assert all(t.state is TrialState.LAUNCHING for t in train_trials(deps, "job-1"))
+    assert all(t.state is TrialState.LAUNCHING for t in training_trials(deps, "job-1"))
     edge.reconcile(deps)  # the reconciler resumes the launch
-    trials = train_trials(deps, "job-1")
+    trials = training_trials(deps, "job-1")
     assert all(t.state is TrialState.RUNNING and t.handoff == 1 and t.attempt == 1 for t in trials)
     prefix = handoff_prefix(deps.settings, "job-1", trials[0].batch_id)
     assert deps.blobs.list(prefix) == [handoff_object(prefix, 1)]
@@ -359,7 +359,7 @@ def test_a_batch_cancelled_by_the_deadline_is_not_handed_the_finalisation(deps):
     warm(deps)
     edge.submit_job(job_message(packed_spec(max_parallel=1, budget={"deadline_minutes": 30})), deps)
     batch_id = _prepared_without_exit(deps)
-    trials = train_trials(deps, "job-1")
+    trials = training_trials(deps, "job-1")
     assert {t.batch_id for t in trials} == {batch_id}
     report(deps, "job-1", trials[0].trial_id, 0.7)  # one done, the others still fitting in the warm batch
 

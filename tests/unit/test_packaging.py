@@ -11,8 +11,8 @@ from zygarde.packaging import ZIP_NAME, build_code_bundle, bundle_version, spark
 def test_bundle_holds_entry_points_and_a_pure_python_zip(tmp_path):
     bundle = build_code_bundle(tmp_path / "out")
     entry_points = spark_entry_points()
-    assert {"prepare_data.py", "train_pack.py", "finalize_model.py"} <= {p.name for p in entry_points}
-    assert "train_trial.py" not in {p.name for p in entry_points}  # every trial runs in a pack
+    # every trial runs in a pack (train_pack.py); predict.py scores a batch prediction
+    assert {p.name for p in entry_points} == {"prepare_data.py", "train_pack.py", "finalize_model.py", "predict.py"}
     assert set(bundle) == {ZIP_NAME, *(p.name for p in entry_points)}
     for entry in entry_points:
         assert bundle[entry.name].read_bytes() == entry.read_bytes()

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from tests.unit.conftest import cancel_message, job_message, spec_dict
-from tests.unit.test_handlers import deliver, finish, finish_stage, submit, train_trials
+from tests.unit.test_handlers import deliver, finish, finish_stage, submit, training_trials
 from zygarde.domain.contracts import PackRequest, TrialResult
 from zygarde.domain.model import FINALIZE, JobState, TrialState
 from zygarde.service_layer import edge
@@ -34,7 +34,7 @@ def pruning_spec(**over) -> dict:
 
 
 def running(deps, job_id):
-    return [t for t in train_trials(deps, job_id) if t.state is S.RUNNING]
+    return [t for t in training_trials(deps, job_id) if t.state is S.RUNNING]
 
 
 def requested_fraction(deps, trial) -> float:
@@ -64,12 +64,12 @@ def run_job(deps, order=lambda ts: sorted(ts, key=score, reverse=True), twice=Fa
 
 
 def outcome(deps, job_id):
-    return {t.trial_id: (t.state, t.rung, tuple(t.rung_scores), t.train_fraction) for t in train_trials(deps, job_id)}
+    return {t.trial_id: (t.state, t.rung, tuple(t.rung_scores), t.train_fraction) for t in training_trials(deps, job_id)}
 
 
 def test_results_rung_by_rung_prune_the_right_trials_and_the_winner_fits_on_all_rows(deps):
     job_id = run_job(deps)
-    trials = {t.index: t for t in train_trials(deps, job_id)}
+    trials = {t.index: t for t in training_trials(deps, job_id)}
     # best first: 3 of 9 go on at rung 0 (indices 3, 8, 1), 1 of those 3 at rung 1 (3)
     assert {i for i, t in trials.items() if t.state is S.PRUNED and t.rung == 0} == {0, 2, 4, 5, 6, 7}
     assert {i for i, t in trials.items() if t.state is S.PRUNED and t.rung == 1} == {1, 8}
@@ -89,7 +89,7 @@ def test_results_rung_by_rung_prune_the_right_trials_and_the_winner_fits_on_all_
 
 def test_worst_first_arrivals_promote_asha_style_and_still_pick_the_best(deps):
     job_id = run_job(deps, order=lambda ts: sorted(ts, key=score))
-    trials = {t.index: t for t in train_trials(deps, job_id)}
+    trials = {t.index: t for t in training_trials(deps, job_id)}
     full = [t for t in trials.values() if t.train_fraction == 1.0]
     assert all(t.state is S.SUCCEEDED for t in full) and trials[3] in full
     assert all(t.state in (S.SUCCEEDED, S.PRUNED) for t in trials.values())
@@ -114,11 +114,11 @@ def test_every_result_delivered_twice_and_replayed_late_changes_nothing(deps):
 def test_a_pruned_trials_dead_batch_and_a_late_failure_do_not_retry_it(deps):
     job_id = submit(job_message(pruning_spec()), deps)
     for _ in range(40):  # best first, until a trial is pruned
-        if any(x.state is S.PRUNED for x in train_trials(deps, job_id)):
+        if any(x.state is S.PRUNED for x in training_trials(deps, job_id)):
             break
         t = sorted(running(deps, job_id), key=score, reverse=True)[0]
         finish(deps, job_id, t.trial_id, auc=score(t))
-    pruned = next(t for t in train_trials(deps, job_id) if t.state is S.PRUNED)
+    pruned = next(t for t in training_trials(deps, job_id) if t.state is S.PRUNED)
     batches = len(deps.launcher.batches)
     failed = TrialResult(job_id, pruned.trial_id, pruned.attempt, "FAILED", error="executor lost", error_kind="runtime")
     deliver(deps, pruned, failed, ok=False, times=2)  # its batch ends FAILED too
@@ -156,13 +156,13 @@ def test_a_cancelled_job_cancels_its_paused_trials(deps):
     assert deps.repo.get_trial(job_id, t.trial_id).state is S.PAUSED
     edge.submit_job(cancel_message(job_id), deps)
     assert deps.repo.get_trial(job_id, t.trial_id).state is S.CANCELLED
-    assert all(x.state.is_finished() for x in train_trials(deps, job_id))
+    assert all(x.state.is_finished() for x in training_trials(deps, job_id))
 
 
 def test_a_minimal_job_runs_the_default_search_with_halving(deps):
     spec = {k: v for k, v in spec_dict().items() if k in ("job_id", "owner", "dataset", "task")}
     job_id = submit(job_message(spec), deps)
-    trials = train_trials(deps, job_id)
+    trials = training_trials(deps, job_id)
     assert len(trials) == 27 and deps.repo.get_job(job_id).trial_count == 27
     assert {round(t.train_fraction, 6) for t in trials} == {round(1 / 9, 6)}
     stored = deps.repo.get_job(job_id).spec["search"]
@@ -223,17 +223,17 @@ def test_a_deadline_cancels_paused_trials_and_registers_the_best_full_fraction_t
     spec["search"]["pruning"]["min_fraction"] = 1 / 3
     job_id = submit(job_message(spec), deps)
     for _ in range(20):  # until one trial has finished on the whole train part
-        if any(t.state is S.SUCCEEDED for t in train_trials(deps, job_id)) or not running(deps, job_id):
+        if any(t.state is S.SUCCEEDED for t in training_trials(deps, job_id)) or not running(deps, job_id):
             break
         t = sorted(running(deps, job_id), key=score, reverse=True)[0]
         finish(deps, job_id, t.trial_id, auc=score(t))
-    [winner] = [t for t in train_trials(deps, job_id) if t.state is S.SUCCEEDED]
+    [winner] = [t for t in training_trials(deps, job_id) if t.state is S.SUCCEEDED]
     assert winner.train_fraction == 1.0 and deps.repo.get_job(job_id).state is JobState.RUNNING
-    assert S.PAUSED in {t.state for t in train_trials(deps, job_id)}
+    assert S.PAUSED in {t.state for t in training_trials(deps, job_id)}
     deps.clock.t += timedelta(minutes=31)
     edge.reconcile(deps)
     edge.reconcile(deps)  # replayed
-    states = {t.trial_id: t.state for t in train_trials(deps, job_id)}
+    states = {t.trial_id: t.state for t in training_trials(deps, job_id)}
     assert S.CANCELLED in states.values()
     assert S.PAUSED not in states.values() and S.WAITING not in states.values() and S.RUNNING not in states.values()
     fin = deps.repo.get_trial(job_id, FINALIZE)
@@ -256,10 +256,10 @@ def test_brackets_are_pruned_one_after_the_other_while_the_search_keeps_asking(d
             break
         t = sorted(ts, key=lambda t: t.index)[0]
         finish(deps, job_id, t.trial_id, auc=0.5 + 0.01 * (t.index % 3) + 0.001 * t.rung, deliver_twice=True)
-        trials = train_trials(deps, job_id)
+        trials = training_trials(deps, job_id)
         if asked_when_first_pruned is None and any(x.state is S.PRUNED for x in trials):
             asked_when_first_pruned = len(trials)
-    trials = train_trials(deps, job_id)
+    trials = training_trials(deps, job_id)
     # bracket 0 was pruned before the search had asked its last trial
     assert asked_when_first_pruned is not None and asked_when_first_pruned < 9
     assert len(trials) == 9 and len({(t.algorithm, json.dumps(t.params, sort_keys=True)) for t in trials}) == 9
@@ -285,7 +285,7 @@ def test_a_search_until_the_deadline_ends_with_the_best_model_at_the_deadline_le
         t = sorted(running(deps, job_id), key=lambda t: t.index)[0]
         finish(deps, job_id, t.trial_id, auc=0.5 + 0.01 * (t.index % 3) + 0.001 * t.rung)
         deps.clock.t += timedelta(seconds=30)
-    trials = train_trials(deps, job_id)
+    trials = training_trials(deps, job_id)
     assert deps.clock.t < created + timedelta(minutes=8, seconds=15)
     assert len(trials) > 6 and any(t.state is S.SUCCEEDED for t in trials) and any(t.state is S.PRUNED for t in trials)
     assert deps.repo.get_job(job_id).state is JobState.RUNNING  # still searching
@@ -295,7 +295,7 @@ def test_a_search_until_the_deadline_ends_with_the_best_model_at_the_deadline_le
     edge.reconcile(deps)  # replayed
     fin = deps.repo.get_trial(job_id, FINALIZE)
     assert fin is not None and fin.attempt == 1
-    assert all(t.state.is_finished() for t in train_trials(deps, job_id))
+    assert all(t.state.is_finished() for t in training_trials(deps, job_id))
     finish_stage(deps, job_id, FINALIZE)
     job = deps.repo.get_job(job_id)
     assert job.state is JobState.BUDGET_EXHAUSTED and job.model_version == 1
@@ -308,8 +308,8 @@ def test_a_deadline_before_any_full_fit_registers_the_best_partial_trial_refitte
     job_id = submit(job_message(pruning_spec(budget={"deadline_minutes": 30})), deps)
     for t in list(running(deps, job_id)):  # the first rung-0 scores only: nothing fits all the rows yet
         finish(deps, job_id, t.trial_id, auc=score(t))
-    scored = [t for t in train_trials(deps, job_id) if t.rung_scores]
-    assert scored and not any(t.state is S.SUCCEEDED for t in train_trials(deps, job_id))
+    scored = [t for t in training_trials(deps, job_id) if t.rung_scores]
+    assert scored and not any(t.state is S.SUCCEEDED for t in training_trials(deps, job_id))
     leader = max(scored, key=lambda t: (len(t.rung_scores), t.rung_scores[-1]))
     deps.clock.t += timedelta(minutes=31)
     edge.reconcile(deps)

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from tests.unit.conftest import CSV, job_message, spec_dict
-from tests.unit.test_handlers import finish, finish_stage, submit, train_batches, train_trials
+from tests.unit.test_handlers import finish, finish_stage, submit, train_batches, training_trials
 from zygarde.domain.model import FINALIZE, JobState, TrialState
 from zygarde.service_layer import edge
 
@@ -83,7 +83,7 @@ def test_deadline_stops_the_search_and_registers_the_best_so_far(deps):
     deps.clock.t += timedelta(minutes=31)
     edge.reconcile(deps)
     # the search is over: the other trials are cancelled, their batches too; the winner is finalised
-    assert {t.trial_id: t.state for t in train_trials(deps, "job-d")} == {
+    assert {t.trial_id: t.state for t in training_trials(deps, "job-d")} == {
         "t0000": TrialState.SUCCEEDED, "t0001": TrialState.CANCELLED, "t0002": TrialState.CANCELLED,
         "t0003": TrialState.CANCELLED}
     fin = deps.repo.get_trial("job-d", FINALIZE)
@@ -151,7 +151,7 @@ def test_many_concurrent_completions_keep_the_cap_and_run_every_trial_once(deps)
     assert len(train_batches(deps)) == 40  # each trial exactly once
     assert len(deps.launcher.batches) == 40 + 2 * len(jobs) <= deps.launcher.create_calls  # + prepare, finalize
     # (a handler resuming another's in-flight launch may call create again: the API refuses the duplicate)
-    assert all(t.attempt == 1 for j, _ in jobs for t in train_trials(deps, j))
+    assert all(t.attempt == 1 for j, _ in jobs for t in training_trials(deps, j))
 
 
 def test_bayesian_job_asks_for_a_trial_whenever_a_slot_frees(deps):
@@ -166,7 +166,7 @@ def test_bayesian_job_asks_for_a_trial_whenever_a_slot_frees(deps):
     for step in range(6):
         current = sorted(running(deps, "job-tpe"), key=lambda t: t.index)
         finish(deps, "job-tpe", current[0].trial_id, auc=0.5 + step / 20, deliver_twice=True)
-    trials = train_trials(deps, "job-tpe")
+    trials = training_trials(deps, "job-tpe")
     assert len(trials) == 6 and all(t.state is TrialState.SUCCEEDED for t in trials)
     assert deps.repo.get_job("job-tpe").state is JobState.SUCCEEDED
     assert len({json.dumps(t.params, sort_keys=True) + t.algorithm for t in trials}) == 6

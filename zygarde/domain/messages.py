@@ -40,14 +40,20 @@ class Retry(enum.Enum):
 
 # --- from the edge (Pub/Sub) --------------------------------------------------------------------------
 @dataclass(frozen=True)
-class SubmitJob(Command):
-    """A job spec published on the jobs topic (raw bytes, whatever they are), signed by its owner
-    (attributes: the identity token); `publish_time` is Pub/Sub's, for the token's verification."""
+class Published(Message):
+    """What a message published on the jobs topic carries (a base, not a message of its own): its raw
+    bytes, whatever they are, and its attributes (the sender's identity token); `publish_time` is
+    Pub/Sub's, for the token's verification."""
 
     data: bytes
     attributes: Mapping[str, str] = field(default_factory=dict)
     message_id: str = ""
     publish_time: str = ""
+
+
+@dataclass(frozen=True)
+class SubmitJob(Published, Command):
+    """A job spec published on the jobs topic, signed by its owner."""
 
 
 @dataclass(frozen=True)
@@ -62,24 +68,14 @@ class JobFileWritten(Event):
 
 
 @dataclass(frozen=True)
-class CancelJob(Command):
+class CancelJob(Published, Command):
     """A cancel published on the jobs topic (attribute action=cancel; data {"job_id"}), signed by the job's owner."""
-
-    data: bytes
-    attributes: Mapping[str, str] = field(default_factory=dict)
-    message_id: str = ""
-    publish_time: str = ""
 
 
 @dataclass(frozen=True)
-class GrantAccess(Command):
+class GrantAccess(Published, Command):
     """A grant on the jobs topic (attribute action=grant; data {"model", "grantee", "role"}), signed by the
     model's owner (service_layer/grants.py)."""
-
-    data: bytes
-    attributes: Mapping[str, str] = field(default_factory=dict)
-    message_id: str = ""
-    publish_time: str = ""
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from zygarde.spark.evaluation import evaluate
 from zygarde.spark.features import FEATURES, FeaturePlan, Prepared, fit_preprocessing, plan_features, profile
 from zygarde.spark.splitting import with_fold
 
-log = logging.getLogger("zygarde.spark.trial")
+log = logging.getLogger(__name__)
 
 LATENCY_ROWS = 10_000
 MIN_SAMPLE_ROWS = 2_000  # a rung's sample holds at least this many training rows (all of them when fewer)

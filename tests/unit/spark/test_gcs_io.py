@@ -1,7 +1,7 @@
 """The real entry point as a script, against gs:// on fake-gcs-server: it reads the job's prepared
 parts, saves the model and writes the result through the GCS connector, in its own process and SparkSession like
 a Dataproc batch, with a pack of one trial. (Failed trials' results and exit codes are tested in-process
-in test_train_trial.)"""
+in test_pack_of_one.)"""
 from __future__ import annotations
 
 import json

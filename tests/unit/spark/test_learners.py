@@ -31,7 +31,7 @@ CASES = {
     "bisecting_kmeans": ("iris_clusters", {"k": 3, "maxIter": 5}, "silhouette", 0.3),
     "gaussian_mixture": ("iris_clusters", {"k": 3, "maxIter": 20}, "silhouette", 0.2),
 }
-COVERED_ELSEWHERE = {"random_forest_classifier", "linear_regression",  # test_train_trial.py
+COVERED_ELSEWHERE = {"random_forest_classifier", "linear_regression",  # test_pack_of_one.py
                      "xgboost_classifier", "xgboost_regressor"}  # test_xgboost.py
 
 

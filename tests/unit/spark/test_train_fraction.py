@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from zygarde.spark import fitting, pack, warm_models
+from zygarde.spark import fitting, warm_models
+from zygarde.spark import pack_runner as pack
 
 from .test_train_pack import TRIALS, alone, pack_request
 
