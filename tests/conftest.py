@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,11 @@ import pytest
 from tests.emulator_set import SHARED_BUCKET, SHARED_PROJECT, EmulatorSet, group_members
 from zygarde.local.cloud import EMULATORS, LocalCloud, LocalPorts
 from zygarde.local.processes import pid_alive, port_is_free
+
+# Every SparkSession this process starts runs its Python workers in this venv: the fixtures' sessions, and
+# one a library starts as it is imported (FLAML's pyspark.pandas does, in a non-Spark unit test), which
+# the Spark tests' getOrCreate would otherwise reuse with the `python3` found on PATH (no pandas there).
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 _TIERS = ("unit", "unit/spark", "integration", "e2e")
 

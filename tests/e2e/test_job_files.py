@@ -12,7 +12,7 @@ import pytest
 from zygarde.config import prefix
 from zygarde.domain.identity import token_attributes
 from zygarde.domain.model import JobState
-from zygarde.service_layer.handlers import derived_job_id
+from zygarde.service_layer.job_rejection import derived_job_id
 
 pytestmark = pytest.mark.e2e
 
