@@ -18,11 +18,19 @@ ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "terraform" / "functions-requirements.txt"
 
 
+def _lazy_exports(tree: ast.Module) -> list[ast.FunctionDef]:
+    """A module's `__getattr__` (PEP 562): what `zygarde.Client` and the package's other lazy exports import,
+    on first access of those names only (zygarde/__init__.py)."""
+    return [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "__getattr__"]
+
+
 def _imported_names(path: Path) -> set[str]:
-    """Dotted module names a file imports, anywhere in it, except under `if TYPE_CHECKING:`."""
+    """Dotted module names a file imports, anywhere in it, except under `if TYPE_CHECKING:` and in a
+    module's `__getattr__` (its lazy exports: test_the_functions_use_no_lazy_export checks they are not used)."""
     tree = ast.parse(path.read_text())
     skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
             and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+    skip |= {id(n) for node in _lazy_exports(tree) for n in ast.walk(node)}
     names: set[str] = set()
     for node in ast.walk(tree):
         if id(node) in skip:
@@ -43,9 +51,10 @@ def _zygarde_file(name: str) -> Path | None:
     return None
 
 
-def _reachable_imports() -> set[str]:
-    """Third-party module names imported by the code reachable from functions/main.py."""
-    todo, seen, external = [ROOT / "functions" / "main.py"], set(), set()
+def _reachable_imports(files: set[Path] | None = None) -> set[str]:
+    """Third-party module names imported by the code reachable from functions/main.py (its files added to
+    `files` when given)."""
+    todo, seen, external = [ROOT / "functions" / "main.py"], set() if files is None else files, set()
     while todo:
         path = todo.pop()
         if path in seen:
@@ -99,3 +108,21 @@ def test_every_package_the_functions_import_is_in_their_requirements():
     assert "functions-framework" in needed and "google-cloud-firestore" in needed  # the walk works
     missing = {dist: module for dist, module in needed.items() if dist not in pinned}
     assert not missing, f"imported by the functions' code but not in {REQUIREMENTS.name}: {missing}"
+
+
+def test_the_functions_use_no_lazy_export():
+    """The walk above leaves out zygarde/__init__.py's lazy exports (the Python client: pandas, tqdm, the
+    local cloud's tools); that holds only while no code the functions reach names them."""
+    import zygarde
+
+    files: set[Path] = set()
+    _reachable_imports(files)
+    assert ROOT / "zygarde" / "__init__.py" in files and ROOT / "zygarde" / "service_layer" / "edge.py" in files
+    assert not any(path.is_relative_to(ROOT / "zygarde" / "client") for path in files)
+    lazy = set(zygarde.__all__)
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "zygarde":
+                assert not lazy & {a.name for a in node.names}, f"{path} imports a lazy export of zygarde"
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "zygarde":
+                assert node.attr not in lazy, f"{path} uses zygarde.{node.attr}"
