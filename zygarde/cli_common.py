@@ -100,10 +100,7 @@ def follow(deps, job_id: str, timeout: float = 3600, poll: float = 2.0) -> int:
                           f"ok {c['SUCCEEDED']}, failed {c['FAILED']}")
                 if c["PAUSED"] or c["PRUNED"]:
                     detail += f", paused {c['PAUSED']}, pruned {c['PRUNED']}"
-                if view.prepare is not None and not view.prepare.state.is_finished():
-                    detail = "preparing the data (report, checks, train/validation/test split)"
-                elif view.finalize is not None and not view.finalize.state.is_finished():
-                    detail = "scoring the winner on the test split and packaging it"
+                detail = view.stage or detail
                 progress.update(task, total=max(len(view.trials), 1), completed=view.finished_trials, detail=detail)
                 if view.job.state.is_finished():
                     break

@@ -77,11 +77,7 @@ def status_of(job_id: str, view) -> JobStatus:
     if view is None:
         return JobStatus(job_id, SUBMITTED)
     job = view.job
-    stage = ""
-    if view.prepare is not None and not view.prepare.state.is_finished():
-        stage = "preparing the data (report, checks, train/validation/test split)"
-    elif view.finalize is not None and not view.finalize.state.is_finished():
-        stage = "scoring the winner on the test split and packaging it"
+    stage = view.stage
     model = (job.model_name, int(job.model_version)) if job.model_version is not None else None
     return JobStatus(job_id, job.state.value, job.state.is_finished(), stage, view.finished_trials, len(view.trials),
                      view.counts, view.metric, job.best_objective, job.best_trial_id, job.error, model, _until(job))

@@ -59,11 +59,7 @@ def age_seconds(job: Job, now: datetime | None = None) -> float:
 def progress(view: JobView, price_per_dcu_hour: float) -> dict:
     """Everything the job page refreshes while the job runs, JSON-ready."""
     job = view.job
-    stage = ""
-    if view.prepare is not None and not view.prepare.state.is_finished():
-        stage = "preparing the data"
-    elif view.finalize is not None and not view.finalize.state.is_finished():
-        stage = "scoring the winner on the test split and packaging it"
+    stage = view.stage
     return {
         "job_id": job.job_id, "state": job.state.value, "finished": job.state.is_finished(), "stage": stage,
         "error": job.error, "counts": view.counts, "total": len(view.trials), "done": view.finished_trials,

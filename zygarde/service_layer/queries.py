@@ -40,6 +40,15 @@ class JobView:
     finalize: Trial | None = None
 
     @property
+    def stage(self) -> str:
+        """What the job is doing besides its trials, in words ("" while it trains)."""
+        if self.prepare is not None and not self.prepare.state.is_finished():
+            return "preparing the data (report, checks, train/validation/test split)"
+        if self.finalize is not None and not self.finalize.state.is_finished():
+            return "scoring the winner on the test split and packaging it"
+        return ""
+
+    @property
     def data_report(self) -> dict:
         return dict(self.prepare.outputs.get("report") or {}) if self.prepare else {}
 
