@@ -144,7 +144,7 @@ def test_a_team_member_trains_cancels_and_reruns_and_another_cannot_see(browser,
     assert not ana.evaluate("!!document.createElement('canvas').getContext('webgl')")  # the premise
     ana.wait_for_function(CHARTS_DRAWN, timeout=60_000)
     charts = ana.eval_on_selector_all("#charts .chart", "cs => cs.map((c) => [c.id, c.dataset.rendering])")
-    assert ("chart-parcoords-logistic_regression", "svg-fallback") in charts, charts
+    assert ["chart-parcoords-logistic_regression", "svg-fallback"] in charts, charts
     assert {"chart-objective", "chart-timeline", "chart-param-logistic_regression-regParam"} <= {c for c, _ in charts}
     # the leaderboard: the job's metric and the task's key metrics in columns, the rest behind the toggle
     head = ana.eval_on_selector_all("#leaderboard-head th", "ths => ths.map((t) => [t.textContent, t.className])")
