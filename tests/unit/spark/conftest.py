@@ -30,8 +30,11 @@ _SPARK_CONF = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def spark():
+    """Stopped (its JVM too) after the last Spark unit test, before the integration and e2e tests: a
+    session left running would be what their own getOrCreate returns, without their configuration (the
+    e2e check of a package on fake-gcs-server then found no file system for gs://)."""
     with local_session("zygarde-spark-tests", _SPARK_CONF) as session:
         yield session
 
@@ -123,7 +126,7 @@ TEST_FRACTION = 0.15
 TRIAL_SEED, TRIAL_VALIDATION_FRACTION = 11, 0.25
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def prepared(spark, tmp_path_factory):
     """prepared(**PrepareRequest fields) -> (exit code, PrepareResult): runs the preparation batch's
     entry point in-process, as every job does before its trials. A successful preparation is kept for
