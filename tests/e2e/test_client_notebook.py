@@ -53,7 +53,7 @@ def test_the_quickstart_notebook_trains_and_predicts_as_zygarde_predict(local_cl
     assert "SUCCEEDED" in _text(waited) and "registered as quickstart-cancer v" in _text(waited)
     assert "scored online" in _text(_cell(nb, "model = job.model()"))
     assert "accuracy on these rows: " in _text(_cell(nb, "accuracy ="))
-    assert "has no per-row attributions" in _text(_cell(nb, "try:\n    model.explain"))
+    assert "attributions for 3 rows, 30 columns" in _text(_cell(nb, "# each column's share"))
     assert (tmp_path / "quickstart-model" / "manifest.json").is_file()
 
     # the same rows through `zygarde predict`, as the same user: the same answers

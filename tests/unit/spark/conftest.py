@@ -27,6 +27,9 @@ _SPARK_CONF = {
     "spark.blockManager.port": "18340",
     "spark.port.maxRetries": "20",
     "spark.sql.adaptive.enabled": "false",
+    # the wide-data tests write 20,000-column Parquet after a hundred other tests' cached frames: at the
+    # default 1 GB the heap ran out and the JVM died, taking every later Spark test with it
+    "spark.driver.memory": "3g",
 }
 
 
