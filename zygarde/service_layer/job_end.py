@@ -8,7 +8,7 @@ import json
 from zygarde.domain.decisions import CancelRequested
 from zygarde.domain.errors import ModelNameTaken
 from zygarde.domain.messages import EndJob, Finalize, JobEnded, Message, RegisterModel, SettleBatch
-from zygarde.domain.model import JobState, StageKind
+from zygarde.domain.model import Job, JobState, StageKind
 from zygarde.domain.reasons import Reason
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.job_decisions import decide_and_apply
@@ -59,8 +59,23 @@ def end_job(cmd: EndJob, deps: Deps) -> list[Message]:
     # the reconciler makes sure no batch of this job outlives it
     deps.publisher.publish("reconcile", json.dumps({"event": "job-ended", "job_id": cmd.job_id}).encode(),
                            event="job-ended", job_id=cmd.job_id)
+    # for other systems (a deployment pipeline): one message per ended job, as its transition is made once
+    deps.publisher.publish("job_events", json.dumps(job_event(ended)).encode(), event="job-ended",
+                           job_id=ended.job_id, owner=ended.owner, state=ended.state.value)
     # its batches that wait for more work are told to exit now, and their slots freed
     return [SettleBatch(cmd.job_id, hold.batch_id) for hold in deps.repo.slot_holders(cmd.job_id).values()]
+
+
+def job_event(job: Job) -> dict:
+    """The zygarde-job-events message of an ended job (no data, no spec: ids, state and figures)."""
+    last = job.conditions[-1] if job.conditions else None
+    return {"event": "job-ended", "job_id": job.job_id, "owner": job.owner, "state": job.state.value,
+            "reason": last.reason if last else None, "message": last.message if last else None,
+            "metric": job_spec(job).objective, "best_trial_id": job.best_trial_id,
+            "best_objective": job.best_objective, "test_metrics": dict(job.test_metrics),
+            "model_name": job.model_name if job.model_version is not None else None,
+            "model_version": job.model_version, "created_at": job.created_at, "finished_at": job.finished_at,
+            "duration_seconds": job.duration_seconds}
 
 
 def job_ended(event: JobEnded, deps: Deps) -> list[Message]:
