@@ -1,5 +1,6 @@
 """Validation metrics on numpy arrays, computed as zygarde.spark.evaluation computes them with Spark's
-evaluators, for trials scored inside one Spark task (trial-parallel XGBoost, issue #24).
+evaluators, for trials scored inside one Spark task (trial-parallel XGBoost, issue #24) and for every
+validation set small enough to score on the driver (evaluation.evaluate).
 
 - areaUnderROC / areaUnderPR: Spark's BinaryClassificationMetrics with the evaluator's numBins (1000):
   distinct scores (the positive class's probability) sorted descending, grouped `distinct // numBins`
@@ -7,19 +8,60 @@ evaluators, for trials scored inside one Spark task (trial-parallel XGBoost, iss
   (1, 1), or over (recall, precision) from (0, the first precision). Spark groups within each partition
   of its sort, so when it bins (2,000 distinct scores or more) its figure moves with the partitioning
   by far less than a bin's area; this is its one-partition figure.
-- accuracy, f1, weightedPrecision, weightedRecall, mcc: evaluation.confusion_metrics and mcc themselves.
+- accuracy, f1, weightedPrecision, weightedRecall (confusion_metrics) and mcc, as MulticlassMetrics defines them.
 - logLoss: the mean of -log(max(1e-15, p(true class))).
 - rmse, mae, r2 (RegressionEvaluator), mape over the rows whose target is not 0.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from zygarde.domain.algorithms import BINARY, MULTICLASS, REGRESSION
-from zygarde.spark.evaluation import confusion_metrics, finite, mcc
 
 NUM_BINS = 1000  # BinaryClassificationEvaluator's default
 EPS = 1e-15
+
+
+def finite(metrics: dict[str, float | None]) -> dict[str, float]:
+    """Only real numbers: NaN, infinities and missing values never reach JSON."""
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+def mcc(counts: dict[tuple[float, float], int], positive: float = 1.0) -> float:
+    """Matthews correlation from (label, prediction) -> count; 0.0 when undefined (as scikit-learn)."""
+    tp = sum(n for (y, p), n in counts.items() if y == positive and p == positive)
+    tn = sum(n for (y, p), n in counts.items() if y != positive and p != positive)
+    fp = sum(n for (y, p), n in counts.items() if y != positive and p == positive)
+    fn = sum(n for (y, p), n in counts.items() if y == positive and p != positive)
+    denominator = math.sqrt(float(tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return (tp * tn - fp * fn) / denominator if denominator else 0.0
+
+
+def confusion_metrics(counts: dict[tuple[float, float], int]) -> dict[str, float]:
+    """accuracy, f1, weightedPrecision, weightedRecall exactly as Spark's MulticlassMetrics defines
+    them (weights: each actual class's share; precision of a never-predicted class is 0)."""
+    total = sum(counts.values())
+    if not total:
+        return {}
+    actual: dict[float, int] = {}
+    predicted: dict[float, int] = {}
+    for (y, p), n in counts.items():
+        actual[y] = actual.get(y, 0) + n
+        predicted[p] = predicted.get(p, 0) + n
+    out = {"accuracy": sum(n for (y, p), n in counts.items() if y == p) / total,
+           "f1": 0.0, "weightedPrecision": 0.0, "weightedRecall": 0.0}
+    for label, n_actual in actual.items():
+        tp, weight = counts.get((label, label), 0), n_actual / total
+        precision = tp / predicted[label] if predicted.get(label) else 0.0
+        recall = tp / n_actual
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out["weightedPrecision"] += precision * weight
+        out["weightedRecall"] += recall * weight
+        out["f1"] += f1 * weight
+    return out
 
 
 def _binned_counts(labels: np.ndarray, scores: np.ndarray, num_bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -61,13 +103,17 @@ def _counts(labels: np.ndarray, predictions: np.ndarray) -> dict[tuple[float, fl
 
 
 def classification(labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray | None,
-                   binary: bool) -> dict[str, float]:
+                   binary: bool, ranking: np.ndarray | None = None) -> dict[str, float]:
     """Every classification metric evaluation.classification_metrics gives, from label indices,
-    predicted indices and the [n, classes] probabilities (float64)."""
+    predicted indices and the [n, classes] probabilities (float64). `ranking`: what orders the rows for
+    the binary areas (default: the positive class's probability; a model without probabilities ranks
+    by its rawPrediction)."""
     labels, predictions = np.asarray(labels, dtype=np.float64), np.asarray(predictions, dtype=np.float64)
     out: dict[str, float] = {}
-    if binary and probabilities is not None:
-        out.update(binary_areas(labels, probabilities[:, 1]))
+    if ranking is None and probabilities is not None:
+        ranking = probabilities[:, 1]
+    if binary and ranking is not None:
+        out.update(binary_areas(labels, ranking))
     counts = _counts(labels, predictions)
     out.update(confusion_metrics(counts))
     if probabilities is not None:
