@@ -57,7 +57,7 @@ def test_status_and_models_as_json(deps, monkeypatch):
 
 def test_watch_as_json_prints_a_line_per_change_until_the_job_ends(deps, monkeypatch):
     edge.submit_job(job_message(), deps)
-    deps.repo.update_job("job-1", lambda j: j.transition(j.state.__class__.CANCELLED, "Cancelled", "by test", "t"))
+    deps.repo.update_job("job-1", lambda j: j.transition(j.state.__class__.CANCELLED, "Cancelled", "by test", deps.now()))
     result = run(deps, monkeypatch, "watch", "job-1", "--format", "json")
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert result.exit_code == 1 and lines[-1]["state"] == "CANCELLED"

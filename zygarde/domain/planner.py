@@ -68,8 +68,11 @@ class Capacity:
     price_per_dcu_hour: float = tl.PRICE_PER_DCU_HOUR
     warm: int = 0  # batches of the job already running (a replan)
     warm_size: BatchSize | None = None
+    max_concurrency: int | None = None  # trials a batch may fit at once (1: a job that does not pack)
 
     def __post_init__(self) -> None:
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ValueError("capacity needs at least one trial at a time")
         if self.max_batches < 1 or self.max_executors < 2 or self.price_per_dcu_hour <= 0:
             raise ValueError("capacity needs at least one batch, two executors and a positive price")
 
@@ -171,7 +174,8 @@ def _best(model: TimingModel, workload: Workload, n: int, capacity: Capacity, de
     for size in sorted(sizes(capacity), key=lambda s: (s.dcu, s)):
         stages = tl.Stages.of(model, workload.rows, workload.columns, size)
         warm = capacity.warm if size == capacity.warm_size else 0
-        for q in (q for q in CONCURRENCIES if q <= min(n, size.task_cores)):
+        most_at_once = min(n, size.task_cores, capacity.max_concurrency or n)
+        for q in (q for q in CONCURRENCIES if q <= most_at_once):
             fit_cores = size.task_cores / q
             if fit_cores not in durations:
                 work = tl.trial_durations(model, trials, fit_cores)

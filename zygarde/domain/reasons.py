@@ -8,6 +8,7 @@ import enum
 class Reason(enum.StrEnum):
     # a job is accepted, refused, or ends
     ACCEPTED = "Accepted"
+    PLAN_INFEASIBLE = "PlanInfeasible"  # accepted, but no plan meets its deadline or max_cost_usd
     INVALID_JOB = "InvalidJob"
     CANCELLED = "Cancelled"
     DATA_REJECTED = "DataRejected"
