@@ -232,7 +232,8 @@ def plan(model: TimingModel, workload: Workload, *, deadline_seconds: float | No
 def _plan(c: _Choice, n: int, capacity: Capacity, deadline: float | None, max_cost: float | None,
           workload: Workload | None, model: TimingModel | None) -> Plan:
     hours = c.timeline.dcu_seconds / 3600
-    return Plan(c.batches, c.size, c.concurrency, n, c.timeline.search_seconds, c.timeline.end_seconds, hours,
+    used = len(c.timeline.batch_seconds)  # a batch the timeline gave no trial is never created
+    return Plan(used, c.size, c.concurrency, n, c.timeline.search_seconds, c.timeline.end_seconds, hours,
                 hours * capacity.price_per_dcu_hour, capacity.price_per_dcu_hour, deadline, max_cost,
                 workload, model, capacity)
 
