@@ -247,10 +247,18 @@ def _why(fastest: _Choice, cheapest: _Choice, n: int, deadline: float | None, ma
                 f"{deadline / 60:g}-minute deadline: raise budget.deadline_minutes, or allow more batches at once")
     cheap = tl.dollars(cheapest.timeline.dcu_seconds, capacity.price_per_dcu_hour)
     if deadline is None or cheapest.timeline.end_seconds <= deadline:
-        return (f"the cheapest plan for {trials} costs about ${cheap:.2f}, more than max_cost_usd ${max_cost:g}: "
+        return (f"the cheapest plan for {trials} costs about ${_usd(cheap, max_cost)}, more than max_cost_usd ${max_cost:g}: "
                 "raise budget.max_cost_usd")
     return (f"meeting the {deadline / 60:g}-minute deadline with {trials} costs more than max_cost_usd ${max_cost:g}: "
             f"raise budget.deadline_minutes or budget.max_cost_usd")
+
+
+def _usd(dollars: float, cap: float | None) -> str:
+    """Dollars to the cent, or to as many digits as tell them from the cap they exceed."""
+    digits = 2
+    while cap is not None and digits < 6 and round(dollars, digits) <= cap:
+        digits += 1
+    return f"{dollars:.{digits}f}"
 
 
 def naive_plan(model: TimingModel, workload: Workload, capacity: Capacity = Capacity(),
