@@ -167,3 +167,89 @@ def test_a_job_stops_launching_trials_once_its_batches_have_cost_max_cost_usd(de
     assert "max_cost_usd reached" in job.conditions[-1].message or "max_cost_usd reached" in (job.error or "")
     states = {t.state for t in training_trials(deps, "job-1")}
     assert TrialState.WAITING not in states and TrialState.RUNNING not in states
+
+
+# --- replanning -------------------------------------------------------------------------------------
+def report_fits(deps, job_id: str, seconds: float, how_many: int = 2) -> None:
+    """The first running training trials report, each fit having taken `seconds` (through the bus)."""
+    from zygarde.domain.contracts import TrialResult
+    from zygarde.domain.messages import ResultWritten
+    from zygarde.service_layer import messagebus
+    from zygarde.service_layer.locations import trial_uris
+
+    running = sorted((t for t in training_trials(deps, job_id) if t.state is TrialState.RUNNING),
+                     key=lambda t: t.index)[:how_many]
+    assert len(running) == how_many
+    for t in running:
+        _, uri = trial_uris(deps.settings, job_id, t.trial_id, t.attempt)  # packed: no model kept
+        deps.blobs.write_bytes(uri, TrialResult(job_id, t.trial_id, t.attempt, "SUCCEEDED",
+                                                {"areaUnderROC": 0.8, "f1": 0.6, "train_seconds": seconds}
+                                                ).to_json().encode())
+        messagebus.handle(ResultWritten(job_id, t.trial_id, t.attempt, uri), deps)
+
+
+def many_trials_spec(**budget) -> dict:
+    spec = churn_spec(budget=budget)
+    spec["candidates"] = [{"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.01, 0.1, 1.0]}},
+                          {"algorithm": "random_forest_classifier", "params": {"numTrees": [20, 50, 100, 200]}}]
+    return spec
+
+
+def test_fits_far_slower_than_predicted_replan_the_job_once(churn):
+    from zygarde.domain.messages import ReplanJob
+    from zygarde.service_layer import messagebus
+
+    submit(job_message(many_trials_spec(deadline_minutes=30)), churn)
+    before = churn.repo.get_job("job-1").plan
+    assert before["sized"] and before["revision"] == 0
+    churn.clock.t += timedelta(minutes=3)
+    report_fits(churn, "job-1", 240.0)  # minutes per fit where the prior said seconds
+    job = churn.repo.get_job("job-1")
+    after = job.plan
+    assert after["revision"] == 1 and after["fit_scale"] > 5, after
+    assert after["predicted_seconds"] <= 30 * 60 - 3 * 60  # what is left of the deadline, from the replan
+    [replanned] = [c for c in job.conditions if c.reason == "Replanned"]
+    assert re.search(r"^finished trials ran \d+x the predicted time: plan for the 6 trials left now about",
+                     replanned.message), replanned.message
+    assert f"(was {before['summary']})" in replanned.message
+    messagebus.handle(ReplanJob("job-1"), churn)  # again, on the same evidence: nothing changes
+    assert churn.repo.get_job("job-1").plan == after
+    assert [c.reason for c in churn.repo.get_job("job-1").conditions].count("Replanned") == 1
+
+
+def test_fits_as_fast_as_predicted_keep_the_plan(churn):
+    submit(job_message(many_trials_spec(deadline_minutes=30)), churn)
+    plan = churn.repo.get_job("job-1").plan
+    model = job_plans.model(churn)
+    cores = plan["executors"] * plan["executor_cores"] / plan["concurrency"]
+    train = sorted((t for t in training_trials(churn, "job-1") if t.state is TrialState.RUNNING),
+                   key=lambda t: t.index)[0]
+    rows = round(plan["rows"] * 0.85 * 0.8)
+    seconds = model.predict(TrialShape(train.algorithm, train.params, rows, plan["columns"] - 1, cores))
+    report_fits(churn, "job-1", seconds * 1.1)
+    assert churn.repo.get_job("job-1").plan["revision"] == 0
+
+
+def test_a_replan_that_fits_nothing_left_says_so_once_and_keeps_the_plan(churn):
+    from zygarde.domain import budgets
+    from zygarde.service_layer.job_specs import job_spec
+
+    submit(job_message(many_trials_spec(max_cost_usd=0.1)), churn)
+    job = churn.repo.get_job("job-1")
+    before = job.plan
+    assert before["sized"], before
+    # the clock moves to when the job's batches have cost all but half a cent of its $0.10
+    trials, start = churn.repo.list_trials("job-1"), churn.clock.t
+    low, high = 0.0, 3600.0
+    for _ in range(40):
+        mid = (low + high) / 2
+        spent = budgets.spent_dollars(job, job_spec(job), trials, start + timedelta(seconds=mid))
+        low, high = (mid, high) if spent < 0.095 else (low, mid)
+    churn.clock.t = start + timedelta(seconds=low)
+    report_fits(churn, "job-1", 3000.0)
+    job = churn.repo.get_job("job-1")
+    infeasible = [c for c in job.conditions if c.reason == "PlanInfeasible"]
+    assert len(infeasible) == 1 and "no plan fits what is left of the job's limits" in infeasible[0].message, job.conditions
+    assert "max_cost_usd" in infeasible[0].message
+    assert job.plan["revision"] == 0 and job.plan["infeasible"] and job.plan["properties"] == before["properties"]
+    assert job.state is JobState.RUNNING  # max_cost_usd still stops the launches when it is spent

@@ -96,7 +96,7 @@ def _record(deps: Deps, raw: bytes | str, owner: str, fallback_id: str, mismatch
     prepare = Trial(job_id=job_id, trial_id=str(StageKind.PREPARE), index=-2, algorithm=str(StageKind.PREPARE),
                     params={}, kind=StageKind.PREPARE, created_at=now)
     trials = [prepare] + initial_trials(spec, job_id, now)
-    plan = _plan(deps, spec, trials)
+    plan = _plan(deps, spec, trials, now)
     conditions = [Condition("RUNNING", Reason.ACCEPTED, _accepted(spec, plan), now)]
     if plan and plan.get("infeasible"):
         conditions.append(Condition("RUNNING", Reason.PLAN_INFEASIBLE, _infeasible(spec, plan), now))
@@ -124,10 +124,10 @@ def _seen_before(deps: Deps, existing: Job, spec: JobSpec, spec_dict: dict, raw:
     return [JobRecorded(job_id, True), ResumeLaunches(job_id), ReviewJob(job_id), PlaceWork()]
 
 
-def _plan(deps: Deps, spec: JobSpec, trials: list[Trial]) -> dict | None:
+def _plan(deps: Deps, spec: JobSpec, trials: list[Trial], now: str) -> dict | None:
     """The job's plan (job_plans); None when it cannot be made (the job runs as it would without one)."""
     try:
-        return job_plans.make_plan(deps, spec, trials, "max_parallel" in spec.model_fields_set)
+        return job_plans.make_plan(deps, spec, trials, "max_parallel" in spec.model_fields_set, now)
     except TransientError:
         raise
     except Exception as exc:  # noqa: BLE001 - a plan is an estimate: never a reason to refuse a job

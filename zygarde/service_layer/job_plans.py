@@ -105,8 +105,10 @@ def workload(spec: JobSpec, trials: list[Trial], shape: DataShape) -> tuple[pl.W
     return pl.Workload(shapes, shape.rows, shape.columns, 1 if limited else None), total / n
 
 
-def make_plan(deps: Deps, spec: JobSpec, trials: list[Trial], fixed_parallel: bool) -> dict[str, Any]:
-    """The job's plan as stored on it (Job.plan). `fixed_parallel`: the user set max_parallel."""
+def make_plan(deps: Deps, spec: JobSpec, trials: list[Trial], fixed_parallel: bool,
+              started_at: str | None = None) -> dict[str, Any]:
+    """The job's plan as stored on it (Job.plan). `fixed_parallel`: the user set max_parallel;
+    `started_at`: when the job was accepted (what the plan's times count from)."""
     budget = spec.budget
     concurrency = max(1, deps.settings.pack_concurrency) if spec.packing != "off" else 1
     batches = spec.max_parallel if fixed_parallel else max(1, deps.settings.max_concurrent_batches)
@@ -127,15 +129,31 @@ def make_plan(deps: Deps, spec: JobSpec, trials: list[Trial], fixed_parallel: bo
     if chosen is None:
         naive_capacity = pl.Capacity(max_batches=spec.max_parallel, price_per_dcu_hour=PRICE_PER_DCU_HOUR)
         chosen = pl.naive_plan(timing, work, naive_capacity, concurrency=concurrency, size=DEFAULT_SIZE)
-    out = chosen.to_dict()
-    sized = chosen.deadline_seconds is not None or chosen.max_cost_usd is not None
-    if not sized and scale != 1.0:  # priced on the first MAX_PLANNED_TRIALS: the rest as long again per trial
+    out = stored(chosen, started_at or deps.now(), fixed_parallel)
+    if not out["sized"] and scale != 1.0:  # priced on the first MAX_PLANNED_TRIALS: the rest as long again per trial
         for key in ("predicted_seconds", "predicted_dcu_hours", "predicted_dollars", "search_seconds"):
             out[key] = round(out[key] * scale, 4)
         out["trials"] = round(out["trials"] * scale)
-    out.update(summary=summary(out), sized=sized, fixed_parallel=fixed_parallel, infeasible=infeasible,
-               price_per_dcu_hour=PRICE_PER_DCU_HOUR, properties=chosen.batch_properties() if sized else {},
-               rows=shape.rows, rows_estimated=shape.estimated)
+        out["summary"] = summary(out)
+    out.update(infeasible=infeasible, rows=shape.rows, rows_estimated=shape.estimated)
+    return out
+
+
+def stored(chosen: pl.Plan, started_at: str, fixed_parallel: bool) -> dict[str, Any]:
+    """A planner.Plan as a job stores it: its figures (Plan.to_dict), the line the user reads, and what
+    a replan needs (plan_revision.py): its exact figures, limits, capacity and the model's calibration."""
+    out = chosen.to_dict()
+    sized = chosen.deadline_seconds is not None or chosen.max_cost_usd is not None
+    capacity = chosen.capacity or pl.Capacity()
+    out.update(summary=summary(out), sized=sized, fixed_parallel=fixed_parallel, infeasible=None,
+               price_per_dcu_hour=chosen.price_per_dcu_hour, properties=chosen.batch_properties() if sized else {},
+               started_at=started_at, deadline_seconds=chosen.deadline_seconds, max_cost_usd=chosen.max_cost_usd,
+               max_batches=capacity.max_batches, max_concurrency=capacity.max_concurrency,
+               fit_scale=getattr(chosen.model, "fit_scale", 1.0),
+               columns=chosen.workload.columns if chosen.workload else DEFAULT_COLUMNS,
+               exact={"search_seconds": chosen.search_seconds, "predicted_seconds": chosen.predicted_seconds,
+                      "predicted_dcu_hours": chosen.predicted_dcu_hours, "predicted_dollars": chosen.predicted_dollars},
+               revision=0, fits_seen=0)
     return out
 
 
