@@ -15,7 +15,7 @@ from tests.unit.test_handlers import finish, submit, train_batches, training_tri
 from zygarde.domain import perf_records
 from zygarde.domain.model import PREPARE, JobState, TrialState
 from zygarde.domain.perf_records import Observation, TrialShape
-from zygarde.service_layer import edge, job_plans
+from zygarde.service_layer import edge, job_plans, perf_history
 
 CHURN_URI = f"gs://bkt/datasets/{OWNER}/churn.csv"
 PLAN_TEXT = re.compile(r"plan: about \d+ minutes?, about \d+\.\d\d DCU-hours, about \$\d+\.\d\d \(")
@@ -120,7 +120,8 @@ def test_the_installations_history_prices_the_plan_and_the_prior_alone_without_i
         for rows in (20_000, 40_000, 80_000, 160_000):
             shape = TrialShape(algorithm, params, rows, 5, 2.0)
             observed.append(Observation.of_fit(shape, 30 * model.predict(shape)))
-    churn.blobs.write_bytes(job_plans.history_uri("bkt"), perf_records.dumps(observed).encode())
+    churn.blobs.write_bytes(perf_history.folder("bkt") + "20251231T120000-older-job.json",
+                            perf_records.dumps(observed).encode())
     edge.submit_job(job_message(churn_spec(job_id="with-history")), churn)
     learned = churn.repo.get_job("with-history").plan
     shape = TrialShape("logistic_regression", {"regParam": 0.1}, 26_000, 5, 2.0)
@@ -129,7 +130,7 @@ def test_the_installations_history_prices_the_plan_and_the_prior_alone_without_i
 
 
 def test_unreadable_history_leaves_the_prior(churn):
-    churn.blobs.write_bytes(job_plans.history_uri("bkt"), b"{not json")
+    churn.blobs.write_bytes(perf_history.folder("bkt") + "20251231T120000-older-job.json", b"{not json")
     edge.submit_job(job_message(churn_spec()), churn)
     assert churn.repo.get_job("job-1").plan["predicted_seconds"] > 0
 
@@ -253,3 +254,35 @@ def test_a_replan_that_fits_nothing_left_says_so_once_and_keeps_the_plan(churn):
     assert "max_cost_usd" in infeasible[0].message
     assert job.plan["revision"] == 0 and job.plan["infeasible"] and job.plan["properties"] == before["properties"]
     assert job.state is JobState.RUNNING  # max_cost_usd still stops the launches when it is spent
+
+
+def test_an_ended_job_leaves_its_fits_to_the_installation_s_history_once(churn):
+    from zygarde.domain.messages import JobEnded
+    from zygarde.service_layer import messagebus
+
+    from tests.unit.test_handlers import finish_stage
+    from zygarde.domain.contracts import TrialResult
+    from zygarde.domain.messages import ResultWritten
+    from zygarde.service_layer.locations import trial_uris
+
+    submit(job_message(churn_spec(packing="off", max_parallel=2)), churn)
+    while running := [t for t in training_trials(churn, "job-1") if t.state is TrialState.RUNNING]:
+        t = running[0]  # every trial's fit took 45 s
+        model_uri, uri = trial_uris(churn.settings, "job-1", t.trial_id, t.attempt)
+        churn.blobs.write_bytes(uri, TrialResult("job-1", t.trial_id, t.attempt, "SUCCEEDED",
+                                                 {"areaUnderROC": 0.8, "f1": 0.6, "train_seconds": 45.0},
+                                                 model_uri=model_uri).to_json().encode())
+        churn.launcher.finish(t.batch_id, "SUCCEEDED")
+        messagebus.handle(ResultWritten("job-1", t.trial_id, t.attempt, uri), churn)
+    finish_stage(churn, "job-1", "finalize")
+    assert churn.repo.get_job("job-1").state is JobState.SUCCEEDED
+    messagebus.handle(JobEnded("job-1"), churn)
+    [kept] = churn.blobs.list(perf_history.folder("bkt"))
+    written = churn.blobs.objects[kept]
+    messagebus.handle(JobEnded("job-1"), churn)  # delivered again: the same object, the same bytes
+    assert churn.blobs.list(perf_history.folder("bkt")) == [kept] and churn.blobs.objects[kept][0] == written[0]
+    fits = perf_records.loads(written[0].decode())
+    assert len(fits) == 4 and {o.seconds for o in fits} == {45.0} and {o.rows for o in fits} == {65}
+    assert all(o.stage == "fit" and o.cores == 8.0 for o in fits)  # a default batch's 8 task cores, one fit at a time
+    assert "job-1" in kept and "csv" not in written[0].decode()  # shapes and seconds, never data
+    assert job_plans.history(churn) == fits  # what the next job's plan is fitted on

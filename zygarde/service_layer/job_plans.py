@@ -21,39 +21,27 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from zygarde.config import Settings, prefix
+from zygarde.config import Settings
 from zygarde.domain import perf_model, perf_records
 from zygarde.domain import planner as pl
-from zygarde.domain.errors import NotFound, PermanentError
+from zygarde.domain.errors import PermanentError
 from zygarde.domain.model import TRAIN, Trial
 from zygarde.domain.perf_prior import REFERENCE_ROWS
 from zygarde.domain.perf_records import Observation, TrialShape
 from zygarde.domain.plan_timeline import DEFAULT_SIZE, PRICE_PER_DCU_HOUR
 from zygarde.domain.search import planned_trial_count
 from zygarde.domain.spec import JobSpec
-from zygarde.service_layer import datasets
+from zygarde.service_layer import datasets, perf_history
 from zygarde.service_layer.deps import Deps, log
 
-HISTORY_OBJECT = "perf_observations.json"  # under the artifacts/ prefix: perf_records.dumps of finished work
 ESTIMATE_BYTES_PER_CELL = {"csv": 8.0, "json": 16.0, "parquet": 4.0, "libsvm": 10.0}
 DEFAULT_COLUMNS = 10
 MAX_PLANNED_TRIALS = 200  # a longer search is priced by its first 200 trials, scaled
 
 
-def history_uri(bucket: str) -> str:
-    return f"gs://{bucket}/{prefix('artifacts')}{HISTORY_OBJECT}"
-
-
 def history(deps: Deps) -> list[Observation]:
-    """The installation's finished-trial history (shapes and timings only); [] when there is none or
-    it cannot be read (the prior alone then prices the job)."""
-    try:
-        return perf_records.loads(deps.blobs.read_bytes(history_uri(deps.settings.bucket)).decode("utf-8"))
-    except NotFound:
-        return []
-    except (PermanentError, ValueError, UnicodeDecodeError) as exc:
-        log.warning("performance history unreadable, the prior alone prices the job error=%s", str(exc)[:200])
-        return []
+    """The installation's finished-trial history (perf_history); [] when there is none."""
+    return perf_history.history(deps)
 
 
 def model(deps: Deps) -> perf_model.PerfModel:
