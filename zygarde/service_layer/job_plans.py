@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, replace
+from weakref import WeakKeyDictionary
 from typing import Any
 
 from zygarde.config import Settings
@@ -44,10 +45,23 @@ def history(deps: Deps) -> list[Observation]:
     return perf_history.history(deps)
 
 
+# fitted once per process per bucket store and history (its objects never change)
+_MODELS: WeakKeyDictionary[Any, dict[tuple, perf_model.PerfModel]] = WeakKeyDictionary()
+
+
 def model(deps: Deps) -> perf_model.PerfModel:
-    observed = history(deps)
+    """The performance model: the prior refitted on the installation's history (the prior alone without one)."""
     startup = deps.settings.batch_startup_seconds
-    return perf_model.fit(observed, startup) if observed else perf_model.prior(startup)
+    uris = perf_history.newest(deps)
+    if not uris:
+        return perf_model.prior(startup)
+    fitted, key = _MODELS.setdefault(deps.blobs, {}), (startup, uris)
+    if key not in fitted:
+        observed = perf_history.history(deps, uris)
+        if len(fitted) > 16:
+            fitted.clear()
+        fitted[key] = perf_model.fit(observed, startup) if observed else perf_model.prior(startup)
+    return fitted[key]
 
 
 @dataclass(frozen=True)

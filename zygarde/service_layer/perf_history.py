@@ -35,13 +35,18 @@ def object_uri(bucket: str, job: Job) -> str:
     return f"{folder(bucket)}{stamp}-{job.job_id}.json"
 
 
-def history(deps: Deps) -> list[Observation]:
-    """The newest HISTORY_JOBS jobs' fits, oldest first; what cannot be read is left out (logged)."""
+def newest(deps: Deps) -> tuple[str, ...]:
+    """The history objects of the newest HISTORY_JOBS jobs, oldest first (none when they cannot be listed)."""
     try:
-        uris = sorted(deps.blobs.list(folder(deps.settings.bucket)))[-HISTORY_JOBS:]
+        return tuple(sorted(deps.blobs.list(folder(deps.settings.bucket)))[-HISTORY_JOBS:])
     except PermanentError as exc:
         log.warning("performance history not listed, the prior alone prices the job error=%s", str(exc)[:200])
-        return []
+        return ()
+
+
+def history(deps: Deps, uris: tuple[str, ...] | None = None) -> list[Observation]:
+    """The fits of the newest jobs (or of these objects), oldest first; what cannot be read is left out."""
+    uris = newest(deps) if uris is None else uris
     out: list[Observation] = []
     cache = _CACHE.setdefault(deps.blobs, {})
     for uri in uris:

@@ -42,9 +42,12 @@ def replan_job(cmd: ReplanJob, deps: Deps) -> list[Message]:
     trials = deps.repo.list_trials(job.job_id)
     train = sorted((t for t in trials if t.kind == TRAIN), key=lambda t: t.index)
     prepare = next((t for t in trials if t.kind == PREPARE), None)
+    timed = [t for t in train if t.state in SCORED and _seconds(t) is not None]
+    if len(timed) < int(plan.get("fits_seen") or 0) + NEW_FITS:  # nothing new to learn from (most results)
+        return []
     current = _current(deps, job, train, prepare)
-    fits = [o for t in train if t.state in SCORED and (o := _observed(t, current)) is not None]
-    if len(fits) < int(plan.get("fits_seen") or 0) + NEW_FITS or not pl.should_replan(current, fits):
+    fits = [_observed(t, current) for t in timed]
+    if not pl.should_replan(current, fits):
         return []
     drift = pl.drift(current, fits)
     current = dataclasses.replace(current, model=job_plans.model(deps))  # calibrated on the evidence alone
@@ -101,11 +104,14 @@ def _current(deps: Deps, job: Job, train: list[Trial], prepare: Trial | None) ->
                    plan.get("deadline_seconds"), plan.get("max_cost_usd"), work, model, capacity)
 
 
-def _observed(t: Trial, plan: pl.Plan) -> Observation | None:
-    """A finished trial's fit as the model sees it: the workload's shape at the cores it had."""
+def _seconds(t: Trial) -> float | None:
     seconds = t.metrics.get("train_seconds")
-    if not isinstance(seconds, (int, float)) or seconds <= 0:
-        return None
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds > 0 else None
+
+
+def _observed(t: Trial, plan: pl.Plan) -> Observation:
+    """A finished trial's fit as the model sees it: the workload's shape at the cores it had."""
+    seconds = _seconds(t)
     like = plan.workload.trials[0]
     cores = plan.size.task_cores / plan.concurrency
     shape = TrialShape(t.algorithm, cost_params(t.params), like.rows, like.features, cores, t.train_fraction)
