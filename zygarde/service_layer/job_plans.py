@@ -162,7 +162,7 @@ def stored(chosen: pl.Plan, started_at: str, fixed_parallel: bool) -> dict[str, 
 def summary(plan: dict[str, Any]) -> str:
     """"about 12 minutes, about 0.48 DCU-hours, about $0.03" (planner.Plan.summary, of the stored figures)."""
     minutes = max(1, math.ceil(plan["predicted_seconds"] / 60))
-    return (f"about {minutes} minutes, about {plan['predicted_dcu_hours']:.2f} DCU-hours, "
+    return (f"about {minutes} minute{'s' if minutes != 1 else ''}, about {plan['predicted_dcu_hours']:.2f} DCU-hours, "
             f"about ${plan['predicted_dollars']:.2f}")
 
 
