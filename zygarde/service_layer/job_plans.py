@@ -7,9 +7,10 @@ the job's trials on its data, and the plan is stored on the job (Job.plan).
   trials the search is predicted to run. Its batches are created with that size.
 - a job with neither gets today's configuration priced: max_parallel batches of the default size,
   settings.pack_concurrency trials each at a time (the runtime's own batch properties are kept).
-- when no plan meets the limits the job is still accepted (the figures are the fastest
-  configuration's, today's) with a PlanInfeasible condition saying why: the deadline still stops the
-  search with the best model so far, and max_cost_usd still stops launches when it is spent.
+- when no plan meets the limits the job is still accepted, priced and run as today's configuration, with
+  a PlanInfeasible condition saying why: the deadline still stops the search with the best model so far,
+  and max_cost_usd still stops launches when it is spent. A plan is a prediction (the prior is about 2x
+  either way): not a reason to refuse a job.
 
 The data's rows are not known before the preparation: they are estimated from the dataset's bytes
 and columns (ESTIMATE_BYTES_PER_CELL), REFERENCE_ROWS when the size is unknown.
@@ -19,8 +20,8 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, replace
-from weakref import WeakKeyDictionary
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from zygarde.config import Settings
 from zygarde.domain import perf_model, perf_records
