@@ -594,9 +594,9 @@ def test_web_app_verifies_iap_and_never_offers_the_development_sign_in(tf):
         "roles/secretmanager.secretAccessor"
     roles = {tf.arg(a, None, "role") for a in ("google_pubsub_topic_iam_member.web_publish_jobs",
                                                "google_project_iam_member.web_firestore",
-                                               "google_storage_bucket_iam_member.web_upload_datasets")}
-    assert roles == {"roles/pubsub.publisher", "roles/datastore.viewer", "roles/storage.objectCreator"}
-    condition = tf.arg("google_storage_bucket_iam_member.web_upload_datasets", None, "condition")[0]["expression"]
+                                               "google_storage_bucket_iam_member.web_datasets")}
+    assert roles == {"roles/pubsub.publisher", "roles/datastore.viewer", "roles/storage.objectUser"}
+    condition = tf.arg("google_storage_bucket_iam_member.web_datasets", None, "condition")[0]["expression"]
     assert f"/objects/{R['bucket_prefixes']['datasets']}" in condition
 
 
@@ -668,8 +668,11 @@ def test_each_command_line_user_writes_only_under_their_own_owner_key():
     grants = {}
     for key in tf.instances(addr):
         [cond] = tf.arg(addr, key, "condition")
-        prefix = re.fullmatch(rf'resource\.name\.startsWith\("projects/_/buckets/{bucket}/objects/(.+)"\)',
-                              cond["expression"]).group(1)
+        match = re.fullmatch(rf'resource\.name\.startsWith\("projects/_/buckets/{bucket}/objects/(.+)"\) \|\| '
+                             r'api\.getAttribute\("storage\.googleapis\.com/objectListPrefix", ""\)\.startsWith\("(.+)"\)',
+                             cond["expression"])
+        prefix = match.group(1)
+        assert match.group(2) == prefix  # a listing only of the same folder
         grants.setdefault(tf.arg(addr, key, "member"), set()).add(prefix)
         assert tf.arg(addr, key, "role") == "roles/storage.objectUser"
     expected = {}

@@ -77,4 +77,7 @@ def test_the_web_app_calls_the_predict_service_as_an_invoker_and_reads_only_mode
     reads = "google_storage_bucket_iam_member.web_reads_models"
     assert tf.arg(reads, None, "role") == "roles/storage.objectViewer"
     [condition] = tf.arg(reads, None, "condition")
-    assert condition["expression"].endswith(f'/objects/{R["bucket_prefixes"]["models"]}")')
+    assert condition["expression"] == (
+        f'resource.name.startsWith("projects/_/buckets/{tf.ev(tf.locals["bucket_name"])}/objects/'
+        f'{R["bucket_prefixes"]["models"]}") || api.getAttribute("storage.googleapis.com/objectListPrefix", "")'
+        f'.startsWith("{R["bucket_prefixes"]["models"]}")')
