@@ -128,6 +128,7 @@ def print_job(view) -> None:
             console.print(f"  [yellow]data warning:[/yellow] {text}")
     if not view.trials:
         return
+    console.print(f"  trials: {view.progress_text}")
     rows = view.leaderboard()
     halving = any(row.fidelity for row in rows)
     columns = ["#", "trial", "algorithm", "params", "state"] + ["rung (rows)"] * halving

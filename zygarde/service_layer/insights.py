@@ -63,6 +63,7 @@ def progress(view: JobView, price_per_dcu_hour: float) -> dict:
     return {
         "job_id": job.job_id, "state": job.state.value, "finished": job.state.is_finished(), "stage": stage,
         "error": job.error, "counts": view.counts, "total": len(view.trials), "done": view.finished_trials,
+        "until": view.until, "trials_text": view.progress_text,
         "metric": view.metric, "direction": view.direction, "best_trial": job.best_trial_id,
         "best": job.best_objective, "test_metrics": job.test_metrics, "cost": job_cost(view, price_per_dcu_hour),
         "model": {"name": job.model_name, "version": job.model_version} if job.model_version else None,

@@ -182,8 +182,7 @@ function live() {
     state.textContent = data.state;
     state.className = "state " + data.state;
     set("job-stage", data.stage);
-    set("job-done", data.done);
-    set("job-total", data.total);
+    set("job-trials", data.trials_text);
     const bar = document.getElementById("job-progress");
     bar.max = data.total || 1;
     bar.value = data.done;
