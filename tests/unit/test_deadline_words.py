@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -15,6 +16,8 @@ from tests.unit.test_handlers import finish, submit
 from tests.unit.web.conftest import delegate_token, sign_in
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher
 from zygarde.client import Client
+from zygarde.domain.model import JobState, TrialState
+from zygarde.service_layer import edge
 from zygarde.service_layer.deps import Deps
 from zygarde.web.app import create_app
 from zygarde.web.settings import WebSettings
@@ -71,3 +74,30 @@ def test_a_job_without_a_deadline_counts_trials_done_of_its_total(deps, monkeypa
     finish(deps, "job-1", "t0000")
     assert "Progress: 1/4 trials done" in text(web(deps).get("/jobs/job-1").get_data(as_text=True))
     assert "trials: 1/4 trials done" in run(deps, monkeypatch, "status", "job-1").output
+
+
+def test_trials_stopped_by_the_deadline_say_so_and_a_replay_changes_nothing(deps, monkeypatch):
+    deadline_job(deps)
+    running = [t.trial_id for t in deps.repo.list_trials("job-1")
+               if t.state in (TrialState.RUNNING, TrialState.PAUSED)]  # PAUSED: scored at the first rung
+    assert len(running) == 4
+    deps.clock.t += timedelta(minutes=31)  # the deadline passes; the reconciler's tick reviews the job
+    for _ in range(2):  # the tick delivered twice
+        edge.reconcile(deps)
+        trials = {t.trial_id: t for t in deps.repo.list_trials("job-1")}
+        for trial_id in running:
+            t = trials[trial_id]
+            assert t.state is TrialState.CANCELLED
+            assert [(c.reason, c.message) for c in t.conditions[-1:]] == [
+                ("DeadlineReached", "stopped at the deadline 00:30 UTC, 2 trials had finished "
+                                    "(deadline of 30 minutes reached)")]
+            assert sum(c.state == "CANCELLED" for c in t.conditions) == 1  # once, not again on the replay
+    job = deps.repo.get_job("job-1")
+    assert job.state is JobState.RUNNING  # the best so far is being finalised
+    live = web(deps).get("/jobs/job-1/progress.json").get_json()
+    why = {r["trial_id"]: r["why"] for r in live["leaderboard"]}
+    assert all(why[t].startswith("DeadlineReached: stopped at the deadline 00:30 UTC") for t in running)
+    html = web(deps).get("/jobs/job-1").get_data(as_text=True)  # under the state, in the leaderboard
+    assert html.count('<div class="why">DeadlineReached: stopped at the deadline 00:30 UTC, 2 trials had finished') == 4
+    out = " ".join(run(deps, monkeypatch, "status", "job-1").output.split())
+    assert f"{', '.join(running)} cancelled: stopped at the deadline 00:30 UTC, 2 trials had finished" in out

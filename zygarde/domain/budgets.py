@@ -59,6 +59,14 @@ def deadline_clock(job: "Job") -> str | None:
     return None if at is None else clock_time(at, datetime.fromisoformat(job.created_at))
 
 
+def deadline_stop(job: "Job", train: Iterable["Trial"], problem: str) -> str:
+    """What a trial stopped for the job's deadline says: "stopped at the deadline 14:30 UTC, 12 trials had
+    finished (deadline of 30 minutes near ...)"."""
+    done = sum(1 for t in train if t.state.is_finished() or t.rung_scores)  # a rung's score counts: it ran
+    return (f"stopped at the deadline {deadline_clock(job)}, {done} trial{'s' * (done != 1)} had finished "
+            f"({problem})")
+
+
 def core_hours_problem(spec: "JobSpec", trials: Iterable["Trial"], now: datetime) -> str | None:
     """Why the job's search must stop for its core-hour budget, or None (`trials`: all of the job's)."""
     budget = spec.budget

@@ -89,6 +89,8 @@ def leader_row(view: JobView, t: Trial) -> dict:
             "rung": t.rung, "train_fraction": t.train_fraction, "rung_scores": list(t.rung_scores),
             "fidelity": fidelity.get(t.trial_id, ""),
             "finished_at": t.finished_at, "error": t.error,
+            "why": f"{t.conditions[-1].reason}: {t.conditions[-1].message}"  # why it was stopped (DeadlineReached...)
+            if t.state is TrialState.CANCELLED and t.conditions else "",
             "conditions": [f"{c.time[:19]} {c.state} {c.reason}: {c.message}" for c in t.conditions]}
 
 

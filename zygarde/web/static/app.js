@@ -126,6 +126,7 @@ function renderLeaderboard(rows, columns) {
     params.appendChild(text("code", JSON.stringify(r.params)));
     const stateTd = document.createElement("td");
     stateTd.appendChild(state);
+    if (r.why) stateTd.appendChild(text("div", r.why, "why"));
     const condTd = document.createElement("td");
     condTd.appendChild(details);
     tr.append(...cells, params, stateTd, cell(r.fidelity || "", "fidelity"), cell(fmt(r.objective, 4), "job-metric"),
