@@ -59,6 +59,7 @@ locals {
     (local.r.env.token_audiences)   = join(",", var.token_audiences)
     (local.r.env.trusted_delegates) = local.trusted_delegates
     (local.r.web_env.admins)        = join(",", var.web_admins)
+    (local.r.env.predict_warm)      = join(",", var.predict_warm_models)
   }
 
   # The web app needs to know where things are, not how batches run; who signs in comes from IAP's
