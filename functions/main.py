@@ -2,8 +2,8 @@
 bus (service_layer/edge.py); permanent errors are acknowledged, transient ones re-raised for redelivery.
 
 Every function loads this module, so it imports little: the control plane (edge) on a Pub/Sub
-function's first event, and the predict function starts its clients, and the models named in
-ZYGARDE_PREDICT_WARM, in the background while it starts to serve (bootstrap.start_predict_warmup)."""
+function's first event; the predict function's worker starts its clients, and the models named in
+ZYGARDE_PREDICT_WARM, in the background as it starts (bootstrap.start_predict_warmup)."""
 import os
 
 import functions_framework
@@ -13,7 +13,9 @@ from zygarde.logs import configure_logging
 
 configure_logging()
 if os.environ.get("FUNCTION_TARGET") == "predict":  # set by Cloud Functions (and the local cloud)
-    bootstrap.start_predict_warmup()
+    # functions-framework imports this module, binds the port, then forks the gunicorn worker that
+    # serves: the warm-up runs in the worker (a thread, clients or locks of the parent are no use there).
+    os.register_at_fork(after_in_child=bootstrap.start_predict_warmup)
 
 
 def _edge():
