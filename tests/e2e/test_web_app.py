@@ -141,6 +141,7 @@ def test_a_team_member_trains_cancels_and_reruns_and_another_cannot_see(browser,
     ana.goto(f"{url}/jobs/{first}")  # the finished job's page, as it reloads itself at the end
     ana.wait_for_selector("#leaderboard-body tr")
     assert "logistic_regression" in ana.inner_text("#leaderboard-body")
+    assert ana.inner_text("#job-trials") == "2/2 trials done"  # no deadline: done of the total
     assert not ana.evaluate("!!document.createElement('canvas').getContext('webgl')")  # the premise
     ana.wait_for_function(CHARTS_DRAWN, timeout=60_000)
     charts = ana.eval_on_selector_all("#charts .chart", "cs => cs.map((c) => [c.id, c.dataset.rendering])")

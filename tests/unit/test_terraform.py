@@ -472,7 +472,11 @@ def test_every_function_deployed_with_its_entry_point(tf):
 def test_functions_get_every_env_var_that_applies(tf):
     local_only = set(tf.ev(tf.locals["local_only_env"]))
     assert local_only <= set(R["env"]), "local_only_env names keys that resources.json lacks"
-    wanted = {name for key, name in R["env"].items() if key not in local_only}
+    predict_only = set(tf.ev(tf.locals["predict_only_env"]))
+    assert predict_only <= set(R["env"]) and not predict_only & local_only
+    wanted = {name for key, name in R["env"].items() if key not in local_only | predict_only}
+    [predict] = tf.arg("google_cloudfunctions2_function.predict", "predict", "service_config")
+    assert {R["env"][k] for k in predict_only} <= set(predict["environment_variables"])
     for key in R["functions"]:
         [service] = tf.arg("google_cloudfunctions2_function.fn", key, "service_config")
         assert set(service["environment_variables"]) == wanted
