@@ -73,9 +73,9 @@ def start_predict_warmup() -> threading.Thread:
     refs = [r.strip() for r in os.environ.get(env_name("predict_warm"), "").split(",") if r.strip()]
 
     def run() -> None:
-        from zygarde.service_layer.online import warm
-
         try:
+            from zygarde.service_layer.online import warm
+
             repo, cache, _, _ = serving()
             import onnxruntime  # noqa: F401 - the runtime every model load needs
             warm(repo, cache, refs)
