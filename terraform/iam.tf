@@ -129,6 +129,7 @@ resource "google_project_iam_member" "web_firestore" {
 }
 
 # Reads model packages (the model page's manifests, the package download): objects under models/ only.
+# A listing's resource is the bucket, not an object: the download's listing is allowed by its prefix.
 resource "google_storage_bucket_iam_member" "web_reads_models" {
   bucket = google_storage_bucket.main.name
   role   = "roles/storage.objectViewer"
@@ -136,7 +137,7 @@ resource "google_storage_bucket_iam_member" "web_reads_models" {
 
   condition {
     title      = "models-only"
-    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.main.name}/objects/${local.r.bucket_prefixes.models}\")"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.main.name}/objects/${local.r.bucket_prefixes.models}\") || api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"${local.r.bucket_prefixes.models}\")"
   }
 }
 
@@ -148,16 +149,17 @@ resource "google_cloud_run_v2_service_iam_member" "web_invokes_predict" {
   member   = local.web_member
 }
 
-# Signs upload URLs for datasets: a V4 signed URL carries the signer's permission, so the web
-# account may create objects, but only under datasets/ ...
-resource "google_storage_bucket_iam_member" "web_upload_datasets" {
+# The datasets page: lists the signed-in user's folder (with sizes), reads a dataset's head for its
+# columns, uploads, and replaces an upload of the same name (an overwrite needs delete), directly or
+# through a V4 signed URL, which carries the signer's permission. Objects under datasets/ only.
+resource "google_storage_bucket_iam_member" "web_datasets" {
   bucket = google_storage_bucket.main.name
-  role   = "roles/storage.objectCreator"
+  role   = "roles/storage.objectUser"
   member = local.web_member
 
   condition {
     title      = "datasets-only"
-    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.main.name}/objects/${local.r.bucket_prefixes.datasets}\")"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.main.name}/objects/${local.r.bucket_prefixes.datasets}\") || api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"${local.r.bucket_prefixes.datasets}\")"
   }
 }
 
@@ -208,8 +210,9 @@ resource "google_pubsub_topic_iam_member" "cli_users_publish_jobs" {
   member = each.value
 }
 
-# Write (and read back) objects only under their own folders: a job file's owner is its folder
-# jobs/{key}/, and their jobs read datasets only from datasets/{key}/.
+# Write (and read back, and list: `zygarde submit` checks a folder or glob dataset) objects only under
+# their own folders: a job file's owner is its folder jobs/{key}/, and their jobs read datasets only from
+# datasets/{key}/. A listing's resource is the bucket: it is allowed by its prefix.
 resource "google_storage_bucket_iam_member" "cli_users_own_folders" {
   for_each = {
     for pair in setproduct(var.cli_users, ["job_files", "datasets"]) : "${pair[0]} ${pair[1]}" => {
@@ -224,6 +227,6 @@ resource "google_storage_bucket_iam_member" "cli_users_own_folders" {
 
   condition {
     title      = "own-folder"
-    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.main.name}/objects/${each.value.prefix}\")"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.main.name}/objects/${each.value.prefix}\") || api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"${each.value.prefix}\")"
   }
 }

@@ -48,6 +48,10 @@ locals {
   # the local cloud's issuer; in the cloud from the metadata server or the user's gcloud.
   local_only_env = ["dataproc_endpoint", "predict_url", "identity_token", "local_token_url", "local_identity"]
 
+  # resources.json "env" keys of the predict function alone: predict_warm names the model versions it
+  # loads as it starts (var.predict_warm_models).
+  predict_only_env = ["predict_warm"]
+
   # The predict function needs where the registry and the packages are, how to verify its callers,
   # and who the administrators are (they may score every model; everyone else only what they may read).
   predict_env = {
@@ -59,6 +63,7 @@ locals {
     (local.r.env.token_audiences)   = join(",", var.token_audiences)
     (local.r.env.trusted_delegates) = local.trusted_delegates
     (local.r.web_env.admins)        = join(",", var.web_admins)
+    (local.r.env.predict_warm)      = join(",", var.predict_warm_models)
   }
 
   # The web app needs to know where things are, not how batches run; who signs in comes from IAP's

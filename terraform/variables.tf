@@ -178,9 +178,25 @@ variable "predict_invokers" {
 }
 
 variable "predict_min_instances" {
-  description = "Predict instances kept warm (0: scale to zero, cold starts load the model again)."
+  description = "Predict instances kept warm (0: scale to zero, cold starts load the model again). 1 keeps one instance, billed while idle, so that no request waits for a cold start."
   type        = number
   default     = 0
+
+  validation {
+    condition     = var.predict_min_instances >= 0 && var.predict_min_instances == floor(var.predict_min_instances)
+    error_message = "predict_min_instances is a whole number, 0 or more."
+  }
+}
+
+variable "predict_warm_models" {
+  description = "Model versions each predict instance loads as it starts, before its first request asks (\"name@alias\", \"name@3\", \"name\" for the latest), e.g. [\"churn@production\"]."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.predict_warm_models : can(regex("^[a-z][a-z0-9_-]{0,62}(@[a-z0-9_-]+)?$", m))])
+    error_message = "predict_warm_models entries are a model name, optionally @ a version or alias: churn@production."
+  }
 }
 
 

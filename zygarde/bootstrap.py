@@ -1,11 +1,15 @@
 """The one place that builds real clients and wires them into handler dependencies."""
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from functools import lru_cache
 
-from zygarde.config import Settings
+from zygarde.config import Settings, env_name
 from zygarde.service_layer.deps import Deps
+
+log = logging.getLogger("zygarde.bootstrap")
 
 
 def build_deps(settings: Settings | None = None) -> Deps:
@@ -51,10 +55,40 @@ def deps() -> Deps:
     return build_deps()
 
 
-@lru_cache(maxsize=1)
+_SERVING = threading.Lock()  # the warm-up thread and the first request build the clients once
+
+
 def serving():
     """(repository, model cache, settings, verifier) for the predict function: Firestore and the bucket
-    only, and the identity-token verifier for its callers."""
+    only, and the identity-token verifier for its callers. Built once per instance."""
+    with _SERVING:
+        return _serving()
+
+
+def start_predict_warmup() -> threading.Thread:
+    """In the background, as the predict function starts: build its clients (their imports are most of a
+    cold start), import the ONNX runtime, and load the models named in ZYGARDE_PREDICT_WARM
+    ("name@alias,name@3"), so that the first request finds them ready. A model that cannot load is
+    logged and left to the first request, which says why."""
+    refs = [r.strip() for r in os.environ.get(env_name("predict_warm"), "").split(",") if r.strip()]
+
+    def run() -> None:
+        try:
+            from zygarde.service_layer.online import warm
+
+            repo, cache, _, _ = serving()
+            import onnxruntime  # noqa: F401 - the runtime every model load needs
+            warm(repo, cache, refs)
+        except Exception as exc:  # noqa: BLE001 - a warm-up never stops the function from serving
+            log.warning("predict warm-up failed error=%s", exc)
+
+    thread = threading.Thread(target=run, name="predict-warmup", daemon=True)
+    thread.start()
+    return thread
+
+
+@lru_cache(maxsize=1)
+def _serving():
     from google.cloud import firestore, storage
 
     from zygarde.adapters.firestore import FirestoreJobRepository

@@ -80,6 +80,7 @@ FORMAT = cli_common.FORMAT
 def status(job_id: str | None, owner: str | None, fmt: str) -> None:
     """One job's state and leaderboard, or the recent jobs."""
     from zygarde.cli_extras import echo_json, job_json
+    from zygarde.domain.budgets import deadline_clock
     from zygarde.service_layer.queries import job_view, recent_jobs
 
     deps = cli_common.local_deps()
@@ -92,7 +93,9 @@ def status(job_id: str | None, owner: str | None, fmt: str) -> None:
         table = Table("job", "owner", "state", "trials", "best", "created")
         for job in recent_jobs(deps.repo, owner=owner):
             best = f"{job.best_trial_id} {job.best_objective:.4f}" if job.best_objective is not None else ""
-            table.add_row(job.job_id, job.owner, job.state.value, str(job.trial_count), best, job.created_at[:19])
+            until = deadline_clock(job) if not job.state.is_finished() else None
+            trials = f"until {until}" if until else str(job.trial_count)  # a deadline job's count is only its cap
+            table.add_row(job.job_id, job.owner, job.state.value, trials, best, job.created_at[:19])
         console.print(table)
         return
     view = job_view(deps.repo, job_id)

@@ -135,6 +135,7 @@ def print_job(view) -> None:
             console.print(f"  [yellow]data warning:[/yellow] {text}")
     if not view.trials:
         return
+    console.print(f"  trials: {view.progress_text}")
     rows = view.leaderboard()
     halving = any(row.fidelity for row in rows)
     columns = ["#", "trial", "algorithm", "params", "state"] + ["rung (rows)"] * halving
@@ -148,6 +149,12 @@ def print_job(view) -> None:
     for row in rows:
         if row.state == "FAILED":
             console.print(f"  {row.trial_id} failed: {row.reason}")
+    cancelled: dict[str, list[str]] = {}  # why (the deadline, a budget, a cancel) -> trials
+    for row in rows:
+        if row.state == "CANCELLED":
+            cancelled.setdefault(row.reason, []).append(row.trial_id)
+    for why, ids in cancelled.items():
+        console.print(f"  {', '.join(ids)} cancelled: {why}", markup=False, highlight=False)
     pruned = [row for row in rows if row.state == "PRUNED"]
     if pruned:
         console.print(f"  {len(pruned)} trials pruned by successive halving (score at their last rung shown)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import quote
@@ -75,7 +76,8 @@ def wait_state(page, states=FINISHED, timeout=JOB_TIMEOUT_MS) -> str:
     return page.inner_text("#job-state").strip()
 
 
-def submit_from_form(page, url: str, dataset_uri: str, name: str, reg_params: str = "[0.01]") -> str:
+def submit_from_form(page, url: str, dataset_uri: str, name: str, reg_params: str = "[0.01]",
+                     deadline_minutes: str = "") -> str:
     """Fill the job form (a tiny trial per regParam value) and submit it; returns the new job's id."""
     page.goto(f"{url}/jobs/new?dataset={quote(dataset_uri)}")
     page.select_option("#target", "label")
@@ -86,6 +88,7 @@ def submit_from_form(page, url: str, dataset_uri: str, name: str, reg_params: st
     page.fill("#max_trials", "")
     page.fill("#max_parallel", "1")
     page.fill("#name", name)
+    page.fill("#deadline_minutes", deadline_minutes)
     page.click("#submit-button")
     page.wait_for_url(f"{url}/jobs/{name}-*")
     return page.url.rsplit("/", 1)[1]
@@ -129,10 +132,17 @@ def test_a_team_member_trains_cancels_and_reruns_and_another_cannot_see(browser,
 
     first = submit_from_form(ana, url, dataset_uri, "webfirst", "[0.01, 0.1]")  # two trials: parallel coordinates
     second_page = ana.context.new_page()
-    second = submit_from_form(second_page, url, dataset_uri, "websecond")
+    second = submit_from_form(second_page, url, dataset_uri, "websecond", deadline_minutes="60")
     second_page.wait_for_selector("#cancel", timeout=120_000)  # recorded: the page shows its buttons
+    # a deadline job counts its trials so far, until the deadline (UTC), not against its cap
+    assert re.fullmatch(r"\d+ trials? so far, until \d\d:\d\d UTC", second_page.inner_text("#job-trials")), \
+        second_page.inner_text("#job-trials")
     second_page.click("#cancel")
     assert wait_state(second_page, timeout=300_000) == "CANCELLED"
+    second_page.goto(f"{url}/jobs/{second}")  # ended: done of the total, and why each trial was stopped
+    assert re.fullmatch(r"\d+/\d+ trials done", second_page.inner_text("#job-trials"))
+    whys = second_page.eval_on_selector_all("#leaderboard-body .why", "ds => ds.map((d) => d.textContent)")
+    assert whys and all(w.startswith("Cancelled: ") for w in whys), whys
     shot(second_page, "job-cancelled")
 
     # the first job's page follows it live to the end
@@ -141,6 +151,7 @@ def test_a_team_member_trains_cancels_and_reruns_and_another_cannot_see(browser,
     ana.goto(f"{url}/jobs/{first}")  # the finished job's page, as it reloads itself at the end
     ana.wait_for_selector("#leaderboard-body tr")
     assert "logistic_regression" in ana.inner_text("#leaderboard-body")
+    assert ana.inner_text("#job-trials") == "2/2 trials done"  # no deadline: done of the total
     assert not ana.evaluate("!!document.createElement('canvas').getContext('webgl')")  # the premise
     ana.wait_for_function(CHARTS_DRAWN, timeout=60_000)
     charts = ana.eval_on_selector_all("#charts .chart", "cs => cs.map((c) => [c.id, c.dataset.rendering])")

@@ -136,7 +136,9 @@ def test_a_deadline_stops_the_search_cancels_what_runs_and_finalises_the_best_so
                  spec_of(budget={"deadline_minutes": 30}), minutes=31)
     d = decide(s, ReviewJob("job-1"))
     assert {c.trial_id: c.state for c in d.changes} == {"t0001": S.CANCELLED, "t0002": S.CANCELLED}
-    assert all(c.reason is Reason.BUDGET_EXHAUSTED for c in d.changes)
+    assert all(c.reason is Reason.DEADLINE_REACHED for c in d.changes)  # not a budget: the deadline, in words
+    assert {c.message for c in d.changes} == {"stopped at the deadline 00:30 UTC, 1 trial had finished "
+                                              "(deadline of 30 minutes reached)"}
     assert only(d, CancelBatch) == [CancelBatch("job-1", "zyg-job-1-t0001-a1")]
     assert only(d, Finalize) == [Finalize("job-1", "t0000", refit=False)]
 

@@ -472,7 +472,11 @@ def test_every_function_deployed_with_its_entry_point(tf):
 def test_functions_get_every_env_var_that_applies(tf):
     local_only = set(tf.ev(tf.locals["local_only_env"]))
     assert local_only <= set(R["env"]), "local_only_env names keys that resources.json lacks"
-    wanted = {name for key, name in R["env"].items() if key not in local_only}
+    predict_only = set(tf.ev(tf.locals["predict_only_env"]))
+    assert predict_only <= set(R["env"]) and not predict_only & local_only
+    wanted = {name for key, name in R["env"].items() if key not in local_only | predict_only}
+    [predict] = tf.arg("google_cloudfunctions2_function.predict", "predict", "service_config")
+    assert {R["env"][k] for k in predict_only} <= set(predict["environment_variables"])
     for key in R["functions"]:
         [service] = tf.arg("google_cloudfunctions2_function.fn", key, "service_config")
         assert set(service["environment_variables"]) == wanted
@@ -594,9 +598,9 @@ def test_web_app_verifies_iap_and_never_offers_the_development_sign_in(tf):
         "roles/secretmanager.secretAccessor"
     roles = {tf.arg(a, None, "role") for a in ("google_pubsub_topic_iam_member.web_publish_jobs",
                                                "google_project_iam_member.web_firestore",
-                                               "google_storage_bucket_iam_member.web_upload_datasets")}
-    assert roles == {"roles/pubsub.publisher", "roles/datastore.viewer", "roles/storage.objectCreator"}
-    condition = tf.arg("google_storage_bucket_iam_member.web_upload_datasets", None, "condition")[0]["expression"]
+                                               "google_storage_bucket_iam_member.web_datasets")}
+    assert roles == {"roles/pubsub.publisher", "roles/datastore.viewer", "roles/storage.objectUser"}
+    condition = tf.arg("google_storage_bucket_iam_member.web_datasets", None, "condition")[0]["expression"]
     assert f"/objects/{R['bucket_prefixes']['datasets']}" in condition
 
 
@@ -668,8 +672,11 @@ def test_each_command_line_user_writes_only_under_their_own_owner_key():
     grants = {}
     for key in tf.instances(addr):
         [cond] = tf.arg(addr, key, "condition")
-        prefix = re.fullmatch(rf'resource\.name\.startsWith\("projects/_/buckets/{bucket}/objects/(.+)"\)',
-                              cond["expression"]).group(1)
+        match = re.fullmatch(rf'resource\.name\.startsWith\("projects/_/buckets/{bucket}/objects/(.+)"\) \|\| '
+                             r'api\.getAttribute\("storage\.googleapis\.com/objectListPrefix", ""\)\.startsWith\("(.+)"\)',
+                             cond["expression"])
+        prefix = match.group(1)
+        assert match.group(2) == prefix  # a listing only of the same folder
         grants.setdefault(tf.arg(addr, key, "member"), set()).add(prefix)
         assert tf.arg(addr, key, "role") == "roles/storage.objectUser"
     expected = {}

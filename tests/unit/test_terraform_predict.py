@@ -25,7 +25,8 @@ def test_predict_is_an_http_function_of_the_shared_archive(tf):
     [service] = tf.arg(addr, "predict", "service_config")
     assert service["service_account_email"].startswith("google_service_account.predict.")
     assert set(service["environment_variables"]) == {R["env"][k] for k in (
-        "project", "region", "bucket", "token_certs_url", "token_issuers", "token_audiences", "trusted_delegates")} | {
+        "project", "region", "bucket", "token_certs_url", "token_issuers", "token_audiences", "trusted_delegates",
+        "predict_warm")} | {
         R["web_env"]["admins"]}  # administrators may score every model
     defs = {n.name for n in ast.parse((ROOT / "functions" / "main.py").read_text()).body
             if isinstance(n, ast.FunctionDef)}
@@ -77,4 +78,19 @@ def test_the_web_app_calls_the_predict_service_as_an_invoker_and_reads_only_mode
     reads = "google_storage_bucket_iam_member.web_reads_models"
     assert tf.arg(reads, None, "role") == "roles/storage.objectViewer"
     [condition] = tf.arg(reads, None, "condition")
-    assert condition["expression"].endswith(f'/objects/{R["bucket_prefixes"]["models"]}")')
+    assert condition["expression"] == (
+        f'resource.name.startsWith("projects/_/buckets/{tf.ev(tf.locals["bucket_name"])}/objects/'
+        f'{R["bucket_prefixes"]["models"]}") || api.getAttribute("storage.googleapis.com/objectListPrefix", "")'
+        f'.startsWith("{R["bucket_prefixes"]["models"]}")')
+
+
+def test_a_warm_model_and_a_minimum_instance_are_options_off_by_default(tf):
+    """Cold starts (README, online prediction): by default the service scales to zero and loads models on
+    demand; predict_min_instances keeps instances up, predict_warm_models names what each loads at start."""
+    addr = 'google_cloudfunctions2_function.predict'
+    [config] = tf.arg(addr, "predict", "service_config")
+    assert config["min_instance_count"] == 0 and config["environment_variables"][R["env"]["predict_warm"]] == ""
+    warm = Module(TF, {**TFVARS, "predict_min_instances": 1, "predict_warm_models": ["churn@production", "fraud"]})
+    [config] = warm.arg(addr, "predict", "service_config")
+    assert config["min_instance_count"] == 1
+    assert config["environment_variables"][R["env"]["predict_warm"]] == "churn@production,fraud"

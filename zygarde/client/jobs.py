@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from zygarde.client.errors import NoModel, WaitTimeout
@@ -36,7 +35,7 @@ class JobStatus:
     best_trial: str | None = None
     error: str | None = None
     model: tuple[str, int] | None = None  # (name, version) once registered
-    until: str | None = None  # a deadline job: "HH:MM" (UTC) when its search stops
+    until: str | None = None  # a deadline job: when it falls, "HH:MM UTC" (queries.JobView.until)
 
     @property
     def detail(self) -> str:
@@ -55,21 +54,12 @@ class JobStatus:
         return text
 
     def __str__(self) -> str:
-        trials = f"{self.total} trials so far, until {self.until} UTC" if self.until and not self.finished \
-            else f"{self.done}/{self.total} trials done"
+        from zygarde.service_layer.queries import trials_progress
+
+        trials = trials_progress(self.total, self.done, self.until, self.finished)
         best = f", best {self.metric} {self.best:.4f} ({self.best_trial})" if self.best is not None else ""
         model = f", registered as {self.model[0]} v{self.model[1]}" if self.model else ""
         return f"job {self.job_id}: {self.detail}; {trials}{best}{model}"
-
-
-def _until(job) -> str | None:
-    minutes = ((job.spec or {}).get("budget") or {}).get("deadline_minutes")
-    if not minutes:
-        return None
-    try:
-        return (datetime.fromisoformat(job.created_at) + timedelta(minutes=float(minutes))).strftime("%H:%M")
-    except (TypeError, ValueError):
-        return None
 
 
 def status_of(job_id: str, view) -> JobStatus:
@@ -80,7 +70,7 @@ def status_of(job_id: str, view) -> JobStatus:
     stage = view.stage
     model = (job.model_name, int(job.model_version)) if job.model_version is not None else None
     return JobStatus(job_id, job.state.value, job.state.is_finished(), stage, view.finished_trials, len(view.trials),
-                     view.counts, view.metric, job.best_objective, job.best_trial_id, job.error, model, _until(job))
+                     view.counts, view.metric, job.best_objective, job.best_trial_id, job.error, model, view.until)
 
 
 class Job:

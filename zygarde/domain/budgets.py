@@ -8,7 +8,7 @@ trials' recorded runs, plus the batches running now.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,6 +35,38 @@ def deadline_problem(job: "Job", spec: "JobSpec", now: datetime, startup_seconds
     if elapsed >= search_seconds:
         return f"deadline of {budget.deadline_minutes:g} minutes near ({deadline - elapsed:.0f} s left, kept to register the model)"
     return None
+
+
+def deadline_at(job: "Job") -> datetime | None:
+    """When the job's deadline falls (its submission plus budget.deadline_minutes), or None without one."""
+    minutes = ((job.spec or {}).get("budget") or {}).get("deadline_minutes")
+    if not isinstance(minutes, (int, float)) or isinstance(minutes, bool) or minutes <= 0:
+        return None
+    try:
+        return datetime.fromisoformat(job.created_at) + timedelta(minutes=float(minutes))
+    except (TypeError, ValueError):
+        return None
+
+
+def clock_time(at: datetime, since: datetime | None = None) -> str:
+    """"14:30 UTC"; with the date ("2026-12-08 14:30 UTC") when it is not the day of `since`."""
+    at = at.astimezone(timezone.utc) if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    day = since is not None and (since.astimezone(timezone.utc) if since.tzinfo else since).date() != at.date()
+    return at.strftime("%Y-%m-%d %H:%M UTC" if day else "%H:%M UTC")
+
+
+def deadline_clock(job: "Job") -> str | None:
+    """The job's deadline as the user reads it ("14:30 UTC"), or None without one."""
+    at = deadline_at(job)
+    return None if at is None else clock_time(at, datetime.fromisoformat(job.created_at))
+
+
+def deadline_stop(job: "Job", train: Iterable["Trial"], problem: str) -> str:
+    """What a trial stopped for the job's deadline says: "stopped at the deadline 14:30 UTC, 12 trials had
+    finished (deadline of 30 minutes near ...)"."""
+    done = sum(1 for t in train if t.state.is_finished() or t.rung_scores)  # a rung's score counts: it ran
+    return (f"stopped at the deadline {deadline_clock(job)}, {done} trial{'s' * (done != 1)} had finished "
+            f"({problem})")
 
 
 def core_hours_problem(spec: "JobSpec", trials: Iterable["Trial"], now: datetime) -> str | None:

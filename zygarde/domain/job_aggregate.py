@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from zygarde.domain import budgets, contracts, pruning, search, time_limits
 from zygarde.domain.decisions import CancelRequested, Decision, JobSnapshot, Reported, StageOutcome, TrialChange
-from zygarde.domain.job_ending import cancel_unfinished, finish, stop_job, winner
+from zygarde.domain.job_ending import cancel_unfinished, end_job, finish, stop_job, winner
 from zygarde.domain.messages import AttemptEnded, Retry, ReviewJob
 from zygarde.domain.model import ACTIVE, JobState, StageKind, Trial, TrialState
 from zygarde.domain.reasons import Reason
@@ -67,7 +67,8 @@ def advance(s: JobSnapshot) -> Decision:
     prepare = s.trial(StageKind.PREPARE)
     if prepare is not None and prepare.state.is_finished() and prepare.state is not TrialState.SUCCEEDED:
         return stop_job(s, Reason.DATA_REJECTED, f"the data cannot serve: {prepare.error}", JobState.FAILED)
-    problem = budgets.deadline_problem(s.job, s.spec, s.now, s.startup_seconds)
+    deadline = budgets.deadline_problem(s.job, s.spec, s.now, s.startup_seconds)
+    problem = deadline
     if problem is None and s.whole:
         problem = budgets.core_hours_problem(s.spec, s.trials, s.now) or \
             budgets.cost_problem(s.job, s.spec, s.trials, s.now)
@@ -75,9 +76,13 @@ def advance(s: JobSnapshot) -> Decision:
         return Decision()
     if problem is not None:
         train = s.train()
+        # the trials it stops say why: the deadline, or the core-hour budget
+        why = (Reason.DEADLINE_REACHED, budgets.deadline_stop(s.job, train, deadline)) if deadline is not None \
+            else (Reason.BUDGET_EXHAUSTED, problem)
         if winner(train, s.spec, problem)[0] is None:
-            return stop_job(s, Reason.BUDGET_EXHAUSTED, problem, JobState.BUDGET_EXHAUSTED)
-        cancels = cancel_unfinished(train, Reason.BUDGET_EXHAUSTED, problem)
+            return cancel_unfinished(list(s.trials), *why) + Decision(commands=(
+                end_job(s, JobState.BUDGET_EXHAUSTED, Reason.BUDGET_EXHAUSTED, problem),))
+        cancels = cancel_unfinished(train, *why)
         return cancels + finish(s.assuming(cancels.changes), problem)
     rungs = _rung_decisions(s)
     after = s.assuming(rungs.changes)

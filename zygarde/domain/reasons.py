@@ -17,6 +17,7 @@ class Reason(enum.StrEnum):
     FINALIZATION_FAILED = "FinalizationFailed"
     MODEL_REGISTERED = "ModelRegistered"
     BUDGET_EXHAUSTED = "BudgetExhausted"
+    DEADLINE_REACHED = "DeadlineReached"  # a trial stopped because its job's deadline came (budget.deadline_minutes)
     MODEL_NAME_TAKEN = "ModelNameTaken"  # the model's name went to another user before registration
     CANCEL_REFUSED = "CancelRefused"  # a cancel not signed by the job's owner (recorded on the job)
     JOB_FINISHED = "JobFinished"  # a trial still active when its job had ended

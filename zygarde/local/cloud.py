@@ -282,6 +282,7 @@ class LocalCloud:
                 http = key in http_function_keys()
                 entry_point = resources()["http_functions" if http else "functions"][key]["entry_point"]
                 env["XDG_RUNTIME_DIR"] = str(self.state_dir / "run" / component)  # gunicorn's control socket
+                env["FUNCTION_TARGET"] = entry_point  # as Cloud Functions sets it (functions/main.py reads it)
                 argv = (sys.executable, "-m", "functions_framework", "--target", entry_point,
                         "--source", str(self.functions_source), "--signature-type", "http" if http else "cloudevent",
                         "--host", h, "--port", str(port))

@@ -92,6 +92,7 @@ def progress(view: JobView, price_per_dcu_hour: float) -> dict:
     return {
         "job_id": job.job_id, "state": job.state.value, "finished": job.state.is_finished(), "stage": stage,
         "error": job.error, "counts": view.counts, "total": len(view.trials), "done": view.finished_trials,
+        "until": view.until, "trials_text": view.progress_text,
         "metric": view.metric, "direction": view.direction, "best_trial": job.best_trial_id,
         "best": job.best_objective, "test_metrics": job.test_metrics, "cost": cost,
         "duration_seconds": job.duration_seconds, "plan": plan_figures(job),
@@ -119,6 +120,8 @@ def leader_row(view: JobView, t: Trial) -> dict:
             "rung": t.rung, "train_fraction": t.train_fraction, "rung_scores": list(t.rung_scores),
             "fidelity": fidelity.get(t.trial_id, ""),
             "finished_at": t.finished_at, "error": t.error,
+            "why": f"{t.conditions[-1].reason}: {t.conditions[-1].message}"  # why it was stopped (DeadlineReached...)
+            if t.state is TrialState.CANCELLED and t.conditions else "",
             "conditions": [f"{c.time[:19]} {c.state} {c.reason}: {c.message}" for c in t.conditions]}
 
 

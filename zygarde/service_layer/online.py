@@ -108,6 +108,7 @@ class ModelCache:
     def __init__(self, blobs: BlobStore, factory: Callable | None = None, size: int = 8):
         self.blobs, self.size, self._lock = blobs, size, threading.Lock()
         self._models: dict[tuple[str, int], _Loaded] = {}
+        self._loading: dict[tuple[str, int], threading.Lock] = {}  # one load per version at a time
         self.factory = factory or _runtime_model
         self.loads = 0
 
@@ -117,6 +118,14 @@ class ModelCache:
             loaded = self._models.get(key)
         if loaded is not None:
             return loaded
+        with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # a request that comes while the warm-up loads this version waits for that load
+            with self._lock:
+                loaded = self._models.get(key)
+            return loaded if loaded is not None else self._load(name, key, record)
+
+    def _load(self, name: str, key: tuple[str, int], record: dict) -> _Loaded:
         online = record.get("online") or {}
         if online.get("status") != "available":
             raise PredictError(409, "version", f"{name} v{key[1]} cannot serve online: "
@@ -131,6 +140,23 @@ class ModelCache:
                 self._models.pop(next(iter(self._models)))
             self._models[key] = loaded
         return loaded
+
+
+def warm(repo: JobRepository, cache: ModelCache, refs: list[str]) -> list[str]:
+    """Load the versions `refs` ("name@alias", "name@3", "name" for the latest) name into `cache`; the
+    ones loaded. One that cannot load (no such model, not online) is logged and skipped."""
+    loaded = []
+    for ref in refs:
+        name, _, version = ref.partition("@")
+        try:
+            record = resolve(repo, name, version or LATEST)
+            cache.get(name, record)
+        except (PredictError, KeyError, ValueError) as exc:
+            log.warning("model not warmed ref=%s error=%s", safe_text(ref, 200), getattr(exc, "message", exc))
+            continue
+        loaded.append(f"{name} v{record['version']}")
+        log.info("model warmed ref=%s version=%s", safe_text(ref, 200), record["version"])
+    return loaded
 
 
 def _runtime_model(onnx_bytes: bytes, online: dict, labels: list[str] | None):

@@ -4,9 +4,19 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from zygarde.domain import budgets
 from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, Job, JobState, Trial, TrialState
 from zygarde.domain.registry import is_model_name
 from zygarde.service_layer.ports import JobRepository
+
+
+def trials_progress(so_far: int, done: int, until: str | None, finished: bool) -> str:
+    """A job's trials in words, the same on the web, the CLI and the client: "12 trials so far, until
+    14:30 UTC" for a running job with a deadline (its search runs until then, its trial cap is no total),
+    else "5/8 trials done"."""
+    if until and not finished:
+        return f"{so_far} trial{'s' * (so_far != 1)} so far, until {until}"
+    return f"{done}/{so_far} trials done"
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,15 @@ class JobView:
     @property
     def finished_trials(self) -> int:
         return sum(1 for t in self.trials if t.state.is_finished())
+
+    @property
+    def until(self) -> str | None:
+        """A job with a deadline: when it falls ("14:30 UTC"); None without one."""
+        return budgets.deadline_clock(self.job)
+
+    @property
+    def progress_text(self) -> str:
+        return trials_progress(len(self.trials), self.finished_trials, self.until, self.job.state.is_finished())
 
     @property
     def best(self) -> Trial | None:

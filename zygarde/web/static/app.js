@@ -126,6 +126,7 @@ function renderLeaderboard(rows, columns) {
     params.appendChild(text("code", JSON.stringify(r.params)));
     const stateTd = document.createElement("td");
     stateTd.appendChild(state);
+    if (r.why) stateTd.appendChild(text("div", r.why, "why"));
     const condTd = document.createElement("td");
     condTd.appendChild(details);
     tr.append(...cells, params, stateTd, cell(r.fidelity || "", "fidelity"), cell(fmt(r.objective, 4), "job-metric"),
@@ -182,8 +183,7 @@ function live() {
     state.textContent = data.state;
     state.className = "state " + data.state;
     set("job-stage", data.stage);
-    set("job-done", data.done);
-    set("job-total", data.total);
+    set("job-trials", data.trials_text);
     const bar = document.getElementById("job-progress");
     bar.max = data.total || 1;
     bar.value = data.done;
