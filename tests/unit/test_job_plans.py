@@ -278,11 +278,11 @@ def test_an_ended_job_leaves_its_fits_to_the_installation_s_history_once(churn):
     assert churn.repo.get_job("job-1").state is JobState.SUCCEEDED
     messagebus.handle(JobEnded("job-1"), churn)
     [kept] = churn.blobs.list(perf_history.folder("bkt"))
-    written = churn.blobs.objects[kept]
+    written = churn.blobs.read_bytes(kept)
     messagebus.handle(JobEnded("job-1"), churn)  # delivered again: the same object, the same bytes
-    assert churn.blobs.list(perf_history.folder("bkt")) == [kept] and churn.blobs.objects[kept][0] == written[0]
-    fits = perf_records.loads(written[0].decode())
+    assert churn.blobs.list(perf_history.folder("bkt")) == [kept] and churn.blobs.read_bytes(kept) == written
+    fits = perf_records.loads(written.decode())
     assert len(fits) == 4 and {o.seconds for o in fits} == {45.0} and {o.rows for o in fits} == {65}
     assert all(o.stage == "fit" and o.cores == 8.0 for o in fits)  # a default batch's 8 task cores, one fit at a time
-    assert "job-1" in kept and "csv" not in written[0].decode()  # shapes and seconds, never data
+    assert "job-1" in kept and "csv" not in written.decode()  # shapes and seconds, never data
     assert job_plans.history(churn) == fits  # what the next job's plan is fitted on

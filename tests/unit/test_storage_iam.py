@@ -256,7 +256,8 @@ def functions_calls() -> tuple[list[Call], str]:
     """The control plane's flows, each as its unit test drives it through the entry points (edge.py): a job
     to its registered model; a job file; datasets as a folder and a glob; the reconciler failing a dead
     batch and recovering a lost result; a warm batch handed its trials and its finalisation, told to exit;
-    a handoff resumed after a crash (written once, read back)."""
+    a handoff resumed after a crash (written once, read back); an ended job's fits kept in the performance
+    history and read by the next job's plan."""
     from tests.unit import test_handlers, test_pack_launching
     from tests.unit.conftest import CSV, DATA_URI, Clock, OWNER, SETTINGS, job_message, spec_dict, verifier
     from zygarde.domain.contracts import PrepareResult
@@ -287,6 +288,13 @@ def functions_calls() -> tuple[list[Call], str]:
                                                        error_kind="data"), True, end_batch=False)
     assert deps.repo.get_job("job-1").state.value == "FAILED"
     calls += deps.blobs.calls
+    from tests.unit import test_job_plans  # an ended job's fits kept; the next job's plan reads them
+    for flow in (test_job_plans.test_an_ended_job_leaves_its_fits_to_the_installation_s_history_once,
+                 test_job_plans.test_the_installations_history_prices_the_plan_and_the_prior_alone_without_it):
+        deps = fresh()
+        deps.blobs.inner.write_bytes(test_job_plans.CHURN_URI, test_job_plans.churn_csv())
+        flow(deps)
+        calls += deps.blobs.calls
     deps = fresh()
     folder = f"gs://{SETTINGS.bucket}/datasets/{OWNER}/parts/"
     deps.blobs.inner.write_bytes(folder + "part-0.csv", CSV)
