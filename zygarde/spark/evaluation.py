@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import math
 
 from pyspark.ml.evaluation import BinaryClassificationEvaluator, ClusteringEvaluator, RegressionEvaluator
 from pyspark.ml.functions import vector_to_array
@@ -10,53 +9,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from zygarde.domain.algorithms import BINARY, CLUSTERING, MULTICLASS, REGRESSION
+from zygarde.domain.metric_arrays import confusion_metrics, finite, mcc  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
-
-
-def finite(metrics: dict[str, float | None]) -> dict[str, float]:
-    """Only real numbers: NaN, infinities and missing values never reach JSON."""
-    return {k: float(v) for k, v in metrics.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
-
-
-def mcc(counts: dict[tuple[float, float], int], positive: float = 1.0) -> float:
-    """Matthews correlation from (label, prediction) -> count; 0.0 when undefined (as scikit-learn)."""
-    tp = sum(n for (y, p), n in counts.items() if y == positive and p == positive)
-    tn = sum(n for (y, p), n in counts.items() if y != positive and p != positive)
-    fp = sum(n for (y, p), n in counts.items() if y != positive and p == positive)
-    fn = sum(n for (y, p), n in counts.items() if y == positive and p != positive)
-    denominator = math.sqrt(float(tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    return (tp * tn - fp * fn) / denominator if denominator else 0.0
 
 
 def _confusion(predictions: DataFrame, label_col: str) -> dict[tuple[float, float], int]:
     rows = predictions.groupBy(label_col, "prediction").count().collect()
     return {(float(r[0]), float(r[1])): int(r[2]) for r in rows}
-
-
-def confusion_metrics(counts: dict[tuple[float, float], int]) -> dict[str, float]:
-    """accuracy, f1, weightedPrecision, weightedRecall exactly as Spark's MulticlassMetrics defines
-    them (weights: each actual class's share; precision of a never-predicted class is 0)."""
-    total = sum(counts.values())
-    if not total:
-        return {}
-    actual: dict[float, int] = {}
-    predicted: dict[float, int] = {}
-    for (y, p), n in counts.items():
-        actual[y] = actual.get(y, 0) + n
-        predicted[p] = predicted.get(p, 0) + n
-    out = {"accuracy": sum(n for (y, p), n in counts.items() if y == p) / total,
-           "f1": 0.0, "weightedPrecision": 0.0, "weightedRecall": 0.0}
-    for label, n_actual in actual.items():
-        tp, weight = counts.get((label, label), 0), n_actual / total
-        precision = tp / predicted[label] if predicted.get(label) else 0.0
-        recall = tp / n_actual
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        out["weightedPrecision"] += precision * weight
-        out["weightedRecall"] += recall * weight
-        out["f1"] += f1 * weight
-    return out
 
 
 def log_loss(predictions: DataFrame, label_col: str, eps: float = 1e-15) -> float | None:
