@@ -71,7 +71,10 @@ def test_kept_predictions_make_the_candidates_and_a_registered_ensemble_is_its_o
     assert last.startswith("ensemble of 2 trials (t0001 (logistic_regression) 0.667, t0002 (logistic_regression) "
                            "0.333) areaUnderROC=0.93 on validation, better than the best trial t0001")
     [record] = deps.repo.model_versions(job.model_name)
-    assert record["ensemble"] == SUMMARY
+    assert record["ensemble"] == SUMMARY and record["algorithm"] == "ensemble"
+    assert record["params"] == {"members": [{k: m[k] for k in ("trial_id", "algorithm", "weight", "count")}
+                                            for m in SUMMARY["members"]]}
+    assert record["validation_metrics"] == {"areaUnderROC": 0.93} and record["trial_id"] == "t0001"
 
     view = job_view(deps.repo, job_id)
     rows = view.leaderboard()

@@ -104,6 +104,10 @@ def _registration(s: JobSnapshot, best: Trial, partial: bool, problem: str | Non
         state, reason, message = JobState.BUDGET_EXHAUSTED, Reason.BUDGET_EXHAUSTED, f"{problem} after {done} trials; {message}"
     record = {**finalize.outputs, "algorithm": best.algorithm, "params": best.params, "trial_id": best.trial_id,
               "metric": spec.objective, "validation_metrics": best.metrics}
+    if ensemble is not None:  # the version is the ensemble: its members and weights, its validation score
+        record.update(algorithm="ensemble", params={"members": [
+            {k: m.get(k) for k in ("trial_id", "algorithm", "weight", "count")} for m in ensemble["members"]]},
+            validation_metrics={spec.objective: ensemble["validation_score"]})
     return RegisterModel(s.job.job_id, name, s.job.owner, record, state, reason, message,
                          {"best_trial_id": best.trial_id, "best_objective": score(best), "model_name": name,
                           "test_metrics": test_metrics})
