@@ -108,10 +108,6 @@ def _score_test(spark: SparkSession, request: FinalizeRequest, model: PipelineMo
     return test, metrics, rows, labels, scored
 
 
-ENSEMBLE_OFFLINE = ("an ensemble is served by batch prediction only: its online ONNX graph (issue #24 item 3) "
-                    "is not built yet")
-
-
 def _finalize_ensemble(spark: SparkSession, request: FinalizeRequest, selection, summary: dict[str, Any],
                        cached: list[DataFrame]) -> FinalizeResult:
     """The ensemble scored once on the test part and packaged: members/{i}, manifest.json."""
@@ -132,7 +128,8 @@ def _finalize_ensemble(spark: SparkSession, request: FinalizeRequest, selection,
     uris = ensemble_model.save(spark, members, request.package_uri)
     section = {**summary, "members": [{**entry, "params": candidate.params, "model_uri": uri, "fit": info}
                                       for entry, (candidate, _, info), uri in zip(summary["members"], fitted, uris)]}
-    online = {"status": "unavailable", "reason": ENSEMBLE_OFFLINE}
+    online = export_and_check(spark, None, scored, classes=labels is not None, package_uri=request.package_uri,
+                              context=_context(request), members=members)
     unexplained = {"status": "unavailable", "reason": "explanations are not computed for an ensemble yet"}
     input_schema = _input_schema(test, request.target)
     manifest = {**request.manifest, "importance": unexplained, "explanations": unexplained,
@@ -147,8 +144,9 @@ def _finalize_ensemble(spark: SparkSession, request: FinalizeRequest, selection,
     log.info("ensemble package written %s package_uri=%s members=%d", _context(request), request.package_uri,
              len(members))
     return FinalizeResult(job_id=request.job_id, attempt=request.attempt, status="SUCCEEDED", test_metrics=metrics,
-                          package_uri=request.package_uri, manifest_uri=manifest_uri, online=online,
-                          importance=unexplained, explanations=unexplained, ensemble=summary)
+                          package_uri=request.package_uri, manifest_uri=manifest_uri,
+                          online=_online_summary(online), importance=unexplained, explanations=unexplained,
+                          ensemble=summary)
 
 
 def _finalize(spark: SparkSession, request: FinalizeRequest, cached: list[DataFrame]) -> FinalizeResult:

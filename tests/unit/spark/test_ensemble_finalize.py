@@ -17,6 +17,7 @@ from zygarde.domain import ensemble
 from zygarde.domain.algorithms import METRICS
 from zygarde.domain.contracts import (EnsembleCandidate, FinalizeRequest, FinalizeResult, PackedTrial, PackRequest,
                                       RefitSpec)
+from zygarde.serving.runtime import OnlineModel
 from zygarde.spark import validation_predictions
 from zygarde.spark.pack_runner import run_pack
 from zygarde.spark.predict import score
@@ -147,7 +148,7 @@ def test_an_ensemble_that_beats_the_best_trial_is_packaged_and_predicts_its_memb
     members = summary["members"]
     assert len(members) >= 2 and sum(m["weight"] for m in members) == pytest.approx(1.0)
     assert all(m["weight"] == pytest.approx(m["count"] / sum(n["count"] for n in members)) for m in members)
-    assert result.online["status"] == "unavailable" and "ensemble" in result.online["reason"]
+    assert result.online["status"] == "available", result.online.get("reason")  # one ONNX graph, parity checked
 
     section = manifest["ensemble"]
     assert [m["trial_id"] for m in section["members"]] == [m["trial_id"] for m in members]
@@ -174,6 +175,19 @@ def test_an_ensemble_that_beats_the_best_trial_is_packaged_and_predicts_its_memb
         predicted = out.select("probability", "predicted_label").collect()
         assert np.allclose(np.array([r[0] for r in predicted]), average, atol=1e-12)
         assert [r[1] for r in predicted] == [names[int(i)] for i in np.argmax(average, axis=1)]
+
+    # online: the ONNX graph of the members gives the same average (scored as the online service scores)
+    online = manifest["online"]
+    assert online["parity"]["rows"] == len(labels) and online["parity"].get("labels_disagree", 0) == 0
+    rows = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.asDict().items()}
+            for r in spark.read.parquet(pack.parts["test"]).drop(pack.target).collect()]
+    onnx_model = OnlineModel(Path(online["onnx_uri"]).read_bytes(), {**online, "max_rows": len(rows)})
+    prediction, probability = onnx_model.raw(rows)
+    if names is None:
+        assert np.allclose(prediction, average, rtol=1e-4)
+    else:
+        assert np.allclose(probability, average, atol=1e-4)
+        assert np.array_equal(prediction, np.argmax(average, axis=1).astype(float))
 
     # finalised again (a retried attempt): the same selection, members and test scores
     again, _ = _finalize(spark, pack, tmp_path, "wins", candidates, attempt=2)
