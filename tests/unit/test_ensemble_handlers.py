@@ -114,3 +114,11 @@ def test_a_result_naming_predictions_elsewhere_is_refused(deps):
     t = deps.repo.get_trial(job_id, t.trial_id)
     assert t.state is not TrialState.SUCCEEDED and "validation_predictions_uri" in " ".join(
         c.message for c in t.conditions)
+
+
+def test_a_job_may_turn_ensembles_off(deps):
+    from tests.unit.conftest import spec_dict
+
+    job_id = submit(job_message(spec_dict(ensemble=False)), deps)
+    _train(deps, job_id)
+    assert _finalize_request(deps, job_id).ensemble == ()  # the predictions were kept, but not asked for

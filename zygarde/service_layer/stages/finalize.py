@@ -74,7 +74,7 @@ def finalize_trial(job_id: str, owner: str, spec_dict: dict, spec: JobSpec, best
         params["refit"] = {"algorithm": best.algorithm, "params": refit_params}
         if spec.final_fit == "train_and_validation" or refit:
             params["model_uri"] = None
-    candidates = [] if refit else ensemble_candidates(trials or [], best, spec)
+    candidates = ensemble_candidates(trials or [], best, spec) if spec.ensemble and not refit else []
     if len(candidates) >= 2:
         params["ensemble"] = candidates
     return Trial(job_id=job_id, trial_id=str(StageKind.FINALIZE), index=-1, algorithm=best.algorithm,
