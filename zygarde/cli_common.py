@@ -117,6 +117,13 @@ def print_job(view) -> None:
     colour = {"SUCCEEDED": "green", "RUNNING": "yellow"}.get(job.state.value, "red")
     took = f" in {job.duration_seconds:.1f} s" if job.duration_seconds is not None else ""
     console.print(f"job [bold]{job.job_id}[/bold] owner {job.owner}: [{colour}]{job.state.value}[/{colour}]{took}")
+    if job.plan:
+        import os
+
+        from zygarde.service_layer.insights import job_cost, plan_line
+
+        price = float(os.environ.get("ZYGARDE_WEB_PRICE_PER_DCU_HOUR", "0.06"))
+        console.print(f"  {plan_line(job, job_cost(view, price))}", highlight=False)
     if job.error:
         console.print(f"  reason: {job.error}")
     if view.prepare is not None:

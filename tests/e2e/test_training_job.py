@@ -236,3 +236,31 @@ def test_a_v1_request_runs(deps, local_cloud):
     assert view.job.state is JobState.SUCCEEDED, view.job
     assert view.metric == "mcc" and view.job.owner == "someone@example.com"
     assert len(view.trials) == 2 and view.job.model_version == 1
+
+
+def test_a_deadline_job_runs_on_its_plan_and_shows_predicted_beside_actual(deps, local_cloud):
+    """Issue #25: the plan made at acceptance sizes the job's batches; status shows it beside what the job took."""
+    spec = demo_spec(deps.settings.bucket, "e2e-plan")
+    spec["candidates"] = [{"algorithm": "logistic_regression", "params": {"regParam": [0.0, 0.05]}},
+                          {"algorithm": "random_forest_classifier", "params": {"numTrees": [10], "maxDepth": [4]}}]
+    spec["budget"] = {"deadline_minutes": 10}
+    spec.pop("max_parallel", None)
+    gcloud_publish(local_cloud, deps.settings.project, json.dumps(spec))
+    view = wait_finished(deps, "e2e-plan")
+    job = view.job
+    assert job.state is JobState.SUCCEEDED, job
+    plan = job.plan
+    assert plan["sized"] and plan["predicted_seconds"] <= 600 and "plan: about" in job.conditions[0].message
+    assert job.duration_seconds <= 600  # ended by its deadline
+    out = subprocess.run([sys.executable, "-m", "zygarde.cli", "status", "e2e-plan", "--format", "json"],
+                         env={**os.environ, **local_cloud.env()}, capture_output=True, text=True, timeout=120)
+    shown = json.loads(out.stdout)
+    assert shown["plan"] == {k: plan[k] for k in ("predicted_seconds", "predicted_dcu_hours", "predicted_dollars")}
+    assert shown["duration_seconds"] == job.duration_seconds and shown["cost"]["cores_per_batch"] == \
+        max(12, plan["executors"] * plan["executor_cores"] + plan["driver_cores"])
+    out = subprocess.run([sys.executable, "-m", "zygarde.cli", "status", "e2e-plan"],
+                         env={**os.environ, **local_cloud.env(), "COLUMNS": "250"}, capture_output=True, text=True,
+                         timeout=120)
+    assert f"plan: {plan['summary']}; actual: " in out.stdout, out.stdout + out.stderr
+    print(f"\nplan {plan['summary']} ({plan['batches']} x {plan['executors']}x{plan['executor_cores']}, "
+          f"{plan['concurrency']} at a time); actual {job.duration_seconds:.0f} s, {shown['cost']}")

@@ -162,3 +162,24 @@ def test_concurrent_completions_on_firestore_keep_the_cap_and_launch_each_trial_
     assert all(t.attempt == 1 for j, _ in jobs for t in repo.list_trials(j))
     assert repo.capacity_holders() == {}
     assert dataclasses.asdict(repo.get_job("job-a"))["best_trial_id"] == "t0002"
+
+
+def test_a_job_s_plan_round_trips_through_firestore_and_sizes_its_batches(repo):
+    from tests.unit.test_job_plans import CHURN_URI, churn_csv, churn_spec
+
+    deps = Deps(repo=repo, launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(), publisher=MemoryPublisher(),
+                settings=SETTINGS, clock=Clock(), verifier=verifier())
+    deps.blobs.write_bytes(CHURN_URI, churn_csv(5_000))
+    msg = job_message(churn_spec(budget={"deadline_minutes": 15, "max_cost_usd": 2.5}), "m1")
+    edge.submit_job(msg, deps)
+    edge.submit_job(msg, deps)
+    job = repo.get_job("job-1")
+    plan = job.plan
+    assert plan["sized"] is True and plan["predicted_seconds"] <= 15 * 60 and plan["predicted_dollars"] <= 2.5
+    assert plan["properties"]["spark.executor.instances"] == str(plan["executors"])
+    assert isinstance(plan["rows_estimated"], bool) and plan["infeasible"] is None
+    assert plan["summary"] in job.conditions[0].message
+    assert deps.launcher.requests["zyg-job-1-prepare-a1"].properties == plan["properties"]
+    # a job written before plans existed reads back without one
+    repo.add_job(Job("old-job", "ana", JobState.RUNNING, {"x": 1}, "2026-01-01T00:00:00"), [])
+    assert repo.get_job("old-job").plan is None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from click.testing import CliRunner
 
@@ -48,6 +49,16 @@ def test_status_and_models_as_json(deps, monkeypatch):
     assert [j["job_id"] for j in listing] == ["job-1"] and listing[0]["state"] == "RUNNING"
     one = json.loads(run(deps, monkeypatch, "status", "job-1", "--format", "json").output)
     assert one["job_id"] == "job-1" and one["total"] == 4 and "leaderboard" in one and "cost" in one
+    plan = deps.repo.get_job("job-1").plan
+    assert one["plan"] == {k: plan[k] for k in ("predicted_seconds", "predicted_dcu_hours", "predicted_dollars")}
+    assert one["plan"]["predicted_seconds"] > 0 and one["duration_seconds"] is None
+    plain = run(deps, monkeypatch, "status", "job-1").output
+    assert f"plan: {plan['summary']}" in plain and "actual:" not in plain
+    deps.repo.update_job("job-1", lambda j: j.transition(j.state.__class__.CANCELLED, "Cancelled", "by test", deps.now()))
+    ended = json.loads(run(deps, monkeypatch, "status", "job-1", "--format", "json").output)
+    assert ended["duration_seconds"] > 0 and ended["plan"] == one["plan"]
+    assert re.search(r"plan: about .*; actual: \d+\.\d minutes, \d+\.\d\d DCU-hours, \$\d+\.\d\d",
+                     run(deps, monkeypatch, "status", "job-1").output)
     deps.repo.register_model_version("m", "job-1", {"trial_id": "t0", "algorithm": "a", "metric": "f1",
                                                     "validation_metrics": {"f1": 0.8}, "test_metrics": {"f1": 0.7}},
                                      "ana@example.com")
@@ -57,7 +68,7 @@ def test_status_and_models_as_json(deps, monkeypatch):
 
 def test_watch_as_json_prints_a_line_per_change_until_the_job_ends(deps, monkeypatch):
     edge.submit_job(job_message(), deps)
-    deps.repo.update_job("job-1", lambda j: j.transition(j.state.__class__.CANCELLED, "Cancelled", "by test", "t"))
+    deps.repo.update_job("job-1", lambda j: j.transition(j.state.__class__.CANCELLED, "Cancelled", "by test", deps.now()))
     result = run(deps, monkeypatch, "watch", "job-1", "--format", "json")
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert result.exit_code == 1 and lines[-1]["state"] == "CANCELLED"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from zygarde.config import Settings
-from zygarde.domain import cost, search
+from zygarde.domain import perf_prior, search
 from zygarde.domain.errors import SpecError
 from zygarde.domain.model import StageKind, Trial
 from zygarde.domain.spec import parse_job_spec
@@ -39,7 +39,7 @@ def test_minimal_job_gets_boosted_trees_first_with_a_linear_baseline(task):
     assert {t.train_fraction for t in trials} == {round(1 / 9, 9)} and {t.rung for t in trials} == {0}
     boosted = [t for t in trials if t.algorithm == BOOSTED[task]]
     assert len(boosted) >= 8  # the baseline has three points; the rest is boosting
-    costs = [cost.relative_cost(t.algorithm, t.params) for t in trials]
+    costs = [perf_prior.relative_cost(t.algorithm, t.params) for t in trials]
     assert costs == sorted(costs)  # cheapest first
     first, last = boosted[0].params, boosted[-1].params
     assert first["n_estimators"] * first["max_depth"] < last["n_estimators"] * last["max_depth"]
@@ -54,12 +54,12 @@ def test_grid_default_is_lists_of_a_few_points():
 
 
 def test_cost_orders_cheap_configurations_first():
-    assert cost.relative_cost("xgboost_regressor", {"n_estimators": 50, "max_depth": 2}) < \
-        cost.relative_cost("xgboost_regressor", {"n_estimators": 500, "max_depth": 8})
-    assert cost.relative_cost("linear_regression", {}) < cost.relative_cost("xgboost_regressor", {})
+    assert perf_prior.relative_cost("xgboost_regressor", {"n_estimators": 50, "max_depth": 2}) < \
+        perf_prior.relative_cost("xgboost_regressor", {"n_estimators": 500, "max_depth": 8})
+    assert perf_prior.relative_cost("linear_regression", {}) < perf_prior.relative_cost("xgboost_regressor", {})
     # with early stopping a fast learning rate is expected to stop sooner
-    assert cost.relative_cost("xgboost_regressor", {"n_estimators": 1000, "learning_rate": 0.3}) < \
-        cost.relative_cost("xgboost_regressor", {"n_estimators": 1000, "learning_rate": 0.01})
+    assert perf_prior.relative_cost("xgboost_regressor", {"n_estimators": 1000, "learning_rate": 0.3}) < \
+        perf_prior.relative_cost("xgboost_regressor", {"n_estimators": 1000, "learning_rate": 0.01})
 
 
 @pytest.mark.parametrize("params, where, reason", [

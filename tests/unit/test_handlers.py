@@ -86,7 +86,7 @@ def test_submit_records_job_and_launches_up_to_max_parallel(deps):
     assert req.main_python_file_uri == "gs://bkt/code/dev/train_pack.py"  # a pack of one: the job does not pack
     [packed] = json.loads(req.args[1])["trials"]
     assert packed["params"] == {"regParam": 0.0} and packed["model_uri"] == model_of(deps, training_trials(deps, "job-1")[0])
-    assert job.conditions[0].message == "4 trials to run after the data is prepared"
+    assert job.conditions[0].message.startswith("4 trials to run after the data is prepared; plan: about ")
 
 
 def test_k_fold_cost_is_stated_when_the_job_is_accepted(deps):

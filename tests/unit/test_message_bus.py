@@ -73,6 +73,7 @@ CASES = {
         "job-1", "t0000", 1, Reason.BATCH_DIED, "gone", m.Retry.IF_ATTEMPTS_LEFT))[1],
     m.ReviewJob: lambda deps: (submit(job_message(spec_dict(budget={"deadline_minutes": 30})), deps),
                                finish(deps, "job-1", "t0000"), _later(deps, 31), m.ReviewJob("job-1"))[3],
+    m.ReplanJob: lambda deps: _slow_fits(deps),
     m.SettleBatch: lambda deps: _settle(deps),
     m.ReleaseBatch: lambda deps: (submit(job_message(), deps),
                                   m.ReleaseBatch("job-1", running(deps)[0].batch_id))[1],
@@ -130,6 +131,16 @@ def _start_work(deps):
 
 def _later(deps, minutes):
     deps.clock.t += timedelta(minutes=minutes)
+
+
+def _slow_fits(deps):
+    """A plan-sized job two of whose fits took far longer than its plan predicted, not yet replanned."""
+    submit(job_message(spec_dict(budget={"deadline_minutes": 30}, max_parallel=3)), deps)
+    for t in running(deps)[:2]:
+        deps.repo.update_trial("job-1", t.trial_id, lambda t: t.transition(
+            TrialState.SUCCEEDED, Reason.TRAINING_SUCCEEDED, "ok", deps.now(), objective=0.8,
+            metrics={"areaUnderROC": 0.8, "train_seconds": 600.0}))
+    return m.ReplanJob("job-1")
 
 
 def _settle(deps):

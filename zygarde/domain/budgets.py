@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 # A finalisation's own work (test scoring, export, package) in a new batch, beyond the batch's start-up,
 # with the cancelled batches still winding down (61 s in all on the 2-core local cloud).
 FINALIZE_WORK_SECONDS = 45.0
+MIN_DCU = 12  # Dataproc Serverless bills a batch at least this many DCUs
+PRICE_PER_DCU_HOUR = 0.06  # USD, standard tier (plan_timeline's figure), when the job's plan has none
 
 
 def deadline_problem(job: "Job", spec: "JobSpec", now: datetime, startup_seconds: float) -> str | None:
@@ -43,6 +45,34 @@ def core_hours_problem(spec: "JobSpec", trials: Iterable["Trial"], now: datetime
     core_hours = budget.cores_per_trial * sum(batch_runtimes(trials, now)) / 3600
     if core_hours >= budget.max_core_hours:
         return f"{core_hours:.3g} of {budget.max_core_hours:g} core-hours used"
+    return None
+
+
+def batch_dcu(job: "Job", spec: "JobSpec") -> int:
+    """DCUs of one of the job's batches: the size its plan chose, else budget.cores_per_trial."""
+    plan = job.plan or {}
+    if plan.get("sized") and plan.get("executors"):
+        cores = int(plan["executors"]) * int(plan["executor_cores"]) + int(plan["driver_cores"])
+        return max(MIN_DCU, cores)
+    return spec.budget.cores_per_trial
+
+
+def spent_dollars(job: "Job", spec: "JobSpec", trials: Iterable["Trial"], now: datetime,
+                  price_per_dcu_hour: float | None = None) -> float:
+    """What the job's batches have cost so far (each billed at least a minute, at batch_dcu)."""
+    price = price_per_dcu_hour or float((job.plan or {}).get("price_per_dcu_hour") or PRICE_PER_DCU_HOUR)
+    dcu = batch_dcu(job, spec)
+    return sum(billed_dcu_seconds(r, dcu) for r in batch_runtimes(trials, now)) / 3600 * price
+
+
+def cost_problem(job: "Job", spec: "JobSpec", trials: Iterable["Trial"], now: datetime) -> str | None:
+    """Why the job must launch no more trials for budget.max_cost_usd, or None (`trials`: all of the job's)."""
+    cap = spec.budget.max_cost_usd
+    if cap is None:
+        return None
+    spent = spent_dollars(job, spec, trials, now)
+    if spent >= cap:
+        return f"max_cost_usd reached: its batches have cost about ${spent:.2f} of ${cap:g}"
     return None
 
 

@@ -5,7 +5,7 @@ log-uniform where they act multiplicatively (rounds, learning rate, child weight
 and a regularised linear model as the cheap baseline, the one place an MLlib learner can win
 (small or linear data). The linear model has three points, so a default job's other trials are
 XGBoost's. With no candidates and no search the job runs a seeded random search of
-DEFAULT_MAX_TRIALS trials, run cheapest first (domain/cost.py: few shallow trees before many deep
+DEFAULT_MAX_TRIALS trials, run cheapest first (perf_prior.relative_cost: few shallow trees before many deep
 ones), with successive halving over the train rows (domain/pruning.py): all 27 fit on 1/9 of the
 train part, the best 9 go on with 1/3 of it and the best 3 of those with all of it, the others end
 PRUNED. That costs about as much as 9 trials on all the rows (27/9 + 9/3 + 3), less than the

@@ -49,7 +49,7 @@ def needs_whole_job(light: JobSnapshot, event: Any, *, others_unfinished: bool, 
     if light.job.state.is_finished():
         return False
     spec, review = light.spec, isinstance(event, ReviewJob)
-    if spec.budget.max_core_hours is not None or \
+    if spec.budget.max_core_hours is not None or spec.budget.max_cost_usd is not None or \
             budgets.deadline_problem(light.job, spec, light.now, light.startup_seconds) is not None:
         return True
     for t in light.trials:
@@ -69,7 +69,8 @@ def advance(s: JobSnapshot) -> Decision:
         return stop_job(s, Reason.DATA_REJECTED, f"the data cannot serve: {prepare.error}", JobState.FAILED)
     problem = budgets.deadline_problem(s.job, s.spec, s.now, s.startup_seconds)
     if problem is None and s.whole:
-        problem = budgets.core_hours_problem(s.spec, s.trials, s.now)
+        problem = budgets.core_hours_problem(s.spec, s.trials, s.now) or \
+            budgets.cost_problem(s.job, s.spec, s.trials, s.now)
     if not s.whole:
         return Decision()
     if problem is not None:

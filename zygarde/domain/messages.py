@@ -150,6 +150,13 @@ class ReviewJob(Command):
 
 
 @dataclass(frozen=True)
+class ReplanJob(Command):
+    """Plan the job again if its finished trials show the performance model was wrong (plan_revision)."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
 class ResumeLaunches(Command):
     """Finish the job's launches that a handler left half done (trials LAUNCHING)."""
 

@@ -1,6 +1,6 @@
 """Validation metrics on numpy arrays, computed as zygarde.spark.evaluation computes them with Spark's
-evaluators: for trials scored inside one Spark task (trial-parallel XGBoost, issue #24) and for the
-ensemble selection at finalisation (domain/ensemble.py). Pure (numpy only).
+evaluators, for trials scored inside one Spark task (trial-parallel XGBoost, issue #24) and for every
+validation set small enough to score on the driver (evaluation.evaluate).
 
 - areaUnderROC / areaUnderPR: Spark's BinaryClassificationMetrics with the evaluator's numBins (1000):
   distinct scores (the positive class's probability) sorted descending, grouped `distinct // numBins`
@@ -8,10 +8,12 @@ ensemble selection at finalisation (domain/ensemble.py). Pure (numpy only).
   (1, 1), or over (recall, precision) from (0, the first precision). Spark groups within each partition
   of its sort, so when it bins (2,000 distinct scores or more) its figure moves with the partitioning
   by far less than a bin's area; this is its one-partition figure.
-- accuracy, f1, weightedPrecision, weightedRecall, mcc: confusion_metrics and mcc (here; Spark's evaluation
-  uses them too).
+- accuracy, f1, weightedPrecision, weightedRecall (confusion_metrics) and mcc, as MulticlassMetrics defines them.
 - logLoss: the mean of -log(max(1e-15, p(true class))).
 - rmse, mae, r2 (RegressionEvaluator), mape over the rows whose target is not 0.
+
+Pure (numpy only): it lives in the domain so that the ensemble selection (domain/ensemble.py) scores with the
+same definitions; zygarde.spark.array_metrics re-exports it.
 """
 from __future__ import annotations
 
@@ -20,6 +22,10 @@ import math
 import numpy as np
 
 from zygarde.domain.algorithms import BINARY, MULTICLASS, REGRESSION
+
+NUM_BINS = 1000  # BinaryClassificationEvaluator's default
+EPS = 1e-15
+
 
 def finite(metrics: dict[str, float | None]) -> dict[str, float]:
     """Only real numbers: NaN, infinities and missing values never reach JSON."""
@@ -61,10 +67,6 @@ def confusion_metrics(counts: dict[tuple[float, float], int]) -> dict[str, float
     return out
 
 
-NUM_BINS = 1000  # BinaryClassificationEvaluator's default
-EPS = 1e-15
-
-
 def _binned_counts(labels: np.ndarray, scores: np.ndarray, num_bins: int) -> tuple[np.ndarray, np.ndarray]:
     """(positives, negatives) per distinct score, highest score first, grouped as Spark bins them."""
     distinct, inverse = np.unique(scores, return_inverse=True)
@@ -104,13 +106,17 @@ def _counts(labels: np.ndarray, predictions: np.ndarray) -> dict[tuple[float, fl
 
 
 def classification(labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray | None,
-                   binary: bool) -> dict[str, float]:
+                   binary: bool, ranking: np.ndarray | None = None) -> dict[str, float]:
     """Every classification metric evaluation.classification_metrics gives, from label indices,
-    predicted indices and the [n, classes] probabilities (float64)."""
+    predicted indices and the [n, classes] probabilities (float64). `ranking`: what orders the rows for
+    the binary areas (default: the positive class's probability; a model without probabilities ranks
+    by its rawPrediction)."""
     labels, predictions = np.asarray(labels, dtype=np.float64), np.asarray(predictions, dtype=np.float64)
     out: dict[str, float] = {}
-    if binary and probabilities is not None:
-        out.update(binary_areas(labels, probabilities[:, 1]))
+    if ranking is None and probabilities is not None:
+        ranking = probabilities[:, 1]
+    if binary and ranking is not None:
+        out.update(binary_areas(labels, ranking))
     counts = _counts(labels, predictions)
     out.update(confusion_metrics(counts))
     if probabilities is not None:

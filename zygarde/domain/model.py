@@ -197,6 +197,9 @@ class Job:
     model_version: int | None = None  # the registry version of the winner, once registered
     model_name: str | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
+    # the plan made at acceptance (service_layer/job_plans.py): planner.Plan.to_dict() and "summary",
+    # "sized" (the planner chose the batches' size), "fixed_parallel", "price_per_dcu_hour", "infeasible"
+    plan: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.state in (JobState.REJECTED, JobState.FAILED) and not self.error:

@@ -15,20 +15,10 @@ from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-# Seconds a trial of each family takes on 100,000 rows x 10 features with default params, on one
-# core (fit, evaluation, latency probe). Rough figures measured locally; corrected online per job.
-FAMILY_SECONDS = {"linear": 3.0, "bayes": 1.5, "tree": 3.0, "forest": 8.0, "boosted": 12.0, "mlp": 10.0,
-                  "fm": 6.0, "isotonic": 1.5, "clustering": 4.0, "xgboost": 6.0}
-FAMILY_OF = {
-    "logistic_regression": "linear", "linear_svc": "linear", "linear_regression": "linear",
-    "generalized_linear_regression": "linear", "naive_bayes": "bayes",
-    "decision_tree_classifier": "tree", "decision_tree_regressor": "tree",
-    "random_forest_classifier": "forest", "random_forest_regressor": "forest",
-    "gbt_classifier": "boosted", "gbt_regressor": "boosted", "multilayer_perceptron": "mlp",
-    "fm_classifier": "fm", "fm_regressor": "fm", "isotonic_regression": "isotonic",
-    "kmeans": "clustering", "bisecting_kmeans": "clustering", "gaussian_mixture": "clustering",
-}
-REFERENCE_CELLS = 100_000 * 10  # the data size FAMILY_SECONDS is quoted for
+from zygarde.domain.perf_prior import FAMILY_OF, FAMILY_SECONDS, REFERENCE_CELLS, family, work
+
+__all__ = ["FAMILY_OF", "FAMILY_SECONDS", "DataShape", "family", "plan_packs", "predict_seconds"]
+
 MIN_TRIAL_SECONDS = 1.0
 CORRECTION_BOUNDS = (0.1, 10.0)  # an online correction never moves a prediction further than this
 
@@ -79,41 +69,11 @@ class Pack:
             raise ValueError("a pack holds at least one trial")
 
 
-def family(algorithm: str) -> str:
-    return FAMILY_OF.get(algorithm, "xgboost" if algorithm.startswith("xgboost") else "forest")
-
-
-def _param_factor(fam: str, params: dict[str, Any]) -> float:
-    """How much more (or less) work the params ask for than the family's defaults."""
-    def num(key: str, default: float) -> float:
-        value = params.get(key, default)
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
-
-    def depth(default: float) -> float:  # trees grow about 2x per 5 levels of depth on real data
-        return 2 ** (min(num("maxDepth", default), 16) / 5) / 2 ** (default / 5)
-
-    if fam == "forest":
-        return num("numTrees", 20) / 20 * depth(5)
-    if fam == "boosted":
-        return num("maxIter", 20) / 20 * depth(5)
-    if fam == "tree":
-        return depth(5)
-    if fam in ("linear", "fm", "clustering"):
-        return max(num("maxIter", 100), 1) / 100 if fam != "clustering" else max(num("maxIter", 20), 1) / 20
-    if fam == "mlp":
-        hidden = params.get("hiddenLayers", [16])
-        width = sum(hidden) if isinstance(hidden, list) and all(isinstance(h, int) for h in hidden) else 16
-        return num("maxIter", 100) / 100 * max(width, 1) / 16
-    if fam == "xgboost":
-        return num("n_estimators", 100) / 100 * 2 ** (min(num("max_depth", 6), 16) / 5) / 2 ** (6 / 5)
-    return 1.0
-
-
 def predict_seconds(algorithm: str, params: dict[str, Any], shape: DataShape) -> float:
-    """Predicted seconds of one trial, before any online correction."""
-    fam = family(algorithm)
+    """Predicted seconds of one trial, before any online correction: the one formula of perf_prior
+    (FAMILY_SECONDS x cells x work(params)) at one core."""
     scale = max(shape.rows * max(shape.features, 1), 1) / REFERENCE_CELLS
-    return max(MIN_TRIAL_SECONDS, FAMILY_SECONDS[fam] * scale * _param_factor(fam, params))
+    return max(MIN_TRIAL_SECONDS, FAMILY_SECONDS[family(algorithm)] * scale * work(algorithm, params))
 
 
 def correction(observations: Iterable[Observation], algorithm: str) -> float:

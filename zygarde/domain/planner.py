@@ -68,8 +68,11 @@ class Capacity:
     price_per_dcu_hour: float = tl.PRICE_PER_DCU_HOUR
     warm: int = 0  # batches of the job already running (a replan)
     warm_size: BatchSize | None = None
+    max_concurrency: int | None = None  # trials a batch may fit at once (1: a job that does not pack)
 
     def __post_init__(self) -> None:
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ValueError("capacity needs at least one trial at a time")
         if self.max_batches < 1 or self.max_executors < 2 or self.price_per_dcu_hour <= 0:
             raise ValueError("capacity needs at least one batch, two executors and a positive price")
 
@@ -171,7 +174,8 @@ def _best(model: TimingModel, workload: Workload, n: int, capacity: Capacity, de
     for size in sorted(sizes(capacity), key=lambda s: (s.dcu, s)):
         stages = tl.Stages.of(model, workload.rows, workload.columns, size)
         warm = capacity.warm if size == capacity.warm_size else 0
-        for q in (q for q in CONCURRENCIES if q <= min(n, size.task_cores)):
+        most_at_once = min(n, size.task_cores, capacity.max_concurrency or n)
+        for q in (q for q in CONCURRENCIES if q <= most_at_once):
             fit_cores = size.task_cores / q
             if fit_cores not in durations:
                 work = tl.trial_durations(model, trials, fit_cores)
@@ -228,7 +232,8 @@ def plan(model: TimingModel, workload: Workload, *, deadline_seconds: float | No
 def _plan(c: _Choice, n: int, capacity: Capacity, deadline: float | None, max_cost: float | None,
           workload: Workload | None, model: TimingModel | None) -> Plan:
     hours = c.timeline.dcu_seconds / 3600
-    return Plan(c.batches, c.size, c.concurrency, n, c.timeline.search_seconds, c.timeline.end_seconds, hours,
+    used = len(c.timeline.batch_seconds)  # a batch the timeline gave no trial is never created
+    return Plan(used, c.size, c.concurrency, n, c.timeline.search_seconds, c.timeline.end_seconds, hours,
                 hours * capacity.price_per_dcu_hour, capacity.price_per_dcu_hour, deadline, max_cost,
                 workload, model, capacity)
 
@@ -242,10 +247,18 @@ def _why(fastest: _Choice, cheapest: _Choice, n: int, deadline: float | None, ma
                 f"{deadline / 60:g}-minute deadline: raise budget.deadline_minutes, or allow more batches at once")
     cheap = tl.dollars(cheapest.timeline.dcu_seconds, capacity.price_per_dcu_hour)
     if deadline is None or cheapest.timeline.end_seconds <= deadline:
-        return (f"the cheapest plan for {trials} costs about ${cheap:.2f}, more than max_cost_usd ${max_cost:g}: "
+        return (f"the cheapest plan for {trials} costs about ${_usd(cheap, max_cost)}, more than max_cost_usd ${max_cost:g}: "
                 "raise budget.max_cost_usd")
     return (f"meeting the {deadline / 60:g}-minute deadline with {trials} costs more than max_cost_usd ${max_cost:g}: "
             f"raise budget.deadline_minutes or budget.max_cost_usd")
+
+
+def _usd(dollars: float, cap: float | None) -> str:
+    """Dollars to the cent, or to as many digits as tell them from the cap they exceed."""
+    digits = 2
+    while cap is not None and digits < 6 and round(dollars, digits) <= cap:
+        digits += 1
+    return f"{dollars:.{digits}f}"
 
 
 def naive_plan(model: TimingModel, workload: Workload, capacity: Capacity = Capacity(),

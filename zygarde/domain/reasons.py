@@ -8,6 +8,8 @@ import enum
 class Reason(enum.StrEnum):
     # a job is accepted, refused, or ends
     ACCEPTED = "Accepted"
+    PLAN_INFEASIBLE = "PlanInfeasible"  # accepted, but no plan meets its deadline or max_cost_usd
+    REPLANNED = "Replanned"  # finished trials showed the plan's model wrong: a new plan for what is left
     INVALID_JOB = "InvalidJob"
     CANCELLED = "Cancelled"
     DATA_REJECTED = "DataRejected"

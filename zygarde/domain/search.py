@@ -2,7 +2,7 @@
 
 - grid: every combination of every candidate's values, in spec order (capped by max_trials);
 - random: max_trials points drawn with a RNG seeded by the spec's seed, all created up front and
-  ordered cheapest first by their guessed cost (domain/cost.py), so a budget spends on cheap ones first;
+  ordered cheapest first by their guessed cost (perf_prior.relative_cost), so a budget spends on cheap ones first;
 - bayesian: nothing up front; `ask` proposes one trial at a time from the trials so far: the first
   n_startup_trials are random search's seeded points, cheapest first (FLAML's cost-frugal start), the
   rest come from Optuna's TPE sampler and its ask interface. The study is rebuilt in memory from the
@@ -18,7 +18,7 @@ import warnings
 from collections import Counter
 from typing import Any
 
-from zygarde.domain import algorithms, cost, pruning, search_space
+from zygarde.domain import algorithms, perf_prior, pruning, search_space
 from zygarde.domain.model import TRAIN, StageKind, Trial, TrialState
 from zygarde.domain.spec import CandidateSpec, JobSpec
 
@@ -99,8 +99,8 @@ def _grid_points(candidates: list[CandidateSpec]) -> list[Point]:
 
 
 def _cheapest_first(points: list[Point]) -> list[Point]:
-    """By guessed cost (domain/cost.py); a stable sort, so ties keep their drawn order."""
-    return sorted(points, key=lambda point: cost.relative_cost(*point))
+    """By guessed cost (perf_prior.relative_cost); a stable sort, so ties keep their drawn order."""
+    return sorted(points, key=lambda point: perf_prior.relative_cost(*point))
 
 
 def _random_points(spec: JobSpec, wanted: int | None = None) -> list[Point]:

@@ -219,6 +219,10 @@ class BudgetSpec(_Strict):
     deadline_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60, description="wall-clock limit from submission")
     max_core_hours: float | None = Field(None, gt=0, description="cost limit: trial batch hours x cores_per_trial")
     cores_per_trial: Integer = Field(12, ge=1, le=2000, description="cores a trial batch uses (Dataproc default: 12)")
+    max_cost_usd: float | None = Field(
+        None, gt=0, le=1_000_000, allow_inf_nan=False,
+        description="dollar limit: the plan's predicted bill stays within it, and the job launches no more "
+                    "trials once its batches have cost this much")
 
     def search_seconds(self, finalize_seconds: float) -> float | None:
         """Seconds from submission after which the search stops: the deadline less the time kept to

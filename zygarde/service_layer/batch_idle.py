@@ -37,7 +37,8 @@ def batch_idle(event: BatchIdle, deps: Deps) -> list[Message]:
     job = deps.repo.get_job(job_id)
     if hold is not None and job is not None and job.state is JobState.RUNNING:
         spec = job_spec(job)
-        work = [w for w in next_work(deps, job, spec, 1) if w.stage.properties(list(w.trials)) == dict(hold.properties)]
+        work = [w for w in next_work(deps, job, spec, 1)
+                if w.stage.batch_properties(list(w.trials), job.plan) == dict(hold.properties)]
         left = time_limits.time_left(hold.ttl_seconds, datetime.fromisoformat(hold.claimed_at), deps.clock())
         if work and left < work[0].time_limit(deps.settings):
             log.info("idle batch has too little ttl left for the work job_id=%s batch_id=%s handoff=%d", job_id,

@@ -10,6 +10,7 @@ import fnmatch
 import io
 import json
 import struct
+import logging
 import zlib
 
 from zygarde.domain.errors import AccessDenied, DatasetError, NotFound
@@ -17,6 +18,8 @@ from zygarde.domain.raw_doc import shorten
 from zygarde.domain.spec import JobSpec
 from zygarde.service_layer.dataset_paths import dataset_object_problem, expand_braces, uri_problem
 from zygarde.service_layer.ports import BlobStore
+
+log = logging.getLogger("zygarde")
 
 __all__ = ["check", "dataset_object_problem"]
 
@@ -146,6 +149,30 @@ def _columns(fmt: str, uri: str, blobs: BlobStore, options: dict) -> list[str] |
         return list(obj) if isinstance(obj, dict) else None
     if fmt == "libsvm":
         _check_libsvm_line(uri, line)
+    return None
+
+
+def total_bytes(blobs: BlobStore, uri: str) -> int | None:
+    """The bytes under a dataset's URI (a glob: under its literal prefix); None when unknown."""
+    glob = [uri.index(c) for c in GLOB_CHARS if c in uri]
+    try:
+        sizes = blobs.sizes(uri[:min(glob)] if glob else uri)
+    except Exception as exc:  # noqa: BLE001 - an estimate only: unknown means the ceiling
+        log.warning("dataset size unknown uri=%s error=%s", uri, exc)
+        return None
+    if not sizes or any(v is None for v in sizes.values()):
+        return None
+    return sum(int(v) for v in sizes.values())
+
+
+def column_names(spec: JobSpec, blobs: BlobStore) -> list[str] | None:
+    """The dataset's column names from its first non-empty sampled object (None: not knowable
+    before Spark reads it). Raises DatasetError."""
+    ds = spec.dataset
+    for uri in _data_objects(ds.uri, blobs)[:SAMPLED_OBJECTS]:
+        found = _columns(ds.format, uri, blobs, ds.options)
+        if found is not _EMPTY:
+            return None if found is None else found + _partition_columns(ds.uri, uri)
     return None
 
 

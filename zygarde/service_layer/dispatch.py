@@ -11,6 +11,7 @@ from datetime import datetime
 
 from zygarde.domain.messages import Message, PlaceWork, StartWork
 from zygarde.domain.model import Job
+from zygarde.service_layer import job_plans
 from zygarde.service_layer.deps import Deps
 from zygarde.service_layer.job_specs import job_spec
 from zygarde.service_layer.pack_claims import claim_new_batch
@@ -71,7 +72,7 @@ def _place_one(deps: Deps, c: _Candidate, free: list[int]) -> tuple[str | None, 
         if any(_finishing(deps, h.finishing_since) for h in holds.values()):
             c.cleared = True  # a batch of the job has done its work and will report idle: the work waits for it
             return None, 0
-        c.free_job_slots = [s for s in range(job_spec(c.job).max_parallel) if s not in holds]
+        c.free_job_slots = [s for s in range(job_plans.max_parallel(job_spec(c.job), c.job.plan)) if s not in holds]
     spec, tries = job_spec(c.job), 0
     while free and c.free_job_slots and tries < MAX_TRIES:
         tries += 1

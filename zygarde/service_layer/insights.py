@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from zygarde.domain import budgets
 from zygarde.domain.model import PREPARE, Job, Trial, TrialState
 from zygarde.service_layer import model_access
+from zygarde.service_layer.job_specs import job_spec
 from zygarde.service_layer.ports import JobRepository
 from zygarde.service_layer.queries import ENSEMBLE, JobView, job_view, model_versions
 
@@ -39,9 +40,12 @@ def visible_jobs(repo: JobRepository, viewer: Viewer, limit: int = 100) -> list[
 
 def job_cost(view: JobView, price_per_dcu_hour: float, now: datetime | None = None) -> dict:
     """DCU-hours (each batch's runtime, at least the minute Dataproc Serverless bills, x the cores it
-    is configured with: 1 DCU per vCPU; a pack's batch counts once) and dollars."""
+    is configured with, the size its plan chose or budget.cores_per_trial: 1 DCU per vCPU; a pack's
+    batch counts once) and dollars."""
     now = now or datetime.now(timezone.utc)
     cores = int((view.job.spec.get("budget") or {}).get("cores_per_trial") or DEFAULT_CORES_PER_TRIAL)
+    if (view.job.plan or {}).get("sized"):
+        cores = budgets.batch_dcu(view.job, job_spec(view.job))
     stages = [t for t in (view.prepare, view.finalize) if t is not None]
     runtimes = budgets.batch_runtimes(view.trials + stages, now)
     batch_hours = sum(runtimes) / 3600
@@ -49,6 +53,30 @@ def job_cost(view: JobView, price_per_dcu_hour: float, now: datetime | None = No
     return {"batch_hours": round(batch_hours, 4), "batches": len(runtimes), "cores_per_batch": cores,
             "dcu_hours": round(dcu_hours, 4), "dollars": round(dcu_hours * price_per_dcu_hour, 4),
             "price_per_dcu_hour": price_per_dcu_hour}
+
+
+def plan_figures(job: Job) -> dict | None:
+    """The job's plan as `status --format json` shows it, or None for a job without one."""
+    plan = job.plan
+    if not plan:
+        return None
+    return {"predicted_seconds": plan.get("predicted_seconds"), "predicted_dcu_hours": plan.get("predicted_dcu_hours"),
+            "predicted_dollars": plan.get("predicted_dollars")}
+
+
+def plan_line(job: Job, cost: dict) -> str | None:
+    """"plan: about 6 minutes, about 0.30 DCU-hours, about $0.02"; once the job has ended, with the actual
+    figures beside it: "...; actual: 7.5 minutes, 0.41 DCU-hours, $0.02". None without a plan."""
+    plan = job.plan
+    if not plan:
+        return None
+    line = f"plan: {plan.get('summary', '')}"
+    if plan.get("infeasible"):
+        line += " (no plan meets the job's limits)"
+    if job.duration_seconds is not None:
+        line += (f"; actual: {job.duration_seconds / 60:.1f} minutes, {cost['dcu_hours']:.2f} DCU-hours, "
+                 f"${cost['dollars']:.2f}")
+    return line
 
 
 def age_seconds(job: Job, now: datetime | None = None) -> float:
@@ -60,11 +88,14 @@ def progress(view: JobView, price_per_dcu_hour: float) -> dict:
     """Everything the job page refreshes while the job runs, JSON-ready."""
     job = view.job
     stage = view.stage
+    cost = job_cost(view, price_per_dcu_hour)
     return {
         "job_id": job.job_id, "state": job.state.value, "finished": job.state.is_finished(), "stage": stage,
         "error": job.error, "counts": view.counts, "total": len(view.trials), "done": view.finished_trials,
         "metric": view.metric, "direction": view.direction, "best_trial": job.best_trial_id,
-        "best": job.best_objective, "test_metrics": job.test_metrics, "cost": job_cost(view, price_per_dcu_hour),
+        "best": job.best_objective, "test_metrics": job.test_metrics, "cost": cost,
+        "duration_seconds": job.duration_seconds, "plan": plan_figures(job),
+        "plan_line": plan_line(job, cost),
         "model": {"name": job.model_name, "version": job.model_version} if job.model_version else None,
         "leaderboard": leaderboard_rows(view),
         "conditions": [c.to_dict() for c in job.conditions],

@@ -10,6 +10,7 @@ from zygarde.domain.errors import ModelNameTaken
 from zygarde.domain.messages import EndJob, Finalize, JobEnded, Message, RegisterModel, SettleBatch
 from zygarde.domain.model import Job, JobState, StageKind
 from zygarde.domain.reasons import Reason
+from zygarde.service_layer import perf_history
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.job_decisions import decide_and_apply
 from zygarde.service_layer.job_specs import job_spec
@@ -79,9 +80,12 @@ def job_event(job: Job) -> dict:
 
 
 def job_ended(event: JobEnded, deps: Deps) -> list[Message]:
-    """Cancel what is left running of a job that has ended: its active trials and their batches."""
+    """Cancel what is left running of a job that has ended: its active trials and their batches; keep its
+    fits in the installation's performance history."""
     job = deps.repo.get_job(event.job_id)
     if job is None or not job.state.is_finished():
         return []
-    return decide_and_apply(deps, event.job_id, CancelRequested(f"job {event.job_id} had already finished",
-                                                                Reason.JOB_FINISHED, active_only=True))
+    follow = decide_and_apply(deps, event.job_id, CancelRequested(f"job {event.job_id} had already finished",
+                                                                  Reason.JOB_FINISHED, active_only=True))
+    perf_history.record(deps, job)  # its fits, for the plans of the jobs to come
+    return follow

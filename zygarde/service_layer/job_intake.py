@@ -10,7 +10,7 @@ import json
 from typing import Callable
 
 from zygarde.config import prefix
-from zygarde.domain.errors import DatasetError, NotFound, PermanentError, SpecError, Unstorable
+from zygarde.domain.errors import DatasetError, NotFound, PermanentError, SpecError, TransientError, Unstorable
 from zygarde.domain.identity import is_owner_key
 from zygarde.domain.messages import (JobFileWritten, JobRecorded, Message, PlaceWork, ResumeLaunches, ReviewJob,
                                      SubmitJob)
@@ -19,7 +19,7 @@ from zygarde.domain.raw_doc import safe_text
 from zygarde.domain.reasons import Reason
 from zygarde.domain.search import initial_trials, planned_trial_count
 from zygarde.domain.spec import JobSpec
-from zygarde.service_layer import submission
+from zygarde.service_layer import job_plans, submission
 from zygarde.service_layer.authentication import UNVERIFIED_OWNER, Refused, message_sender
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.job_rejection import claimed_job_id, derived_job_id, reject, stored_raw
@@ -96,9 +96,12 @@ def _record(deps: Deps, raw: bytes | str, owner: str, fallback_id: str, mismatch
     prepare = Trial(job_id=job_id, trial_id=str(StageKind.PREPARE), index=-2, algorithm=str(StageKind.PREPARE),
                     params={}, kind=StageKind.PREPARE, created_at=now)
     trials = [prepare] + initial_trials(spec, job_id, now)
+    plan = _plan(deps, spec, trials, now)
+    conditions = [Condition("RUNNING", Reason.ACCEPTED, _accepted(spec, plan), now)]
+    if plan and plan.get("infeasible"):
+        conditions.append(Condition("RUNNING", Reason.PLAN_INFEASIBLE, _infeasible(spec, plan), now))
     job = Job(job_id=job_id, owner=spec.owner, state=JobState.RUNNING, spec=spec_dict, created_at=now,
-              trial_count=planned_trial_count(spec),
-              conditions=(Condition("RUNNING", Reason.ACCEPTED, _accepted(spec), now),))
+              trial_count=planned_trial_count(spec), conditions=tuple(conditions), plan=plan)
     try:
         added = deps.repo.add_job(job, trials)
     except Unstorable as exc:
@@ -121,7 +124,24 @@ def _seen_before(deps: Deps, existing: Job, spec: JobSpec, spec_dict: dict, raw:
     return [JobRecorded(job_id, True), ResumeLaunches(job_id), ReviewJob(job_id), PlaceWork()]
 
 
-def _accepted(spec: JobSpec) -> str:
+def _plan(deps: Deps, spec: JobSpec, trials: list[Trial], now: str) -> dict | None:
+    """The job's plan (job_plans); None when it cannot be made (the job runs as it would without one)."""
+    try:
+        return job_plans.make_plan(deps, spec, trials, "max_parallel" in spec.model_fields_set, now)
+    except TransientError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plan is an estimate: never a reason to refuse a job
+        log.exception("no plan for the job owner=%s error=%s", spec.owner, type(exc).__name__)
+        return None
+
+
+def _infeasible(spec: JobSpec, plan: dict) -> str:
+    return (f"no plan meets the job's limits: {plan['infeasible']}; the job runs anyway, "
+            + ("its search stops at the deadline with the best model so far" if spec.budget.deadline_minutes
+               is not None else "and launches no more trials once budget.max_cost_usd is spent"))
+
+
+def _accepted(spec: JobSpec, plan: dict | None = None) -> str:
     planned = planned_trial_count(spec)
     accepted = f"{planned} trials to run after the data is prepared"
     if spec.budget.deadline_minutes is not None:
@@ -129,4 +149,15 @@ def _accepted(spec: JobSpec) -> str:
                     f"{spec.budget.deadline_minutes:g}-minute deadline")
     if spec.data.k_folds:
         accepted += f"; with {spec.data.k_folds}-fold cross-validation each trial fits {spec.data.k_folds + 1} models"
+    if plan:
+        accepted += f"; plan: {plan['summary']} ({_configuration(plan)})"
     return accepted
+
+
+def _configuration(plan: dict) -> str:
+    each = "trial" if plan["concurrency"] == 1 else "trials"
+    text = (f"{plan['batches']} batch{'es' if plan['batches'] != 1 else ''} at once of {plan['executors']} x "
+            f"{plan['executor_cores']}-core executors, {plan['concurrency']} {each} each at a time")
+    if plan.get("sized") and not plan.get("infeasible"):
+        text += f", about {plan['trials']} trials by the limits"
+    return text

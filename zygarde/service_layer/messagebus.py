@@ -11,10 +11,10 @@ from typing import Callable
 from zygarde.domain.errors import PermanentError
 from zygarde.domain.messages import (AttemptEnded, BatchIdle, CancelBatch, CancelJob, EndJob, Finalize, GrantAccess,
                                      JobEnded, JobFileWritten, Message, Outcome, PlaceWork, Reconcile, RegisterModel,
-                                     ReleaseBatch, ResultWritten, ResumeLaunches, ReviewJob, SettleBatch, StartWork,
-                                     SubmitJob)
-from zygarde.service_layer import (batch_idle, batch_slots, cancels, dispatch, grants, job_end, job_intake, reconcile,
-                                   results, work_start)
+                                     ReleaseBatch, ReplanJob, ResultWritten, ResumeLaunches, ReviewJob, SettleBatch,
+                                     StartWork, SubmitJob)
+from zygarde.service_layer import (batch_idle, batch_slots, cancels, dispatch, grants, job_end, job_intake,
+                                   plan_revision, reconcile, results, work_start)
 from zygarde.service_layer.deps import Deps, log
 
 Handler = Callable[[Message, Deps], list[Message]]
@@ -32,6 +32,7 @@ HANDLERS: dict[type[Message], Handler] = {
     # a job's rules
     AttemptEnded: results.attempt_ended,
     ReviewJob: results.review_job,
+    ReplanJob: plan_revision.replan_job,
     Finalize: job_end.queue_finalization,
     RegisterModel: job_end.register_model,
     EndJob: job_end.end_job,

@@ -30,7 +30,7 @@ def claim_new_batch(deps: Deps, job: Job, spec: JobSpec, work: Work, free_capaci
         capacity_slot = free_capacity.pop(random.randrange(len(free_capacity)))
         pack_id, batch_id = stage.batch_ids(job.job_id, members, capacity_slot)
         waits, limit = stage.takes_handoffs(spec, deps.settings), work.time_limit(deps.settings)
-        hold = SlotHold(batch_id, job.job_id, deps.now(), job.owner, len(members), stage.properties(members),
+        hold = SlotHold(batch_id, job.job_id, deps.now(), job.owner, len(members), stage.batch_properties(members, job.plan),
                         capacity_slot, waits, ttl_seconds=stage.batch_ttl(limit, waits, deps.settings))
         if not deps.repo.claim_capacity(capacity_slot, hold):
             continue  # another handler took it: try another capacity slot

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from zygarde.domain import budgets, pack_planner, search, time_limits
 from zygarde.domain.model import FINISHED, Job, StageKind, Trial, TrialState
 from zygarde.domain.spec import JobSpec
+from zygarde.service_layer import datasets, job_plans
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.stages import STAGES, Stage
 
@@ -56,10 +57,11 @@ def next_work(deps: Deps, job: Job, spec: JobSpec, batches: int) -> list[Work]:
                                                         data_shape(prepare))
         return [Work(STAGES[StageKind.FINALIZE], (finalize,), time_limits.finalize_seconds(seconds))]
     packs = spec.packing != "off"
+    concurrency = max(1, job_plans.pack_concurrency(job.plan, deps.settings.pack_concurrency))
     limit = batches * (MAX_PACK_SIZE if packs else 1) + 2
     ready = deps.repo.list_trials(job.job_id, [TrialState.WAITING], limit=limit)  # training trials only, now
     if not ready and search.is_adaptive(spec):
-        ready = _ask(deps, job, spec, batches * max(1, deps.settings.pack_concurrency) if packs else batches)
+        ready = _ask(deps, job, spec, batches * concurrency if packs else batches)
     train = STAGES[StageKind.TRAIN]
     finished = deps.repo.list_trials(job.job_id, [TrialState.SUCCEEDED, TrialState.PRUNED], limit=CORRECTION_SAMPLE)
     costs = trial_costs(ready, finished, data_shape(prepare))
@@ -68,7 +70,7 @@ def next_work(deps: Deps, job: Job, spec: JobSpec, batches: int) -> list[Work]:
         return [Work(train, (t,), seconds[t.trial_id]) for t in sorted(ready, key=lambda t: t.index)[:batches]]
     plan = pack_planner.plan_packs(costs, free_batches=batches,
                                    startup_seconds=deps.settings.batch_startup_seconds,
-                                   concurrency=max(1, deps.settings.pack_concurrency), max_pack_size=MAX_PACK_SIZE)
+                                   concurrency=concurrency, max_pack_size=MAX_PACK_SIZE)
     by_id = {t.trial_id: t for t in ready}
     return [Work(train, tuple(by_id[i] for i in p.trial_ids), p.predicted_seconds) for p in plan]
 
@@ -93,15 +95,7 @@ def trial_costs(waiting: list[Trial], finished: list[Trial], shape: pack_planner
 
 def dataset_bytes(deps: Deps, uri: str) -> int | None:
     """The bytes under a dataset's URI (a glob: under its literal prefix); None when unknown."""
-    glob = [uri.index(c) for c in "*?[{" if c in uri]
-    try:
-        sizes = deps.blobs.sizes(uri[:min(glob)] if glob else uri)
-    except Exception as exc:  # noqa: BLE001 - an estimate only: unknown means the ceiling
-        log.warning("dataset size unknown uri=%s error=%s", uri, exc)
-        return None
-    if not sizes or any(v is None for v in sizes.values()):
-        return None
-    return sum(int(v) for v in sizes.values())
+    return datasets.total_bytes(deps.blobs, uri)
 
 
 def _predicted(trial: Trial, shape: pack_planner.DataShape) -> float:
@@ -116,7 +110,7 @@ def _ask(deps: Deps, job: Job, spec: JobSpec, wanted: int) -> list[Trial]:
     trials = deps.repo.list_trials(job.job_id)
     now = deps.clock()
     if budgets.deadline_problem(job, spec, now, deps.settings.batch_startup_seconds) or \
-            budgets.core_hours_problem(spec, trials, now):
+            budgets.core_hours_problem(spec, trials, now) or budgets.cost_problem(job, spec, trials, now):
         return []
     asked: list[Trial] = []
     for _ in range(wanted):

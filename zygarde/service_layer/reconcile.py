@@ -16,6 +16,7 @@ from zygarde.domain.messages import (AttemptEnded, BatchCancelled, CancelBatch, 
                                      WorkStarted)
 from zygarde.domain.model import Job, JobState, Trial, TrialState
 from zygarde.domain.reasons import Reason
+from zygarde.service_layer import job_plans
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.job_specs import job_spec
 from zygarde.service_layer.locations import trial_uris
@@ -55,14 +56,14 @@ def reconcile(cmd: Reconcile, deps: Deps) -> list[Message]:
 def _bound_by_time(deps: Deps, job: Job) -> bool:
     """Whether the passing of time alone may end the job's search: a core-hour budget, or a deadline due."""
     spec = job_spec(job)
-    return spec.budget.max_core_hours is not None or \
+    return spec.budget.max_core_hours is not None or spec.budget.max_cost_usd is not None or \
         budgets.deadline_problem(job, spec, deps.clock(), deps.settings.batch_startup_seconds) is not None
 
 
 def _keep_ready(deps: Deps, job: Job) -> None:
     """Put back in the ready queue a job that has waiting work and a free job slot (a mark lost to a crash)."""
     if deps.repo.list_trials(job.job_id, [TrialState.WAITING], limit=1) and \
-            len(deps.repo.slot_holders(job.job_id)) < job_spec(job).max_parallel:
+            len(deps.repo.slot_holders(job.job_id)) < job_plans.max_parallel(job_spec(job), job.plan):
         deps.repo.mark_ready(ReadyJob(job.job_id, job.owner, job.created_at, deps.repo.owner_running(job.owner)))
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from zygarde.domain.decisions import Reported
 from zygarde.domain.errors import BatchNotFound, NotFound
-from zygarde.domain.messages import AttemptEnded, Message, PlaceWork, ResultWritten, Retry, ReviewJob, SettleBatch
+from zygarde.domain.messages import (AttemptEnded, Message, PlaceWork, ReplanJob, ResultWritten, Retry, ReviewJob,
+                                     SettleBatch)
+from zygarde.domain.model import TRAIN
 from zygarde.domain.reasons import Reason
 from zygarde.service_layer.deps import Deps, log
 from zygarde.service_layer.job_decisions import decide_and_apply
@@ -44,7 +46,10 @@ def record_result(event: ResultWritten, deps: Deps) -> list[Message]:
                     uri, outcome.problem)
         return [AttemptEnded(job_id, trial_id, attempt, Reason.RESULT_UNREADABLE,
                              f"the result {uri} is not this attempt's: {outcome.problem}", Retry.IF_ATTEMPTS_LEFT)]
-    return decide_and_apply(deps, job_id, Reported(trial_id, attempt, outcome), [trial])
+    follow = decide_and_apply(deps, job_id, Reported(trial_id, attempt, outcome), [trial])
+    if trial.kind == TRAIN and (job.plan or {}).get("sized"):
+        follow.append(ReplanJob(job_id))  # before the work it places: the batches it creates follow the new plan
+    return follow
 
 
 def attempt_ended(event: AttemptEnded, deps: Deps) -> list[Message]:

@@ -28,13 +28,13 @@ def start_work(cmd: StartWork, deps: Deps) -> list[Message]:
     ctx = f"job_id={cmd.job_id} batch_id={cmd.batch_id} trials={len(trials)}"
     try:
         if n:  # handed to a batch that waits for more
-            missed = _hand_off(deps, stage, trials, spec, job.owner)
+            missed = _hand_off(deps, stage, trials, spec, job.owner, job.plan)
             if missed is not None:
                 return [AttemptEnded(t.job_id, t.trial_id, t.attempt, Reason.HANDOFF_MISSED, missed, Retry.ALWAYS)
                         for t in trials]
             reason, message = Reason.HANDED_OFF, f"handed to warm batch {cmd.batch_id} (handoff {n})"
         else:
-            deps.launcher.create(stage.batch_request(trials, spec, job.owner, deps.settings))
+            deps.launcher.create(stage.batch_request(trials, spec, job.owner, deps.settings, job.plan))
             reason, message = Reason.BATCH_CREATED, f"batch {cmd.batch_id} created"
     except BatchAlreadyExists:
         reason, message = Reason.BATCH_EXISTED, f"batch {cmd.batch_id} already existed"
@@ -58,11 +58,12 @@ def resume_launches(cmd: ResumeLaunches, deps: Deps) -> list[Message]:
     return [StartWork(cmd.job_id, b) for b in sorted(batches)]
 
 
-def _hand_off(deps: Deps, stage: Stage, trials: list[Trial], spec: JobSpec, owner: str) -> str | None:
+def _hand_off(deps: Deps, stage: Stage, trials: list[Trial], spec: JobSpec, owner: str,
+              plan: dict | None = None) -> str | None:
     """Write the handoff object of these trials; None when it is written, else why their work was missed."""
     first = trials[0]
     uri = handoff_object(handoff_prefix(deps.settings, first.job_id, first.batch_id), first.handoff)
-    payload = stage.handoff(trials, spec, owner, deps.settings).to_json()
+    payload = stage.handoff(trials, spec, owner, deps.settings, plan).to_json()
     try:
         deps.blobs.write_bytes(uri, payload.encode(), "application/json", if_generation_match=0)
     except PreconditionFailed:  # written by an earlier try of this launch, or other work took the number

@@ -1,15 +1,28 @@
-"""Validation metrics: every metric of the task (see METRICS in the algorithm catalog)."""
+"""Validation metrics: every metric of the task (see METRICS in the algorithm catalog).
+
+`evaluate` brings validation sets of up to DRIVER_ROWS rows to the driver in one Spark job (label,
+prediction and scores, as Arrow) and computes every metric there with array_metrics, exactly as
+Spark's evaluators define them; larger ones, and clustering, are scored by `spark_metrics`: one pass
+for the confusion counts, one for log loss, two sorted passes for the binary areas."""
 from __future__ import annotations
 
 import logging
 
-from pyspark.ml.evaluation import BinaryClassificationEvaluator, ClusteringEvaluator, RegressionEvaluator
+import numpy as np
+from pyspark.ml.evaluation import (
+    BinaryClassificationEvaluator,
+    ClusteringEvaluator,
+    RegressionEvaluator,
+)
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from zygarde.domain.algorithms import BINARY, CLUSTERING, MULTICLASS, REGRESSION
-from zygarde.domain.metric_arrays import confusion_metrics, finite, mcc  # noqa: F401 - re-exported
+from zygarde.spark import array_metrics
+from zygarde.spark.array_metrics import confusion_metrics, finite, mcc
+
+__all__ = ["DRIVER_ROWS", "confusion_metrics", "driver_metrics", "evaluate", "finite", "mcc", "spark_metrics"]
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +74,49 @@ def clustering_metrics(predictions: DataFrame, features_col: str, distance: str 
                                               distanceMeasure=measure).evaluate(predictions)}
 
 
+# 1M rows of label, prediction and two scores: about 32 MB on the driver, once per trial
+DRIVER_ROWS = 1_000_000
+
+
+def driver_metrics(task: str, predictions: DataFrame, label_col: str, limit: int = DRIVER_ROWS) -> dict | None:
+    """Every metric of a binary, multiclass or regression task from one collect of at most `limit` rows;
+    None when there are more rows (or none), or for clustering."""
+    if task not in (BINARY, MULTICLASS, REGRESSION):
+        return None
+    columns = [F.col(label_col).cast("double").alias("y"), F.col("prediction").cast("double").alias("p")]
+    # ranked by probability when the model gives one: a decision tree's rawPrediction is its leaf's counts
+    scores = next((c for c in ("probability", "rawPrediction") if c in predictions.columns), None)
+    if task != REGRESSION and scores:
+        columns.append(vector_to_array(F.col(scores)).alias("s"))
+    table = predictions.select(*columns).limit(limit + 1).toArrow()
+    n = table.num_rows
+    if n == 0 or n > limit:
+        return None
+    labels = table.column("y").to_numpy()
+    predicted = table.column("p").to_numpy()
+    if task == REGRESSION:
+        return finite(array_metrics.regression(labels, predicted))
+    matrix = None
+    if "s" in table.column_names:
+        matrix = np.asarray(table.column("s").combine_chunks().flatten(), dtype=np.float64).reshape(n, -1)
+    return finite(array_metrics.classification(
+        labels, predicted, matrix if scores == "probability" else None, binary=task == BINARY,
+        ranking=matrix[:, 1] if matrix is not None and matrix.shape[1] > 1 else None))
+
+
 def evaluate(task: str, predictions: DataFrame, *, label_col: str, features_col: str,
              distance: str = "euclidean") -> dict[str, float]:
-    """All metrics of `task` on scored validation rows, finite values only."""
+    """All metrics of `task` on scored validation rows, finite values only: on the driver when the rows
+    are few enough (one Spark job), else by Spark's evaluators."""
+    on_driver = driver_metrics(task, predictions, label_col)
+    if on_driver is not None:
+        return on_driver
+    return spark_metrics(task, predictions, label_col=label_col, features_col=features_col, distance=distance)
+
+
+def spark_metrics(task: str, predictions: DataFrame, *, label_col: str, features_col: str,
+                  distance: str = "euclidean") -> dict[str, float]:
+    """All metrics of `task` by Spark's evaluators and aggregations, finite values only."""
     if task in (BINARY, MULTICLASS):
         metrics = classification_metrics(predictions, label_col, binary=task == BINARY)
     elif task == REGRESSION:

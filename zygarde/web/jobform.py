@@ -19,6 +19,7 @@ _SIMPLE = {"dataset.uri": "dataset", "dataset.format": "dataset", "dataset.targe
            "metric": "metric", "name": "name", "owner": FORM_ERROR, "candidates": "algorithms",
            "search.strategy": "strategy", "search.max_trials": "max_trials", "search.pruning": "pruning",
            "budget.deadline_minutes": "deadline_minutes", "budget.max_core_hours": "max_core_hours",
+           "budget.max_cost_usd": "max_cost_usd",
            "max_parallel": "max_parallel", "seed": "seed", "data.test_fraction": "test_fraction",
            "data.exclude_columns": "exclude_columns", "data.row_filter": "row_filter"}
 
@@ -102,7 +103,7 @@ def build_spec(form, owner: str, job_id: str) -> tuple[dict, dict[str, str]]:
         if form.get("pruning"):  # successive halving with its defaults (1/9 of the rows first, a third go on)
             search["pruning"] = {"strategy": "successive_halving"}
         doc["search"] = search
-    budget = {k: v for k in ("deadline_minutes", "max_core_hours")
+    budget = {k: v for k in ("deadline_minutes", "max_core_hours", "max_cost_usd")
               if (v := _number(form, k, float, problems)) is not None}
     if budget:
         doc["budget"] = budget

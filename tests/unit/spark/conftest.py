@@ -28,8 +28,9 @@ _SPARK_CONF = {
     "spark.port.maxRetries": "20",
     "spark.sql.adaptive.enabled": "false",
     # the wide-data tests write 20,000-column Parquet after a hundred other tests' cached frames: at the
-    # default 1 GB the heap ran out and the JVM died, taking every later Spark test with it
-    "spark.driver.memory": "3g",
+    # default 1 GB the heap ran out and the JVM died, taking every later Spark test with it (and once on
+    # CI at 3 GB); the heap is a ceiling, not a reservation
+    "spark.driver.memory": "5g",
 }
 
 
@@ -40,6 +41,20 @@ def spark():
     e2e check of a package on fake-gcs-server then found no file system for gs://)."""
     with local_session("zygarde-spark-tests", _SPARK_CONF) as session:
         yield session
+
+
+@pytest.fixture(autouse=True)
+def _the_jvm_outlives_each_test():
+    """A JVM that dies in a test (an OutOfMemoryError in a task thread exits it, code 52) fails that
+    test by name, with the exit code: every later Spark test would only say ConnectionRefusedError."""
+    yield
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    proc = getattr(gateway, "proc", None)
+    if proc is not None and proc.poll() is not None:
+        pytest.fail(f"the Spark test JVM exited with code {proc.returncode} during this test (52: out of "
+                    "memory; its stderr is in this test's captured output)", pytrace=False)
 
 
 def _frame(loader, target_name: str):

@@ -7,7 +7,7 @@ import pytest
 from pyspark.ml.linalg import Vectors
 
 from zygarde.spark import array_metrics
-from zygarde.spark.evaluation import evaluate
+from zygarde.spark.evaluation import driver_metrics, evaluate, spark_metrics
 
 
 def _spark_metrics(spark, task, labels, predictions, probabilities=None, partitions=1):
@@ -18,7 +18,7 @@ def _spark_metrics(spark, task, labels, predictions, probabilities=None, partiti
         rows = [(float(y), float(p), Vectors.dense([float(v) for v in pr]))
                 for y, p, pr in zip(labels, predictions, probabilities)]
         frame = spark.createDataFrame(rows, ["label", "prediction", "probability"])
-    return evaluate(task, frame.repartition(partitions), label_col="label", features_col="features")
+    return spark_metrics(task, frame.repartition(partitions), label_col="label", features_col="features")
 
 
 def _binary_case(rng, n, distinct):
@@ -78,3 +78,44 @@ def test_regression_metrics_equal_spark_s(spark):
     assert set(ours) == set(theirs) == {"rmse", "mae", "r2", "mape"}
     for name in theirs:
         assert ours[name] == pytest.approx(theirs[name], rel=1e-9), name
+
+
+def test_a_validation_set_that_fits_the_driver_is_scored_in_one_job_as_spark_scores_it(spark):
+    """evaluate(): one collect of label, prediction and scores (a Spark job counted by the status
+    tracker), every metric Spark's evaluators give; past the row limit, Spark's evaluators themselves."""
+    labels, predictions, probabilities = _binary_case(np.random.default_rng(11), 3000, 400)
+    rows = [(float(y), float(p), Vectors.dense([float(v) for v in pr]))
+            for y, p, pr in zip(labels, predictions, probabilities)]
+    frame = spark.createDataFrame(rows, ["label", "prediction", "probability"]).repartition(2).cache()
+    frame.count()
+    theirs = spark_metrics("binary_classification", frame, label_col="label", features_col="features")
+    tracker = spark.sparkContext.statusTracker()
+    spark.sparkContext.setJobGroup("driver-metrics", "one collect")
+    try:
+        ours = evaluate("binary_classification", frame, label_col="label", features_col="features")
+        jobs = tracker.getJobIdsForGroup("driver-metrics")
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    assert len(jobs) == 1
+    assert set(ours) == set(theirs)
+    for name in theirs:
+        assert ours[name] == pytest.approx(theirs[name], rel=1e-12, abs=1e-12), name
+    assert driver_metrics("binary_classification", frame, "label", limit=2999) is None  # too many: Spark scores
+    assert driver_metrics("binary_classification", frame.limit(0), "label") is None
+    assert driver_metrics("clustering", frame, "label") is None
+    frame.unpersist()
+
+
+def test_a_model_without_probabilities_is_ranked_by_its_raw_prediction_on_the_driver(spark):
+    """Linear SVC gives rawPrediction (margins) and no probability: the areas rank by its second
+    element, as BinaryClassificationEvaluator does, and there is no log loss."""
+    rng = np.random.default_rng(2)
+    labels = (rng.random(500) < 0.4).astype(np.float64)
+    margin = rng.normal(size=500) + 1.2 * labels
+    rows = [(float(y), float(m > 0), Vectors.dense([-float(m), float(m)])) for y, m in zip(labels, margin)]
+    frame = spark.createDataFrame(rows, ["label", "prediction", "rawPrediction"])
+    ours = driver_metrics("binary_classification", frame, "label")
+    theirs = spark_metrics("binary_classification", frame, label_col="label", features_col="features")
+    assert "logLoss" not in ours and set(ours) == set(theirs)
+    for name in theirs:
+        assert ours[name] == pytest.approx(theirs[name], rel=1e-12, abs=1e-12), name

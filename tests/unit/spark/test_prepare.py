@@ -45,7 +45,7 @@ def spark():
             "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
             "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
             "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
-            "spark.sql.adaptive.enabled": "false", "spark.driver.memory": "3g"}
+            "spark.sql.adaptive.enabled": "false", "spark.driver.memory": "5g"}
     with local_session("zygarde-prepare-tests", conf) as session:
         yield session
 

@@ -91,6 +91,13 @@ def _metrics(auc: float) -> dict:
             "train_seconds": 12.5, "predict_ms_per_1k": 3.25, "peak_memory_bytes": 2.5e8}
 
 
+# what job_plans stores for a job without limits (its figures as the planner priced it)
+PLAN = {"predicted_seconds": 228.4, "predicted_dcu_hours": 0.8, "predicted_dollars": 0.048, "batches": 2,
+        "executors": 2, "executor_cores": 4, "driver_cores": 4, "concurrency": 3, "trials": 2, "search_seconds": 190.2,
+        "summary": "about 4 minutes, about 0.80 DCU-hours, about $0.05", "sized": False, "fixed_parallel": False,
+        "infeasible": None, "price_per_dcu_hour": 0.06, "properties": {}, "rows": 40, "rows_estimated": True}
+
+
 def add_job(repo, owner: str, job_id: str, finished: bool = True) -> Job:
     """A recorded job with a prepared data report, two finished trials and (when finished) a model."""
     spec = spec_doc(owner, job_id)
@@ -121,7 +128,7 @@ def add_job(repo, owner: str, job_id: str, finished: bool = True) -> Job:
               best_trial_id="t001" if finished else "t000", best_objective=0.93 if finished else 0.81,
               finished_at=iso(300) if finished else None,
               model_name=job_id if finished else None, model_version=1 if finished else None,
-              test_metrics={"areaUnderROC": 0.9} if finished else {})
+              test_metrics={"areaUnderROC": 0.9} if finished else {}, plan=PLAN)
     repo.add_job(job, trials)
     if finished:
         repo.register_model_version(job_id, job_id, {

@@ -101,10 +101,11 @@ def test_form_lists_columns_suggests_the_task_and_shows_parameter_ranges(ana):
 
 def test_preview_shows_the_job_json_and_the_gcloud_command(ana, deps):
     upload(ana, "people.csv", CSV)
-    page = ana.post("/jobs/new", data=form_data(ana, action="preview")).get_data(as_text=True)
+    page = ana.post("/jobs/new", data=form_data(ana, action="preview", max_cost_usd="1.5")).get_data(as_text=True)
     spec = json.loads(html.unescape(page.split('id="preview-json">')[1].split("</pre>")[0]))
     assert spec["owner"] == "ana" and spec["seed"] == 5 and spec["data"]["exclude_columns"] == ["city"]
     assert spec["budget"]["deadline_minutes"] == 30 and spec["data"]["row_filter"] == {"op": ">", "args": [{"col": "age"}, {"lit": 18}]}
+    assert spec["budget"]["max_cost_usd"] == 1.5
     assert "gcloud pubsub topics publish zygarde-jobs --message=" in page
     assert deps.publisher.messages == []
 
@@ -130,6 +131,8 @@ def test_bad_form_input_is_shown_next_to_each_field(ana, deps):
     assert "greater than or equal to 0" in field_error(page, "seed")
     assert "0.4" in field_error(page, "test_fraction")
     assert field_error(page, "row_filter")
+    page = ana.post("/jobs/new", data=form_data(ana, max_cost_usd="-2")).get_data(as_text=True)
+    assert "greater than 0" in field_error(page, "max_cost_usd")
     page = ana.post("/jobs/new", data=form_data(ana, algorithms=[], target="")).get_data(as_text=True)
     assert "at least one" in field_error(page, "algorithms") and "target" in field_error(page, "target")
     page = ana.post("/jobs/new", data=form_data(ana, params_logistic_regression="{not json")).get_data(as_text=True)

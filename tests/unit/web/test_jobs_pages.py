@@ -46,6 +46,9 @@ def test_job_page_has_leaderboard_report_charts_winner_and_cost(ana, deps):
     assert figures["objective"]["data"][1]["y"] == [0.81, 0.93]  # best so far
     assert "DCU-hours" in page and 'id="rerun"' in page and 'id="cancel"' not in page
     assert "took 300.0 s" in page  # created to finished
+    # the plan made at acceptance beside what the job took and cost (1.0 DCU-h at this app's $0.5)
+    assert "plan: about 4 minutes, about 0.80 DCU-hours, about $0.05; actual: 5.0 minutes, 1.00 DCU-hours, $0.50" \
+        in page
 
 
 def test_progress_json_follows_the_job(ana, deps):
@@ -55,6 +58,9 @@ def test_progress_json_follows_the_job(ana, deps):
     assert data["leaderboard"][0]["trial_id"] == "t000" and data["leaderboard"][0]["rank"] == 1
     assert data["counts"]["WAITING"] == 1 and "objective" in data["figures"]
     assert data["cost"]["dcu_hours"] > 0
+    assert data["plan"] == {"predicted_seconds": 228.4, "predicted_dcu_hours": 0.8, "predicted_dollars": 0.048}
+    assert data["duration_seconds"] is None and data["plan_line"] == "plan: about 4 minutes, about 0.80 DCU-hours, " \
+        "about $0.05"  # no actual figures before the job ends
 
 
 def test_another_users_job_is_a_404_everywhere(bob, deps):

@@ -114,7 +114,18 @@ class Stage(abc.ABC):
             return None
         return time_limits.batch_ttl(time_limit, time_limits.seconds(settings.batch_ttl), takes_handoffs)
 
-    def batch_request(self, trials: list[Trial], spec: JobSpec, owner: str, settings: Settings) -> BatchRequest:
+    def batch_properties(self, trials: list[Trial], plan: dict[str, Any] | None = None) -> dict[str, str]:
+        """The Spark properties of its batch: its learners' (properties), and the size the job's plan chose
+        (job_plans.batch_properties) over them; every stage of a job alike, so handoffs stay warm."""
+        from zygarde.service_layer import job_plans
+
+        return {**self.properties(trials), **job_plans.batch_properties(plan)}
+
+    def batch_request(self, trials: list[Trial], spec: JobSpec, owner: str, settings: Settings,
+                      plan: dict[str, Any] | None = None) -> BatchRequest:
+        from zygarde.service_layer import job_plans
+
+        settings = job_plans.job_settings(settings, plan)
         first, shared = trials[0], self.shared_fields(trials, settings)
         request = self.request(trials, spec, settings, owner, shared)
         return BatchRequest(
@@ -122,11 +133,15 @@ class Stage(abc.ABC):
             args=("--request", request.to_json()), python_file_uris=(settings.code_uri("zygarde.zip"),),
             labels={"zygarde": "trial", "zygarde-job": locations.label(first.job_id),
                     "zygarde-owner": locations.label(owner), "zygarde-kind": str(self.kind), **self.labels(trials)},
-            properties=self.properties(trials),
+            properties=self.batch_properties(trials, plan),
             ttl_seconds=self.batch_ttl(self.time_limit(trials), "handoff_prefix" in shared, settings))
 
-    def handoff(self, trials: list[Trial], spec: JobSpec, owner: str, settings: Settings) -> Handoff:
+    def handoff(self, trials: list[Trial], spec: JobSpec, owner: str, settings: Settings,
+                plan: dict[str, Any] | None = None) -> Handoff:
         """The same work, for a batch that waits for it."""
+        from zygarde.service_layer import job_plans
+
+        settings = job_plans.job_settings(settings, plan)
         request = self.request(trials, spec, settings, owner, self.shared_fields(trials, settings))
         return Handoff(main=self.main, request=dataclasses.asdict(request))
 
