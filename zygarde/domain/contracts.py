@@ -104,6 +104,19 @@ class RefitSpec(_JsonMessage):
 
 
 @dataclass(frozen=True)
+class EnsembleCandidate(_JsonMessage):
+    """One of the best trials a finalisation may put in an ensemble (domain/ensemble.py): its learner,
+    params (with its recorded best_iteration) and the Parquet of its validation predictions
+    (TrialResult.validation_predictions_uri); model_uri when its model was kept."""
+
+    trial_id: str
+    algorithm: str
+    params: dict[str, Any]
+    predictions_uri: str
+    model_uri: str | None = None
+
+
+@dataclass(frozen=True)
 class FinalizeRequest(_JsonMessage):
     """spark_jobs/finalize_model.py --request: score the winning model once on the test split and
     write the model package (the PipelineModel copied under package_uri + manifest.json)."""
@@ -125,10 +138,16 @@ class FinalizeRequest(_JsonMessage):
     handoff_seconds: float = 0.0
     time_limit_seconds: float = 0.0  # > 0: the stage is stopped after this long
     fit_mode: str = "auto"  # how an XGBoost refit fits: as PackRequest.fit_mode
+    # The best trials (best first, the winner among them) whose validation predictions the ensemble
+    # selection reads; fewer than two: no ensemble. ensemble_rounds: its additions after the first member.
+    ensemble: tuple[EnsembleCandidate, ...] = ()
+    ensemble_rounds: int = 25
 
     def __post_init__(self) -> None:
         if isinstance(self.refit, dict):
             object.__setattr__(self, "refit", RefitSpec(**self.refit))
+        object.__setattr__(self, "ensemble", tuple(EnsembleCandidate.from_dict(c) if isinstance(c, dict) else c
+                                                   for c in self.ensemble))
         if self.model_uri is None and self.refit is None:
             raise ValueError("a FinalizeRequest needs model_uri or refit")
         if self.fit_mode not in FIT_MODES:
@@ -151,6 +170,10 @@ class FinalizeResult(_JsonMessage):
     # 50), "permutation": {"metric", "rows", "repeats", "baseline", "part", ...}} or {"status", "reason"}
     importance: dict[str, Any] | None = None
     explanations: dict[str, Any] | None = None  # online attributions: {"status", "method"?, "output"?, "reason"?}
+    # The ensemble selection: {"status": "registered" | "not_better" | "skipped", "reason"?, "metric",
+    # "validation_score", "best_single_trial_id", "best_single_score", "rounds",
+    # "members": [{"trial_id", "algorithm", "count", "weight"}]}; None when none was considered.
+    ensemble: dict[str, Any] | None = None
 
 
 
@@ -165,6 +188,9 @@ class PackedTrial(_JsonMessage):
     result_uri: str  # results/{job}/{trial}/attempt-{n}.json, written as soon as this trial ends
     model_uri: str | None = None  # set only when the job keeps every trial's model (keep_trial_models)
     train_fraction: float = 1.0  # < 1: fit on a seeded sample of the train part (a successive halving rung)
+    # Where a trial fitted on all the train rows writes its validation predictions (one Parquet file:
+    # zy__row_id, zy__label, prediction, probability?) for the ensemble selection; None: not kept.
+    predictions_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +246,7 @@ class TrialResult(_JsonMessage):
     validation_rows: int | None = None
     duration_seconds: float | None = None
     spark_version: str | None = None
+    validation_predictions_uri: str | None = None  # PackedTrial.predictions_uri, once written
 
     def __post_init__(self) -> None:
         if self.status not in ("SUCCEEDED", "FAILED"):

@@ -75,6 +75,12 @@ def finish(s: JobSnapshot, problem: str | None) -> Decision:
     return Decision(commands=(_registration(s, best, partial, problem, finalize),))
 
 
+def registered_ensemble(outputs: dict) -> dict | None:
+    """The finalisation's ensemble section when the ensemble was packaged instead of the single winner."""
+    ensemble = outputs.get("ensemble") or None
+    return ensemble if ensemble and ensemble.get("status") == "registered" and ensemble.get("members") else None
+
+
 def _registration(s: JobSnapshot, best: Trial, partial: bool, problem: str | None, finalize: Trial) -> RegisterModel:
     spec = s.spec
     name = spec.name or s.job.job_id
@@ -82,14 +88,26 @@ def _registration(s: JobSnapshot, best: Trial, partial: bool, problem: str | Non
     on_test = test_metrics.get(spec.objective)
     fitted = (f" with {pruning.percent(best.train_fraction)} (none finished on all of them in time), refitted on "
               f"all of them" if partial else "")
-    message = (f"best trial {best.trial_id} ({best.algorithm}) {spec.objective}={score(best):.6g} on validation"
-               + fitted + (f", {on_test:.6g} on test" if on_test is not None else "") + f"; registered as {name} v")
+    ensemble = registered_ensemble(finalize.outputs)
+    if ensemble is not None:
+        members = ", ".join(f"{m['trial_id']} ({m['algorithm']}) {m['weight']:.3g}" for m in ensemble["members"])
+        message = (f"ensemble of {len(ensemble['members'])} trials ({members}) {spec.objective}="
+                   f"{ensemble['validation_score']:.6g} on validation, better than the best trial {best.trial_id} "
+                   f"({best.algorithm}) {score(best):.6g}"
+                   + (f", {on_test:.6g} on test" if on_test is not None else "") + f"; registered as {name} v")
+    else:
+        message = (f"best trial {best.trial_id} ({best.algorithm}) {spec.objective}={score(best):.6g} on validation"
+                   + fitted + (f", {on_test:.6g} on test" if on_test is not None else "") + f"; registered as {name} v")
     state, reason = JobState.SUCCEEDED, Reason.MODEL_REGISTERED
     if problem is not None:  # the search was cut short, but the user still gets the best model found in time
         done = sum(t.state is TrialState.SUCCEEDED for t in s.train())
         state, reason, message = JobState.BUDGET_EXHAUSTED, Reason.BUDGET_EXHAUSTED, f"{problem} after {done} trials; {message}"
     record = {**finalize.outputs, "algorithm": best.algorithm, "params": best.params, "trial_id": best.trial_id,
               "metric": spec.objective, "validation_metrics": best.metrics}
+    if ensemble is not None:  # the version is the ensemble: its members and weights, its validation score
+        record.update(algorithm="ensemble", params={"members": [
+            {k: m.get(k) for k in ("trial_id", "algorithm", "weight", "count")} for m in ensemble["members"]]},
+            validation_metrics={spec.objective: ensemble["validation_score"]})
     return RegisterModel(s.job.job_id, name, s.job.owner, record, state, reason, message,
                          {"best_trial_id": best.trial_id, "best_objective": score(best), "model_name": name,
                           "test_metrics": test_metrics})

@@ -273,6 +273,9 @@ class JobSpec(_Strict):
                             "winner is fitted again at finalisation)")
     final_fit: Literal["train", "train_and_validation"] = Field(
         "train", description="what the winner is fitted on before it is scored once on test")
+    ensemble: bool = Field(
+        True, description="at finalisation, register the greedy weighted ensemble of the best trials (up to 20) "
+                          "instead of the single winner when it scores better on validation")
 
     @field_validator("name", mode="before")
     @classmethod

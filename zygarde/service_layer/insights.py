@@ -10,7 +10,7 @@ from zygarde.domain.model import PREPARE, Job, Trial, TrialState
 from zygarde.service_layer import model_access
 from zygarde.service_layer.job_specs import job_spec
 from zygarde.service_layer.ports import JobRepository
-from zygarde.service_layer.queries import JobView, job_view, model_versions
+from zygarde.service_layer.queries import ENSEMBLE, JobView, job_view, model_versions
 
 DEFAULT_CORES_PER_TRIAL = 12
 
@@ -98,10 +98,26 @@ def progress(view: JobView, price_per_dcu_hour: float) -> dict:
         "duration_seconds": job.duration_seconds, "plan": plan_figures(job),
         "plan_line": plan_line(job, cost),
         "model": {"name": job.model_name, "version": job.model_version} if job.model_version else None,
-        "leaderboard": [leader_row(view, t) for t in _ranked(view)],
+        "leaderboard": leaderboard_rows(view),
         "conditions": [c.to_dict() for c in job.conditions],
         "series": series(view),
     }
+
+
+def leaderboard_rows(view: JobView) -> list[dict]:
+    """The trials' rows in leaderboard order, with a registered ensemble's row at its rank."""
+    rows = [leader_row(view, t) for t in _ranked(view)]
+    ensemble = next((r for r in view.leaderboard() if r.trial_id == ENSEMBLE and r.members), None)
+    if ensemble is not None:
+        f = view.finalize
+        row = {"rank": ensemble.rank, "trial_id": ENSEMBLE, "algorithm": ENSEMBLE, "params": ensemble.params,
+               "members": [dict(m) for m in ensemble.members], "state": ensemble.state,
+               "objective": ensemble.objective, "metrics": {view.metric: ensemble.objective} if view.metric else {},
+               "duration": ensemble.duration_seconds, "attempt": ensemble.attempt, "started_at": f.started_at,
+               "rung": 0, "train_fraction": 1.0, "rung_scores": [], "fidelity": "", "finished_at": f.finished_at,
+               "error": None, "conditions": [f"{c.time[:19]} {c.state} {c.reason}: {c.message}" for c in f.conditions]}
+        rows.insert(ensemble.rank - 1, row)
+    return rows
 
 
 def _ranked(view: JobView) -> list[Trial]:

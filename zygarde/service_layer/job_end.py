@@ -25,7 +25,7 @@ def queue_finalization(cmd: Finalize, deps: Deps) -> list[Message]:
         return []
     prepare = deps.repo.get_trial(cmd.job_id, str(StageKind.PREPARE))
     trial = finalize_trial(job.job_id, job.owner, job.spec, job_spec(job), best, prepare, deps.settings.code_version,
-                           deps.now(), refit=cmd.refit)
+                           deps.now(), refit=cmd.refit, trials=deps.repo.list_trials(job.job_id))
     if not deps.repo.add_trial(trial):
         return []  # queued already
     log.info("finalisation queued job_id=%s winner=%s refit=%s", job.job_id, best.trial_id, cmd.refit)

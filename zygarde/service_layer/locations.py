@@ -46,6 +46,11 @@ def trial_uris(settings: Settings, job_id: str, trial_id: str, attempt: int) -> 
     return model, base + result_object_name(job_id, trial_id, attempt)
 
 
+def predictions_uri(settings: Settings, job_id: str, trial_id: str, attempt: int) -> str:
+    """Where an attempt keeps its validation predictions (one Parquet file) for the ensemble selection."""
+    return f"gs://{settings.bucket}/{prefix('artifacts')}{job_id}/{trial_id}/attempt-{attempt}/validation_predictions.parquet"
+
+
 def data_prefix(settings: Settings, job_id: str) -> str:
     """Where the job's prepared data lives: report.json and the train / validation / test parts."""
     return f"gs://{settings.bucket}/{prefix('artifacts')}{job_id}/data/"

@@ -1,10 +1,12 @@
 """Read-side views of jobs for the CLI and the web app (no state changes here)."""
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 
 from zygarde.domain import budgets
+from zygarde.domain.job_ending import registered_ensemble
 from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, Job, JobState, Trial, TrialState
 from zygarde.domain.registry import is_model_name
 from zygarde.service_layer.ports import JobRepository
@@ -17,6 +19,9 @@ def trials_progress(so_far: int, done: int, until: str | None, finished: bool) -
     if until and not finished:
         return f"{so_far} trial{'s' * (so_far != 1)} so far, until {until}"
     return f"{done}/{so_far} trials done"
+
+
+ENSEMBLE = "ensemble"  # the leaderboard row (trial id and algorithm) of a registered ensemble
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class LeaderboardRow:
     reason: str  # the last condition's message
     rung: int = 0  # successive halving: the rung run (or last run), 0 when the job does not prune
     train_fraction: float = 1.0  # the fraction of the train rows fitted on at that rung
+    members: tuple[dict, ...] = ()  # the ensemble's row: {"trial_id", "algorithm", "weight", "count"} each
 
     @property
     def fidelity(self) -> str:
@@ -81,6 +87,23 @@ class JobView:
         return trials_progress(len(self.trials), self.finished_trials, self.until, self.job.state.is_finished())
 
     @property
+    def ensemble(self) -> dict | None:
+        """The registered ensemble's section of the finalisation (members, weights, validation score)."""
+        return registered_ensemble(self.finalize.outputs) if self.finalize is not None else None
+
+    def ensemble_row(self) -> LeaderboardRow | None:
+        """The registered ensemble as a row of its own (trial "ensemble", rank set by leaderboard())."""
+        ensemble = self.ensemble
+        if ensemble is None:
+            return None
+        members = tuple({k: m.get(k) for k in ("trial_id", "algorithm", "weight", "count")}
+                        for m in ensemble["members"])
+        f = self.finalize
+        return LeaderboardRow(None, ENSEMBLE, ENSEMBLE, {"members": [dict(m) for m in members]}, f.state.value,
+                              ensemble.get("validation_score"), f.duration_seconds, f.attempt, None,
+                              f.conditions[-1].message if f.conditions else "", members=members)
+
+    @property
     def best(self) -> Trial | None:
         return next((t for t in self.trials if t.trial_id == self.job.best_trial_id), None)
 
@@ -96,12 +119,18 @@ class JobView:
                              key=lambda t: (-len(t.rung_scores), sign * t.rung_scores[-1], t.index))
         rest = [t for t in self.trials if t not in done and t not in rung_scored]
         rows = []
-        for rank, t in enumerate(done + rung_scored + rest, start=1):
+        for t in done + rung_scored + rest:
             objective = t.rung_scores[-1] if t in rung_scored else t.objective
-            rows.append(LeaderboardRow(rank if t in done else None, t.trial_id, t.algorithm, dict(t.params),
+            rows.append(LeaderboardRow(0 if t in done else None, t.trial_id, t.algorithm, dict(t.params),
                                        t.state.value, objective, t.duration_seconds, t.attempt, t.model_uri,
                                        t.conditions[-1].message if t.conditions else "", t.rung, t.train_fraction))
-        return rows
+        ensemble = self.ensemble_row()
+        if ensemble is not None and ensemble.objective is not None:  # ranked with the trials, ahead of equals
+            at = next((i for i, r in enumerate(rows) if r.rank is None or sign * r.objective >= sign * ensemble.objective),
+                      len(rows))
+            rows.insert(at, dataclasses.replace(ensemble, rank=0))
+        ranked = iter(range(1, len(rows) + 1))
+        return [dataclasses.replace(r, rank=next(ranked)) if r.rank is not None else r for r in rows]
 
 
 def job_view(repo: JobRepository, job_id: str) -> JobView | None:

@@ -50,6 +50,11 @@ def next_work(deps: Deps, job: Job, spec: JobSpec, batches: int) -> list[Work]:
         refit = finalize.params.get("refit") or {}
         seconds = pack_planner.predict_seconds(refit["algorithm"], dict(refit.get("params") or {}),
                                                data_shape(prepare)) if refit else 0.0
+        # an ensemble may refit every other candidate that kept no model (at most: the selection picks)
+        for c in (finalize.params.get("ensemble") or [])[1:]:
+            if c.get("model_uri") is None or spec.final_fit == "train_and_validation":
+                seconds += pack_planner.predict_seconds(c["algorithm"], dict(c.get("params") or {}),
+                                                        data_shape(prepare))
         return [Work(STAGES[StageKind.FINALIZE], (finalize,), time_limits.finalize_seconds(seconds))]
     packs = spec.packing != "off"
     concurrency = max(1, job_plans.pack_concurrency(job.plan, deps.settings.pack_concurrency))

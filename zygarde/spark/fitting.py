@@ -33,6 +33,7 @@ from zygarde.spark.estimators import build_estimator, resolve_params
 from zygarde.spark.evaluation import evaluate
 from zygarde.spark.features import FEATURES, FeaturePlan, Prepared, fit_preprocessing, plan_features, profile
 from zygarde.spark.splitting import with_fold
+from zygarde.spark.validation_predictions import ROW_ID, with_row_id
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +119,11 @@ def cache_parts(raw: DataFrame, base: DataFrame, train: DataFrame, validation: D
 
 def load_prepared(spark: SparkSession, train_uri: str, validation_uri: str, target: str, task: str,
                   cached: list[DataFrame]) -> Parts:
-    """The job's prepared Parquet parts, labelled together (the classes of both parts, in one order)."""
+    """The job's prepared Parquet parts, labelled together (the classes of both parts, in one order), each
+    row with its stable id (validation_predictions.ROW_ID)."""
     raw = read_dataset(spark, train_uri, "parquet")
-    both = raw.withColumn(PART, F.lit(0)).unionByName(
-        read_dataset(spark, validation_uri, "parquet").withColumn(PART, F.lit(1)))
+    both = with_row_id(raw).withColumn(PART, F.lit(0)).unionByName(
+        with_row_id(read_dataset(spark, validation_uri, "parquet")).withColumn(PART, F.lit(1)))
     labelled, labels = with_label(both, target, task)
     base = labelled.cache()
     cached.append(base)
@@ -161,6 +163,8 @@ def preprocess(task: str, algorithm: Algorithm, plan: FeaturePlan, stats: dict, 
     started = time.monotonic()
     prepared = fit_preprocessing(train, plan, stats, algorithm)
     columns = [FEATURES, LABEL] if task != CLUSTERING else [FEATURES]
+    if ROW_ID in train.columns and (validation is None or ROW_ID in validation.columns):
+        columns.append(ROW_ID)  # the rows' ids, for the validation predictions a trial keeps
     frames = [prepared.model.transform(df).select(*columns).cache() for df in (train, validation) if df is not None]
     cached += frames
     for df in frames:

@@ -46,6 +46,13 @@ def exists(spark: SparkSession, uri: str) -> bool:
     return bool(fs.exists(path))
 
 
+def delete(spark: SparkSession, uri: str) -> None:
+    """Removes a file or a directory with everything under it (nothing when it does not exist)."""
+    path, fs = _path_and_fs(spark, uri)
+    if fs.exists(path):
+        fs.delete(path, True)
+
+
 def total_bytes(spark: SparkSession, uri: str) -> int:
     """Sum of the sizes of every file under `uri` (a file or a directory)."""
     path, fs = _path_and_fs(spark, uri)

@@ -68,10 +68,16 @@ def _failure(result: dict[str, Any], classes: bool) -> str | None:
 
 
 def export_and_check(spark: SparkSession, model: PipelineModel, scored: DataFrame, classes: bool,
-                     package_uri: str, context: str = "") -> dict[str, Any]:
-    """ONNX export + parity on `scored` (the test part as Spark scored it); writes model.onnx if both pass."""
+                     package_uri: str, context: str = "", members: list | None = None) -> dict[str, Any]:
+    """ONNX export + parity on `scored` (the test part as Spark scored it); writes model.onnx if both pass.
+    `members`: an ensemble's (ensemble_model.Member), exported as one graph (onnx_ensemble) instead of `model`."""
     try:
         from zygarde.spark.onnx_export import Unsupported, export
+        if members is not None:
+            from zygarde.spark.onnx_ensemble import export as export_ensemble
+
+            def export(_, session):
+                return export_ensemble(members, session)
     except ImportError as exc:  # a Spark runtime without onnx / onnxmltools / onnxruntime
         return {"status": "unavailable", "reason": f"this Spark runtime cannot export ONNX ({exc})"}
     try:

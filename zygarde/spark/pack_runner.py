@@ -17,7 +17,9 @@ A packed trial's result holds what run_trial's does, scored the same way: the va
 preprocessing is logged per plan), predict_ms_per_1k, executor_cpu_seconds of the trial's own Spark
 job group (peak memory is the batch's, not a trial's: reported for a pack of one only, as
 peak_memory_bytes with the batch's executor CPU). The model is saved (model_uri, model_bytes) only
-when the packed trial names a model_uri (the job keeps every trial's model, or does not pack).
+when the packed trial names a model_uri (the job keeps every trial's model, or does not pack). A trial
+fitted on all the train rows writes its validation predictions to its predictions_uri, when named
+(validation_predictions: for the ensemble selection at finalisation).
 """
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ from pyspark.sql import DataFrame, SparkSession
 from zygarde.domain import algorithms
 from zygarde.domain.contracts import PackedTrial, PackRequest, TrialResult
 from zygarde.domain.errors import SpecError
-from zygarde.spark import boosting, hadoop_fs, trial_parallel, warm_models
+from zygarde.domain.algorithms import CLUSTERING
+from zygarde.spark import boosting, hadoop_fs, trial_parallel, validation_predictions, warm_models
 from zygarde.spark.dataset import LABEL
 from zygarde.spark.estimators import resolve_params
 from zygarde.spark.evaluation import evaluate, finite
@@ -45,6 +48,7 @@ from zygarde.spark.fitting import (Candidate, Features, Parts, Phases, algorithm
                                    fit_learner, fold_parts, folds, load_prepared, predict_ms_per_1k, preprocess,
                                    preprocessing_key, profile_plan, require_objective, use_cv_objective)
 from zygarde.spark.resources import ResourceMeter, group_cpu_seconds
+from zygarde.spark.validation_predictions import ROW_ID
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +148,8 @@ class _Pack:
         self.load_error: BaseException | None = None
         self.once = _Once(Counter(key for trial in request.trials for key in self._keys(trial)))
         self.unwritten: list[str] = []
+        self.lock = threading.Lock()
+        self.predictions_kept: set[str] = set()  # trials whose validation predictions were written
         self.fit_mode = None  # trial_parallel.choose's, once the parts are loaded (packs with XGBoost)
         # a pack of one is its batch: the batch's resource use is the trial's (peak memory included)
         self.meter = ResourceMeter(spark) if len(request.trials) == 1 else None
@@ -232,6 +238,9 @@ class _Pack:
         try:
             metrics.update(evaluate(candidate.task, predictions, label_col=LABEL, features_col=FEATURES,
                                     distance=distance(algorithm, candidate.params)))
+            if self.keeps_predictions(trial, candidate) and ROW_ID in predictions.columns:
+                self.keep_predictions(trial, lambda: validation_predictions.write_scored(
+                    self.spark, trial.predictions_uri, predictions))
         finally:
             predictions.unpersist()
         phases.done("evaluate")
@@ -253,6 +262,21 @@ class _Pack:
             phases.done("save")
         return metrics
 
+    def keeps_predictions(self, trial: PackedTrial, candidate: Candidate) -> bool:
+        """Whether the trial keeps its validation predictions: fitted on all the train rows, supervised."""
+        return bool(trial.predictions_uri) and candidate.train_fraction >= 1.0 and candidate.task != CLUSTERING
+
+    def keep_predictions(self, trial: PackedTrial, write: Callable[[], None]) -> None:
+        """Writes the trial's validation predictions; a failed write leaves the trial out of the ensemble
+        selection, nothing more."""
+        try:
+            write()
+            with self.lock:
+                self.predictions_kept.add(trial.trial_id)
+        except Exception as exc:  # noqa: BLE001 - the trial's own result still stands
+            log.warning("validation predictions not kept %s trial_id=%s uri=%s: %s", self.ids, trial.trial_id,
+                        trial.predictions_uri, str(exc).splitlines()[0][:300] if str(exc) else exc)
+
     def run_trial(self, trial: PackedTrial) -> TrialResult:
         """One trial of the pack, scored. Never raises."""
         started, r = time.monotonic(), self.request
@@ -267,7 +291,9 @@ class _Pack:
             usage = self.meter.usage() if self.meter is not None else group_cpu_seconds(self.spark, group)
             metrics = finite({**metrics, **usage})
             train_rows = int(metrics["fit_rows"]) if "fit_rows" in metrics else self.parts.train_rows
+            kept = trial.predictions_uri if trial.trial_id in self.predictions_kept else None
             result = TrialResult(status="SUCCEEDED", metrics=metrics, model_uri=trial.model_uri,
+                                 validation_predictions_uri=kept,
                                  train_rows=train_rows, validation_rows=self.parts.validation_rows,
                                  duration_seconds=time.monotonic() - started, **common)
             log.info("trial succeeded %s %s=%s", context, r.metric, metrics.get(r.metric))

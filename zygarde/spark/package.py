@@ -6,6 +6,11 @@ need) and the MLflow model files (MLmodel, input example): package_extras.
 When the request names no model (no trial model was kept), the winner is fitted again first, from
 `request.refit` (zygarde.spark.refit), and the manifest records it under "refit".
 
+When the request names ensemble candidates, the ensemble selection runs first (ensemble_package); an
+ensemble that beats the best single trial on validation is packaged instead: its members' PipelineModels
+under {package_uri}members/{i} and the manifest's `ensemble` section (members with their weights), with
+no model/ directory; it is scored once on the test part, and batch prediction averages its members.
+
 `run_finalize` never raises (any failure is a FAILED FinalizeResult with one readable sentence);
 `execute` also writes the result to request.result_uri, as the very last act of the batch.
 """
@@ -23,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from zygarde.domain.algorithms import CLUSTERING
 from zygarde.domain.contracts import FinalizeRequest, FinalizeResult
 from zygarde.domain.errors import DatasetError
-from zygarde.spark import hadoop_fs
+from zygarde.spark import ensemble_model, ensemble_package, hadoop_fs
 from zygarde.spark.dataset import LABEL, read_dataset
 from zygarde.spark.evaluation import evaluate
 from zygarde.spark.failures import describe_failure
@@ -103,7 +108,51 @@ def _score_test(spark: SparkSession, request: FinalizeRequest, model: PipelineMo
     return test, metrics, rows, labels, scored
 
 
+def _finalize_ensemble(spark: SparkSession, request: FinalizeRequest, selection, summary: dict[str, Any],
+                       cached: list[DataFrame]) -> FinalizeResult:
+    """The ensemble scored once on the test part and packaged: members/{i}, manifest.json."""
+    fitted = ensemble_package.fit_members(spark, request, selection, cached)
+    members = [member for _, member, _ in fitted]
+    labels = model_labels(members[0].model)
+    test = read_dataset(spark, request.test_uri, "parquet")
+    labelled = label_as_model(test, request.target, request.task, labels)
+    scored = ensemble_model.transform(members, labelled, labels).cache()
+    cached.append(scored)
+    rows = scored.count()
+    if rows == 0:
+        raise DatasetError(f"the test part at {request.test_uri} has no rows the ensemble can be scored on")
+    metrics = evaluate(request.task, scored, label_col=LABEL, features_col=FEATURES)
+    log.info("ensemble test scored %s rows=%d %s=%s", _context(request), rows, request.metric,
+             metrics.get(request.metric))
+    hadoop_fs.delete(spark, _under(request.package_uri, ensemble_model.MEMBERS_DIR))  # a retried attempt's
+    uris = ensemble_model.save(spark, members, request.package_uri)
+    section = {**summary, "members": [{**entry, "params": candidate.params, "model_uri": uri, "fit": info}
+                                      for entry, (candidate, _, info), uri in zip(summary["members"], fitted, uris)]}
+    online = export_and_check(spark, None, scored, classes=labels is not None, package_uri=request.package_uri,
+                              context=_context(request), members=members)
+    unexplained = {"status": "unavailable", "reason": "explanations are not computed for an ensemble yet"}
+    input_schema = _input_schema(test, request.target)
+    manifest = {**request.manifest, "importance": unexplained, "explanations": unexplained,
+                "input_schema": input_schema, "target": request.target,
+                "task": request.task, "metric": request.metric or request.manifest.get("metric"),
+                "labels": labels, "test_metrics": metrics, "test_rows": rows, "test_uri": request.test_uri,
+                "model_uri": None, "source_model_uri": None, "online": online, "ensemble": section,
+                **versions(spark),
+                "created_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")}
+    manifest_uri = _under(request.package_uri, MANIFEST)
+    hadoop_fs.write_bytes(spark, manifest_uri, json.dumps(manifest, sort_keys=True, indent=1, default=str).encode())
+    log.info("ensemble package written %s package_uri=%s members=%d", _context(request), request.package_uri,
+             len(members))
+    return FinalizeResult(job_id=request.job_id, attempt=request.attempt, status="SUCCEEDED", test_metrics=metrics,
+                          package_uri=request.package_uri, manifest_uri=manifest_uri,
+                          online=_online_summary(online), importance=unexplained, explanations=unexplained,
+                          ensemble=summary)
+
+
 def _finalize(spark: SparkSession, request: FinalizeRequest, cached: list[DataFrame]) -> FinalizeResult:
+    selection, summary = ensemble_package.choose(spark, request, _context(request))
+    if selection is not None and selection.improved:
+        return _finalize_ensemble(spark, request, selection, summary, cached)
     fitted: dict[str, Any] | None = None
     if request.model_uri is None:
         model, fitted = refit(spark, request, cached)
@@ -135,7 +184,7 @@ def _finalize(spark: SparkSession, request: FinalizeRequest, cached: list[DataFr
     return FinalizeResult(job_id=request.job_id, attempt=request.attempt, status="SUCCEEDED", test_metrics=metrics,
                           package_uri=request.package_uri, manifest_uri=manifest_uri,
                           online=_online_summary(online), importance=for_record(extras["importance"]),
-                          explanations=_explanations_summary(extras["explanations"]))
+                          explanations=_explanations_summary(extras["explanations"]), ensemble=summary)
 
 
 def _explanations_summary(explanations: dict[str, Any]) -> dict[str, Any]:

@@ -64,9 +64,10 @@ def read_manifest(spark: SparkSession, model_uri: str) -> dict[str, Any] | None:
     return json.loads(hadoop_fs.read_bytes(spark, uri))
 
 
-def predictions(model: PipelineModel, df: DataFrame) -> DataFrame:
+def predictions(model, df: DataFrame) -> DataFrame:
     """The input's columns, then prediction, predicted_label (classes) and probability (as an
-    array of doubles, readable anywhere); internal columns and rawPrediction left out."""
+    array of doubles, readable anywhere); internal columns and rawPrediction left out. `model`: a
+    PipelineModel, or anything with its transform (an ensemble: ensemble_model)."""
     scored = model.transform(df)
     extra = []
     if "predicted_label" in scored.columns:
@@ -77,13 +78,27 @@ def predictions(model: PipelineModel, df: DataFrame) -> DataFrame:
     return scored.select(*kept, F.col("prediction"), *extra)
 
 
+class _Ensemble:
+    """An ensemble package's members, with a PipelineModel's transform."""
+
+    def __init__(self, manifest: dict[str, Any]):
+        from zygarde.spark import ensemble_model
+
+        self._transform = ensemble_model.transform
+        self.members, self.labels = ensemble_model.load(manifest)
+
+    def transform(self, df: DataFrame) -> DataFrame:
+        return self._transform(self.members, df, self.labels)
+
+
 def score(spark: SparkSession, model_uri: str, input_uri: str, fmt: str, options: dict[str, Any] | None,
           output_uri: str) -> dict[str, Any]:
     """Scores a dataset with a saved model and writes the predictions as Parquet to `output_uri`.
-    Returns {rows, output, columns}. Raises DatasetError when the input lacks the model's columns."""
-    model = load_model(model_uri)
-    data = read_dataset(spark, input_uri, fmt, options)
+    Returns {rows, output, columns}. Raises DatasetError when the input lacks the model's columns. An
+    ensemble package (its manifest's `ensemble` section) is scored by its members' weighted average."""
     manifest = read_manifest(spark, model_uri) or {}
+    model = _Ensemble(manifest) if (manifest.get("ensemble") or {}).get("members") else load_model(model_uri)
+    data = read_dataset(spark, input_uri, fmt, options)
     expected = [c["name"] for c in manifest.get("input_schema", [])]
     missing = [name for name in expected if name not in data.columns]
     try:

@@ -109,6 +109,8 @@ def fit_and_score(data: dict[str, np.ndarray], spec: dict[str, Any], nthread: in
     out = {"metrics": metrics, "seconds": {**seconds, "evaluate_seconds": time.monotonic() - started}}
     if spec.get("keep"):
         out.update(kept(booster))
+    if spec.get("predictions"):  # kept for the ensemble selection (validation_predictions)
+        out.update(validation_prediction=predictions, validation_probability=probabilities)
     return out
 
 

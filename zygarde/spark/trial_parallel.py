@@ -32,6 +32,7 @@ from zygarde.spark import boosting, hadoop_fs, warm_models
 from zygarde.spark.dataset import LABEL
 from zygarde.spark.estimators import build_estimator
 from zygarde.spark.features import FEATURES, Prepared
+from zygarde.spark.validation_predictions import ROW_ID, write_arrays
 from zygarde.spark.fitting import (PREDICTED_LABEL, Features, Phases, fit_learner, preprocess, preprocessing_key,
                                    profile_plan, require_objective, train_fraction)
 
@@ -72,19 +73,22 @@ class Arrays:
         self.broadcast.destroy()
 
 
-def _arrays(frame: DataFrame, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+def _arrays(frame: DataFrame, n_features: int, ids: bool = False) -> tuple[np.ndarray, ...]:
+    extra = [F.col(ROW_ID).alias("r")] if ids and ROW_ID in frame.columns else []
     table = frame.select(vector_to_array(F.col(FEATURES), "float32").alias("x"),
-                         F.col(LABEL).cast("float").alias("y")).toArrow()
+                         F.col(LABEL).cast("float").alias("y"), *extra).toArrow()
     x = table.column("x").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    return x.reshape(table.num_rows, n_features), table.column("y").to_numpy()
+    out = (x.reshape(table.num_rows, n_features), table.column("y").to_numpy())
+    return out + ((table.column("r").to_numpy(),) if extra else ())
 
 
 def to_arrays(features: Features) -> dict[str, np.ndarray]:
-    """features.train (and features.validation) as float32 arrays, rows in the frames' order."""
+    """features.train (and features.validation, with its row ids "rv" when it has them) as float32
+    arrays, rows in the frames' order."""
     n = features.prepared.n_features
     out = dict(zip(("x", "y"), _arrays(features.train, n)))
     if features.validation is not None:
-        out.update(zip(("xv", "yv"), _arrays(features.validation, n)))
+        out.update(zip(("xv", "yv", "rv"), _arrays(features.validation, n, ids=True)))
     return out
 
 
@@ -186,18 +190,24 @@ def pipeline(prepared: Prepared, learner, labels: list[str] | None) -> PipelineM
     return PipelineModel(stages)
 
 
-def spec_of(candidate, xgb_estimator, labels: list[str] | None, early: bool, keep: bool) -> dict[str, Any]:
+def spec_of(candidate, xgb_estimator, labels: list[str] | None, early: bool, keep: bool,
+            predictions: bool = False) -> dict[str, Any]:
     return {**booster_arguments(xgb_estimator, len(labels) if labels else None), "task": candidate.task,
-            "early": early, "keep": keep, "seed": int(candidate.seed), "train_fraction": train_fraction(candidate)}
+            "early": early, "keep": keep, "seed": int(candidate.seed), "train_fraction": train_fraction(candidate),
+            "predictions": predictions}
 
 
 def fit_and_score(spark: SparkSession, candidate, algorithm: Algorithm, features: Features, arrays: Arrays,
-                  labels: list[str] | None, keep: bool, context: str) -> tuple[dict[str, float], PipelineModel | None]:
-    """A packed XGBoost trial in one task: (its metrics, its PipelineModel when `keep`)."""
+                  labels: list[str] | None, keep: bool, context: str,
+                  predictions: Any = None) -> tuple[dict[str, float], PipelineModel | None]:
+    """A packed XGBoost trial in one task: (its metrics, its PipelineModel when `keep`); `predictions`:
+    called with the task's validation predictions, (prediction, probabilities or None), to keep them."""
     early = boosting.early_stopping(algorithm, candidate.params)
     xgb = estimator(spark, candidate, algorithm, features.prepared, labels, early)
     started = time.monotonic()
-    out = run_task(spark, arrays, spec_of(candidate, xgb, labels, early, keep))
+    out = run_task(spark, arrays, spec_of(candidate, xgb, labels, early, keep, predictions is not None))
+    if predictions is not None and "validation_prediction" in out:
+        predictions(out["validation_prediction"], out.get("validation_probability"))
     seconds = out["seconds"]
     inside = seconds["matrix_seconds"] + seconds["train_seconds"] + seconds["evaluate_seconds"]
     for phase, value in (("fit", seconds["matrix_seconds"] + seconds["train_seconds"]),
@@ -247,8 +257,16 @@ def train_and_score(pack, trial, candidate, algorithm: Algorithm, context: str) 
     arrays = pack.once.get(("arrays", key), share)
     phases.done("preprocess", plan=key, shared=True)
     offer = r.handoff_seconds > 0 and candidate.train_fraction >= 1.0
+    keep_predictions = None
+    if pack.keeps_predictions(trial, candidate) and "rv" in arrays.broadcast.value:
+        data = arrays.broadcast.value
+
+        def keep_predictions(prediction, probabilities) -> None:
+            pack.keep_predictions(trial, lambda: write_arrays(pack.spark, trial.predictions_uri, data["rv"],
+                                                              data["yv"], prediction, probabilities))
+
     metrics, model = fit_and_score(pack.spark, candidate, algorithm, features, arrays, pack.parts.labels,
-                                   bool(trial.model_uri) or offer, context)
+                                   bool(trial.model_uri) or offer, context, keep_predictions)
     if "fit_rows" in metrics:
         metrics["train_fraction"] = float(candidate.train_fraction)
     require_objective(candidate, metrics)

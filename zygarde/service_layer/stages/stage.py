@@ -150,7 +150,8 @@ def _not_this_attempt(result: Any, ids: dict[str, Any], expected: dict[str, str]
     """Why a parsed result is not the running attempt's own (ids, or a location the control plane did
     not derive), or None."""
     named = {"model_uri": getattr(result, "model_uri", None), "package_uri": getattr(result, "package_uri", None),
-             "manifest_uri": getattr(result, "manifest_uri", None)}
+             "manifest_uri": getattr(result, "manifest_uri", None),
+             "validation_predictions_uri": getattr(result, "validation_predictions_uri", None)}
     parts = getattr(result, "parts", None)
     if parts is not None and not isinstance(parts, dict):
         return "parts is not an object"

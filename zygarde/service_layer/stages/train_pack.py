@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from zygarde.config import Settings
+from zygarde.domain.algorithms import CLASSIFICATION, REGRESSION
 from zygarde.domain.contracts import PackedTrial, PackRequest, TrialResult
 from zygarde.domain.decisions import StageOutcome
 from zygarde.domain.messages import Retry
@@ -38,7 +39,8 @@ class TrainPackStage(Stage):
             packed.append(PackedTrial(trial_id=t.trial_id, attempt=t.attempt, algorithm=t.algorithm,
                                       params=dict(t.params), result_uri=result_uri,
                                       model_uri=model_uri if keeps_models(spec) else None,
-                                      train_fraction=t.train_fraction))
+                                      train_fraction=t.train_fraction,
+                                      predictions_uri=_predictions_uri(t, spec, settings)))
         return PackRequest(job_id=first.job_id, pack_id=first.pack_id or first.trial_id, task=spec.task,
                            metric=spec.objective, target=spec.dataset.target, seed=spec.seed,
                            train_uri=data + "train", validation_uri=data + "validation", trials=tuple(packed),
@@ -59,9 +61,12 @@ class TrainPackStage(Stage):
         return {"zygarde-pack": locations.label(trials[0].pack_id or trials[0].trial_id)}
 
     def result_locations(self, trial: Trial, spec: JobSpec, settings: Settings) -> dict[str, str]:
-        if not keeps_models(spec):
-            return {}  # no model kept: the winner is fitted again at finalisation
-        return {"model_uri": trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)[0]}
+        out = {}
+        if (predictions := _predictions_uri(trial, spec, settings)) is not None:
+            out["validation_predictions_uri"] = predictions
+        if keeps_models(spec):  # else no model kept: the winner is fitted again at finalisation
+            out["model_uri"] = trial_uris(settings, trial.job_id, trial.trial_id, trial.attempt)[0]
+        return out
 
     def result_ids(self, trial: Trial) -> dict[str, Any]:
         return {**super().result_ids(trial), "trial_id": trial.trial_id}
@@ -73,5 +78,16 @@ class TrainPackStage(Stage):
         if objective not in metrics:
             return StageOutcome(False, Reason.METRIC_MISSING, f"the result has no {objective}", Retry.NEVER)
         score = metrics[objective]
+        changes = {"metrics": metrics, "objective": score, "model_uri": expected.get("model_uri")}
+        if result.validation_predictions_uri:  # kept for the ensemble selection (checked: the derived location)
+            changes["outputs"] = {**trial.outputs, "validation_predictions_uri": result.validation_predictions_uri}
         return StageOutcome(True, Reason.TRAINING_SUCCEEDED, f"{objective}={score:.6g}", score=score,
-                            changes={"metrics": metrics, "objective": score, "model_uri": expected.get("model_uri")})
+                            changes=changes)
+
+
+def _predictions_uri(trial: Trial, spec: JobSpec, settings: Settings) -> str | None:
+    """Where the attempt keeps its validation predictions: supervised jobs only (the batch writes them
+    only for a fit on all the train rows)."""
+    if spec.task not in CLASSIFICATION and spec.task != REGRESSION:
+        return None
+    return locations.predictions_uri(settings, trial.job_id, trial.trial_id, trial.attempt)
