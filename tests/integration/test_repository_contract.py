@@ -11,7 +11,7 @@ import pytest
 
 from tests.unit.conftest import CSV, DATA_URI, SETTINGS, Clock, verifier
 from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher
-from zygarde.domain.errors import ModelNameTaken, NotFound, Unstorable
+from zygarde.domain.errors import ModelNameTaken, NotFound, TransientError, Unstorable
 from zygarde.domain.model import PREPARE, BatchRun, Condition, Job, JobState, Trial, TrialState
 from zygarde.service_layer.deps import Deps
 from zygarde.service_layer.scheduling_board import ReadyJob, SlotHold
@@ -283,6 +283,41 @@ def test_the_ready_queue_is_ordered_by_the_owner_s_running_trials_then_age_and_p
     assert [(r.job_id, r.owner_running) for r in repo.ready_jobs(10)] == [
         ("job-a", 2), ("job-e", 2), ("job-b", 3), ("job-d", 10)]
     assert repo.ready_jobs(10)[0] == ReadyJob("job-a", "ana", "2026-03-01T08:00:00+00:00", 2)
+
+
+def _until_done(call):
+    """`call()`, again after a TransientError (contention), as a Pub/Sub redelivery would."""
+    for _ in range(20):
+        try:
+            return call()
+        except TransientError:
+            continue
+    raise AssertionError("still contended after 20 deliveries")
+
+
+def test_racing_claims_give_a_slot_to_one_batch(repo):
+    from concurrent.futures import ThreadPoolExecutor
+
+    holds = [SlotHold(f"zyg-job-a-p{i}-a1", "job-a", T0, "ana", 1) for i in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        won = list(pool.map(lambda h: _until_done(lambda: repo.claim_capacity(0, h)), holds))
+        job_slot = list(pool.map(lambda h: _until_done(lambda: repo.claim_slot("job-a", 0, h)), holds))
+    assert won.count(True) == 1 and repo.capacity_holders() == {0: holds[won.index(True)]}
+    assert job_slot.count(True) == 1 and repo.slot_holders("job-a") == {0: holds[job_slot.index(True)]}
+
+
+def test_racing_updates_of_one_trial_lose_none(repo):
+    from concurrent.futures import ThreadPoolExecutor
+
+    repo.add_job(Job("job-a", "ana", JobState.RUNNING, {}, T0), [waiting("job-a", 0)])
+
+    def bump(_):
+        return _until_done(lambda: repo.update_trial(
+            "job-a", "t0000", lambda t: dataclasses.replace(t, rung_scores=[*t.rung_scores, 0.5])))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(bump, range(2)))
+    assert repo.get_trial("job-a", "t0000").rung_scores == [0.5] * 2
 
 
 # ---- the model registry --------------------------------------------------------------------------------
