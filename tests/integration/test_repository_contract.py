@@ -250,6 +250,16 @@ def test_capacity_slots_are_claimed_once_released_only_by_their_batch_and_counte
     assert repo.claim_capacity(2, b) is True  # free again
 
 
+def test_free_slots_below_a_lowered_cap_are_found_while_higher_ones_are_free(repo):
+    """The cap was 40 and is now 5: slots 0 and 1 held, 2-4 free below the cap, 5-39 free above it."""
+    assert len(repo.free_capacity(40, 40)) == 40
+    for slot in (0, 1):
+        repo.claim_capacity(slot, SlotHold(f"zyg-job-a-p{slot}-a1", "job-a", T0, "ana", 1))
+    assert repo.free_capacity(5, 10) == [2, 3, 4]
+    [one] = repo.free_capacity(5, 1)
+    assert one in (2, 3, 4) and len(repo.free_capacity(5, 2)) == 2
+
+
 def test_job_slots_are_exclusive_and_changed_only_by_their_batch(repo):
     a = SlotHold("zyg-job-a-p1-a1", "job-a", T0, "ana", 2, {"spark.x": "1"}, capacity_slot=3, waits_for_more=True,
                  ttl_seconds=1800)
