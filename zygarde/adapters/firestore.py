@@ -111,6 +111,8 @@ class FirestoreJobRepository(FirestoreSchedulingBoard, FirestoreModelRegistry, J
         return job_from_dict(snap.to_dict()) if snap.exists else None
 
     def _update(self, ref, decode, encode, change, what: str):
+        """A value Firestore cannot hold (too large, beyond 64 bits, not UTF-8) raises Unstorable, as in
+        add_job, and leaves the document as it was."""
         @firestore.transactional
         def run(tx):
             snap = ref.get(transaction=tx)
@@ -118,10 +120,10 @@ class FirestoreJobRepository(FirestoreSchedulingBoard, FirestoreModelRegistry, J
                 raise NotFound(f"{what} not found")
             new = change(decode(snap.to_dict()))
             if new is not None:
-                tx.set(ref, encode(new))
+                _write(lambda: tx.set(ref, encode(new)), what)
             return new
 
-        return run(self._db.transaction())
+        return _refused_as_unstorable(lambda: run(self._db.transaction()), what)
 
     @transient
     def update_job(self, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
@@ -169,8 +171,10 @@ class FirestoreJobRepository(FirestoreSchedulingBoard, FirestoreModelRegistry, J
 
     @transient
     def add_trial(self, trial: Trial) -> bool:
+        what = f"trial {trial.job_id}/{trial.trial_id}"
+        ref = self._trials(trial.job_id).document(trial.trial_id)
         try:
-            self._trials(trial.job_id).document(trial.trial_id).create(trial_to_dict(trial))
+            _refused_as_unstorable(lambda: _write(lambda: ref.create(trial_to_dict(trial)), what), what)
         except gexc.AlreadyExists:
             return False
         return True
@@ -181,3 +185,19 @@ class FirestoreJobRepository(FirestoreSchedulingBoard, FirestoreModelRegistry, J
             filter=FieldFilter("state", "in", sorted(s.value for s in ACTIVE)))
         return [trial_from_dict(s.to_dict()) for s in query.stream()]
 
+
+def _write(write: Callable, what: str):
+    """Run `write` (a set or create, which encodes the document first): a value the client cannot encode
+    (an integer beyond 64 bits, an empty field name, text that is not UTF-8) raises Unstorable."""
+    try:
+        return write()
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise Unstorable(f"{what} cannot be stored: {exc}") from exc
+
+
+def _refused_as_unstorable(write: Callable, what: str):
+    """Run `write`; Firestore's refusal of a document (InvalidArgument: over 1 MiB, ...) raises Unstorable."""
+    try:
+        return write()
+    except gexc.InvalidArgument as exc:
+        raise Unstorable(f"Firestore refuses the {what} ({type(exc).__name__})") from exc

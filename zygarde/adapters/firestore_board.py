@@ -109,8 +109,15 @@ class FirestoreSchedulingBoard(SchedulingBoard):
     @transient
     def free_capacity(self, cap: int, limit: int) -> list[int]:
         self._ensure_capacity(cap)
-        query = self._capacity().where(filter=FieldFilter("held", "==", False)).limit(limit + 8)
-        return sorted(n for n in (int(s.id) for s in query.stream()) if n < cap)[:limit]
+        # documents come in id order, as text ("10" before "2"): after the cap was lowered, the free slots
+        # above it may come first, so read on until `limit` below it are found (at most the old cap's)
+        found: list[int] = []
+        for snap in self._capacity().where(filter=FieldFilter("held", "==", False)).stream():
+            if int(snap.id) < cap:
+                found.append(int(snap.id))
+                if len(found) == limit:
+                    break
+        return sorted(found)
 
     @transient
     def owner_running(self, owner: str) -> int:

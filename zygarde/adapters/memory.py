@@ -1,7 +1,6 @@
 """In-memory fakes of every port, for unit tests and the scheduling simulation."""
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
@@ -9,7 +8,10 @@ from typing import Callable
 
 from zygarde.adapters.memory_board import MemorySchedulingBoard
 from zygarde.adapters.memory_models import MemoryModelRegistry
-from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, NotFound, PreconditionFailed, Unstorable
+from zygarde.adapters.memory_storable import check_document
+from zygarde.adapters.records import job_to_dict, trial_to_dict
+from zygarde.config import collection
+from zygarde.domain.errors import BatchAlreadyExists, BatchNotFound, NotFound, PreconditionFailed
 from zygarde.domain.model import PREPARE, Job, Trial, TrialState
 from zygarde.service_layer.ports import (BatchInfo, BatchLauncher, BatchRequest, BlobStore,
                                          EventPublisher, JobRepository)
@@ -26,12 +28,14 @@ class MemoryJobRepository(MemorySchedulingBoard, MemoryModelRegistry, JobReposit
         self.writes = 0  # how many documents were written, for idempotency tests
 
     def add_job(self, job: Job, trials: list[Trial]) -> bool:
-        """All or nothing, like the Firestore batch: a value Firestore cannot hold is refused first."""
-        for record in (job, *trials):
-            _check_storable(dataclasses.asdict(record), f"{job.job_id}/{getattr(record, 'trial_id', '')}")
+        """All or nothing, like the Firestore batch: a value Firestore cannot hold is refused before anything
+        is written."""
         with self._lock:
             if job.job_id in self.jobs:
                 return False
+            _check_job(job)
+            for trial in trials:
+                _check_trial(trial)
             for t in trials:
                 self._put(t)
             self.jobs[job.job_id] = job
@@ -63,6 +67,7 @@ class MemoryJobRepository(MemorySchedulingBoard, MemoryModelRegistry, JobReposit
                 raise NotFound(f"job {job_id} not found")
             new = change(current)
             if new is not None:
+                _check_job(new)
                 self.jobs[job_id] = new
                 self.writes += 1
             return new
@@ -93,6 +98,7 @@ class MemoryJobRepository(MemorySchedulingBoard, MemoryModelRegistry, JobReposit
                 raise NotFound(f"trial {job_id}/{trial_id} not found")
             new = change(current)
             if new is not None:
+                _check_trial(new)
                 self._put(new)
                 self.writes += 1
             return new
@@ -106,6 +112,7 @@ class MemoryJobRepository(MemorySchedulingBoard, MemoryModelRegistry, JobReposit
             self._active.pop(key, None)
 
     def add_trial(self, trial: Trial) -> bool:
+        _check_trial(trial)
         with self._lock:
             if trial.trial_id in self.trials.get(trial.job_id, {}):
                 return False
@@ -123,20 +130,13 @@ def _old_waiting_prepare(prepare: Trial | None, created_before: str) -> bool:
     return prepare is not None and prepare.state is TrialState.WAITING and (prepare.created_at or "") < created_before
 
 
-_INT64 = (-2 ** 63, 2 ** 63 - 1)
-def _check_storable(value, where: str) -> None:
-    """Raise Unstorable for what Firestore cannot store: integers beyond 64 bits, map keys that are empty
-    or longer than 1,500 bytes ("One or more components is not a string or is empty")."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, str) or not k or len(k.encode("utf-8", "surrogatepass")) > 1500:
-                raise Unstorable(f"{where}: a field name is empty or longer than 1,500 bytes")
-            _check_storable(v, where)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            _check_storable(v, where)
-    elif isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
-        raise Unstorable(f"{where}: the integer {value} does not fit in 64 bits")
+def _check_job(job: Job) -> None:
+    check_document(job_to_dict(job), (collection("jobs"), job.job_id), f"job {job.job_id}")
+
+
+def _check_trial(trial: Trial) -> None:
+    check_document(trial_to_dict(trial), (collection("jobs"), trial.job_id, collection("trials"), trial.trial_id),
+                   f"trial {trial.job_id}/{trial.trial_id}")
 
 
 class MemoryBatchLauncher(BatchLauncher):
