@@ -87,6 +87,7 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
     batches = deps.launcher.list({"zygarde-job": "e2e-train"})
     # a small job is one batch: the preparation's batch takes the pack of the three trials, then the
     # finalisation, each handed to it warm (handoffs 1 and 2); every stage and trial keeps its record
+    assert len(batches) == 1, [(b.batch_id, b.state) for b in batches]
     [batch] = batches
     assert batch.batch_id == "zyg-e2e-train-prepare-a1", batches
     assert {t.batch_id for t in [*view.trials, view.prepare, view.finalize]} == {batch.batch_id}

@@ -91,6 +91,13 @@ def test_kept_predictions_make_the_candidates_and_a_registered_ensemble_is_its_o
     with cli_common.console.capture() as captured:
         cli_common.print_job(view)
     assert "ensemble" in captured.get() and "t0002" in captured.get()
+    from tests.unit.conftest import OWNER, token
+    from zygarde.client import Client
+
+    board = Client(deps=deps, tokens=lambda: token(OWNER)).job(job_id).leaderboard()  # the notebook's table
+    assert list(board["trial_id"]) == ["ensemble", "t0001", "t0002", "t0000", "t0003"]
+    assert board.loc[0, "areaUnderROC"] == 0.93 and board.loc[0, "members"] == web[0]["members"]
+    assert board.loc[1, "members"] is None
 
 
 @pytest.mark.parametrize("ensemble", [None, {**SUMMARY, "status": "not_better"}])

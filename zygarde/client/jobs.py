@@ -122,7 +122,8 @@ class Job:
     def leaderboard(self):
         """The trials as a pandas DataFrame, best first (as `zygarde status JOB` ranks them): rank, trial,
         algorithm, state, the job's metric (a pruned trial's score at its last rung), every other metric
-        recorded, params, duration, attempt, rung and train fraction, and the last condition's message."""
+        recorded, params, duration, attempt, rung and train fraction, the last condition's message, and for a
+        registered ensemble's row (trial "ensemble") its members and weights."""
         import pandas as pd
 
         view = self._view()
@@ -135,9 +136,10 @@ class Job:
         for r in view.leaderboard():
             row = {"rank": r.rank, "trial_id": r.trial_id, "algorithm": r.algorithm, "state": r.state,
                    view.metric: r.objective}
-            row.update({m: metrics[r.trial_id].get(m) for m in others})
+            row.update({m: metrics.get(r.trial_id, {}).get(m) for m in others})  # an ensemble: its score only
             row.update({"params": r.params, "duration_seconds": r.duration_seconds, "attempt": r.attempt,
-                        "rung": r.rung, "train_fraction": r.train_fraction, "reason": r.reason})
+                        "rung": r.rung, "train_fraction": r.train_fraction, "reason": r.reason,
+                        "members": [dict(m) for m in r.members] or None})
             rows.append(row)
         frame = pd.DataFrame(rows)
         frame["rank"] = frame["rank"].astype("Int64")
