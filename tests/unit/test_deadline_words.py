@@ -4,34 +4,21 @@ the trials its deadline stops say so (DeadlineReached), on the leaderboard and i
 however often the events that stop them are delivered."""
 from __future__ import annotations
 
-import dataclasses
 import re
 from datetime import timedelta
 
-import pytest
 
-from tests.unit.conftest import CSV, DATA_URI, OWNER, SETTINGS, Clock, job_message, spec_dict, token, verifier
+from tests.unit.conftest import OWNER, job_message, spec_dict, token
 from tests.unit.test_cli_extras import run
 from tests.unit.test_handlers import finish, submit
 from tests.unit.web.conftest import delegate_token, sign_in
-from zygarde.adapters.memory import MemoryBatchLauncher, MemoryBlobStore, MemoryJobRepository, MemoryPublisher
 from zygarde.client import Client
 from zygarde.domain.model import JobState, TrialState
 from zygarde.service_layer import edge
-from zygarde.service_layer.deps import Deps
 from zygarde.web.app import create_app
 from zygarde.web.settings import WebSettings
 
 SO_FAR = "4 trials so far, until 00:30 UTC"  # submitted at 00:00:01 UTC with a 30-minute deadline
-
-
-@pytest.fixture
-def deps() -> Deps:
-    d = Deps(repo=MemoryJobRepository(), launcher=MemoryBatchLauncher(), blobs=MemoryBlobStore(),
-             publisher=MemoryPublisher(), clock=Clock(), verifier=verifier(),
-             settings=dataclasses.replace(SETTINGS, handoff_seconds=0))
-    d.blobs.write_bytes(DATA_URI, CSV)
-    return d
 
 
 def deadline_job(deps) -> None:
