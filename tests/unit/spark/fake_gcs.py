@@ -52,12 +52,24 @@ def run_batch(base: str, script: str, request_json: str, *, driver_port: int, ti
     subprocess.TimeoutExpired is raised. ZY_DEBUG=1 prints its stderr."""
     from zygarde.local.spark_gcs import spark_conf_for_emulator
 
-    conf = {**spark_conf_for_emulator(base), "spark.ui.enabled": "false", "spark.driver.host": "127.0.0.1",
-            "spark.driver.bindAddress": "127.0.0.1", "spark.driver.port": str(driver_port),
-            "spark.blockManager.port": str(driver_port + 15), "spark.port.maxRetries": "10",
-            "spark.sql.shuffle.partitions": "2"}
-    jars = conf.pop("spark.jars")
-    args = ["--master", "local[2]", "--jars", jars] + [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
+    conf = spark_conf_for_emulator(base)
+    code, stderr = run_script(script, request_json, conf=conf, driver_port=driver_port, timeout=timeout)
+    if os.environ.get("ZY_DEBUG"):
+        print(stderr)
+    return code
+
+
+def run_script(script: str, request_json: str, *, conf: dict[str, str], driver_port: int,
+               timeout: float) -> tuple[int, str]:
+    """spark_jobs/{script} in its own process and local[2] JVM, as a batch starts: (exit code, stderr).
+    `conf` adds Spark properties (a `spark.jars` entry goes to --jars). After `timeout` seconds the script
+    and its JVM are killed and subprocess.TimeoutExpired is raised."""
+    conf = {"spark.ui.enabled": "false", "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
+            "spark.driver.port": str(driver_port), "spark.blockManager.port": str(driver_port + 15),
+            "spark.port.maxRetries": "10", "spark.sql.shuffle.partitions": "2", **conf}
+    jars = conf.pop("spark.jars", "")
+    args = ["--master", "local[2]"] + (["--jars", jars] if jars else [])
+    args += [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_SUBMIT_ARGS": " ".join(args + ["pyspark-shell"])}
     proc = subprocess.Popen([sys.executable, str(ROOT / "spark_jobs" / script), "--request", request_json], env=env,
                             cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -68,6 +80,4 @@ def run_batch(base: str, script: str, request_json: str, *, driver_port: int, ti
         os.killpg(proc.pid, signal.SIGKILL)  # the script and its JVM
         proc.wait()
         raise
-    if os.environ.get("ZY_DEBUG"):
-        print(stderr)
-    return proc.returncode
+    return proc.returncode, stderr
