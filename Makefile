@@ -18,7 +18,7 @@ demo: setup
 	$(VENV)/bin/zygarde demo
 
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=40
 
 # The same tests on two pytest-xdist workers: one runs the emulator tests (one work unit, one emulator
 # set), the other the unit tests, module by module, non-Spark first (tests/conftest.py).
