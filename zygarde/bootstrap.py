@@ -6,7 +6,7 @@ import os
 import threading
 from functools import lru_cache
 
-from zygarde.config import Settings, env_name
+from zygarde.config import Settings
 from zygarde.service_layer.deps import Deps
 
 log = logging.getLogger("zygarde.bootstrap")
@@ -70,15 +70,13 @@ def start_predict_warmup() -> threading.Thread:
     cold start), import the ONNX runtime, and load the models named in ZYGARDE_PREDICT_WARM
     ("name@alias,name@3"), so that the first request finds them ready. A model that cannot load is
     logged and left to the first request, which says why."""
-    refs = [r.strip() for r in os.environ.get(env_name("predict_warm"), "").split(",") if r.strip()]
-
     def run() -> None:
         try:
             from zygarde.service_layer.online import warm
 
-            repo, cache, _, _ = serving()
+            repo, cache, settings, _ = serving()
             import onnxruntime  # noqa: F401 - the runtime every model load needs
-            warm(repo, cache, refs)
+            warm(repo, cache, list(settings.predict_warm))
         except Exception as exc:  # noqa: BLE001 - a warm-up never stops the function from serving
             log.warning("predict warm-up failed error=%s", exc)
 

@@ -10,11 +10,22 @@ from rich.table import Table
 
 from zygarde import cli_common
 from zygarde.cli_common import DEFAULT_STATE_DIR, console, follow, print_job
-from zygarde.domain.errors import DatasetError, SpecError, ZygardeError
+from zygarde.domain.errors import ConfigError, DatasetError, SpecError, ZygardeError
 from zygarde.domain.raw_doc import safe_text
 
 
-@click.group()
+class _Commands(click.Group):
+    """Every command: a missing or bad setting (ConfigError) ends it with its one sentence, not a trace."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            hint = " (`eval \"$(zygarde local env)\"` sets them for the local cloud)" if "missing" in str(exc) else ""
+            raise click.ClickException(f"{exc}{hint}") from None
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Zygarde: train tabular ML models on demand."""
 

@@ -118,12 +118,10 @@ def print_job(view) -> None:
     took = f" in {job.duration_seconds:.1f} s" if job.duration_seconds is not None else ""
     console.print(f"job [bold]{job.job_id}[/bold] owner {job.owner}: [{colour}]{job.state.value}[/{colour}]{took}")
     if job.plan:
-        import os
-
         from zygarde.service_layer.insights import job_cost, plan_line
+        from zygarde.web.settings import price_per_dcu_hour
 
-        price = float(os.environ.get("ZYGARDE_WEB_PRICE_PER_DCU_HOUR", "0.06"))
-        console.print(f"  {plan_line(job, job_cost(view, price))}", highlight=False)
+        console.print(f"  {plan_line(job, job_cost(view, price_per_dcu_hour()))}", highlight=False)
     if job.error:
         console.print(f"  reason: {job.error}")
     if view.prepare is not None:

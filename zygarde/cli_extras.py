@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -17,8 +16,9 @@ console = make_console()
 def job_json(view) -> dict:
     """A job's state, counts, leaderboard, cost and model, as `status --format json` prints it."""
     from zygarde.service_layer.insights import progress
+    from zygarde.web.settings import price_per_dcu_hour
 
-    data = progress(view, float(os.environ.get("ZYGARDE_WEB_PRICE_PER_DCU_HOUR", "0.06")))
+    data = progress(view, price_per_dcu_hour())
     data.pop("series", None)
     return {"owner": view.job.owner, "created_at": view.job.created_at, **data}
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from importlib import resources as _package_files
 
@@ -65,15 +65,29 @@ def jobs_audience(project: str) -> str:
     return f"//pubsub.googleapis.com/projects/{project}/topics/{topic('jobs')}"
 
 
-def _csv(text: str | None) -> tuple[str, ...]:
-    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
-
-
-def admin_identities(text: str | None) -> frozenset[str]:
-    """The administrators of a comma-separated list of e-mails, as canonical identities."""
+def canonical_identities(emails: tuple[str, ...]) -> frozenset[str]:
+    """E-mails as canonical identities (domain/identity.py)."""
     from zygarde.domain.identity import canonical_identity
 
-    return frozenset(canonical_identity(email) for email in _csv(text))
+    return frozenset(canonical_identity(email) for email in emails)
+
+
+@lru_cache(maxsize=1)
+def _env_fields() -> dict:
+    """How Settings.from_env reads the fields whose variable differs from their type and default: required
+    and non-empty, another default, empty meaning the default, comma-separated lists."""
+    from dataclasses import MISSING
+
+    from zygarde.settings_env import REQUIRED, csv_of, empty_is
+
+    return {"project": (REQUIRED, MISSING), "bucket": (REQUIRED, MISSING),
+            "region": (str, "us-central1"),
+            "batch_container_image": (empty_is(None, str | None), MISSING),
+            "token_certs_url": (empty_is(GOOGLE_CERTS_URL), MISSING),
+            "token_issuers": (csv_of(lambda parts: parts or GOOGLE_ISSUERS), MISSING),
+            "token_audiences": (csv_of(), MISSING), "predict_warm": (csv_of(), MISSING),
+            "trusted_delegates": (csv_of(lambda parts: frozenset(p.lower() for p in parts)), MISSING),
+            "admins": (csv_of(canonical_identities), MISSING)}
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,8 @@ class Settings:
     # The administrators' e-mails, canonical (domain/identity.py): the web app's admin list, which the
     # predict service reads too (an administrator may score every model).
     admins: frozenset[str] = frozenset()
+    # The predict service's models to load as it starts ("name@alias,name@3,name"): ZYGARDE_PREDICT_WARM.
+    predict_warm: tuple[str, ...] = ()
 
     @property
     def audiences(self) -> tuple[str, ...]:
@@ -115,38 +131,13 @@ class Settings:
         return self.token_audiences or (GCLOUD_CLIENT_ID, ADC_CLIENT_ID, jobs_audience(self.project))
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
-        env = os.environ if environ is None else environ
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """From the environment (default os.environ), by the names in resources.json "env" (the admins:
+        "web_env"), parsed by pydantic-settings (settings_env.py): ConfigError names a missing or bad variable."""
+        from zygarde.settings_env import parse
 
-        def get(key: str, default: str | None = None) -> str | None:
-            return env.get(env_name(key), default)
-
-        missing = [env_name(k) for k in ("project", "bucket") if not get(k)]
-        if missing:
-            from zygarde.domain.errors import ConfigError
-
-            raise ConfigError(f"missing environment variables: {', '.join(missing)}")
-        return cls(
-            project=get("project"),
-            region=get("region", "us-central1"),
-            bucket=get("bucket"),
-            code_version=get("code_version", "dev"),
-            max_concurrent_batches=int(get("max_concurrent_batches", "4")),
-            spark_service_account=get("spark_service_account"),
-            dataproc_endpoint=get("dataproc_endpoint"),
-            dataproc_runtime_version=get("dataproc_runtime_version", "3.0"),
-            dataproc_subnet=get("dataproc_subnet"),
-            batch_ttl=get("batch_ttl", "14400s"),
-            batch_container_image=get("batch_container_image") or None,
-            batch_startup_seconds=float(get("batch_startup_seconds", "60")),
-            pack_concurrency=int(get("pack_concurrency", "3")),
-            handoff_seconds=float(get("handoff_seconds", "20")),
-            token_certs_url=get("token_certs_url") or GOOGLE_CERTS_URL,
-            token_issuers=_csv(get("token_issuers")) or GOOGLE_ISSUERS,
-            token_audiences=_csv(get("token_audiences")),
-            trusted_delegates=frozenset(d.lower() for d in _csv(get("trusted_delegates"))),
-            admins=admin_identities(env.get(resources()["web_env"]["admins"])),
-        )
+        names = {key: env_name(key) for key in (f.name for f in fields(cls)) if key in resources()["env"]}
+        return cls(**parse(cls, {**names, "admins": resources()["web_env"]["admins"]}, environ, _env_fields()))
 
     def code_uri(self, name: str) -> str:
         """Where deployed Spark code lives: gs://BUCKET/code/VERSION/NAME."""

@@ -21,7 +21,7 @@ from zygarde.web import predicting
 from zygarde.web.predicting import PredictClient
 
 
-ADMIN = "root@example.com"  # settings.admins holds canonical identities (config.admin_identities)
+ADMIN = "root@example.com"  # settings.admins holds canonical identities (config.canonical_identities)
 
 
 def app_token() -> str:
