@@ -128,7 +128,9 @@ def submit_job():
             spec, errors = None, {jobform.field_of(path, doc): reason for path, reason in exc.problems}
     if spec is None:
         return render_template("new_job.html", **_form_context(form, uri, errors)), 400
-    text = json.dumps(spec.model_dump(mode="json", exclude_none=True), sort_keys=True)
+    # what the form set, not the defaults: a job whose "Trials at once" is left empty gets its plan's
+    # batches at once (max_parallel given caps the plan)
+    text = json.dumps(spec.model_dump(mode="json", exclude_none=True, exclude_unset=True), sort_keys=True)
     if form.get("action") == "preview":
         preview = {"json": json.dumps(json.loads(text), indent=2), "command": jobform.publish_command(text),
                    "job_id": job_id}

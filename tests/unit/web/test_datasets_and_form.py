@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tests.unit.web.conftest import BUCKET, CSV, add_job, csrf_token
+from zygarde.domain.spec import JobSpec
 
 
 def upload(client, name: str, data: bytes):
@@ -203,3 +204,16 @@ def test_the_auto_strategy_leaves_learners_and_search_to_the_platform(ana, deps)
         c["algorithm"] for c in default_space.default_candidates("binary_classification")]  # not the form's
     assert spec.search.strategy == "bayesian" and spec.search.pruning.bracket_trials == default_space.DEFAULT_MAX_TRIALS
     assert spec.candidates[0].algorithm == "xgboost_classifier"
+
+
+def test_trials_at_once_left_empty_lets_the_plan_choose(ana, deps):
+    """The form pre-fills no "Trials at once": a deadline job's batches at once are the plan's, not a
+    default the user never typed (a spec's max_parallel set by hand caps the plan)."""
+    upload(ana, "people.csv", CSV)
+    page = ana.get(f"/jobs/new?dataset=gs://{BUCKET}/datasets/ana/people.csv").get_data(as_text=True)
+    assert re.search(r'<input id="max_parallel" name="max_parallel" [^>]*value=""', page)
+    ana.post("/jobs/new", data=form_data(ana, max_parallel=""))
+    ana.post("/jobs/new", data=form_data(ana, max_parallel="3"))
+    unset, typed = (JobSpec.model_validate(json.loads(data)) for _, data, _ in deps.publisher.messages)
+    assert "max_parallel" not in unset.model_fields_set and unset.max_parallel == 2
+    assert "max_parallel" in typed.model_fields_set and typed.max_parallel == 3
