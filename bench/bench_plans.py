@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_plans.py                 # writes bench/results_plans.json
     .venv/bin/python bench/bench_plans.py --noise 0.6     # trials further off the model
+    .venv/bin/python bench/bench_plans.py --dispatch packs   # max parallel taken literally
 
 Two real shapes: diamonds (53,940 rows x 10 columns) and flights (327,346 rows x 12 columns), each with
 the 14-candidate grid (logistic regression 6, random forest 4, GBT 4: bench/packing_data.py) and with an
@@ -9,14 +10,16 @@ auto-mode search's first 27 points (the default binary space, random strategy), 
 shapes them (job_plans.workload, the prior model, start-up 60 s). For deadlines of 5, 10 and 30 minutes:
 
 - plan: planner.plan for the deadline (its batches, size and trials at a time);
-- naive: max parallel (4 batches) of Dataproc's default size (2 x 4-core executors, 12 DCU), 3 trials
-  at a time, every trial.
+- naive: up to max parallel (4 batches) of Dataproc's default size (2 x 4-core executors, 12 DCU),
+  3 trials at a time, every trial.
 
 Each is run by the same simulation, not the planner's own timeline: a batch takes 60 s to start and is
 billed per second, at least a minute and at least 12 DCU; the preparation runs in the first batch, which
-then trains; the other batches are created when the data is prepared; the trials are dealt to the batches
-in the search's order as packs (--dispatch dynamic: each to the first free slot of any batch, as the
-planner's timeline does, longest first there), each batch fitting its pack so many at a time; each
+then trains; the other batches are created when the data is prepared; the trials go to the batches in
+packs made by the control plane's pack planner (pack_planner.plan_packs on the model's predictions: each
+batch's work aimed at 3 start-ups, at most the batches allowed), each batch fitting its pack so many at
+a time (--dispatch packs: the trials dealt to every batch allowed, in the search's order; --dispatch
+dynamic: each to the first free slot of any batch, as the planner's own timeline does); each
 trial's true seconds are the model's times a seeded log-normal error (sigma --noise, the same draw for
 both plans); the finalisation runs in the last batch. Both run the same trials, so the best score is the
 same; the figures are DCU-hours, the end, and whether the deadline is met.
@@ -34,12 +37,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.packing_data import BOOSTED_PARAMS, FOREST_PARAMS, LINEAR_PARAMS  # noqa: E402
-from zygarde.domain import perf_model, search  # noqa: E402
+from zygarde.domain import pack_planner, perf_model, search  # noqa: E402
 from zygarde.domain import plan_timeline as tl  # noqa: E402
 from zygarde.domain import planner as pl  # noqa: E402
 from zygarde.domain.default_space import default_candidates  # noqa: E402
 from zygarde.domain.spec import parse_job_spec  # noqa: E402
 from zygarde.service_layer import job_plans  # noqa: E402
+from zygarde.service_layer.ready_work import MAX_PACK_SIZE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 60.0
@@ -65,10 +69,11 @@ def workload(dataset: str, search_kind: str) -> pl.Workload:
 
 
 def run(model, work: pl.Workload, batches: int, size: tl.BatchSize, concurrency: int, errors: list[float],
-        dispatch: str = "packs") -> dict:
+        dispatch: str = "control-plane") -> dict:
     """Simulate the job on `batches` batches of `size`, `concurrency` trials each at a time (see the docstring)."""
     stages = tl.Stages.of(model, work.rows, work.columns, size)
-    true = [d * e for d, e in zip(tl.trial_durations(model, work.trials, size.task_cores / concurrency), errors)]
+    predicted = tl.trial_durations(model, work.trials, size.task_cores / concurrency)
+    true = [d * e for d, e in zip(predicted, errors)]
     prepared = STARTUP_SECONDS + stages.prepare * errors[-1]
     created = [0.0] + [prepared] * (batches - 1)
     ready = [prepared + stages.load] + [prepared + STARTUP_SECONDS + stages.load] * (batches - 1)
@@ -80,13 +85,25 @@ def run(model, work: pl.Workload, batches: int, size: tl.BatchSize, concurrency:
             start, b = heapq.heappop(slots)
             ends[b] = max(ends[b] or 0.0, start + seconds)
             heapq.heappush(slots, (start + seconds, b))
-    else:  # packs: the trials dealt to the batches in the search's order when they are created
-        for b in range(min(batches, len(true))):
-            lanes = [ready[b]] * concurrency
-            for seconds in true[b::batches]:
-                i = lanes.index(min(lanes))
-                lanes[i] += seconds
-            ends[b] = max(lanes)
+    else:
+        if dispatch == "packs":  # the trials dealt to every batch allowed, in the search's order
+            packs = [list(range(len(true)))[b::batches] for b in range(min(batches, len(true)))]
+        else:  # the control plane's pack planner, on the model's predictions (what it knows)
+            packs = _packs(list(range(len(true))), predicted, batches, concurrency)
+        waves = [packs[:batches]]
+        left = [i for p in packs[batches:] for i in p] + sorted(set(range(len(true))) - {i for p in packs for i in p})
+        while left:  # what a wave left waits for a batch to be free: handed to it warm
+            more = _packs(left, predicted, batches, concurrency)
+            waves.append(more)
+            left = sorted(set(left) - {i for p in more for i in p})
+        for wave_number, wave in enumerate(waves):
+            for b, pack in enumerate(wave):
+                if wave_number:
+                    b = min((x for x in range(batches) if ends[x] is not None), key=lambda x: ends[x])
+                lanes = [ready[b] if ends[b] is None else ends[b]] * concurrency
+                for i in pack:
+                    lanes[lanes.index(min(lanes))] += true[i]
+                ends[b] = max(lanes)
     used = [b for b in range(batches) if ends[b] is not None]
     last = max(used, key=lambda b: ends[b])
     end = ends[last] + stages.finalize * errors[-2]
@@ -96,7 +113,14 @@ def run(model, work: pl.Workload, batches: int, size: tl.BatchSize, concurrency:
             "concurrency": concurrency, "end_minutes": round(end / 60, 2), "dcu_hours": round(dcu_hours, 3)}
 
 
-def compare(noise: float, seed: int, dispatch: str = "packs") -> list[dict]:
+def _packs(trials: list[int], predicted: list[float], batches: int, concurrency: int) -> list[list[int]]:
+    costs = [pack_planner.TrialCost(str(i), i, predicted[i]) for i in trials]
+    return [[int(i) for i in p.trial_ids] for p in pack_planner.plan_packs(
+        costs, free_batches=batches, startup_seconds=STARTUP_SECONDS, concurrency=concurrency,
+        max_pack_size=MAX_PACK_SIZE)]
+
+
+def compare(noise: float, seed: int, dispatch: str = "control-plane") -> list[dict]:
     model = perf_model.prior(STARTUP_SECONDS)
     rows = []
     for dataset in SHAPES:
@@ -138,9 +162,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--noise", type=float, default=0.3, help="sigma of the trials' log-normal error")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--dispatch", choices=("packs", "dynamic"), default="packs",
-                        help="packs: trials dealt to the batches when created (the control plane's packs); "
-                             "dynamic: each to the first free slot (the planner's timeline)")
+    parser.add_argument("--dispatch", choices=("control-plane", "packs", "dynamic"), default="control-plane",
+                        help="control-plane: packs from the control plane's pack planner; packs: the trials dealt "
+                             "to every batch allowed; dynamic: each to the first free slot (the planner's timeline)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results_plans.json")
     args = parser.parse_args()
     rows = compare(args.noise, args.seed, args.dispatch)
