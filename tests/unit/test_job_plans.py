@@ -6,16 +6,17 @@ from __future__ import annotations
 import json
 import random
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from tests.unit.conftest import OWNER, job_message, spec_dict
 from tests.unit.test_handlers import finish, submit, train_batches, training_trials
-from zygarde.domain import perf_records
+from zygarde.domain import budgets, perf_records
 from zygarde.domain.model import PREPARE, JobState, TrialState
 from zygarde.domain.perf_records import Observation, TrialShape
 from zygarde.service_layer import edge, job_plans, perf_history
+from zygarde.service_layer.job_specs import job_spec
 
 CHURN_URI = f"gs://bkt/datasets/{OWNER}/churn.csv"
 PLAN_TEXT = re.compile(r"plan: about \d+ minutes?, about \d+\.\d\d DCU-hours, about \$\d+\.\d\d \(")
@@ -267,7 +268,8 @@ def test_an_ended_job_leaves_its_fits_to_the_installation_s_history_once(churn):
 
     submit(job_message(churn_spec(packing="off", max_parallel=2)), churn)
     while running := [t for t in training_trials(churn, "job-1") if t.state is TrialState.RUNNING]:
-        t = running[0]  # every trial's fit took 45 s
+        t = running[0]  # every trial's fit took 45 s, its result in 80 s after its batch was created
+        churn.clock.t = datetime.fromisoformat(t.started_at) + timedelta(seconds=80)
         model_uri, uri = trial_uris(churn.settings, "job-1", t.trial_id, t.attempt)
         churn.blobs.write_bytes(uri, TrialResult("job-1", t.trial_id, t.attempt, "SUCCEEDED",
                                                  {"areaUnderROC": 0.8, "f1": 0.6, "train_seconds": 45.0},
@@ -281,8 +283,27 @@ def test_an_ended_job_leaves_its_fits_to_the_installation_s_history_once(churn):
     written = churn.blobs.read_bytes(kept)
     messagebus.handle(JobEnded("job-1"), churn)  # delivered again: the same object, the same bytes
     assert churn.blobs.list(perf_history.folder("bkt")) == [kept] and churn.blobs.read_bytes(kept) == written
-    fits = perf_records.loads(written.decode())
+    kept_all = perf_records.loads(written.decode())
+    fits = [o for o in kept_all if o.stage == "fit"]
     assert len(fits) == 4 and {o.seconds for o in fits} == {45.0} and {o.rows for o in fits} == {65}
-    assert all(o.stage == "fit" and o.cores == 8.0 for o in fits)  # a default batch's 8 task cores, one fit at a time
+    assert all(o.cores == 8.0 for o in fits)  # a default batch's 8 task cores, one fit at a time
+    # each of the 4 batches started in 80 s less the 45 s fit (give or take the fake clock's ticks)
+    startups = [o.seconds for o in kept_all if o.stage == "startup"]
+    assert len(startups) == 4 and all(35 <= s <= 40 for s in startups), startups
     assert "job-1" in kept and "csv" not in written.decode()  # shapes and seconds, never data
-    assert job_plans.history(churn) == fits  # what the next job's plan is fitted on
+    assert job_plans.history(churn) == kept_all  # what the next job's plan is fitted on
+
+
+def test_a_plan_keeps_the_installations_measured_batch_start_up_for_the_deadlines_reserve(churn):
+    edge.submit_job(job_message(churn_spec(job_id="no-history", budget={"deadline_minutes": 20})), churn)
+    assert churn.repo.get_job("no-history").plan["startup_seconds"] == churn.settings.batch_startup_seconds
+    measured = [Observation(perf_records.STARTUP, s) for s in (19.0, 22.0, 18.5, 25.0, 21.0, 20.0)]
+    churn.blobs.write_bytes(perf_history.folder("bkt") + "20251231T120000-older-job.json",
+                            perf_records.dumps(measured).encode())
+    edge.submit_job(job_message(churn_spec(job_id="measured", budget={"deadline_minutes": 20})), churn)
+    job = churn.repo.get_job("measured")
+    assert job.plan["startup_seconds"] == 25.0  # the 90th percentile of the six
+    started = datetime.fromisoformat(job.created_at)
+    # 20 minutes: the search runs until 25 + 45 s before the deadline (60 + 45 s with the configured one)
+    assert budgets.deadline_problem(job, job_spec(job), started + timedelta(seconds=1200 - 71), 60.0) is None
+    assert budgets.deadline_problem(job, job_spec(job), started + timedelta(seconds=1200 - 69), 60.0)

@@ -1,6 +1,7 @@
 """A job's budgets and what its batches cost. Pure.
 
-A deadline stops the search a batch's start-up plus FINALIZE_WORK_SECONDS before it (5 % of it if more),
+A deadline stops the search a batch's start-up (the installation's measured one: startup_reserve.py) plus
+FINALIZE_WORK_SECONDS before it (5 % of it if more),
 so that the best model is still registered in time. A core-hour budget counts the time of every batch
 the job has run, once per batch (a pack's trials share theirs): every attempt and every rung, from the
 trials' recorded runs, plus the batches running now.
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
+
+from zygarde.domain import startup_reserve
 
 if TYPE_CHECKING:
     from zygarde.domain.model import Job, Trial
@@ -23,8 +26,11 @@ PRICE_PER_DCU_HOUR = 0.06  # USD, standard tier (plan_timeline's figure), when t
 
 
 def deadline_problem(job: "Job", spec: "JobSpec", now: datetime, startup_seconds: float) -> str | None:
-    """Why the job's search must stop for its deadline now, or None."""
+    """Why the job's search must stop for its deadline now, or None. The reserve counts the batch start-up
+    measured where the job runs, as its plan recorded it (startup_reserve.py); `startup_seconds`, the
+    configured one, when the plan has none."""
     budget = spec.budget
+    startup_seconds = startup_reserve.reserve_of(job.plan, startup_seconds)
     search_seconds = budget.search_seconds(startup_seconds + FINALIZE_WORK_SECONDS)
     if search_seconds is None:
         return None

@@ -5,21 +5,20 @@
   ordered cheapest first by their guessed cost (perf_prior.relative_cost), so a budget spends on cheap ones first;
 - bayesian: nothing up front; `ask` proposes one trial at a time from the trials so far: the first
   n_startup_trials are random search's seeded points, cheapest first (FLAML's cost-frugal start), the
-  rest come from Optuna's TPE sampler and its ask interface. The study is rebuilt in memory from the
-  stored trials on every call, so the functions that call it stay stateless.
+  rest come from Optuna's TPE sampler and its ask interface, on a study kept in memory per job and
+  told only what changed since the last ask (tpe_study.py); a kept study and one rebuilt from the
+  stored trials give the same answer, so the functions that call it stay stateless.
 
 Every function is pure and deterministic given the spec (and, for `ask`, the trials so far).
 """
 from __future__ import annotations
 
-import math
 import random
-import warnings
 from collections import Counter
 from typing import Any
 
-from zygarde.domain import algorithms, perf_prior, pruning, search_space
-from zygarde.domain.model import TRAIN, StageKind, Trial, TrialState
+from zygarde.domain import algorithms, perf_prior, pruning, search_space, tpe_study
+from zygarde.domain.model import TRAIN, StageKind, Trial
 from zygarde.domain.spec import CandidateSpec, JobSpec
 
 Point = tuple[str, dict[str, Any]]  # (algorithm, coerced params)
@@ -71,7 +70,7 @@ def ask(spec: JobSpec, job_id: str, trials: list[Trial], now: str) -> Trial | No
     trials = [t for t in trials if t.kind is StageKind.TRAIN]
     if not is_adaptive(spec) or len(trials) >= planned_trial_count(spec):
         return None
-    algo, params = _startup_point(spec, trials) or _tpe_point(spec, trials)
+    algo, params = _startup_point(spec, trials) or _tpe_point(spec, job_id, trials)
     return _trial(job_id, len(trials), algo, params, now, pruning.first_fraction(spec))
 
 
@@ -169,87 +168,36 @@ def _labels(candidates: list[CandidateSpec]) -> list[str]:
     return labels
 
 
-def _tpe_point(spec: JobSpec, trials: list[Trial]) -> Point:
-    """Ask a study rebuilt from `trials` for a point the learner accepts and no trial has tried yet."""
+def _tpe_point(spec: JobSpec, job_id: str, trials: list[Trial]) -> Point:
+    """Ask the job's study (tpe_study: kept between asks, the same answer as one rebuilt from `trials`)
+    for a point the learner accepts and no trial has tried yet."""
     import optuna
 
-    study = _study(spec, trials)
     labels = _labels(spec.candidates)
     seen = {search_space.point_key(t.algorithm, t.params) for t in trials}
-    point: Point | None = None
-    for _ in range(_TRIES):
-        asked = study.ask()
-        label = asked.suggest_categorical("algorithm", labels)
-        cand = spec.candidates[labels.index(label)]
-        algo = algorithms.ALGORITHMS[cand.algorithm]
-        params = {k: algo.params[k].coerce(_suggest(asked, f"{label}.{k}", hp))
-                  for k, hp in sorted(cand.params.items())}
-        point = (cand.algorithm, params)
-        if not algo.problems(params) and search_space.point_key(*point) not in seen:
-            return point
-        study.tell(asked, state=optuna.trial.TrialState.FAIL)  # not a candidate: ask again
+    with tpe_study.LOCK:
+        study = tpe_study.study(spec, job_id, trials, labels)
+        for _ in range(_TRIES):
+            asked = study.ask()
+            label = asked.suggest_categorical("algorithm", labels)
+            cand = spec.candidates[labels.index(label)]
+            algo = algorithms.ALGORITHMS[cand.algorithm]
+            params = {k: algo.params[k].coerce(_suggest(asked, f"{label}.{k}", hp))
+                      for k, hp in sorted(cand.params.items())}
+            point = (cand.algorithm, params)
+            # told FAIL (TPE ignores those) either way: a refused point is asked again, and an accepted
+            # one joins the study as the stored trial it becomes, at the next ask
+            study.tell(asked, state=optuna.trial.TrialState.FAIL)
+            if not algo.problems(params) and search_space.point_key(*point) not in seen:
+                return point
     # TPE keeps to a spent corner (say a learner whose few values are all tried): a random new point
     finite = search_space.finite_points(spec.candidates, algorithms.ALGORITHMS)
     return _novel_draw(spec.candidates, random.Random(spec.seed + len(trials)), seen, finite)
 
 
-def _study(spec: JobSpec, trials: list[Trial]):
-    """An in-memory study holding the trials so far: finished with an objective -> COMPLETE (only
-    trials fitted on the whole train part end SUCCEEDED), pruned or paused at a rung -> PRUNED with its
-    rung scores as intermediate values (what is known of it so far), failed or cancelled -> FAIL, waiting
-    or running -> RUNNING (TPE's constant liar steers away from them)."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group=True
-        sampler = optuna.samplers.TPESampler(
-            seed=(spec.seed + len(trials)) % 2**32, n_startup_trials=spec.search.n_startup_trials,
-            multivariate=True, group=True, constant_liar=True)
-    study = optuna.create_study(direction=spec.direction, sampler=sampler)
-    labels = _labels(spec.candidates)
-    for t in sorted(trials, key=lambda t: t.index):
-        known = _known_params(spec.candidates, labels, t)
-        if known is None:  # not in this space (cannot happen for trials this module made)
-            continue
-        params, distributions = known
-        if t.state is TrialState.SUCCEEDED and t.objective is not None and math.isfinite(t.objective):
-            frozen = optuna.trial.create_trial(params=params, distributions=distributions, value=t.objective)
-        elif t.state in (TrialState.PRUNED, TrialState.PAUSED) and t.rung_scores \
-                and all(math.isfinite(v) for v in t.rung_scores):
-            frozen = optuna.trial.create_trial(params=params, distributions=distributions,
-                                               intermediate_values=dict(enumerate(t.rung_scores)),
-                                               state=optuna.trial.TrialState.PRUNED)
-        elif t.state.is_finished():
-            frozen = optuna.trial.create_trial(params=params, distributions=distributions,
-                                               state=optuna.trial.TrialState.FAIL)
-        else:
-            frozen = optuna.trial.create_trial(params=params, distributions=distributions,
-                                               state=optuna.trial.TrialState.RUNNING)
-        study.add_trial(frozen)
-    return study
-
-
-def _known_params(candidates: list[CandidateSpec], labels: list[str], trial: Trial):
-    """(params, distributions) of a stored trial in the study's names, from the first candidate of
-    its algorithm whose space holds it; None if none does."""
-    from optuna.distributions import CategoricalDistribution
-
-    for cand, label in zip(candidates, labels):
-        if cand.algorithm != trial.algorithm or set(cand.params) != set(trial.params):
-            continue
-        algo = algorithms.ALGORITHMS[cand.algorithm]
-        params: dict[str, Any] = {"algorithm": label}
-        distributions = {"algorithm": CategoricalDistribution(labels)}
-        for key, hp in cand.params.items():
-            ok, value = search_space.optuna_value(hp, algo.params[key], trial.params[key])
-            if not ok:
-                break
-            params[f"{label}.{key}"] = value
-            distributions[f"{label}.{key}"] = search_space.optuna_distribution(hp)
-        else:
-            return params, distributions
-    return None
+def clear_cache() -> None:
+    """Forget the kept Optuna studies (tpe_study): the next ask of each job rebuilds its own."""
+    tpe_study.clear()
 
 
 def _suggest(asked, name: str, hp: Any) -> Any:

@@ -24,7 +24,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from zygarde.config import Settings
-from zygarde.domain import perf_model, perf_records
+from zygarde.domain import perf_model, perf_records, startup_reserve
 from zygarde.domain import planner as pl
 from zygarde.domain.errors import PermanentError
 from zygarde.domain.model import TRAIN, Trial
@@ -138,7 +138,8 @@ def make_plan(deps: Deps, spec: JobSpec, trials: list[Trial], fixed_parallel: bo
             out[key] = round(out[key] * scale, 4)
         out["trials"] = round(out["trials"] * scale)
         out["summary"] = summary(out)
-    out.update(infeasible=infeasible, rows=shape.rows, rows_estimated=shape.estimated)
+    out.update(infeasible=infeasible, rows=shape.rows, rows_estimated=shape.estimated,
+               startup_seconds=startup_reserve.reserve(history(deps), deps.settings.batch_startup_seconds))
     return out
 
 

@@ -1,7 +1,8 @@
 """The installation's finished-trial history, which the performance model is refitted on (job_plans).
 
 Each ended job leaves one object, gs://BUCKET/artifacts/_perf/{finished_at}-{job_id}.json (no job id
-starts with "_"), holding its fits as perf_records.dumps: shapes and seconds, never data. Written once
+starts with "_"), holding its fits and its batches' start-ups as perf_records.dumps: shapes and seconds,
+never data. Written once
 per job by the JobEnded handler under a name of its own (a redelivery writes the same bytes; no object
 is shared, so nothing contends); read at acceptance, the newest HISTORY_JOBS of them, each read once per
 process (they never change)."""
@@ -11,7 +12,7 @@ import re
 from weakref import WeakKeyDictionary
 
 from zygarde.config import prefix
-from zygarde.domain import perf_records
+from zygarde.domain import perf_records, startup_reserve
 from zygarde.domain.errors import NotFound, PermanentError
 from zygarde.domain.model import PREPARE, TRAIN, Job, Trial, TrialState
 from zygarde.domain.perf_records import Observation, TrialShape
@@ -64,7 +65,8 @@ def history(deps: Deps, uris: tuple[str, ...] | None = None) -> list[Observation
 
 def observations(job: Job, trials: list[Trial], pack_concurrency: int) -> list[Observation]:
     """The job's finished fits as the planner shapes trials (job_plans.workload): the prepared train
-    part's rows, the dataset's columns less the target, the task cores a fit had in its batch."""
+    part's rows, the dataset's columns less the target, the task cores a fit had in its batch; then
+    its batches' start-ups (startup_reserve.measured)."""
     plan = job.plan or {}
     prepare = next((t for t in trials if t.kind == PREPARE), None)
     rows = int(((prepare.outputs.get("rows") if prepare else None) or {}).get("train") or 0)
@@ -83,7 +85,7 @@ def observations(job: Job, trials: list[Trial], pack_concurrency: int) -> list[O
             continue
         shape = TrialShape(t.algorithm, perf_records.cost_params(t.params), rows, features, cores, t.train_fraction)
         out.append(Observation.of_fit(shape, float(seconds)))
-    return out
+    return out + [Observation(perf_records.STARTUP, s) for s in startup_reserve.measured(trials)]
 
 
 def record(deps: Deps, job: Job) -> None:
@@ -92,4 +94,5 @@ def record(deps: Deps, job: Job) -> None:
     if found:
         deps.blobs.write_bytes(object_uri(deps.settings.bucket, job), perf_records.dumps(found).encode(),
                                "application/json")
-        log.info("performance history kept job_id=%s fits=%d", job.job_id, len(found))
+        startups = sum(o.stage == perf_records.STARTUP for o in found)
+        log.info("performance history kept job_id=%s fits=%d startups=%d", job.job_id, len(found) - startups, startups)

@@ -65,7 +65,7 @@ def replan_job(cmd: ReplanJob, deps: Deps) -> list[Message]:
         return []
     stored = job_plans.stored(new, now.isoformat(), plan.get("fixed_parallel", False))
     stored.update(rows=current.workload.rows, rows_estimated=plan.get("rows_estimated"), revision=plan["revision"] + 1,
-                  fits_seen=len(fits))
+                  fits_seen=len(fits), startup_seconds=plan.get("startup_seconds"))
     message = (f"finished trials ran {_times(drift)}x the predicted time: plan for the "
                f"{len(new.workload.trials)} trials left now {stored['summary']} (was {plan['summary']})")
     return _record(deps, job, plan, stored, message)
