@@ -153,3 +153,50 @@ def test_a_kfold_job_keeps_out_of_fold_predictions_and_says_its_ensemble_was_cho
     assert job.state is JobState.SUCCEEDED
     assert "areaUnderROC=0.91 out of fold, better than the best single trial t0002 0.88, 0.92 on test" in \
         job.conditions[-1].message
+
+
+def test_an_ensemble_version_shows_its_weighted_importance_and_says_it_has_no_per_row_explanations(deps, monkeypatch):
+    """Its record carries the finalisation's importance and explanations; `zygarde models NAME` prints both,
+    and the client's explain() says why there are none without asking the predict service."""
+    from click.testing import CliRunner
+
+    from tests.unit.conftest import OWNER, token
+    from zygarde import cli, cli_common
+    from zygarde.client import Client
+    from zygarde.client.errors import ExplanationsUnavailable
+    from zygarde.domain.ensemble_importance import NO_ATTRIBUTIONS
+
+    job_id = submit(job_message(), deps)
+    _train(deps, job_id)
+    fin = deps.repo.get_trial(job_id, FINALIZE)
+    package = package_uri(deps.settings, job_id, job_id)
+    importance = {"status": "available", "native": "coefficient+gain",
+                  "columns": [{"column": "age", "permutation": 0.12, "native": 0.7},
+                              {"column": "plan", "permutation": 0.03, "native": 0.3}],
+                  "permutation": {"metric": "areaUnderROC", "part": "validation", "weighted": True},
+                  "ensemble": {"method": "weighted", "members": []}}
+    unexplained = {"status": "unavailable", "reason": NO_ATTRIBUTIONS}
+    deliver(deps, fin, FinalizeResult(job_id, fin.attempt, "SUCCEEDED", {"areaUnderROC": 0.92}, package_uri=package,
+                                      manifest_uri=package + "manifest.json", ensemble=SUMMARY, importance=importance,
+                                      explanations=unexplained,
+                                      online={"status": "available", "onnx_uri": package + "model.onnx"}),
+            True, times=2)
+    [record] = deps.repo.model_versions(job_id)
+    assert record["algorithm"] == "ensemble" and record["importance"] == importance
+    assert record["explanations"] == unexplained
+
+    monkeypatch.setattr(cli_common, "local_deps", lambda: deps)
+    out = CliRunner().invoke(cli.main, ["models", job_id], env={"ZYGARDE_IDENTITY_TOKEN": token(OWNER)})
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "v1 feature importance (permutation: how much areaUnderROC worsens on validation" in text
+    assert f"v1 per-row explanations: none ({NO_ATTRIBUTIONS})" in text
+
+    def no_call(*args, **kwargs):
+        raise AssertionError("explain() asked the predict service about a version that has no attributions")
+
+    model = Client(deps=deps, tokens=lambda: token(OWNER), predict_http=no_call).model(job_id)
+    assert model.online and model.importance == importance
+    with pytest.raises(ExplanationsUnavailable, match=f"{job_id} v1 has no per-row attributions: an ensemble has no "
+                                                      "per-row explanations"):
+        model.explain([{"age": 40, "plan": "basic"}])
