@@ -140,7 +140,7 @@ def models() -> None:
 def models_list(name: str, fmt: str) -> None:
     """The registered versions of model NAME: winner, validation and test scores, package. Only a model you
     (as your identity token proves) own or that is shared with you."""
-    from zygarde.cli_extras import echo_json, importance_lines, model_rows_json
+    from zygarde.cli_extras import echo_json, explanations_line, importance_lines, model_rows_json
     from zygarde.service_layer import model_access
     from zygarde.service_layer.queries import model_versions
 
@@ -162,7 +162,7 @@ def models_list(name: str, fmt: str) -> None:
                       f"{r.validation:.4f}" if r.validation is not None else "",
                       f"{r.test:.4f}" if r.test is not None else "", r.package_uri or "", (r.registered_at or "")[:19])
     console.print(table)
-    for line in importance_lines(rows[-1]):
+    for line in [*importance_lines(rows[-1]), explanations_line(rows[-1])]:
         console.print(line, markup=False, highlight=False)
     shared = ", ".join(sorted(f"{model_access.member_identity(g)} ({r})" for g, r in (doc.get("grants") or {}).items()))
     owner = model_access.member_identity(doc["owner"]) if doc.get("owner") else "unknown"

@@ -148,6 +148,16 @@ def watch_json(deps, job_id: str, timeout: float = 3600, poll: float = 2.0) -> i
     return 1
 
 
+def explanations_line(row) -> str:
+    """Whether the version explains single predictions (`zygarde predict --explain`), or why not."""
+    section = row.explanations or {}
+    if section.get("status") == "available":
+        return (f"v{row.version} per-row explanations: {section.get('method')} ({section.get('output')}), with "
+                "`zygarde predict --explain`")
+    reason = section.get("reason") or "registered before models carried them"
+    return f"v{row.version} per-row explanations: none ({reason})"
+
+
 def importance_lines(row, top: int = 10, width: int = 30) -> list[str]:
     """The latest version's global feature importance as text bars (what `zygarde models NAME` prints):
     permutation on validation when measured, else the learner's own measure; [] when it has none."""

@@ -110,6 +110,14 @@ def test_job_trains_end_to_end_and_model_predicts(deps, local_cloud):
     assert manifest["job_id"] == "e2e-train" and manifest["trial_id"] == view.job.best_trial_id
     # the winner was fitted in this batch by its trial: taken from memory, not fitted again
     assert manifest["refit"]["refitted"] is False and manifest["refit"]["on"] == "train", manifest["refit"]
+    # every trial kept its validation predictions in the bucket, and the finalisation selected on them: on
+    # this data their ensemble does not beat the winner, so the single winner is what got registered
+    assert all(t.outputs["validation_predictions_uri"].endswith(f"/{t.trial_id}/attempt-1/validation_predictions.parquet")
+               and deps.blobs.exists(t.outputs["validation_predictions_uri"]) for t in view.trials)
+    ensemble = view.finalize.outputs["ensemble"]
+    assert ensemble["candidates"] == 3 and ensemble["selected_on"] == "validation", ensemble
+    assert ensemble["status"] == "not_better" and "ensemble" not in manifest, ensemble
+    assert ensemble["best_single_trial_id"] == view.job.best_trial_id
     assert deps.repo.model_versions("e2e-train")[0]["package_uri"] == package
     rows = view.leaderboard()
     assert rows[0].rank == 1 and rows[0].trial_id == view.job.best_trial_id

@@ -8,26 +8,28 @@ import pytest
 
 from tests.unit.conftest import job_message
 from tests.unit.test_handlers import deliver, model_of, submit, training_trials
-from zygarde.domain.contracts import FinalizeRequest, FinalizeResult, TrialResult
+from zygarde.domain.contracts import FinalizeRequest, FinalizeResult, PackRequest, TrialResult
 from zygarde.domain.model import FINALIZE, JobState, TrialState
 from zygarde.service_layer.locations import package_uri, predictions_uri
 
 AUC = {"t0000": 0.80, "t0001": 0.90, "t0002": 0.85, "t0003": 0.70}
 
 
-def _kept(deps, trial) -> str:
-    return predictions_uri(deps.settings, trial.job_id, trial.trial_id, trial.attempt)
+def _kept(deps, trial, out_of_fold: bool = False) -> str:
+    return predictions_uri(deps.settings, trial.job_id, trial.trial_id, trial.attempt, out_of_fold=out_of_fold)
 
 
-def _train(deps, job_id, keep=True):
-    """Every trial succeeds (delivered twice), keeping its validation predictions when `keep`."""
+def _train(deps, job_id, keep=True, out_of_fold=False):
+    """Every trial succeeds (delivered twice), keeping its validation predictions when `keep` (its
+    out-of-fold ones with `out_of_fold`)."""
     while True:
         running = [t for t in training_trials(deps, job_id) if t.state is TrialState.RUNNING]
         if not running:
             return
         for t in running:
+            kept = _kept(deps, t, out_of_fold) if keep else None
             result = TrialResult(job_id, t.trial_id, t.attempt, "SUCCEEDED", {"areaUnderROC": AUC[t.trial_id]},
-                                 model_uri=model_of(deps, t), validation_predictions_uri=_kept(deps, t) if keep else None)
+                                 model_uri=model_of(deps, t), validation_predictions_uri=kept)
             deliver(deps, t, result, True, times=2)
 
 
@@ -129,3 +131,72 @@ def test_a_job_may_turn_ensembles_off(deps):
     job_id = submit(job_message(spec_dict(ensemble=False)), deps)
     _train(deps, job_id)
     assert _finalize_request(deps, job_id).ensemble == ()  # the predictions were kept, but not asked for
+
+
+def test_a_kfold_job_keeps_out_of_fold_predictions_and_says_its_ensemble_was_chosen_out_of_fold(deps):
+    from tests.unit.conftest import spec_dict
+
+    job_id = submit(job_message(spec_dict(data={"k_folds": 3})), deps)
+    first = training_trials(deps, job_id)[0]
+    request = PackRequest.from_json(deps.launcher.requests[first.batch_id].args[1])
+    assert request.k_folds == 3
+    assert request.trials[0].predictions_uri == _kept(deps, first, out_of_fold=True)
+    assert request.trials[0].predictions_uri.endswith(f"/{first.trial_id}/attempt-1/oof_predictions.parquet")
+    _train(deps, job_id, out_of_fold=True)
+    ensemble = _finalize_request(deps, job_id).ensemble
+    assert [c.predictions_uri for c in ensemble][0] == _kept(deps, deps.repo.get_trial(job_id, "t0001"), True)
+
+    # selected out of fold: scored against the best single trial's out-of-fold score, not its CV mean
+    _package(deps, job_id, {**SUMMARY, "selected_on": "out_of_fold", "validation_score": 0.91,
+                            "best_single_trial_id": "t0002", "best_single_score": 0.88})
+    job = deps.repo.get_job(job_id)
+    assert job.state is JobState.SUCCEEDED
+    assert "areaUnderROC=0.91 out of fold, better than the best single trial t0002 0.88, 0.92 on test" in \
+        job.conditions[-1].message
+
+
+def test_an_ensemble_version_shows_its_weighted_importance_and_says_it_has_no_per_row_explanations(deps, monkeypatch):
+    """Its record carries the finalisation's importance and explanations; `zygarde models NAME` prints both,
+    and the client's explain() says why there are none without asking the predict service."""
+    from click.testing import CliRunner
+
+    from tests.unit.conftest import OWNER, token
+    from zygarde import cli, cli_common
+    from zygarde.client import Client
+    from zygarde.client.errors import ExplanationsUnavailable
+    from zygarde.domain.ensemble_importance import NO_ATTRIBUTIONS
+
+    job_id = submit(job_message(), deps)
+    _train(deps, job_id)
+    fin = deps.repo.get_trial(job_id, FINALIZE)
+    package = package_uri(deps.settings, job_id, job_id)
+    importance = {"status": "available", "native": "coefficient+gain",
+                  "columns": [{"column": "age", "permutation": 0.12, "native": 0.7},
+                              {"column": "plan", "permutation": 0.03, "native": 0.3}],
+                  "permutation": {"metric": "areaUnderROC", "part": "validation", "weighted": True},
+                  "ensemble": {"method": "weighted", "members": []}}
+    unexplained = {"status": "unavailable", "reason": NO_ATTRIBUTIONS}
+    deliver(deps, fin, FinalizeResult(job_id, fin.attempt, "SUCCEEDED", {"areaUnderROC": 0.92}, package_uri=package,
+                                      manifest_uri=package + "manifest.json", ensemble=SUMMARY, importance=importance,
+                                      explanations=unexplained,
+                                      online={"status": "available", "onnx_uri": package + "model.onnx"}),
+            True, times=2)
+    [record] = deps.repo.model_versions(job_id)
+    assert record["algorithm"] == "ensemble" and record["importance"] == importance
+    assert record["explanations"] == unexplained
+
+    monkeypatch.setattr(cli_common, "local_deps", lambda: deps)
+    out = CliRunner().invoke(cli.main, ["models", job_id], env={"ZYGARDE_IDENTITY_TOKEN": token(OWNER)})
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "v1 feature importance (permutation: how much areaUnderROC worsens on validation" in text
+    assert f"v1 per-row explanations: none ({NO_ATTRIBUTIONS})" in text
+
+    def no_call(*args, **kwargs):
+        raise AssertionError("explain() asked the predict service about a version that has no attributions")
+
+    model = Client(deps=deps, tokens=lambda: token(OWNER), predict_http=no_call).model(job_id)
+    assert model.online and model.importance == importance
+    with pytest.raises(ExplanationsUnavailable, match=f"{job_id} v1 has no per-row attributions: an ensemble has no "
+                                                      "per-row explanations"):
+        model.explain([{"age": 40, "plan": "basic"}])

@@ -5,7 +5,9 @@ core-hour budget), results, idle reports of warm batches (handed the next work, 
 run out of time), duplicate and lost notifications, dead batches, reconciler ticks and cancels must keep
 these invariants: no trial runs twice at once; neither the capacity cap nor a job's max_parallel is
 exceeded, waiting batches included; every attempt that ran is kept for the budgets (every rung counts);
-every job ends; and then no batch of it lives on.
+every job ends; and then no batch of it lives on. Trials keep their validation predictions, and a
+finalisation may report that the ensemble of its candidates won: a job that registers a model registers
+that ensemble (its members, its leaderboard row) exactly when its last finalisation said so.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from zygarde.domain.model import FINALIZE, PREPARE, TRAIN, TrialState
 from zygarde.service_layer import edge
 from zygarde.service_layer.deps import Deps
 from zygarde.service_layer.edge import PubSubMessage
-from zygarde.service_layer.locations import data_prefix
+from zygarde.service_layer.locations import data_prefix, predictions_uri
+from zygarde.service_layer.queries import job_view
 
 CAP = 3
 OTHER = "bo@example.com"
@@ -127,7 +130,21 @@ class Jobs(RuleBasedStateMachine):
                                                        "eventType": "OBJECT_FINALIZE"}), self.deps)
         self._follow_handoffs()
 
-    def _result(self, job_id: str, trial_id: str, attempt: int, ok: bool, auc: float):
+    def _ensemble(self, request, wins: bool) -> dict | None:
+        """What a finalisation reports of its ensemble candidates: the first two won, or the winner alone."""
+        candidates = list(getattr(request, "ensemble", ()))
+        if len(candidates) < 2:
+            return None
+        members = candidates[:2] if wins else candidates[:1]
+        self.kinds["ensemble registered" if wins else "ensemble not better"] += 1
+        return {"status": "registered" if wins else "not_better", "metric": "areaUnderROC", "direction": "maximize",
+                "rounds": 25, "validation_score": 0.99 if wins else 0.9, "best_single_trial_id": candidates[0].trial_id,
+                "best_single_score": 0.9, "candidates": len(candidates), "selected_on": "validation",
+                "members": [{"trial_id": c.trial_id, "algorithm": c.algorithm, "count": 1,
+                             "weight": 1 / len(members)} for c in members]}
+
+    def _result(self, job_id: str, trial_id: str, attempt: int, ok: bool, auc: float, request=None,
+                ensemble_wins: bool = True):
         if trial_id == PREPARE:
             parts = {p: data_prefix(self.deps.settings, job_id) + p for p in ("train", "validation", "test")}
             return PrepareResult(job_id, attempt, "SUCCEEDED", report={"schema": [{"name": "f1"}, {"name": "y"}]},
@@ -135,10 +152,13 @@ class Jobs(RuleBasedStateMachine):
                 PrepareResult(job_id, attempt, "FAILED", error="one class", error_kind="data")
         if trial_id == FINALIZE:
             return FinalizeResult(job_id, attempt, "SUCCEEDED" if ok else "FAILED", {"areaUnderROC": 0.8},
-                                  error=None if ok else "boom", error_kind=None if ok else "runtime")
+                                  error=None if ok else "boom", error_kind=None if ok else "runtime",
+                                  ensemble=self._ensemble(request, ensemble_wins) if ok else None)
+        kept = predictions_uri(self.deps.settings, job_id, trial_id, attempt) if ok else None
         return TrialResult(job_id, trial_id, attempt, "SUCCEEDED" if ok else "FAILED",
                            {"areaUnderROC": auc, "train_seconds": 1.0} if ok else {},
-                           error=None if ok else "boom", error_kind=None if ok else "runtime")
+                           error=None if ok else "boom", error_kind=None if ok else "runtime",
+                           validation_predictions_uri=kept)
 
     # --- what happens ---------------------------------------------------------------------------
     @rule(n=st.integers(1, 3), owner=st.sampled_from([OWNER, OTHER]), packing=st.sampled_from(["auto", "auto", "off"]),
@@ -154,14 +174,15 @@ class Jobs(RuleBasedStateMachine):
         self.kinds[extra] += 1
         edge.submit_job(job_message(spec, f"m-{job_id}"), self.deps)
 
-    @rule(data=st.data(), ok=st.booleans(), notify=st.booleans())
-    def a_trial_reports(self, data, ok, notify):
+    @rule(data=st.data(), ok=st.booleans(), notify=st.booleans(), ensemble_wins=st.booleans())
+    def a_trial_reports(self, data, ok, notify, ensemble_wins):
         live = self._live()
         if not live:
             return
         batch_id, trial_id, attempt, uri = data.draw(st.sampled_from(live))
         job_id = self.deps.launcher.requests[batch_id].labels["zygarde-job"]
-        result = self._result(job_id, trial_id, attempt, ok, data.draw(st.floats(0.5, 1.0)))
+        result = self._result(job_id, trial_id, attempt, ok, data.draw(st.floats(0.5, 1.0)),
+                              self._current(batch_id)[0], ensemble_wins)
         self.deps.blobs.write_bytes(uri, result.to_json().encode())
         self._deliver(uri.removeprefix("gs://bkt/"), notify)
         if batch_id in self.deps.launcher.running and not any(b == batch_id for b, *_ in self._live()):
@@ -235,7 +256,8 @@ class Jobs(RuleBasedStateMachine):
                 if batch_id not in self.deps.launcher.running or self.deps.blobs.exists(uri):
                     continue
                 job_id = self.deps.launcher.requests[batch_id].labels["zygarde-job"]
-                self.deps.blobs.write_bytes(uri, self._result(job_id, trial_id, attempt, True, 0.7).to_json().encode())
+                result = self._result(job_id, trial_id, attempt, True, 0.7, self._current(batch_id)[0])
+                self.deps.blobs.write_bytes(uri, result.to_json().encode())
                 self._deliver(uri.removeprefix("gs://bkt/"))
                 if batch_id in self.deps.launcher.running and not any(b == batch_id for b, *_ in self._live()):
                     self._work_done(batch_id)
@@ -259,6 +281,30 @@ class Jobs(RuleBasedStateMachine):
         assert self.deps.launcher.running == []
         assert self.deps.repo.active_trials() == [] and self.deps.repo.capacity_holders() == {}
         assert all(t.state is not TrialState.PAUSED for j in self.jobs for t in self.deps.repo.list_trials(j))
+        for job_id in self.jobs:
+            self._registered_what_the_finalisation_chose(job_id)
+
+    def _registered_what_the_finalisation_chose(self, job_id: str) -> None:
+        """A registered version is the ensemble exactly when the job's finalisation reported one registered:
+        its members (succeeded trials that kept predictions), its weights, its own leaderboard row."""
+        job = self.deps.repo.get_job(job_id)
+        if job.model_version is None:
+            return
+        [record] = [r for r in self.deps.repo.model_versions(job.model_name) if r["job_id"] == job_id]
+        ensemble = self.deps.repo.get_trial(job_id, FINALIZE).outputs.get("ensemble") or {}
+        rows = job_view(self.deps.repo, job_id).leaderboard()
+        if ensemble.get("status") != "registered":
+            assert record["algorithm"] != "ensemble" and rows[0].trial_id == job.best_trial_id, (record, ensemble)
+            return
+        event("a job registered an ensemble")
+        members = [m["trial_id"] for m in ensemble["members"]]
+        assert record["algorithm"] == "ensemble" and record["ensemble"] == ensemble
+        assert [m["trial_id"] for m in record["params"]["members"]] == members
+        trials = {t.trial_id: t for t in self.deps.repo.list_trials(job_id)}
+        assert all(trials[m].state is TrialState.SUCCEEDED and trials[m].outputs.get("validation_predictions_uri")
+                   for m in members), members
+        assert members[0] == job.best_trial_id  # the candidates come best first, the winner first
+        assert rows[0].trial_id == "ensemble" and [m["trial_id"] for m in rows[0].members] == members
 
 
 TestJobs = Jobs.TestCase

@@ -116,6 +116,10 @@ class Model:
         from zygarde.client import predicting
 
         df = _frame(df)
+        section = self.record.get("explanations") or {}
+        if section.get("status") == "unavailable":  # e.g. an ensemble: said before any request is sent
+            raise ExplanationsUnavailable(f"{self.name} v{self.version} has no per-row attributions: "
+                                          f"{section.get('reason') or 'none were prepared for it'}")
         if not self.online or not self._conn.serves_online:
             raise ExplanationsUnavailable(
                 f"{self.name} v{self.version} has no per-row attributions here: they are computed by the predict "

@@ -91,9 +91,13 @@ def _registration(s: JobSnapshot, best: Trial, partial: bool, problem: str | Non
     ensemble = registered_ensemble(finalize.outputs)
     if ensemble is not None:
         members = ", ".join(f"{m['trial_id']} ({m['algorithm']}) {m['weight']:.3g}" for m in ensemble["members"])
-        message = (f"ensemble of {len(ensemble['members'])} trials ({members}) {spec.objective}="
-                   f"{ensemble['validation_score']:.6g} on validation, better than the best trial {best.trial_id} "
-                   f"({best.algorithm}) {score(best):.6g}"
+        if ensemble.get("selected_on") == "out_of_fold":  # k-fold: both scored on the out-of-fold predictions
+            versus = (f"{ensemble['validation_score']:.6g} out of fold, better than the best single trial "
+                      f"{ensemble.get('best_single_trial_id')} {ensemble.get('best_single_score', float('nan')):.6g}")
+        else:
+            versus = (f"{ensemble['validation_score']:.6g} on validation, better than the best trial {best.trial_id} "
+                      f"({best.algorithm}) {score(best):.6g}")
+        message = (f"ensemble of {len(ensemble['members'])} trials ({members}) {spec.objective}={versus}"
                    + (f", {on_test:.6g} on test" if on_test is not None else "") + f"; registered as {name} v")
     else:
         message = (f"best trial {best.trial_id} ({best.algorithm}) {spec.objective}={score(best):.6g} on validation"

@@ -46,9 +46,11 @@ def trial_uris(settings: Settings, job_id: str, trial_id: str, attempt: int) -> 
     return model, base + result_object_name(job_id, trial_id, attempt)
 
 
-def predictions_uri(settings: Settings, job_id: str, trial_id: str, attempt: int) -> str:
-    """Where an attempt keeps its validation predictions (one Parquet file) for the ensemble selection."""
-    return f"gs://{settings.bucket}/{prefix('artifacts')}{job_id}/{trial_id}/attempt-{attempt}/validation_predictions.parquet"
+def predictions_uri(settings: Settings, job_id: str, trial_id: str, attempt: int, out_of_fold: bool = False) -> str:
+    """Where an attempt keeps its validation predictions (one Parquet file) for the ensemble selection; a
+    k-fold job's (out_of_fold) its out-of-fold predictions."""
+    name = "oof_predictions" if out_of_fold else "validation_predictions"
+    return f"gs://{settings.bucket}/{prefix('artifacts')}{job_id}/{trial_id}/attempt-{attempt}/{name}.parquet"
 
 
 def data_prefix(settings: Settings, job_id: str) -> str:

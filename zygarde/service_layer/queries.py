@@ -168,6 +168,9 @@ class ModelVersionRow:
     # "permutation"?, "native"?}] most important first, "permutation": {...}} or {"status", "reason"}; None
     # for versions registered before models carried it
     importance: dict | None = None
+    # per-row attributions served online: {"status": "available", "method", "output"} or {"status",
+    # "reason"} (an ensemble's: none, and why); None for versions registered before models carried them
+    explanations: dict | None = None
 
 
 def model_versions(repo: JobRepository, name: str) -> list[ModelVersionRow]:
@@ -181,5 +184,6 @@ def model_versions(repo: JobRepository, name: str) -> list[ModelVersionRow]:
             version=int(record["version"]), job_id=record.get("job_id", ""), trial_id=record.get("trial_id", ""),
             algorithm=record.get("algorithm", ""), params=dict(record.get("params") or {}), metric=metric,
             validation=validation.get(metric), test=test.get(metric), package_uri=record.get("package_uri"),
-            registered_at=record.get("registered_at"), importance=record.get("importance")))
+            registered_at=record.get("registered_at"), importance=record.get("importance"),
+            explanations=record.get("explanations")))
     return rows

@@ -4,8 +4,8 @@ package carries a copy of it under code/zygarde_pyfunc/, serving.mlflow_model).
 `mlflow.pyfunc.load_model(PACKAGE_DIR).predict(frame)` scores a pandas DataFrame as `zygarde predict`
 does: with the package's model.onnx through onnxruntime, the rows passed as JSON rows are passed to the
 predict service (so nulls, booleans and unseen categories are scored the same way). A version that does
-not serve online (no model.onnx) is scored by its Spark PipelineModel in a local Spark session, which
-needs Zygarde installed, pyspark and Java. The answer is a DataFrame: `prediction`, and for classifiers `label` and
+not serve online (no model.onnx) is scored by its Spark PipelineModel (an ensemble: its members, averaged)
+in a local Spark session, which needs Zygarde installed, pyspark and Java. The answer is a DataFrame: `prediction`, and for classifiers `label` and
 `probabilities` (one list a row, in the order of the manifest's `labels`).
 """
 from __future__ import annotations
@@ -61,12 +61,15 @@ class ZygardeModel:
         from pyspark.sql import SparkSession
         from pyspark.sql import types as T
 
-        from zygarde.spark.predict import predictions
+        from zygarde.spark.predict import Ensemble, is_ensemble, predictions
 
         spark = SparkSession.getActiveSession() or SparkSession.builder.master("local[1]") \
             .appName("zygarde-mlflow").config("spark.ui.enabled", "false").getOrCreate()
         if self._spark_model is None:
-            self._spark_model = PipelineModel.load(str((self.root / "model").resolve()))
+            if is_ensemble(self.manifest):  # its members under members/{i}, averaged with their weights
+                self._spark_model = Ensemble(self.manifest, str(self.root.resolve()))
+            else:
+                self._spark_model = PipelineModel.load(str((self.root / "model").resolve()))
         schema = [c for c in self.manifest.get("input_schema") or []]
         struct = T.StructType([T.StructField(c["name"], T._parse_datatype_string(c["type"]), True) for c in schema])
         records = _rows(frame)

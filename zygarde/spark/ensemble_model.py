@@ -35,11 +35,14 @@ def member_uri(package_uri: str, index: int) -> str:
     return f"{package_uri.rstrip('/')}/{MEMBERS_DIR}/{index}"
 
 
-def load(manifest: dict) -> tuple[list[Member], list[str] | None]:
-    """The members of an ensemble package's manifest (its `ensemble` section), and the class names."""
+def load(manifest: dict, package_root: str | None = None) -> tuple[list[Member], list[str] | None]:
+    """The members of an ensemble package's manifest (its `ensemble` section), and the class names; read
+    under `package_root` (members/{i}: a copy of the package, e.g. downloaded) when given, else where the
+    manifest says they were written."""
     members = []
-    for entry in manifest["ensemble"]["members"]:
-        members.append(Member(PipelineModel.load(hadoop_fs.qualify(entry["model_uri"])), float(entry["weight"])))
+    for i, entry in enumerate(manifest["ensemble"]["members"]):
+        uri = member_uri(package_root, i) if package_root is not None else entry["model_uri"]
+        members.append(Member(PipelineModel.load(hadoop_fs.qualify(uri)), float(entry["weight"])))
     if not members:
         raise DatasetError("the ensemble package lists no members")
     return members, manifest.get("labels")

@@ -2,6 +2,8 @@
 validation predictions read and lined up by row id, Caruana's greedy selection run on the job's metric
 (domain/ensemble.py), and, when the ensemble beats the best single trial on validation, its members
 fitted as the winner is (their kept model, or refitted with their params and seed on the same rows).
+A k-fold job's trials keep out-of-fold predictions instead (every train and validation row, lined up by
+row id and fold: validation_predictions), and the selection runs on those (selected_on "out_of_fold").
 
 A candidate whose predictions cannot be read, or do not cover the same rows with the same labels as
 the winner's, or lack class probabilities (a classifier without them), is left out (logged); with
@@ -26,9 +28,13 @@ from zygarde.spark.refit import refit
 
 log = logging.getLogger(__name__)
 
+VALIDATION, OUT_OF_FOLD = "validation", "out_of_fold"  # what the selection scored: FinalizeResult.ensemble's selected_on
 
-def _aligned(spark: SparkSession, request: FinalizeRequest, context: str) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """(trial id -> predictions, best first; the labels) of the candidates that line up with the first."""
+
+def _aligned(spark: SparkSession, request: FinalizeRequest,
+             context: str) -> tuple[dict[str, np.ndarray], np.ndarray | None, str | None]:
+    """(trial id -> predictions, best first; the labels; what they are: VALIDATION or OUT_OF_FOLD) of the
+    candidates that line up with the first."""
     classes = request.task in CLASSIFICATION
     out: dict[str, np.ndarray] = {}
     reference = None
@@ -45,13 +51,17 @@ def _aligned(spark: SparkSession, request: FinalizeRequest, context: str) -> tup
         if reference is None:
             reference = read
         elif not (np.array_equal(read["row_id"], reference["row_id"])
+                  and (read["fold"] is None) == (reference["fold"] is None)
+                  and (read["fold"] is None or np.array_equal(read["fold"], reference["fold"]))
                   and np.array_equal(read["label"], reference["label"])
                   and read["values"].shape == reference["values"].shape):
-            log.warning("ensemble candidate left out %s trial_id=%s: its validation rows differ from the first "
+            log.warning("ensemble candidate left out %s trial_id=%s: its rows differ from the first "
                         "candidate's", context, candidate.trial_id)
             continue
         out[candidate.trial_id] = read["values"]
-    return out, (reference["label"] if reference is not None else None)
+    if reference is None:
+        return out, None, None
+    return out, reference["label"], (OUT_OF_FOLD if reference["fold"] is not None else VALIDATION)
 
 
 def choose(spark: SparkSession, request: FinalizeRequest, context: str) -> tuple[ensemble.Selection | None,
@@ -61,7 +71,7 @@ def choose(spark: SparkSession, request: FinalizeRequest, context: str) -> tuple
         return None, None
     if request.task not in CLASSIFICATION and request.task != REGRESSION:
         return None, {"status": "skipped", "reason": f"no ensembles for {request.task}"}
-    predictions, labels = _aligned(spark, request, context)
+    predictions, labels, selected_on = _aligned(spark, request, context)
     if len(predictions) < 2:
         return None, {"status": "skipped", "candidates": len(predictions),
                       "reason": "fewer than two of the best trials kept usable validation predictions"}
@@ -71,6 +81,7 @@ def choose(spark: SparkSession, request: FinalizeRequest, context: str) -> tuple
     summary.pop("improved")
     summary["status"] = "registered" if selection.improved else "not_better"
     summary["candidates"] = len(predictions)
+    summary["selected_on"] = selected_on
     for member in summary["members"]:
         member["algorithm"] = algorithms[member["trial_id"]]
     log.info("ensemble selected %s status=%s members=%d %s=%.6g best_single=%s %.6g", context, summary["status"],

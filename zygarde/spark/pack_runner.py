@@ -19,7 +19,8 @@ job group (peak memory is the batch's, not a trial's: reported for a pack of one
 peak_memory_bytes with the batch's executor CPU). The model is saved (model_uri, model_bytes) only
 when the packed trial names a model_uri (the job keeps every trial's model, or does not pack). A trial
 fitted on all the train rows writes its validation predictions to its predictions_uri, when named
-(validation_predictions: for the ensemble selection at finalisation).
+(validation_predictions: for the ensemble selection at finalisation); with k-fold cross-validation, its
+out-of-fold predictions (each train row scored by its fold's model, each validation row by the final one).
 """
 from __future__ import annotations
 
@@ -218,12 +219,25 @@ class _Pack:
             return trial_parallel.train_and_score(self, trial, candidate, algorithm, context)
         parts, phases, metrics = self.parts, Phases(context), {}
         cv: dict[str, float] = {}
+        keeps = self.keeps_predictions(trial, candidate)
+        out_of_fold: list = []  # each fold's held-out rows as its model scored them (pyarrow tables)
         if candidate.k_folds >= 2:
+            scored_folds: list[DataFrame] = []
+
             def score_fold(i: int) -> DataFrame:
                 features = self.features(algorithm, i)
-                return fit_learner(candidate, algorithm, features, parts.labels).learner.transform(features.validation)
+                scored = fit_learner(candidate, algorithm, features, parts.labels).learner.transform(features.validation)
+                if keeps and ROW_ID in scored.columns:  # kept for the ensemble selection, scored once
+                    scored = scored.cache()
+                    scored_folds.append(scored)
+                    out_of_fold.append(validation_predictions.scored_table(scored, fold=i))
+                return scored
 
-            cv = cross_validate(candidate, algorithm, self.folds().sizes, score_fold, context)
+            try:
+                cv = cross_validate(candidate, algorithm, self.folds().sizes, score_fold, context)
+            finally:
+                for scored in scored_folds:
+                    scored.unpersist()
             phases.done("cross_validate", k_folds=candidate.k_folds)
         features = self.features(algorithm, None)
         phases.done("preprocess", plan=preprocessing_key(algorithm), shared=True)
@@ -238,9 +252,13 @@ class _Pack:
         try:
             metrics.update(evaluate(candidate.task, predictions, label_col=LABEL, features_col=FEATURES,
                                     distance=distance(algorithm, candidate.params)))
-            if self.keeps_predictions(trial, candidate) and ROW_ID in predictions.columns:
+            if keeps and ROW_ID in predictions.columns and candidate.k_folds < 2:
                 self.keep_predictions(trial, lambda: validation_predictions.write_scored(
                     self.spark, trial.predictions_uri, predictions))
+            elif keeps and ROW_ID in predictions.columns and len(out_of_fold) == candidate.k_folds:
+                self.keep_predictions(trial, lambda: validation_predictions.write_out_of_fold(
+                    self.spark, trial.predictions_uri, out_of_fold,
+                    validation_predictions.scored_table(predictions, fold=validation_predictions.VALIDATION_FOLD)))
         finally:
             predictions.unpersist()
         phases.done("evaluate")

@@ -9,7 +9,8 @@ When the request names no model (no trial model was kept), the winner is fitted 
 When the request names ensemble candidates, the ensemble selection runs first (ensemble_package); an
 ensemble that beats the best single trial on validation is packaged instead: its members' PipelineModels
 under {package_uri}members/{i} and the manifest's `ensemble` section (members with their weights), with
-no model/ directory; it is scored once on the test part, and batch prediction averages its members.
+no model/ directory; it is scored once on the test part, and batch prediction averages its members. Its
+feature importance is its members', weighted, and it has the MLflow files too (ensemble_explain).
 
 `run_finalize` never raises (any failure is a FAILED FinalizeResult with one readable sentence);
 `execute` also writes the result to request.result_uri, as the very last act of the batch.
@@ -28,7 +29,7 @@ from pyspark.sql import DataFrame, SparkSession
 from zygarde.domain.algorithms import CLUSTERING
 from zygarde.domain.contracts import FinalizeRequest, FinalizeResult
 from zygarde.domain.errors import DatasetError
-from zygarde.spark import ensemble_model, ensemble_package, hadoop_fs
+from zygarde.spark import ensemble_explain, ensemble_model, ensemble_package, hadoop_fs
 from zygarde.spark.dataset import LABEL, read_dataset
 from zygarde.spark.evaluation import evaluate
 from zygarde.spark.failures import describe_failure
@@ -130,9 +131,10 @@ def _finalize_ensemble(spark: SparkSession, request: FinalizeRequest, selection,
                                       for entry, (candidate, _, info), uri in zip(summary["members"], fitted, uris)]}
     online = export_and_check(spark, None, scored, classes=labels is not None, package_uri=request.package_uri,
                               context=_context(request), members=members)
-    unexplained = {"status": "unavailable", "reason": "explanations are not computed for an ensemble yet"}
     input_schema = _input_schema(test, request.target)
-    manifest = {**request.manifest, "importance": unexplained, "explanations": unexplained,
+    extras = ensemble_explain.build(spark, request, [(c.trial_id, m) for c, m, _ in fitted], labels, input_schema,
+                                    cached, _context(request))
+    manifest = {**request.manifest, **extras,
                 "input_schema": input_schema, "target": request.target,
                 "task": request.task, "metric": request.metric or request.manifest.get("metric"),
                 "labels": labels, "test_metrics": metrics, "test_rows": rows, "test_uri": request.test_uri,
@@ -141,12 +143,13 @@ def _finalize_ensemble(spark: SparkSession, request: FinalizeRequest, selection,
                 "created_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")}
     manifest_uri = _under(request.package_uri, MANIFEST)
     hadoop_fs.write_bytes(spark, manifest_uri, json.dumps(manifest, sort_keys=True, indent=1, default=str).encode())
+    write_mlflow_files(spark, request.package_uri, manifest)
     log.info("ensemble package written %s package_uri=%s members=%d", _context(request), request.package_uri,
              len(members))
     return FinalizeResult(job_id=request.job_id, attempt=request.attempt, status="SUCCEEDED", test_metrics=metrics,
                           package_uri=request.package_uri, manifest_uri=manifest_uri,
-                          online=_online_summary(online), importance=unexplained, explanations=unexplained,
-                          ensemble=summary)
+                          online=_online_summary(online), importance=for_record(extras["importance"]),
+                          explanations=_explanations_summary(extras["explanations"]), ensemble=summary)
 
 
 def _finalize(spark: SparkSession, request: FinalizeRequest, cached: list[DataFrame]) -> FinalizeResult:

@@ -32,7 +32,7 @@ def validation_uri(request: FinalizeRequest) -> str:
     return prefix + validation
 
 
-def _validation(spark: SparkSession, request: FinalizeRequest, labels: list[str] | None,
+def validation_part(spark: SparkSession, request: FinalizeRequest, labels: list[str] | None,
                 cached: list[DataFrame]) -> DataFrame | None:
     uri = validation_uri(request)
     if not hadoop_fs.exists(spark, uri):
@@ -72,7 +72,7 @@ def build(spark: SparkSession, request: FinalizeRequest, model: PipelineModel, o
     validation = None
     if request.task != CLUSTERING:
         try:
-            validation = _validation(spark, request, labels, cached)
+            validation = validation_part(spark, request, labels, cached)
         except Exception:  # noqa: BLE001 - explanations never fail the finalisation
             log.warning("validation part unreadable %s", context, exc_info=True)
     seed = int(request.manifest.get("seed") or 0)

@@ -78,14 +78,20 @@ def predictions(model, df: DataFrame) -> DataFrame:
     return scored.select(*kept, F.col("prediction"), *extra)
 
 
-class _Ensemble:
-    """An ensemble package's members, with a PipelineModel's transform."""
+def is_ensemble(manifest: dict[str, Any] | None) -> bool:
+    """Whether a package's manifest describes an ensemble (members/{i}, no model/)."""
+    return bool(((manifest or {}).get("ensemble") or {}).get("members"))
 
-    def __init__(self, manifest: dict[str, Any]):
+
+class Ensemble:
+    """An ensemble package's members, with a PipelineModel's transform (`package_root`: read the members
+    from a copy of the package there, as ensemble_model.load)."""
+
+    def __init__(self, manifest: dict[str, Any], package_root: str | None = None):
         from zygarde.spark import ensemble_model
 
         self._transform = ensemble_model.transform
-        self.members, self.labels = ensemble_model.load(manifest)
+        self.members, self.labels = ensemble_model.load(manifest, package_root)
 
     def transform(self, df: DataFrame) -> DataFrame:
         return self._transform(self.members, df, self.labels)
@@ -97,7 +103,7 @@ def score(spark: SparkSession, model_uri: str, input_uri: str, fmt: str, options
     Returns {rows, output, columns}. Raises DatasetError when the input lacks the model's columns. An
     ensemble package (its manifest's `ensemble` section) is scored by its members' weighted average."""
     manifest = read_manifest(spark, model_uri) or {}
-    model = _Ensemble(manifest) if (manifest.get("ensemble") or {}).get("members") else load_model(model_uri)
+    model = Ensemble(manifest) if is_ensemble(manifest) else load_model(model_uri)
     data = read_dataset(spark, input_uri, fmt, options)
     expected = [c["name"] for c in manifest.get("input_schema", [])]
     missing = [name for name in expected if name not in data.columns]

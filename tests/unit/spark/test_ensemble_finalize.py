@@ -5,6 +5,7 @@ and batch prediction with the package is the weighted average of its members."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,10 +190,65 @@ def test_an_ensemble_that_beats_the_best_trial_is_packaged_and_predicts_its_memb
         assert np.allclose(probability, average, atol=1e-4)
         assert np.array_equal(prediction, np.argmax(average, axis=1).astype(float))
 
+    _carries_what_a_single_model_carries(spark, pack, result, manifest, models, weights, average, tmp_path)
+
     # finalised again (a retried attempt): the same selection, members and test scores
     again, _ = _finalize(spark, pack, tmp_path, "wins", candidates, attempt=2)
     assert again.ensemble == result.ensemble and again.test_metrics == pytest.approx(result.test_metrics)
     assert len(list((tmp_path / "models" / "wins" / "members").iterdir())) == len(members)
+
+
+def _carries_what_a_single_model_carries(spark, pack: Pack, result, manifest, models, weights, average, tmp_path):
+    """Feature importance (its members', measured on validation, averaged with its weights), no per-row
+    explanations (and why), and the MLflow files: pyfunc predicts the package's own average, through
+    its ONNX graph and, for a copy without it, through Spark."""
+    import mlflow.pyfunc
+
+    from zygarde.domain.ensemble_importance import NO_ATTRIBUTIONS, combine
+    from zygarde.spark.dataset import read_dataset
+    from zygarde.spark.feature_layout import feature_columns
+    from zygarde.spark.importance import importance
+    from zygarde.spark.predict import label_as_model, model_labels
+
+    section = manifest["importance"]
+    assert section["status"] == "available" and result.importance["status"] == "available"
+    assert [(m["trial_id"], m["weight"]) for m in section["ensemble"]["members"]] == \
+        [(m["trial_id"], m["weight"]) for m in manifest["ensemble"]["members"]]
+    validation = label_as_model(read_dataset(spark, pack.parts["validation"], "parquet"), pack.target, pack.task,
+                                model_labels(models[0]))
+    members = [importance(spark, m, validation, feature_columns(m, validation), pack.task, pack.metric, TRIAL_SEED)
+               for m in models]
+    expected = combine(members, weights, [m["trial_id"] for m in manifest["ensemble"]["members"]])
+    assert [c["column"] for c in section["columns"]] == [c["column"] for c in expected["columns"]]
+    for got, want in zip(section["columns"], expected["columns"]):
+        assert got == pytest.approx(want), want["column"]
+    inputs = {c["name"] for c in manifest["input_schema"]}
+    assert {c["column"] for c in section["columns"]} == inputs
+    assert manifest["explanations"] == result.explanations == {"status": "unavailable", "reason": NO_ATTRIBUTIONS}
+
+    package = Path(result.package_uri)
+    assert (package / "MLmodel").exists() and (package / "input_example.json").exists()
+    assert set(manifest["input_example"]) == inputs
+    rows = spark.read.parquet(pack.parts["test"]).drop(pack.target).toPandas()
+    loaded = mlflow.pyfunc.load_model(str(package))
+    assert len(loaded.predict(loaded.input_example)) == 1
+    got = loaded.predict(rows)
+    offline = tmp_path / "offline"  # a copy that does not serve online: scored by its members in Spark
+    shutil.copytree(package, offline)
+    (offline / "model.onnx").unlink()
+    copied = json.loads((offline / "manifest.json").read_text())
+    copied["online"] = {"status": "unavailable", "reason": "no ONNX export"}
+    (offline / "manifest.json").write_text(json.dumps(copied))
+    by_spark = mlflow.pyfunc.load_model(str(offline)).predict(rows)
+    if pack.task == "regression":
+        assert np.allclose(got["prediction"], average, rtol=1e-4)
+        assert np.allclose(by_spark["prediction"], average, atol=1e-9)
+    else:
+        names = manifest["labels"]
+        assert np.allclose(np.array(got["probabilities"].tolist()), average, atol=1e-4)
+        assert np.allclose(np.array(by_spark["probabilities"].tolist()), average, atol=1e-12)
+        expected_labels = [names[int(i)] for i in np.argmax(average, axis=1)]
+        assert list(got["label"]) == expected_labels == list(by_spark["label"])
 
 
 def test_when_no_ensemble_beats_the_best_trial_the_single_trial_is_packaged(spark, packs, tmp_path):

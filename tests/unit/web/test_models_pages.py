@@ -63,3 +63,31 @@ def test_model_page_charts_each_versions_feature_importance(ana, deps):
     assert bars == [("support_calls", "320.0"), ("tenure &lt;months&gt;", "80.0"), ("region", "0.0")]
     older = page[page.index('id="importance-v1"'):]
     assert "No feature importance: registered before models carried it" in older.split("</details>")[0]
+
+
+def test_model_page_says_whether_each_version_explains_single_predictions(ana, deps):
+    from markupsafe import escape
+
+    from zygarde.domain.ensemble_importance import NO_ATTRIBUTIONS
+
+    add_job(deps.repo, "ana", "ana-job")  # version 1: registered before models carried explanations
+    deps.repo.register_model_version("ana-job", "ana-job-2", {
+        "trial_id": "t004", "algorithm": "ensemble", "metric": "areaUnderROC",
+        "importance": {"status": "available", "native": "coefficient+gain",
+                       "columns": [{"column": "support_calls", "permutation": 0.2, "native": 0.6}],
+                       "permutation": {"metric": "areaUnderROC", "part": "validation", "weighted": True}},
+        "explanations": {"status": "unavailable", "reason": NO_ATTRIBUTIONS}}, "ana")
+    add_job(deps.repo, "ana", "ana-job-2")
+    deps.repo.register_model_version("ana-job", "ana-job-3", {
+        "trial_id": "t002", "algorithm": "xgboost_classifier", "metric": "areaUnderROC",
+        "explanations": {"status": "available", "method": "tree_shap", "output": "the margin (log-odds) of class 'yes'"}},
+        "ana")
+    add_job(deps.repo, "ana", "ana-job-3")
+    page = ana.get("/models/ana-job").get_data(as_text=True)
+    ensemble = page[page.index('id="importance-v2"'):page.index('id="importance-v1"')]
+    assert "support_calls" in ensemble  # its members' importance, weighted, charted as any version's
+    assert f"Per-row explanations: none ({escape(NO_ATTRIBUTIONS)})." in ensemble
+    newest = page[page.index('id="importance-v3"'):page.index('id="importance-v2"')]
+    assert "Per-row explanations: tree_shap (the margin (log-odds) of class &#39;yes&#39;)" in newest
+    older = page[page.index('id="importance-v1"'):]
+    assert "Per-row explanations: none (registered before models carried them)." in older

@@ -86,8 +86,9 @@ class TrainPackStage(Stage):
 
 
 def _predictions_uri(trial: Trial, spec: JobSpec, settings: Settings) -> str | None:
-    """Where the attempt keeps its validation predictions: supervised jobs only (the batch writes them
-    only for a fit on all the train rows)."""
+    """Where the attempt keeps its validation predictions (a k-fold job's: its out-of-fold predictions):
+    supervised jobs only (the batch writes them only for a fit on all the train rows)."""
     if spec.task not in CLASSIFICATION and spec.task != REGRESSION:
         return None
-    return locations.predictions_uri(settings, trial.job_id, trial.trial_id, trial.attempt)
+    return locations.predictions_uri(settings, trial.job_id, trial.trial_id, trial.attempt,
+                                     out_of_fold=spec.data.k_folds >= 2)
