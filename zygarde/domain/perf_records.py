@@ -9,7 +9,7 @@ Stages timed:
 - fit: one learner's fit on the prepared train part (TrialResult metrics["train_seconds"]);
   rows = the train part's rows (a rung fits train_fraction of them), columns = features after
   preprocessing, cores = the task cores the fit had (its batch's executor cores / concurrency);
-- evaluate: the rest of a trial in its batch (scoring, metrics, latency probe, save); rows = the
+- evaluate: the rest of a trial in its batch (scoring, metrics, save); rows = the
   validation rows, columns = features;
 - load: a batch reading and caching the prepared parts before its first trial;
 - prepare / finalize: the job's preparation and finalisation stages; rows x columns of the dataset;

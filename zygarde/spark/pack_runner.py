@@ -14,8 +14,8 @@ others go on.
 
 A packed trial's result holds what run_trial's does, scored the same way: the validation metrics
 (and the cross-validation means), boosting.fitted_metrics, train_seconds (the learner's fit: the shared
-preprocessing is logged per plan), predict_ms_per_1k, executor_cpu_seconds of the trial's own Spark
-job group (peak memory is the batch's, not a trial's: reported for a pack of one only, as
+preprocessing is logged per plan), executor_cpu_seconds of the trial's own Spark
+job group (no latency probe: the registered model's is measured at finalisation; peak memory is the batch's, not a trial's: reported for a pack of one only, as
 peak_memory_bytes with the batch's executor CPU). The model is saved (model_uri, model_bytes) only
 when the packed trial names a model_uri (the job keeps every trial's model, or does not pack). A trial
 fitted on all the train rows writes its validation predictions to its predictions_uri, when named
@@ -46,7 +46,7 @@ from zygarde.spark.evaluation import evaluate, finite
 from zygarde.spark.failures import describe_failure
 from zygarde.spark.features import FEATURES
 from zygarde.spark.fitting import (Candidate, Features, Parts, Phases, algorithm_for, cross_validate, distance,
-                                   fit_learner, fold_parts, folds, load_prepared, predict_ms_per_1k, preprocess,
+                                   fit_learner, fold_parts, folds, load_prepared, preprocess,
                                    preprocessing_key, profile_plan, require_objective, use_cv_objective)
 from zygarde.spark.resources import ResourceMeter, group_cpu_seconds
 from zygarde.spark.validation_predictions import ROW_ID
@@ -271,9 +271,6 @@ class _Pack:
             r = self.request
             warm_models.offer(r.job_id, r.task, r.metric, metrics.get(r.metric), warm_models.fit_key(
                 trial.algorithm, dict(trial.params), r.seed, r.train_uri, r.validation_uri), fitted.model)
-        metrics["predict_ms_per_1k"] = predict_ms_per_1k(self.spark, fitted.model, parts.validation,
-                                                         parts.validation_rows)
-        phases.done("latency")
         if trial.model_uri:
             fitted.model.write().overwrite().save(hadoop_fs.qualify(trial.model_uri))
             metrics["model_bytes"] = float(hadoop_fs.total_bytes(self.spark, trial.model_uri))

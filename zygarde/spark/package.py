@@ -34,6 +34,7 @@ from zygarde.spark.dataset import LABEL, read_dataset
 from zygarde.spark.evaluation import evaluate
 from zygarde.spark.failures import describe_failure
 from zygarde.spark.features import FEATURES
+from zygarde.spark.fitting import predict_ms_per_1k
 from zygarde.spark.importance import for_record
 from zygarde.spark.online import export_and_check
 from zygarde.spark.package_extras import build as build_extras, write_mlflow_files
@@ -94,7 +95,8 @@ def _input_schema(test: DataFrame, target: str) -> list[dict[str, Any]]:
 
 
 def _score_test(spark: SparkSession, request: FinalizeRequest, model: PipelineModel, cached: list[DataFrame]):
-    """(test frame, test metrics, test rows, class names, scored test frame)."""
+    """(test frame, test metrics, test rows, class names, scored test frame, batch scoring ms per 1,000
+    rows): the latency is measured here, for the registered model only, not for every trial."""
     labels = model_labels(model)
     test = read_dataset(spark, request.test_uri, "parquet")
     labelled = test if request.task == CLUSTERING else label_as_model(test, request.target, request.task, labels)
@@ -106,7 +108,7 @@ def _score_test(spark: SparkSession, request: FinalizeRequest, model: PipelineMo
     clusterer = next((s for s in reversed(model.stages) if s.hasParam("distanceMeasure")), None)
     distance = clusterer.getOrDefault("distanceMeasure") if clusterer is not None else "euclidean"
     metrics = evaluate(request.task, scored, label_col=LABEL, features_col=FEATURES, distance=distance)
-    return test, metrics, rows, labels, scored
+    return test, metrics, rows, labels, scored, predict_ms_per_1k(spark, model, labelled, rows)
 
 
 def _finalize_ensemble(spark: SparkSession, request: FinalizeRequest, selection, summary: dict[str, Any],
@@ -161,7 +163,7 @@ def _finalize(spark: SparkSession, request: FinalizeRequest, cached: list[DataFr
         model, fitted = refit(spark, request, cached)
     else:
         model = load_model(request.model_uri)
-    test, metrics, rows, labels, scored = _score_test(spark, request, model, cached)
+    test, metrics, rows, labels, scored, predict_ms = _score_test(spark, request, model, cached)
     log.info("test scored %s rows=%d %s=%s", _context(request), rows, request.metric, metrics.get(request.metric))
     model_copy = _under(request.package_uri, MODEL_DIR)
     if request.model_uri is None:
@@ -176,7 +178,7 @@ def _finalize(spark: SparkSession, request: FinalizeRequest, cached: list[DataFr
                 "input_schema": input_schema, "target": request.target,
                 "task": request.task, "metric": request.metric or request.manifest.get("metric"),
                 "labels": labels, "test_metrics": metrics, "test_rows": rows, "test_uri": request.test_uri,
-                "model_uri": model_copy, "source_model_uri": request.model_uri, "online": online,
+                "predict_ms_per_1k": predict_ms, "model_uri": model_copy, "source_model_uri": request.model_uri, "online": online,
                 **({"refit": fitted} if fitted is not None else {}),
                 **versions(spark),
                 "created_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")}

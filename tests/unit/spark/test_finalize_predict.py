@@ -85,6 +85,7 @@ def test_finalize_scores_the_test_part_and_writes_model_and_manifest(spark, prep
     assert manifest["test_metrics"] == result.test_metrics and manifest["test_rows"] == prepared[0].rows["test"]
     assert manifest["target"] == "diagnosis" and manifest["task"] == "binary_classification"
     assert manifest["labels"] == ["benign", "malignant"]
+    assert manifest["predict_ms_per_1k"] > 0  # the registered model's latency, measured here only
     assert [c["name"] for c in manifest["input_schema"]][:3] == ["size_band", "mean_radius", "mean_texture"]
     assert "diagnosis" not in {c["name"] for c in manifest["input_schema"]}
     assert manifest["spark_version"] == spark.version and manifest["python_version"].count(".") == 2

@@ -21,8 +21,9 @@ def test_logistic_regression_trains_scores_saves_and_reloads(spark, trial, prepa
     assert result.metrics["accuracy"] > 0.9 and result.metrics["mcc"] > 0.8
     assert (result.train_rows, result.validation_rows) == (rows["train"], rows["validation"])
     assert sum(rows.values()) == 569  # the test part is the rest, never seen by a trial
-    assert set(RESOURCE_METRICS) <= set(result.metrics)
-    assert result.metrics["model_bytes"] > 1000 and result.metrics["predict_ms_per_1k"] > 0
+    # no latency probe per trial: the registered model's is measured at finalisation
+    assert set(RESOURCE_METRICS) - {"predict_ms_per_1k"} <= set(result.metrics)
+    assert "predict_ms_per_1k" not in result.metrics and result.metrics["model_bytes"] > 1000
     assert result.spark_version == spark.version and result.duration_seconds > 0
 
     scored = score_unseen(spark, request, {0: {"size_band": "gigantic"}, 1: {"mean_area": None}})

@@ -132,7 +132,7 @@ def test_every_trial_gets_its_own_result_and_a_failure_stays_with_its_trial(spar
         assert BINARY_METRICS <= set(result.metrics)
         assert result.metrics["areaUnderROC"] > 0.9, (trial_id, result.metrics)
         assert (result.train_rows, result.validation_rows) == rows
-        assert result.metrics["train_seconds"] > 0 and result.metrics["predict_ms_per_1k"] > 0
+        assert result.metrics["train_seconds"] > 0 and "predict_ms_per_1k" not in result.metrics  # see finalisation
         assert result.metrics["executor_cpu_seconds"] >= 0
         assert result.spark_version == spark.version and result.duration_seconds > 0
     assert results["t-xgb"].metrics["boosted_rounds"] == results["t-xgb"].metrics["best_iteration"] + 1 + 5
