@@ -59,11 +59,12 @@ def run_batch(base: str, script: str, request_json: str, *, driver_port: int, ti
     return code
 
 
-def run_script(script: str, request_json: str, *, conf: dict[str, str], driver_port: int,
+def run_script(script: str, *requests: str, conf: dict[str, str], driver_port: int,
                timeout: float) -> tuple[int, str]:
     """spark_jobs/{script} in its own process and local[2] JVM, as a batch starts: (exit code, stderr).
-    `conf` adds Spark properties (a `spark.jars` entry goes to --jars). After `timeout` seconds the script
-    and its JVM are killed and subprocess.TimeoutExpired is raised."""
+    Several requests run in that one process and session, in order (batch_driver: as a warm batch takes
+    stage after stage). `conf` adds Spark properties (a `spark.jars` entry goes to --jars). After
+    `timeout` seconds the script and its JVM are killed and subprocess.TimeoutExpired is raised."""
     conf = {"spark.ui.enabled": "false", "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
             "spark.driver.port": str(driver_port), "spark.blockManager.port": str(driver_port + 15),
             "spark.port.maxRetries": "10", "spark.sql.shuffle.partitions": "2", **conf}
@@ -71,9 +72,12 @@ def run_script(script: str, request_json: str, *, conf: dict[str, str], driver_p
     args = ["--master", "local[2]"] + (["--jars", jars] if jars else [])
     args += [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_SUBMIT_ARGS": " ".join(args + ["pyspark-shell"])}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "spark_jobs" / script), "--request", request_json], env=env,
-                            cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    if len(requests) == 1:
+        command = [sys.executable, str(ROOT / "spark_jobs" / script), "--request", requests[0]]
+    else:
+        command = [sys.executable, "-m", "tests.unit.spark.batch_driver", script, *requests]
+    proc = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     try:
         _, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

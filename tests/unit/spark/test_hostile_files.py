@@ -163,41 +163,56 @@ def test_a_wide_dataset_prepares_with_a_full_report(prepare, survey):  # noqa: F
     assert sum(result.rows.values()) == n
 
 
-@pytest.mark.parametrize("columns, target", [(10_000, "first"), (10_000, "last"), (20_000, "last")],
-                         ids=["10k-first", "10k-last", "20k-last"])
-def test_ten_and_twenty_thousand_columns_prepare(survey, tmp_path, columns, target):
+WIDE = [(10_000, "first"), (10_000, "last"), (20_000, "last")]
+
+
+@pytest.fixture(scope="module")
+def wide_preparations(survey, tmp_path_factory):
+    """Every wide export prepared by one batch process, in its own JVM as a batch starts (a 20,000-column
+    plan wants gigabytes of heap: in the tests' shared JVM, after a hundred other tests, it ran out on CI
+    and took every later Spark test with it; alone it prepares in 1.5 GB). One process for the three:
+    on a cold JVM the first costs minutes of CPU, the next ones far less.
+    -> (exit code, stderr, {(columns, target): (frame, values, result path)})."""
+    root = tmp_path_factory.mktemp("wide")
+    cases, requests = {}, []
+    for columns, target in WIDE:
+        rng = np.random.default_rng(columns)
+        n = 24
+        values = rng.normal(size=(n, columns)).round(3)
+        values[::3, 5] = np.nan
+        frame = pd.DataFrame(values, columns=[f"sensor_{i:05d}" for i in range(columns)])
+        frame.insert(0 if target == "first" else columns, "churned", np.where(np.arange(n) % 2 == 0, "yes", "no"))
+        path, out = root / f"wide_{columns}_{target}.csv", root / f"{columns}-{target}"
+        frame.to_csv(path, index=False)
+        request = PrepareRequest(job_id="job-wide", attempt=1, dataset_uri=str(path), dataset_format="csv",
+                                 target="churned", task="binary_classification", seed=11, validation_fraction=0.2,
+                                 test_fraction=0.15, min_rows=10, output_prefix=f"{out}/data/",
+                                 result_uri=f"{out}/result.json")
+        cases[(columns, target)] = (frame, values, out / "result.json")
+        requests.append(request.to_json())
+    code, stderr = run_script("prepare_data.py", *requests, conf={"spark.driver.memory": "4g"}, driver_port=18580,
+                              timeout=1200)
+    return code, stderr, cases
+
+
+@pytest.mark.parametrize("columns, target", WIDE, ids=["10k-first", "10k-last", "20k-last"])
+def test_ten_and_twenty_thousand_columns_prepare(wide_preparations, columns, target):
     """A wide sensor export (the audit's 10,000 columns overflowed Spark's stack, target first or last, and
     were retried for 14 minutes): no expression grows with the columns, so it prepares, and 20,000 (the
-    submission's limit) too. Few rows: the columns are what is hard. The script runs in its own process
-    and JVM, as a batch starts (a 20,000-column plan wants gigabytes of heap: in the tests' shared JVM,
-    after a hundred other tests, it once ran out on CI and took every later Spark test with it)."""
-    root, _ = survey
-    rng = np.random.default_rng(columns)
-    n = 24
-    values = rng.normal(size=(n, columns)).round(3)
-    values[::3, 5] = np.nan
-    names = [f"sensor_{i:05d}" for i in range(columns)]
-    labels = np.where(np.arange(n) % 2 == 0, "yes", "no")
-    frame = pd.DataFrame(values, columns=names)
-    frame.insert(0 if target == "first" else columns, "churned", labels)
-    path = root / f"wide_{columns}_{target}.csv"
-    frame.to_csv(path, index=False)
-    request = PrepareRequest(job_id="job-wide", attempt=1, dataset_uri=str(path), dataset_format="csv",
-                             target="churned", task="binary_classification", seed=11, validation_fraction=0.2,
-                             test_fraction=0.15, min_rows=10, output_prefix=f"{tmp_path}/data/",
-                             result_uri=f"{tmp_path}/result.json")
-    code, stderr = run_script("prepare_data.py", request.to_json(), conf={"spark.driver.memory": "4g"},
-                              driver_port=18580, timeout=600)
-    assert code == 0, stderr[-3000:]
-    result = PrepareResult.from_json((tmp_path / "result.json").read_text())
+    submission's limit) too. Few rows: the columns are what is hard."""
+    code, stderr, cases = wide_preparations
+    frame, values, result_path = cases[(columns, target)]
+    assert result_path.exists(), stderr[-3000:]
+    result = PrepareResult.from_json(result_path.read_text())
     assert result.status == "SUCCEEDED", result.error
     report = result.report
     assert [c["name"] for c in report["schema"]] == list(frame.columns)
-    assert report["class_balance"] == {"no": 12, "yes": 12} and sum(result.rows.values()) == n
+    assert report["class_balance"] == {"no": 12, "yes": 12} and sum(result.rows.values()) == len(frame)
     probe = report["columns"]["sensor_00005"]
     assert probe["nulls"] == 8 and probe["min"] == pytest.approx(np.nanmin(values[:, 5]))
     assert probe["mean"] == pytest.approx(np.nanmean(values[:, 5]))
     assert len(pq.read_schema(next(Path(result.parts["train"]).glob("*.parquet")))) == columns + 1
+    assert code == 0, stderr[-3000:]
 
 
 def test_a_stack_overflow_from_the_jvm_is_deterministic_never_retried(spark):  # noqa: F811
