@@ -24,6 +24,10 @@ def local_cloud(emulator_set, tmp_path_factory):
     try:
         # a pack fits two trials at a time, whatever the machine (the killed-pack test's premise)
         os.environ[env_name("pack_concurrency")] = "2"
+        # a warm batch waits up to a minute for its job's next stage (20 s by default locally): on a loaded
+        # machine the control plane took longer than 20 s to hand the finalisation over, and a second
+        # batch started (the "small job is one batch" assertion); an idle batch is told to end at once
+        os.environ.setdefault(env_name("handoff_seconds"), "60")
         cloud.up()
         os.environ.update(cloud.env())
         yield cloud
