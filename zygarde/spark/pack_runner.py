@@ -14,10 +14,11 @@ others go on.
 
 A packed trial's result holds what run_trial's does, scored the same way: the validation metrics
 (and the cross-validation means), boosting.fitted_metrics, train_seconds (the learner's fit: the shared
-preprocessing is logged per plan), executor_cpu_seconds of the trial's own Spark
-job group (no latency probe: the registered model's is measured at finalisation; peak memory is the batch's, not a trial's: reported for a pack of one only, as
-peak_memory_bytes with the batch's executor CPU). The model is saved (model_uri, model_bytes) only
-when the packed trial names a model_uri (the job keeps every trial's model, or does not pack). A trial
+preprocessing is logged per plan), executor_cpu_seconds of the trial's own Spark job group (no
+latency probe: the registered model's is measured at finalisation; peak memory is the batch's, not a
+trial's: reported for a pack of one only, as peak_memory_bytes with the batch's executor CPU). The
+model is saved (model_uri, model_bytes) only when the packed trial names a model_uri (the job keeps
+every trial's model, or does not pack). A trial
 fitted on all the train rows writes its validation predictions to its predictions_uri, when named
 (validation_predictions: for the ensemble selection at finalisation); with k-fold cross-validation, its
 out-of-fold predictions (each train row scored by its fold's model, each validation row by the final one).
