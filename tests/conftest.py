@@ -48,6 +48,23 @@ def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: -1 if worker and _tier(item) >= cloud else _tier(item))
 
 
+def pytest_collection_finish(session):
+    """Start the wide-export preparations in the background (tests/unit/spark/wide_batch.py) when their
+    tests are selected: their cold JVM works while the unit tests without Spark run. (Not in a pytest-xdist
+    worker: every worker collects every test; there the wide tests start it when they need it.)"""
+    if hasattr(session.config, "workerinput"):
+        return
+    from tests.unit.spark import wide_batch
+
+    wide_batch.start(session.items)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests.unit.spark import wide_batch
+
+    wide_batch.stop()
+
+
 def _scope(nodeid: str) -> str:
     """A work unit of `make test`'s scheduler: every integration and e2e test together, else a module."""
     path = nodeid.split("::")[0]

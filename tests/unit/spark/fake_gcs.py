@@ -59,12 +59,10 @@ def run_batch(base: str, script: str, request_json: str, *, driver_port: int, ti
     return code
 
 
-def run_script(script: str, *requests: str, conf: dict[str, str], driver_port: int,
-               timeout: float) -> tuple[int, str]:
-    """spark_jobs/{script} in its own process and local[2] JVM, as a batch starts: (exit code, stderr).
-    Several requests run in that one process and session, in order (batch_driver: as a warm batch takes
-    stage after stage). `conf` adds Spark properties (a `spark.jars` entry goes to --jars). After
-    `timeout` seconds the script and its JVM are killed and subprocess.TimeoutExpired is raised."""
+def batch_command(script: str, *requests: str, conf: dict[str, str], driver_port: int) -> tuple[list[str], dict]:
+    """The command and environment that run spark_jobs/{script} in its own process and local[2] JVM, as a
+    batch starts. Several requests run in that one process and session, in order (batch_driver: as a
+    warm batch takes stage after stage). `conf` adds Spark properties (`spark.jars` goes to --jars)."""
     conf = {"spark.ui.enabled": "false", "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
             "spark.driver.port": str(driver_port), "spark.blockManager.port": str(driver_port + 15),
             "spark.port.maxRetries": "10", "spark.sql.shuffle.partitions": "2", **conf}
@@ -73,9 +71,15 @@ def run_script(script: str, *requests: str, conf: dict[str, str], driver_port: i
     args += [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_SUBMIT_ARGS": " ".join(args + ["pyspark-shell"])}
     if len(requests) == 1:
-        command = [sys.executable, str(ROOT / "spark_jobs" / script), "--request", requests[0]]
-    else:
-        command = [sys.executable, "-m", "tests.unit.spark.batch_driver", script, *requests]
+        return [sys.executable, str(ROOT / "spark_jobs" / script), "--request", requests[0]], env
+    return [sys.executable, "-m", "tests.unit.spark.batch_driver", script, *requests], env
+
+
+def run_script(script: str, *requests: str, conf: dict[str, str], driver_port: int,
+               timeout: float) -> tuple[int, str]:
+    """batch_command's process, waited for: (exit code, stderr). After `timeout` seconds the script and
+    its JVM are killed and subprocess.TimeoutExpired is raised."""
+    command, env = batch_command(script, *requests, conf=conf, driver_port=driver_port)
     proc = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:

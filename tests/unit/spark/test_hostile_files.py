@@ -13,8 +13,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from tests.unit.spark.fake_gcs import run_script
-from zygarde.domain.contracts import PrepareRequest, PrepareResult
+from tests.unit.spark import wide_batch
+from tests.unit.spark.wide_batch import WIDE
+from zygarde.domain.contracts import PrepareResult
 from zygarde.spark.failures import describe_failure
 from zygarde.spark.privacy import secret_name
 from zygarde.spark.sniffing import text_problem
@@ -163,36 +164,14 @@ def test_a_wide_dataset_prepares_with_a_full_report(prepare, survey):  # noqa: F
     assert sum(result.rows.values()) == n
 
 
-WIDE = [(10_000, "first"), (10_000, "last"), (20_000, "last")]
-
-
 @pytest.fixture(scope="module")
-def wide_preparations(survey, tmp_path_factory):
-    """Every wide export prepared by one batch process, in its own JVM as a batch starts (a 20,000-column
+def wide_preparations():
+    """Every wide export prepared by one batch process in its own JVM, as a batch starts (a 20,000-column
     plan wants gigabytes of heap: in the tests' shared JVM, after a hundred other tests, it ran out on CI
-    and took every later Spark test with it; alone it prepares in 1.5 GB). One process for the three:
-    on a cold JVM the first costs minutes of CPU, the next ones far less.
-    -> (exit code, stderr, {(columns, target): (frame, values, result path)})."""
-    root = tmp_path_factory.mktemp("wide")
-    cases, requests = {}, []
-    for columns, target in WIDE:
-        rng = np.random.default_rng(columns)
-        n = 24
-        values = rng.normal(size=(n, columns)).round(3)
-        values[::3, 5] = np.nan
-        frame = pd.DataFrame(values, columns=[f"sensor_{i:05d}" for i in range(columns)])
-        frame.insert(0 if target == "first" else columns, "churned", np.where(np.arange(n) % 2 == 0, "yes", "no"))
-        path, out = root / f"wide_{columns}_{target}.csv", root / f"{columns}-{target}"
-        frame.to_csv(path, index=False)
-        request = PrepareRequest(job_id="job-wide", attempt=1, dataset_uri=str(path), dataset_format="csv",
-                                 target="churned", task="binary_classification", seed=11, validation_fraction=0.2,
-                                 test_fraction=0.15, min_rows=10, output_prefix=f"{out}/data/",
-                                 result_uri=f"{out}/result.json")
-        cases[(columns, target)] = (frame, values, out / "result.json")
-        requests.append(request.to_json())
-    code, stderr = run_script("prepare_data.py", *requests, conf={"spark.driver.memory": "4g"}, driver_port=18580,
-                              timeout=1200)
-    return code, stderr, cases
+    and took every later Spark test with it; alone it prepares in 1.5 GB). On a cold JVM the first costs
+    a minute or more of CPU, so tests/conftest.py starts it in the background once the tests are
+    collected (wide_batch.py). -> (exit code, stderr, {(columns, target): (frame, values, result path)})."""
+    return wide_batch.results()
 
 
 @pytest.mark.parametrize("columns, target", WIDE, ids=["10k-first", "10k-last", "20k-last"])
