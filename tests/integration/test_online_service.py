@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from click.testing import CliRunner
 
 from tests.unit.identities import fresh_token
 from tests.unit.online_fixtures import register
+from tests.integration.predict_service import running_predict_service
 from zygarde.cli import main as cli
 from zygarde.local.cloud import LocalPorts
 from zygarde.packaging import REPO_ROOT
@@ -50,23 +48,8 @@ def service(module_namespace, registry, tmp_path_factory, token_issuer):
     port, run_dir = LocalPorts.free().scheduler, tmp_path_factory.mktemp("predict")
     env = {**os.environ, **module_namespace.env, **token_issuer, "PYTHONPATH": str(REPO_ROOT),
            "XDG_RUNTIME_DIR": str(run_dir), "ZYGARDE_WEB_ADMINS": ADMIN.upper()}
-    log = (run_dir / "predict.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "functions_framework", "--target", "predict", "--source",
-                             str(REPO_ROOT / "functions" / "main.py"), "--signature-type", "http",
-                             "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # readiness poll, not a fixed wait
-        try:
-            requests.get(url + "/", timeout=1)
-            break
-        except (requests.ConnectionError, requests.Timeout):
-            assert proc.poll() is None, (run_dir / "predict.log").read_text()[-2000:]
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with running_predict_service(env, port, run_dir / "predict.log") as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +18,7 @@ import pytest
 import requests
 from sklearn import datasets as skdata
 
+from tests.integration.predict_service import running_predict_service
 from tests.unit.identities import fresh_token
 from tests.unit.spark.conftest import pack_of_one
 from tests.unit.spark.session import local_session
@@ -175,25 +173,8 @@ def served(emulators, module_namespace, tmp_path_factory, token_issuer):
 
     port, run_dir = LocalPorts.free().scheduler, tmp_path_factory.mktemp("predict")
     env = {**os.environ, **ns.env, **token_issuer, "PYTHONPATH": str(REPO_ROOT), "XDG_RUNTIME_DIR": str(run_dir)}
-    log = (run_dir / "predict.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "functions_framework", "--target", "predict", "--source",
-                             str(REPO_ROOT / "functions" / "main.py"), "--signature-type", "http",
-                             "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # readiness poll, not a fixed wait
-            try:
-                requests.get(url + "/", timeout=1)
-                break
-            except (requests.ConnectionError, requests.Timeout):
-                assert proc.poll() is None, (run_dir / "predict.log").read_text()[-2000:]
-                time.sleep(0.2)
+    with running_predict_service(env, port, run_dir / "predict.log") as url:
         yield {"url": url, **out}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 def _predict(served, name: str) -> dict:
