@@ -7,9 +7,9 @@ With pruning (successive halving over the train rows), TPE learns from one fidel
 model rung is the highest rung with at least `model_threshold` trials scored on it (pooled over the
 brackets), else rung 0. A trial scored at the model rung -> COMPLETE with that rung's score; one
 pruned below it, or still on its way (waiting, running, paused for its rung's decision) -> RUNNING;
-failed or cancelled before the rung -> FAIL. TPE counts only COMPLETE (and PRUNED) trials, so its good
-group is the best tenth of the model rung's scores alone, and RUNNING trials join the bad group (the
-constant liar): a trial pruned below the rung lost there, so it marks a region not to ask again. Scores
+failed or cancelled before the rung -> FAIL. TPE counts only COMPLETE (and PRUNED, never told) trials, so
+its good group is the best tenth of the model rung's scores alone, and RUNNING trials join its bad group
+(the constant liar): a trial pruned below the rung lost there, so it marks a region not to ask again. Scores
 of different fidelities are never ranked together (on diamonds, 1/9-row scores favoured heavily
 regularised trials that lost on all the rows). A change of model rung rebuilds the study.
 
