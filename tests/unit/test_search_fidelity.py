@@ -123,3 +123,36 @@ def test_a_change_of_model_rung_rebuilds_the_study_with_the_same_answer():
     kept = search.ask(spec, "job-1", fifth, NOW)
     search.clear_cache()
     assert kept == search.ask(spec, "job-1", fifth, NOW)
+
+
+def test_a_kept_study_and_a_rebuilt_one_ask_the_same_points_as_the_model_rung_moves_up():
+    spec = parse_job_spec(spec_dict(task="regression", candidates=SPACE, seed=3, search={
+        "strategy": "bayesian", "max_trials": 36, "n_startup_trials": 6,
+        "pruning": {"min_fraction": 1 / 3, "reduction_factor": 3}}))
+
+    def end(t: Trial) -> Trial:
+        """Scored on a third of the rows, then: on all of them (1 in 3), pruned, paused, or failed."""
+        e = t.params["elasticNetParam"]
+        if t.index % 3 == 0:
+            return Trial(**{**t.__dict__, "state": TrialState.SUCCEEDED, "rung": 1, "train_fraction": 1.0,
+                            "rung_scores": [e, 1 - e], "objective": 1 - e})
+        if t.index % 7 == 5:
+            return Trial(**{**t.__dict__, "state": TrialState.FAILED, "error": "executor lost"})
+        return Trial(**{**t.__dict__, "state": TrialState.PAUSED if t.index % 4 == 1 else TrialState.PRUNED,
+                        "rung_scores": [e]})
+
+    def run(rebuild: bool) -> tuple[list[Trial], list[int | None]]:
+        trials: list[Trial] = []
+        rungs = []
+        while (nxt := search.ask(spec, "job-1", trials, NOW)) is not None:
+            trials.append(nxt)
+            if len(trials) > 2:  # two running at once, the oldest ending before the next ask
+                trials[-3] = end(trials[-3])
+            rungs.append(tpe_study.model_rung(spec, trials))
+            if rebuild:
+                search.clear_cache()
+        return trials, rungs
+
+    (kept, rungs), (rebuilt, _) = run(rebuild=False), run(rebuild=True)
+    assert len(kept) == 36 and rungs[0] == 0 and rungs[-1] == 1  # the model moved to all the rows
+    assert [(t.algorithm, t.params) for t in kept] == [(t.algorithm, t.params) for t in rebuilt]
