@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zygarde.domain import algorithms, default_space, search
+from zygarde.domain import algorithms, default_space, portfolio, search
 from zygarde.domain.errors import SpecError
 from zygarde.domain.spec import CandidateSpec, parse_job_spec
 
@@ -107,17 +107,21 @@ def test_a_deadline_makes_the_default_search_run_until_it_in_pruned_brackets():
     assert timed.search.pruning.bracket_trials == default_space.DEFAULT_MAX_TRIALS
     assert timed.search.n_startup_trials == default_space.DEFAULT_MAX_TRIALS
     assert parse_job_spec(timed.model_dump(mode="json")) == timed  # stored explicit
-    # the first bracket asks exactly the points (and order, cheapest first) of the untimed default
+    # the first bracket asks the starting portfolio's points, then those of the untimed default (in its
+    # order, cheapest first) that the portfolio does not hold
     untimed = parse_job_spec(minimal("regression"))
     first = search.initial_trials(untimed, "j", NOW)
     asked: list = []
     for _ in range(len(first)):
         asked.append(search.ask(timed, "j", asked, NOW))
-    assert [(t.algorithm, t.params) for t in asked] == [(t.algorithm, t.params) for t in first]
+    starting = search.portfolio_points(timed)
+    assert len(starting) == len(portfolio.PORTFOLIO)
+    rest = [(t.algorithm, t.params) for t in first if (t.algorithm, t.params) not in starting]
+    assert [(t.algorithm, t.params) for t in asked] == (starting + rest)[:len(first)]
     # then TPE takes over: a new point, still at the first rung's fraction
     more = search.ask(timed, "j", asked, NOW)
     assert more.index == len(first) and more.train_fraction == pytest.approx(1 / 3)
-    assert (more.algorithm, more.params) not in [(t.algorithm, t.params) for t in first]
+    assert (more.algorithm, more.params) not in [(t.algorithm, t.params) for t in asked]
     # an explicit search is kept whether or not there is a deadline
     kept = parse_job_spec(minimal("regression", budget={"deadline_minutes": 10},
                                   search={"strategy": "random", "max_trials": 5}))

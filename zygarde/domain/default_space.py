@@ -12,9 +12,11 @@ PRUNED. That costs about as much as 9 trials on all the rows (27/9 + 9/3 + 3), l
 12 full trials the default used to run, while it looks at more than twice as many points.
 A job that also gives a deadline (budget.deadline_minutes) searches until then, as FLAML does with its
 time budget: brackets of 27 trials, each halved on its own (1/3 of the rows, then all of them for the
-best 9), up to DEADLINE_MAX_TRIALS; the first 27 are the same seeded random points, cheapest first,
-and later ones come from Optuna's TPE, which learns from every trial so far (pruned ones by their
-rung scores), as BOHB does.
+best 9), up to DEADLINE_MAX_TRIALS; the first 27 are the starting portfolio's 10 configurations
+(portfolio.py, measured across datasets by bench/build_portfolio.py), then the same seeded random
+points, cheapest first, and later ones come from Optuna's TPE, which, as BOHB does, learns from the highest rung with enough
+trials scored on it (tpe_study.model_rung: 9 for this space, so all the rows once the first bracket is
+done), never from a mix of fractions.
 A job that gives a grid search but no candidates gets the same learners with lists of values
 (ranges replaced by a few points), since grid search takes no distributions.
 

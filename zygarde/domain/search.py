@@ -4,9 +4,11 @@
 - random: max_trials points drawn with a RNG seeded by the spec's seed, all created up front and
   ordered cheapest first by their guessed cost (perf_prior.relative_cost), so a budget spends on cheap ones first;
 - bayesian: nothing up front; `ask` proposes one trial at a time from the trials so far: the first
-  n_startup_trials are random search's seeded points, cheapest first (FLAML's cost-frugal start), the
-  rest come from Optuna's TPE sampler and its ask interface, on a study kept in memory per job and
-  told only what changed since the last ask (tpe_study.py); a kept study and one rebuilt from the
+  n_startup_trials are the starting portfolio's configurations that lie in the job's space (portfolio.py,
+  measured across datasets by bench/build_portfolio.py; in its order), then random search's seeded
+  points, cheapest first (FLAML's cost-frugal start); the rest come from Optuna's TPE sampler and its
+  ask interface, on a study kept in memory per job and told only what changed since the last ask
+  (tpe_study.py: a pruning job's TPE learns from one rung); a kept study and one rebuilt from the
   stored trials give the same answer, so the functions that call it stay stateless.
 
 Every function is pure and deterministic given the spec (and, for `ask`, the trials so far).
@@ -17,7 +19,7 @@ import random
 from collections import Counter
 from typing import Any
 
-from zygarde.domain import algorithms, perf_prior, pruning, search_space, tpe_study
+from zygarde.domain import algorithms, perf_prior, portfolio, pruning, search_space, tpe_study
 from zygarde.domain.model import TRAIN, StageKind, Trial
 from zygarde.domain.spec import CandidateSpec, JobSpec
 
@@ -150,13 +152,36 @@ def _trial(job_id: str, index: int, algorithm: str, params: dict[str, Any], now:
 # --- bayesian (Optuna TPE, imported lazily) -------------------------------------------------------
 
 def _startup_point(spec: JobSpec, trials: list[Trial]) -> Point | None:
-    """The next of the n_startup_trials seeded random points, cheapest first, that no trial has tried;
-    None once they are all asked (TPE takes over)."""
+    """The first startup point (portfolio_points, then the n_startup_trials seeded random points,
+    cheapest first) that no trial has tried, while fewer than n_startup_trials trials exist; None once
+    they are all asked (TPE takes over). A job whose first trials were asked by another rule (say,
+    before the portfolio) goes on from its history the same way every time."""
     if len(trials) >= spec.search.n_startup_trials:
         return None
     seen = {search_space.point_key(t.algorithm, t.params) for t in trials}
-    startup = _cheapest_first(_random_points(spec, spec.search.n_startup_trials))
+    startup = [*portfolio_points(spec), *_cheapest_first(_random_points(spec, spec.search.n_startup_trials))]
     return next((p for p in startup if search_space.point_key(*p) not in seen), None)
+
+
+def portfolio_points(spec: JobSpec) -> list[Point]:
+    """The starting portfolio's configurations inside the job's space, in the portfolio's order: each
+    on the first candidate of its learner (portfolio.LEARNERS) whose space holds it (exactly its params,
+    every value within the range or among the choices), coerced by the learner's params and accepted by
+    its rules. A job that narrows or widens a learner's params gets only the points that fit."""
+    points: list[Point] = []
+    for learner, params in portfolio.PORTFOLIO:
+        for cand in spec.candidates:
+            if cand.algorithm not in portfolio.LEARNERS[learner] or set(cand.params) != set(params):
+                continue
+            algo = algorithms.ALGORITHMS[cand.algorithm]
+            known = {k: search_space.optuna_value(hp, algo.params[k], params[k]) for k, hp in cand.params.items()}
+            if not all(ok for ok, _ in known.values()):
+                continue
+            point = (cand.algorithm, {k: algo.params[k].coerce(known[k][1]) for k in sorted(cand.params)})
+            if not algo.problems(point[1]) and point not in points:
+                points.append(point)
+            break
+    return points
 
 
 def _labels(candidates: list[CandidateSpec]) -> list[str]:

@@ -146,7 +146,8 @@ class SearchSpec(_Strict):
         None, description="trials to run (required for random and bayesian; "
                                                "for grid, a cap on the combinations run in order)")
     n_startup_trials: Integer = Field(10, ge=0, le=search_space.MAX_FINITE_POINTS,
-                                  description="bayesian: random trials before TPE takes over")
+                                  description="bayesian: starting trials before TPE takes over (the starting "
+                                      "portfolio's points in the space, then seeded random ones)")
     pruning: PruningSpec | None = Field(
         None, description="stop poor trials early: successive halving over the fraction of the train rows "
                           "(default for a job naming only dataset, target and task)")
