@@ -16,14 +16,13 @@ from pyspark.ml.functions import vector_to_array
 
 from zygarde.domain import ensemble
 from zygarde.domain.algorithms import METRICS
-from zygarde.domain.contracts import (EnsembleCandidate, FinalizeRequest, FinalizeResult, PackedTrial, PackRequest,
-                                      RefitSpec)
+from zygarde.domain.contracts import EnsembleCandidate, PackedTrial, PackRequest
 from zygarde.serving.runtime import OnlineModel
 from zygarde.spark import validation_predictions
 from zygarde.spark.pack_runner import run_pack
 from zygarde.spark.predict import score
 
-from .conftest import DATASETS, TRIAL_SEED, TRIAL_VALIDATION_FRACTION
+from .conftest import DATASETS, TRIAL_SEED, TRIAL_VALIDATION_FRACTION, finalize_ensemble
 
 # name -> (dataset, task, metric, trials): diverse learners, whose errors differ, so that averaging pays
 PACKS = {
@@ -89,20 +88,8 @@ def _candidates(pack: Pack, ids) -> tuple[EnsembleCandidate, ...]:
 
 
 def _finalize(spark, pack: Pack, root: Path, name: str, candidates, attempt: int = 1):
-    from spark_jobs.finalize_model import main
-
-    winner, parts = candidates[0], pack.parts
-    request = FinalizeRequest(
-        job_id="job-ens", attempt=attempt, model_uri=None, test_uri=parts["test"], task=pack.task,
-        target=pack.target, metric=pack.metric, package_uri=f"{root}/models/{name}/",
-        result_uri=f"{root}/results/{name}-{attempt}.json", manifest={"job_id": "job-ens", "seed": TRIAL_SEED},
-        refit=RefitSpec(algorithm=winner.algorithm, params=dict(winner.params), seed=TRIAL_SEED,
-                        train_uri=parts["train"], validation_uri=parts["validation"]),
-        ensemble=candidates)
-    assert main(["--request", request.to_json()], spark=spark) == 0
-    result = FinalizeResult.from_json(Path(request.result_uri).read_text())
-    assert result.status == "SUCCEEDED", result.error
-    return result, json.loads(Path(result.manifest_uri).read_text())
+    return finalize_ensemble(spark, job_id="job-ens", task=pack.task, target=pack.target, metric=pack.metric,
+                             parts=pack.parts, candidates=candidates, root=root, name=name, attempt=attempt)
 
 
 @pytest.mark.parametrize("name", ["binary", "regression"])
