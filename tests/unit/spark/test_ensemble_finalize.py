@@ -5,6 +5,7 @@ and batch prediction with the package is the weighted average of its members."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +142,9 @@ def test_an_ensemble_that_beats_the_best_trial_is_packaged_and_predicts_its_memb
     section = manifest["ensemble"]
     assert [m["trial_id"] for m in section["members"]] == [m["trial_id"] for m in members]
     assert manifest["model_uri"] is None and manifest["test_metrics"] == result.test_metrics
+    # its batch scoring latency per 1,000 test rows, measured on its own scoring as a single model's is
+    latency = manifest["predict_ms_per_1k"]
+    assert isinstance(latency, float) and math.isfinite(latency) and latency > 0
     models = [PipelineModel.load(m["model_uri"]) for m in section["members"]]
     weights = [m["weight"] for m in section["members"]]
 
@@ -245,5 +249,6 @@ def test_when_no_ensemble_beats_the_best_trial_the_single_trial_is_packaged(spar
     assert result.ensemble["status"] == "not_better"
     assert [m["trial_id"] for m in result.ensemble["members"]] == [candidates[0].trial_id]
     assert "ensemble" not in manifest and manifest["model_uri"] == result.package_uri + "model"
+    assert manifest["predict_ms_per_1k"] > 0  # the single model's latency, as before ensembles
     assert result.online["status"] == "available"  # a single model, exported as before ensembles
     assert PipelineModel.load(manifest["model_uri"]).stages
