@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 
+from tests.integration.predict_service import running_predict_service
 from tests.unit.identities import fresh_token
 from tests.unit.online_fixtures import register
 from zygarde.config import env_name
@@ -51,29 +50,15 @@ def test_the_aliased_version_is_loaded_at_start_and_answers_the_first_request(mo
     port, log_path = LocalPorts.free().scheduler, tmp_path / "predict.log"
     env = {**os.environ, **ns.env, **token_issuer, "PYTHONPATH": str(REPO_ROOT), "XDG_RUNTIME_DIR": str(tmp_path),
            "FUNCTION_TARGET": "predict", env_name("predict_warm"): "churn@production,nosuch@production"}
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "functions_framework", "--target", "predict", "--source",
-                                 str(REPO_ROOT / "functions" / "main.py"), "--signature-type", "http",
-                                 "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=log)
-        try:
-            deadline, warmed = time.monotonic() + 60, []
-            while time.monotonic() < deadline and not warmed:  # wait on the log line, not a fixed time
-                assert proc.poll() is None, log_path.read_text()[-2000:]
-                warmed = [r for r in _log_lines(log_path) if "model warmed" in r.get("message", "")]
-                time.sleep(0.2)
-            assert warmed and "ref=churn@production version=1" in warmed[0]["message"], log_path.read_text()[-2000:]
-            skipped = [r for r in _log_lines(log_path) if "model not warmed" in r.get("message", "")]
-            assert skipped and "ref=nosuch@production" in skipped[0]["message"]
-            base = f"http://127.0.0.1:{port}"
-            url = base + "/v1/models/churn/versions/production:predict"
-            for _ in range(100):  # readiness: the port opens once functions-framework serves
-                try:
-                    answer = requests.post(url, json={"instances": [{"age": 50, "color": "blue"}]}, timeout=10,
-                                           headers={"Authorization": "Bearer " + fresh_token(ANA, base)})
-                    break
-                except requests.ConnectionError:
-                    time.sleep(0.2)
-            assert answer.status_code == 200 and answer.json()["modelVersionId"] == "1", answer.text
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+    with running_predict_service(env, port, log_path) as base:
+        deadline, warmed = time.monotonic() + 60, []
+        while time.monotonic() < deadline and not warmed:  # wait on the log line, not a fixed time
+            warmed = [r for r in _log_lines(log_path) if "model warmed" in r.get("message", "")]
+            time.sleep(0.2)
+        assert warmed and "ref=churn@production version=1" in warmed[0]["message"], log_path.read_text()[-2000:]
+        skipped = [r for r in _log_lines(log_path) if "model not warmed" in r.get("message", "")]
+        assert skipped and "ref=nosuch@production" in skipped[0]["message"]
+        answer = requests.post(base + "/v1/models/churn/versions/production:predict",
+                               json={"instances": [{"age": 50, "color": "blue"}]}, timeout=10,
+                               headers={"Authorization": "Bearer " + fresh_token(ANA, base)})
+        assert answer.status_code == 200 and answer.json()["modelVersionId"] == "1", answer.text

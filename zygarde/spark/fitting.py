@@ -302,11 +302,13 @@ def require_objective(candidate, metrics: dict[str, float], where: str = "valida
         raise DatasetError(f"the model's {where} {goal} is not a finite number ({why})")
 
 
-def predict_ms_per_1k(spark: SparkSession, model: PipelineModel, validation: DataFrame, rows: int) -> float:
-    """Batch scoring time per 1,000 rows: validation rows repeated up to ~LATENCY_ROWS so that
-    Spark's fixed per-job cost does not dominate, scored and aggregated (so nothing is pruned)."""
+def predict_ms_per_1k(spark: SparkSession, transform: Callable[[DataFrame], DataFrame], validation: DataFrame,
+                      rows: int) -> float:
+    """Batch scoring time per 1,000 rows of `transform` (a model's, or an ensemble's): validation rows
+    repeated up to ~LATENCY_ROWS so that Spark's fixed per-job cost does not dominate, scored and
+    aggregated (so nothing is pruned)."""
     repeats = max(1, min(100, math.ceil(LATENCY_ROWS / rows)))
     sample = validation.crossJoin(spark.range(repeats).withColumnRenamed("id", "zy__repeat"))
     t0 = time.monotonic()
-    model.transform(sample).agg(F.sum("prediction")).collect()
+    transform(sample).agg(F.sum("prediction")).collect()
     return (time.monotonic() - t0) * 1000.0 * 1000.0 / (rows * repeats)

@@ -4,14 +4,15 @@ in a pack: a job that turns packing off runs packs of one.
 The prepared train and validation parts are read, labelled and cached once. Each preprocessing
 (fitting.preprocessing_key: "one_hot+standard", "indexed"...) is fitted once on the training rows,
 and once per cross-validation fold, and its feature rows are cached for every trial that uses it
-(released when the last of them ends). Trials fit `concurrency` at a time in a thread pool, as
-Spark's TrainValidationSplit does with `parallelism`; learners that train in barrier mode (XGBoost)
+(released when the last of them ends: shared_values.py). Trials fit `concurrency` at a time in a thread
+pool, as Spark's TrainValidationSplit does with `parallelism`; learners that train in barrier mode (XGBoost)
 then fit one at a time in the main thread, so that two barrier stages never wait on each other's
 task slots, unless the pack fits them trial-parallel (zygarde/spark/trial_parallel.py: when the prepared
 parts fit an executor, each XGBoost trial is one Spark task in the pool). Each trial writes its own
 TrialResult as soon as it ends; one that fails gets a FAILED result with one readable sentence and the
 others go on.
 
+A trial is fitted and scored in data_parallel.py, or in trial_parallel.py when it runs in one task.
 A packed trial's result holds what run_trial's does, scored the same way: the validation metrics
 (and the cross-validation means), boosting.fitted_metrics, train_seconds (the learner's fit: the shared
 preprocessing is logged per plan), executor_cpu_seconds of the trial's own Spark job group (no
@@ -32,7 +33,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -40,17 +41,14 @@ from zygarde.domain import algorithms
 from zygarde.domain.contracts import PackedTrial, PackRequest, TrialResult
 from zygarde.domain.errors import SpecError
 from zygarde.domain.algorithms import CLUSTERING
-from zygarde.spark import boosting, hadoop_fs, trial_parallel, validation_predictions, warm_models
-from zygarde.spark.dataset import LABEL
+from zygarde.spark import data_parallel, hadoop_fs, trial_parallel
 from zygarde.spark.estimators import resolve_params
-from zygarde.spark.evaluation import evaluate, finite
+from zygarde.spark.evaluation import finite
 from zygarde.spark.failures import describe_failure
-from zygarde.spark.features import FEATURES
-from zygarde.spark.fitting import (Candidate, Features, Parts, Phases, algorithm_for, cross_validate, distance,
-                                   fit_learner, fold_parts, folds, load_prepared, preprocess,
-                                   preprocessing_key, profile_plan, require_objective, use_cv_objective)
+from zygarde.spark.fitting import (Candidate, Features, Parts, Phases, algorithm_for, fold_parts, folds,
+                                   load_prepared, preprocess, preprocessing_key, profile_plan)
 from zygarde.spark.resources import ResourceMeter, group_cpu_seconds
-from zygarde.spark.validation_predictions import ROW_ID
+from zygarde.spark.shared_values import Once
 
 log = logging.getLogger(__name__)
 
@@ -95,44 +93,6 @@ def job_group(spark: SparkSession, group: str, description: str):
 
 
 @dataclass
-class _Entry:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    done: bool = False
-    value: Any = None
-    error: BaseException | None = None
-
-
-class _Once:
-    """Values made once per key, by the first thread that asks (the others wait for it); an error is
-    raised to every thread that asks. A value with unpersist() is released when the last of its
-    expected users (`users`: key -> count) releases it."""
-
-    def __init__(self, users: Counter):
-        self._lock, self._entries, self._users = threading.Lock(), {}, users
-
-    def get(self, key: Any, make: Callable[[], Any]) -> Any:
-        with self._lock:
-            entry = self._entries.setdefault(key, _Entry())
-        with entry.lock:
-            if not entry.done:
-                try:
-                    entry.value = make()
-                except Exception as exc:  # noqa: BLE001 - every user of the key gets it
-                    entry.error = exc
-                entry.done = True
-        if entry.error is not None:
-            raise entry.error
-        return entry.value
-
-    def release(self, key: Any) -> None:
-        with self._lock:
-            self._users[key] -= 1
-            entry = self._entries.get(key) if self._users[key] <= 0 else None
-        if entry is not None and hasattr(entry.value, "unpersist"):
-            entry.value.unpersist()
-
-
-@dataclass
 class _Folds:
     frame: DataFrame  # the train rows with their fold (cached)
     sizes: dict[int, int]
@@ -148,7 +108,7 @@ class _Pack:
         self.cached: list[DataFrame] = []
         self.parts: Parts | None = None
         self.load_error: BaseException | None = None
-        self.once = _Once(Counter(key for trial in request.trials for key in self._keys(trial)))
+        self.once = Once(Counter(key for trial in request.trials for key in self._keys(trial)))
         self.unwritten: list[str] = []
         self.lock = threading.Lock()
         self.predictions_kept: set[str] = set()  # trials whose validation predictions were written
@@ -218,65 +178,7 @@ class _Pack:
             raise self.load_error
         if trial_parallel.in_a_task(self.fit_mode, algorithm):  # issue #24: the whole trial in one Spark task
             return trial_parallel.train_and_score(self, trial, candidate, algorithm, context)
-        parts, phases, metrics = self.parts, Phases(context), {}
-        cv: dict[str, float] = {}
-        keeps = self.keeps_predictions(trial, candidate)
-        out_of_fold: list = []  # each fold's held-out rows as its model scored them (pyarrow tables)
-        if candidate.k_folds >= 2:
-            scored_folds: list[DataFrame] = []
-
-            def score_fold(i: int) -> DataFrame:
-                features = self.features(algorithm, i)
-                scored = fit_learner(candidate, algorithm, features, parts.labels).learner.transform(features.validation)
-                if keeps and ROW_ID in scored.columns:  # kept for the ensemble selection, scored once
-                    scored = scored.cache()
-                    scored_folds.append(scored)
-                    out_of_fold.append(validation_predictions.scored_table(scored, fold=i))
-                return scored
-
-            try:
-                cv = cross_validate(candidate, algorithm, self.folds().sizes, score_fold, context)
-            finally:
-                for scored in scored_folds:
-                    scored.unpersist()
-            phases.done("cross_validate", k_folds=candidate.k_folds)
-        features = self.features(algorithm, None)
-        phases.done("preprocess", plan=preprocessing_key(algorithm), shared=True)
-        fitted = fit_learner(candidate, algorithm, features, parts.labels,
-                             early=boosting.early_stopping(algorithm, candidate.params))
-        metrics["train_seconds"] = fitted.seconds
-        if fitted.rows is not None:  # a successive halving rung: fitted on a sample of the train part
-            metrics.update(train_fraction=float(candidate.train_fraction), fit_rows=float(fitted.rows))
-        metrics.update(boosting.fitted_metrics(fitted.model))
-        phases.done("fit")
-        predictions = fitted.learner.transform(features.validation).cache()
-        try:
-            metrics.update(evaluate(candidate.task, predictions, label_col=LABEL, features_col=FEATURES,
-                                    distance=distance(algorithm, candidate.params)))
-            if keeps and ROW_ID in predictions.columns and candidate.k_folds < 2:
-                self.keep_predictions(trial, lambda: validation_predictions.write_scored(
-                    self.spark, trial.predictions_uri, predictions))
-            elif keeps and ROW_ID in predictions.columns and len(out_of_fold) == candidate.k_folds:
-                self.keep_predictions(trial, lambda: validation_predictions.write_out_of_fold(
-                    self.spark, trial.predictions_uri, out_of_fold,
-                    validation_predictions.scored_table(predictions, fold=validation_predictions.VALIDATION_FOLD)))
-        finally:
-            predictions.unpersist()
-        phases.done("evaluate")
-        require_objective(candidate, metrics)
-        if cv:
-            use_cv_objective(candidate, metrics, cv)
-        # the finalisation may come to this batch: keep the best fit (on all the train rows: a rung's
-        # fit on a sample is never the winner's model)
-        if self.request.handoff_seconds > 0 and candidate.train_fraction >= 1.0:
-            r = self.request
-            warm_models.offer(r.job_id, r.task, r.metric, metrics.get(r.metric), warm_models.fit_key(
-                trial.algorithm, dict(trial.params), r.seed, r.train_uri, r.validation_uri), fitted.model)
-        if trial.model_uri:
-            fitted.model.write().overwrite().save(hadoop_fs.qualify(trial.model_uri))
-            metrics["model_bytes"] = float(hadoop_fs.total_bytes(self.spark, trial.model_uri))
-            phases.done("save")
-        return metrics
+        return data_parallel.train_and_score(self, trial, candidate, algorithm, context)
 
     def keeps_predictions(self, trial: PackedTrial, candidate: Candidate) -> bool:
         """Whether the trial keeps its validation predictions: fitted on all the train rows, supervised."""

@@ -9,8 +9,9 @@ When the request names no model (no trial model was kept), the winner is fitted 
 When the request names ensemble candidates, the ensemble selection runs first (ensemble_package); an
 ensemble that beats the best single trial on validation is packaged instead: its members' PipelineModels
 under {package_uri}members/{i} and the manifest's `ensemble` section (members with their weights), with
-no model/ directory; it is scored once on the test part, and batch prediction averages its members. Its
-feature importance is its members', weighted, and it has the MLflow files too (ensemble_explain).
+no model/ directory; it is scored once on the test part (its batch scoring latency measured as a single
+model's is: the manifest's `predict_ms_per_1k`), and batch prediction averages its members. Its feature
+importance is its members', weighted, and it has the MLflow files too (ensemble_explain).
 
 `run_finalize` never raises (any failure is a FAILED FinalizeResult with one readable sentence);
 `execute` also writes the result to request.result_uri, as the very last act of the batch.
@@ -96,7 +97,8 @@ def _input_schema(test: DataFrame, target: str) -> list[dict[str, Any]]:
 
 def _score_test(spark: SparkSession, request: FinalizeRequest, model: PipelineModel, cached: list[DataFrame]):
     """(test frame, test metrics, test rows, class names, scored test frame, batch scoring ms per 1,000
-    rows): the latency is measured here, for the registered model only, not for every trial."""
+    rows): the latency is measured here, for the registered model only (an ensemble's in
+    _finalize_ensemble, the same way), not for every trial."""
     labels = model_labels(model)
     test = read_dataset(spark, request.test_uri, "parquet")
     labelled = test if request.task == CLUSTERING else label_as_model(test, request.target, request.task, labels)
@@ -108,7 +110,7 @@ def _score_test(spark: SparkSession, request: FinalizeRequest, model: PipelineMo
     clusterer = next((s for s in reversed(model.stages) if s.hasParam("distanceMeasure")), None)
     distance = clusterer.getOrDefault("distanceMeasure") if clusterer is not None else "euclidean"
     metrics = evaluate(request.task, scored, label_col=LABEL, features_col=FEATURES, distance=distance)
-    return test, metrics, rows, labels, scored, predict_ms_per_1k(spark, model, labelled, rows)
+    return test, metrics, rows, labels, scored, predict_ms_per_1k(spark, model.transform, labelled, rows)
 
 
 def _finalize_ensemble(spark: SparkSession, request: FinalizeRequest, selection, summary: dict[str, Any],
@@ -127,6 +129,7 @@ def _finalize_ensemble(spark: SparkSession, request: FinalizeRequest, selection,
     metrics = evaluate(request.task, scored, label_col=LABEL, features_col=FEATURES)
     log.info("ensemble test scored %s rows=%d %s=%s", _context(request), rows, request.metric,
              metrics.get(request.metric))
+    predict_ms = predict_ms_per_1k(spark, lambda df: ensemble_model.transform(members, df, labels), labelled, rows)
     hadoop_fs.delete(spark, _under(request.package_uri, ensemble_model.MEMBERS_DIR))  # a retried attempt's
     uris = ensemble_model.save(spark, members, request.package_uri)
     section = {**summary, "members": [{**entry, "params": candidate.params, "model_uri": uri, "fit": info}
@@ -140,7 +143,8 @@ def _finalize_ensemble(spark: SparkSession, request: FinalizeRequest, selection,
                 "input_schema": input_schema, "target": request.target,
                 "task": request.task, "metric": request.metric or request.manifest.get("metric"),
                 "labels": labels, "test_metrics": metrics, "test_rows": rows, "test_uri": request.test_uri,
-                "model_uri": None, "source_model_uri": None, "online": online, "ensemble": section,
+                "predict_ms_per_1k": predict_ms, "model_uri": None, "source_model_uri": None, "online": online,
+                "ensemble": section,
                 **versions(spark),
                 "created_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")}
     manifest_uri = _under(request.package_uri, MANIFEST)

@@ -13,9 +13,7 @@ predict_ms_per_1k, here the booster scoring the validation arrays (no Spark job,
 from __future__ import annotations
 
 import logging
-import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,11 +25,11 @@ from pyspark.sql import functions as F
 
 from zygarde.domain import algorithms, fit_mode
 from zygarde.domain.algorithms import Algorithm
-from zygarde.domain.errors import DatasetError
 from zygarde.spark import boosting, hadoop_fs, warm_models
 from zygarde.spark.dataset import LABEL
 from zygarde.spark.estimators import build_estimator
 from zygarde.spark.features import FEATURES, Prepared
+from zygarde.spark.one_task_job import Arrays, run_task
 from zygarde.spark.validation_predictions import ROW_ID, write_arrays
 from zygarde.spark.fitting import (PREDICTED_LABEL, Features, Phases, fit_learner, preprocess, preprocessing_key,
                                    profile_plan, require_objective, train_fraction)
@@ -60,17 +58,6 @@ def decide(spark: SparkSession, rows: int, features: int, k_folds: int = 0,
            requested: str = fit_mode.AUTO) -> fit_mode.FitMode:
     return fit_mode.choose(rows, features, executor_memory_bytes(spark), task_slots(spark), k_folds=k_folds,
                            requested=requested)
-
-
-@dataclass
-class Arrays:
-    """The broadcast arrays of one preprocessing: x, y (train rows) and xv, yv (scored rows) when given."""
-
-    broadcast: Any
-    rows: int
-
-    def unpersist(self) -> None:
-        self.broadcast.destroy()
 
 
 def _arrays(frame: DataFrame, n_features: int, ids: bool = False) -> tuple[np.ndarray, ...]:
@@ -131,46 +118,6 @@ def booster_arguments(xgb_estimator, n_classes: int | None) -> dict[str, dict[st
     return {"booster_params": {k: v for k, v in booster_params.items() if v is not None},
             "train_kwargs": {k: v for k, v in train_kwargs.items() if v is not None},
             "dmatrix_kwargs": {k: v for k, v in dmatrix.items() if v is not None}}
-
-
-def run_task(spark: SparkSession, arrays: Arrays, spec: dict[str, Any], score: bool = True) -> dict[str, Any]:
-    """One Spark job of one task: the trial (score) or the fit alone on the broadcast arrays."""
-    data = arrays.broadcast
-
-    def task(rows):
-        from pyspark import TaskContext
-
-        from zygarde.spark import single_node
-
-        for _ in rows:  # read the input to its end, or the Python worker is not reused (nor its imports)
-            pass
-        context = TaskContext.get()
-        nthread = context.cpus() if context is not None else 1
-        try:
-            if score:
-                yield single_node.fit_and_score(data.value, spec, nthread)
-            else:
-                booster, seconds = single_node.fit(data.value, spec, nthread)
-                yield {**single_node.kept(booster), "seconds": seconds}
-        except MemoryError:
-            raise  # Spark reports the lost task
-        except Exception as exc:  # noqa: BLE001 - the trial's failure, told to the driver in one line
-            yield {"error": str(exc), "error_type": type(exc).__name__}
-
-    out = spark.sparkContext.parallelize([0], 1).mapPartitions(task).collect()[0]
-    if "error" in out:
-        raise task_error(out["error_type"], out["error"])
-    return out
-
-
-def task_error(kind: str, text: str) -> Exception:
-    """A task's failure as the driver raises it: XGBoost refusing the data or a parameter (its message's
-    first line, without the source location) is the trial's data error; anything else a runtime one."""
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), kind)
-    line = re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", line)[:300]
-    if kind == "XGBoostError":
-        return DatasetError(f"XGBoost refused the trial: {line}")
-    return RuntimeError(f"the trial's task failed: {kind}: {line}")
 
 
 def wrap(xgb_estimator, kept: dict[str, Any]):

@@ -14,7 +14,8 @@ from sklearn import datasets as skdata
 from sklearn.model_selection import train_test_split
 
 from tests.unit.spark.session import local_session
-from zygarde.domain.contracts import PackedTrial, PackRequest, PrepareRequest, PrepareResult, TrialResult
+from zygarde.domain.contracts import (FinalizeRequest, FinalizeResult, PackedTrial, PackRequest, PrepareRequest,
+                                      PrepareResult, RefitSpec, TrialResult)
 
 # This helper's port range is 18300-18399; Spark falls back to the next ports when one is busy.
 _SPARK_CONF = {
@@ -215,6 +216,27 @@ def pack_of_one(job_id: str, trial_id: str, algorithm: str, params: dict, *, tas
                         model_uri=model_uri, train_fraction=train_fraction)
     return PackRequest(job_id=job_id, pack_id=f"{trial_id}-a1", task=task, metric=metric, target=target, seed=seed,
                        train_uri=train_uri, validation_uri=validation_uri, trials=(trial,), **fields)
+
+
+def finalize_ensemble(spark, *, job_id: str, task: str, target: str, metric: str, parts: dict[str, str], candidates,
+                      root: Path, name: str, attempt: int = 1) -> tuple[FinalizeResult, dict]:
+    """Runs the finalisation batch's entry point in-process with ensemble `candidates` (EnsembleCandidates,
+    the winner first, refitted from the prepared `parts`), packaging under {root}/models/{name}/; asserts it
+    succeeded. (its FinalizeResult, its manifest)."""
+    from spark_jobs.finalize_model import main
+
+    winner = candidates[0]
+    request = FinalizeRequest(
+        job_id=job_id, attempt=attempt, model_uri=None, test_uri=parts["test"], task=task, target=target,
+        metric=metric, package_uri=f"{root}/models/{name}/", result_uri=f"{root}/results/{name}-{attempt}.json",
+        manifest={"job_id": job_id, "seed": TRIAL_SEED},
+        refit=RefitSpec(algorithm=winner.algorithm, params=dict(winner.params), seed=TRIAL_SEED,
+                        train_uri=parts["train"], validation_uri=parts["validation"]),
+        ensemble=tuple(candidates))
+    assert main(["--request", request.to_json()], spark=spark) == 0
+    result = FinalizeResult.from_json(Path(request.result_uri).read_text())
+    assert result.status == "SUCCEEDED", result.error
+    return result, json.loads(Path(result.manifest_uri).read_text())
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ and batch prediction with the package is the weighted average of its members."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +17,13 @@ from pyspark.ml.functions import vector_to_array
 
 from zygarde.domain import ensemble
 from zygarde.domain.algorithms import METRICS
-from zygarde.domain.contracts import (EnsembleCandidate, FinalizeRequest, FinalizeResult, PackedTrial, PackRequest,
-                                      RefitSpec)
+from zygarde.domain.contracts import EnsembleCandidate, PackedTrial, PackRequest
 from zygarde.serving.runtime import OnlineModel
 from zygarde.spark import validation_predictions
 from zygarde.spark.pack_runner import run_pack
 from zygarde.spark.predict import score
 
-from .conftest import DATASETS, TRIAL_SEED, TRIAL_VALIDATION_FRACTION
+from .conftest import DATASETS, TRIAL_SEED, TRIAL_VALIDATION_FRACTION, finalize_ensemble
 
 # name -> (dataset, task, metric, trials): diverse learners, whose errors differ, so that averaging pays
 PACKS = {
@@ -89,20 +89,8 @@ def _candidates(pack: Pack, ids) -> tuple[EnsembleCandidate, ...]:
 
 
 def _finalize(spark, pack: Pack, root: Path, name: str, candidates, attempt: int = 1):
-    from spark_jobs.finalize_model import main
-
-    winner, parts = candidates[0], pack.parts
-    request = FinalizeRequest(
-        job_id="job-ens", attempt=attempt, model_uri=None, test_uri=parts["test"], task=pack.task,
-        target=pack.target, metric=pack.metric, package_uri=f"{root}/models/{name}/",
-        result_uri=f"{root}/results/{name}-{attempt}.json", manifest={"job_id": "job-ens", "seed": TRIAL_SEED},
-        refit=RefitSpec(algorithm=winner.algorithm, params=dict(winner.params), seed=TRIAL_SEED,
-                        train_uri=parts["train"], validation_uri=parts["validation"]),
-        ensemble=candidates)
-    assert main(["--request", request.to_json()], spark=spark) == 0
-    result = FinalizeResult.from_json(Path(request.result_uri).read_text())
-    assert result.status == "SUCCEEDED", result.error
-    return result, json.loads(Path(result.manifest_uri).read_text())
+    return finalize_ensemble(spark, job_id="job-ens", task=pack.task, target=pack.target, metric=pack.metric,
+                             parts=pack.parts, candidates=candidates, root=root, name=name, attempt=attempt)
 
 
 @pytest.mark.parametrize("name", ["binary", "regression"])
@@ -154,6 +142,9 @@ def test_an_ensemble_that_beats_the_best_trial_is_packaged_and_predicts_its_memb
     section = manifest["ensemble"]
     assert [m["trial_id"] for m in section["members"]] == [m["trial_id"] for m in members]
     assert manifest["model_uri"] is None and manifest["test_metrics"] == result.test_metrics
+    # its batch scoring latency per 1,000 test rows, measured on its own scoring as a single model's is
+    latency = manifest["predict_ms_per_1k"]
+    assert isinstance(latency, float) and math.isfinite(latency) and latency > 0
     models = [PipelineModel.load(m["model_uri"]) for m in section["members"]]
     weights = [m["weight"] for m in section["members"]]
 
@@ -258,5 +249,6 @@ def test_when_no_ensemble_beats_the_best_trial_the_single_trial_is_packaged(spar
     assert result.ensemble["status"] == "not_better"
     assert [m["trial_id"] for m in result.ensemble["members"]] == [candidates[0].trial_id]
     assert "ensemble" not in manifest and manifest["model_uri"] == result.package_uri + "model"
+    assert manifest["predict_ms_per_1k"] > 0  # the single model's latency, as before ensembles
     assert result.online["status"] == "available"  # a single model, exported as before ensembles
     assert PipelineModel.load(manifest["model_uri"]).stages

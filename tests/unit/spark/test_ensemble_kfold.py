@@ -5,7 +5,6 @@ alone. Through the real batches, on the prepared clinic data (nulls in numbers, 
 60-level category, duplicate rows) and on diabetes (regression)."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -15,13 +14,12 @@ from pyspark.ml import PipelineModel
 
 from zygarde.domain import ensemble
 from zygarde.domain.algorithms import METRICS
-from zygarde.domain.contracts import EnsembleCandidate, FinalizeRequest, FinalizeResult, PackedTrial, PackRequest, \
-    RefitSpec
+from zygarde.domain.contracts import EnsembleCandidate, PackedTrial, PackRequest
 from zygarde.spark import validation_predictions
 from zygarde.spark.pack_runner import run_pack
 from zygarde.spark.validation_predictions import ROW_ID, VALIDATION_FOLD, with_row_id
 
-from .conftest import DATASETS, TRIAL_SEED, TRIAL_VALIDATION_FRACTION
+from .conftest import DATASETS, TRIAL_SEED, TRIAL_VALIDATION_FRACTION, finalize_ensemble
 
 K = 3
 # name -> (task, metric, target, trials): diverse learners, whose errors differ
@@ -105,25 +103,14 @@ def test_kfold_trials_keep_out_of_fold_predictions_covering_every_row_once(spark
 
 
 def _finalize(spark, name: str, parts, results, root: Path):
-    from spark_jobs.finalize_model import main
-
     task, metric, target, trials = JOBS[name]
     sign = -1.0 if METRICS[task][metric] == "maximize" else 1.0
     ranked = sorted(results, key=lambda tid: (sign * results[tid].metrics[metric], tid))
     candidates = tuple(EnsembleCandidate(trial_id=tid, algorithm=trials[tid][0], params=trials[tid][1],
                                          predictions_uri=results[tid].validation_predictions_uri) for tid in ranked)
-    winner = candidates[0]
-    request = FinalizeRequest(
-        job_id="job-kfold", attempt=1, model_uri=None, test_uri=parts["test"], task=task, target=target,
-        metric=metric, package_uri=f"{root}/models/{name}/", result_uri=f"{root}/results/{name}.json",
-        manifest={"job_id": "job-kfold", "seed": TRIAL_SEED},
-        refit=RefitSpec(algorithm=winner.algorithm, params=dict(winner.params), seed=TRIAL_SEED,
-                        train_uri=parts["train"], validation_uri=parts["validation"]),
-        ensemble=candidates)
-    assert main(["--request", request.to_json()], spark=spark) == 0
-    result = FinalizeResult.from_json(Path(request.result_uri).read_text())
-    assert result.status == "SUCCEEDED", result.error
-    return candidates, result, json.loads(Path(result.manifest_uri).read_text())
+    result, manifest = finalize_ensemble(spark, job_id="job-kfold", task=task, target=target, metric=metric,
+                                         parts=parts, candidates=candidates, root=root, name=name)
+    return candidates, result, manifest
 
 
 @pytest.mark.parametrize("name", ["clinic", "diabetes"])

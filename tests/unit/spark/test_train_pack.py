@@ -15,7 +15,7 @@ from pyspark.ml import PipelineModel
 
 from zygarde.domain.algorithms import METRICS
 from zygarde.domain.contracts import PackedTrial, PackRequest, TrialResult
-from zygarde.spark import fitting
+from zygarde.spark import data_parallel, fitting
 from zygarde.spark import pack_runner as pack
 
 from .conftest import pack_of_one
@@ -47,7 +47,7 @@ class Spy:
 
     def __init__(self, monkeypatch):
         self.preprocessing, self.events, self.lock = 0, [], threading.Lock()
-        fit_preprocessing, fit_learner, write_result = (fitting.fit_preprocessing, pack.fit_learner,
+        fit_preprocessing, fit_learner, write_result = (fitting.fit_preprocessing, data_parallel.fit_learner,
                                                         pack.write_result)
 
         def counted(*args, **kwargs):
@@ -64,7 +64,7 @@ class Spy:
             self.events.append(("written", result.trial_id, time.monotonic()))
 
         monkeypatch.setattr(fitting, "fit_preprocessing", counted)
-        monkeypatch.setattr(pack, "fit_learner", timed_fit)
+        monkeypatch.setattr(data_parallel, "fit_learner", timed_fit)
         monkeypatch.setattr(pack, "write_result", timed_write)
 
 

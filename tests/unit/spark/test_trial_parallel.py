@@ -17,8 +17,7 @@ from xgboost.spark.data import alias
 
 from zygarde.domain import fit_mode
 from zygarde.domain.algorithms import METRICS
-from zygarde.spark import pack_runner as pack
-from zygarde.spark import single_node, trial_parallel
+from zygarde.spark import data_parallel, single_node, trial_parallel
 from zygarde.spark.dataset import LABEL
 from zygarde.spark.evaluation import evaluate
 from zygarde.spark.features import FEATURES
@@ -49,10 +48,11 @@ def _run(spark, parts, root, trials, keep=(), task="binary_classification", metr
     logger.addHandler(lines)
     previous, fits = logger.level, []
     logger.setLevel(logging.INFO)
-    fit_learner = pack.fit_learner
+    fit_learner = data_parallel.fit_learner
     try:
         with pytest.MonkeyPatch.context() as mp:  # the data-parallel path's fits, by algorithm
-            mp.setattr(pack, "fit_learner", lambda c, *a, **k: fits.append(c.algorithm) or fit_learner(c, *a, **k))
+            mp.setattr(data_parallel, "fit_learner",
+                       lambda c, *a, **k: fits.append(c.algorithm) or fit_learner(c, *a, **k))
             request = pack_request(parts, root, trials, keep=set(keep), task=task, metric=metric, target=target,
                                    **fields)
             code, results = run_main(spark, request)
