@@ -1,8 +1,8 @@
 """XGBoost's native categoricals (issue #24 item 4): string columns reach XGBoost as categories
 (feature_types "c"), split by set membership, so the model does not depend on how the values are
 numbered nor on the rows' order; the columns declared in data.ordinal_columns keep a numeric split on
-their lexical order. The ONNX export carries the categorical splits with parity, in either fit mode, and
-a value not seen in training scores as a missing one."""
+their lexical order. The ONNX export carries the categorical splits with parity, in either fit mode and
+in an ensemble's graph, and a value not seen in training scores as a missing one."""
 from __future__ import annotations
 
 import numpy as np
@@ -184,3 +184,28 @@ def test_a_declared_ordinal_column_is_split_as_a_number(spark, frames):
     plan = plan_features(spark.createDataFrame(train.drop(columns=list(DROP))), set())
     types = dict(zip([n for n, _ in plan.columns], _xgboost_types(model)))
     assert types["trim"] == "q" and types["make"] == "c" and types["postcode_district"] == "c"
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_an_ensemble_of_categorical_models_exports_with_parity(spark, frames, tmp_path, task):
+    """Issue #24's ensemble export (onnx_ensemble) with categorical splits in its members."""
+    from zygarde.spark.ensemble_model import Member, transform
+
+    train, validation, scoring = frames
+    deep, labels = _fit(spark, task, train, validation, fit_mode.TRIAL_PARALLEL,
+                        params={**SMALL, "max_depth": 6, "learning_rate": 0.1})
+    shallow, _ = _fit(spark, task, train, validation, fit_mode.TRIAL_PARALLEL, params={**SMALL, "max_depth": 2})
+    members = [Member(deep, 0.7), Member(shallow, 0.3)]
+    rows = spark.createDataFrame(scoring.drop(columns=list(DROP)))
+    scored = transform(members, rows, labels).cache()
+    online = export_and_check(spark, deep, scored, labels is not None, str(tmp_path / "package"), members=members)
+    assert online["status"] == "available", online.get("reason")
+    if labels:
+        assert online["parity"]["labels_disagree"] == 0
+        assert online["parity"]["max_abs_probability_diff"] <= PROBABILITY_TOLERANCE
+    else:
+        assert online["parity"]["max_rel_prediction_diff"] <= PREDICTION_TOLERANCE
+    graph = onnx.load(str(tmp_path / "package" / "model.onnx")).graph
+    modes = [onnx.numpy_helper.to_array(a.t) for n in graph.node if n.op_type == "TreeEnsemble"
+             for a in n.attribute if a.name == "nodes_modes"]
+    assert len(modes) == 2 and all((m == 6).any() for m in modes)
