@@ -142,6 +142,7 @@ class FinalizeRequest(_JsonMessage):
     # selection reads; fewer than two: no ensemble. ensemble_rounds: its additions after the first member.
     ensemble: tuple[EnsembleCandidate, ...] = ()
     ensemble_rounds: int = 25
+    ordinal_columns: list[str] = field(default_factory=list)  # as PackRequest.ordinal_columns, for a refit
 
     def __post_init__(self) -> None:
         if isinstance(self.refit, dict):
@@ -219,6 +220,9 @@ class PackRequest(_JsonMessage):
     # executor's memory), "trial_parallel" (one single-node fit per Spark task) or "data_parallel"
     # (one xgboost.spark barrier stage per trial).
     fit_mode: str = "auto"
+    # data.ordinal_columns: string columns XGBoost splits as numbers (their values in lexical order);
+    # its other string columns are native categoricals
+    ordinal_columns: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         trials = tuple(PackedTrial.from_dict(t) if isinstance(t, dict) else t for t in self.trials)

@@ -176,6 +176,11 @@ class DataSpec(_Strict):
     group_by: list[str] = Field(default_factory=list, max_length=10, description="columns whose rows form a "
                                 "group: every group stays in one part and one k-fold fold (default: rows are "
                                 "split one by one)")
+    ordinal_columns: list[str] = Field(
+        default_factory=list, max_length=200,
+        description="string columns whose values are ordered and sort in that order (grades A-F, \"1-low\" .. "
+                    "\"3-high\"): XGBoost splits them as numbers, by their values' lexical order; its other "
+                    "string columns are native categoricals, split by set membership (default: none)")
 
     @field_validator("row_filter", mode="before")
     @classmethod
@@ -189,7 +194,7 @@ class DataSpec(_Strict):
         except RowFilterError as exc:
             raise ValueError(str(exc)) from None
 
-    @field_validator("group_by")
+    @field_validator("group_by", "ordinal_columns")
     @classmethod
     def _group_columns(cls, v: list[str]) -> list[str]:
         return check_group_by(v)
@@ -203,7 +208,7 @@ class DataSpec(_Strict):
 
 
 def check_group_by(names: list[str]) -> list[str]:
-    """Group column names: non-empty, each named once."""
+    """Column names (data.group_by, data.ordinal_columns): non-empty, each named once."""
     if any(not n for n in names):
         raise ValueError("column names cannot be empty")
     repeated = sorted({n for n in names if names.count(n) > 1})
@@ -339,6 +344,9 @@ class JobSpec(_Strict):
     def _group_by_is_not_the_target(self) -> "JobSpec":
         if self.task != "clustering" and self.dataset.target in self.data.group_by:
             raise SpecError([("data.group_by", f"cannot include the target column {self.dataset.target!r}")])
+        if self.task != "clustering" and self.dataset.target in self.data.ordinal_columns:
+            raise SpecError([("data.ordinal_columns",
+                              f"cannot include the target column {self.dataset.target!r}")])
         return self
 
     @property

@@ -65,11 +65,13 @@ def _check(spec: JobSpec, blobs: BlobStore) -> None:
             shown = ", ".join(shorten(c, 60) for c in columns[:30]) + (" ..." if len(columns) > 30 else "")
             raise DatasetError(f"dataset.target: the target column {shorten(ds.target, 100)!r} is not in {ds.uri} "
                                f"(columns: {shown})")
-        unknown = [c for c in spec.data.group_by if columns is not None and c not in columns]
-        if unknown:
-            shown = ", ".join(shorten(c, 60) for c in columns[:30]) + (" ..." if len(columns) > 30 else "")
-            raise DatasetError(f"data.group_by names columns that are not in {ds.uri}: "
-                               f"{', '.join(shorten(c, 60) for c in unknown)} (columns: {shown})")
+        for field_name, names in (("data.group_by", spec.data.group_by),
+                                  ("data.ordinal_columns", spec.data.ordinal_columns)):
+            unknown = [c for c in names if columns is not None and c not in columns]
+            if unknown:
+                shown = ", ".join(shorten(c, 60) for c in columns[:30]) + (" ..." if len(columns) > 30 else "")
+                raise DatasetError(f"{field_name} names columns that are not in {ds.uri}: "
+                                   f"{', '.join(shorten(c, 60) for c in unknown)} (columns: {shown})")
         return
     raise DatasetError(f"dataset {ds.uri} is empty")
 

@@ -44,13 +44,17 @@ def num_workers(spark: SparkSession) -> int:
     return max(1, instances * max(1, cores // task_cpus))
 
 
-def settings(spark: SparkSession, *, seed: int, task: str, metric: str | None, validation: bool) -> dict[str, Any]:
-    """Parameter values set on the estimator beside the trial's own; None means 'leave unset'."""
+def settings(spark: SparkSession, *, seed: int, task: str, metric: str | None, validation: bool,
+             feature_types: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Parameter values set on the estimator beside the trial's own; None means 'leave unset'.
+    feature_types (features.Prepared's): "c" marks a native categorical feature (xgboost.spark then
+    builds its matrices with enable_categorical, and the trees split it by set membership)."""
     # force_repartition: a shuffle before the barrier stage. Without it, training rows derived from a
     # union (the prepared parts read as one frame, then filtered) make Spark refuse the barrier stage
     # ("Barrier execution mode does not allow ... union()"), as XGBoost without early stopping did.
     out: dict[str, Any] = {"num_workers": num_workers(spark), "tree_method": "hist", "random_state": int(seed),
-                           "force_repartition": True}
+                           "force_repartition": True,
+                           "feature_types": list(feature_types) if feature_types else None}
     if validation:
         out["validationIndicatorCol"] = VALIDATION
         if (name := EVAL_METRICS.get(task, {}).get(metric or "")) is not None:

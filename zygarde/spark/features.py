@@ -35,6 +35,7 @@ class FeaturePlan:
 
     columns: list[tuple[str, str]] = field(default_factory=list)  # (name, "numeric"|"categorical"|"vector")
     ignored: dict[str, str] = field(default_factory=dict)  # name -> why
+    ordinal: frozenset[str] = frozenset()  # categorical columns whose values' lexical order is meaningful
 
     def names(self, kind: str) -> list[str]:
         return [name for name, k in self.columns if k == kind]
@@ -44,10 +45,11 @@ class FeaturePlan:
         self.ignored[name] = reason
 
 
-def plan_features(df: DataFrame, exclude: set[str]) -> FeaturePlan:
+def plan_features(df: DataFrame, exclude: set[str], ordinal: tuple[str, ...] | list[str] = ()) -> FeaturePlan:
     """Classifies every column: numbers and booleans are numeric, strings categorical, ML vectors
-    pass through; anything else (dates, arrays, maps...) is left out."""
-    plan = FeaturePlan()
+    pass through; anything else (dates, arrays, maps...) is left out. `ordinal` (data.ordinal_columns):
+    string columns whose values, in lexical order, are ordered (XGBoost splits them as numbers)."""
+    plan = FeaturePlan(ordinal=frozenset(ordinal))
     for f in df.schema.fields:
         if f.name in exclude or f.name.startswith("zy__"):
             continue
@@ -100,10 +102,11 @@ def _literal(x: float) -> str:
 
 def category_order(algorithm: Algorithm) -> str:
     """How a categorical column's values are numbered. One-hot learners: most frequent first (the
-    encoder drops the last, the rarest). Learners that read the index itself: in lexical order, for
-    XGBoost splits it as a number, and graded labels (A-F, colours D-J, "1 star".."5 stars") keep their
-    order there, which frequency order scrambles (on diamonds, a 0.5-1 % lower RMSE for the same
-    XGBoost configuration); MLlib's trees read it as a nominal attribute, where the order is moot."""
+    encoder drops the last, the rarest). Learners that read the index itself: in lexical order, a
+    numbering that depends on the values only, not on the rows' order. Neither kind of tree reads it as
+    an order: MLlib's trees take it as a nominal attribute, XGBoost as a native categorical feature
+    (feature_types "c", set-membership splits), except for the columns declared in
+    data.ordinal_columns, which XGBoost splits as numbers (graded labels such as A-F keep their order)."""
     return "frequencyDesc" if algorithm.one_hot else "alphabetAsc"
 
 
@@ -174,13 +177,33 @@ class Prepared:
     model: PipelineModel  # the fitted preprocessing stages
     n_features: int
     max_categories: int  # largest categorical cardinality (incl. the unknown slot), 0 if none
+    # XGBoost's feature_types, one per feature: "c" for an indexed categorical column (not declared
+    # ordinal), "q" for the rest; None when no feature is "c" (one-hot learners, numbers only)
+    feature_types: tuple[str, ...] | None = None
+
+
+def feature_types(plan: FeaturePlan, algorithm: Algorithm, vector_sizes: list[int]) -> tuple[str, ...] | None:
+    """Prepared.feature_types: the assembler's slots in plan order (a vector column: its size)."""
+    if algorithm.one_hot:
+        return None
+    sizes = iter(vector_sizes)
+    types: list[str] = []
+    for name, kind in plan.columns:
+        if kind == "vector":
+            types += ["q"] * next(sizes)
+        else:
+            types.append("c" if kind == "categorical" and name not in plan.ordinal else "q")
+    return tuple(types) if "c" in types else None
 
 
 def fit_preprocessing(train: DataFrame, plan: FeaturePlan, stats: dict, algorithm: Algorithm) -> Prepared:
     model = Pipeline(stages=preprocessing_stages(plan, stats, algorithm)).fit(train)
-    first = model.transform(train).select(FEATURES).first()
+    vectors = [f"zy__v{k}" for k in range(len(plan.names("vector")))]
+    first = model.transform(train).select(FEATURES, *vectors).first()
     if first is None:
         raise DatasetError("the training split is empty")
     max_categories = max((len(labels) + 1 for stage in model.stages if isinstance(stage, StringIndexerModel)
                           for labels in stage.labelsArray), default=0)
-    return Prepared(model=model, n_features=int(first[0].size), max_categories=max_categories)
+    types = feature_types(plan, algorithm, [int(first[v].size) for v in vectors])
+    return Prepared(model=model, n_features=int(first[0].size), max_categories=max_categories,
+                    feature_types=types)

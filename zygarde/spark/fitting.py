@@ -57,6 +57,7 @@ class Candidate:
     k_folds: int = 0
     group_by: tuple[str, ...] = ()
     train_fraction: float = 1.0
+    ordinal_columns: tuple[str, ...] = ()  # data.ordinal_columns (features.plan_features' `ordinal`)
 
 
 class Phases:
@@ -137,9 +138,11 @@ def preprocessing_key(algorithm: Algorithm) -> str:
     return ("one_hot" if algorithm.one_hot else "indexed") + scaling
 
 
-def profile_plan(target: str, raw: DataFrame, train: DataFrame) -> tuple[FeaturePlan, dict]:
-    """The feature plan of the raw columns (target excluded) and the training rows' column stats."""
-    plan = plan_features(raw, {target} if target in raw.columns else set())
+def profile_plan(target: str, raw: DataFrame, train: DataFrame,
+                 ordinal: tuple[str, ...] = ()) -> tuple[FeaturePlan, dict]:
+    """The feature plan of the raw columns (target excluded; `ordinal`: data.ordinal_columns) and the
+    training rows' column stats."""
+    plan = plan_features(raw, {target} if target in raw.columns else set(), ordinal)
     return plan, profile(train, plan)
 
 
@@ -212,7 +215,8 @@ def fit_learner(candidate, algorithm: Algorithm, features: Features, labels: lis
         rows = train.count()
     prepared, supervised = features.prepared, candidate.task != CLUSTERING
     extra = boosting.settings(features.train.sparkSession, seed=candidate.seed, task=candidate.task,
-                              metric=candidate.metric, validation=early) if algorithm.barrier else None
+                              metric=candidate.metric, validation=early,
+                              feature_types=prepared.feature_types) if algorithm.barrier else None
     estimator = build_estimator(algorithm, candidate.params, candidate.seed, features_col=FEATURES,
                                 label_col=LABEL if supervised else None, n_features=prepared.n_features,
                                 n_classes=len(labels) if labels else None,
@@ -233,7 +237,7 @@ def fit_pipeline(candidate, algorithm: Algorithm, raw: DataFrame, train: DataFra
     (train_fraction < 1), its row count is appended to `fitted_rows`."""
     started = time.monotonic()
     early = validation is not None and boosting.early_stopping(algorithm, candidate.params)
-    plan, stats = profile_plan(candidate.target, raw, train)
+    plan, stats = profile_plan(candidate.target, raw, train, tuple(getattr(candidate, "ordinal_columns", ())))
     features = preprocess(candidate.task, algorithm, plan, stats, train, validation if early else None, cached)
     if phases:
         phases.done("preprocess", features=features.prepared.n_features)

@@ -8,12 +8,15 @@ margin is the sum of the leaves plus the booster's base margin (measured: the bo
 of zeros less its trees' sum there); binary: probability [1 - s, s] with s = sigmoid(margin), label
 margin > 0; multiclass: softmax and argmax (as xgboost.spark); regression: the margin, or exp(margin)
 for the log-link objectives. Zygarde imputes every feature before it is assembled, so a missing value
-(where XGBoost has a default direction per split) never reaches the trees. Categorical splits and
-other boosters raise ValueError.
+(where XGBoost has a default direction per split) never reaches the trees. A categorical split
+(native categoricals, feature_types "c") sends the categories it lists right and any other value left
+(XGBoost's rule, unseen codes included): a set-membership node (BRANCH_MEMBER) whose true branch is
+XGBoost's right child. Other boosters raise ValueError.
 """
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -42,28 +45,45 @@ def _trees(booster) -> tuple[list[dict[int, dict]], list[int], str, int]:
     end = gbm["model"]["iteration_indptr"][used_rounds(booster)]
     tables = []
     for tree in trees[:end]:
-        if any(int(k) != 0 for k in tree.get("split_type", [])):
-            raise ValueError("categorical splits")
+        categories = _categories(tree)
         nodes: dict[int, dict] = {}
         for i, left in enumerate(tree["left_children"]):
             value = float(tree["split_conditions"][i])
+            right, feature = tree["right_children"][i] if left >= 0 else -1, tree["split_indices"][i]
             if left < 0:
                 nodes[i] = {"leftChild": -1, "prediction": value}
+            elif i in categories and categories[i]:  # the listed categories go right, any other value left
+                nodes[i] = {"leftChild": right, "rightChild": left, "featureIndex": feature,
+                            "numCategories": len(categories[i]), "leftCategoriesOrThreshold": categories[i]}
+            elif i in categories:  # no category listed: every value goes left
+                nodes[i] = {"leftChild": left, "rightChild": right, "featureIndex": feature, "numCategories": -1,
+                            "leftCategoriesOrThreshold": [math.inf]}
             else:
                 below = float(np.nextafter(np.float32(value), np.float32(-np.inf)))
-                nodes[i] = {"leftChild": left, "rightChild": tree["right_children"][i],
-                            "featureIndex": tree["split_indices"][i], "numCategories": -1,
+                nodes[i] = {"leftChild": left, "rightChild": right, "featureIndex": feature, "numCategories": -1,
                             "leftCategoriesOrThreshold": [below]}
         tables.append(nodes)
     return tables, [int(c) for c in info[:end]], learner["objective"]["name"], int(
         learner["learner_model_param"]["num_feature"])
 
 
+def _categories(tree: dict) -> dict[int, list[float]]:
+    """Each categorical split's node id -> its listed categories (XGBoost's JSON: split_type 1, the
+    sets in categories, one segment per node of categories_nodes)."""
+    if not any(int(k) != 0 for k in tree.get("split_type", [])):
+        return {}
+    flat = tree["categories"]
+    return {int(node): [float(c) for c in flat[int(start):int(start) + int(size)]]
+            for node, start, size in zip(tree["categories_nodes"], tree["categories_segments"],
+                                         tree["categories_sizes"])}
+
+
 def _leaf_sum(tree: dict[int, dict], row: np.ndarray) -> float:
     node = tree[0]
     while node["leftChild"] >= 0:
-        left = row[node["featureIndex"]] <= node["leftCategoriesOrThreshold"][0]
-        node = tree[node["leftChild"] if left else node["rightChild"]]
+        value, split = row[node["featureIndex"]], node["leftCategoriesOrThreshold"]
+        true = value in split if node["numCategories"] >= 0 else value <= split[0]
+        node = tree[node["leftChild"] if true else node["rightChild"]]
     return node["prediction"]
 
 

@@ -130,7 +130,7 @@ class _Pack:
         r = self.request
         return Candidate(task=r.task, metric=r.metric, target=r.target, algorithm=trial.algorithm,
                          params=dict(trial.params), seed=r.seed, k_folds=r.k_folds, group_by=tuple(r.group_by),
-                         train_fraction=trial.train_fraction)
+                         train_fraction=trial.train_fraction, ordinal_columns=tuple(r.ordinal_columns))
 
     def load(self) -> None:
         phases, r = Phases(self.ids), self.request
@@ -163,7 +163,8 @@ class _Pack:
                 else:
                     train, scored = fold_parts(self.folds().frame, fold)
                 plan, stats = self.once.get(("profile", fold),
-                                            lambda: profile_plan(self.request.target, self.parts.raw, train))
+                                            lambda: profile_plan(self.request.target, self.parts.raw, train,
+                                                                 tuple(self.request.ordinal_columns)))
                 features = preprocess(self.request.task, algorithm, plan, stats, train, scored, self.cached)
             phases.done("preprocess", features=features.prepared.n_features)
             return features

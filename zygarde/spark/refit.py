@@ -34,7 +34,8 @@ def refit(spark: SparkSession, request: FinalizeRequest, cached: list[DataFrame]
     params = dict(spec.params)
     best = params.pop(BEST_ITERATION, None)
     candidate = Candidate(task=request.task, metric=request.metric, target=request.target,
-                          algorithm=spec.algorithm, params=params, seed=spec.seed)
+                          algorithm=spec.algorithm, params=params, seed=spec.seed,
+                          ordinal_columns=tuple(request.ordinal_columns))
     algorithm = algorithm_for(candidate)
     both = bool(spec.on_train_and_validation)
     if both and best is not None and "n_estimators" in algorithm.params:

@@ -88,7 +88,7 @@ def estimator(spark: SparkSession, candidate, algorithm: Algorithm, prepared: Pr
               early: bool):
     """The xgboost.spark estimator fitting.fit_learner would fit (its params are the model's)."""
     extra = boosting.settings(spark, seed=candidate.seed, task=candidate.task, metric=candidate.metric,
-                              validation=early)
+                              validation=early, feature_types=prepared.feature_types)
     return build_estimator(algorithm, candidate.params, candidate.seed, features_col=FEATURES, label_col=LABEL,
                            n_features=prepared.n_features, n_classes=len(labels) if labels else None,
                            max_categories=prepared.max_categories, extra=extra)
@@ -96,8 +96,8 @@ def estimator(spark: SparkSession, candidate, algorithm: Algorithm, prepared: Pr
 
 def booster_arguments(xgb_estimator, n_classes: int | None) -> dict[str, dict[str, Any]]:
     """The booster parameters, xgboost.train arguments and matrix arguments xgboost.spark derives from
-    `xgb_estimator` for its workers (its _get_xgb_parameters), with the class count given instead of
-    counted, and no per-round printing."""
+    `xgb_estimator` for its workers (its _get_xgb_parameters: feature_types with enable_categorical
+    among the matrix arguments), with the class count given instead of counted, and no per-round printing."""
     from xgboost.spark import SparkXGBClassifier
 
     params = xgb_estimator._gen_xgb_params_dict()
@@ -114,7 +114,9 @@ def booster_arguments(xgb_estimator, n_classes: int | None) -> dict[str, dict[st
         params["objective"] = xgb_estimator.getOrDefault("objective")
     params["num_boost_round"] = xgb_estimator.getOrDefault("n_estimators")
     booster_params, train_kwargs = xgb_estimator._get_xgb_train_call_args(params)
-    dmatrix = {"missing": float(xgb_estimator.getOrDefault("missing")), "max_bin": booster_params.get("max_bin")}
+    types = xgb_estimator.getOrDefault("feature_types")
+    dmatrix = {"missing": float(xgb_estimator.getOrDefault("missing")), "max_bin": booster_params.get("max_bin"),
+               "feature_types": list(types) if types else None, "enable_categorical": True if types else None}
     return {"booster_params": {k: v for k, v in booster_params.items() if v is not None},
             "train_kwargs": {k: v for k, v in train_kwargs.items() if v is not None},
             "dmatrix_kwargs": {k: v for k, v in dmatrix.items() if v is not None}}
@@ -236,7 +238,7 @@ def fit_pipeline(candidate, algorithm: Algorithm, raw: DataFrame, train: DataFra
     data-parallel as fitting.fit_learner fits it."""
     spark, started = train.sparkSession, time.monotonic()
     early = validation is not None and boosting.early_stopping(algorithm, candidate.params)
-    plan, stats = profile_plan(candidate.target, raw, train)
+    plan, stats = profile_plan(candidate.target, raw, train, tuple(getattr(candidate, "ordinal_columns", ())))
     features = preprocess(candidate.task, algorithm, plan, stats, train, validation if early else None, cached)
     if rows is None:
         rows = features.train.count() + (features.validation.count() if features.validation is not None else 0)

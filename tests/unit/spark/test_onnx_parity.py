@@ -25,6 +25,8 @@ CASES = [  # (dataset, algorithm, params)
     ("cancer", "decision_tree_classifier", {"maxDepth": 4}),
     ("cancer", "random_forest_classifier", _SMALL_TREES),
     ("cancer", "gbt_classifier", {"maxDepth": 2, "maxIter": 5}),
+    # size_band: a native categorical (with nulls), split by set membership
+    ("cancer", "xgboost_classifier", {"n_estimators": 20, "max_depth": 3, "early_stopping_rounds": 0}),
     ("cancer_small", "multilayer_perceptron", {"maxIter": 30, "hiddenLayers": [4]}),
     ("iris", "logistic_regression", {"maxIter": 20}),
     ("iris", "naive_bayes", {}),

@@ -195,7 +195,9 @@ def test_booster_arguments_are_xgboost_spark_s_own(spark, clinic_parts):
         assert ours["booster_params"] == {k: v for k, v in booster.items() if k != "nthread"}
         assert ours["train_kwargs"] == {**train, "verbose_eval": False}
         assert math.isnan(ours["dmatrix_kwargs"].pop("missing")) and math.isnan(matrix["missing"])
-        assert ours["dmatrix_kwargs"] == ({"max_bin": 64} if "max_bin" in params else {})
+        assert matrix["enable_categorical"] and matrix["feature_types"][0] == "c"  # the clinic: a category
+        categorical = {k: matrix[k] for k in ("feature_types", "enable_categorical")}
+        assert ours["dmatrix_kwargs"] == {**({"max_bin": 64} if "max_bin" in params else {}), **categorical}
         features.unpersist()
 
 

@@ -35,7 +35,8 @@ class FinalizeStage(Stage):
             task=spec.task, target=spec.dataset.target, metric=spec.objective,
             package_uri=package_uri(settings, spec.name or trial.job_id, trial.job_id), result_uri=result_uri,
             manifest=dict(trial.params["manifest"]), refit=_refit(trial, spec, data),
-            ensemble=tuple(EnsembleCandidate.from_dict(c) for c in trial.params.get("ensemble") or ()))
+            ensemble=tuple(EnsembleCandidate.from_dict(c) for c in trial.params.get("ensemble") or ()),
+            ordinal_columns=list(spec.data.ordinal_columns))
 
     def properties(self, trials: list[Trial]) -> dict[str, str]:
         refit = trials[0].params.get("refit")  # fitting the winner again needs its learner's properties

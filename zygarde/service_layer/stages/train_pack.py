@@ -45,6 +45,7 @@ class TrainPackStage(Stage):
                            metric=spec.objective, target=spec.dataset.target, seed=spec.seed,
                            train_uri=data + "train", validation_uri=data + "validation", trials=tuple(packed),
                            k_folds=spec.data.k_folds, group_by=list(spec.data.group_by),
+                           ordinal_columns=list(spec.data.ordinal_columns),
                            concurrency=max(1, settings.pack_concurrency), **shared)
 
     def properties(self, trials: list[Trial]) -> dict[str, str]:
