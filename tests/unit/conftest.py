@@ -61,6 +61,16 @@ def spec_dict(**over) -> dict:
     return spec
 
 
+def spec_problems(raw) -> dict[str, str]:
+    """The field -> message pairs parse_job_spec refuses `raw` with (it must refuse it)."""
+    from zygarde.domain.errors import SpecError
+    from zygarde.domain.spec import parse_job_spec
+
+    with pytest.raises(SpecError) as info:
+        parse_job_spec(raw)
+    return dict(info.value.problems)
+
+
 def job_message(spec: dict | None = None, message_id: str = "m1", sender: str | None = None) -> PubSubMessage:
     """A job as published: signed by `sender` (default: its owner), with a publish time."""
     spec = spec if spec is not None else spec_dict()

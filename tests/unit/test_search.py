@@ -7,9 +7,8 @@ import statistics
 
 import pytest
 
-from tests.unit.conftest import spec_dict
+from tests.unit.conftest import spec_dict, spec_problems as problems
 from zygarde.domain import search
-from zygarde.domain.errors import SpecError
 from zygarde.domain.model import TrialState
 from zygarde.domain.spec import parse_job_spec
 
@@ -19,12 +18,6 @@ LOG_REG = {"type": "float", "low": 1e-4, "high": 10.0, "log": True}
 
 def spec_of(strategy: str, candidates: list[dict], **search_over):
     return parse_job_spec(spec_dict(candidates=candidates, search={"strategy": strategy, **search_over}))
-
-
-def problems(raw: dict) -> dict[str, str]:
-    with pytest.raises(SpecError) as info:
-        parse_job_spec(raw)
-    return dict(info.value.problems)
 
 
 MIXED = [

@@ -7,18 +7,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.unit.conftest import DATA_URI, spec_dict
+from tests.unit.conftest import DATA_URI, spec_dict, spec_problems as problems
 from zygarde.domain.errors import SpecError
 from zygarde.domain.search import expand
 from zygarde.domain.spec import json_schema, parse_job_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def problems(raw) -> dict[str, str]:
-    with pytest.raises(SpecError) as info:
-        parse_job_spec(raw)
-    return dict(info.value.problems)
 
 
 def test_defaults_and_objective():
