@@ -135,11 +135,14 @@ class Jobs(RuleBasedStateMachine):
         candidates = list(getattr(request, "ensemble", ()))
         if len(candidates) < 2:
             return None
+        best = self.deps.repo.get_trial(request.job_id, candidates[0].trial_id).objective or 0.0
+        wins = wins and best < 1.0  # an AUC of 1 cannot be beaten, and a registered ensemble beats the best
         members = candidates[:2] if wins else candidates[:1]
         self.kinds["ensemble registered" if wins else "ensemble not better"] += 1
         return {"status": "registered" if wins else "not_better", "metric": "areaUnderROC", "direction": "maximize",
-                "rounds": 25, "validation_score": 0.99 if wins else 0.9, "best_single_trial_id": candidates[0].trial_id,
-                "best_single_score": 0.9, "candidates": len(candidates), "selected_on": "validation",
+                "rounds": 25, "validation_score": (best + 1.0) / 2 if wins else best,
+                "best_single_trial_id": candidates[0].trial_id,
+                "best_single_score": best, "candidates": len(candidates), "selected_on": "validation",
                 "members": [{"trial_id": c.trial_id, "algorithm": c.algorithm, "count": 1,
                              "weight": 1 / len(members)} for c in members]}
 
